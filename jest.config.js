@@ -1,0 +1,9 @@
+/** One Temporal dev server serves the whole suite (test/global-setup.ts); tests run serially because they share it and the machine has two cores. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['@swc/jest'] },
+  testTimeout: 120_000,
+  maxWorkers: 1,
+};
