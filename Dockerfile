@@ -1,0 +1,23 @@
+# AgenC Speculate worker image (docker-compose.yml: services worker and proof-worker).
+# The build context must leave out node_modules, .venv, .data and .git (see .dockerignore).
+FROM node:20-slim
+
+WORKDIR /app
+ENV NODE_ENV=production
+
+# Dependencies first so that a source change does not reinstall them. tsx runs the TypeScript
+# sources directly and is a runtime dependency, so dev dependencies stay out of the image.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+
+COPY . .
+# .data holds circuit artifacts and local state; compose mounts the agenc-data volume here, and a
+# new named volume takes this directory's owner.
+RUN mkdir -p .data && chown -R node:node .data
+
+USER node
+
+# 9090: /metrics and /admin (METRICS_PORT); 9464: Temporal SDK Prometheus telemetry.
+EXPOSE 9090 9464
+
+CMD ["npx", "tsx", "workers/main.ts"]

@@ -1,0 +1,33 @@
+/** The chain module: stake bonds on Solana (embedded SVM or a cluster), see DESIGN.md §2-§3. */
+export type { AccountSnapshot, ChainPort, MemoRecord, SendResult } from './port';
+export { MEMO_PROGRAM_ID } from './port';
+export { BankrunChain, DEFAULT_ACCOUNTS_FILE, type BankrunChainOptions } from './bankrun-chain';
+export { RpcChain, type RpcChainOptions } from './rpc-chain';
+export { KeyStore, DEFAULT_KEYS_DIR, AGENT_NAME_PATTERN, validateAgentName } from './keys';
+export { bondAddress, bondSeed, stakeAddress, stakeSeed, validateTaskId } from './addresses';
+export { bondAmount, type BondStakeRule } from './bond-amount';
+export { ChainTransactionError, type ChainFailureType } from './errors';
+export { openStakeDeps, splitSlash, type OpenStakeDepsOptions, type StakeDeps } from './context';
+export {
+  createStakeActivities,
+  type LockBondInput,
+  type LockBondResult,
+  type ReleaseBondInput,
+  type SettleBondResult,
+  type SlashBondInput,
+  type StakeActivities,
+} from './stake-activities';
+export {
+  createStakeOperator,
+  type AgentStakeStatus,
+  type BondStatus,
+  type IntegrityResult,
+  type IntegrityTotals,
+  type LiveCommitment,
+  type StakeInitInput,
+  type StakeInitResult,
+  type StakeOperator,
+  type StakeStatusResult,
+  type StakeWithdrawInput,
+  type StakeWithdrawResult,
+} from './operator';

@@ -1,0 +1,122 @@
+/**
+ * The stake ledger is not a separate store: it is read back from the Memos of authority-signed
+ * transactions that touched an account (on a cluster: its transaction history; on the embedded chain:
+ * the persisted history log, its stand-in for a validator's ledger). Memos in transactions whose fee
+ * payer is not the authority are ignored, so nobody else can forge a ledger entry.
+ */
+import type { MemoRecord } from './port';
+import { MEMO_APP, type StakeMemo } from './transactions';
+
+export interface LedgerEntry {
+  signature: string;
+  memo: StakeMemo;
+}
+
+export function parseMemos(records: MemoRecord[], authority: string): LedgerEntry[] {
+  const out: LedgerEntry[] = [];
+  for (const r of records) {
+    if (r.feePayer !== authority || r.memo === null) continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(r.memo);
+    } catch {
+      continue;
+    }
+    if (typeof parsed !== 'object' || parsed === null || (parsed as { app?: unknown }).app !== MEMO_APP) continue;
+    out.push({ signature: r.signature, memo: parsed as StakeMemo });
+  }
+  return out;
+}
+
+export interface LiveBondRecord {
+  taskId: string;
+  depth: number;
+  amount: number;
+  signature: string;
+}
+
+/** Flows in and out of one agent's stake account, from its history. */
+export interface AgentLedger {
+  deposited: number;
+  reserve: number;
+  withdrawn: number;
+  locked: number;
+  returned: number;
+  slashed: number;
+  /** Bonds locked and not yet settled, by task id. */
+  liveBonds: Map<string, LiveBondRecord>;
+  requests: Set<string>;
+}
+
+export function agentLedger(entries: LedgerEntry[], agent: string): AgentLedger {
+  const ledger: AgentLedger = {
+    deposited: 0,
+    reserve: 0,
+    withdrawn: 0,
+    locked: 0,
+    returned: 0,
+    slashed: 0,
+    liveBonds: new Map(),
+    requests: new Set(),
+  };
+  for (const { signature, memo } of entries) {
+    if (!('agent' in memo) || memo.agent !== agent) continue;
+    switch (memo.action) {
+      case 'deposit':
+        ledger.deposited += memo.amount;
+        ledger.reserve += memo.reserve;
+        if (memo.request) ledger.requests.add(memo.request);
+        break;
+      case 'withdraw':
+        ledger.withdrawn += memo.amount;
+        if (memo.request) ledger.requests.add(memo.request);
+        break;
+      case 'lock':
+        ledger.locked += memo.amount;
+        ledger.liveBonds.set(memo.task, { taskId: memo.task, depth: memo.depth, amount: memo.amount, signature });
+        break;
+      case 'release':
+        ledger.returned += memo.amount;
+        ledger.liveBonds.delete(memo.task);
+        break;
+      case 'slash':
+        ledger.returned += memo.returned;
+        ledger.slashed += memo.slashed;
+        ledger.liveBonds.delete(memo.task);
+        break;
+    }
+  }
+  return ledger;
+}
+
+/** What a stake account should hold if every movement went through this module. */
+export function expectedStakeLamports(l: AgentLedger): number {
+  return l.reserve + l.deposited - l.withdrawn - l.locked + l.returned;
+}
+
+export interface BondHistory {
+  lock: (LedgerEntry & { memo: Extract<StakeMemo, { action: 'lock' }> }) | null;
+  settlement: (LedgerEntry & { memo: Extract<StakeMemo, { action: 'release' | 'slash' }> }) | null;
+}
+
+/** The lock and the settlement (release or slash) recorded on one bond account. */
+export function bondHistory(entries: LedgerEntry[]): BondHistory {
+  const result: BondHistory = { lock: null, settlement: null };
+  for (const e of entries) {
+    const m = e.memo;
+    if (m.action === 'lock') result.lock = { signature: e.signature, memo: m };
+    else if (m.action === 'release' || m.action === 'slash') result.settlement = { signature: e.signature, memo: m };
+  }
+  return result;
+}
+
+/** Funding and slashes recorded on the treasury. */
+export function treasuryLedger(entries: LedgerEntry[]): { funded: number; slashed: number } {
+  let funded = 0;
+  let slashed = 0;
+  for (const { memo } of entries) {
+    if (memo.action === 'treasury_fund') funded += memo.amount;
+    else if (memo.action === 'slash') slashed += memo.slashed;
+  }
+  return { funded, slashed };
+}

@@ -1,0 +1,379 @@
+/**
+ * Operator functions behind `agenc stake ...` and the admin activity. Each returns a JSON-able object.
+ *
+ * What lives where:
+ *   on chain  — every lamport (wallets, stake accounts, bonds, treasury) and, in each transaction's
+ *               Memo, the record of what moved and why (deposit, withdraw, lock, release, slash);
+ *   derived   — deposited / withdrawn / slashed totals and the list of live bonds, read back from those
+ *               memos (ledger.ts). On the embedded chain the "transaction history" is its persisted
+ *               history log next to the accounts file; on a cluster it is the cluster's own history.
+ * Nothing is kept in process memory, so any worker can answer.
+ */
+import type { PublicKey } from '@solana/web3.js';
+import { bondAddress, validateTaskId } from './addresses';
+import { chainFailure } from './errors';
+import { validateAgentName } from './keys';
+import { agentLedger, expectedStakeLamports, parseMemos, treasuryLedger, type AgentLedger } from './ledger';
+import { buildDepositTx, buildWithdrawTx } from './transactions';
+import { agentStake, ensureAuthorityFunded, requireLamports, type StakeDeps } from './context';
+
+export interface StakeInitInput {
+  agent: string;
+  amount: number;
+  /** Makes a retried call a no-op: a deposit whose memo carries this id is not made twice. */
+  requestId?: string;
+}
+
+export interface StakeInitResult {
+  agent: string;
+  wallet: string;
+  stake_account: string;
+  deposited: number;
+  /** Lamports added on first deposit to keep the stake account rent-exempt; never bonded or withdrawn. */
+  rent_reserve_added: number;
+  /** Lamports the embedded chain's faucet gave the wallet to make the deposit (0 on a cluster). */
+  airdropped: number;
+  signature: string | null;
+  alreadyApplied: boolean;
+}
+
+export interface BondStatus {
+  task_id: string;
+  bond_account: string;
+  depth: number;
+  amount: number;
+  /** Lamports the bond account holds now (equal to amount unless something moved out of band). */
+  on_chain: number;
+}
+
+export interface AgentStakeStatus {
+  agent: string;
+  wallet: string;
+  wallet_lamports: number;
+  stake_account: string;
+  stake_lamports: number;
+  rent_reserve: number;
+  deposited: number;
+  withdrawn: number;
+  available: number;
+  locked_in_bonds: number;
+  slashed: number;
+  bonds: BondStatus[];
+}
+
+export interface StakeStatusResult {
+  chain: 'embedded' | 'rpc';
+  authority: string;
+  treasury: { address: string; lamports: number };
+  agents: AgentStakeStatus[];
+}
+
+export interface StakeWithdrawInput {
+  agent: string;
+  /** Default: everything available. */
+  amount?: number;
+  requestId?: string;
+}
+
+export interface StakeWithdrawResult {
+  agent: string;
+  wallet: string;
+  stake_account: string;
+  withdrawn: number;
+  available_after: number;
+  signature: string | null;
+  alreadyApplied: boolean;
+}
+
+export interface LiveCommitment {
+  taskId: string;
+  agent: string;
+  amount: number;
+}
+
+export interface IntegrityTotals {
+  /** Σ deposits (with rent reserves) − Σ withdrawals + Σ treasury funding: what the conserved set should hold. */
+  expected: number;
+  /** Σ stake accounts + Σ live bonds + treasury, as read from chain. */
+  actual: number;
+  stake_accounts: number;
+  bonds: number;
+  treasury: number;
+  deposited: number;
+  withdrawn: number;
+  slashed: number;
+  treasury_funded: number;
+  /** Reported, outside the conserved set: wallets are the agents' own money. */
+  wallets: number;
+  /** Reported, outside the conserved set: the authority pays every transaction fee. */
+  authority: number;
+}
+
+export interface IntegrityResult {
+  ok: boolean;
+  problems: string[];
+  totals: IntegrityTotals;
+}
+
+export interface StakeOperator {
+  stakeInit(input: StakeInitInput): Promise<StakeInitResult>;
+  stakeStatus(input?: { agent?: string }): Promise<StakeStatusResult>;
+  stakeWithdraw(input: StakeWithdrawInput): Promise<StakeWithdrawResult>;
+  checkIntegrity(input: { liveBonds: LiveCommitment[] }): Promise<IntegrityResult>;
+}
+
+export function createStakeOperator(deps: StakeDeps): StakeOperator {
+  const { chain, keys } = deps;
+
+  async function ledgerOf(stake: PublicKey, agent: string): Promise<AgentLedger> {
+    const authority = keys.authority().publicKey.toBase58();
+    return agentLedger(parseMemos(await chain.getMemoHistory(stake), authority), agent);
+  }
+
+  function requireRequestId(requestId: unknown): string | undefined {
+    if (requestId === undefined) return undefined;
+    if (typeof requestId !== 'string' || requestId.length === 0 || requestId.length > 64) {
+      throw chainFailure('InvalidAmount', `requestId must be a string of 1-64 characters, got ${JSON.stringify(requestId)}`);
+    }
+    return requestId;
+  }
+
+  async function stakeInit(input: StakeInitInput): Promise<StakeInitResult> {
+    const agent = validateAgentName(input.agent);
+    const amount = requireLamports('stake init amount', input.amount, 1);
+    const request = requireRequestId(input.requestId);
+    const authority = keys.authority();
+    const wallet = keys.agent(agent, { create: true });
+    const stake = await agentStake(authority.publicKey, agent);
+    const base = { agent, wallet: wallet.publicKey.toBase58(), stake_account: stake.address.toBase58() };
+
+    if (request && (await ledgerOf(stake.address, agent)).requests.has(request)) {
+      return { ...base, deposited: 0, rent_reserve_added: 0, airdropped: 0, signature: null, alreadyApplied: true };
+    }
+    const rentMin = await chain.rentExemptMinimum(0);
+    const exists = (await chain.getAccount(stake.address)) !== null;
+    const reserve = exists ? 0 : rentMin;
+    const needed = amount + reserve;
+
+    let airdropped = 0;
+    if (chain.kind === 'embedded') {
+      await chain.airdrop(wallet.publicKey, needed);
+      airdropped = needed;
+    } else {
+      const balance = await chain.getLamports(wallet.publicKey);
+      const left = balance - needed;
+      if (left < 0 || (left > 0 && left < rentMin)) {
+        throw chainFailure(
+          'WalletInsufficientFunds',
+          `wallet ${base.wallet} of agent "${agent}" holds ${balance} lamports; depositing ${amount}` +
+            (reserve ? ` plus a ${reserve}-lamport rent reserve for the new stake account` : '') +
+            ` needs ${needed}, and what is left must be 0 or at least ${rentMin}; fund the wallet first`,
+        );
+      }
+    }
+    await ensureAuthorityFunded(deps);
+    const tx = buildDepositTx({
+      authority: authority.publicKey,
+      wallet: wallet.publicKey,
+      stake,
+      amount,
+      createWithReserve: exists ? null : reserve,
+      memo: { action: 'deposit', agent, amount, reserve, ...(request ? { request } : {}) },
+    });
+    const { signature } = await chain.send(tx, [authority, wallet]);
+    return { ...base, deposited: amount, rent_reserve_added: reserve, airdropped, signature, alreadyApplied: false };
+  }
+
+  async function agentStatus(agent: string): Promise<AgentStakeStatus> {
+    const authority = keys.authority().publicKey;
+    const wallet = keys.agentPublicKey(agent);
+    const stake = await agentStake(authority, agent);
+    const ledger = await ledgerOf(stake.address, agent);
+    const live = [...ledger.liveBonds.values()];
+    const bondAddresses = await Promise.all(live.map((b) => bondAddress(authority, b.taskId)));
+    const [walletAccount, stakeAccount, ...bondAccounts] = await chain.getAccounts([wallet, stake.address, ...bondAddresses]);
+    const stakeLamports = stakeAccount?.lamports ?? 0;
+    const bonds: BondStatus[] = live.map((b, i) => ({
+      task_id: b.taskId,
+      bond_account: bondAddresses[i]?.toBase58() ?? '',
+      depth: b.depth,
+      amount: b.amount,
+      on_chain: bondAccounts[i]?.lamports ?? 0,
+    }));
+    return {
+      agent,
+      wallet: wallet.toBase58(),
+      wallet_lamports: walletAccount?.lamports ?? 0,
+      stake_account: stake.address.toBase58(),
+      stake_lamports: stakeLamports,
+      rent_reserve: ledger.reserve,
+      deposited: ledger.deposited,
+      withdrawn: ledger.withdrawn,
+      available: Math.max(0, stakeLamports - ledger.reserve),
+      locked_in_bonds: bonds.reduce((sum, b) => sum + b.on_chain, 0),
+      slashed: ledger.slashed,
+      bonds,
+    };
+  }
+
+  async function stakeStatus(input: { agent?: string } = {}): Promise<StakeStatusResult> {
+    const agents = input.agent === undefined ? keys.listAgents() : [validateAgentName(input.agent)];
+    if (input.agent !== undefined) keys.agent(agents[0] ?? ''); // UnknownAgent
+    const treasury = keys.treasury().publicKey;
+    const statuses: AgentStakeStatus[] = [];
+    for (const agent of agents) statuses.push(await agentStatus(agent));
+    return {
+      chain: chain.kind,
+      authority: keys.authority().publicKey.toBase58(),
+      treasury: { address: treasury.toBase58(), lamports: await chain.getLamports(treasury) },
+      agents: statuses,
+    };
+  }
+
+  async function stakeWithdraw(input: StakeWithdrawInput): Promise<StakeWithdrawResult> {
+    const agent = validateAgentName(input.agent);
+    const request = requireRequestId(input.requestId);
+    const wallet = keys.agent(agent).publicKey;
+    const authority = keys.authority();
+    const stake = await agentStake(authority.publicKey, agent);
+    const base = { agent, wallet: wallet.toBase58(), stake_account: stake.address.toBase58() };
+    const ledger = await ledgerOf(stake.address, agent);
+    const stakeLamports = await chain.getLamports(stake.address);
+    const available = Math.max(0, stakeLamports - ledger.reserve);
+    if (request && ledger.requests.has(request)) {
+      return { ...base, withdrawn: 0, available_after: available, signature: null, alreadyApplied: true };
+    }
+    const amount = input.amount === undefined ? available : requireLamports('stake withdraw amount', input.amount, 1);
+    if (amount > available) {
+      throw chainFailure(
+        'StakeInsufficientFunds',
+        `agent "${agent}" has ${available} lamports available in stake account ${base.stake_account} ` +
+          `(locked bonds are never withdrawable; ${ledger.reserve} is the rent reserve) but ${amount} was requested`,
+      );
+    }
+    if (amount === 0) return { ...base, withdrawn: 0, available_after: available, signature: null, alreadyApplied: false };
+    const rentMin = await chain.rentExemptMinimum(0);
+    const walletLamports = await chain.getLamports(wallet);
+    if (walletLamports + amount < rentMin) {
+      throw chainFailure(
+        'InvalidAmount',
+        `withdrawing ${amount} lamports would leave wallet ${base.wallet} with ${walletLamports + amount}, ` +
+          `below the rent-exempt minimum of ${rentMin}; withdraw at least ${rentMin - walletLamports}`,
+      );
+    }
+    await ensureAuthorityFunded(deps);
+    const tx = buildWithdrawTx({
+      authority: authority.publicKey,
+      stake,
+      wallet,
+      amount,
+      memo: { action: 'withdraw', agent, amount, ...(request ? { request } : {}) },
+    });
+    const { signature } = await chain.send(tx, [authority]);
+    return { ...base, withdrawn: amount, available_after: available - amount, signature, alreadyApplied: false };
+  }
+
+  async function checkIntegrity(input: { liveBonds: LiveCommitment[] }): Promise<IntegrityResult> {
+    const problems: string[] = [];
+    const authority = keys.authority().publicKey;
+    const commitments = new Map<string, LiveCommitment>();
+    for (const c of input.liveBonds) {
+      validateTaskId(c.taskId);
+      validateAgentName(c.agent);
+      requireLamports(`live bond amount of task ${c.taskId}`, c.amount);
+      if (commitments.has(c.taskId)) problems.push(`task ${c.taskId} is listed twice among live commitments`);
+      commitments.set(c.taskId, c);
+    }
+    const agents = [...new Set([...keys.listAgents(), ...input.liveBonds.map((c) => c.agent)])].sort();
+
+    const totals: IntegrityTotals = {
+      expected: 0,
+      actual: 0,
+      stake_accounts: 0,
+      bonds: 0,
+      treasury: 0,
+      deposited: 0,
+      withdrawn: 0,
+      slashed: 0,
+      treasury_funded: 0,
+      wallets: 0,
+      authority: await chain.getLamports(authority),
+    };
+    const bondsOnChain = new Set<string>();
+
+    for (const agent of agents) {
+      if (!keys.hasAgent(agent)) {
+        problems.push(`agent "${agent}" has live commitments but no wallet`);
+        continue;
+      }
+      const stake = await agentStake(authority, agent);
+      const ledger = await ledgerOf(stake.address, agent);
+      const [walletLamports, stakeLamports] = await Promise.all([
+        chain.getLamports(keys.agentPublicKey(agent)),
+        chain.getLamports(stake.address),
+      ]);
+      totals.wallets += walletLamports;
+      totals.stake_accounts += stakeLamports;
+      totals.deposited += ledger.deposited + ledger.reserve;
+      totals.withdrawn += ledger.withdrawn;
+      totals.slashed += ledger.slashed;
+      const expectedStake = expectedStakeLamports(ledger);
+      if (stakeLamports !== expectedStake) {
+        problems.push(
+          `stake account ${stake.address.toBase58()} of agent "${agent}" holds ${stakeLamports} lamports; ` +
+            `its recorded deposits, withdrawals, locks and settlements say ${expectedStake} (moved out of band?)`,
+        );
+      }
+      for (const bond of ledger.liveBonds.values()) {
+        const address = await bondAddress(authority, bond.taskId);
+        const lamports = await chain.getLamports(address);
+        totals.bonds += lamports;
+        bondsOnChain.add(bond.taskId);
+        if (lamports !== bond.amount) {
+          problems.push(`bond ${address.toBase58()} of task ${bond.taskId} holds ${lamports} lamports; it was locked with ${bond.amount}`);
+        }
+        const c = commitments.get(bond.taskId);
+        if (!c) {
+          problems.push(`bond ${address.toBase58()} of task ${bond.taskId} (agent "${agent}", ${lamports} lamports) has no live commitment`);
+        } else if (c.agent !== agent) {
+          problems.push(`bond of task ${bond.taskId} belongs to agent "${agent}" but the live commitment names "${c.agent}"`);
+        } else if (c.amount !== lamports) {
+          problems.push(`bond of task ${bond.taskId} holds ${lamports} lamports but the live commitment says ${c.amount}`);
+        }
+      }
+    }
+    for (const c of commitments.values()) {
+      if (bondsOnChain.has(c.taskId)) continue;
+      const address = await bondAddress(authority, c.taskId);
+      const lamports = await chain.getLamports(address);
+      problems.push(
+        lamports > 0
+          ? `bond ${address.toBase58()} of task ${c.taskId} holds ${lamports} lamports but no lock by agent "${c.agent}" is recorded`
+          : `live commitment of task ${c.taskId} (agent "${c.agent}", ${c.amount} lamports) has no bond on chain`,
+      );
+    }
+
+    const treasury = keys.treasury().publicKey;
+    const treasuryRecord = treasuryLedger(parseMemos(await chain.getMemoHistory(treasury), authority.toBase58()));
+    totals.treasury = await chain.getLamports(treasury);
+    totals.treasury_funded = treasuryRecord.funded;
+    if (treasuryRecord.slashed !== totals.slashed) {
+      problems.push(`treasury records ${treasuryRecord.slashed} lamports slashed but the stake accounts record ${totals.slashed}`);
+    }
+    const expectedTreasury = treasuryRecord.funded + treasuryRecord.slashed;
+    if (totals.treasury !== expectedTreasury) {
+      problems.push(`treasury ${treasury.toBase58()} holds ${totals.treasury} lamports; funding and slashes say ${expectedTreasury}`);
+    }
+
+    totals.expected = totals.deposited - totals.withdrawn + totals.treasury_funded;
+    totals.actual = totals.stake_accounts + totals.bonds + totals.treasury;
+    if (totals.expected !== totals.actual) {
+      problems.push(
+        `lamports not conserved: stake accounts + bonds + treasury hold ${totals.actual}, deposits − withdrawals + treasury funding = ${totals.expected}`,
+      );
+    }
+    return { ok: problems.length === 0, problems, totals };
+  }
+
+  return { stakeInit, stakeStatus, stakeWithdraw, checkIntegrity };
+}

@@ -1,0 +1,136 @@
+/**
+ * A real cluster (`SOLANA_RPC_URL`: devnet, a local solana-test-validator, ...) through @solana/web3.js.
+ * No local state: memo history is read back from the cluster (getSignaturesForAddress + getTransactions).
+ */
+import {
+  Connection,
+  SendTransactionError,
+  sendAndConfirmTransaction,
+  type Commitment,
+  type Keypair,
+  type PublicKey,
+  type Transaction,
+} from '@solana/web3.js';
+import type { AccountSnapshot, ChainPort, MemoRecord, SendResult } from './port';
+import { MEMO_PROGRAM_ID } from './port';
+import { ChainTransactionError } from './errors';
+
+export interface RpcChainOptions {
+  commitment?: Commitment;
+}
+
+const MULTIPLE_ACCOUNTS_LIMIT = 100;
+const TRANSACTIONS_BATCH = 50;
+
+export class RpcChain implements ChainPort {
+  readonly kind = 'rpc' as const;
+  readonly connection: Connection;
+  private readonly commitment: Commitment;
+
+  constructor(
+    readonly url: string,
+    options: RpcChainOptions = {},
+  ) {
+    this.commitment = options.commitment ?? 'confirmed';
+    this.connection = new Connection(url, this.commitment);
+  }
+
+  async send(tx: Transaction, signers: Keypair[]): Promise<SendResult> {
+    try {
+      const signature = await sendAndConfirmTransaction(this.connection, tx, signers, {
+        commitment: this.commitment,
+      });
+      return { signature };
+    } catch (err) {
+      if (err instanceof SendTransactionError) {
+        const logs = await err.getLogs(this.connection).catch(() => null);
+        throw new ChainTransactionError(err.message, logs ?? null);
+      }
+      throw err;
+    }
+  }
+
+  async getAccount(address: PublicKey): Promise<AccountSnapshot | null> {
+    const info = await this.connection.getAccountInfo(address, this.commitment);
+    return info ? { lamports: info.lamports, owner: info.owner.toBase58(), dataLength: info.data.length } : null;
+  }
+
+  async getAccounts(addresses: PublicKey[]): Promise<Array<AccountSnapshot | null>> {
+    const out: Array<AccountSnapshot | null> = [];
+    for (let i = 0; i < addresses.length; i += MULTIPLE_ACCOUNTS_LIMIT) {
+      const infos = await this.connection.getMultipleAccountsInfo(
+        addresses.slice(i, i + MULTIPLE_ACCOUNTS_LIMIT),
+        this.commitment,
+      );
+      for (const info of infos) {
+        out.push(info ? { lamports: info.lamports, owner: info.owner.toBase58(), dataLength: info.data.length } : null);
+      }
+    }
+    return out;
+  }
+
+  getLamports(address: PublicKey): Promise<number> {
+    return this.connection.getBalance(address, this.commitment);
+  }
+
+  async airdrop(address: PublicKey, lamports: number): Promise<SendResult> {
+    const signature = await this.connection.requestAirdrop(address, lamports);
+    const latest = await this.connection.getLatestBlockhash(this.commitment);
+    const confirmation = await this.connection.confirmTransaction({ signature, ...latest }, this.commitment);
+    if (confirmation.value.err) {
+      throw new ChainTransactionError(`airdrop ${signature} failed: ${JSON.stringify(confirmation.value.err)}`, null);
+    }
+    return { signature };
+  }
+
+  rentExemptMinimum(dataLength: number): Promise<number> {
+    return this.connection.getMinimumBalanceForRentExemption(dataLength, this.commitment);
+  }
+
+  async getMemoHistory(address: PublicKey): Promise<MemoRecord[]> {
+    const signatures: string[] = [];
+    let before: string | undefined;
+    for (;;) {
+      const page = await this.connection.getSignaturesForAddress(address, { before, limit: 1000 }, 'confirmed');
+      for (const s of page) if (s.err === null) signatures.push(s.signature);
+      const last = page[page.length - 1];
+      if (page.length < 1000 || !last) break;
+      before = last.signature;
+    }
+    signatures.reverse(); // oldest first
+    const records: MemoRecord[] = [];
+    for (let i = 0; i < signatures.length; i += TRANSACTIONS_BATCH) {
+      const batch = signatures.slice(i, i + TRANSACTIONS_BATCH);
+      const txs = await this.connection.getTransactions(batch, {
+        commitment: 'confirmed',
+        maxSupportedTransactionVersion: 0,
+      });
+      txs.forEach((tx, j) => {
+        const signature = batch[j];
+        if (!tx || !signature || tx.meta?.err) return;
+        const message = tx.transaction.message;
+        const keys = message.staticAccountKeys.map((k) => k.toBase58());
+        const memoIx = message.compiledInstructions.find((ix) => keys[ix.programIdIndex] === MEMO_PROGRAM_ID);
+        records.push({
+          signature,
+          slot: tx.slot,
+          feePayer: keys[0] ?? '',
+          memo: memoIx ? Buffer.from(memoIx.data).toString('utf8') : null,
+        });
+      });
+    }
+    return records;
+  }
+
+  async getTransactionLogs(signature: string): Promise<string[] | null> {
+    const tx = await this.connection.getTransaction(signature, {
+      commitment: 'confirmed',
+      maxSupportedTransactionVersion: 0,
+    });
+    return tx?.meta?.logMessages ?? null;
+  }
+
+  async close(): Promise<void> {
+    // Connection holds no resources that need releasing.
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Field helpers for the task circuit (circuits/task.circom).
+ *
+ * computeOutput() is the ONE TypeScript source of truth for what the `compute` task type computes;
+ * the circuit proves the same function (constraint 1 in task.circom). Change both together.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { FIELD_MODULUS } from './field-modulus';
+import { poseidonHash } from './poseidon';
+import { ProofInputInvalidError } from './errors';
+
+export { FIELD_MODULUS };
+
+/** x mod p, always in [0, p). */
+export function toFieldElement(x: bigint): bigint {
+  const r = x % FIELD_MODULUS;
+  return r < 0n ? r + FIELD_MODULUS : r;
+}
+
+/** sha256 of the UTF-8 string, as a big-endian integer, mod the BN254 scalar field. Used for task ids and agents. */
+export function toField(s: string): bigint {
+  const digest = createHash('sha256').update(s, 'utf8').digest('hex');
+  return BigInt(`0x${digest}`) % FIELD_MODULUS;
+}
+
+/** Poseidon(output, salt): the commitment to a task output (same as the circuit's). */
+export async function commit(output: bigint, salt: bigint): Promise<bigint> {
+  return commitSync(output, salt);
+}
+
+/** Synchronous form of commit() (the hash is pure TypeScript; about 0.5 ms). */
+export function commitSync(output: bigint, salt: bigint): bigint {
+  return poseidonHash([toFieldElement(output), toFieldElement(salt)]);
+}
+
+/** The `compute` task type: output = value^2 + parentOutput (mod p). A root task has parentOutput 0. */
+export function computeOutput(value: bigint, parentOutput: bigint): bigint {
+  return toFieldElement(value * value + parentOutput);
+}
+
+/** A uniformly random field element (248 random bits, always < p), for output salts. */
+export function randomSalt(): bigint {
+  return BigInt(`0x${randomBytes(31).toString('hex')}`);
+}
+
+/** The parent commitment of a root task. */
+export const ROOT_PARENT_COMMITMENT = 0n;
+
+/**
+ * Parses a decimal string into a field element, rejecting anything that is not a canonical
+ * non-negative decimal integer below p (no silent reduction: a value >= p would alias another one).
+ */
+export function parseField(name: string, value: string): bigint {
+  if (typeof value !== 'string' || !/^(0|[1-9][0-9]*)$/.test(value)) {
+    throw new ProofInputInvalidError(`${name} must be a non-negative decimal integer string, got ${JSON.stringify(value)}`);
+  }
+  const v = BigInt(value);
+  if (v >= FIELD_MODULUS) {
+    throw new ProofInputInvalidError(`${name} must be below the BN254 scalar field modulus (${FIELD_MODULUS}), got ${value}`);
+  }
+  return v;
+}

@@ -1,0 +1,21 @@
+/** Groth16 proofs of task results (DESIGN.md section 4). */
+export { createProofActivities, toApplicationFailure, PROOF_TASK_QUEUE, type ProofActivities, type ProofActivityOptions } from './activities';
+export {
+  circuitCacheKey,
+  ensureArtifacts,
+  loadArtifactsFromDir,
+  requiredPtauPower,
+  DEFAULT_ARTIFACTS_ROOT,
+  DEFAULT_CIRCUIT_PATH,
+  type ArtifactOptions,
+  type CircuitArtifacts,
+} from './artifacts';
+export { canonicalJson, verificationKeyHash } from './canonical-json';
+export * from './errors';
+export { commit, commitSync, computeOutput, parseField, randomSalt, toField, toFieldElement, FIELD_MODULUS, ROOT_PARENT_COMMITMENT } from './fields';
+export { PROOF_GENERATION_HISTOGRAM, proofDurationObserver, type ObservesSeconds } from './metrics';
+export { poseidonHash } from './poseidon';
+export { assertTaskProofValid, clearArtifactMemoryCache, diagnoseWitness, loadVerificationKey, proveTask, verifyTaskProof, type ProvingArtifacts, type VerifyingArtifacts } from './prover';
+export { createProofService, type ProofService, type ProofServiceOptions, type VerifyProofInput } from './service';
+export { releaseProverResources } from './snarkjs';
+export type { ExpectedPublicInputs, GenerateProofInput, Groth16Proof, ProofRecord, VerifyFailureCode, VerifyResult } from './types';

@@ -1,0 +1,277 @@
+/**
+ * Proving and verifying one task's Groth16 proof (circuits/task.circom).
+ */
+import * as fs from 'node:fs';
+import type { CircuitArtifacts } from './artifacts';
+import { verificationKeyHash } from './canonical-json';
+import {
+  ProofArtifactMissingError,
+  ProofCorruptedError,
+  ProofError,
+  ProofInputInvalidError,
+  ProofInvalidError,
+  ProofKeyMismatchError,
+  ProofPublicSignalsMismatchError,
+  ProofWitnessInvalidError,
+} from './errors';
+import { commitSync, computeOutput, parseField, toField } from './fields';
+import { snarkjs, type Groth16Proof, type VerificationKey } from './snarkjs';
+import { calculateWitness, clearWitnessCalculators } from './witness';
+import type { ExpectedPublicInputs, GenerateProofInput, ProofRecord, VerifyResult } from './types';
+
+/** The artifact paths proving needs. */
+export type ProvingArtifacts = Pick<CircuitArtifacts, 'wasmPath' | 'zkeyPath' | 'verificationKeyHash'>;
+/** The artifact paths verifying needs. */
+export type VerifyingArtifacts = Pick<CircuitArtifacts, 'verificationKeyPath' | 'verificationKeyHash'>;
+
+// ---------------------------------------------------------------------------------------------
+// In-memory copies of the artifacts (keyed by path, size and mtime): proving reads the wasm and the
+// zkey from memory after the first call instead of from disk.
+
+interface Cached<T> {
+  stamp: string;
+  value: T;
+}
+const fileCache = new Map<string, Cached<Uint8Array>>();
+const vkCache = new Map<string, Cached<VerificationKey>>();
+
+function stampOf(file: string, what: string): string {
+  try {
+    const st = fs.statSync(file);
+    return `${st.size}:${st.mtimeMs}`;
+  } catch (e) {
+    throw new ProofArtifactMissingError(`${what} ${file} is missing; run \`npx tsx scripts/build-circuits.ts\` (or ensureArtifacts()) to rebuild the circuit artifacts`, file, { cause: e });
+  }
+}
+
+function readArtifact(file: string, what: string): Uint8Array {
+  const stamp = stampOf(file, what);
+  const hit = fileCache.get(file);
+  if (hit && hit.stamp === stamp) return hit.value;
+  const value = new Uint8Array(fs.readFileSync(file));
+  fileCache.set(file, { stamp, value });
+  return value;
+}
+
+/** Loads (and caches) a verification key, checking it against the expected hash. */
+export function loadVerificationKey(artifacts: VerifyingArtifacts): VerificationKey {
+  const file = artifacts.verificationKeyPath;
+  const stamp = stampOf(file, 'verification key');
+  let hit = vkCache.get(file);
+  if (!hit || hit.stamp !== stamp) {
+    let vk: VerificationKey;
+    try {
+      vk = JSON.parse(fs.readFileSync(file, 'utf8')) as VerificationKey;
+    } catch (e) {
+      throw new ProofArtifactMissingError(`verification key ${file} is unreadable (${(e as Error).message}); rebuild the circuit artifacts`, file, { cause: e });
+    }
+    hit = { stamp, value: vk };
+    vkCache.set(file, hit);
+  }
+  const actual = verificationKeyHash(hit.value);
+  if (actual !== artifacts.verificationKeyHash) {
+    throw new ProofArtifactMissingError(
+      `verification key ${file} hashes to ${actual}, not the expected ${artifacts.verificationKeyHash}; the artifacts were altered or mixed up: rebuild them`,
+      file,
+    );
+  }
+  return hit.value;
+}
+
+/** Drops the in-memory artifact copies (tests; after a rebuild the size/mtime check does this anyway). */
+export function clearArtifactMemoryCache(): void {
+  fileCache.clear();
+  vkCache.clear();
+  clearWitnessCalculators();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface ParsedInput {
+  taskIdField: bigint;
+  agentField: bigint;
+  value: bigint;
+  parentOutput: bigint;
+  parentSalt: bigint;
+  parentCommitment: bigint;
+  output: bigint;
+  salt: bigint;
+}
+
+function parseInput(input: GenerateProofInput): ParsedInput {
+  if (typeof input.taskId !== 'string' || input.taskId === '') throw new ProofInputInvalidError('taskId must be a non-empty string');
+  if (typeof input.agent !== 'string' || input.agent === '') throw new ProofInputInvalidError('agent must be a non-empty string');
+  return {
+    taskIdField: toField(input.taskId),
+    agentField: toField(input.agent),
+    value: parseField('value', input.value),
+    parentOutput: parseField('parentOutput', input.parentOutput),
+    parentSalt: parseField('parentSalt', input.parentSalt),
+    parentCommitment: parseField('parentCommitment', input.parentCommitment),
+    output: parseField('output', input.output),
+    salt: parseField('salt', input.salt),
+  };
+}
+
+/** Why a witness does not satisfy the circuit, in words (the circuit itself is the judge; this explains). */
+export function diagnoseWitness(input: GenerateProofInput): string[] {
+  const p = parseInput(input);
+  const reasons: string[] = [];
+  const expected = computeOutput(p.value, p.parentOutput);
+  if (p.output !== expected) reasons.push(`output ${p.output} is not value^2 + parentOutput = ${expected}`);
+  if (p.parentCommitment === 0n) {
+    if (p.parentOutput !== 0n) reasons.push(`a root task (parentCommitment 0) must have parentOutput 0, got ${p.parentOutput}`);
+  } else {
+    const opened = commitSync(p.parentOutput, p.parentSalt);
+    if (opened !== p.parentCommitment) reasons.push(`parentCommitment ${p.parentCommitment} is not Poseidon(parentOutput, parentSalt) = ${opened}`);
+  }
+  return reasons;
+}
+
+function isoNow(): string {
+  return new Date().toISOString();
+}
+
+/**
+ * Generates the task's Groth16 proof. The output commitment is Poseidon(output, salt), computed here.
+ * Throws ProofWitnessInvalidError when the inputs do not satisfy the circuit (the witness generator
+ * refuses them), ProofInputInvalidError for malformed numbers, ProofArtifactMissingError when the
+ * wasm or zkey is missing or unreadable.
+ */
+export async function proveTask(input: GenerateProofInput, artifacts: ProvingArtifacts): Promise<ProofRecord> {
+  const startedAt = isoNow();
+  const t0 = performance.now();
+  const p = parseInput(input);
+  const outputCommitment = commitSync(p.output, p.salt);
+  const wasm = readArtifact(artifacts.wasmPath, 'circuit wasm');
+  const zkey = readArtifact(artifacts.zkeyPath, 'proving key (zkey)');
+
+  const circuitInput = {
+    taskId: p.taskIdField,
+    agent: p.agentField,
+    outputCommitment,
+    parentCommitment: p.parentCommitment,
+    value: p.value,
+    parentOutput: p.parentOutput,
+    parentSalt: p.parentSalt,
+    taskOutput: p.output,
+    salt: p.salt,
+  };
+
+  let witness: Uint8Array;
+  try {
+    witness = await calculateWitness(artifacts.wasmPath, wasm, circuitInput);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (e instanceof Error && (e.name === 'CompileError' || e.name === 'LinkError')) {
+      throw new ProofArtifactMissingError(`circuit wasm ${artifacts.wasmPath} is corrupt (${msg}); delete the build directory and rebuild`, artifacts.wasmPath, { cause: e });
+    }
+    if (/assert failed|not all inputs|too many values|signal not found|not enough values/i.test(msg)) {
+      const why = diagnoseWitness(input);
+      throw new ProofWitnessInvalidError(
+        `the inputs of task ${input.taskId} do not satisfy the task circuit (${why.length ? why.join('; ') : 'constraint failed'}); ` +
+          `circuit said: "${msg.replace(/\s+/g, ' ').trim()}". Recompute output with computeOutput() and take the parent's commitment and salt from its proof record`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+
+  let proof: Groth16Proof;
+  let publicSignals: string[];
+  try {
+    ({ proof, publicSignals } = await snarkjs.groth16.prove({ type: 'mem', data: zkey }, { type: 'mem', data: witness }));
+  } catch (e) {
+    throw new ProofArtifactMissingError(
+      `proving with ${artifacts.zkeyPath} failed (${e instanceof Error ? e.message : String(e)}); the zkey is corrupt or does not belong to this circuit: rebuild the artifacts`,
+      artifacts.zkeyPath,
+      { cause: e },
+    );
+  }
+  const finishedAt = isoNow();
+  return {
+    proof_type: 'groth16',
+    proof,
+    public_signals: publicSignals,
+    verification_key_hash: artifacts.verificationKeyHash,
+    commitments: { output: outputCommitment.toString(), parent: p.parentCommitment.toString() },
+    task_id: input.taskId,
+    agent: input.agent,
+    timing: { started_at: startedAt, finished_at: finishedAt, duration_ms: Math.round((performance.now() - t0) * 1000) / 1000 },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const DECIMAL = /^(0|[1-9][0-9]*)$/;
+const isDecimalArray = (v: unknown, n: number): v is string[] => Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'string' && DECIMAL.test(x));
+
+function checkShape(record: ProofRecord): string | undefined {
+  if (!record || typeof record !== 'object') return 'the proof record is not an object';
+  if (record.proof_type !== 'groth16') return `proof_type is ${JSON.stringify(record.proof_type)}, expected "groth16"`;
+  const pr = record.proof as Partial<Groth16Proof> | undefined;
+  if (!pr || typeof pr !== 'object') return 'proof is missing';
+  if (!isDecimalArray(pr.pi_a, 3)) return 'proof.pi_a is not 3 decimal strings';
+  if (!isDecimalArray(pr.pi_c, 3)) return 'proof.pi_c is not 3 decimal strings';
+  if (!Array.isArray(pr.pi_b) || pr.pi_b.length !== 3 || !pr.pi_b.every((row) => isDecimalArray(row, 2))) return 'proof.pi_b is not 3 pairs of decimal strings';
+  if (!isDecimalArray(record.public_signals, 4)) return 'public_signals is not 4 decimal strings';
+  if (record.commitments?.output !== record.public_signals[2] || record.commitments?.parent !== record.public_signals[3]) {
+    return 'commitments in the record disagree with its public signals';
+  }
+  return undefined;
+}
+
+/**
+ * Verifies a proof record against the verification key and the values the verifier expects.
+ * Checks, in order: record shape, verification key hash, public signals, the Groth16 pairing.
+ * Never throws for a bad proof: returns { valid: false, reason, code } (code = the error type name).
+ * Throws ProofArtifactMissingError when the verifier's own key file is missing or altered (that is
+ * not a verdict on the proof).
+ */
+export async function verifyTaskProof(record: ProofRecord, artifacts: VerifyingArtifacts, expected: ExpectedPublicInputs): Promise<VerifyResult> {
+  try {
+    await assertTaskProofValid(record, artifacts, expected);
+    return { valid: true };
+  } catch (e) {
+    if (e instanceof ProofError && !(e instanceof ProofArtifactMissingError)) {
+      return { valid: false, reason: e.message, code: e.type as Exclude<VerifyResult, { valid: true }>['code'] };
+    }
+    throw e;
+  }
+}
+
+/** As verifyTaskProof, but throws the typed error (ProofCorruptedError, ProofKeyMismatchError, ...). */
+export async function assertTaskProofValid(record: ProofRecord, artifacts: VerifyingArtifacts, expected: ExpectedPublicInputs): Promise<void> {
+  const shape = checkShape(record);
+  if (shape) throw new ProofCorruptedError(`corrupted proof record for task ${expected.taskId}: ${shape}`);
+
+  if (record.verification_key_hash !== artifacts.verificationKeyHash) {
+    throw new ProofKeyMismatchError(
+      `proof for task ${expected.taskId} was made with verification key ${record.verification_key_hash}, but this verifier uses ${artifacts.verificationKeyHash}; ` +
+        'the prover and the verifier run different circuit builds: share one artifacts directory (or re-prove with the current key)',
+    );
+  }
+
+  const want = [toField(expected.taskId).toString(), toField(expected.agent).toString(), expected.outputCommitment, expected.parentCommitment];
+  const names = ['taskId', 'agent', 'outputCommitment', 'parentCommitment'];
+  const wrong = want.flatMap((w, i) => (record.public_signals[i] === w ? [] : [`${names[i]}: proof says ${record.public_signals[i]}, expected ${w}`]));
+  if (wrong.length) throw new ProofPublicSignalsMismatchError(`proof does not belong to task ${expected.taskId} / agent ${expected.agent}: ${wrong.join('; ')}`);
+
+  const vk = loadVerificationKey(artifacts);
+  const complaints: string[] = [];
+  const logger = { debug: () => undefined, info: () => undefined, warn: (m: string) => complaints.push(m), error: (m: string) => complaints.push(m) };
+  let ok: boolean;
+  try {
+    ok = await snarkjs.groth16.verify(vk, record.public_signals, record.proof, logger);
+  } catch (e) {
+    throw new ProofCorruptedError(`corrupted proof for task ${expected.taskId}: the verifier could not read it (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+  }
+  if (!ok) {
+    if (complaints.some((c) => /not valid/i.test(c))) {
+      throw new ProofCorruptedError(`corrupted proof for task ${expected.taskId}: ${complaints.join('; ')} (proof points are not valid curve points)`);
+    }
+    throw new ProofInvalidError(
+      `proof for task ${expected.taskId} fails the Groth16 pairing check against key ${artifacts.verificationKeyHash}: it was altered or made with another key; re-prove the task`,
+    );
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The proof service without Temporal: bounded concurrency, a bounded wait queue, a proving timeout,
+ * cancellation by AbortSignal, lazy artifacts. activities.ts wraps it for the `agenc-proofs` queue.
+ */
+import { ensureArtifacts, type CircuitArtifacts } from './artifacts';
+import { ProofCancelledError, ProofTimeoutError } from './errors';
+import { proveTask, verifyTaskProof } from './prover';
+import { BoundedSemaphore, type SemaphoreStats } from './semaphore';
+import type { ExpectedPublicInputs, GenerateProofInput, ProofRecord, VerifyResult } from './types';
+
+export interface ProofServiceOptions {
+  /** Artifacts cache root (see ensureArtifacts). */
+  artifactsDir?: string;
+  /** Ceremony .ptau for production; without it a development one is generated on first build. */
+  ptauPath?: string;
+  /** Build the artifacts if the cache is empty (default true). Production workers: false (fail with ProofArtifactMissing). */
+  buildArtifacts?: boolean;
+  /** Use these artifacts instead of resolving them from artifactsDir/ptauPath. */
+  artifacts?: CircuitArtifacts;
+  /** Limit for one proof, from the moment it gets a proving slot (queue wait is not counted). */
+  timeoutMs: number;
+  /** Proofs computed at once in this process. */
+  maxConcurrent: number;
+  /** Calls allowed to wait for a slot; one more is refused with ProofQueueFull. */
+  queueSize: number;
+  /** Called with the proving time (seconds) of every successful proof, e.g. proofDurationObserver(histogram). */
+  onProofDuration?: (seconds: number) => void;
+  /** Progress lines if the artifacts have to be built. */
+  onProgress?: (line: string) => void;
+}
+
+export interface VerifyProofInput {
+  record: ProofRecord;
+  expected: ExpectedPublicInputs;
+}
+
+export interface ProofService {
+  /** Throws ProofError subclasses (ProofWitnessInvalidError, ProofTimeoutError, ProofQueueFullError, ...). */
+  generateProof(input: GenerateProofInput, signal?: AbortSignal): Promise<ProofRecord>;
+  verifyProof(input: VerifyProofInput): Promise<VerifyResult>;
+  artifacts(): Promise<CircuitArtifacts>;
+  stats(): SemaphoreStats;
+}
+
+export function createProofService(opts: ProofServiceOptions): ProofService {
+  if (!(opts.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${opts.timeoutMs}`);
+  const semaphore = new BoundedSemaphore(opts.maxConcurrent, opts.queueSize);
+  let artifactsPromise: Promise<CircuitArtifacts> | undefined = opts.artifacts ? Promise.resolve(opts.artifacts) : undefined;
+
+  const artifacts = (): Promise<CircuitArtifacts> => {
+    artifactsPromise ??= ensureArtifacts({
+      artifactsDir: opts.artifactsDir,
+      ptauPath: opts.ptauPath,
+      build: opts.buildArtifacts ?? true,
+      onProgress: opts.onProgress,
+    }).catch((e: unknown) => {
+      artifactsPromise = undefined; // let the next call try again
+      throw e;
+    });
+    return artifactsPromise;
+  };
+
+  async function generateProof(input: GenerateProofInput, signal?: AbortSignal): Promise<ProofRecord> {
+    const release = await semaphore.acquire(signal);
+    let work: Promise<ProofRecord> | undefined;
+    try {
+      const a = await artifacts();
+      if (signal?.aborted) throw new ProofCancelledError(`proof of task ${input.taskId} cancelled`);
+      work = proveTask(input, a);
+      // proving is CPU work in this process and cannot be pre-empted: on timeout or cancellation the
+      // caller gets its answer at once, the slot is freed only when the computation really ends.
+      const outcome = await raceWith(work, opts.timeoutMs, signal);
+      if (outcome === 'timeout') {
+        throw new ProofTimeoutError(
+          `proof of task ${input.taskId} did not finish within ${opts.timeoutMs} ms (proof timeout); the machine is overloaded or the timeout is too short for this circuit`,
+        );
+      }
+      if (outcome === 'cancelled') throw new ProofCancelledError(`proof of task ${input.taskId} cancelled`);
+      opts.onProofDuration?.(outcome.timing.duration_ms / 1000);
+      return outcome;
+    } finally {
+      if (work) work.then(release, release);
+      else release();
+    }
+  }
+
+  async function verifyProof(input: VerifyProofInput): Promise<VerifyResult> {
+    return verifyTaskProof(input.record, await artifacts(), input.expected);
+  }
+
+  return { generateProof, verifyProof, artifacts, stats: () => semaphore.stats() };
+}
+
+function raceWith<T>(work: Promise<T>, timeoutMs: number, signal?: AbortSignal): Promise<T | 'timeout' | 'cancelled'> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(() => resolve('timeout')), timeoutMs);
+    const onAbort = (): void => done(() => resolve('cancelled'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let settled = false;
+    function done(f: () => void): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      f();
+    }
+    if (signal?.aborted) onAbort();
+    work.then(
+      (v) => done(() => resolve(v)),
+      (e: unknown) => done(() => reject(e)),
+    );
+  });
+}

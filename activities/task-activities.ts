@@ -1,0 +1,73 @@
+/**
+ * Activities on `agenc-tasks` that are not chain operations: reading the live configuration, asking
+ * the control workflow to admit speculation, running a task type, reading a finished task.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import { controlHandle, controlStatus } from '../client/control';
+import type { TaskActivities } from '../shared/activity-contract';
+import { FAILURE_TYPES } from '../shared/activity-contract';
+import { admitSpeculationUpdate, taskStateQuery } from '../shared/messages';
+import { taskWorkflowId } from '../shared/task-model';
+import { commitSync, randomSalt } from './proof/fields';
+import { checkPayload, getTaskType, TaskExecutionError } from './task-types/registry';
+
+export interface TaskActivityDeps {
+  client: Client;
+  /** The configuration the control workflow starts with if it is not running yet. */
+  rawConfig: () => Record<string, unknown>;
+}
+
+export function residentMemoryMb(): number {
+  return Math.round(process.memoryUsage().rss / (1024 * 1024));
+}
+
+export function createTaskActivities(deps: TaskActivityDeps): Pick<
+  TaskActivities,
+  'getSpeculationConfig' | 'admitSpeculation' | 'executeTask' | 'getTaskOutcome'
+> {
+  return {
+    async getSpeculationConfig() {
+      return (await controlStatus(deps.client, deps.rawConfig())).config;
+    },
+
+    async admitSpeculation(request) {
+      await controlStatus(deps.client, deps.rawConfig());
+      return controlHandle(deps.client).executeUpdate(admitSpeculationUpdate, {
+        args: [{ ...request, workerMemoryMb: residentMemoryMb() }],
+      });
+    },
+
+    async executeTask({ taskId, type, payload, parentOutput }) {
+      const checked = checkPayload(type, payload);
+      if (!checked.ok) throw ApplicationFailure.nonRetryable(checked.message, FAILURE_TYPES.invalidPayload);
+      try {
+        const { output, proofValue } = getTaskType(type).execute(checked.payload, BigInt(parentOutput));
+        const salt = randomSalt();
+        return {
+          output: output.toString(),
+          salt: salt.toString(),
+          commitment: commitSync(output, salt).toString(),
+          proofValue: proofValue.toString(),
+        };
+      } catch (err) {
+        if (err instanceof TaskExecutionError) {
+          throw ApplicationFailure.nonRetryable(`task ${taskId}: ${err.message}`, FAILURE_TYPES.executionFailed);
+        }
+        throw err;
+      }
+    },
+
+    async getTaskOutcome(taskId) {
+      const handle = deps.client.workflow.getHandle(taskWorkflowId(taskId));
+      try {
+        return await handle.query(taskStateQuery);
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) {
+          throw ApplicationFailure.nonRetryable(`task ${taskId} does not exist`, 'UnknownTask');
+        }
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,33 @@
+/**
+ * Task types: each is a small module with a payload schema (checked at submission, so a bad payload is
+ * refused before anything starts) and the function it runs. A new type is a new module registered here;
+ * its proof circuit must prove the same function (DESIGN.md §4).
+ */
+import { computeTask } from './compute';
+import type { TaskType } from './types';
+
+export { TaskExecutionError, type TaskType } from './types';
+
+const TASK_TYPES: ReadonlyMap<string, TaskType<unknown>> = new Map(
+  [computeTask as TaskType<unknown>].map((t) => [t.name, t]),
+);
+
+export function taskTypeNames(): string[] {
+  return [...TASK_TYPES.keys()];
+}
+
+export function getTaskType(name: string): TaskType<unknown> {
+  const type = TASK_TYPES.get(name);
+  if (!type) throw new Error(`unknown task type "${name}" (known: ${taskTypeNames().join(', ')})`);
+  return type;
+}
+
+/** Validates a payload against its type; the message names the field, the value and what is allowed. */
+export function checkPayload(typeName: string, payload: unknown): { ok: true; payload: unknown } | { ok: false; message: string } {
+  const type = TASK_TYPES.get(typeName);
+  if (!type) return { ok: false, message: `--type "${typeName}" is not a task type (known: ${taskTypeNames().join(', ')})` };
+  const parsed = type.payloadSchema.safeParse(payload);
+  if (parsed.success) return { ok: true, payload: parsed.data };
+  const problems = parsed.error.issues.map((i) => `${i.path.length ? `payload.${i.path.join('.')}` : 'payload'}: ${i.message}`);
+  return { ok: false, message: `payload does not match task type "${typeName}": ${problems.join('; ')}` };
+}

@@ -1,0 +1,17 @@
+/** What a task type is; see registry.ts. */
+import type { z } from 'zod';
+
+export interface TaskType<P> {
+  name: string;
+  description: string;
+  payloadSchema: z.ZodType<P>;
+  /** Runs the task on its parent's output (0 for a root). Throws TaskExecutionError on a failure that is the task's own. */
+  execute(payload: P, parentOutput: bigint): { output: bigint; proofValue: bigint };
+}
+
+export class TaskExecutionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TaskExecutionError';
+  }
+}

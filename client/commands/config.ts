@@ -1,0 +1,134 @@
+/** `agenc config validate|show|set`. */
+import type { Command } from 'commander';
+import { readTomlFile, applyEnvOverrides, TomlSyntaxError } from '../../config/load';
+import {
+  type ConfigProblem,
+  featureFlagProblems,
+  formatProblem,
+  NUMERIC_RULES,
+  parseConfig,
+  MODES,
+  ROLLBACK_POLICIES,
+  type SpeculationConfig,
+} from '../../config/schema';
+import { controlHandle, controlStatus } from '../control';
+import { setConfigUpdate } from '../../shared/messages';
+import { CliError, emit, EXIT, type OutputOptions, withOutput } from '../output';
+import type { ClientFactory } from './context';
+
+export interface CheckLine {
+  ok: boolean;
+  check: string;
+  problem?: string;
+}
+
+function ruleText(path: string): string {
+  const rule = NUMERIC_RULES.find((r) => r.path === path)!;
+  if (rule.min !== undefined && rule.max !== undefined && rule.max !== Number.MAX_SAFE_INTEGER) return `${path} within range [${rule.min}, ${rule.max}]`;
+  if (rule.min !== undefined) return `${path} >= ${rule.min}`;
+  return `${path} <= ${rule.max}`;
+}
+
+/** The runbook's check lines (Step 3), one per rule, each ✓ or ✗ with the problem. */
+export function validationReport(raw: unknown, strict: boolean, envProblems: ConfigProblem[] = []): { valid: boolean; checks: CheckLine[]; config?: SpeculationConfig } {
+  const result = parseConfig(raw, { strict });
+  const problems = [...envProblems, ...(result.ok ? [] : result.problems)];
+  const claimed = new Set<ConfigProblem>();
+  const problemFor = (match: (p: ConfigProblem) => boolean) => {
+    const found = problems.filter(match);
+    found.forEach((p) => claimed.add(p));
+    return found.length ? found.map(formatProblem).join('; ') : undefined;
+  };
+  const checks: CheckLine[] = [];
+  const add = (check: string, problem: string | undefined) => checks.push({ ok: !problem, check, ...(problem ? { problem } : {}) });
+
+  for (const rule of NUMERIC_RULES) add(ruleText(rule.path), problemFor((p) => p.path === rule.path || p.path.startsWith(`${rule.path} `)));
+  add('speculation.stake.min_stake <= speculation.stake.max_stake', problemFor((p) => p.path === 'speculation.stake.min_stake' && p.message.includes('max_stake')));
+  add(`speculation.mode is one of ${MODES.join(', ')}`, problemFor((p) => p.path === 'speculation.mode'));
+  add(`speculation.rollback_policy is one of ${ROLLBACK_POLICIES.join(', ')}`, problemFor((p) => p.path === 'speculation.rollback_policy'));
+  add('speculation.proof.generator is valid', problemFor((p) => p.path === 'speculation.proof.generator'));
+  if (strict) {
+    add('No unknown keys', problemFor((p) => p.message.startsWith('is not a known key')));
+    const flagProblems = result.ok ? featureFlagProblems(result.config) : [];
+    add('Feature flag combinations are valid', flagProblems.length ? flagProblems.map(formatProblem).join('; ') : undefined);
+  }
+  // Anything no line above speaks for (a wrong type, a boolean that is a string) still fails the file.
+  for (const p of problems) if (!claimed.has(p)) add(`${p.path} is valid`, formatProblem(p));
+  const valid = checks.every((c) => c.ok);
+  return { valid, checks, config: valid && result.ok ? result.config : undefined };
+}
+
+export function registerConfigCommands(program: Command, clientFactory: ClientFactory): void {
+  const config = program.command('config').description('Validate, show and change the speculation configuration');
+
+  withOutput(
+    config
+      .command('validate')
+      .description('Check a TOML configuration file against the schema (ranges, types, presets); exit 0 when valid')
+      .requiredOption('-c, --config <file>', 'configuration file, e.g. config/speculation-prod.toml')
+      .option('--strict', 'also reject unknown keys and inconsistent feature-flag combinations')
+      .option('--no-env', 'ignore AGENC_SPECULATION_* environment overrides'),
+  ).action((opts: OutputOptions & { config: string; strict?: boolean; env: boolean }) => {
+    let raw: Record<string, unknown>;
+    try {
+      raw = readTomlFile(opts.config);
+    } catch (err) {
+      if (err instanceof TomlSyntaxError) {
+        emit(opts, { valid: false, file: opts.config, error: err.message, line: err.line, column: err.column }, () => `✗ ${err.message}\nConfiguration invalid.`);
+        process.exitCode = EXIT.negative;
+        return;
+      }
+      throw new CliError((err as Error).message, EXIT.usage);
+    }
+    const env = opts.env ? applyEnvOverrides(raw) : { raw, problems: [], applied: [] };
+    const report = validationReport(env.raw, Boolean(opts.strict), env.problems);
+    emit(opts, { valid: report.valid, file: opts.config, strict: Boolean(opts.strict), env_overrides: env.applied, checks: report.checks, config: report.config }, () => {
+      const lines = report.checks.map((c) => (c.ok ? `✓ ${c.check}` : `✗ ${c.check}: ${c.problem}`));
+      if (env.applied.length) lines.unshift(`(environment overrides applied: ${env.applied.join(', ')})`);
+      const failed = report.checks.filter((c) => !c.ok).length;
+      lines.push(report.valid ? 'Configuration valid!' : `Configuration invalid: ${failed} check(s) failed.`);
+      return lines.join('\n');
+    });
+    if (!report.valid) process.exitCode = EXIT.negative;
+  });
+
+  withOutput(config.command('show').description('Show the live configuration held by the speculation-control workflow')).action(
+    async (opts: OutputOptions) => {
+      const status = await controlStatus(await clientFactory());
+      emit(opts, { config: status.config, config_version: status.config_version, updated_at: status.updated_at }, () =>
+        [`version ${status.config_version}, updated ${status.updated_at}`, JSON.stringify(status.config, null, 2)].join('\n'),
+      );
+    },
+  );
+
+  withOutput(
+    config
+      .command('set')
+      .description('Change live configuration keys, e.g. `agenc config set speculation.enabled=true speculation.features.rollout_percentage=5`')
+      .argument('<assignments...>', 'KEY=VALUE pairs with dotted keys; values are JSON (true, 5, "balanced") or bare words'),
+  ).action(async (assignments: string[], opts: OutputOptions) => {
+    const changes: Record<string, unknown> = {};
+    for (const a of assignments) {
+      const i = a.indexOf('=');
+      if (i <= 0) throw new CliError(`"${a}" is not KEY=VALUE (example: speculation.enabled=true)`);
+      const text = a.slice(i + 1);
+      let value: unknown = text;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        // a bare word such as balanced
+      }
+      changes[a.slice(0, i)] = value;
+    }
+    const client = await clientFactory();
+    try {
+      const status = await controlHandle(client).executeUpdate(setConfigUpdate, { args: [changes] });
+      emit(opts, { changed: changes, enabled: status.enabled, rollout_percentage: status.rollout_percentage, config_version: status.config_version }, () =>
+        `configuration version ${status.config_version}: ${Object.entries(changes).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`,
+      );
+    } catch (err) {
+      const cause = (err as { cause?: Error }).cause;
+      throw new CliError(cause?.message ?? (err as Error).message, EXIT.usage);
+    }
+  });
+}

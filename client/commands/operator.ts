@@ -1,0 +1,109 @@
+/** `agenc stake …` and `agenc admin …`: operator requests run through the `operatorAction` workflow on the worker that holds the chain. */
+import type { Command } from 'commander';
+import { type Client, WorkflowFailedError } from '@temporalio/client';
+import type { StakeInitResult, StakeWithdrawResult } from '../../activities/chain/operator';
+import type { IntegrityReport, OperatorRequest, StakeStatusWithCooldown } from '../../shared/operator-contract';
+import { TASK_QUEUE } from '../../shared/task-queues';
+import { controlStatus, statusBody } from '../control';
+import { CliError, emit, EXIT, type OutputOptions, parseLamports, table, withOutput } from '../output';
+import { DEFAULT_AGENT, newTaskId } from '../tasks';
+import type { ClientFactory } from './context';
+
+const summaries: Record<OperatorRequest['kind'], string> = {
+  stakeInit: 'stake init',
+  stakeStatus: 'stake status',
+  stakeWithdraw: 'stake withdraw',
+  checkIntegrity: 'integrity check',
+};
+
+/** Runs one operator request to completion; a failure's root cause becomes the CLI's message. */
+export async function runOperatorAction<T>(client: Client, request: OperatorRequest): Promise<T> {
+  const id = `op-${request.kind}-${newTaskId()}`;
+  try {
+    return (await client.workflow.execute('operatorAction', {
+      workflowId: id,
+      taskQueue: TASK_QUEUE,
+      args: [request],
+      staticSummary: `operator: ${summaries[request.kind]}${'input' in request && 'agent' in request.input && request.input.agent ? ` (agent ${request.input.agent})` : ''}`,
+      workflowExecutionTimeout: '5 minutes',
+    })) as T;
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      let cause: unknown = err.cause;
+      while ((cause as { cause?: unknown })?.cause) cause = (cause as { cause?: unknown }).cause;
+      throw new CliError((cause as Error | undefined)?.message ?? err.message, EXIT.usage);
+    }
+    throw err;
+  }
+}
+
+export function registerOperatorCommands(program: Command, clientFactory: ClientFactory): void {
+  const stake = program.command('stake').description('Agent stake on Solana: deposit, inspect, withdraw');
+  const agentOption = ['-a, --agent <name>', 'agent name', process.env.AGENC_AGENT ?? DEFAULT_AGENT] as const;
+
+  withOutput(
+    stake
+      .command('init')
+      .description('Fund an agent\'s stake account (on the embedded chain the wallet is airdropped first)')
+      .requiredOption('--amount <lamports>', 'lamports to deposit (1 SOL = 1000000000)')
+      .option(...agentOption),
+  ).action(async (opts: OutputOptions & { amount: string; agent: string }) => {
+    const amount = parseLamports('--amount', opts.amount);
+    const r = await runOperatorAction<StakeInitResult>(await clientFactory(), {
+      kind: 'stakeInit',
+      input: { agent: opts.agent, amount, requestId: `init-${newTaskId()}` },
+    });
+    emit(opts, r, () => `agent ${r.agent}: deposited ${r.deposited} lamports into stake account ${r.stake_account}${r.airdropped ? ` (airdropped ${r.airdropped} to the wallet first)` : ''}`);
+  });
+
+  withOutput(stake.command('status').description('Deposited, available, locked in bonds, slashed, cooldown, per agent').option('-a, --agent <name>', 'only this agent')).action(
+    async (opts: OutputOptions & { agent?: string }) => {
+      const r = await runOperatorAction<StakeStatusWithCooldown>(await clientFactory(), { kind: 'stakeStatus', input: { agent: opts.agent } });
+      const rows = r.agents.map((a) => ({ ...a, bonds: a.bonds.length, cooldown_until: r.cooldown_until[a.agent] ?? null }));
+      emit(opts, { ...r, agents: r.agents.map((a) => ({ ...a, cooldown_until: r.cooldown_until[a.agent] ?? null })) }, () =>
+        [
+          `chain: ${r.chain}   treasury: ${r.treasury.lamports} lamports (${r.treasury.address})`,
+          table(rows, ['agent', 'deposited', 'available', 'locked_in_bonds', 'slashed', 'bonds', 'cooldown_until']),
+        ].join('\n'),
+      );
+    },
+  );
+
+  withOutput(
+    stake
+      .command('withdraw')
+      .description('Move available stake (never what is locked in bonds) back to the agent\'s wallet')
+      .option('--amount <lamports>', 'lamports to withdraw (default: everything available)')
+      .option(...agentOption),
+  ).action(async (opts: OutputOptions & { amount?: string; agent: string }) => {
+    const amount = opts.amount === undefined ? undefined : parseLamports('--amount', opts.amount);
+    const r = await runOperatorAction<StakeWithdrawResult>(await clientFactory(), {
+      kind: 'stakeWithdraw',
+      input: { agent: opts.agent, amount, requestId: `withdraw-${newTaskId()}` },
+    });
+    emit(opts, r, () => `agent ${r.agent}: withdrew ${r.withdrawn} lamports to ${r.wallet}; ${r.available_after} still available`);
+  });
+
+  const admin = program.command('admin').description('Operator checks');
+  withOutput(
+    admin
+      .command('check-integrity')
+      .description('Check lamports are conserved and every bond matches a live speculative commitment; exit 1 on any problem')
+      .requiredOption('--component <name>', 'what to check (speculation)'),
+  ).action(async (opts: OutputOptions & { component: string }) => {
+    if (opts.component !== 'speculation') throw new CliError(`--component "${opts.component}" is not known (only: speculation)`);
+    const r = await runOperatorAction<IntegrityReport>(await clientFactory(), { kind: 'checkIntegrity' });
+    emit(opts, r, () =>
+      [
+        ...(r.ok ? [`✓ lamports conserved: ${r.totals.actual} held = ${r.totals.expected} expected`, `✓ ${r.live_bonds} live bond(s), each matching an active speculative task`] : r.problems.map((p) => `✗ ${p}`)),
+        r.ok ? 'Integrity check passed.' : `Integrity check failed: ${r.problems.length} problem(s).`,
+      ].join('\n'),
+    );
+    if (!r.ok) process.exitCode = EXIT.negative;
+  });
+
+  withOutput(admin.command('status').description('Speculation status as GET /admin/status shows it')).action(async (opts: OutputOptions) => {
+    const body = statusBody(await controlStatus(await clientFactory()));
+    emit(opts, body, () => Object.entries(body.speculation).map(([k, v]) => `${k}: ${v}`).join('\n'));
+  });
+}

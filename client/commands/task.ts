@@ -1,0 +1,108 @@
+/** `agenc task submit|status|wait|list|rollback`, as the runbook's smoke tests use them. */
+import type { Command } from 'commander';
+import { taskTypeNames } from '../../activities/task-types/registry';
+import { forceRollbackSignal } from '../../shared/messages';
+import { type TaskState, taskWorkflowId, TASK_STATUSES } from '../../shared/task-model';
+import { CliError, emit, EXIT, type OutputOptions, parseJsonArg, parsePositiveNumber, progress, table, withOutput } from '../output';
+import { AdmissionError, DEFAULT_AGENT, getTaskState, listTasks, submitTask, waitForTask } from '../tasks';
+import type { ClientFactory } from './context';
+
+function describeState(s: TaskState): string {
+  const lines = [
+    `task ${s.task_id} (${s.type}, agent ${s.agent})`,
+    `  status:             ${s.status}${s.waiting_for ? ` — waiting for ${s.waiting_for}` : ''}`,
+    `  speculation_status: ${s.speculation_status}${s.depth ? ` (depth ${s.depth})` : ''}`,
+    `  parent:             ${s.parent_task_id ?? '-'}   root: ${s.root_task_id}`,
+    `  dependents:         ${s.dependents.length ? s.dependents.join(', ') : '-'}`,
+    `  result commitment:  ${s.result_commitment ?? '-'}`,
+    `  bond:               ${s.bond ? `${s.bond.amount} lamports, ${s.bond.state} (${s.bond.address})` : '-'}`,
+    `  proof:              ${s.proof.state}${s.proof.duration_ms ? ` in ${s.proof.duration_ms} ms` : ''}`,
+  ];
+  if (s.commit_signature) lines.push(`  committed:          ${s.commit_signature}`);
+  if (s.rollback_reason) lines.push(`  rollback reason:    ${s.rollback_reason}`);
+  if (s.error) lines.push(`  error:              ${s.error}`);
+  return lines.join('\n');
+}
+
+function rethrowAdmission(err: unknown): never {
+  if (err instanceof AdmissionError) throw new CliError(err.message, EXIT.usage, { field: err.field, code: err.code });
+  throw err;
+}
+
+export function registerTaskCommands(program: Command, clientFactory: ClientFactory): void {
+  const task = program.command('task').description('Submit tasks and follow them');
+
+  withOutput(
+    task
+      .command('submit')
+      .description('Submit a task; with --depends-on it may run speculatively on its parent\'s unconfirmed result')
+      .requiredOption('-t, --type <type>', `task type (${taskTypeNames().join(', ')})`)
+      .requiredOption('-p, --payload <json>', 'payload as JSON, e.g. \'{"value": 42}\' or \'{"fail": true}\'')
+      .option('-d, --depends-on <taskId>', 'the parent task whose result this task consumes')
+      .option('-a, --agent <name>', 'the agent submitting (its stake bonds speculation)', process.env.AGENC_AGENT ?? DEFAULT_AGENT)
+      .option('--task-id <id>', 'choose the task id (default: a random one)'),
+  ).action(async (opts: OutputOptions & { type: string; payload: string; dependsOn?: string; agent: string; taskId?: string }) => {
+    const payload = parseJsonArg('--payload', opts.payload);
+    const result = await submitTask(await clientFactory(), {
+      type: opts.type,
+      payload,
+      dependsOn: opts.dependsOn,
+      agent: opts.agent,
+      taskId: opts.taskId,
+    }).catch(rethrowAdmission);
+    emit(opts, result, () => `submitted task ${result.task_id}${result.parent_task_id ? ` (depends on ${result.parent_task_id})` : ''}; follow it with: agenc task wait ${result.task_id}`);
+  });
+
+  withOutput(task.command('status').description('Show a task: status, speculation status, depth, bond, proof').argument('<taskId>')).action(
+    async (taskId: string, opts: OutputOptions) => {
+      const state = await getTaskState(await clientFactory(), taskId).catch(rethrowAdmission);
+      emit(opts, state, () => describeState(state));
+    },
+  );
+
+  withOutput(
+    task
+      .command('wait')
+      .description('Wait until a task is final; exit 0 when confirmed, 1 when it failed, rolled back or the timeout passed')
+      .argument('<taskId>')
+      .option('--timeout <seconds>', 'give up after this many seconds', '300'),
+  ).action(async (taskId: string, opts: OutputOptions & { timeout: string }) => {
+    const timeoutMs = parsePositiveNumber('--timeout', opts.timeout) * 1000;
+    const client = await clientFactory();
+    const { state, timedOut } = await waitForTask(client, taskId, {
+      timeoutMs,
+      onProgress: (s, elapsed) => progress(`[${(elapsed / 1000).toFixed(1)}s] task ${taskId}: ${s.status}${s.waiting_for ? ` (waiting for ${s.waiting_for})` : ''}`),
+    }).catch(rethrowAdmission);
+    emit(opts, { ...state, timed_out: timedOut }, () =>
+      timedOut
+        ? `task ${taskId} is still ${state.status} after ${opts.timeout}s`
+        : `task ${taskId} is ${state.status}${state.rollback_reason ? ` (${state.rollback_reason})` : ''}`,
+    );
+    if (timedOut || state.status !== 'confirmed') process.exitCode = EXIT.negative;
+  });
+
+  withOutput(
+    task
+      .command('list')
+      .description('List tasks from Temporal visibility')
+      .option('-s, --status <status>', `only tasks in this status (${TASK_STATUSES.join(', ')})`)
+      .option('--root <taskId>', 'only the tree under this root task')
+      .option('--limit <n>', 'at most this many rows', '100'),
+  ).action(async (opts: OutputOptions & { status?: string; root?: string; limit: string }) => {
+    const rows = await listTasks(await clientFactory(), { status: opts.status, root: opts.root, limit: parsePositiveNumber('--limit', opts.limit) }).catch(rethrowAdmission);
+    emit(opts, rows, () => table(rows as unknown as Record<string, unknown>[], ['task_id', 'status', 'speculation_status', 'depth', 'parent_task_id', 'agent', 'started']));
+  });
+
+  withOutput(
+    task
+      .command('rollback')
+      .description('Force a task and its whole subtree to roll back through their compensations')
+      .argument('<taskId>')
+      .option('--reason <text>', 'recorded with the rollback', 'manual rollback by operator'),
+  ).action(async (taskId: string, opts: OutputOptions & { reason: string }) => {
+    const client = await clientFactory();
+    await getTaskState(client, taskId).catch(rethrowAdmission);
+    await client.workflow.getHandle(taskWorkflowId(taskId)).signal(forceRollbackSignal, { reason: opts.reason });
+    emit(opts, { task_id: taskId, rollback_requested: true }, () => `rollback requested for task ${taskId}; follow it with: agenc task wait ${taskId}`);
+  });
+}

@@ -1,0 +1,213 @@
+/**
+ * Task submission with admission control, and reading tasks back. The CLI, the demo and the tests all
+ * submit through `submitTask`, so a refusal is the same everywhere: nothing is started, and the error
+ * says which field, what value, and what is allowed.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
+import { checkPayload } from '../activities/task-types/registry';
+import { controlStatus } from './control';
+import { taskStateQuery } from '../shared/messages';
+import { SA } from '../shared/search-attributes';
+import { TASK_QUEUE } from '../shared/task-queues';
+import {
+  FINAL_STATUSES,
+  TASK_ID_PATTERN,
+  type TaskInput,
+  type TaskState,
+  type TaskStatus,
+  TASK_STATUSES,
+  taskWorkflowId,
+} from '../shared/task-model';
+import type { speculativeTask } from '../workflows/speculative-task';
+
+export const AGENT_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+export const DEFAULT_AGENT = 'default';
+
+/** Why a submission was refused; `field` names what to fix. */
+export class AdmissionError extends Error {
+  constructor(public readonly field: string, message: string, public readonly code: string) {
+    super(message);
+    this.name = 'AdmissionError';
+  }
+}
+
+export interface SubmitRequest {
+  type: string;
+  payload: unknown;
+  dependsOn?: string;
+  agent?: string;
+  taskId?: string;
+}
+
+export function newTaskId(): string {
+  return randomBytes(5).toString('hex');
+}
+
+/** Running task workflows, from visibility. */
+export async function countOpenTasks(client: Client): Promise<number> {
+  const { count } = await client.workflow.count('WorkflowType="speculativeTask" AND ExecutionStatus="Running"');
+  return count;
+}
+
+export async function getTaskState(client: Client, taskId: string): Promise<TaskState> {
+  try {
+    return await client.workflow.getHandle(taskWorkflowId(taskId)).query(taskStateQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new AdmissionError('task_id', `task "${taskId}" does not exist`, 'unknown_task');
+    throw err;
+  }
+}
+
+export async function submitTask(
+  client: Client,
+  req: SubmitRequest,
+  opts: { rawConfig?: Record<string, unknown> } = {},
+): Promise<{ task_id: string; workflow_id: string; parent_task_id: string | null; agent: string; type: string; root_task_id: string }> {
+  const agent = req.agent ?? DEFAULT_AGENT;
+  if (!AGENT_PATTERN.test(agent)) {
+    throw new AdmissionError('agent', `--agent "${agent}" is not a valid agent name (lower-case letters, digits, _ and -, 1-32 characters)`, 'invalid_agent');
+  }
+  const taskId = req.taskId ?? newTaskId();
+  if (!TASK_ID_PATTERN.test(taskId)) {
+    throw new AdmissionError('task_id', `task id "${taskId}" is not valid (letters, digits, _ . -, 1-64 characters, starting with a letter or digit)`, 'invalid_task_id');
+  }
+  const checked = checkPayload(req.type, req.payload);
+  if (!checked.ok) throw new AdmissionError('payload', checked.message, 'invalid_payload');
+
+  let rootTaskId = taskId;
+  if (req.dependsOn !== undefined) {
+    let parent: TaskState;
+    try {
+      parent = await getTaskState(client, req.dependsOn);
+    } catch (err) {
+      if (err instanceof AdmissionError) {
+        throw new AdmissionError('depends_on', `--depends-on "${req.dependsOn}": no such task`, 'unknown_parent');
+      }
+      throw err;
+    }
+    if (parent.status === 'failed' || parent.status === 'rolled_back') {
+      throw new AdmissionError(
+        'depends_on',
+        `--depends-on "${req.dependsOn}": that task has ${parent.status === 'failed' ? 'failed' : 'rolled back'} (${parent.rollback_reason ?? 'no reason recorded'}); a dependent of it could never confirm`,
+        'parent_final',
+      );
+    }
+    rootTaskId = parent.root_task_id;
+  }
+
+  const status = await controlStatus(client, opts.rawConfig);
+  const limit = status.config.speculation.limits.max_pending_operations;
+  const open = await countOpenTasks(client);
+  if (open >= limit) {
+    throw new AdmissionError(
+      'max_pending_operations',
+      `${open} tasks are open, the limit is speculation.limits.max_pending_operations = ${limit}; wait for tasks to finish or raise the limit`,
+      'too_many_pending',
+    );
+  }
+
+  const input: TaskInput = {
+    taskId,
+    type: req.type,
+    payload: checked.payload,
+    agent,
+    parentTaskId: req.dependsOn,
+    rootTaskId,
+    submittedAt: new Date().toISOString(),
+  };
+  const parentNote = req.dependsOn ? `, depends on task ${req.dependsOn}` : '';
+  try {
+    await client.workflow.start<typeof speculativeTask>('speculativeTask', {
+      workflowId: taskWorkflowId(taskId),
+      taskQueue: TASK_QUEUE,
+      args: [input],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [
+        { key: SA.taskId, value: taskId },
+        { key: SA.rootTaskId, value: rootTaskId },
+        { key: SA.agent, value: agent },
+        { key: SA.taskType, value: req.type },
+        { key: SA.status, value: 'pending' },
+        ...(req.dependsOn ? [{ key: SA.parentTaskId, value: req.dependsOn }] : []),
+      ],
+      staticSummary: `task ${taskId} (${req.type}, agent ${agent}${parentNote})`,
+      staticDetails: [
+        `**Task** \`${taskId}\` of type \`${req.type}\`, agent \`${agent}\`.`,
+        req.dependsOn ? `Depends on task \`${req.dependsOn}\` (tree root \`${rootTaskId}\`).` : 'A root task.',
+        `Payload: \`${JSON.stringify(checked.payload)}\``,
+      ].join('\n\n'),
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new AdmissionError('task_id', `task id "${taskId}" already exists; task ids are unique`, 'duplicate_task');
+    }
+    throw err;
+  }
+  return { task_id: taskId, workflow_id: taskWorkflowId(taskId), parent_task_id: req.dependsOn ?? null, agent, type: req.type, root_task_id: rootTaskId };
+}
+
+/** Waits for a task to reach a final state, reporting each status change. */
+export async function waitForTask(
+  client: Client,
+  taskId: string,
+  opts: { timeoutMs: number; onProgress?: (state: TaskState, elapsedMs: number) => void; pollMs?: number },
+): Promise<{ state: TaskState; timedOut: boolean }> {
+  const started = Date.now();
+  let last: TaskStatus | undefined;
+  let lastReport = 0;
+  for (;;) {
+    const state = await getTaskState(client, taskId);
+    const elapsed = Date.now() - started;
+    if (state.status !== last || elapsed - lastReport >= 5000) {
+      opts.onProgress?.(state, elapsed);
+      last = state.status;
+      lastReport = elapsed;
+    }
+    if (FINAL_STATUSES.includes(state.status)) return { state, timedOut: false };
+    if (elapsed >= opts.timeoutMs) return { state, timedOut: true };
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
+  }
+}
+
+export interface TaskListRow {
+  task_id: string;
+  status: string;
+  speculation_status: string;
+  depth: number | null;
+  parent_task_id: string | null;
+  root_task_id: string | null;
+  agent: string | null;
+  started: string | null;
+}
+
+export async function listTasks(client: Client, opts: { status?: string; root?: string; limit?: number } = {}): Promise<TaskListRow[]> {
+  const clauses = ['WorkflowType="speculativeTask"'];
+  if (opts.status) {
+    if (!(TASK_STATUSES as readonly string[]).includes(opts.status)) {
+      throw new AdmissionError('status', `--status "${opts.status}" is not a task status (one of ${TASK_STATUSES.join(', ')})`, 'invalid_status');
+    }
+    clauses.push(`AgencStatus="${opts.status}"`);
+  }
+  if (opts.root) clauses.push(`AgencRootTaskId="${opts.root.replace(/"/g, '')}"`);
+  const rows: TaskListRow[] = [];
+  for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
+    const sa = wf.typedSearchAttributes;
+    rows.push({
+      task_id: sa.get(SA.taskId) ?? wf.workflowId.replace(/^task-/, ''),
+      status: sa.get(SA.status) ?? 'unknown',
+      speculation_status: sa.get(SA.speculationStatus) ?? 'pending',
+      depth: sa.get(SA.depth) ?? null,
+      parent_task_id: sa.get(SA.parentTaskId) ?? null,
+      root_task_id: sa.get(SA.rootTaskId) ?? null,
+      agent: sa.get(SA.agent) ?? null,
+      started: wf.startTime?.toISOString() ?? null,
+    });
+    if (rows.length >= (opts.limit ?? 100)) break;
+  }
+  return rows;
+}

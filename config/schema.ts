@@ -1,0 +1,298 @@
+/**
+ * The one source of truth for the speculation configuration: every key, its type, default, range and
+ * the message a person reads when a value is wrong. The TOML loader, the `AGENC_SPECULATION_*`
+ * environment overrides, the admin API, the `speculationControl` workflow's update validator and
+ * `agenc config validate` all go through this module.
+ *
+ * Imported by workflow code: no Node built-ins here.
+ */
+import { z } from 'zod';
+
+export const MODES = ['conservative', 'balanced', 'aggressive'] as const;
+export type Mode = (typeof MODES)[number];
+export const ROLLBACK_POLICIES = ['cascade'] as const;
+export const PROOF_GENERATORS = ['groth16'] as const;
+
+/** Keys whose default depends on `mode`. An explicit value in the file or environment wins over the preset. */
+export const MODE_PRESETS: Record<Mode, {
+  max_depth: number;
+  max_parallel_branches: number;
+  confirmation_timeout_ms: number;
+  slash_percentage: number;
+}> = {
+  conservative: { max_depth: 3, max_parallel_branches: 2, confirmation_timeout_ms: 60_000, slash_percentage: 0.15 },
+  balanced: { max_depth: 5, max_parallel_branches: 4, confirmation_timeout_ms: 30_000, slash_percentage: 0.1 },
+  aggressive: { max_depth: 10, max_parallel_branches: 8, confirmation_timeout_ms: 15_000, slash_percentage: 0.05 },
+};
+
+/** A numeric bound, kept beside the schema so `config validate` can print the check it made. */
+export interface NumericRule {
+  path: string;
+  min?: number;
+  max?: number;
+  integer: boolean;
+}
+export const NUMERIC_RULES: NumericRule[] = [];
+
+function numberIn(path: string, opts: { min?: number; max?: number; integer?: boolean }) {
+  const integer = opts.integer ?? true;
+  if (!NUMERIC_RULES.some((r) => r.path === path)) NUMERIC_RULES.push({ path, min: opts.min, max: opts.max, integer });
+  const allowed = describeRange(opts.min, opts.max, integer);
+  let schema = z.number({
+    invalid_type_error: `must be a number (${allowed})`,
+    required_error: `is required (${allowed})`,
+  });
+  if (integer) schema = schema.int({ message: `must be a whole number (${allowed})` });
+  if (opts.min !== undefined) schema = schema.min(opts.min, { message: `is out of range: allowed ${allowed}` });
+  if (opts.max !== undefined) schema = schema.max(opts.max, { message: `is out of range: allowed ${allowed}` });
+  return schema;
+}
+
+export function describeRange(min: number | undefined, max: number | undefined, integer: boolean): string {
+  const kind = integer ? 'an integer' : 'a number';
+  if (min !== undefined && max !== undefined) return `${kind} in [${min}, ${max}]`;
+  if (min !== undefined) return `${kind} >= ${min}`;
+  if (max !== undefined) return `${kind} <= ${max}`;
+  return kind;
+}
+
+function oneOf<T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, {
+    errorMap: () => ({ message: `must be one of ${values.map((v) => `"${v}"`).join(', ')}` }),
+  });
+}
+
+const bool = () => z.boolean({ invalid_type_error: 'must be true or false' });
+
+const LAMPORTS_MAX = Number.MAX_SAFE_INTEGER;
+
+const stakeSection = z.object({
+  min_stake: numberIn('speculation.stake.min_stake', { min: 0, max: LAMPORTS_MAX }).default(1_000_000),
+  max_stake: numberIn('speculation.stake.max_stake', { min: 0, max: LAMPORTS_MAX }).default(1_000_000_000),
+  stake_per_depth: numberIn('speculation.stake.stake_per_depth', { min: 0, max: LAMPORTS_MAX }).default(500_000),
+  slash_percentage: numberIn('speculation.stake.slash_percentage', { min: 0.01, max: 0.5, integer: false }).optional(),
+  cooldown_period_ms: numberIn('speculation.stake.cooldown_period_ms', { min: 0, max: 86_400_000 }).default(300_000),
+});
+
+const proofSection = z.object({
+  generator: oneOf(PROOF_GENERATORS).default('groth16'),
+  worker_threads: numberIn('speculation.proof.worker_threads', { min: 1, max: 32 }).default(8),
+  queue_size: numberIn('speculation.proof.queue_size', { min: 1, max: 1_000_000 }).default(2000),
+  timeout_ms: numberIn('speculation.proof.timeout_ms', { min: 1000, max: 3_600_000 }).default(120_000),
+  batch_size: numberIn('speculation.proof.batch_size', { min: 1, max: 1000 }).default(20),
+});
+
+const limitsSection = z.object({
+  max_memory_mb: numberIn('speculation.limits.max_memory_mb', { min: 512, max: 1_048_576 }).default(8192),
+  max_pending_operations: numberIn('speculation.limits.max_pending_operations', { min: 1, max: 10_000_000 }).default(50_000),
+  max_state_snapshots: numberIn('speculation.limits.max_state_snapshots', { min: 1, max: 1_000_000 }).default(500),
+  gc_interval_ms: numberIn('speculation.limits.gc_interval_ms', { min: 100, max: 3_600_000 }).default(15_000),
+});
+
+const featuresSection = z.object({
+  enable_parallel_speculation: bool().default(true),
+  enable_cross_agent_speculation: bool().default(false),
+  enable_optimistic_proofs: bool().default(true),
+  enable_stake_delegation: bool().default(false),
+  rollout_percentage: numberIn('speculation.features.rollout_percentage', { min: 0, max: 100, integer: false }).default(0),
+});
+
+/** Builds the file schema; `strict` rejects keys the schema does not know. */
+function fileSchema(strict: boolean) {
+  const section = <T extends z.ZodRawShape>(shape: z.ZodObject<T>) => (strict ? shape.strict() : shape.strip());
+  const speculation = z.object({
+    enabled: bool().default(false),
+    mode: oneOf(MODES).default('conservative'),
+    max_depth: numberIn('speculation.max_depth', { min: 1, max: 20 }).optional(),
+    max_parallel_branches: numberIn('speculation.max_parallel_branches', { min: 1, max: 16 }).optional(),
+    confirmation_timeout_ms: numberIn('speculation.confirmation_timeout_ms', { min: 1000, max: 86_400_000 }).optional(),
+    rollback_policy: oneOf(ROLLBACK_POLICIES).default('cascade'),
+    stake: section(stakeSection).default({}),
+    proof: section(proofSection).default({}),
+    limits: section(limitsSection).default({}),
+    features: section(featuresSection).default({}),
+  });
+  return section(z.object({ speculation: section(speculation).default({}) }));
+}
+
+// Built once: the builders above also record NUMERIC_RULES, which must hold each key once.
+const lenientFileSchema = fileSchema(false);
+const strictFileSchema = fileSchema(true);
+
+type ParsedFile = z.infer<typeof lenientFileSchema>;
+
+/** The resolved configuration: presets applied, every key present. */
+export interface SpeculationConfig {
+  speculation: Omit<ParsedFile['speculation'], 'max_depth' | 'max_parallel_branches' | 'confirmation_timeout_ms' | 'stake'> & {
+    max_depth: number;
+    max_parallel_branches: number;
+    confirmation_timeout_ms: number;
+    stake: Omit<ParsedFile['speculation']['stake'], 'slash_percentage'> & { slash_percentage: number };
+  };
+}
+export type StakeConfig = SpeculationConfig['speculation']['stake'];
+export type ProofConfig = SpeculationConfig['speculation']['proof'];
+export type LimitsConfig = SpeculationConfig['speculation']['limits'];
+export type FeaturesConfig = SpeculationConfig['speculation']['features'];
+
+/** One problem with a configuration, as a person reads it. */
+export interface ConfigProblem {
+  path: string;
+  value: unknown;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: ConfigProblem[], public readonly source = 'configuration') {
+    super(`${source} is invalid:\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const value = p.value === undefined ? '' : ` = ${JSON.stringify(p.value)}`;
+  return `${p.path}${value} ${p.message}`;
+}
+
+function valueAt(raw: unknown, path: (string | number)[]): unknown {
+  let cur: unknown = raw;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string | number, unknown>)[key];
+  }
+  return cur;
+}
+
+function zodProblems(raw: unknown, error: z.ZodError): ConfigProblem[] {
+  return error.issues.flatMap((issue): ConfigProblem[] => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({
+        path: [...issue.path, key].join('.'),
+        value: valueAt(raw, [...issue.path, key]),
+        message: 'is not a known key (--strict rejects unknown keys; check the spelling against config/speculation-template.toml)',
+      }));
+    }
+    return [{ path: issue.path.join('.'), value: valueAt(raw, issue.path), message: issue.message }];
+  });
+}
+
+function applyPreset(parsed: ParsedFile): SpeculationConfig {
+  const s = parsed.speculation;
+  const preset = MODE_PRESETS[s.mode];
+  return {
+    speculation: {
+      ...s,
+      max_depth: s.max_depth ?? preset.max_depth,
+      max_parallel_branches: s.max_parallel_branches ?? preset.max_parallel_branches,
+      confirmation_timeout_ms: s.confirmation_timeout_ms ?? preset.confirmation_timeout_ms,
+      stake: { ...s.stake, slash_percentage: s.stake.slash_percentage ?? preset.slash_percentage },
+    },
+  };
+}
+
+/** Rules that hold between keys; always checked. */
+function crossKeyProblems(config: SpeculationConfig): ConfigProblem[] {
+  const { stake } = config.speculation;
+  const problems: ConfigProblem[] = [];
+  if (stake.min_stake > stake.max_stake) {
+    problems.push({
+      path: 'speculation.stake.min_stake',
+      value: stake.min_stake,
+      message: `must be <= speculation.stake.max_stake (${stake.max_stake})`,
+    });
+  }
+  return problems;
+}
+
+/** Feature-flag combinations that make no sense together; checked under --strict and by the control workflow. */
+export function featureFlagProblems(config: SpeculationConfig): ConfigProblem[] {
+  const s = config.speculation;
+  const f = s.features;
+  const problems: ConfigProblem[] = [];
+  if (f.enable_stake_delegation && !f.enable_cross_agent_speculation) {
+    problems.push({
+      path: 'speculation.features.enable_stake_delegation',
+      value: true,
+      message: 'needs speculation.features.enable_cross_agent_speculation = true (delegated stake bonds another agent\'s speculation)',
+    });
+  }
+  if (!f.enable_parallel_speculation && s.max_parallel_branches > 1) {
+    problems.push({
+      path: 'speculation.max_parallel_branches',
+      value: s.max_parallel_branches,
+      message: 'must be 1 when speculation.features.enable_parallel_speculation = false',
+    });
+  }
+  if (!s.enabled && f.rollout_percentage > 0) {
+    problems.push({
+      path: 'speculation.features.rollout_percentage',
+      value: f.rollout_percentage,
+      message: 'has no effect while speculation.enabled = false (set it to 0, or enable speculation)',
+    });
+  }
+  return problems;
+}
+
+export type ParseResult =
+  | { ok: true; config: SpeculationConfig }
+  | { ok: false; problems: ConfigProblem[] };
+
+/** Validates a raw configuration object (from TOML, JSON or the environment) and resolves presets. */
+export function parseConfig(raw: unknown, opts: { strict?: boolean } = {}): ParseResult {
+  const schema = opts.strict ? strictFileSchema : lenientFileSchema;
+  const result = schema.safeParse(raw ?? {});
+  if (!result.success) return { ok: false, problems: zodProblems(raw, result.error) };
+  const config = applyPreset(result.data);
+  const problems = [...crossKeyProblems(config), ...(opts.strict ? featureFlagProblems(config) : [])];
+  return problems.length ? { ok: false, problems } : { ok: true, config };
+}
+
+export function parseConfigOrThrow(raw: unknown, opts: { strict?: boolean; source?: string } = {}): SpeculationConfig {
+  const result = parseConfig(raw, opts);
+  if (!result.ok) throw new ConfigError(result.problems, opts.source);
+  return result.config;
+}
+
+export const DEFAULT_CONFIG: SpeculationConfig = parseConfigOrThrow({});
+
+/** Every leaf key of the file, as dotted paths (`speculation.stake.min_stake`), with the kind of value it takes. */
+export type LeafKind = 'number' | 'boolean' | 'string';
+export const CONFIG_KEYS: ReadonlyMap<string, LeafKind> = (() => {
+  const keys = new Map<string, LeafKind>();
+  const walk = (value: unknown, prefix: string) => {
+    if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(v, prefix ? `${prefix}.${k}` : k);
+    } else {
+      keys.set(prefix, typeof value === 'number' ? 'number' : typeof value === 'boolean' ? 'boolean' : 'string');
+    }
+  };
+  walk(DEFAULT_CONFIG, '');
+  return keys;
+})();
+
+/**
+ * Turns dotted keys (`{"speculation.enabled": true}`, as the runbook's admin calls send them) into
+ * the nested shape, over a raw (unresolved) configuration, so a later `mode` change still brings its
+ * preset. Unknown keys are problems, never silently dropped.
+ */
+export function applyDottedChanges(
+  baseRaw: unknown,
+  changes: Record<string, unknown>,
+): { ok: true; raw: Record<string, unknown> } | { ok: false; problems: ConfigProblem[] } {
+  const raw = JSON.parse(JSON.stringify(baseRaw ?? {})) as Record<string, unknown>;
+  const problems: ConfigProblem[] = [];
+  for (const [path, value] of Object.entries(changes)) {
+    if (!CONFIG_KEYS.has(path)) {
+      problems.push({ path, value, message: `is not a known key (known keys: ${[...CONFIG_KEYS.keys()].join(', ')})` });
+      continue;
+    }
+    const parts = path.split('.');
+    let cur = raw;
+    for (const part of parts.slice(0, -1)) {
+      if (cur[part] === null || typeof cur[part] !== 'object') cur[part] = {};
+      cur = cur[part] as Record<string, unknown>;
+    }
+    cur[parts[parts.length - 1] as string] = value;
+  }
+  return problems.length ? { ok: false, problems } : { ok: true, raw };
+}

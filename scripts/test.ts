@@ -1,0 +1,50 @@
+/**
+ * `npm test`: type-check, lint, then the jest suite against a real Temporal dev server (started by
+ * test/global-setup.ts). Installs the pinned Temporal binaries on first use. Ends with the plain line
+ * `N passed, N failed` that CI reads. Extra arguments go to jest (`npm test -- test/workflows`).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { ensureVenv } from '../workers/temporal-dev-server';
+
+const root = path.resolve(__dirname, '..');
+const bin = (name: string) => path.join(root, 'node_modules', '.bin', name);
+const jestArgs = process.argv.slice(2);
+
+function step(name: string, cmd: string, args: string[]): boolean {
+  process.stderr.write(`\n── ${name}: ${path.basename(cmd)} ${args.join(' ')}\n`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'error' } });
+  return r.status === 0;
+}
+
+ensureVenv((m) => process.stderr.write(`${m}\n`));
+let passed = 0;
+let failed = 0;
+// Checks over the whole tree count as one test each; a filtered run (`npm test -- PATTERN`) skips them.
+if (!jestArgs.length) {
+  for (const [name, cmd, args] of [
+    ['typecheck', bin('tsc'), ['--noEmit', '-p', '.']],
+    ['lint', bin('eslint'), ['.', '--max-warnings', '0']],
+  ] as const) {
+    if (step(name, cmd, [...args])) passed += 1;
+    else failed += 1;
+  }
+}
+
+const results = path.join(root, '.data', 'test', 'jest-results.json');
+mkdirSync(path.dirname(results), { recursive: true });
+rmSync(results, { force: true });
+const jestOk = step('jest', bin('jest'), ['--json', `--outputFile=${results}`, ...jestArgs]);
+try {
+  const summary = JSON.parse(readFileSync(results, 'utf8')) as { numPassedTests: number; numFailedTests: number; numRuntimeErrorTestSuites: number };
+  passed += summary.numPassedTests;
+  // A suite that could not run (a syntax error, a failing beforeAll) has no test results: count it as a failure.
+  failed += summary.numFailedTests + summary.numRuntimeErrorTestSuites;
+} catch {
+  failed += 1;
+  process.stderr.write('jest wrote no results (it crashed before running tests)\n');
+}
+if (!jestOk && failed === 0) failed += 1;
+process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
+process.exitCode = failed ? 1 : 0;

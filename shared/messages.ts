@@ -1,0 +1,73 @@
+/**
+ * Every signal, query and update, defined once; the client, the admin API and the workflows import
+ * these. No Node built-ins: the workflow bundle imports this.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { SpeculationConfig } from '../config/schema';
+import type { ProofRecord } from './activity-contract';
+import type { RollbackReason, SpeculationRefusal, TaskOutput, TaskState } from './task-model';
+
+// ── speculativeTask ────────────────────────────────────────────────────────────────────────────────
+
+/** A dependent tells its parent it exists; the parent answers with its current state, even late. */
+export const registerDependentSignal = defineSignal<[{ taskId: string }]>('registerDependent');
+
+/** The parent executed; `pendingAncestors` is the number of unconfirmed ancestors of the parent itself. */
+export interface ParentExecuted extends TaskOutput {
+  parentTaskId: string;
+  agent: string;
+  pendingAncestors: number;
+}
+export const parentExecutedSignal = defineSignal<[ParentExecuted]>('parentExecuted');
+/** The parent's count of unconfirmed ancestors changed (an ancestor above it confirmed). */
+export const parentProgressSignal = defineSignal<[{ parentTaskId: string; pendingAncestors: number }]>('parentProgress');
+export const parentConfirmedSignal = defineSignal<[TaskOutput & { parentTaskId: string }]>('parentConfirmed');
+export const parentRolledBackSignal = defineSignal<[{ parentTaskId: string; reason: RollbackReason }]>('parentRolledBack');
+/** A dependent has reached a final state; lets a rolling-back parent compensate after its subtree (deepest first). */
+export const dependentSettledSignal = defineSignal<[{ taskId: string; status: string }]>('dependentSettled');
+export const forceRollbackSignal = defineSignal<[{ reason?: string }]>('forceRollback');
+export const taskStateQuery = defineQuery<TaskState>('taskState');
+export const proofRecordQuery = defineQuery<ProofRecord | null>('proofRecord');
+
+// ── speculationControl ─────────────────────────────────────────────────────────────────────────────
+
+export const CONTROL_WORKFLOW_ID = 'speculation-control';
+
+export interface SpeculationRequest {
+  taskId: string;
+  parentTaskId: string;
+  agent: string;
+  depth: number;
+  /** The parent's agent, for the cross-agent rule. */
+  parentAgent: string;
+  /** Resident memory of the worker deciding, in MB. */
+  workerMemoryMb: number;
+}
+export type SpeculationDecision =
+  | { allowed: true; config: SpeculationConfig }
+  | { allowed: false; reason: SpeculationRefusal; detail: string; config: SpeculationConfig };
+
+export interface ControlStatus {
+  enabled: boolean;
+  paused: boolean;
+  draining: boolean;
+  rollout_percentage: number;
+  active_tasks: number;
+  pending_rollbacks: number;
+  active: Array<{ taskId: string; parentTaskId: string; agent: string; depth: number }>;
+  cooldowns: Record<string, string>;
+  config: SpeculationConfig;
+  config_version: number;
+  updated_at: string;
+}
+
+export const setConfigUpdate = defineUpdate<ControlStatus, [Record<string, unknown>]>('setConfig');
+export const replaceConfigUpdate = defineUpdate<ControlStatus, [Record<string, unknown>]>('replaceConfig');
+export const admitSpeculationUpdate = defineUpdate<SpeculationDecision, [SpeculationRequest]>('admitSpeculation');
+export const speculationEndedSignal = defineSignal<[{ taskId: string; outcome: string }]>('speculationEnded');
+export const agentSlashedSignal = defineSignal<[{ agent: string; taskId: string }]>('agentSlashed');
+export const drainSignal = defineSignal('drain');
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+export const forceRollbackAllSignal = defineSignal('forceRollback');
+export const controlStatusQuery = defineQuery<ControlStatus>('status');

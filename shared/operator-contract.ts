@@ -1,0 +1,31 @@
+/** Operator requests the CLI sends through the `operatorAction` workflow. */
+import type {
+  IntegrityResult,
+  StakeInitInput,
+  StakeInitResult,
+  StakeStatusResult,
+  StakeWithdrawInput,
+  StakeWithdrawResult,
+} from '../activities/chain/operator';
+
+export type OperatorRequest =
+  | { kind: 'stakeInit'; input: StakeInitInput }
+  | { kind: 'stakeStatus'; input: { agent?: string } }
+  | { kind: 'stakeWithdraw'; input: StakeWithdrawInput }
+  | { kind: 'checkIntegrity' };
+
+export interface StakeStatusWithCooldown extends StakeStatusResult {
+  /** Agent → ISO time until which it may not speculate after a slash. */
+  cooldown_until: Record<string, string>;
+}
+
+export interface IntegrityReport extends IntegrityResult {
+  live_bonds: number;
+}
+
+export interface OperatorActivities {
+  operatorStakeInit(input: StakeInitInput): Promise<StakeInitResult>;
+  operatorStakeStatus(input: { agent?: string }): Promise<StakeStatusWithCooldown>;
+  operatorStakeWithdraw(input: StakeWithdrawInput): Promise<StakeWithdrawResult>;
+  operatorCheckIntegrity(): Promise<IntegrityReport>;
+}

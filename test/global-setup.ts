@@ -1,0 +1,47 @@
+/**
+ * One Temporal dev server (SQLite on disk, Web UI on a free port) for the whole suite, the workflow
+ * bundle built once, and the circuit artifacts built or loaded once. Tests find them through the
+ * environment set here.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { ensureArtifacts } from '../activities/proof';
+import { WORKFLOWS_PATH } from '../workers/worker-process';
+import { ensureVenv, freePort, startDevServer, type DevServer } from '../workers/temporal-dev-server';
+import { TEST_DATA_DIR } from './helpers/paths';
+
+declare global {
+   
+  var __AGENC_DEV_SERVER__: DevServer | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  const log = (m: string) => process.stderr.write(`[suite] ${m}\n`);
+  process.env.RUST_LOG ??= 'error';
+  rmSync(path.join(TEST_DATA_DIR, 'run'), { recursive: true, force: true });
+  mkdirSync(path.join(TEST_DATA_DIR, 'run'), { recursive: true });
+  ensureVenv(log);
+
+  const [port, uiPort] = [await freePort(), await freePort()];
+  const server = await startDevServer({
+    address: `127.0.0.1:${port}`,
+    uiPort,
+    dbFile: path.join(TEST_DATA_DIR, 'run', 'temporal.db'),
+    log,
+  });
+  globalThis.__AGENC_DEV_SERVER__ = server;
+  process.env.TEMPORAL_ADDRESS = server.address;
+  process.env.AGENC_TEST_UI_URL = `http://127.0.0.1:${uiPort}`;
+
+  log('bundling workflows…');
+  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH });
+  const bundlePath = path.join(TEST_DATA_DIR, 'run', 'workflow-bundle.js');
+  writeFileSync(bundlePath, bundle.code);
+  process.env.AGENC_TEST_WORKFLOW_BUNDLE = bundlePath;
+
+  log('circuit artifacts (built once, then cached by circuit hash)…');
+  const artifacts = await ensureArtifacts({ artifactsDir: path.join(TEST_DATA_DIR, 'circuits'), onProgress: log });
+  process.env.AGENC_CIRCUITS_DIR = path.join(TEST_DATA_DIR, 'circuits');
+  log(`ready: Temporal ${server.address}, UI ${process.env.AGENC_TEST_UI_URL}, vkey ${artifacts.verificationKeyHash.slice(0, 12)}`);
+}

@@ -1,0 +1,129 @@
+/**
+ * A real system for one test file: its own namespace on the suite's dev server (so singletons such as
+ * `speculation-control` never collide between files), a real worker on both task queues with the
+ * suite's workflow bundle, a real embedded SVM in a temp dir, real proofs, and the HTTP server on a
+ * free port.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import pino from 'pino';
+import { stringify } from 'smol-toml';
+import { readTomlFile, TEMPLATE_PATH } from '../../config/load';
+import { ensureNamespace, ensureSearchAttributes } from '../../workers/temporal-dev-server';
+import { startWorkerProcess, type WorkerProcess, type WorkerProcessOptions } from '../../workers/worker-process';
+import { createStakeOperator } from '../../activities/chain';
+import { submitTask, waitForTask, type SubmitRequest } from '../../client/tasks';
+import type { TaskState } from '../../shared/task-model';
+import { TEST_DATA_DIR } from './paths';
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token';
+
+/** Deep-merges `overrides` into the runbook's template; the result is written as the test's TOML file. */
+export function writeConfig(dir: string, overrides: Record<string, unknown>): string {
+  const merge = (base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> => {
+    const out = { ...base };
+    for (const [k, v] of Object.entries(over)) {
+      out[k] = v && typeof v === 'object' && !Array.isArray(v) ? merge((base[k] as Record<string, unknown>) ?? {}, v as Record<string, unknown>) : v;
+    }
+    return out;
+  };
+  const file = path.join(dir, 'speculation.toml');
+  writeFileSync(file, stringify(merge(readTomlFile(TEMPLATE_PATH), overrides)));
+  return file;
+}
+
+/** Speculation on for every task, fast timeouts: what most workflow tests want. */
+export const SPECULATIVE_CONFIG = {
+  speculation: {
+    enabled: true,
+    mode: 'balanced',
+    max_depth: 5,
+    max_parallel_branches: 4,
+    confirmation_timeout_ms: 60_000,
+    proof: { worker_threads: 2, timeout_ms: 60_000 },
+    features: { rollout_percentage: 100 },
+  },
+};
+
+export interface TestSystem {
+  namespace: string;
+  dir: string;
+  configFile: string;
+  client: Client;
+  worker: WorkerProcess;
+  submit(req: SubmitRequest): Promise<string>;
+  /** Deposits stake for an agent through the real chain (airdrop, then deposit). */
+  fundAgent(agent: string, lamports?: number): Promise<void>;
+  wait(taskId: string, timeoutMs?: number): Promise<TaskState>;
+  /** Stops the worker only (the namespace and chain file stay), e.g. to simulate a crash. */
+  stopWorker(): Promise<void>;
+  /** Starts a worker again on the same namespace, chain file and keys. */
+  restartWorker(): Promise<void>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+export async function startTestSystem(opts: { name: string; config?: Record<string, unknown>; worker?: Partial<WorkerProcessOptions> }): Promise<TestSystem> {
+  process.env.RUST_LOG ??= 'error';
+  const address = process.env.TEMPORAL_ADDRESS;
+  if (!address) throw new Error('TEMPORAL_ADDRESS is not set: run the tests through jest (test/global-setup.ts starts the dev server)');
+  const namespace = `${opts.name}-${process.pid}-${++counter}`;
+  const dir = mkdtempSync(path.join(TEST_DATA_DIR, 'run', `${opts.name}-`));
+  const configFile = writeConfig(dir, opts.config ?? SPECULATIVE_CONFIG);
+
+  const connection = await Connection.connect({ address });
+  await ensureNamespace(connection, namespace);
+  await ensureSearchAttributes(connection, namespace);
+  const client = new Client({ connection, namespace });
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
+
+  const startWorker = () =>
+    startWorkerProcess({
+      logger,
+      address,
+      namespace,
+      configFile,
+      httpPort: 0,
+      adminToken: TEST_ADMIN_TOKEN,
+      workflowBundle: { codePath: process.env.AGENC_TEST_WORKFLOW_BUNDLE! },
+      stake: { accountsFile: path.join(dir, 'chain', 'svm-accounts.json'), keysDir: path.join(dir, 'keys') },
+      proofArtifactsDir: process.env.AGENC_CIRCUITS_DIR,
+      shutdownGraceTime: '5s',
+      ...opts.worker,
+    });
+  let worker = await startWorker();
+
+  const system: TestSystem = {
+    namespace,
+    dir,
+    configFile,
+    client,
+    get worker() {
+      return worker;
+    },
+    async submit(req) {
+      return (await submitTask(client, req)).task_id;
+    },
+    async fundAgent(agent, lamports = 1_000_000_000) {
+      await createStakeOperator(worker.stakeDeps!).stakeInit({ agent, amount: lamports });
+    },
+    async wait(taskId, timeoutMs = 90_000) {
+      const { state, timedOut } = await waitForTask(client, taskId, { timeoutMs });
+      if (timedOut) throw new Error(`task ${taskId} still ${state.status} after ${timeoutMs} ms: ${JSON.stringify(state)}`);
+      return state;
+    },
+    async stopWorker() {
+      await worker.shutdown();
+    },
+    async restartWorker() {
+      worker = await startWorker();
+    },
+    async close() {
+      await worker.shutdown().catch(() => undefined);
+      await connection.close();
+    },
+  };
+  return system;
+}

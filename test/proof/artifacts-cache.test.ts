@@ -1,0 +1,77 @@
+/**
+ * The artifacts cache across processes: a build killed half-way leaves nothing that looks complete,
+ * and two processes building at once end up with one intact cache. Uses the development ptau of the
+ * shared test cache as a "ceremony" ptau so a fresh cache root costs only compile + setup (~8 s).
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { circuitCacheKey, DEFAULT_CIRCUIT_PATH, ensureArtifacts } from '../../activities/proof/artifacts';
+import { ProofArtifactMissingError } from '../../activities/proof/errors';
+import { releaseProverResources } from '../../activities/proof/snarkjs';
+import { TEST_ARTIFACTS_ROOT, TEST_SCRATCH_DIR } from './helpers';
+
+jest.setTimeout(180_000);
+
+const PROJECT = path.resolve(__dirname, '..', '..');
+const ROOT = path.join(TEST_SCRATCH_DIR, 'concurrent-root');
+let ptau: string;
+
+beforeAll(async () => {
+  const a = await ensureArtifacts({ artifactsDir: TEST_ARTIFACTS_ROOT });
+  ptau = path.join(TEST_ARTIFACTS_ROOT, 'ptau', `dev_pot${a.ptauPower}.ptau`);
+  expect(fs.existsSync(ptau)).toBe(true);
+  fs.rmSync(ROOT, { recursive: true, force: true });
+});
+
+afterAll(async () => {
+  await releaseProverResources();
+});
+
+interface Run {
+  code: number | null;
+  out: string;
+}
+
+function buildProcess(killWhen?: RegExp): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    // tsx loaded in-process (`node --import tsx`), so killing the child kills the build itself
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/build-circuits.ts', '--artifacts', ROOT, '--ptau', ptau], {
+      cwd: PROJECT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (killWhen && killWhen.test(out)) child.kill('SIGKILL');
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+test('a build killed mid-way leaves no cache that looks complete', async () => {
+  const run = await buildProcess(/groth16 setup \.\.\./);
+  expect(run.code).not.toBe(0);
+  const key = circuitCacheKey(fs.readFileSync(DEFAULT_CIRCUIT_PATH, 'utf8'), ptau);
+  expect(fs.existsSync(path.join(ROOT, key))).toBe(false);
+  expect(fs.readdirSync(ROOT).some((n) => n.startsWith('.tmp-'))).toBe(true); // the dead builder's work, never read
+  await expect(ensureArtifacts({ artifactsDir: ROOT, ptauPath: ptau, build: false })).rejects.toThrow(ProofArtifactMissingError);
+});
+
+test('two processes building at once: one builds, the other waits, one intact cache', async () => {
+  const [a, b] = await Promise.all([buildProcess(), buildProcess()]);
+  expect(a.code).toBe(0);
+  expect(b.code).toBe(0);
+  const hashOf = (r: Run): string | undefined => /verification key hash: ([0-9a-f]{64})/.exec(r.out)?.[1];
+  expect(hashOf(a)).toBeDefined();
+  expect(hashOf(a)).toBe(hashOf(b));
+  const built = [a, b].filter((r) => /\] built /.test(r.out));
+  expect(built).toHaveLength(1);
+  const art = await ensureArtifacts({ artifactsDir: ROOT, ptauPath: ptau, build: false });
+  expect(art.verificationKeyHash).toBe(hashOf(a));
+  // leftovers of the killed build were cleaned up by the builder; the lock is released
+  expect(fs.readdirSync(ROOT).filter((n) => n.startsWith('.tmp-') || n.endsWith('.lock'))).toEqual([]);
+});

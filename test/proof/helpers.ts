@@ -1,0 +1,46 @@
+import * as path from 'node:path';
+import { commitSync, computeOutput, randomSalt } from '../../activities/proof/fields';
+import type { ExpectedPublicInputs, GenerateProofInput } from '../../activities/proof/types';
+
+/** Scratch space of the proof tests (other keys, broken copies, a second cache root), under .data/. */
+export const TEST_SCRATCH_DIR = path.resolve(__dirname, '..', '..', '.data', 'test-circuits');
+
+/**
+ * The artifacts cache the proof tests prove with: the suite's (test/global-setup.ts builds it and sets
+ * AGENC_CIRCUITS_DIR), else one of their own under .data/ so repeated runs reuse the (slow) build.
+ */
+export const TEST_ARTIFACTS_ROOT = process.env.AGENC_CIRCUITS_DIR ?? TEST_SCRATCH_DIR;
+
+export interface Witness {
+  input: GenerateProofInput;
+  expected: ExpectedPublicInputs;
+  output: bigint;
+  salt: bigint;
+  commitment: bigint;
+}
+
+/** An honest witness for a root task (parent = null) or a child of `parent`. */
+export function honestWitness(taskId: string, agent: string, value: bigint, parent: Witness | null = null): Witness {
+  const parentOutput = parent ? parent.output : 0n;
+  const parentSalt = parent ? parent.salt : 0n;
+  const parentCommitment = parent ? parent.commitment : 0n;
+  const output = computeOutput(value, parentOutput);
+  const salt = randomSalt();
+  const commitment = commitSync(output, salt);
+  return {
+    input: {
+      taskId,
+      agent,
+      value: value.toString(),
+      parentOutput: parentOutput.toString(),
+      parentSalt: parentSalt.toString(),
+      parentCommitment: parentCommitment.toString(),
+      output: output.toString(),
+      salt: salt.toString(),
+    },
+    expected: { taskId, agent, outputCommitment: commitment.toString(), parentCommitment: parentCommitment.toString() },
+    output,
+    salt,
+    commitment,
+  };
+}

@@ -1,0 +1,212 @@
+/**
+ * The worker's HTTP server (port 9090 by default, as the runbook uses it): `/metrics` for Prometheus
+ * and the admin API. Admin writes need `Authorization: Bearer $ADMIN_TOKEN` (compared in constant
+ * time); `GET /admin/status` is read-only and open, as the runbook's post-rollback check calls it
+ * without a token.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Client } from '@temporalio/client';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { controlHandle, controlStatus, statusBody } from '../client/control';
+import { ConfigError, formatProblem } from '../config/schema';
+import { loadConfig, TomlSyntaxError } from '../config/load';
+import { drainSignal, forceRollbackAllSignal, replaceConfigUpdate, setConfigUpdate, type ControlStatus } from '../shared/messages';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface HttpServerOptions {
+  client: Client;
+  registry: Registry;
+  logger: Logger;
+  /** Empty or undefined: admin routes refuse to start unless `insecureLocalAdmin` is set. */
+  adminToken?: string;
+  insecureLocalAdmin?: boolean;
+  /** The TOML file `/admin/config/reload` re-reads. */
+  configFile: string;
+  /** Fallback configuration to start the control workflow with if it is missing. */
+  rawConfig: () => Record<string, unknown>;
+  host?: string;
+  port?: number;
+}
+
+class HttpError extends Error {
+  constructor(public readonly status: number, message: string, public readonly extra: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+function sha(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body is larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(`${JSON.stringify(body, null, 2)}\n`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startHttpServer(opts: HttpServerOptions): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+  const { client, logger } = opts;
+  const adminEnabled = Boolean(opts.adminToken) || Boolean(opts.insecureLocalAdmin);
+  if (!adminEnabled) {
+    logger.warn('ADMIN_TOKEN is empty: admin routes are disabled (set ADMIN_TOKEN, or AGENC_INSECURE_LOCAL_ADMIN=1 for local development only)');
+  }
+  const status = () => controlStatus(client, opts.rawConfig());
+
+  const requireToken = (req: IncomingMessage) => {
+    if (!adminEnabled) throw new HttpError(503, 'admin routes are disabled: the worker was started without ADMIN_TOKEN');
+    if (!opts.adminToken) return;
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer (.+)$/.exec(header);
+    if (!match || !timingSafeEqual(sha(match[1] as string), sha(opts.adminToken))) {
+      throw new HttpError(401, 'missing or wrong bearer token: send Authorization: Bearer $ADMIN_TOKEN');
+    }
+  };
+
+  /** Waits until no speculative task is active or the limit passes. */
+  const waitForNoActive = async (limitMs: number) => {
+    const deadline = Date.now() + limitMs;
+    let s = await status();
+    while (s.active_tasks > 0 && Date.now() < deadline) {
+      await sleep(250);
+      s = await status();
+    }
+    return s;
+  };
+
+  const limitFrom = (url: URL, fallback: number) => {
+    const raw = url.searchParams.get('timeout_ms');
+    if (raw === null) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0 || n > 600_000) throw new HttpError(400, `timeout_ms=${raw} must be a whole number of milliseconds in [0, 600000]`);
+    return n;
+  };
+
+  const updateConfig = async (run: () => Promise<ControlStatus>) => {
+    try {
+      return statusBody(await run());
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        throw new HttpError(400, (err.cause as Error | undefined)?.message ?? err.message);
+      }
+      throw err;
+    }
+  };
+
+  const routes: Record<string, (req: IncomingMessage, url: URL) => Promise<[number, unknown]>> = {
+    'GET /metrics': async () => [200, await opts.registry.metrics()],
+    'GET /healthz': async () => [200, { ok: true }],
+    'GET /admin/status': async () => [200, statusBody(await status())],
+    'GET /admin/config': async (req) => {
+      requireToken(req);
+      const s = await status();
+      return [200, { config: s.config, config_version: s.config_version, updated_at: s.updated_at }];
+    },
+    'POST /admin/config': async (req) => {
+      requireToken(req);
+      const body = await readBody(req);
+      if (body === null || typeof body !== 'object' || Array.isArray(body) || !Object.keys(body as object).length) {
+        throw new HttpError(400, 'body must be a JSON object of dotted keys, for example {"speculation.enabled": true}');
+      }
+      await status();
+      const changes = body as Record<string, unknown>;
+      const result = await updateConfig(() => controlHandle(client).executeUpdate(setConfigUpdate, { args: [changes] }));
+      logger.info({ changes }, 'configuration changed through the admin API');
+      return [200, result];
+    },
+    'POST /admin/config/reload': async (req) => {
+      requireToken(req);
+      let loaded;
+      try {
+        loaded = loadConfig({ file: opts.configFile });
+      } catch (err) {
+        if (err instanceof ConfigError) throw new HttpError(400, err.message, { problems: err.problems.map(formatProblem) });
+        if (err instanceof TomlSyntaxError) throw new HttpError(400, err.message);
+        throw err;
+      }
+      await status();
+      const result = await updateConfig(() => controlHandle(client).executeUpdate(replaceConfigUpdate, { args: [loaded.raw] }));
+      logger.info({ file: loaded.file }, 'configuration reloaded from file');
+      return [200, { reloaded_from: loaded.file, ...result }];
+    },
+    'POST /admin/speculation/drain': async (req, url) => {
+      requireToken(req);
+      const limit = limitFrom(url, 110_000);
+      await status();
+      await controlHandle(client).signal(drainSignal);
+      logger.warn({ limit_ms: limit }, 'drain requested: no new speculation');
+      const s = await waitForNoActive(limit);
+      const body = { drained: s.active_tasks === 0, remaining: s.active_tasks, active: s.active, ...statusBody(s) };
+      return [s.active_tasks === 0 ? 200 : 504, body];
+    },
+    'POST /admin/speculation/force-rollback': async (req, url) => {
+      requireToken(req);
+      const limit = limitFrom(url, 60_000);
+      const before = await status();
+      await controlHandle(client).signal(forceRollbackAllSignal);
+      logger.warn({ active: before.active_tasks }, 'force rollback of every active speculative task');
+      const s = await waitForNoActive(limit);
+      const body = { rolled_back: before.active_tasks - s.active_tasks, remaining: s.active_tasks, ...statusBody(s) };
+      return [s.active_tasks === 0 ? 200 : 504, body];
+    },
+  };
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = routes[`${req.method} ${url.pathname}`];
+    if (!route) {
+      const known = Object.keys(routes).filter((k) => k.endsWith(` ${url.pathname}`));
+      send(res, known.length ? 405 : 404, {
+        error: known.length ? `${req.method} not allowed on ${url.pathname} (use ${known.join(', ')})` : `no route ${url.pathname}`,
+      });
+      return;
+    }
+    route(req, url)
+      .then(([status, body]) => {
+        if (typeof body === 'string') {
+          res.writeHead(status, { 'content-type': opts.registry.contentType });
+          res.end(body);
+        } else send(res, status, body);
+      })
+      .catch((err: unknown) => {
+        if (err instanceof HttpError) {
+          send(res, err.status, { error: err.message, ...err.extra });
+          return;
+        }
+        logger.error({ err, route: url.pathname }, 'admin request failed');
+        send(res, 500, { error: (err as Error).message ?? String(err) });
+      });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 9090, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

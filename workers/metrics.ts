@@ -1,0 +1,187 @@
+/**
+ * Prometheus metrics served on `:9090/metrics` (names from the runbook). Counters move in the worker
+ * that ran the event (sum them across workers); gauges that describe the whole system
+ * (active speculative tasks, rollout) are read from the control workflow at scrape time, so every
+ * worker reports the same value: take `max()` across workers, not `sum()`.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { InjectedSinks } from '@temporalio/worker';
+import type { MetricsSinks } from '../shared/metrics-sink';
+import type { ControlStatus } from '../shared/messages';
+import { bondAmount } from '../activities/chain/bond-amount';
+
+export interface SpeculationMetrics {
+  registry: Registry;
+  tasksTotal: Counter<'type' | 'speculation_status'>;
+  activeTasks: Gauge;
+  rollbackTotal: Counter<'reason'>;
+  proofGenerationSeconds: Histogram;
+  memoryUsageBytes: Gauge;
+  depthHistogram: Histogram;
+  proofQueueDepth: Gauge;
+  proofQueueCapacity: Gauge;
+  stakeAtRisk: Gauge;
+  hitsTotal: Counter;
+  missesTotal: Counter;
+  confirmedTotal: Counter;
+  bondsSlashedTotal: Counter;
+  slashedLamportsTotal: Counter;
+  rolloutPhase: Gauge<'rollout'>;
+  rolloutPercentage: Gauge;
+  enabled: Gauge;
+}
+
+export interface MetricsSources {
+  /** The control workflow's status, or undefined when it cannot be read (the gauges keep their last value). */
+  controlStatus?: () => Promise<ControlStatus | undefined>;
+  /** Proofs waiting or running in this worker's proof queue. */
+  proofQueueDepth?: () => number;
+}
+
+export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  let lastStatus: ControlStatus | undefined;
+  const refreshStatus = async () => {
+    lastStatus = (await sources.controlStatus?.().catch(() => undefined)) ?? lastStatus;
+    return lastStatus;
+  };
+
+  const m: SpeculationMetrics = {
+    registry,
+    tasksTotal: new Counter({
+      name: 'speculation_tasks_total',
+      help: 'Tasks started, by type and how they ran (speculative, non_speculative, or the refusal reason)',
+      labelNames: ['type', 'speculation_status'],
+      registers,
+    }),
+    activeTasks: new Gauge({
+      name: 'speculation_active_tasks',
+      help: 'Speculative tasks not yet final (system-wide, from the control workflow)',
+      registers,
+      async collect() {
+        const s = await refreshStatus();
+        if (s) this.set(s.active_tasks);
+      },
+    }),
+    rollbackTotal: new Counter({
+      name: 'speculation_rollback_total',
+      help: 'Tasks rolled back, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    proofGenerationSeconds: new Histogram({
+      name: 'speculation_proof_generation_seconds',
+      help: 'Groth16 proof generation time',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+      registers,
+    }),
+    memoryUsageBytes: new Gauge({
+      name: 'speculation_memory_usage_bytes',
+      help: 'Resident memory of this worker process',
+      registers,
+      collect() {
+        this.set(process.memoryUsage().rss);
+      },
+    }),
+    depthHistogram: new Histogram({
+      name: 'speculation_depth_histogram',
+      help: 'Speculation depth (unconfirmed ancestors) when a task speculated',
+      buckets: [1, 2, 3, 4, 5, 6, 8, 10, 15, 20],
+      registers,
+    }),
+    proofQueueDepth: new Gauge({
+      name: 'speculation_proof_queue_depth',
+      help: 'Proofs waiting or running in this worker',
+      registers,
+      collect() {
+        if (sources.proofQueueDepth) this.set(sources.proofQueueDepth());
+      },
+    }),
+    proofQueueCapacity: new Gauge({
+      name: 'speculation_proof_queue_capacity',
+      help: 'Configured [speculation.proof] queue_size',
+      registers,
+      async collect() {
+        const s = await refreshStatus();
+        if (s) this.set(s.config.speculation.proof.queue_size);
+      },
+    }),
+    stakeAtRisk: new Gauge({
+      name: 'speculation_stake_at_risk_lamports',
+      help: 'Lamports bonded by active speculative tasks (system-wide, by the bond rule over the control workflow\'s active set)',
+      registers,
+      async collect() {
+        const s = await refreshStatus();
+        if (s) this.set(s.active.reduce((sum, a) => sum + bondAmount(a.depth, s.config.speculation.stake), 0));
+      },
+    }),
+    hitsTotal: new Counter({ name: 'speculation_hits_total', help: 'Speculative tasks that confirmed', registers }),
+    missesTotal: new Counter({ name: 'speculation_misses_total', help: 'Speculative tasks that rolled back', registers }),
+    confirmedTotal: new Counter({ name: 'speculation_tasks_confirmed_total', help: 'Tasks confirmed', registers }),
+    bondsSlashedTotal: new Counter({ name: 'speculation_bonds_slashed_total', help: 'Bonds slashed', registers }),
+    slashedLamportsTotal: new Counter({
+      name: 'speculation_slashed_lamports_total',
+      help: 'Lamports slashed to the treasury',
+      registers,
+    }),
+    rolloutPhase: new Gauge({
+      name: 'speculation_rollout_phase',
+      help: 'Current phase number of a rollout (0 before the first)',
+      labelNames: ['rollout'],
+      registers,
+    }),
+    rolloutPercentage: new Gauge({
+      name: 'speculation_rollout_percentage',
+      help: 'speculation.features.rollout_percentage in force',
+      registers,
+      async collect() {
+        const s = await refreshStatus();
+        if (s) this.set(s.rollout_percentage);
+      },
+    }),
+    enabled: new Gauge({
+      name: 'speculation_enabled',
+      help: '1 when speculation.enabled is true',
+      registers,
+      async collect() {
+        const s = await refreshStatus();
+        if (s) this.set(s.enabled ? 1 : 0);
+      },
+    }),
+  };
+  // Every labelled series exists from the start, so the runbook's greps and rate() see zeros, not gaps.
+  m.rollbackTotal.inc({ reason: 'parent_failed' }, 0);
+  return m;
+}
+
+/** The workflow → worker metrics sink. */
+export function metricsSinks(m: SpeculationMetrics): InjectedSinks<MetricsSinks> {
+  return {
+    metrics: {
+      taskStarted: { fn: (_info, type, speculationStatus) => m.tasksTotal.inc({ type, speculation_status: speculationStatus }) },
+      speculated: { fn: (_info, depth) => m.depthHistogram.observe(depth) },
+      confirmed: {
+        fn: (_info, speculative) => {
+          m.confirmedTotal.inc();
+          if (speculative) m.hitsTotal.inc();
+        },
+      },
+      rolledBack: {
+        fn: (_info, reason, speculative) => {
+          m.rollbackTotal.inc({ reason });
+          if (speculative) m.missesTotal.inc();
+        },
+      },
+      bondSettled: {
+        fn: (_info, _locked, slashed) => {
+          if (slashed > 0) {
+            m.bondsSlashedTotal.inc();
+            m.slashedLamportsTotal.inc(slashed);
+          }
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * Assembles a worker process: the `agenc-tasks` worker (workflows, task execution, chain), the
+ * `agenc-proofs` worker (Groth16 proving, CPU-bound, bounded by `[speculation.proof] worker_threads`),
+ * and the metrics/admin HTTP server. Workers hold no state of their own (DESIGN.md §6) except the
+ * embedded SVM, the single-machine default.
+ */
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import type { Duration } from '@temporalio/common';
+import type { Logger } from 'pino';
+import { ensureControl, controlStatus } from '../client/control';
+import { loadConfig, type LoadedConfig } from '../config/load';
+import { createStakeActivities, openStakeDeps, type StakeDeps } from '../activities/chain';
+import { createCommitActivity } from '../activities/commit';
+import { createOperatorActivities } from '../activities/operator-activities';
+import { createProofActivities, createProofService, releaseProverResources, type ProofService } from '../activities/proof';
+import { createTaskActivities } from '../activities/task-activities';
+import { PROOF_QUEUE, TASK_QUEUE } from '../shared/task-queues';
+import { createMetrics, metricsSinks, type SpeculationMetrics } from './metrics';
+import { startHttpServer } from './http-server';
+import { temporalAddress, temporalNamespace } from './temporal-dev-server';
+
+export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
+
+export interface WorkerProcessOptions {
+  logger: Logger;
+  address?: string;
+  namespace?: string;
+  configFile?: string;
+  queues?: readonly string[];
+  /** Metrics/admin HTTP port; 0 picks a free one; null runs no HTTP server. */
+  httpPort?: number | null;
+  httpHost?: string;
+  adminToken?: string;
+  insecureLocalAdmin?: boolean;
+  /** A prebuilt workflow bundle (tests build one for the whole suite). */
+  workflowBundle?: WorkflowBundleOption;
+  stake?: { accountsFile?: string; keysDir?: string; rpcUrl?: string };
+  proofArtifactsDir?: string;
+  shutdownGraceTime?: Duration;
+}
+
+export interface WorkerProcess {
+  client: Client;
+  metrics: SpeculationMetrics;
+  httpPort?: number;
+  config: LoadedConfig;
+  stakeDeps?: StakeDeps;
+  proofService?: ProofService;
+  /** Resolves when every worker has stopped (after `shutdown()` or a SIGINT/SIGTERM). */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<WorkerProcess> {
+  const { logger } = opts;
+  const address = opts.address ?? temporalAddress();
+  const namespace = opts.namespace ?? temporalNamespace();
+  const queues = opts.queues ?? [TASK_QUEUE, PROOF_QUEUE];
+  for (const q of queues) {
+    if (q !== TASK_QUEUE && q !== PROOF_QUEUE) throw new Error(`unknown task queue "${q}" (known: ${TASK_QUEUE}, ${PROOF_QUEUE})`);
+  }
+  const config = loadConfig({ file: opts.configFile });
+  logger.info({ file: config.file, env: config.envApplied }, 'configuration loaded');
+  const proofCfg = config.config.speculation.proof;
+
+  const clientConnection = await Connection.connect({ address });
+  const client = new Client({ connection: clientConnection, namespace });
+  const rawConfig = () => config.raw;
+  await ensureControl(client, config.raw);
+
+  let proofService: ProofService | undefined;
+  const metrics = createMetrics({
+    controlStatus: () => controlStatus(client),
+    proofQueueDepth: () => {
+      const stats = proofService?.stats();
+      return stats ? stats.running + stats.waiting : 0;
+    },
+  });
+
+  const connection = await NativeConnection.connect({ address });
+  const workflowBundle = opts.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined }));
+  const workers: Worker[] = [];
+  let stakeDeps: StakeDeps | undefined;
+
+  if (queues.includes(TASK_QUEUE)) {
+    stakeDeps = await openStakeDeps(opts.stake ?? {});
+    logger.info({ chain: stakeDeps.chain.kind }, 'chain opened');
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        taskQueue: TASK_QUEUE,
+        workflowBundle,
+        activities: {
+          ...createTaskActivities({ client, rawConfig }),
+          ...createStakeActivities(stakeDeps),
+          ...createCommitActivity(stakeDeps),
+          ...createOperatorActivities({ client, stake: stakeDeps, rawConfig }),
+        },
+        sinks: metricsSinks(metrics),
+        shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
+      }),
+    );
+  }
+  if (queues.includes(PROOF_QUEUE)) {
+    proofService = createProofService({
+      artifactsDir: opts.proofArtifactsDir ?? process.env.AGENC_CIRCUITS_DIR,
+      ptauPath: process.env.AGENC_PTAU,
+      timeoutMs: proofCfg.timeout_ms,
+      maxConcurrent: proofCfg.worker_threads,
+      queueSize: proofCfg.queue_size,
+      onProofDuration: (s) => metrics.proofGenerationSeconds.observe(s),
+      onProgress: (line) => logger.info(line),
+    });
+    // Build or load the circuit artifacts before taking work, so the first proof is not a 100 s surprise.
+    const artifacts = await proofService.artifacts();
+    logger.info({ vkey: artifacts.verificationKeyHash }, 'proof artifacts ready');
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        taskQueue: PROOF_QUEUE,
+        activities: { ...createProofActivities({ timeoutMs: proofCfg.timeout_ms, maxConcurrent: proofCfg.worker_threads, queueSize: proofCfg.queue_size }, proofService) },
+        maxConcurrentActivityTaskExecutions: proofCfg.worker_threads + proofCfg.queue_size,
+        shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
+      }),
+    );
+  }
+
+  let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+  if (opts.httpPort !== null) {
+    http = await startHttpServer({
+      client,
+      registry: metrics.registry,
+      logger,
+      adminToken: opts.adminToken ?? process.env.ADMIN_TOKEN,
+      insecureLocalAdmin: opts.insecureLocalAdmin ?? process.env.AGENC_INSECURE_LOCAL_ADMIN === '1',
+      configFile: config.file,
+      rawConfig,
+      host: opts.httpHost ?? process.env.METRICS_HOST ?? '127.0.0.1',
+      port: opts.httpPort ?? Number(process.env.METRICS_PORT ?? 9090),
+    });
+    logger.info({ port: http.port }, 'metrics and admin API listening');
+  }
+
+  const runs = workers.map((w) => w.run());
+  for (const q of queues) logger.info({ taskQueue: q, namespace, address }, 'worker polling');
+  const done = Promise.all(runs).then(async () => {
+    await http?.close();
+    await stakeDeps?.chain.close();
+    // snarkjs keeps worker threads alive after proving; a stopped worker must let the process exit.
+    if (proofService) await releaseProverResources();
+    await connection.close();
+    await clientConnection.close();
+  });
+
+  return {
+    client,
+    metrics,
+    httpPort: http?.port,
+    config,
+    stakeDeps,
+    proofService,
+    done,
+    async shutdown() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await done;
+    },
+  };
+}

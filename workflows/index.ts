@@ -1,0 +1,4 @@
+/** Every workflow the worker registers (the bundle's entry point). */
+export { speculativeTask } from './speculative-task';
+export { speculationControl } from './speculation-control';
+export { operatorAction } from './operator-action';

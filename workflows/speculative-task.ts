@@ -1,0 +1,463 @@
+/**
+ * `speculativeTask`: one durable workflow per task (`task-<taskId>`).
+ *
+ * A dependent starts on its parent's *executed* (unconfirmed) result when the control workflow admits
+ * it, bonding stake for the risk. Its proof may be generated early, but its commitment goes on-chain
+ * only after every ancestor is confirmed. When an ancestor fails, the rollback runs as a saga: the
+ * subtree first (deepest first: a task compensates only after all its dependents have settled), then
+ * this task's compensations in reverse, inside a non-cancellable scope. Every compensation is
+ * idempotent, so a retry after a crash ends in the same state.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  proxyActivities,
+  proxySinks,
+  setCurrentDetails,
+  setHandler,
+  TimeoutFailure,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { SpeculationConfig } from '../config/schema';
+import type { ProofActivities, ProofRecord, TaskActivities } from '../shared/activity-contract';
+import { FAILURE_TYPES } from '../shared/activity-contract';
+import {
+  agentSlashedSignal,
+  CONTROL_WORKFLOW_ID,
+  dependentSettledSignal,
+  forceRollbackSignal,
+  type ParentExecuted,
+  parentConfirmedSignal,
+  parentExecutedSignal,
+  parentProgressSignal,
+  parentRolledBackSignal,
+  proofRecordQuery,
+  registerDependentSignal,
+  speculationEndedSignal,
+  taskStateQuery,
+} from '../shared/messages';
+import type { MetricsSinks } from '../shared/metrics-sink';
+import { SA } from '../shared/search-attributes';
+import { PROOF_QUEUE } from '../shared/task-queues';
+import {
+  OWN_FAULT_REASONS,
+  type RollbackReason,
+  type TaskInput,
+  type TaskOutput,
+  type TaskState,
+  type TaskStatus,
+  taskWorkflowId,
+} from '../shared/task-model';
+
+const quick = proxyActivities<TaskActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', maximumInterval: '10s', backoffCoefficient: 2 },
+});
+/** Chain activities are idempotent: retried without limit, never a double transfer. */
+const chain = proxyActivities<TaskActivities>({
+  startToCloseTimeout: '60s',
+  retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.stakeInsufficientFunds] },
+});
+const { metrics } = proxySinks<MetricsSinks>();
+
+/** A failure that is the task's own fault; its bond (if any) is slashed. */
+class OwnFault extends Error {
+  constructor(public readonly reason: RollbackReason, message: string) {
+    super(message);
+  }
+}
+
+function failureType(err: unknown): string | undefined {
+  let cur: unknown = err;
+  while (cur instanceof Error) {
+    if (cur instanceof ApplicationFailure) return cur.type ?? undefined;
+    if (cur instanceof TimeoutFailure) return 'Timeout';
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function rootMessage(err: unknown): string {
+  let cur: unknown = err;
+  let message = String(err);
+  while (cur instanceof Error) {
+    message = cur.message;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return message;
+}
+
+export async function speculativeTask(input: TaskInput): Promise<TaskState> {
+  const now = () => new Date().toISOString();
+  const state: TaskState = {
+    task_id: input.taskId,
+    workflow_id: workflowInfo().workflowId,
+    type: input.type,
+    agent: input.agent,
+    payload: input.payload,
+    parent_task_id: input.parentTaskId ?? null,
+    root_task_id: input.rootTaskId,
+    status: 'pending',
+    speculation_status: 'pending',
+    depth: 0,
+    dependents: [],
+    result: null,
+    result_commitment: null,
+    parent_commitment: null,
+    bond: null,
+    proof: { state: 'none' },
+    commit_signature: null,
+    rollback_reason: null,
+    error: null,
+    waiting_for: null,
+    timestamps: { submitted: input.submittedAt },
+  };
+
+  // What this task knows of its parent, pushed by the parent's signals.
+  const parent: {
+    executed?: ParentExecuted;
+    confirmed?: TaskOutput;
+    pendingAncestors: number;
+  } = { pendingAncestors: 0 };
+  let rollbackRequest: RollbackReason | undefined;
+  let proofRecord: ProofRecord | undefined;
+  const settledDependents = new Set<string>();
+  const forward = new CancellationScope();
+  const compensations: Array<{ name: string; run: () => Promise<void> }> = [];
+
+  const setStatus = (status: TaskStatus, waitingFor: string | null = null) => {
+    state.status = status;
+    state.timestamps[status] = now();
+    state.waiting_for = waitingFor;
+    setCurrentDetails(`**${status}**${waitingFor ? ` — waiting for ${waitingFor}` : ''}`);
+    upsertSearchAttributes([
+      { key: SA.status, value: status },
+      { key: SA.speculationStatus, value: state.speculation_status },
+      { key: SA.depth, value: state.depth },
+    ]);
+  };
+  const waitFor = (what: string) => {
+    state.waiting_for = what;
+    setCurrentDetails(`**${state.status}** — waiting for ${what}`);
+  };
+
+  /** Unconfirmed ancestors of this task; a dependent speculating on it has this + 1 (this task itself). */
+  const pendingAncestors = () => (input.parentTaskId && !parent.confirmed ? 1 + parent.pendingAncestors : 0);
+  const isFinal = () => state.status === 'confirmed' || state.status === 'failed' || state.status === 'rolled_back';
+
+  const signalTask = async (taskId: string, send: (h: ReturnType<typeof getExternalWorkflowHandle>) => Promise<void>) => {
+    try {
+      await send(getExternalWorkflowHandle(taskWorkflowId(taskId)));
+    } catch (err) {
+      // A task that already finished needs nothing more from this one.
+      log.debug('related task already finished; signal not delivered', { other: taskId, error: rootMessage(err) });
+    }
+  };
+
+  /** What a dependent needs to hear about this task now: sent on registration and on every change. */
+  const pushStateTo = async (taskId: string) => {
+    if (rollbackRequest || state.status === 'failed' || state.status === 'rolled_back') {
+      const reason: RollbackReason = state.status === 'failed' || (rollbackRequest && OWN_FAULT_REASONS.includes(rollbackRequest))
+        ? 'parent_failed'
+        : 'parent_rolled_back';
+      await signalTask(taskId, (h) => h.signal(parentRolledBackSignal, { parentTaskId: input.taskId, reason }));
+    } else if (state.status === 'confirmed' && state.result) {
+      await signalTask(taskId, (h) => h.signal(parentConfirmedSignal, { parentTaskId: input.taskId, ...state.result! }));
+    } else if (state.result) {
+      const executed: ParentExecuted = { parentTaskId: input.taskId, agent: input.agent, pendingAncestors: pendingAncestors(), ...state.result };
+      await signalTask(taskId, (h) => h.signal(parentExecutedSignal, executed));
+    }
+  };
+  const pushStateToAll = () => Promise.all(state.dependents.map(pushStateTo));
+
+  const requestRollback = (reason: RollbackReason) => {
+    if (rollbackRequest || isFinal() || state.status === 'committing') return;
+    log.warn('rollback requested', { taskId: input.taskId, reason });
+    rollbackRequest = reason;
+    forward.cancel();
+  };
+
+  setHandler(registerDependentSignal, async ({ taskId }) => {
+    if (!state.dependents.includes(taskId)) state.dependents.push(taskId);
+    await pushStateTo(taskId);
+  }, { description: 'A dependent task registers; the parent pushes its current state to it at once and every change after.' });
+  setHandler(parentExecutedSignal, (e) => {
+    parent.executed = e;
+    parent.pendingAncestors = e.pendingAncestors;
+  }, { description: 'The parent has executed (not yet confirmed): its output, salt, commitment and unconfirmed-ancestor count.' });
+  setHandler(parentProgressSignal, async ({ pendingAncestors: n }) => {
+    parent.pendingAncestors = n;
+    if (state.result && !isFinal()) {
+      await Promise.all(state.dependents.map((d) => signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() }))));
+    }
+  }, { description: 'The parent\'s count of unconfirmed ancestors changed.' });
+  setHandler(parentConfirmedSignal, async (c) => {
+    parent.confirmed = { output: c.output, salt: c.salt, commitment: c.commitment };
+    if (state.result && !isFinal()) {
+      await Promise.all(state.dependents.map((d) => signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() }))));
+    }
+  }, { description: 'The parent is confirmed (proven and committed on-chain).' });
+  setHandler(parentRolledBackSignal, ({ reason }) => requestRollback(reason), { description: 'The parent failed or rolled back: this task and its subtree roll back.' });
+  setHandler(forceRollbackSignal, () => requestRollback('forced'), { description: 'Operator: roll this task and its whole subtree back through their compensations.' });
+  setHandler(dependentSettledSignal, ({ taskId }) => {
+    settledDependents.add(taskId);
+  }, { description: 'A dependent reached a final state.' });
+  setHandler(proofRecordQuery, () => proofRecord ?? null, { description: 'The Groth16 proof record: proof, public signals, verification-key hash, timing.' });
+  setHandler(taskStateQuery, () => state, { description: 'The task\'s full state: status, speculation status, depth, bond, proof, timestamps.' });
+
+  let config: SpeculationConfig | undefined;
+  const proofs = () =>
+    proxyActivities<ProofActivities>({
+      taskQueue: PROOF_QUEUE,
+      startToCloseTimeout: config!.speculation.proof.timeout_ms + 30_000,
+      heartbeatTimeout: '30s',
+      retry: { maximumAttempts: 3, nonRetryableErrorTypes: [FAILURE_TYPES.proofTimeout] },
+    });
+
+  /** Locks the bond; its compensation (release or slash, by the final reason) is registered first. */
+  const bondAndSpeculate = async (depth: number, cfg: SpeculationConfig): Promise<boolean> => {
+    compensations.push({ name: 'settle bond', run: settleBond });
+    try {
+      const bond = await CancellationScope.nonCancellable(() =>
+        chain.lockBond({ taskId: input.taskId, agent: input.agent, depth, stake: cfg.speculation.stake }),
+      );
+      state.bond = { address: bond.bondAddress, amount: bond.amount, state: 'locked' };
+      metrics.speculated(depth, bond.amount);
+      return true;
+    } catch (err) {
+      if (failureType(err) !== FAILURE_TYPES.stakeInsufficientFunds) throw err;
+      state.speculation_status = 'stake_limit';
+      state.error = rootMessage(err);
+      // Nothing was locked: undo the admission now and run on as a non-speculative task.
+      compensations.length = 0;
+      await endSpeculation();
+      return false;
+    }
+  };
+
+  async function endSpeculation(): Promise<void> {
+    await getExternalWorkflowHandle(CONTROL_WORKFLOW_ID).signal(speculationEndedSignal, { taskId: input.taskId, outcome: state.status });
+  }
+
+  /** Compensations in reverse order of registration; each is idempotent. */
+  async function runCompensations(reason: string): Promise<void> {
+    for (const c of [...compensations].reverse()) {
+      log.info('compensating', { taskId: input.taskId, step: c.name, reason });
+      await c.run();
+    }
+    compensations.length = 0;
+  }
+
+  /** Release in full, or slash `slash_percentage` on the task's own fault. Idempotent. */
+  async function settleBond(): Promise<void> {
+    if (!state.bond || state.bond.state !== 'locked') return;
+    const reason = rollbackRequest ?? ownFault?.reason;
+    if (reason && OWN_FAULT_REASONS.includes(reason)) {
+      const slashPercentage = config!.speculation.stake.slash_percentage;
+      const r = await chain.slashBond({ taskId: input.taskId, agent: input.agent, slashPercentage, reason });
+      state.bond = { ...state.bond, state: 'slashed', slashed: r.slashed, returned: r.returned };
+      metrics.bondSettled(state.bond.amount, r.slashed ?? 0);
+      await getExternalWorkflowHandle(CONTROL_WORKFLOW_ID).signal(agentSlashedSignal, { agent: input.agent, taskId: input.taskId });
+    } else {
+      await chain.releaseBond({ taskId: input.taskId, agent: input.agent, reason: reason ?? 'confirmed' });
+      state.bond = { ...state.bond, state: 'released' };
+      metrics.bondSettled(state.bond.amount, 0);
+    }
+  }
+
+  let ownFault: OwnFault | undefined;
+
+  const runForward = async () => {
+    config = await quick.getSpeculationConfig();
+    let proofValue = '0';
+    let parentOutput: TaskOutput | undefined;
+    if (input.parentTaskId) {
+      const parentId = input.parentTaskId;
+      setStatus('waiting_parent', `parent task ${parentId} to execute`);
+      try {
+        await getExternalWorkflowHandle(taskWorkflowId(parentId)).signal(registerDependentSignal, { taskId: input.taskId });
+      } catch {
+        // The parent already finished: read its outcome instead of waiting for its signals.
+        const outcome = await quick.getTaskOutcome(parentId);
+        if (outcome.status === 'confirmed' && outcome.result) parent.confirmed = outcome.result;
+        else requestRollback(outcome.status === 'failed' ? 'parent_failed' : 'parent_rolled_back');
+      }
+      await condition(() => Boolean(parent.executed || parent.confirmed));
+      if (!parent.confirmed && parent.executed) {
+        const depth = 1 + parent.pendingAncestors;
+        // Registered before the admission: a rollback that cancels the request still frees the slot.
+        compensations.push({ name: 'end speculation (free the control slot)', run: endSpeculation });
+        const decision = await quick.admitSpeculation({
+          taskId: input.taskId,
+          parentTaskId: parentId,
+          agent: input.agent,
+          parentAgent: parent.executed.agent,
+          depth,
+        });
+        config = decision.config;
+        let speculating = false;
+        if (decision.allowed) {
+          state.depth = depth;
+          speculating = await bondAndSpeculate(depth, decision.config);
+          if (speculating) {
+            state.speculation_status = 'speculative';
+            state.timestamps.speculated = now();
+            startConfirmationTimer(decision.config.speculation.confirmation_timeout_ms);
+          } else {
+            state.depth = 0;
+          }
+        } else {
+          compensations.length = 0;
+          state.speculation_status = decision.reason;
+          log.info('speculation refused', { taskId: input.taskId, reason: decision.reason, detail: decision.detail });
+        }
+        metrics.taskStarted(input.type, state.speculation_status);
+        if (!speculating) {
+          setStatus('waiting_parent', `parent task ${parentId} to be confirmed (${state.speculation_status})`);
+          await condition(() => Boolean(parent.confirmed));
+        }
+      } else {
+        state.speculation_status = 'non_speculative';
+        metrics.taskStarted(input.type, state.speculation_status);
+      }
+      parentOutput = parent.confirmed ?? parent.executed;
+      state.parent_commitment = parentOutput!.commitment;
+    } else {
+      state.speculation_status = 'non_speculative';
+      metrics.taskStarted(input.type, state.speculation_status);
+    }
+
+    setStatus('executing');
+    try {
+      const executed = await quick.executeTask({
+        taskId: input.taskId,
+        type: input.type,
+        payload: input.payload,
+        parentOutput: parentOutput?.output ?? '0',
+      });
+      proofValue = executed.proofValue;
+      state.result = { output: executed.output, salt: executed.salt, commitment: executed.commitment };
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      throw new OwnFault('execution_failed', rootMessage(err));
+    }
+    state.result_commitment = state.result.commitment;
+    setStatus('executed');
+    await pushStateToAll();
+
+    if (input.parentTaskId && !parent.confirmed && !config.speculation.features.enable_optimistic_proofs) {
+      setStatus('awaiting_ancestors', `parent task ${input.parentTaskId} to be confirmed before proving`);
+      await condition(() => Boolean(parent.confirmed));
+    }
+
+    setStatus('proving', 'a Groth16 proof from the agenc-proofs queue');
+    state.proof = { state: 'generating' };
+    try {
+      proofRecord = await proofs().generateProof({
+        taskId: input.taskId,
+        agent: input.agent,
+        value: proofValue,
+        parentOutput: parentOutput?.output ?? '0',
+        parentSalt: parentOutput?.salt ?? '0',
+        parentCommitment: parentOutput?.commitment ?? '0',
+        output: state.result.output,
+        salt: state.result.salt,
+      });
+      const verdict = await proofs().verifyProof({
+        record: proofRecord,
+        expected: {
+          taskId: input.taskId,
+          agent: input.agent,
+          outputCommitment: state.result.commitment,
+          parentCommitment: parentOutput?.commitment ?? '0',
+        },
+      });
+      if (!verdict.valid) throw new Error(`proof did not verify: ${verdict.reason}`);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const timedOut = failureType(err) === FAILURE_TYPES.proofTimeout || failureType(err) === 'Timeout';
+      state.proof = { state: 'failed', error: rootMessage(err) };
+      throw new OwnFault(timedOut ? 'proof_timeout' : 'proof_failed', rootMessage(err));
+    }
+    state.proof = {
+      state: 'verified',
+      verification_key_hash: proofRecord.verification_key_hash,
+      duration_ms: proofRecord.timing.duration_ms,
+    };
+
+    if (input.parentTaskId && !parent.confirmed) {
+      setStatus('awaiting_ancestors', `parent task ${input.parentTaskId} to be confirmed`);
+      await condition(() => Boolean(parent.confirmed));
+    }
+  };
+
+  const startConfirmationTimer = (timeoutMs: number) => {
+    void (async () => {
+      const confirmed = await condition(() => Boolean(parent.confirmed) || isFinal() || Boolean(rollbackRequest), timeoutMs);
+      if (!confirmed) requestRollback('confirmation_timeout');
+    })();
+  };
+
+  upsertSearchAttributes([
+    { key: SA.taskId, value: input.taskId },
+    { key: SA.rootTaskId, value: input.rootTaskId },
+    { key: SA.agent, value: input.agent },
+    { key: SA.taskType, value: input.type },
+    ...(input.parentTaskId ? [{ key: SA.parentTaskId, value: input.parentTaskId }] : []),
+  ]);
+  setStatus('pending');
+
+  try {
+    await forward.run(runForward);
+  } catch (err) {
+    if (err instanceof OwnFault) ownFault = err;
+    else if (!(isCancellation(err) && rollbackRequest)) throw err;
+  }
+
+  if (!rollbackRequest && !ownFault) {
+    // Every ancestor is confirmed: commit on-chain. Past this point nothing rolls this task back.
+    setStatus('committing', 'the commitment transaction on Solana');
+    await CancellationScope.nonCancellable(async () => {
+      const { signature } = await chain.commitResult({
+        taskId: input.taskId,
+        agent: input.agent,
+        commitment: state.result!.commitment,
+        parentCommitment: state.parent_commitment ?? '0',
+        verificationKeyHash: proofRecord!.verification_key_hash,
+      });
+      state.commit_signature = signature;
+      // Confirmed: the same steps that undo speculation now settle it (the bond is released in full).
+      await runCompensations('confirmed');
+    });
+    setStatus('confirmed');
+    metrics.confirmed(state.speculation_status === 'speculative');
+    await pushStateToAll();
+  } else {
+    const reason = rollbackRequest ?? ownFault!.reason;
+    state.rollback_reason = reason;
+    if (ownFault) state.error = ownFault.message;
+    await CancellationScope.nonCancellable(async () => {
+      // The subtree first: every dependent rolls back and settles before this task compensates.
+      waitFor(`${state.dependents.length} dependent(s) to roll back`);
+      await pushStateToAll();
+      await condition(() => state.dependents.every((d) => settledDependents.has(d)), '10 minutes');
+      await runCompensations(reason);
+    });
+    setStatus(ownFault && !rollbackRequest ? 'failed' : 'rolled_back');
+    // A root that fails on its own is a failure, not a rollback; a speculative task's failure undoes speculation.
+    const speculative = state.speculation_status === 'speculative';
+    if (state.status === 'rolled_back' || speculative) metrics.rolledBack(reason, speculative);
+  }
+
+  if (input.parentTaskId) {
+    await signalTask(input.parentTaskId, (h) => h.signal(dependentSettledSignal, { taskId: input.taskId, status: state.status }));
+  }
+  await condition(allHandlersFinished);
+  return state;
+}
