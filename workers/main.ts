@@ -1,0 +1,35 @@
+/**
+ * A worker process, as deployed: `npm run worker` (both queues), or
+ * `tsx workers/main.ts --queues agenc-proofs` to scale proof generation on its own.
+ * Connects to TEMPORAL_ADDRESS; reads the configuration from AGENC_CONFIG (default: the runbook's template).
+ */
+import { Command } from 'commander';
+import { ALL_QUEUES } from '../shared/task-queues';
+import { createLogger } from './logger';
+import { installRuntime } from './runtime';
+import { startWorkerProcess } from './worker-process';
+
+async function main(): Promise<void> {
+  const opts = new Command('worker')
+    .description('Run AgenC Speculate workers against a Temporal cluster')
+    .option('--queues <list>', `comma-separated task queues (${ALL_QUEUES.join(', ')})`, ALL_QUEUES.join(','))
+    .option('--config <file>', 'speculation configuration (default $AGENC_CONFIG or config/speculation-template.toml)')
+    .option('--http-port <port>', 'metrics/admin port (default $METRICS_PORT or 9090; "off" for none)')
+    .parse()
+    .opts<{ queues: string; config?: string; httpPort?: string }>();
+  const logger = createLogger('agenc-worker');
+  installRuntime(logger);
+  const worker = await startWorkerProcess({
+    logger,
+    configFile: opts.config,
+    queues: opts.queues.split(',').map((q) => q.trim()),
+    httpPort: opts.httpPort === 'off' ? null : opts.httpPort === undefined ? undefined : Number(opts.httpPort),
+  });
+  await worker.done;
+  logger.info('worker stopped');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`worker: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
