@@ -21,7 +21,22 @@ export function commitAddress(authority: PublicKey, taskId: string): Promise<Pub
   return PublicKey.createWithSeed(authority, commitSeed(taskId), SystemProgram.programId);
 }
 
-export function createCommitActivity(deps: StakeDeps): Pick<TaskActivities, 'commitResult'> {
+/**
+ * The embedded SVM finalizes instantly; a cluster takes about 1 s ("confirmed") to 13 s ("finalized").
+ * Speculation exists because of that wait, so on the embedded chain a commit waits this long after
+ * its transaction before it counts as final (`AGENC_EMBEDDED_FINALITY_MS`; 0 turns it off).
+ */
+export const DEFAULT_EMBEDDED_FINALITY_MS = 3000;
+
+export function embeddedFinalityMs(): number {
+  const raw = process.env.AGENC_EMBEDDED_FINALITY_MS;
+  const n = raw === undefined ? DEFAULT_EMBEDDED_FINALITY_MS : Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`AGENC_EMBEDDED_FINALITY_MS=${raw} must be a whole number of milliseconds >= 0`);
+  return n;
+}
+
+export function createCommitActivity(deps: StakeDeps, opts: { finalityMs?: number } = {}): Pick<TaskActivities, 'commitResult'> {
+  const finalityMs = deps.chain.kind === 'embedded' ? (opts.finalityMs ?? embeddedFinalityMs()) : 0;
   return {
     async commitResult({ taskId, agent, commitment, parentCommitment, verificationKeyHash }) {
       validateTaskId(taskId);
@@ -60,6 +75,7 @@ export function createCommitActivity(deps: StakeDeps): Pick<TaskActivities, 'com
         }),
       );
       const { signature } = await deps.chain.send(tx, [authority]);
+      if (finalityMs > 0) await new Promise((r) => setTimeout(r, finalityMs));
       return { signature };
     },
   };

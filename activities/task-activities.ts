@@ -52,7 +52,8 @@ export function createTaskActivities(deps: TaskActivityDeps): Pick<
         };
       } catch (err) {
         if (err instanceof TaskExecutionError) {
-          throw ApplicationFailure.nonRetryable(`task ${taskId}: ${err.message}`, FAILURE_TYPES.executionFailed);
+          // Retryable: an agent's execution error may be transient; the workflow's retry policy bounds the attempts.
+          throw ApplicationFailure.retryable(`task ${taskId}: ${err.message}`, FAILURE_TYPES.executionFailed);
         }
         throw err;
       }

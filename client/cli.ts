@@ -10,6 +10,7 @@ import { connectClient } from './connection';
 import { registerConfigCommands } from './commands/config';
 import { registerOperatorCommands } from './commands/operator';
 import { registerProofCommands } from './commands/proof';
+import { registerRolloutCommands } from './commands/rollout';
 import { registerSpeculationCommands } from './commands/speculation';
 import { registerTaskCommands } from './commands/task';
 import { CliError, EXIT } from './output';
@@ -22,6 +23,7 @@ export function buildProgram(): { program: Command; close(): Promise<void> } {
     .option('--address <host:port>', 'Temporal frontend (default $TEMPORAL_ADDRESS or 127.0.0.1:7233)')
     .option('--namespace <name>', 'Temporal namespace (default $TEMPORAL_NAMESPACE or default)')
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', '\nEvery command takes -o, --output <text|json>; `agenc <command> --help` explains each.')
     .exitOverride();
   const clientFactory = () => {
     const { address, namespace } = program.opts<{ address?: string; namespace?: string }>();
@@ -33,6 +35,7 @@ export function buildProgram(): { program: Command; close(): Promise<void> } {
   registerOperatorCommands(program, clientFactory);
   registerConfigCommands(program, clientFactory);
   registerSpeculationCommands(program, clientFactory);
+  registerRolloutCommands(program, clientFactory);
   return {
     program,
     async close() {

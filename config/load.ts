@@ -68,19 +68,19 @@ export function applyEnvOverrides(
     if (!name.startsWith('AGENC_SPECULATION_') || text === undefined) continue;
     const entry = known.get(name);
     if (!entry) {
-      problems.push({ path: name, value: text, message: 'is not a known configuration variable (names are AGENC_ + the dotted key in upper case with _ for .)' });
+      problems.push({ path: name, value: text, message: 'is not a known configuration variable (names are AGENC_ + the dotted key in upper case with _ for .)', kind: 'unknown_key' });
       continue;
     }
     let value: unknown = text;
     if (entry.kind === 'number') {
       value = Number(text.replace(/_/g, ''));
       if (text.trim() === '' || Number.isNaN(value)) {
-        problems.push({ path: `${entry.key} (from ${name})`, value: text, message: 'must be a number' });
+        problems.push({ path: `${entry.key} (from ${name})`, value: text, message: 'must be a number', kind: 'value' });
         continue;
       }
     } else if (entry.kind === 'boolean') {
       if (text !== 'true' && text !== 'false') {
-        problems.push({ path: `${entry.key} (from ${name})`, value: text, message: 'must be true or false' });
+        problems.push({ path: `${entry.key} (from ${name})`, value: text, message: 'must be true or false', kind: 'value' });
         continue;
       }
       value = text === 'true';

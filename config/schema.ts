@@ -83,7 +83,7 @@ const proofSection = z.object({
 });
 
 const limitsSection = z.object({
-  max_memory_mb: numberIn('speculation.limits.max_memory_mb', { min: 512, max: 1_048_576 }).default(8192),
+  max_memory_mb: numberIn('speculation.limits.max_memory_mb', { min: 512 }).default(8192),
   max_pending_operations: numberIn('speculation.limits.max_pending_operations', { min: 1, max: 10_000_000 }).default(50_000),
   max_state_snapshots: numberIn('speculation.limits.max_state_snapshots', { min: 1, max: 1_000_000 }).default(500),
   gc_interval_ms: numberIn('speculation.limits.gc_interval_ms', { min: 100, max: 3_600_000 }).default(15_000),
@@ -135,11 +135,15 @@ export type ProofConfig = SpeculationConfig['speculation']['proof'];
 export type LimitsConfig = SpeculationConfig['speculation']['limits'];
 export type FeaturesConfig = SpeculationConfig['speculation']['features'];
 
-/** One problem with a configuration, as a person reads it. */
+/**
+ * One problem with a configuration, as a person reads it. `kind` says which rule it broke: a key's
+ * own type or range, a rule between keys, a feature-flag combination, or an unknown key.
+ */
 export interface ConfigProblem {
   path: string;
   value: unknown;
   message: string;
+  kind: 'value' | 'cross_key' | 'feature_flag' | 'unknown_key';
 }
 
 export class ConfigError extends Error {
@@ -170,9 +174,10 @@ function zodProblems(raw: unknown, error: z.ZodError): ConfigProblem[] {
         path: [...issue.path, key].join('.'),
         value: valueAt(raw, [...issue.path, key]),
         message: 'is not a known key (--strict rejects unknown keys; check the spelling against config/speculation-template.toml)',
+        kind: 'unknown_key' as const,
       }));
     }
-    return [{ path: issue.path.join('.'), value: valueAt(raw, issue.path), message: issue.message }];
+    return [{ path: issue.path.join('.'), value: valueAt(raw, issue.path), message: issue.message, kind: 'value' as const }];
   });
 }
 
@@ -199,6 +204,7 @@ function crossKeyProblems(config: SpeculationConfig): ConfigProblem[] {
       path: 'speculation.stake.min_stake',
       value: stake.min_stake,
       message: `must be <= speculation.stake.max_stake (${stake.max_stake})`,
+      kind: 'cross_key',
     });
   }
   return problems;
@@ -214,6 +220,7 @@ export function featureFlagProblems(config: SpeculationConfig): ConfigProblem[] 
       path: 'speculation.features.enable_stake_delegation',
       value: true,
       message: 'needs speculation.features.enable_cross_agent_speculation = true (delegated stake bonds another agent\'s speculation)',
+      kind: 'feature_flag',
     });
   }
   if (!f.enable_parallel_speculation && s.max_parallel_branches > 1) {
@@ -221,6 +228,7 @@ export function featureFlagProblems(config: SpeculationConfig): ConfigProblem[] 
       path: 'speculation.max_parallel_branches',
       value: s.max_parallel_branches,
       message: 'must be 1 when speculation.features.enable_parallel_speculation = false',
+      kind: 'feature_flag',
     });
   }
   if (!s.enabled && f.rollout_percentage > 0) {
@@ -228,6 +236,7 @@ export function featureFlagProblems(config: SpeculationConfig): ConfigProblem[] 
       path: 'speculation.features.rollout_percentage',
       value: f.rollout_percentage,
       message: 'has no effect while speculation.enabled = false (set it to 0, or enable speculation)',
+      kind: 'feature_flag',
     });
   }
   return problems;
@@ -237,13 +246,21 @@ export type ParseResult =
   | { ok: true; config: SpeculationConfig }
   | { ok: false; problems: ConfigProblem[] };
 
-/** Validates a raw configuration object (from TOML, JSON or the environment) and resolves presets. */
+/**
+ * Validates a raw configuration object (from TOML, JSON or the environment) and resolves presets.
+ * Every problem is reported at once: values and rules between keys always; under `strict` also
+ * unknown keys and feature-flag combinations (checked whenever the values themselves parse).
+ */
 export function parseConfig(raw: unknown, opts: { strict?: boolean } = {}): ParseResult {
-  const schema = opts.strict ? strictFileSchema : lenientFileSchema;
-  const result = schema.safeParse(raw ?? {});
-  if (!result.success) return { ok: false, problems: zodProblems(raw, result.error) };
-  const config = applyPreset(result.data);
-  const problems = [...crossKeyProblems(config), ...(opts.strict ? featureFlagProblems(config) : [])];
+  const lenient = lenientFileSchema.safeParse(raw ?? {});
+  const problems: ConfigProblem[] = lenient.success ? [] : zodProblems(raw, lenient.error);
+  if (opts.strict) {
+    const strict = strictFileSchema.safeParse(raw ?? {});
+    if (!strict.success) problems.push(...zodProblems(raw, strict.error).filter((p) => p.kind === 'unknown_key'));
+  }
+  if (!lenient.success) return { ok: false, problems };
+  const config = applyPreset(lenient.data);
+  problems.push(...crossKeyProblems(config), ...(opts.strict ? featureFlagProblems(config) : []));
   return problems.length ? { ok: false, problems } : { ok: true, config };
 }
 
@@ -283,7 +300,7 @@ export function applyDottedChanges(
   const problems: ConfigProblem[] = [];
   for (const [path, value] of Object.entries(changes)) {
     if (!CONFIG_KEYS.has(path)) {
-      problems.push({ path, value, message: `is not a known key (known keys: ${[...CONFIG_KEYS.keys()].join(', ')})` });
+      problems.push({ path, value, message: `is not a known key (known keys: ${[...CONFIG_KEYS.keys()].join(', ')})`, kind: 'unknown_key' });
       continue;
     }
     const parts = path.split('.');

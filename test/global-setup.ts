@@ -3,7 +3,7 @@
  * bundle built once, and the circuit artifacts built or loaded once. Tests find them through the
  * environment set here.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { ensureArtifacts } from '../activities/proof';
@@ -16,18 +16,29 @@ declare global {
   var __AGENC_DEV_SERVER__: DevServer | undefined;
 }
 
+/** Runs older than a day are gone; recent ones stay for a look after a failure. */
+function removeOldRuns(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const name of readdirSync(dir)) {
+    const full = path.join(dir, name);
+    if (Date.now() - statSync(full).mtimeMs > 24 * 3600_000) rmSync(full, { recursive: true, force: true });
+  }
+}
+
 export default async function globalSetup(): Promise<void> {
   const log = (m: string) => process.stderr.write(`[suite] ${m}\n`);
   process.env.RUST_LOG ??= 'error';
-  rmSync(path.join(TEST_DATA_DIR, 'run'), { recursive: true, force: true });
-  mkdirSync(path.join(TEST_DATA_DIR, 'run'), { recursive: true });
+  const runDir = path.join(TEST_DATA_DIR, 'runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+  removeOldRuns(path.join(TEST_DATA_DIR, 'runs'));
+  mkdirSync(runDir, { recursive: true });
+  process.env.AGENC_TEST_RUN_DIR = runDir;
   ensureVenv(log);
 
   const [port, uiPort] = [await freePort(), await freePort()];
   const server = await startDevServer({
     address: `127.0.0.1:${port}`,
     uiPort,
-    dbFile: path.join(TEST_DATA_DIR, 'run', 'temporal.db'),
+    dbFile: path.join(runDir, 'temporal.db'),
     log,
   });
   globalThis.__AGENC_DEV_SERVER__ = server;
@@ -36,7 +47,7 @@ export default async function globalSetup(): Promise<void> {
 
   log('bundling workflows…');
   const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH });
-  const bundlePath = path.join(TEST_DATA_DIR, 'run', 'workflow-bundle.js');
+  const bundlePath = path.join(runDir, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
   process.env.AGENC_TEST_WORKFLOW_BUNDLE = bundlePath;
 

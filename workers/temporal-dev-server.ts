@@ -241,6 +241,9 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     const out = openSync(logFile, 'a');
     log(`starting Temporal dev server (${cli.path}, from ${cli.source}) at ${address}, state in ${dbFile}, log in ${logFile}`);
     child = spawn(cli.path, args, { stdio: ['ignore', out, out] });
+    // Never leave an orphaned server behind, however this process ends.
+    const started = child;
+    process.once('exit', () => started.exitCode === null && started.kill('SIGTERM'));
   }
   const connection = await waitForFrontend(address, child, opts.timeoutMs ?? 60_000, log);
   try {

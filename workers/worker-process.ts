@@ -39,6 +39,8 @@ export interface WorkerProcessOptions {
   stake?: { accountsFile?: string; keysDir?: string; rpcUrl?: string };
   proofArtifactsDir?: string;
   shutdownGraceTime?: Duration;
+  /** Emulated finality of the embedded chain (see activities/commit.ts); default $AGENC_EMBEDDED_FINALITY_MS or 3000. */
+  embeddedFinalityMs?: number;
 }
 
 export interface WorkerProcess {
@@ -96,8 +98,9 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
         activities: {
           ...createTaskActivities({ client, rawConfig }),
           ...createStakeActivities(stakeDeps),
-          ...createCommitActivity(stakeDeps),
+          ...createCommitActivity(stakeDeps, { finalityMs: opts.embeddedFinalityMs }),
           ...createOperatorActivities({ client, stake: stakeDeps, rawConfig }),
+          ...(await import('../activities/rollout-metrics')).createRolloutActivities({ client, rawConfig, metrics }),
         },
         sinks: metricsSinks(metrics),
         shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
@@ -148,6 +151,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   const runs = workers.map((w) => w.run());
   for (const q of queues) logger.info({ taskQueue: q, namespace, address }, 'worker polling');
   const done = Promise.all(runs).then(async () => {
+    logger.info('workers stopped; closing the HTTP server, the chain and connections');
     await http?.close();
     await stakeDeps?.chain.close();
     // snarkjs keeps worker threads alive after proving; a stopped worker must let the process exit.

@@ -2,3 +2,4 @@
 export { speculativeTask } from './speculative-task';
 export { speculationControl } from './speculation-control';
 export { operatorAction } from './operator-action';
+export { rollout, rolloutPhase } from './rollout';

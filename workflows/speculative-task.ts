@@ -64,6 +64,11 @@ const chain = proxyActivities<TaskActivities>({
   startToCloseTimeout: '60s',
   retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.stakeInsufficientFunds] },
 });
+/** An execution error is retried twice (after 1 s, then 2 s) before the task fails on its own fault. */
+const execution = proxyActivities<TaskActivities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.invalidPayload] },
+});
 const { metrics } = proxySinks<MetricsSinks>();
 
 /** A failure that is the task's own fault; its bond (if any) is slashed. */
@@ -126,6 +131,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     pendingAncestors: number;
   } = { pendingAncestors: 0 };
   let rollbackRequest: RollbackReason | undefined;
+  let ownFault: OwnFault | undefined;
   let proofRecord: ProofRecord | undefined;
   const settledDependents = new Set<string>();
   const forward = new CancellationScope();
@@ -162,10 +168,8 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
   /** What a dependent needs to hear about this task now: sent on registration and on every change. */
   const pushStateTo = async (taskId: string) => {
-    if (rollbackRequest || state.status === 'failed' || state.status === 'rolled_back') {
-      const reason: RollbackReason = state.status === 'failed' || (rollbackRequest && OWN_FAULT_REASONS.includes(rollbackRequest))
-        ? 'parent_failed'
-        : 'parent_rolled_back';
+    if (ownFault || rollbackRequest || state.status === 'failed' || state.status === 'rolled_back') {
+      const reason: RollbackReason = ownFault || state.status === 'failed' ? 'parent_failed' : 'parent_rolled_back';
       await signalTask(taskId, (h) => h.signal(parentRolledBackSignal, { parentTaskId: input.taskId, reason }));
     } else if (state.status === 'confirmed' && state.result) {
       await signalTask(taskId, (h) => h.signal(parentConfirmedSignal, { parentTaskId: input.taskId, ...state.result! }));
@@ -271,8 +275,6 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     }
   }
 
-  let ownFault: OwnFault | undefined;
-
   const runForward = async () => {
     config = await quick.getSpeculationConfig();
     let proofValue = '0';
@@ -335,7 +337,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
     setStatus('executing');
     try {
-      const executed = await quick.executeTask({
+      const executed = await execution.executeTask({
         taskId: input.taskId,
         type: input.type,
         payload: input.payload,

@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { readTomlFile, applyEnvOverrides, TomlSyntaxError } from '../../config/load';
 import {
   type ConfigProblem,
-  featureFlagProblems,
   formatProblem,
   NUMERIC_RULES,
   parseConfig,
@@ -42,17 +41,17 @@ export function validationReport(raw: unknown, strict: boolean, envProblems: Con
   const checks: CheckLine[] = [];
   const add = (check: string, problem: string | undefined) => checks.push({ ok: !problem, check, ...(problem ? { problem } : {}) });
 
-  for (const rule of NUMERIC_RULES) add(ruleText(rule.path), problemFor((p) => p.path === rule.path || p.path.startsWith(`${rule.path} `)));
-  add('speculation.stake.min_stake <= speculation.stake.max_stake', problemFor((p) => p.path === 'speculation.stake.min_stake' && p.message.includes('max_stake')));
-  add(`speculation.mode is one of ${MODES.join(', ')}`, problemFor((p) => p.path === 'speculation.mode'));
-  add(`speculation.rollback_policy is one of ${ROLLBACK_POLICIES.join(', ')}`, problemFor((p) => p.path === 'speculation.rollback_policy'));
-  add('speculation.proof.generator is valid', problemFor((p) => p.path === 'speculation.proof.generator'));
+  const values = (path: string) => (p: ConfigProblem) => p.kind === 'value' && (p.path === path || p.path.startsWith(`${path} `));
+  for (const rule of NUMERIC_RULES) add(ruleText(rule.path), problemFor(values(rule.path)));
+  add('speculation.stake.min_stake <= speculation.stake.max_stake', problemFor((p) => p.kind === 'cross_key'));
+  add(`speculation.mode is one of ${MODES.join(', ')}`, problemFor(values('speculation.mode')));
+  add(`speculation.rollback_policy is one of ${ROLLBACK_POLICIES.join(', ')}`, problemFor(values('speculation.rollback_policy')));
+  add('speculation.proof.generator is valid', problemFor(values('speculation.proof.generator')));
   if (strict) {
-    add('No unknown keys', problemFor((p) => p.message.startsWith('is not a known key')));
-    const flagProblems = result.ok ? featureFlagProblems(result.config) : [];
-    add('Feature flag combinations are valid', flagProblems.length ? flagProblems.map(formatProblem).join('; ') : undefined);
+    add('No unknown keys', problemFor((p) => p.kind === 'unknown_key'));
+    add('Feature flag combinations are valid', problemFor((p) => p.kind === 'feature_flag'));
   }
-  // Anything no line above speaks for (a wrong type, a boolean that is a string) still fails the file.
+  // Anything no line above speaks for (a wrong type for a boolean, an environment variable) still fails the file.
   for (const p of problems) if (!claimed.has(p)) add(`${p.path} is valid`, formatProblem(p));
   const valid = checks.every((c) => c.ok);
   return { valid, checks, config: valid && result.ok ? result.config : undefined };

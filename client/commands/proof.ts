@@ -1,6 +1,6 @@
 /** `agenc proof get|verify`: a task's Groth16 proof, checked here against the current verification key. */
 import type { Command } from 'commander';
-import { ensureArtifacts, verifyTaskProof } from '../../activities/proof';
+import { ensureArtifacts, releaseProverResources, verifyTaskProof } from '../../activities/proof';
 import type { ProofRecord } from '../../activities/proof/types';
 import { proofRecordQuery } from '../../shared/messages';
 import { taskWorkflowId } from '../../shared/task-model';
@@ -49,7 +49,7 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
       agent: state.agent,
       outputCommitment: state.result_commitment ?? '',
       parentCommitment: state.parent_commitment ?? '0',
-    });
+    }).finally(releaseProverResources);
     emit(opts, { task_id: taskId, verification_key_hash: artifacts.verificationKeyHash, ...verdict }, () =>
       verdict.valid ? `✓ proof of task ${taskId} is valid (key ${artifacts.verificationKeyHash.slice(0, 16)}…)` : `✗ proof of task ${taskId} is not valid: ${verdict.reason}`,
     );

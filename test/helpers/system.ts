@@ -15,7 +15,7 @@ import { startWorkerProcess, type WorkerProcess, type WorkerProcessOptions } fro
 import { createStakeOperator } from '../../activities/chain';
 import { submitTask, waitForTask, type SubmitRequest } from '../../client/tasks';
 import type { TaskState } from '../../shared/task-model';
-import { TEST_DATA_DIR } from './paths';
+import { testRunDir } from './paths';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token';
 
@@ -70,7 +70,7 @@ export async function startTestSystem(opts: { name: string; config?: Record<stri
   const address = process.env.TEMPORAL_ADDRESS;
   if (!address) throw new Error('TEMPORAL_ADDRESS is not set: run the tests through jest (test/global-setup.ts starts the dev server)');
   const namespace = `${opts.name}-${process.pid}-${++counter}`;
-  const dir = mkdtempSync(path.join(TEST_DATA_DIR, 'run', `${opts.name}-`));
+  const dir = mkdtempSync(path.join(testRunDir(), `${opts.name}-`));
   const configFile = writeConfig(dir, opts.config ?? SPECULATIVE_CONFIG);
 
   const connection = await Connection.connect({ address });
@@ -91,6 +91,7 @@ export async function startTestSystem(opts: { name: string; config?: Record<stri
       stake: { accountsFile: path.join(dir, 'chain', 'svm-accounts.json'), keysDir: path.join(dir, 'keys') },
       proofArtifactsDir: process.env.AGENC_CIRCUITS_DIR,
       shutdownGraceTime: '5s',
+      embeddedFinalityMs: 0,
       ...opts.worker,
     });
   let worker = await startWorker();
