@@ -5,9 +5,8 @@
  */
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { ensureArtifacts } from '../activities/proof';
-import { WORKFLOWS_PATH } from '../workers/worker-process';
+import { bundleWorkflows } from '../workers/worker-process';
 import { ensureVenv, freePort, startDevServer, type DevServer } from '../workers/temporal-dev-server';
 import { TEST_DATA_DIR } from './helpers/paths';
 
@@ -46,7 +45,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.AGENC_TEST_UI_URL = `http://127.0.0.1:${uiPort}`;
 
   log('bundling workflows…');
-  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH });
+  const bundle = await bundleWorkflows();
   const bundlePath = path.join(runDir, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
   process.env.AGENC_TEST_WORKFLOW_BUNDLE = bundlePath;

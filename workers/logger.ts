@@ -8,7 +8,7 @@ export function createLogger(name: string, opts: { level?: string; pretty?: bool
   const pretty = opts.pretty ?? (process.stdout.isTTY && process.env.LOG_FORMAT !== 'json');
   return pino({
     name,
-    level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
+    level: opts.level ?? (process.env.LOG_LEVEL || 'info'),
     redact: { paths: ['secretKey', '*.secretKey', 'authorization', '*.authorization'], censor: '[redacted]' },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
   });

@@ -43,8 +43,13 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   let lastStatus: ControlStatus | undefined;
+  // One query to the control workflow per scrape, shared by the gauges that read it.
+  let pending: { at: number; status: Promise<ControlStatus | undefined> } | undefined;
   const refreshStatus = async () => {
-    lastStatus = (await sources.controlStatus?.().catch(() => undefined)) ?? lastStatus;
+    if (!pending || Date.now() - pending.at > 200) {
+      pending = { at: Date.now(), status: sources.controlStatus?.().catch(() => undefined) ?? Promise.resolve(undefined) };
+    }
+    lastStatus = (await pending.status) ?? lastStatus;
     return lastStatus;
   };
 
@@ -153,6 +158,7 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
   };
   // Every labelled series exists from the start, so the runbook's greps and rate() see zeros, not gaps.
   m.rollbackTotal.inc({ reason: 'parent_failed' }, 0);
+  for (const status of ['speculative', 'non_speculative']) m.tasksTotal.inc({ type: 'compute', speculation_status: status }, 0);
   return m;
 }
 

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { ensureControl, controlStatus } from '../client/control';
@@ -17,11 +17,22 @@ import { createOperatorActivities } from '../activities/operator-activities';
 import { createProofActivities, createProofService, releaseProverResources, type ProofService } from '../activities/proof';
 import { createTaskActivities } from '../activities/task-activities';
 import { PROOF_QUEUE, TASK_QUEUE } from '../shared/task-queues';
+import { activityLogAttributes } from './activity-log-attributes';
 import { createMetrics, metricsSinks, type SpeculationMetrics } from './metrics';
 import { startHttpServer } from './http-server';
 import { temporalAddress, temporalNamespace } from './temporal-dev-server';
 
 export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
+export const WORKFLOW_INTERCEPTOR_MODULES = [path.join(__dirname, '..', 'workflows', 'log-attributes.ts')];
+
+/** The workflow code as the worker runs it; tests build it once for the whole suite. */
+export function bundleWorkflows() {
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    logger: new DefaultLogger('WARN'),
+  });
+}
 
 export interface WorkerProcessOptions {
   logger: Logger;
@@ -82,7 +93,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   });
 
   const connection = await NativeConnection.connect({ address });
-  const workflowBundle = opts.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined }));
+  const workflowBundle = opts.workflowBundle ?? (await bundleWorkflows());
   const workers: Worker[] = [];
   let stakeDeps: StakeDeps | undefined;
 
@@ -103,6 +114,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
           ...(await import('../activities/rollout-metrics')).createRolloutActivities({ client, rawConfig, metrics }),
         },
         sinks: metricsSinks(metrics),
+        interceptors: { activity: [activityLogAttributes] },
         shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
       }),
     );
@@ -127,6 +139,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
         taskQueue: PROOF_QUEUE,
         activities: { ...createProofActivities({ timeoutMs: proofCfg.timeout_ms, maxConcurrent: proofCfg.worker_threads, queueSize: proofCfg.queue_size }, proofService) },
         maxConcurrentActivityTaskExecutions: proofCfg.worker_threads + proofCfg.queue_size,
+        interceptors: { activity: [activityLogAttributes] },
         shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
       }),
     );

@@ -43,6 +43,7 @@ import {
   taskStateQuery,
 } from '../shared/messages';
 import type { MetricsSinks } from '../shared/metrics-sink';
+import { setLogPhase } from './log-attributes';
 import { SA } from '../shared/search-attributes';
 import { PROOF_QUEUE } from '../shared/task-queues';
 import {
@@ -55,18 +56,20 @@ import {
   taskWorkflowId,
 } from '../shared/task-model';
 
+// Timeouts are short because a worker that dies mid-activity is only noticed when they expire: then
+// Temporal retries the activity on a live worker (every activity here is idempotent).
 const quick = proxyActivities<TaskActivities>({
-  startToCloseTimeout: '30s',
+  startToCloseTimeout: '15s',
   retry: { initialInterval: '500ms', maximumInterval: '10s', backoffCoefficient: 2 },
 });
 /** Chain activities are idempotent: retried without limit, never a double transfer. */
 const chain = proxyActivities<TaskActivities>({
-  startToCloseTimeout: '60s',
+  startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.stakeInsufficientFunds] },
 });
 /** An execution error is retried twice (after 1 s, then 2 s) before the task fails on its own fault. */
 const execution = proxyActivities<TaskActivities>({
-  startToCloseTimeout: '5 minutes',
+  startToCloseTimeout: '30s',
   retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.invalidPayload] },
 });
 const { metrics } = proxySinks<MetricsSinks>();
@@ -139,6 +142,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
   const setStatus = (status: TaskStatus, waitingFor: string | null = null) => {
     state.status = status;
+    setLogPhase(status);
     state.timestamps[status] = now();
     state.waiting_for = waitingFor;
     setCurrentDetails(`**${status}**${waitingFor ? ` — waiting for ${waitingFor}` : ''}`);
@@ -220,7 +224,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     proxyActivities<ProofActivities>({
       taskQueue: PROOF_QUEUE,
       startToCloseTimeout: config!.speculation.proof.timeout_ms + 30_000,
-      heartbeatTimeout: '30s',
+      heartbeatTimeout: '10s',
       retry: { maximumAttempts: 3, nonRetryableErrorTypes: [FAILURE_TYPES.proofTimeout] },
     });
 

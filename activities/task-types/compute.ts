@@ -1,6 +1,8 @@
 /**
  * `compute`: output = value² + parent output (mod the BN254 field), proven inside the circuit.
  * `{"fail": true}` makes execution fail, as the runbook's rollback smoke test expects.
+ * `claimed_output` is what an agent reports instead of computing: the task takes it as its output, and
+ * the proof fails when the claim is wrong (the agent's own fault: its bond is slashed).
  */
 import { z } from 'zod';
 import { computeOutput } from '../proof/fields';
@@ -14,10 +16,14 @@ const payloadSchema = z.union([
         .int({ message: 'must be a whole number' })
         .min(0, { message: 'must be >= 0' })
         .max(Number.MAX_SAFE_INTEGER, { message: `must be <= ${Number.MAX_SAFE_INTEGER}` }),
+      claimed_output: z
+        .string({ invalid_type_error: 'must be a decimal string (a field element)' })
+        .regex(/^(0|[1-9][0-9]{0,76})$/, { message: 'must be a decimal string (a field element)' })
+        .optional(),
     })
     .strict(),
   z.object({ fail: z.literal(true, { errorMap: () => ({ message: 'must be true' }) }) }).strict(),
-], { errorMap: () => ({ message: 'must be {"value": <whole number >= 0>} or {"fail": true}' }) });
+], { errorMap: () => ({ message: 'must be {"value": <whole number >= 0>} (optionally with "claimed_output") or {"fail": true}' }) });
 
 type ComputePayload = z.infer<typeof payloadSchema>;
 
@@ -28,6 +34,7 @@ export const computeTask: TaskType<ComputePayload> = {
   execute(payload, parentOutput) {
     if ('fail' in payload) throw new TaskExecutionError('the payload asked this task to fail ({"fail": true})');
     const value = BigInt(payload.value);
-    return { output: computeOutput(value, parentOutput), proofValue: value };
+    const output = payload.claimed_output === undefined ? computeOutput(value, parentOutput) : BigInt(payload.claimed_output);
+    return { output, proofValue: value };
   },
 };

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { stringify } from 'smol-toml';
 import { readTomlFile, TEMPLATE_PATH } from '../../config/load';
 import { ensureNamespace, ensureSearchAttributes } from '../../workers/temporal-dev-server';
@@ -65,8 +66,18 @@ export interface TestSystem {
 
 let counter = 0;
 
+/** Quiet SDK logs in tests (warnings and errors only); once per test file, as each has its own module registry. */
+function installQuietRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // already installed by this file (or by the test itself, e.g. to capture logs)
+  }
+}
+
 export async function startTestSystem(opts: { name: string; config?: Record<string, unknown>; worker?: Partial<WorkerProcessOptions> }): Promise<TestSystem> {
   process.env.RUST_LOG ??= 'error';
+  installQuietRuntime();
   const address = process.env.TEMPORAL_ADDRESS;
   if (!address) throw new Error('TEMPORAL_ADDRESS is not set: run the tests through jest (test/global-setup.ts starts the dev server)');
   const namespace = `${opts.name}-${process.pid}-${++counter}`;

@@ -1,0 +1,174 @@
+/**
+ * A real Prometheus (Debian's /usr/bin/prometheus) on a free port scrapes the test worker every
+ * second with the project's rule file loaded; real tasks run (a failing root with a dependent that
+ * rolls back, the runbook's smoke test 2), and the rollback count is read back through PromQL.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { freePort } from '../../workers/temporal-dev-server';
+import { PROJECT_ROOT, testRunDir } from '../helpers/paths';
+import { startTestSystem, type TestSystem } from '../helpers/system';
+import { http, parseExposition, pollUntil } from './helpers';
+
+const PROMETHEUS = '/usr/bin/prometheus';
+const RULES_FILE = path.join(PROJECT_ROOT, 'config', 'prometheus', 'rules', 'speculation.rules.yml');
+
+let sys: TestSystem;
+let prom: ChildProcess | undefined;
+let promExit: Promise<number | null> | undefined;
+let promPort: number;
+let promLog: string;
+
+interface PromResponse<T> {
+  status: 'success' | 'error';
+  data: T;
+  error?: string;
+}
+type Vector = { metric: Record<string, string>; value: [number, string] }[];
+
+async function api<T>(pathAndQuery: string): Promise<T> {
+  const res = await http(promPort, 'GET', pathAndQuery);
+  if (res.status !== 200) throw new Error(`Prometheus ${pathAndQuery}: HTTP ${res.status}: ${res.text}`);
+  const body = res.json as PromResponse<T>;
+  if (body.status !== 'success') throw new Error(`Prometheus ${pathAndQuery}: ${body.error}`);
+  return body.data;
+}
+
+const query = async (promql: string) => {
+  const data = await api<{ resultType: string; result: Vector }>(`/api/v1/query?query=${encodeURIComponent(promql)}`);
+  expect(data.resultType).toBe('vector');
+  return data.result;
+};
+const scalarOf = (v: Vector) => (v.length ? Number(v[0]!.value[1]) : undefined);
+
+beforeAll(async () => {
+  const probe = spawnSync(PROMETHEUS, ['--version'], { encoding: 'utf8' });
+  if (probe.error) throw new Error(`${PROMETHEUS} is not installed: apt-get install -y prometheus (this test is never skipped)`);
+
+  sys = await startTestSystem({ name: 'obs-prom' });
+  await sys.fundAgent('default');
+
+  const dir = mkdtempSync(path.join(testRunDir(), 'prometheus-'));
+  promPort = await freePort();
+  const configFile = path.join(dir, 'prometheus.yml');
+  // The project's scrape job name (job="agenc", what the runbook and the WorkerDown alert select) and
+  // its rule file, pointed at this test's worker.
+  writeFileSync(
+    configFile,
+    [
+      'global:',
+      '  scrape_interval: 1s',
+      '  evaluation_interval: 1s',
+      'rule_files:',
+      `  - ${JSON.stringify(RULES_FILE)}`,
+      'scrape_configs:',
+      '  - job_name: agenc',
+      '    scrape_interval: 1s',
+      '    scrape_timeout: 1s',
+      '    metrics_path: /metrics',
+      '    static_configs:',
+      `      - targets: ['127.0.0.1:${sys.worker.httpPort}']`,
+      '',
+    ].join('\n'),
+  );
+  promLog = path.join(dir, 'prometheus.log');
+  const out = openSync(promLog, 'a');
+  prom = spawn(
+    PROMETHEUS,
+    [`--config.file=${configFile}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'],
+    { stdio: ['ignore', out, out] },
+  );
+  closeSync(out);
+  promExit = new Promise((resolve) => prom!.once('exit', (code) => resolve(code)));
+  const exitedEarly = promExit.then((code) => {
+    throw new Error(`prometheus exited (${code}) before it was ready:\n${readFileSync(promLog, 'utf8')}`);
+  });
+  await Promise.race([
+    exitedEarly,
+    pollUntil('Prometheus /-/ready', () => http(promPort, 'GET', '/-/ready', { timeoutMs: 1000 }), (r) => r.status === 200, 20_000, 200),
+  ]);
+  exitedEarly.catch(() => undefined);
+}, 90_000);
+
+afterAll(async () => {
+  if (prom && prom.exitCode === null && prom.signalCode === null) {
+    prom.kill('SIGTERM');
+    const timer = setTimeout(() => prom!.kill('SIGKILL'), 10_000);
+    await promExit;
+    clearTimeout(timer);
+  }
+  await sys?.close();
+});
+
+test('Prometheus scrapes the worker as job "agenc" (the runbook connectivity check) with the rule file loaded', async () => {
+  const targets = await pollUntil(
+    'the agenc target to be up',
+    () => api<{ activeTargets: { labels: Record<string, string>; health: string; lastError: string; scrapeUrl: string }[] }>('/api/v1/targets'),
+    (d) => d.activeTargets.some((t) => t.labels.job === 'agenc' && t.health === 'up'),
+    15_000,
+  );
+  const agenc = targets.activeTargets.filter((t) => t.labels.job === 'agenc');
+  expect(agenc).toEqual([expect.objectContaining({ health: 'up', lastError: '', scrapeUrl: `http://127.0.0.1:${sys.worker.httpPort}/metrics` })]);
+
+  const rules = await api<{ groups: { name: string; file: string; rules: { name: string; health: string; type: string }[] }[] }>('/api/v1/rules');
+  expect(rules.groups.map((g) => g.name).sort()).toEqual(['speculation.alerts', 'speculation.recording']);
+  expect(rules.groups.every((g) => g.file === RULES_FILE)).toBe(true);
+  const names = rules.groups.flatMap((g) => g.rules.map((r) => r.name));
+  expect(names).toEqual(expect.arrayContaining(['speculation:rollbacks_by_reason:rate5m', 'SpeculationRollbackRateCritical', 'SpeculationWorkerDown']));
+  // The worker is up, so the P1 WorkerDown alert is not pending or firing.
+  expect(await query('ALERTS{alertname="SpeculationWorkerDown"}')).toEqual([]);
+});
+
+test('the core metrics reach Prometheus before any task runs', async () => {
+  await pollUntil('speculation_memory_usage_bytes in Prometheus', () => query('speculation_memory_usage_bytes{job="agenc"}'), (v) => v.length === 1, 15_000);
+  expect(scalarOf(await query('speculation_enabled{job="agenc"}'))).toBe(1);
+  expect(scalarOf(await query('speculation_rollout_percentage{job="agenc"}'))).toBe(100);
+  expect(scalarOf(await query('sum(speculation_rollback_total{job="agenc"})'))).toBe(0);
+  expect(scalarOf(await query('up{job="agenc"}'))).toBe(1);
+});
+
+test('a failing root rolls its dependent back, and PromQL reads the rollback count', async () => {
+  const root = await sys.submit({ type: 'compute', payload: { fail: true } });
+  const child = await sys.submit({ type: 'compute', payload: { value: 100 }, dependsOn: root });
+  expect((await sys.wait(child)).status).toBe('rolled_back');
+  expect((await sys.wait(root)).status).toBe('failed');
+
+  // What the worker itself says (the runbook's smoke test 2 greps it)...
+  const own = parseExposition((await http(sys.worker.httpPort!, 'GET', '/metrics')).text)
+    .filter((s) => s.name === 'speculation_rollback_total')
+    .reduce((sum, s) => sum + s.value, 0);
+  expect(own).toBeGreaterThanOrEqual(1);
+
+  // ...and what Prometheus scraped: the same count once a scrape has seen every increment.
+  const total = await pollUntil(
+    `sum(speculation_rollback_total) to reach ${own} in Prometheus`,
+    async () => scalarOf(await query('sum(speculation_rollback_total)')),
+    (v) => v !== undefined && v >= 1 && v >= own,
+    30_000,
+  );
+  expect(total).toBe(own);
+  const byReason = await query('speculation_rollback_total{job="agenc"} > 0');
+  expect(byReason.map((s) => s.metric.reason)).toContain('parent_failed');
+});
+
+test('the recording rules evaluate over the scraped series', async () => {
+  const recorded = await pollUntil(
+    'a speculation:* recorded series',
+    () => query('{__name__=~"speculation:.+"}'),
+    (v) => v.length > 0,
+    30_000,
+  );
+  expect(recorded.length).toBeGreaterThan(0);
+  // The rollback above shows in the rollback rate by reason once two scrapes straddle it.
+  const rate = await pollUntil(
+    'speculation:rollbacks_by_reason:rate5m{reason="parent_failed"} > 0',
+    () => query('speculation:rollbacks_by_reason:rate5m{reason="parent_failed"}'),
+    (v) => (scalarOf(v) ?? 0) > 0,
+    30_000,
+  );
+  expect(scalarOf(rate)).toBeGreaterThan(0);
+  const rules = await api<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>('/api/v1/rules');
+  const unhealthy = rules.groups.flatMap((g) => g.rules).filter((r) => r.health === 'err');
+  expect(unhealthy).toEqual([]);
+});
