@@ -42,7 +42,8 @@ export function createTaskActivities(deps: TaskActivityDeps): Pick<
       const checked = checkPayload(type, payload);
       if (!checked.ok) throw ApplicationFailure.nonRetryable(checked.message, FAILURE_TYPES.invalidPayload);
       try {
-        const { output, proofValue } = getTaskType(type).execute(checked.payload, BigInt(parentOutput));
+        const { output, proofValue, workMs } = getTaskType(type).execute(checked.payload, BigInt(parentOutput));
+        if (workMs) await new Promise((r) => setTimeout(r, workMs));
         const salt = randomSalt();
         return {
           output: output.toString(),

@@ -154,9 +154,8 @@ check_proof_artifacts() {
   fi
 }
 
-# Contract with the CLI: `agenc stake status --output json` prints an object whose boolean
-# "funded" says whether the agent wallet and stake account meet the runbook's minimums, with an
-# optional "reason" when they do not.
+# `agenc stake status --output json` lists agents with their available stake: funded when at least
+# one agent has stake available to bond and none has run dry.
 check_accounts() {
   local -a cli
   read -r -a cli <<<"${AGENC_CLI:-npx --no-install agenc}"
@@ -175,9 +174,13 @@ check_accounts() {
     process.stdin.on("end", () => {
       try {
         const status = JSON.parse(text);
-        if (status.funded === true) console.log("funded");
-        else if (status.funded === false) console.log("unfunded " + (status.reason ?? "below the minimum balance or stake"));
-        else console.log("unknown");
+        if (!Array.isArray(status.agents)) console.log("unknown");
+        else if (!status.agents.length) console.log("unfunded no agent has a stake account (agenc stake init --amount 1000000000)");
+        else {
+          const dry = status.agents.filter((a) => !(a.available > 0)).map((a) => a.agent);
+          if (dry.length) console.log("unfunded no stake available for agent(s) " + dry.join(", ") + " (agenc stake init --amount 1000000000 --agent NAME)");
+          else console.log("funded");
+        }
       } catch {
         console.log("unknown");
       }
@@ -185,7 +188,7 @@ check_accounts() {
   case "$verdict" in
     funded) pass "Required accounts funded" ;;
     unfunded*) fail "Required accounts funded: ${verdict#unfunded }" ;;
-    *) unknown "Required accounts funded: could not check (agenc stake status gave no \"funded\" field)" ;;
+    *) unknown "Required accounts funded: could not check (agenc stake status gave no agent list)" ;;
   esac
 }
 

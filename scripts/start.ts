@@ -3,48 +3,14 @@
  * its Web UI, the workers on `agenc-tasks` and `agenc-proofs`, the embedded SVM, and the metrics/admin
  * server on :9090. Ctrl-C stops the workers gracefully, then the dev server.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { createStakeOperator } from '../activities/chain';
-import { PROJECT_ROOT } from '../config/load';
 import { createLogger } from '../workers/logger';
-import { installRuntime } from '../workers/runtime';
-import { DATA_DIR, startDevServer } from '../workers/temporal-dev-server';
-import { startWorkerProcess } from '../workers/worker-process';
-
-const DEFAULT_AGENT_STAKE = 1_000_000_000;
-
-/** ADMIN_TOKEN, or one generated once and kept in .data/admin-token (mode 600). */
-function adminToken(): { token: string; file?: string } {
-  if (process.env.ADMIN_TOKEN) return { token: process.env.ADMIN_TOKEN };
-  const file = path.join(DATA_DIR, 'admin-token');
-  if (!existsSync(file)) {
-    mkdirSync(DATA_DIR, { recursive: true });
-    writeFileSync(file, randomBytes(24).toString('hex'), { mode: 0o600 });
-  }
-  return { token: readFileSync(file, 'utf8').trim(), file };
-}
+import { startEmbeddedSystem } from './embedded-system';
 
 async function main(): Promise<void> {
   const logger = createLogger('agenc');
   const say = (m: string) => process.stdout.write(`${m}\n`);
-  process.env.AGENC_CONFIG ??= path.join(PROJECT_ROOT, 'config', 'speculation-local.toml');
-  process.env.RUST_LOG ??= 'error';
-
-  const server = await startDevServer({ log: (m) => logger.info(m) });
-  const { sdkMetricsUrl } = installRuntime(logger);
-  const admin = adminToken();
-  const worker = await startWorkerProcess({ logger, address: server.address, adminToken: admin.token });
-
-  if (worker.stakeDeps?.chain.kind === 'embedded') {
-    const operator = createStakeOperator(worker.stakeDeps);
-    const status = await operator.stakeStatus({ agent: 'default' }).catch(() => undefined);
-    if (!status?.agents[0]?.deposited) {
-      await operator.stakeInit({ agent: 'default', amount: DEFAULT_AGENT_STAKE, requestId: 'npm-start-default-agent' });
-      logger.info({ agent: 'default', lamports: DEFAULT_AGENT_STAKE }, 'funded the default agent\'s stake on the embedded chain');
-    }
-  }
+  const { server, worker, admin, sdkMetricsUrl } = await startEmbeddedSystem(logger);
 
   say('');
   say('AgenC Speculate is up.');
@@ -58,6 +24,7 @@ async function main(): Promise<void> {
   say('  P=$(npx agenc task submit --type compute --payload \'{"value": 100}\' --output json | jq -r .task_id)');
   say('  npx agenc task submit --type compute --payload \'{"value": 200}\' --depends-on "$P"');
   say('  npx agenc task list');
+  say('Or watch a small tree speculate and roll back: npm run demo');
   say('Ctrl-C stops everything.');
 
   await worker.done;

@@ -14,6 +14,7 @@ export const SA = {
   status: defineSearchAttributeKey('AgencStatus', SearchAttributeType.KEYWORD),
   speculationStatus: defineSearchAttributeKey('AgencSpeculationStatus', SearchAttributeType.KEYWORD),
   depth: defineSearchAttributeKey('AgencDepth', SearchAttributeType.INT),
+  rollbackReason: defineSearchAttributeKey('AgencRollbackReason', SearchAttributeType.KEYWORD),
   rolloutName: defineSearchAttributeKey('AgencRolloutName', SearchAttributeType.KEYWORD),
   rolloutPhase: defineSearchAttributeKey('AgencRolloutPhase', SearchAttributeType.INT),
 } as const;

@@ -9,6 +9,7 @@
  * idempotent, so a retry after a crash ends in the same state.
  */
 import {
+  type ActivityOptions,
   ApplicationFailure,
   CancellationScope,
   allHandlersFinished,
@@ -58,20 +59,25 @@ import {
 
 // Timeouts are short because a worker that dies mid-activity is only noticed when they expire: then
 // Temporal retries the activity on a live worker (every activity here is idempotent).
-const quick = proxyActivities<TaskActivities>({
+const QUICK: ActivityOptions = {
   startToCloseTimeout: '15s',
   retry: { initialInterval: '500ms', maximumInterval: '10s', backoffCoefficient: 2 },
-});
+};
 /** Chain activities are idempotent: retried without limit, never a double transfer. */
-const chain = proxyActivities<TaskActivities>({
+const CHAIN: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.stakeInsufficientFunds] },
-});
+};
 /** An execution error is retried twice (after 1 s, then 2 s) before the task fails on its own fault. */
-const execution = proxyActivities<TaskActivities>({
+const EXECUTION: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.invalidPayload] },
-});
+};
+
+/** The activities with a one-line summary naming the step, as the Web UI's timeline shows it. */
+function step(options: ActivityOptions, summary: string) {
+  return proxyActivities<TaskActivities>({ ...options, summary });
+}
 const { metrics } = proxySinks<MetricsSinks>();
 
 /** A failure that is the task's own fault; its bond (if any) is slashed. */
@@ -220,8 +226,9 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   setHandler(taskStateQuery, () => state, { description: 'The task\'s full state: status, speculation status, depth, bond, proof, timestamps.' });
 
   let config: SpeculationConfig | undefined;
-  const proofs = () =>
+  const proofs = (summary: string) =>
     proxyActivities<ProofActivities>({
+      summary,
       taskQueue: PROOF_QUEUE,
       startToCloseTimeout: config!.speculation.proof.timeout_ms + 30_000,
       heartbeatTimeout: '10s',
@@ -233,7 +240,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     compensations.push({ name: 'settle bond', run: settleBond });
     try {
       const bond = await CancellationScope.nonCancellable(() =>
-        chain.lockBond({ taskId: input.taskId, agent: input.agent, depth, stake: cfg.speculation.stake }),
+        step(CHAIN, `bond: lock ${bondLabel(depth)} of ${input.agent}'s stake`).lockBond({ taskId: input.taskId, agent: input.agent, depth, stake: cfg.speculation.stake }),
       );
       state.bond = { address: bond.bondAddress, amount: bond.amount, state: 'locked' };
       metrics.speculated(depth, bond.amount);
@@ -262,25 +269,27 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     compensations.length = 0;
   }
 
+  const bondLabel = (depth: number) => `the depth-${depth} bond`;
+
   /** Release in full, or slash `slash_percentage` on the task's own fault. Idempotent. */
   async function settleBond(): Promise<void> {
     if (!state.bond || state.bond.state !== 'locked') return;
     const reason = rollbackRequest ?? ownFault?.reason;
     if (reason && OWN_FAULT_REASONS.includes(reason)) {
       const slashPercentage = config!.speculation.stake.slash_percentage;
-      const r = await chain.slashBond({ taskId: input.taskId, agent: input.agent, slashPercentage, reason });
+      const r = await step(CHAIN, `slash: ${slashPercentage * 100}% of the bond to the treasury (${reason})`).slashBond({ taskId: input.taskId, agent: input.agent, slashPercentage, reason });
       state.bond = { ...state.bond, state: 'slashed', slashed: r.slashed, returned: r.returned };
       metrics.bondSettled(state.bond.amount, r.slashed ?? 0);
       await getExternalWorkflowHandle(CONTROL_WORKFLOW_ID).signal(agentSlashedSignal, { agent: input.agent, taskId: input.taskId });
     } else {
-      await chain.releaseBond({ taskId: input.taskId, agent: input.agent, reason: reason ?? 'confirmed' });
+      await step(CHAIN, `release: the bond back to ${input.agent}'s stake (${reason ?? 'confirmed'})`).releaseBond({ taskId: input.taskId, agent: input.agent, reason: reason ?? 'confirmed' });
       state.bond = { ...state.bond, state: 'released' };
       metrics.bondSettled(state.bond.amount, 0);
     }
   }
 
   const runForward = async () => {
-    config = await quick.getSpeculationConfig();
+    config = await step(QUICK, 'read the live speculation configuration').getSpeculationConfig();
     let proofValue = '0';
     let parentOutput: TaskOutput | undefined;
     if (input.parentTaskId) {
@@ -290,7 +299,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         await getExternalWorkflowHandle(taskWorkflowId(parentId)).signal(registerDependentSignal, { taskId: input.taskId });
       } catch {
         // The parent already finished: read its outcome instead of waiting for its signals.
-        const outcome = await quick.getTaskOutcome(parentId);
+        const outcome = await step(QUICK, `read the outcome of finished parent ${parentId}`).getTaskOutcome(parentId);
         if (outcome.status === 'confirmed' && outcome.result) parent.confirmed = outcome.result;
         else requestRollback(outcome.status === 'failed' ? 'parent_failed' : 'parent_rolled_back');
       }
@@ -299,7 +308,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         const depth = 1 + parent.pendingAncestors;
         // Registered before the admission: a rollback that cancels the request still frees the slot.
         compensations.push({ name: 'end speculation (free the control slot)', run: endSpeculation });
-        const decision = await quick.admitSpeculation({
+        const decision = await step(QUICK, `admit: may this task speculate at depth ${depth}?`).admitSpeculation({
           taskId: input.taskId,
           parentTaskId: parentId,
           agent: input.agent,
@@ -341,7 +350,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
     setStatus('executing');
     try {
-      const executed = await execution.executeTask({
+      const executed = await step(EXECUTION, `execute: ${input.type} on ${parentOutput ? `parent ${input.parentTaskId}'s output` : 'no parent'}`).executeTask({
         taskId: input.taskId,
         type: input.type,
         payload: input.payload,
@@ -365,7 +374,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     setStatus('proving', 'a Groth16 proof from the agenc-proofs queue');
     state.proof = { state: 'generating' };
     try {
-      proofRecord = await proofs().generateProof({
+      proofRecord = await proofs('prove: Groth16 proof of the output').generateProof({
         taskId: input.taskId,
         agent: input.agent,
         value: proofValue,
@@ -375,7 +384,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         output: state.result.output,
         salt: state.result.salt,
       });
-      const verdict = await proofs().verifyProof({
+      const verdict = await proofs('verify: the proof against the verification key').verifyProof({
         record: proofRecord,
         expected: {
           taskId: input.taskId,
@@ -430,7 +439,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     // Every ancestor is confirmed: commit on-chain. Past this point nothing rolls this task back.
     setStatus('committing', 'the commitment transaction on Solana');
     await CancellationScope.nonCancellable(async () => {
-      const { signature } = await chain.commitResult({
+      const { signature } = await step(CHAIN, 'commit: the output commitment on Solana').commitResult({
         taskId: input.taskId,
         agent: input.agent,
         commitment: state.result!.commitment,
@@ -442,6 +451,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       await runCompensations('confirmed');
     });
     setStatus('confirmed');
+    setCurrentDetails(`**confirmed** — committed on Solana (${state.commit_signature}); bond ${state.bond ? `${state.bond.amount} lamports released` : 'none'}`);
     metrics.confirmed(state.speculation_status === 'speculative');
     await pushStateToAll();
   } else {
@@ -455,7 +465,22 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       await condition(() => state.dependents.every((d) => settledDependents.has(d)), '10 minutes');
       await runCompensations(reason);
     });
+    if (state.speculation_status === 'pending') state.speculation_status = 'non_speculative';
     setStatus(ownFault && !rollbackRequest ? 'failed' : 'rolled_back');
+    upsertSearchAttributes([{ key: SA.rollbackReason, value: reason }]);
+    const why: Record<RollbackReason, string> = {
+      parent_failed: `parent task ${input.parentTaskId} failed`,
+      parent_rolled_back: `parent task ${input.parentTaskId} rolled back (tree root ${input.rootTaskId})`,
+      confirmation_timeout: `parent task ${input.parentTaskId} was not confirmed within the confirmation timeout`,
+      proof_failed: `its proof failed: ${state.error ?? ''}`,
+      proof_timeout: 'its proof timed out',
+      execution_failed: `execution failed: ${state.error ?? ''}`,
+      forced: 'an operator forced the rollback',
+    };
+    setCurrentDetails(
+      `**${state.status}** — ${why[reason]}; bond ${state.bond ? `${state.bond.amount} lamports ${state.bond.state}` : 'none'}; ` +
+        `${state.dependents.length} dependent(s) rolled back first`,
+    );
     // A root that fails on its own is a failure, not a rollback; a speculative task's failure undoes speculation.
     const speculative = state.speculation_status === 'speculative';
     if (state.status === 'rolled_back' || speculative) metrics.rolledBack(reason, speculative);

@@ -3,10 +3,14 @@
  * `{"fail": true}` makes execution fail, as the runbook's rollback smoke test expects.
  * `claimed_output` is what an agent reports instead of computing: the task takes it as its output, and
  * the proof fails when the claim is wrong (the agent's own fault: its bond is slashed).
+ * `work_ms` stands for the time an agent's real work takes (the computation itself is instant), so
+ * demos and benchmarks can show what speculation saves when execution is not free.
  */
 import { z } from 'zod';
 import { computeOutput } from '../proof/fields';
 import { TaskExecutionError, type TaskType } from './types';
+
+const MAX_WORK_MS = 20_000;
 
 const payloadSchema = z.union([
   z
@@ -16,6 +20,12 @@ const payloadSchema = z.union([
         .int({ message: 'must be a whole number' })
         .min(0, { message: 'must be >= 0' })
         .max(Number.MAX_SAFE_INTEGER, { message: `must be <= ${Number.MAX_SAFE_INTEGER}` }),
+      work_ms: z
+        .number({ invalid_type_error: 'must be a number of milliseconds' })
+        .int({ message: 'must be a whole number of milliseconds' })
+        .min(0, { message: 'must be >= 0' })
+        .max(MAX_WORK_MS, { message: `must be <= ${MAX_WORK_MS} (the execution activity's timeout is 30 s)` })
+        .optional(),
       claimed_output: z
         .string({ invalid_type_error: 'must be a decimal string (a field element)' })
         .regex(/^(0|[1-9][0-9]{0,76})$/, { message: 'must be a decimal string (a field element)' })
@@ -35,6 +45,6 @@ export const computeTask: TaskType<ComputePayload> = {
     if ('fail' in payload) throw new TaskExecutionError('the payload asked this task to fail ({"fail": true})');
     const value = BigInt(payload.value);
     const output = payload.claimed_output === undefined ? computeOutput(value, parentOutput) : BigInt(payload.claimed_output);
-    return { output, proofValue: value };
+    return { output, proofValue: value, workMs: payload.work_ms ?? 0 };
   },
 };

@@ -6,7 +6,7 @@ export interface TaskType<P> {
   description: string;
   payloadSchema: z.ZodType<P>;
   /** Runs the task on its parent's output (0 for a root). Throws TaskExecutionError on a failure that is the task's own. */
-  execute(payload: P, parentOutput: bigint): { output: bigint; proofValue: bigint };
+  execute(payload: P, parentOutput: bigint): { output: bigint; proofValue: bigint; workMs?: number };
 }
 
 export class TaskExecutionError extends Error {

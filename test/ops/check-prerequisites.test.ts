@@ -134,7 +134,7 @@ describe('check-prerequisites.sh --component speculation', () => {
       AGENC_DATA_DIR: path.join(work, 'data-not-created-yet'),
       AGENC_CIRCUITS_DIR: circuitsWithKey,
       AGENC_CLI: fakeCli,
-      FAKE_STAKE_STATUS: '{"funded": true}',
+      FAKE_STAKE_STATUS: '{"agents": [{"agent": "default", "available": 1000000000}]}',
     });
     const out = result.stdout;
 
@@ -170,7 +170,7 @@ describe('check-prerequisites.sh --component speculation', () => {
     AGENC_DATA_DIR: work,
     AGENC_CIRCUITS_DIR: emptyCircuits,
     AGENC_CLI: fakeCli,
-    FAKE_STAKE_STATUS: '{"funded": false, "reason": "agent wallet holds 0.5 SOL, minimum 2 SOL"}',
+    FAKE_STAKE_STATUS: '{"agents": [{"agent": "default", "available": 1000000000}, {"agent": "dry", "available": 0}]}',
   });
 
   it('fails each unmet check with a reason and exits 1', async () => {
@@ -184,7 +184,9 @@ describe('check-prerequisites.sh --component speculation', () => {
       expect(line(out, 'Proof artifacts present')).toBe(
         `✗ Proof artifacts present: no ${emptyCircuits}/*/verification_key.json (build them: npm run build:circuits)`,
       );
-      expect(line(out, 'Required accounts funded')).toBe('✗ Required accounts funded: agent wallet holds 0.5 SOL, minimum 2 SOL');
+      expect(line(out, 'Required accounts funded')).toBe(
+        '✗ Required accounts funded: no stake available for agent(s) dry (agenc stake init --amount 1000000000 --agent NAME)',
+      );
       expect(line(out, 'Solana RPC responsive')).toMatch(/^✗ Solana RPC responsive: \d+ms but getHealth is not ok: .*Node is behind/);
       expect(result.code).toBe(1);
       expect(out).toMatch(/\d+ prerequisite\(s\) not met\n$/);
@@ -211,7 +213,7 @@ describe('check-prerequisites.sh --component speculation', () => {
     expect(line(result.stdout, 'Solana RPC')).toBe('– Solana RPC: SOLANA_RPC_URL not set, embedded SVM in use, skipped');
   });
 
-  it('cannot check funding when the CLI answers without a "funded" verdict', async () => {
+  it('cannot check funding when the CLI answers without an agent list', async () => {
     const result = await runScript(['--component', 'speculation'], {
       TEMPORAL_ADDRESS: temporalAddress,
       AGENC_DATA_DIR: work,
@@ -220,7 +222,7 @@ describe('check-prerequisites.sh --component speculation', () => {
       FAKE_STAKE_STATUS: '{"stake_lamports": 1000000000}',
     });
     expect(line(result.stdout, 'Required accounts funded')).toBe(
-      '⚠ Required accounts funded: could not check (agenc stake status gave no "funded" field)',
+      '⚠ Required accounts funded: could not check (agenc stake status gave no agent list)',
     );
   });
 });
