@@ -38,6 +38,7 @@ export const TASK_COLUMNS = [
   'Workflow ID',
   'AgencStatus',
   'AgencSpeculationStatus',
+  'AgencRollbackReason',
   'AgencDepth',
   'AgencParentTaskId',
   'AgencRootTaskId',
