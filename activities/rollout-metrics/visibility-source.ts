@@ -1,0 +1,57 @@
+/**
+ * Readings from Temporal visibility over the project's search attributes: works with nothing but
+ * Temporal running (no Prometheus). Counts, for `speculativeTask` workflows started in the window:
+ * - speculative tasks: AgencSpeculationStatus = "speculative" (the task keeps it after confirmation);
+ * - rollbacks: of those, AgencStatus "rolled_back" or "failed". A speculative task that fails on its
+ *   own (proof failure after bonding) ends `failed`, and the worker counts it in
+ *   `speculation_rollback_total` too (workflows/speculative-task.ts), so both sources agree.
+ * Proof queue: running tasks with AgencStatus = "proving" against `[speculation.proof] queue_size`
+ * from the live configuration (one proof worker's capacity; with several proof workers the
+ * Prometheus source, which sums per worker, is the better judge).
+ * Memory growth cannot be seen in visibility: reported as 0 with a note. P1 alerts neither: none.
+ */
+import type { Client } from '@temporalio/client';
+import { controlStatus } from '../../client/control';
+import { SA } from '../../shared/search-attributes';
+import { rate, type MetricWindow, type RolloutMetricSource, type RolloutReadings } from './source';
+
+const TASKS = 'WorkflowType="speculativeTask"';
+
+export function visibilityQueries(window: MetricWindow) {
+  const inWindow = `${TASKS} AND StartTime >= "${window.start}" AND StartTime <= "${window.end}"`;
+  const speculative = `${inWindow} AND ${SA.speculationStatus.name}="speculative"`;
+  return {
+    speculative,
+    rollbacks: `${speculative} AND ${SA.status.name} IN ("rolled_back", "failed")`,
+    proving: `${TASKS} AND ExecutionStatus="Running" AND ${SA.status.name}="proving"`,
+  };
+}
+
+export function createVisibilitySource(deps: { client: Client; rawConfig?: () => Record<string, unknown> }): RolloutMetricSource {
+  return {
+    name: 'visibility',
+    async read(window): Promise<RolloutReadings> {
+      const q = visibilityQueries(window);
+      const [speculative, rollbacks, proving, status] = await Promise.all([
+        deps.client.workflow.count(q.speculative),
+        deps.client.workflow.count(q.rollbacks),
+        deps.client.workflow.count(q.proving),
+        controlStatus(deps.client, deps.rawConfig?.()),
+      ]);
+      return {
+        speculativeTasks: speculative.count,
+        rollbacks: rollbacks.count,
+        rollbackRate: rate(rollbacks.count, speculative.count),
+        memoryGrowthPerHour: 0,
+        proofQueueDepth: proving.count,
+        proofQueueCapacity: status.config.speculation.proof.queue_size,
+        p1Alerts: [],
+        source: 'visibility',
+        notes: [
+          'memory growth: not visible in Temporal visibility (0); use the Prometheus source (PROMETHEUS_URL) for it',
+          'P1 alerts: not visible in Temporal visibility; set PROMETHEUS_URL or ALERTMANAGER_URL',
+        ],
+      };
+    },
+  };
+}

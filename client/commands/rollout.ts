@@ -1,0 +1,203 @@
+/**
+ * `agenc rollout start|status|pause|resume|approve|abort`: the runbook's feature-flag rollout as a
+ * durable workflow (`rollout-<name>`), its phases as children (`rollout-<name>-phase-<n>`).
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  type Decision,
+  defaultPlan,
+  parsePlan,
+  planSummary,
+  ROLLOUT_NAME_PATTERN,
+  rolloutAbortSignal,
+  rolloutApproveSignal,
+  type RolloutPlan,
+  rolloutPauseSignal,
+  rolloutResumeSignal,
+  type RolloutStatus,
+  rolloutStatusQuery,
+  rolloutWorkflowId,
+} from '../../shared/rollout-model';
+import { SA } from '../../shared/search-attributes';
+import { TASK_QUEUE } from '../../shared/task-queues';
+import { CliError, emit, EXIT, type OutputOptions, table, withOutput } from '../output';
+import type { ClientFactory } from './context';
+import type { rollout } from '../../workflows/rollout';
+
+export function checkName(name: string): string {
+  if (!ROLLOUT_NAME_PATTERN.test(name)) {
+    throw new CliError(`rollout name "${name}" is not valid (letters, digits, _ . -, 1-48 characters, starting with a letter or digit; e.g. canary)`);
+  }
+  return name;
+}
+
+/** Reads and validates a plan file; the error names the file and every field at fault. */
+export function loadPlanFile(file?: string): { plan: RolloutPlan; source: string } {
+  if (!file) return { plan: defaultPlan(), source: 'default plan (runbook table)' };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read plan file ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`plan file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const result = parsePlan(raw);
+  if (!result.ok) {
+    throw new CliError(`plan file ${file} is invalid:\n  ${result.problems.join('\n  ')}`, EXIT.usage, { file, problems: result.problems });
+  }
+  return { plan: result.plan, source: file };
+}
+
+const human = (ms: number | null) => {
+  if (ms === null) return 'ongoing';
+  const units: [number, string][] = [[7 * 86_400_000, 'w'], [86_400_000, 'd'], [3_600_000, 'h'], [60_000, 'm'], [1000, 's']];
+  for (const [size, unit] of units) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+};
+
+export function planText(name: string, plan: RolloutPlan): string {
+  const t = plan.thresholds;
+  return [
+    planSummary(name, plan),
+    table(
+      plan.phases.map((p, i) => ({ phase: i + 1, name: p.name, percentage: `${p.percentage}%`, duration: p.duration_ms === null || p.duration === human(p.duration_ms) ? p.duration : `${p.duration} (${human(p.duration_ms)})`, criteria: p.success_criteria ?? '' })),
+      ['phase', 'name', 'percentage', 'duration', 'criteria'],
+    ),
+    `evaluation every ${human(plan.evaluation_interval_ms)} over the last ${human(plan.metric_window_ms)}; ` +
+      `halt > ${t.halt_rollback_rate * 100}% rollback rate, pause ≥ ${t.pause_rollback_rate * 100}%, ` +
+      `reduce branches at memory growth > ${t.memory_growth_per_hour * 100}%/h, pause at proof queue > ${t.proof_queue_utilisation * 100}%, ` +
+      `P1 alert rolls back a phase; rates judged from ${t.min_sample} speculative tasks`,
+  ].join('\n');
+}
+
+/** Starts `rollout-<name>`; a running rollout of that name is an error (its status says what it does). */
+export async function startRollout(client: Client, name: string, plan: RolloutPlan) {
+  try {
+    return await client.workflow.start<typeof rollout>('rollout', {
+      workflowId: rolloutWorkflowId(name),
+      taskQueue: TASK_QUEUE,
+      args: [{ name, plan }],
+      staticSummary: planSummary(name, plan),
+      staticDetails: planText(name, plan),
+      typedSearchAttributes: [{ key: SA.rolloutName, value: name }],
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new CliError(`rollout "${name}" is already running: see \`agenc rollout status ${name}\` (or abort it first)`, EXIT.usage);
+    }
+    throw err;
+  }
+}
+
+export async function rolloutStatus(client: Client, name: string): Promise<RolloutStatus> {
+  try {
+    return await client.workflow.getHandle(rolloutWorkflowId(name)).query(rolloutStatusQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new CliError(`no rollout named "${name}" (start one with \`agenc rollout start --name ${name}\`)`, EXIT.usage);
+    throw err;
+  }
+}
+
+const decisionLine = (d: Decision) => {
+  const r = d.readings;
+  const numbers = r
+    ? ` [tasks ${r.speculativeTasks}, rollbacks ${r.rollbacks}, rate ${(r.rollbackRate * 100).toFixed(1)}%, mem ${(r.memoryGrowthPerHour * 100).toFixed(0)}%/h, queue ${r.proofQueueDepth}/${r.proofQueueCapacity}, P1 ${r.p1Alerts.length ? r.p1Alerts.join(',') : 'none'}]`
+    : '';
+  return `${d.at}  phase ${d.phase}  ${d.action}: ${d.reason}${numbers}`;
+};
+
+export function statusText(s: RolloutStatus, decisions = 10): string {
+  const cur = s.current_phase ? s.phases[s.current_phase - 1] : undefined;
+  const all = s.phases.flatMap((p) => p.decisions).sort((a, b) => a.at.localeCompare(b.at));
+  return [
+    `${s.summary} — ${s.state}${cur ? `, phase ${cur.phase} ${cur.name} (${cur.percentage}%) ${cur.state}` : ''}`,
+    ...(s.waiting_for ? [`waiting for: ${s.waiting_for}`] : []),
+    ...(s.abort_reason ? [`aborted: ${s.abort_reason}`] : []),
+    table(
+      s.phases.map((p) => ({
+        phase: p.phase,
+        name: p.name,
+        percentage: `${p.percentage}%`,
+        duration: p.duration,
+        state: p.state,
+        started: p.started_at,
+        evaluations: p.evaluations,
+        green_since: p.green_since,
+      })),
+      ['phase', 'name', 'percentage', 'duration', 'state', 'started', 'evaluations', 'green_since'],
+    ),
+    all.length ? `last ${Math.min(decisions, all.length)} of ${all.length} decisions (--output json for all, with their numbers):` : 'no decisions yet',
+    ...all.slice(-decisions).map(decisionLine),
+  ].join('\n');
+}
+
+export function registerRolloutCommands(program: Command, clientFactory: ClientFactory): void {
+  const cmd = program.command('rollout').description('Feature-flag rollout phases (1% → 100%) run as durable workflows, with the runbook\'s decision matrix');
+
+  withOutput(
+    cmd
+      .command('start')
+      .description('Start rollout-<name> from a plan file (default: the runbook\'s table); --dry-run prints and validates the plan only')
+      .requiredOption('-n, --name <name>', 'rollout name, e.g. canary (workflow id rollout-<name>)')
+      .option('-p, --plan <file>', 'plan file (JSON), e.g. config/rollout-plan.example.json')
+      .option('--dry-run', 'validate and print the plan; start nothing'),
+  ).action(async (opts: OutputOptions & { name: string; plan?: string; dryRun?: boolean }) => {
+    const name = checkName(opts.name);
+    const { plan, source } = loadPlanFile(opts.plan);
+    if (opts.dryRun) {
+      emit(opts, { dry_run: true, valid: true, name, workflow_id: rolloutWorkflowId(name), plan_source: source, plan }, () =>
+        `${planText(name, plan)}\n(dry run: plan from ${source} is valid; nothing started)`,
+      );
+      return;
+    }
+    const client = await clientFactory();
+    const handle = await startRollout(client, name, plan);
+    emit(opts, { started: true, name, workflow_id: handle.workflowId, run_id: handle.firstExecutionRunId, plan_source: source, plan }, () =>
+      `${planText(name, plan)}\nstarted ${handle.workflowId}; follow it with \`agenc rollout status ${name}\` or in the Temporal Web UI`,
+    );
+  });
+
+  withOutput(
+    cmd
+      .command('status')
+      .description('Phases with their state, the current phase, and every decision with the numbers behind it')
+      .argument('<name>', 'rollout name'),
+  ).action(async (name: string, opts: OutputOptions) => {
+    const s = await rolloutStatus(await clientFactory(), checkName(name));
+    emit(opts, s, () => statusText(s));
+  });
+
+  const signals = [
+    ['pause', 'the current phase stops its green clock (monitoring goes on); no next phase starts'],
+    ['resume', 'resume from a pause or a halt (after a P1 roll-back the phase\'s percentage is re-applied)'],
+    ['approve', 'skip the rest of the current phase\'s window and proceed; or proceed from a halt or pause'],
+    ['abort', 'stop the rollout: rollout_percentage goes to 0'],
+  ] as const;
+  for (const [signal, description] of signals) {
+    const sub = cmd.command(signal).description(description).argument('<name>', 'rollout name');
+    if (signal === 'abort') sub.option('--reason <text>', 'why (kept in the rollout\'s status)');
+    withOutput(sub).action(async (name: string, opts: OutputOptions & { reason?: string }) => {
+      const client = await clientFactory();
+      const before = await rolloutStatus(client, checkName(name));
+      if (before.state === 'completed' || before.state === 'aborted') {
+        throw new CliError(`rollout "${name}" has already ended (${before.state})`, EXIT.negative, { state: before.state });
+      }
+      const handle = client.workflow.getHandle(rolloutWorkflowId(name));
+      if (signal === 'pause') await handle.signal(rolloutPauseSignal);
+      else if (signal === 'resume') await handle.signal(rolloutResumeSignal);
+      else if (signal === 'approve') await handle.signal(rolloutApproveSignal);
+      else await handle.signal(rolloutAbortSignal, { reason: opts.reason ?? 'aborted by an operator (agenc rollout abort)' });
+      // The signal is handled on the worker in a moment; show the state a little after it.
+      await new Promise((r) => setTimeout(r, 500));
+      const after = await rolloutStatus(client, name).catch(() => before);
+      emit(opts, { signal, name, status: after }, () => `${signal} sent to rollout ${name}\n${statusText(after, 3)}`);
+    });
+  }
+}
