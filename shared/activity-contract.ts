@@ -5,34 +5,11 @@
 import type { SpeculationConfig, StakeConfig } from '../config/schema';
 import type { SpeculationDecision, SpeculationRequest } from './messages';
 import type { TaskOutput, TaskState } from './task-model';
+// The records themselves are defined once, beside the code that makes them (type imports only).
+import type { LockBondResult, SettleBondResult } from '../activities/chain/stake-activities';
+import type { GenerateProofInput, ProofRecord } from '../activities/proof/types';
 
-/** The proof record kept in workflow history and served by `agenc proof get`. */
-export interface ProofRecord {
-  proof_type: 'groth16';
-  proof: unknown;
-  public_signals: string[];
-  verification_key_hash: string;
-  commitments: { output: string; parent: string };
-  task_id: string;
-  agent: string;
-  timing: { started_at: string; finished_at: string; duration_ms: number };
-}
-
-export interface LockBondResult {
-  taskId: string;
-  agent: string;
-  bondAddress: string;
-  amount: number;
-  signature: string | null;
-  alreadyLocked: boolean;
-}
-
-export interface SettleBondResult {
-  signature: string | null;
-  alreadySettled: boolean;
-  slashed?: number;
-  returned?: number;
-}
+export type { GenerateProofInput, LockBondResult, ProofRecord, SettleBondResult };
 
 /** Activities on `agenc-tasks`. */
 export interface TaskActivities {
@@ -45,17 +22,6 @@ export interface TaskActivities {
   releaseBond(input: { taskId: string; agent: string; reason: string }): Promise<SettleBondResult>;
   slashBond(input: { taskId: string; agent: string; slashPercentage: number; reason: string }): Promise<SettleBondResult>;
   commitResult(input: { taskId: string; agent: string; commitment: string; parentCommitment: string; verificationKeyHash: string }): Promise<{ signature: string }>;
-}
-
-export interface GenerateProofInput {
-  taskId: string;
-  agent: string;
-  value: string;
-  parentOutput: string;
-  parentSalt: string;
-  parentCommitment: string;
-  output: string;
-  salt: string;
 }
 
 /** Activities on `agenc-proofs`. */
