@@ -105,6 +105,7 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   const waitingFor = (): string | null => {
     if (endedAt !== null) return null;
+    if (!c.nextEvalAt) return 'the control workflow to take this phase\'s percentage';
     const next = `next evaluation ${iso(c.nextEvalAt)}`;
     switch (c.state) {
       case 'monitoring':
