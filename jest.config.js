@@ -8,4 +8,7 @@ module.exports = {
   globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 120_000,
   maxWorkers: 1,
+  // Native handles of the SDK, snarkjs and bankrun can outlive their last test by a moment; the global
+  // teardown has stopped every server by then, so the run ends instead of waiting on them.
+  forceExit: true,
 };

@@ -155,13 +155,26 @@ export async function submitTask(
 export async function waitForTask(
   client: Client,
   taskId: string,
-  opts: { timeoutMs: number; onProgress?: (state: TaskState, elapsedMs: number) => void; pollMs?: number },
+  opts: { timeoutMs: number; onProgress?: (state: TaskState, elapsedMs: number) => void; onQueryError?: (err: Error) => void; pollMs?: number },
 ): Promise<{ state: TaskState; timedOut: boolean }> {
   const started = Date.now();
   let last: TaskStatus | undefined;
   let lastReport = 0;
+  let state: TaskState | undefined;
   for (;;) {
-    const state = await getTaskState(client, taskId);
+    try {
+      state = await getTaskState(client, taskId);
+    } catch (err) {
+      // A query needs a live worker: while one restarts, keep waiting rather than fail the wait.
+      if (err instanceof AdmissionError) throw err;
+      opts.onQueryError?.(err as Error);
+      if (Date.now() - started >= opts.timeoutMs) {
+        if (!state) throw err;
+        return { state, timedOut: true };
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
     const elapsed = Date.now() - started;
     if (state.status !== last || elapsed - lastReport >= 5000) {
       opts.onProgress?.(state, elapsed);

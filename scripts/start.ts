@@ -33,6 +33,7 @@ async function main(): Promise<void> {
     await server.stop();
     logger.info('Temporal dev server stopped');
   }
+  process.exit(0);
 }
 
 main().catch((err: unknown) => {

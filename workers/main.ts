@@ -27,6 +27,9 @@ async function main(): Promise<void> {
   });
   await worker.done;
   logger.info('worker stopped');
+  // Every worker has drained and every connection is closed; native handles (snarkjs threads, the SDK
+  // runtime) must not keep a stopped worker alive.
+  process.exit(0);
 }
 
 main().catch((err: unknown) => {

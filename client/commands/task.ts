@@ -72,6 +72,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
     const { state, timedOut } = await waitForTask(client, taskId, {
       timeoutMs,
       onProgress: (s, elapsed) => progress(`[${(elapsed / 1000).toFixed(1)}s] task ${taskId}: ${s.status}${s.waiting_for ? ` (waiting for ${s.waiting_for})` : ''}`),
+      onQueryError: (err) => progress(`task ${taskId} did not answer (${err.message}); is a worker running? still waiting…`),
     }).catch(rethrowAdmission);
     emit(opts, { ...state, timed_out: timedOut }, () =>
       timedOut
