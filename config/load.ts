@@ -10,6 +10,7 @@ import {
   ConfigError,
   type ConfigProblem,
   parseConfig,
+  setAtPath,
   type SpeculationConfig,
 } from './schema';
 
@@ -85,13 +86,7 @@ export function applyEnvOverrides(
       }
       value = text === 'true';
     }
-    const parts = entry.key.split('.');
-    let cur = out;
-    for (const part of parts.slice(0, -1)) {
-      if (cur[part] === null || typeof cur[part] !== 'object') cur[part] = {};
-      cur = cur[part] as Record<string, unknown>;
-    }
-    cur[parts[parts.length - 1] as string] = value;
+    setAtPath(out, entry.key, value);
     applied.push(name);
   }
   return { raw: out, problems, applied };

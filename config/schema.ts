@@ -287,6 +287,17 @@ export const CONFIG_KEYS: ReadonlyMap<string, LeafKind> = (() => {
   return keys;
 })();
 
+/** Sets `a.b.c` in a nested object, creating the sections on the way. */
+export function setAtPath(target: Record<string, unknown>, dottedKey: string, value: unknown): void {
+  const parts = dottedKey.split('.');
+  let cur = target;
+  for (const part of parts.slice(0, -1)) {
+    if (cur[part] === null || typeof cur[part] !== 'object') cur[part] = {};
+    cur = cur[part] as Record<string, unknown>;
+  }
+  cur[parts[parts.length - 1] as string] = value;
+}
+
 /**
  * Turns dotted keys (`{"speculation.enabled": true}`, as the runbook's admin calls send them) into
  * the nested shape, over a raw (unresolved) configuration, so a later `mode` change still brings its
@@ -303,13 +314,7 @@ export function applyDottedChanges(
       problems.push({ path, value, message: `is not a known key (known keys: ${[...CONFIG_KEYS.keys()].join(', ')})`, kind: 'unknown_key' });
       continue;
     }
-    const parts = path.split('.');
-    let cur = raw;
-    for (const part of parts.slice(0, -1)) {
-      if (cur[part] === null || typeof cur[part] !== 'object') cur[part] = {};
-      cur = cur[part] as Record<string, unknown>;
-    }
-    cur[parts[parts.length - 1] as string] = value;
+    setAtPath(raw, path, value);
   }
   return problems.length ? { ok: false, problems } : { ok: true, raw };
 }
