@@ -15,17 +15,18 @@ import { taskStateQuery } from '../shared/messages';
 import { SA } from '../shared/search-attributes';
 import { TASK_QUEUE } from '../shared/task-queues';
 import {
+  AGENT_NAME_PATTERN,
   FINAL_STATUSES,
   TASK_ID_PATTERN,
   type TaskInput,
   type TaskState,
   type TaskStatus,
   TASK_STATUSES,
+  taskIdOfWorkflow,
   taskWorkflowId,
 } from '../shared/task-model';
 import type { speculativeTask } from '../workflows/speculative-task';
 
-export const AGENT_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 export const DEFAULT_AGENT = 'default';
 
 /** Why a submission was refused; `field` names what to fix. */
@@ -69,7 +70,7 @@ export async function submitTask(
   opts: { rawConfig?: Record<string, unknown> } = {},
 ): Promise<{ task_id: string; workflow_id: string; parent_task_id: string | null; agent: string; type: string; root_task_id: string }> {
   const agent = req.agent ?? DEFAULT_AGENT;
-  if (!AGENT_PATTERN.test(agent)) {
+  if (!AGENT_NAME_PATTERN.test(agent)) {
     throw new AdmissionError('agent', `--agent "${agent}" is not a valid agent name (lower-case letters, digits, _ and -, 1-32 characters)`, 'invalid_agent');
   }
   const taskId = req.taskId ?? newTaskId();
@@ -211,7 +212,7 @@ export async function listTasks(client: Client, opts: { status?: string; root?: 
   for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
     const sa = wf.typedSearchAttributes;
     rows.push({
-      task_id: sa.get(SA.taskId) ?? wf.workflowId.replace(/^task-/, ''),
+      task_id: sa.get(SA.taskId) ?? taskIdOfWorkflow(wf.workflowId) ?? wf.workflowId,
       status: sa.get(SA.status) ?? 'unknown',
       speculation_status: sa.get(SA.speculationStatus) ?? 'pending',
       depth: sa.get(SA.depth) ?? null,

@@ -50,9 +50,19 @@ export type RollbackReason = (typeof ROLLBACK_REASONS)[number];
 /** Reasons that are the task's own fault: its bond is slashed. Every other reason releases it in full. */
 export const OWN_FAULT_REASONS: readonly RollbackReason[] = ['execution_failed', 'proof_failed', 'proof_timeout'];
 
+const TASK_WORKFLOW_PREFIX = 'task-';
+
 export function taskWorkflowId(taskId: string): string {
-  return `task-${taskId}`;
+  return `${TASK_WORKFLOW_PREFIX}${taskId}`;
 }
+
+/** The task id behind a task workflow's id, or undefined for any other workflow. */
+export function taskIdOfWorkflow(workflowId: string): string | undefined {
+  return workflowId.startsWith(TASK_WORKFLOW_PREFIX) ? workflowId.slice(TASK_WORKFLOW_PREFIX.length) : undefined;
+}
+
+/** Agent names: they name key files and stake-account seeds, so the same rule holds everywhere. */
+export const AGENT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 export const TASK_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 

@@ -3,6 +3,7 @@
  * lifecycle status it is in), so a log search for one task tells its story.
  */
 import { workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
+import { taskIdOfWorkflow } from '../shared/task-model';
 
 let phase: string | undefined;
 
@@ -16,7 +17,7 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
     {
       getLogAttributes(input, next) {
         const { workflowId } = workflowInfo();
-        const taskId = workflowId.startsWith('task-') ? workflowId.slice('task-'.length) : undefined;
+        const taskId = taskIdOfWorkflow(workflowId);
         return next({ ...input, ...(taskId ? { taskId } : {}), ...(phase ? { phase } : {}) });
       },
     },

@@ -9,10 +9,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Keypair, type PublicKey } from '@solana/web3.js';
+import { AGENT_NAME_PATTERN } from '../../shared/task-model';
 import { chainFailure } from './errors';
 
+export { AGENT_NAME_PATTERN };
 export const DEFAULT_KEYS_DIR = '.data/keys';
-export const AGENT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 /** Returns the name if valid, else throws InvalidAgentName. */
 export function validateAgentName(name: unknown): string {
