@@ -43,13 +43,15 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   let lastStatus: ControlStatus | undefined;
-  // One query to the control workflow per scrape, shared by the gauges that read it.
-  let pending: { at: number; status: Promise<ControlStatus | undefined> } | undefined;
+  // One query to the control workflow per scrape: the gauges of one scrape collect concurrently and
+  // share the query in flight. Nothing is cached past it, so a scrape right after an admin change
+  // already shows the change.
+  let inFlight: Promise<ControlStatus | undefined> | undefined;
   const refreshStatus = async () => {
-    if (!pending || Date.now() - pending.at > 200) {
-      pending = { at: Date.now(), status: sources.controlStatus?.().catch(() => undefined) ?? Promise.resolve(undefined) };
-    }
-    lastStatus = (await pending.status) ?? lastStatus;
+    inFlight ??= (sources.controlStatus?.().catch(() => undefined) ?? Promise.resolve(undefined)).finally(() => {
+      inFlight = undefined;
+    });
+    lastStatus = (await inFlight) ?? lastStatus;
     return lastStatus;
   };
 
