@@ -412,10 +412,20 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     }
   };
 
+  /**
+   * Runs in the forward scope. The bond lock is non-cancellable, so this can start after a rollback
+   * has already cancelled that scope (the parent failed while the lock was being retried after a
+   * worker crash): the timer's cancellation is then expected, and must not surface as an unhandled
+   * rejection, which would fail every workflow task and leave the task stuck.
+   */
   const startConfirmationTimer = (timeoutMs: number) => {
     void (async () => {
-      const confirmed = await condition(() => Boolean(parent.confirmed) || isFinal() || Boolean(rollbackRequest), timeoutMs);
-      if (!confirmed) requestRollback('confirmation_timeout');
+      try {
+        const confirmed = await condition(() => Boolean(parent.confirmed) || isFinal() || Boolean(rollbackRequest), timeoutMs);
+        if (!confirmed) requestRollback('confirmation_timeout');
+      } catch (err) {
+        if (!isCancellation(err)) throw err;
+      }
     })();
   };
 

@@ -1,12 +1,15 @@
 /**
  * The worker process is killed (SIGKILL) while tasks are mid-flight and a new one is started on the
- * same chain state: every task reaches a final state and the chain invariant check passes.
+ * same chain state: every task reaches a final state and the chain invariant check passes. The second
+ * test aims the kill at one interleaving: a dependent's bond lock in flight (so it is retried only
+ * after its 30 s start-to-close timeout) while its parent fails on the new worker.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import * as path from 'node:path';
 import { runOperatorAction } from '../../client/commands/operator';
 import { getTaskState } from '../../client/tasks';
+import { taskWorkflowId } from '../../shared/task-model';
 import type { IntegrityReport } from '../../shared/operator-contract';
 import { PROJECT_ROOT } from '../helpers/paths';
 import { startTestSystem, TEST_ADMIN_TOKEN, type TestSystem } from '../helpers/system';
@@ -71,15 +74,11 @@ test('a worker killed mid-flight loses nothing: a new worker brings every task t
   const failingChild = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent: 'other' });
   ids.push(failing, failingChild);
 
-  // Kill the worker while bonds are locked and proofs or commits are under way.
+  // Kill the worker once a bond is locked: executions, proofs, commits and further locks are in flight.
   const deadline = Date.now() + 30_000;
   for (;;) {
     const states = await Promise.all(ids.map((id) => getTaskState(sys.client, id)));
-    // A bond is locked (speculation under way) and no lock is in flight: a lock retried after a crash
-    // while its parent fails can hang (open defect, see the closing note of this session), so this
-    // test kills the worker between locks, with executions, proofs and commits in flight.
-    const lockInFlight = states.some((s) => s.depth > 0 && s.speculation_status === 'pending');
-    if (states.some((s) => s.bond?.state === 'locked') && !lockInFlight) break;
+    if (states.some((s) => s.bond?.state === 'locked')) break;
     if (Date.now() > deadline) throw new Error(`nothing speculated: ${states.map((s) => s.status).join(', ')}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -95,11 +94,64 @@ test('a worker killed mid-flight loses nothing: a new worker brings every task t
   for (const s of finals.filter((f) => f.status === 'confirmed')) expect(s.commit_signature).toBeTruthy();
   for (const s of finals.filter((f) => f.bond)) expect(['released', 'slashed']).toContain(s.bond!.state);
 
+  await expectChainIntact();
+  await stopGracefully(second);
+}, 360_000);
+
+/** Whether the task's `lockBond` activity is scheduled and has not completed, read from its history (no worker needed). */
+async function lockInFlight(taskId: string): Promise<'not_yet' | 'in_flight' | 'done'> {
+  const events = (await sys.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory()).events ?? [];
+  const lock = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'lockBond');
+  if (!lock) return 'not_yet';
+  const completed = events.some((e) => e.activityTaskCompletedEventAttributes && String(e.activityTaskCompletedEventAttributes.scheduledEventId) === String(lock.eventId));
+  return completed ? 'done' : 'in_flight';
+}
+
+test('a worker killed while a dependent locks its bond, whose parent then fails: the dependent rolls back and its bond is released', async () => {
+  // The parent claims a wrong output, so its proof fails; its dependent speculates on it meanwhile.
+  // The kill must land while the dependent's lockBond is in flight: the window is short, so each
+  // attempt that misses it runs to the end and the next attempt tries again.
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const worker = await startWorkerProcess();
+    const root = await sys.submit({ type: 'compute', payload: { value: 1 } });
+    const failing = await sys.submit({ type: 'compute', payload: { value: 6, claimed_output: '7' }, dependsOn: root, agent: 'other' });
+    const dependent = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent: 'other' });
+    let lock: Awaited<ReturnType<typeof lockInFlight>>;
+    const deadline = Date.now() + 60_000;
+    do {
+      lock = await lockInFlight(dependent);
+      if (Date.now() > deadline) throw new Error('the dependent never locked a bond');
+    } while (lock === 'not_yet');
+    const hit = lock === 'in_flight';
+    if (hit) {
+      worker.kill('SIGKILL');
+      await new Promise((r) => worker.once('exit', r));
+    }
+    const survivor = hit ? await startWorkerProcess() : worker;
+    const [rootState, failingState, dependentState] = await Promise.all([sys.wait(root, 200_000), sys.wait(failing, 200_000), sys.wait(dependent, 200_000)]);
+    expect(rootState.status).toBe('confirmed');
+    expect(failingState).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed' });
+    if (dependentState.speculation_status === 'speculative') {
+      // Locked, then rolled back because its parent failed: not its fault, so released in full.
+      expect(dependentState).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_failed', bond: { state: 'released' } });
+    } else {
+      expect(dependentState).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_failed' });
+    }
+    await expectChainIntact();
+    await stopGracefully(survivor);
+    if (hit) return;
+  }
+  throw new Error('no attempt killed the worker while the dependent\'s lockBond was in flight');
+}, 900_000);
+
+async function expectChainIntact(): Promise<void> {
   const integrity = await runOperatorAction<IntegrityReport>(sys.client, { kind: 'checkIntegrity' });
   expect(integrity.problems).toEqual([]);
   expect(integrity.ok).toBe(true);
   expect(integrity.live_bonds).toBe(0);
+}
 
-  second.kill('SIGTERM');
-  expect(await new Promise((r) => second.once('exit', (code) => r(code)))).toBe(0);
-}, 360_000);
+async function stopGracefully(worker: ChildProcess): Promise<void> {
+  worker.kill('SIGTERM');
+  expect(await new Promise((r) => worker.once('exit', (code) => r(code)))).toBe(0);
+}
