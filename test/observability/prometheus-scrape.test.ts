@@ -9,6 +9,10 @@ import * as path from 'node:path';
 import { freePort } from '../../workers/temporal-dev-server';
 import { PROJECT_ROOT, testRunDir } from '../helpers/paths';
 import { startTestSystem, type TestSystem } from '../helpers/system';
+import { createPrometheusSource } from '../../activities/rollout-metrics/prometheus-source';
+import { getTaskState } from '../../client/tasks';
+import { forceRollbackSignal } from '../../shared/messages';
+import { taskWorkflowId } from '../../shared/task-model';
 import { http, parseExposition, pollUntil } from './helpers';
 
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -46,7 +50,8 @@ beforeAll(async () => {
   const probe = spawnSync(PROMETHEUS, ['--version'], { encoding: 'utf8' });
   if (probe.error) throw new Error(`${PROMETHEUS} is not installed: apt-get install -y prometheus (this test is never skipped)`);
 
-  sys = await startTestSystem({ name: 'obs-prom' });
+  // Commits take 5 s to finalize, so a dependent stays speculative long enough to be forced back.
+  sys = await startTestSystem({ name: 'obs-prom', worker: { embeddedFinalityMs: 5000 } });
   await sys.fundAgent('default');
 
   const dir = mkdtempSync(path.join(testRunDir(), 'prometheus-'));
@@ -171,4 +176,29 @@ test('the recording rules evaluate over the scraped series', async () => {
   const rules = await api<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>('/api/v1/rules');
   const unhealthy = rules.groups.flatMap((g) => g.rules).filter((r) => r.health === 'err');
   expect(unhealthy).toEqual([]);
+});
+
+test('the rollout\'s Prometheus source reads the rollback rate of speculative tasks only', async () => {
+  // The dependent of the failed root above never speculated (its parent never executed): it is in
+  // speculation_rollback_total but is not a miss. This child speculates on a parent that takes 5 s to
+  // confirm (the worker's embedded finality), and an operator forces it back meanwhile: one miss.
+  const parent = await sys.submit({ type: 'compute', payload: { value: 3 } });
+  const child = await sys.submit({ type: 'compute', payload: { value: 5 }, dependsOn: parent });
+  await pollUntil('the child to speculate', () => getTaskState(sys.client, child), (s) => s.bond?.state === 'locked', 20_000, 100);
+  await sys.client.workflow.getHandle(taskWorkflowId(child)).signal(forceRollbackSignal, { reason: 'test' });
+  expect(await sys.wait(child)).toMatchObject({ status: 'rolled_back', rollback_reason: 'forced', speculation_status: 'speculative' });
+  expect((await sys.wait(parent)).status).toBe('confirmed');
+
+  const source = createPrometheusSource({ prometheusUrl: `http://127.0.0.1:${promPort}` });
+  const window = () => ({ start: new Date(Date.now() - 3_600_000).toISOString(), end: new Date().toISOString() });
+  const readings = await pollUntil(
+    'the speculative task and its miss in the Prometheus readings',
+    () => source.read(window()),
+    (r) => r.speculativeTasks === 1 && r.rollbackRate > 0.5,
+    30_000,
+  );
+  // One speculative start, one miss: 100%, not the 200% that counting every rollback would give.
+  expect(readings).toMatchObject({ source: 'prometheus', speculativeTasks: 1, rollbacks: 1, p1Alerts: [], proofQueueCapacity: 2000 });
+  expect(readings.rollbackRate).toBeCloseTo(1, 1);
+  expect(scalarOf(await query('sum(speculation_rollback_total)'))).toBe(2);
 });
