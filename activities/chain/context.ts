@@ -24,12 +24,15 @@ export interface OpenStakeDepsOptions {
   keysDir?: string;
 }
 
-/** Opens the chain named by the environment (RPC if SOLANA_RPC_URL is set, else the embedded SVM). */
+/**
+ * Opens the chain named by the environment (RPC if SOLANA_RPC_URL is set, else the embedded SVM).
+ * SOLANA_WS_URL: where signature subscriptions go, when not at the RPC URL's port + 1.
+ */
 export async function openStakeDeps(options: OpenStakeDepsOptions = {}): Promise<StakeDeps> {
   const rpcUrl = options.rpcUrl ?? process.env.SOLANA_RPC_URL;
   const keys = new KeyStore(options.keysDir ?? process.env.AGENC_KEYS_DIR ?? DEFAULT_KEYS_DIR);
   const chain: ChainPort = rpcUrl
-    ? new RpcChain(rpcUrl)
+    ? new RpcChain(rpcUrl, { wsEndpoint: process.env.SOLANA_WS_URL })
     : await BankrunChain.open({
         accountsFile: options.accountsFile ?? process.env.AGENC_CHAIN_FILE ?? path.resolve(DEFAULT_ACCOUNTS_FILE),
       });

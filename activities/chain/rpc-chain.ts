@@ -13,10 +13,13 @@ import {
 } from '@solana/web3.js';
 import type { AccountSnapshot, ChainPort, MemoRecord, SendResult } from './port';
 import { MEMO_PROGRAM_ID } from './port';
+import { encodeBase58 } from './base58';
 import { ChainTransactionError } from './errors';
 
 export interface RpcChainOptions {
   commitment?: Commitment;
+  /** Where signature subscriptions go; web3.js's default is the RPC URL's port + 1. */
+  wsEndpoint?: string;
 }
 
 const MULTIPLE_ACCOUNTS_LIMIT = 100;
@@ -32,7 +35,7 @@ export class RpcChain implements ChainPort {
     options: RpcChainOptions = {},
   ) {
     this.commitment = options.commitment ?? 'confirmed';
-    this.connection = new Connection(url, this.commitment);
+    this.connection = new Connection(url, { commitment: this.commitment, wsEndpoint: options.wsEndpoint });
   }
 
   async send(tx: Transaction, signers: Keypair[]): Promise<SendResult> {
@@ -45,6 +48,14 @@ export class RpcChain implements ChainPort {
       if (err instanceof SendTransactionError) {
         const logs = await err.getLogs(this.connection).catch(() => null);
         throw new ChainTransactionError(err.message, logs ?? null);
+      }
+      // A transaction that passed preflight but failed on-chain: when the status poll answers before
+      // the signature subscription, web3.js rejects with the bare TransactionError object
+      // (e.g. {"InstructionError":[0,{"Custom":1}]}), not an Error.
+      if (!(err instanceof Error)) {
+        const signature = tx.signature ? encodeBase58(tx.signature) : null;
+        const logs = signature ? await this.getTransactionLogs(signature).catch(() => null) : null;
+        throw new ChainTransactionError(`transaction ${signature ?? '(unsigned)'} failed on-chain: ${JSON.stringify(err)}`, logs);
       }
       throw err;
     }
@@ -106,8 +117,11 @@ export class RpcChain implements ChainPort {
         maxSupportedTransactionVersion: 0,
       });
       txs.forEach((tx, j) => {
-        const signature = batch[j];
-        if (!tx || !signature || tx.meta?.err) return;
+        const signature = batch[j]!;
+        // A listed signature whose transaction the node cannot return (yet, or any more): skipping it
+        // would silently drop a lock or a deposit from the ledger, so fail and let Temporal retry.
+        if (!tx) throw new Error(`${this.url} listed transaction ${signature} for ${address.toBase58()} but returned no transaction for it`);
+        if (tx.meta?.err) return;
         const message = tx.transaction.message;
         const keys = message.staticAccountKeys.map((k) => k.toBase58());
         const memoIx = message.compiledInstructions.find((ix) => keys[ix.programIdIndex] === MEMO_PROGRAM_ID);

@@ -1,30 +1,72 @@
 /**
- * The lock/release/slash contract through RpcChain, against the cluster at SOLANA_RPC_URL (a local
- * solana-test-validator or devnet: it needs requestAirdrop). Without SOLANA_RPC_URL it says so and passes.
+ * The lock/release/slash contract through RpcChain, and RpcChain's own failure and history paths. With
+ * SOLANA_RPC_URL set they run against that cluster (a local solana-test-validator or devnet: they need
+ * requestAirdrop); without it, against a JSON-RPC server on 127.0.0.1 backed by the real SVM
+ * (svm-rpc-server.ts), so they run in every `npm test`.
  */
-import { KeyStore, RpcChain } from '../../activities/chain';
+import * as path from 'node:path';
+import { Keypair, PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
+import { ChainTransactionError, KeyStore, MEMO_PROGRAM_ID, RpcChain } from '../../activities/chain';
 import { runBondContract } from './contract';
 import { envFor, tempDir } from './helpers';
-import * as path from 'node:path';
+import { startSvmRpcServer, type SvmRpcServer } from './svm-rpc-server';
 
-const url = process.env.SOLANA_RPC_URL;
+const clusterUrl = process.env.SOLANA_RPC_URL;
+const endpoint = clusterUrl ?? 'a local SVM-backed JSON-RPC server';
+let local: SvmRpcServer | undefined;
 
-if (url) {
-  test(`lock/release/slash contract through RpcChain at ${url}`, async () => {
-    const dir = tempDir();
-    const env = envFor({ chain: new RpcChain(url), keys: new KeyStore(path.join(dir, 'keys')) }, dir);
-    try {
-      await runBondContract(env);
-    } finally {
-      await env.close();
-    }
-  }, 300_000);
-} else {
-  test('RpcChain contract: not run (SOLANA_RPC_URL is not set)', () => {
-    console.log(
-      'rpc-contract.test.ts DID NOT RUN the RpcChain contract: SOLANA_RPC_URL is not set. ' +
-        'Start `solana-test-validator` and run `SOLANA_RPC_URL=http://127.0.0.1:8899 npx jest test/chain/rpc-contract`.',
-    );
-    expect(url).toBeUndefined();
-  });
+beforeAll(async () => {
+  if (!clusterUrl) local = await startSvmRpcServer();
+});
+afterAll(async () => {
+  await local?.close();
+});
+
+function rpcChain(): RpcChain {
+  return local ? new RpcChain(local.url, { wsEndpoint: local.wsUrl }) : new RpcChain(clusterUrl ?? '');
 }
+
+test(`lock/release/slash contract through RpcChain at ${endpoint}`, async () => {
+  const dir = tempDir();
+  const env = envFor({ chain: rpcChain(), keys: new KeyStore(path.join(dir, 'keys')) }, dir);
+  try {
+    await runBondContract(env);
+  } finally {
+    await env.close();
+  }
+}, 300_000);
+
+test(`RpcChain at ${endpoint}: a rejected transaction is a ChainTransactionError with the program logs`, async () => {
+  const chain = rpcChain();
+  const payer = Keypair.generate();
+  await chain.airdrop(payer.publicKey, 1_000_000);
+  const tx = new Transaction().add(
+    SystemProgram.transfer({ fromPubkey: payer.publicKey, toPubkey: Keypair.generate().publicKey, lamports: 2_000_000 }),
+  );
+  const err: unknown = await chain.send(tx, [payer]).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ChainTransactionError);
+  expect((err as ChainTransactionError).logs).toContainEqual(expect.stringMatching(/^Transfer: insufficient lamports/));
+  expect(await chain.getLamports(payer.publicKey)).toBe(1_000_000); // refused at preflight: not even a fee
+}, 120_000);
+
+test(`RpcChain at ${endpoint}: memo history comes back oldest first, with each memo and fee payer`, async () => {
+  const chain = rpcChain();
+  const payer = Keypair.generate();
+  await chain.airdrop(payer.publicKey, 100_000_000);
+  const memo = (text: string) =>
+    new Transaction().add(
+      new TransactionInstruction({
+        programId: new PublicKey(MEMO_PROGRAM_ID),
+        keys: [{ pubkey: payer.publicKey, isSigner: true, isWritable: false }],
+        data: Buffer.from(text, 'utf8'),
+      }),
+    );
+  const first = await chain.send(memo('first'), [payer]);
+  const second = await chain.send(memo('second'), [payer]);
+  const history = (await chain.getMemoHistory(payer.publicKey)).filter((h) => h.memo !== null); // the airdrop has none
+  expect(history.map((h) => [h.signature, h.memo, h.feePayer])).toEqual([
+    [first.signature, 'first', payer.publicKey.toBase58()],
+    [second.signature, 'second', payer.publicKey.toBase58()],
+  ]);
+  expect(history[0]?.slot).toBeLessThanOrEqual(history[1]?.slot ?? -1);
+}, 120_000);
