@@ -74,9 +74,16 @@ test('admission refuses bad submissions with a clear error and starts nothing', 
   expect((await sys.wait(root)).status).toBe('confirmed');
   await sys.wait(child);
 
-  // max_pending_operations = 4: four open tasks, the fifth is refused.
+  // max_pending_operations = 4: four open tasks, the fifth is refused. They stand for 10 s of work so
+  // none can finish first, and the count is taken once visibility (eventually consistent, which is what
+  // admission counts through) shows all four.
   const open = [];
-  for (let i = 0; i < 4; i++) open.push(await sys.submit({ type: 'compute', payload: { value: i } }));
+  for (let i = 0; i < 4; i++) open.push(await sys.submit({ type: 'compute', payload: { value: i, work_ms: 10_000 } }));
+  const deadline = Date.now() + 10_000;
+  while ((await sys.client.workflow.count('WorkflowType="speculativeTask" AND ExecutionStatus="Running"')).count < 4) {
+    if (Date.now() > deadline) throw new Error('visibility never showed the four open tasks');
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const full = await refusal({ type: 'compute', payload: { value: 9 }, taskId: 'adm-4' });
   expect([full.field, full.code]).toEqual(['max_pending_operations', 'too_many_pending']);
   expect(full.message).toMatch(/^4 tasks are open, the limit is speculation\.limits\.max_pending_operations = 4/);
