@@ -23,6 +23,7 @@ import { setConfigUpdate } from '../shared/messages';
 import { controlHandle } from '../client/control';
 import { submitTask, waitForTask } from '../client/tasks';
 import { freePort, startDevServer } from '../workers/temporal-dev-server';
+import { installRuntime } from '../workers/runtime';
 import { startWorkerProcess } from '../workers/worker-process';
 import { benchProofs } from './proof';
 
@@ -47,6 +48,9 @@ async function main(): Promise<void> {
   writeFileSync(configFile, stringify(raw));
   const server = await startDevServer({ address: `127.0.0.1:${await freePort()}`, headless: true, dbFile: path.join(dir, 'temporal.db') });
   const logger = pino({ level: 'warn' });
+  // Warnings only from the SDK and the workflows too, so the figures are not lost among task logs.
+  process.env.TEMPORAL_LOG_LEVEL ??= 'WARN';
+  installRuntime(logger, { sdkMetricsPort: 0 });
   const startWorker = (embeddedFinalityMs: number) =>
     startWorkerProcess({
       logger,
