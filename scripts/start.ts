@@ -4,7 +4,9 @@
  * server on :9090. Ctrl-C stops the workers gracefully, then the dev server.
  */
 import * as path from 'node:path';
+import { controlStatus } from '../client/control';
 import { createLogger } from '../workers/logger';
+import type { WorkerProcess } from '../workers/worker-process';
 import { startEmbeddedSystem } from './embedded-system';
 
 async function main(): Promise<void> {
@@ -19,6 +21,7 @@ async function main(): Promise<void> {
   say(`  metrics           http://localhost:${worker.httpPort}/metrics${sdkMetricsUrl ? `   (SDK worker metrics: ${sdkMetricsUrl})` : ''}`);
   say(`  admin API         http://localhost:${worker.httpPort}/admin/status${admin.file ? `   (export ADMIN_TOKEN=$(cat ${path.relative(process.cwd(), admin.file)}))` : ''}`);
   say(`  configuration     ${worker.config.file}`);
+  for (const line of await liveConfigurationLines(worker)) say(line);
   say('');
   say('Submit a task (in another terminal):');
   say('  P=$(npx agenc task submit --type compute --payload \'{"value": 100}\' --output json | jq -r .task_id)');
@@ -34,6 +37,27 @@ async function main(): Promise<void> {
     logger.info('Temporal dev server stopped');
   }
   process.exit(0);
+}
+
+/**
+ * The configuration in force lives in the control workflow and survives restarts (admin changes,
+ * rollouts), so it can differ from the file: say what is live, and why it may differ.
+ */
+async function liveConfigurationLines(worker: WorkerProcess): Promise<string[]> {
+  const live = await controlStatus(worker.client);
+  const file = worker.config.config.speculation;
+  const describe = (enabled: boolean, pct: number) => `${enabled ? 'enabled' : 'disabled'}, rollout ${pct}%`;
+  const lines = [`  speculation       ${describe(live.enabled, live.rollout_percentage)} (live configuration, version ${live.config_version})`];
+  const rollouts: string[] = [];
+  for await (const wf of worker.client.workflow.list({ query: 'WorkflowType="rollout" AND ExecutionStatus="Running"' })) rollouts.push(wf.workflowId);
+  if (rollouts.length) lines.push(`                    rollouts running: ${rollouts.join(', ')} (npx agenc rollout status <name>)`);
+  if (live.enabled !== file.enabled || live.rollout_percentage !== file.features.rollout_percentage) {
+    lines.push(
+      `                    the file says ${describe(file.enabled, file.features.rollout_percentage)}: admin changes and rollouts are kept across restarts;`,
+      '                    POST /admin/config/reload re-reads the file',
+    );
+  }
+  return lines;
 }
 
 main().catch((err: unknown) => {
