@@ -91,10 +91,11 @@ export async function submitTask(
       }
       throw err;
     }
-    if (parent.status === 'failed' || parent.status === 'rolled_back') {
+    if (parent.status === 'failed' || parent.status === 'rolled_back' || parent.status === 'rolling_back') {
+      const what = { failed: 'has failed', rolled_back: 'has rolled back', rolling_back: 'is rolling back' }[parent.status];
       throw new AdmissionError(
         'depends_on',
-        `--depends-on "${req.dependsOn}": that task has ${parent.status === 'failed' ? 'failed' : 'rolled back'} (${parent.rollback_reason ?? 'no reason recorded'}); a dependent of it could never confirm`,
+        `--depends-on "${req.dependsOn}": that task ${what} (${parent.rollback_reason ?? 'no reason recorded'}); a dependent of it could never confirm`,
         'parent_final',
       );
     }

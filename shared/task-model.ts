@@ -11,6 +11,8 @@ export const TASK_STATUSES = [
   'proving',
   'awaiting_ancestors',
   'committing',
+  /** Undoing: dependents roll back first, then this task's compensations run (then failed or rolled_back). */
+  'rolling_back',
   'confirmed',
   'failed',
   'rolled_back',

@@ -158,10 +158,6 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       { key: SA.depth, value: state.depth },
     ]);
   };
-  const waitFor = (what: string) => {
-    state.waiting_for = what;
-    setCurrentDetails(`**${state.status}** — waiting for ${what}`);
-  };
 
   /** Unconfirmed ancestors of this task; a dependent speculating on it has this + 1 (this task itself). */
   const pendingAncestors = () => (input.parentTaskId && !parent.confirmed ? 1 + parent.pendingAncestors : 0);
@@ -470,7 +466,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     if (ownFault) state.error = ownFault.message;
     await CancellationScope.nonCancellable(async () => {
       // The subtree first: every dependent rolls back and settles before this task compensates.
-      waitFor(`${state.dependents.length} dependent(s) to roll back`);
+      setStatus('rolling_back', `${state.dependents.length} dependent(s) to roll back, then this task's compensations`);
       await pushStateToAll();
       await condition(() => state.dependents.every((d) => settledDependents.has(d)), '10 minutes');
       await runCompensations(reason);

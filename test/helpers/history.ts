@@ -19,3 +19,12 @@ export async function scheduledActivities(client: Client, taskId: string): Promi
   const history = await client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory();
   return (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name ? [e.activityTaskScheduledEventAttributes.activityType.name] : []));
 }
+
+/** Every AgencStatus value the task's workflow upserted, in order (the status story, as Temporal recorded it). */
+export async function statusesRecorded(client: Client, taskId: string): Promise<string[]> {
+  const history = await client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory();
+  return (history.events ?? []).flatMap((e) => {
+    const data = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.AgencStatus?.data;
+    return data ? [JSON.parse(Buffer.from(data).toString('utf8')) as string] : [];
+  });
+}

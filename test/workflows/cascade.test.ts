@@ -7,7 +7,7 @@ import { createStakeOperator } from '../../activities/chain';
 import { getTaskState } from '../../client/tasks';
 import { forceRollbackSignal } from '../../shared/messages';
 import { taskWorkflowId } from '../../shared/task-model';
-import { activityScheduledAt, scheduledActivities } from '../helpers/history';
+import { activityScheduledAt, scheduledActivities, statusesRecorded } from '../helpers/history';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
@@ -61,6 +61,8 @@ test('a chain of 5 whose root fails: the four below roll back deepest first, bon
   expect(order.every((t) => t !== undefined)).toBe(true);
   for (let i = 1; i < order.length; i++) expect(order[i]!).toBeGreaterThan(order[i - 1]!);
   for (const id of chain.slice(1)) expect(await scheduledActivities(sys.client, id)).not.toContain('slashBond');
+  // While undoing, each task said so (rolling_back) until its subtree and its compensations were done.
+  for (const id of chain) expect((await statusesRecorded(sys.client, id)).slice(-2)).toEqual(['rolling_back', id === root ? 'failed' : 'rolled_back']);
 
   // Only the root's bond was slashed, by exactly slash_percentage (0.1) of its depth-1 bond.
   const after = (await createStakeOperator(sys.worker.stakeDeps!).stakeStatus({ agent })).agents[0]!;
