@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { PublicKey, SystemProgram, Transaction, VersionedTransaction, type Message, type VersionedMessage } from '@solana/web3.js';
 import { start, type BanksTransactionMeta, type ProgramTestContext } from 'solana-bankrun';
-import { encodeBase58 } from '../../activities/chain/base58';
+import { decodeBase58, encodeBase58 } from '../../activities/chain/base58';
 import { MEMO_PROGRAM_ID } from '../../activities/chain/port';
 
 export interface SvmRpcServer {
@@ -53,7 +53,6 @@ const SLOT_MS = 400;
 /** Blocks a blockhash stays usable for on a validator (agave's MAX_PROCESSING_AGE). */
 const MAX_PROCESSING_AGE = 150;
 const MEMO_PROGRAMS = new Set([MEMO_PROGRAM_ID, 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo']);
-const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 
 export async function startSvmRpcServer(): Promise<SvmRpcServer> {
   process.env.RUST_LOG ??= 'error'; // the SVM logs every instruction to stderr otherwise
@@ -423,17 +422,4 @@ function address(value: unknown): PublicKey {
   } catch {
     throw new RpcError(-32602, 'Invalid param: Invalid');
   }
-}
-
-function decodeBase58(encoded: string): Buffer {
-  let n = 0n;
-  for (const ch of encoded) {
-    const digit = BASE58.indexOf(ch);
-    if (digit < 0) throw new Error(`invalid base58 character ${JSON.stringify(ch)}`);
-    n = n * 58n + BigInt(digit);
-  }
-  const bytes: number[] = [];
-  for (; n > 0n; n /= 256n) bytes.unshift(Number(n % 256n));
-  const zeros = encoded.length - encoded.replace(/^1+/, '').length;
-  return Buffer.from([...new Array<number>(zeros).fill(0), ...bytes]);
 }

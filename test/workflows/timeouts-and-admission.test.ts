@@ -1,6 +1,6 @@
 /** Confirmation timeout and admission control, against the real dev server, proofs and SVM. */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { AdmissionError, submitTask } from '../../client/tasks';
+import { AdmissionError, countOpenTasks, submitTask } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -80,7 +80,7 @@ test('admission refuses bad submissions with a clear error and starts nothing', 
   const open = [];
   for (let i = 0; i < 4; i++) open.push(await sys.submit({ type: 'compute', payload: { value: i, work_ms: 10_000 } }));
   const deadline = Date.now() + 10_000;
-  while ((await sys.client.workflow.count('WorkflowType="speculativeTask" AND ExecutionStatus="Running"')).count < 4) {
+  while ((await countOpenTasks(sys.client)) < 4) {
     if (Date.now() > deadline) throw new Error('visibility never showed the four open tasks');
     await new Promise((r) => setTimeout(r, 100));
   }
