@@ -29,25 +29,18 @@ function templateWithLine(n: number, text: string): string {
   return lines.join('\n');
 }
 
-function syntaxErrorOf(fn: () => unknown): TomlSyntaxError {
+/** The error `fn` throws, which must be an `errorClass`; any other error propagates as is. */
+function thrownBy<E extends Error>(errorClass: new (...args: never[]) => E, fn: () => unknown): E {
   try {
     fn();
   } catch (err) {
-    if (err instanceof TomlSyntaxError) return err;
+    if (err instanceof errorClass) return err;
     throw err;
   }
-  throw new Error('expected a TOML syntax error');
+  throw new Error(`expected a ${errorClass.name}`);
 }
-
-function configErrorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const syntaxErrorOf = (fn: () => unknown) => thrownBy(TomlSyntaxError, fn);
+const configErrorOf = (fn: () => unknown) => thrownBy(ConfigError, fn);
 
 /** Line and column point into the file: the line named, a column on (or just past the end of) that line. */
 function expectAt(err: TomlSyntaxError, file: string, text: string, line: number): void {
