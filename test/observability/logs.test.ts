@@ -17,7 +17,8 @@ import { installRuntime } from '../../workers/runtime';
 import { freePort } from '../../workers/temporal-dev-server';
 import { PROJECT_ROOT } from '../helpers/paths';
 import { startTestSystem, type TestSystem } from '../helpers/system';
-import { http, parseExposition, pollUntil } from './helpers';
+import { pollUntil } from '../helpers/poll';
+import { http, parseExposition } from './helpers';
 
 type Line = Record<string, unknown> & { level: number; msg: string };
 const raw: string[] = [];

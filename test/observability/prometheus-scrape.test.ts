@@ -13,7 +13,8 @@ import { createPrometheusSource } from '../../activities/rollout-metrics/prometh
 import { getTaskState } from '../../client/tasks';
 import { forceRollbackSignal } from '../../shared/messages';
 import { taskWorkflowId } from '../../shared/task-model';
-import { http, parseExposition, pollUntil } from './helpers';
+import { pollUntil } from '../helpers/poll';
+import { http, parseExposition } from './helpers';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const RULES_FILE = path.join(PROJECT_ROOT, 'config', 'prometheus', 'rules', 'speculation.rules.yml');

@@ -20,6 +20,7 @@ import { rolloutStatus, startRollout } from '../../client/commands/rollout';
 import { parsePlan, rolloutAbortSignal, rolloutWorkflowId } from '../../shared/rollout-model';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { PROJECT_ROOT } from '../helpers/paths';
+import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, TEST_ADMIN_TOKEN, type TestSystem } from '../helpers/system';
 
 const run = promisify(execFile);
@@ -40,16 +41,7 @@ const url = (p: string) => `http://127.0.0.1:${sys.worker.httpPort}${p}`;
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 const window = () => ({ start: t0, end: new Date(Date.now() + 60_000).toISOString() });
 
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (process.env.DEBUG_ROLLOUT) process.stderr.write(`${what}: ${JSON.stringify(v).slice(0, 300)}\n`);
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v).slice(0, 1500)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const until = <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000) => pollUntil(what, read, ok, ms, 250);
 
 test('visibility counts real speculative tasks and rollbacks; drain times out (504), the emergency script force-rolls back; bonds released', async () => {
   const root = await sys.submit({ type: 'compute', payload: { value: 3 } });

@@ -17,6 +17,7 @@ import {
   rolloutWorkflowId,
 } from '../../shared/rollout-model';
 import { TASK_QUEUE } from '../../shared/task-queues';
+import { pollUntil } from '../helpers/poll';
 import { GREEN, startTimeSkipping, type TimeSkippingRig } from './helpers';
 
 let rig: TimeSkippingRig;
@@ -36,14 +37,8 @@ function start(name: string, p: RolloutPlan, extra: Record<string, unknown> = {}
 }
 
 /** Real-time wait (simulated time does not jump) for a signal's effect to show in the status. */
-async function settle(name: string, done: (s: RolloutStatus) => boolean, ms = 15_000): Promise<RolloutStatus> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const s = await rig.status(name);
-    if (done(s)) return s;
-    if (Date.now() > deadline) throw new Error(`rollout ${name}: state not reached: ${JSON.stringify(s).slice(0, 2000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function settle(name: string, done: (s: RolloutStatus) => boolean, ms = 15_000): Promise<RolloutStatus> {
+  return pollUntil(`rollout ${name}: state reached`, () => rig.status(name), done, ms, 100);
 }
 
 const actions = (s: RolloutStatus, phase: number): DecisionAction[] => s.phases[phase - 1]!.decisions.map((d) => d.action);

@@ -1,6 +1,7 @@
 /** Confirmation timeout and admission control, against the real dev server, proofs and SVM. */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { AdmissionError, countOpenTasks, submitTask } from '../../client/tasks';
+import { pollUntil } from '../helpers/poll';
 import { taskWorkflowId } from '../../shared/task-model';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -79,11 +80,7 @@ test('admission refuses bad submissions with a clear error and starts nothing', 
   // admission counts through) shows all four.
   const open = [];
   for (let i = 0; i < 4; i++) open.push(await sys.submit({ type: 'compute', payload: { value: i, work_ms: 10_000 } }));
-  const deadline = Date.now() + 10_000;
-  while ((await countOpenTasks(sys.client)) < 4) {
-    if (Date.now() > deadline) throw new Error('visibility never showed the four open tasks');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await pollUntil('visibility to show the four open tasks', () => countOpenTasks(sys.client), (n) => n >= 4, 10_000, 100);
   const full = await refusal({ type: 'compute', payload: { value: 9 }, taskId: 'adm-4' });
   expect([full.field, full.code]).toEqual(['max_pending_operations', 'too_many_pending']);
   expect(full.message).toMatch(/^4 tasks are open, the limit is speculation\.limits\.max_pending_operations = 4/);

@@ -12,6 +12,7 @@ import { countOpenTasks, getTaskState } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
 import type { IntegrityReport } from '../../shared/operator-contract';
 import { PROJECT_ROOT } from '../helpers/paths';
+import { pollUntil } from '../helpers/poll';
 import { startTestSystem, TEST_ADMIN_TOKEN, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
@@ -75,13 +76,13 @@ test('a worker killed mid-flight loses nothing: a new worker brings every task t
   ids.push(failing, failingChild);
 
   // Kill the worker once a bond is locked: executions, proofs, commits and further locks are in flight.
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const states = await Promise.all(ids.map((id) => getTaskState(sys.client, id)));
-    if (states.some((s) => s.bond?.state === 'locked')) break;
-    if (Date.now() > deadline) throw new Error(`nothing speculated: ${states.map((s) => s.status).join(', ')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await pollUntil(
+    'a bond to be locked',
+    () => Promise.all(ids.map((id) => getTaskState(sys.client, id))),
+    (states) => states.some((s) => s.bond?.state === 'locked'),
+    30_000,
+    100,
+  );
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
   // Read from visibility, not by query: a query needs a live worker, and there is none now.
@@ -115,12 +116,8 @@ test('a worker killed while a dependent locks its bond, whose parent then fails:
     const root = await sys.submit({ type: 'compute', payload: { value: 1 } });
     const failing = await sys.submit({ type: 'compute', payload: { value: 6, claimed_output: '7' }, dependsOn: root, agent: 'other' });
     const dependent = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent: 'other' });
-    let lock: Awaited<ReturnType<typeof lockInFlight>>;
-    const deadline = Date.now() + 60_000;
-    do {
-      lock = await lockInFlight(dependent);
-      if (Date.now() > deadline) throw new Error('the dependent never locked a bond');
-    } while (lock === 'not_yet');
+    // No pause between reads: the window is a few milliseconds wide.
+    const lock = await pollUntil('the dependent to schedule its bond lock', () => lockInFlight(dependent), (l) => l !== 'not_yet', 60_000, 0);
     const hit = lock === 'in_flight';
     if (hit) {
       worker.kill('SIGKILL');
