@@ -1,9 +1,13 @@
 # AgenC Speculate worker image (docker-compose.yml: services worker and proof-worker).
-# The build context must leave out node_modules, .venv, .data and .git (see .dockerignore).
+# .dockerignore keeps node_modules, .venv, .data (keys, chain, admin token) and .git out of the build
+# context (checked by test/ops/docker-context.test.ts).
 FROM node:20-slim
 
 WORKDIR /app
 ENV NODE_ENV=production
+# A bare process serves metrics on 127.0.0.1 only; in a container that loopback is unreachable, and
+# Prometheus scrapes worker:9090 from another container (test/ops/compose-worker.test.ts).
+ENV METRICS_HOST=0.0.0.0
 
 # Dependencies first so that a source change does not reinstall them. tsx runs the TypeScript
 # sources directly and is a runtime dependency, so dev dependencies stay out of the image.
