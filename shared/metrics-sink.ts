@@ -9,7 +9,8 @@ export interface MetricsSinks extends Sinks {
   metrics: {
     taskStarted(type: string, speculationStatus: SpeculationStatus): void;
     speculated(depth: number, bondLamports: number): void;
-    confirmed(speculative: boolean): void;
+    /** The worker observes submission → confirmation latency from the workflow's start time. */
+    confirmed(speculationStatus: SpeculationStatus): void;
     rolledBack(reason: RollbackReason, speculative: boolean): void;
     bondSettled(lockedLamports: number, slashedLamports: number): void;
   };

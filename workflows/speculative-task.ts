@@ -458,7 +458,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     });
     setStatus('confirmed');
     setCurrentDetails(`**confirmed** — committed on Solana (${state.commit_signature}); bond ${state.bond ? `${state.bond.amount} lamports released` : 'none'}`);
-    metrics.confirmed(state.speculation_status === 'speculative');
+    metrics.confirmed(state.speculation_status);
     await pushStateToAll();
   } else {
     const reason = rollbackRequest ?? ownFault!.reason;

@@ -203,3 +203,32 @@ test('the rollout\'s Prometheus source reads the rollback rate of speculative ta
   expect(readings.rollbackRate).toBeCloseTo(1, 1);
   expect(scalarOf(await query('sum(speculation_rollback_total)'))).toBe(2);
 });
+
+test('each confirmed task is observed once in the latency histogram by how it ran, and Prometheus records speculation_p99_latency_ms', async () => {
+  const latency = async () => {
+    const samples = parseExposition((await http(sys.worker.httpPort!, 'GET', '/metrics')).text);
+    const of = (name: string, status: string) => samples.find((s) => s.name === name && s.labels.speculation_status === status)?.value ?? 0;
+    return {
+      speculative: of('speculation_task_latency_seconds_count', 'speculative'),
+      nonSpeculative: of('speculation_task_latency_seconds_count', 'non_speculative'),
+      sum: of('speculation_task_latency_seconds_sum', 'speculative') + of('speculation_task_latency_seconds_sum', 'non_speculative'),
+    };
+  };
+  const before = await latency();
+  const parent = await sys.submit({ type: 'compute', payload: { value: 7 } });
+  const child = await sys.submit({ type: 'compute', payload: { value: 8 }, dependsOn: parent });
+  expect(await sys.wait(child)).toMatchObject({ status: 'confirmed', speculation_status: 'speculative' });
+  expect(await sys.wait(parent)).toMatchObject({ status: 'confirmed', speculation_status: 'non_speculative' });
+
+  const after = await latency();
+  expect({ speculative: after.speculative - before.speculative, nonSpeculative: after.nonSpeculative - before.nonSpeculative }).toEqual({ speculative: 1, nonSpeculative: 1 });
+  expect(after.sum).toBeGreaterThan(before.sum);
+
+  const p99 = await pollUntil(
+    'speculation_p99_latency_ms recorded from the scraped histogram',
+    () => query('speculation_p99_latency_ms'),
+    (v) => (scalarOf(v) ?? 0) > 0,
+    30_000,
+  );
+  expect(p99).toHaveLength(1);
+});
