@@ -1,4 +1,4 @@
-/** Operator activities behind the `operatorAction` workflow: stake management and the integrity check. */
+/** Operator activities behind the `operatorAction` workflow: stake management, the integrity and stake pool checks. */
 import type { Client } from '@temporalio/client';
 import { controlStatus } from '../client/control';
 import { taskStateQuery } from '../shared/messages';
@@ -28,6 +28,10 @@ export function createOperatorActivities(deps: { client: Client; stake: StakeDep
     async operatorCheckIntegrity() {
       const bonds = await liveBonds();
       return { ...(await operator.checkIntegrity({ liveBonds: bonds })), live_bonds: bonds.length };
+    },
+    async operatorCheckPool(input) {
+      const { config } = await controlStatus(deps.client, deps.rawConfig());
+      return operator.checkPool({ program: input.program, stake: config.speculation.stake });
     },
   };
 }

@@ -1,6 +1,7 @@
 /** Operator requests the CLI sends through the `operatorAction` workflow. */
 import type {
   IntegrityResult,
+  PoolReport,
   StakeInitInput,
   StakeInitResult,
   StakeStatusResult,
@@ -12,7 +13,8 @@ export type OperatorRequest =
   | { kind: 'stakeInit'; input: StakeInitInput }
   | { kind: 'stakeStatus'; input: { agent?: string } }
   | { kind: 'stakeWithdraw'; input: StakeWithdrawInput }
-  | { kind: 'checkIntegrity' };
+  | { kind: 'checkIntegrity' }
+  | { kind: 'checkPool'; input: { program?: string } };
 
 export interface StakeStatusWithCooldown extends StakeStatusResult {
   /** Agent → ISO time until which it may not speculate after a slash. */
@@ -28,4 +30,5 @@ export interface OperatorActivities {
   operatorStakeStatus(input: { agent?: string }): Promise<StakeStatusWithCooldown>;
   operatorStakeWithdraw(input: StakeWithdrawInput): Promise<StakeWithdrawResult>;
   operatorCheckIntegrity(): Promise<IntegrityReport>;
+  operatorCheckPool(input: { program?: string }): Promise<PoolReport>;
 }

@@ -1,5 +1,5 @@
 /**
- * `operatorAction`: one operator request (`agenc stake …`, `agenc admin check-integrity`) run as an
+ * `operatorAction`: one operator request (`agenc stake …`, `agenc admin check-integrity|check-pool`) run as an
  * activity on `agenc-tasks`, where the chain is. Going through Temporal keeps the CLI free of keys and
  * chain state, and each request shows up in the Web UI with what it did.
  */
@@ -21,5 +21,7 @@ export async function operatorAction(request: OperatorRequest): Promise<unknown>
       return acts.operatorStakeWithdraw(request.input);
     case 'checkIntegrity':
       return acts.operatorCheckIntegrity();
+    case 'checkPool':
+      return acts.operatorCheckPool(request.input);
   }
 }

@@ -14,7 +14,8 @@ export type ChainFailureType =
   | 'InvalidStakeConfig'
   | 'BondAgentMismatch'
   | 'AuthorityUnfunded'
-  | 'ChainStateLocked';
+  | 'ChainStateLocked'
+  | 'InvalidProgram';
 
 /** A permanent error: retrying the same input cannot succeed. */
 export function chainFailure(type: ChainFailureType, message: string): ApplicationFailure {

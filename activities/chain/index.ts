@@ -24,6 +24,8 @@ export {
   type IntegrityResult,
   type IntegrityTotals,
   type LiveCommitment,
+  type PoolCheckInput,
+  type PoolReport,
   type StakeInitInput,
   type StakeInitResult,
   type StakeOperator,

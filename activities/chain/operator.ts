@@ -11,11 +11,12 @@
  */
 import type { PublicKey } from '@solana/web3.js';
 import { bondAddress, validateTaskId } from './addresses';
+import { bondAmount, type BondStakeRule } from './bond-amount';
 import { chainFailure } from './errors';
 import { validateAgentName } from './keys';
 import { agentLedger, expectedStakeLamports, parseMemos, treasuryLedger, type AgentLedger } from './ledger';
 import { buildDepositTx, buildWithdrawTx } from './transactions';
-import { agentStake, ensureAuthorityFunded, requireLamports, type StakeDeps } from './context';
+import { agentStake, AUTHORITY_MIN_LAMPORTS, ensureAuthorityFunded, requireLamports, type StakeDeps } from './context';
 
 export interface StakeInitInput {
   agent: string;
@@ -115,11 +116,40 @@ export interface IntegrityResult {
   totals: IntegrityTotals;
 }
 
+export interface PoolCheckInput {
+  /**
+   * The runbook's `--program $SPECULATION_PROGRAM_ID`. This protocol deploys no program of its own:
+   * stake and bond accounts are System accounts derived from the protocol authority, so the authority's
+   * address is what identifies the deployment.
+   */
+  program?: string;
+  /** The live bond rule: the pool must cover at least the smallest bond a speculative task takes (depth 1). */
+  stake: BondStakeRule;
+}
+
+export interface PoolReport {
+  /** initialized, funded, and the escrow holds exactly what the recorded locks say. */
+  ok: boolean;
+  /** The authority exists on chain and at least one agent has a stake account. */
+  initialized: boolean;
+  /** The authority can pay fees and the available stake covers the smallest bond. */
+  funded: boolean;
+  problems: string[];
+  chain: 'embedded' | 'rpc';
+  authority: { address: string; lamports: number; min_lamports: number };
+  treasury: { address: string; lamports: number };
+  /** Stake accounts: the liquidity bonds draw from. */
+  stake: { agents: number; available: number; smallest_bond: number };
+  /** Bond accounts: lamports locked by speculative tasks, as recorded and as held on chain. */
+  escrow: { bond_accounts: number; locked_in_bonds: number; held: number };
+}
+
 export interface StakeOperator {
   stakeInit(input: StakeInitInput): Promise<StakeInitResult>;
   stakeStatus(input?: { agent?: string }): Promise<StakeStatusResult>;
   stakeWithdraw(input: StakeWithdrawInput): Promise<StakeWithdrawResult>;
   checkIntegrity(input: { liveBonds: LiveCommitment[] }): Promise<IntegrityResult>;
+  checkPool(input: PoolCheckInput): Promise<PoolReport>;
 }
 
 export function createStakeOperator(deps: StakeDeps): StakeOperator {
@@ -375,5 +405,56 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
     return { ok: problems.length === 0, problems, totals };
   }
 
-  return { stakeInit, stakeStatus, stakeWithdraw, checkIntegrity };
+  async function checkPool(input: PoolCheckInput): Promise<PoolReport> {
+    const authority = keys.authority().publicKey.toBase58();
+    if (input.program !== undefined && input.program !== authority) {
+      throw chainFailure(
+        'InvalidProgram',
+        `--program ${input.program} is not this deployment's protocol: its stake and bond accounts are System accounts ` +
+          `derived from the protocol authority ${authority} (no program of its own is deployed); pass --program ${authority} or leave it out`,
+      );
+    }
+    const smallestBond = bondAmount(1, input.stake);
+    const status = await stakeStatus();
+    const authorityLamports = await chain.getLamports(keys.authority().publicKey);
+    const staked = status.agents.filter((a) => a.stake_lamports > 0);
+    const available = staked.reduce((sum, a) => sum + a.available, 0);
+    const bonds = status.agents.flatMap((a) => a.bonds);
+    const locked = bonds.reduce((sum, b) => sum + b.amount, 0);
+    const held = bonds.reduce((sum, b) => sum + b.on_chain, 0);
+
+    const problems: string[] = [];
+    if (authorityLamports < AUTHORITY_MIN_LAMPORTS) {
+      problems.push(
+        `the protocol authority ${authority} holds ${authorityLamports} lamports and pays every fee; it needs at least ${AUTHORITY_MIN_LAMPORTS}: ` +
+          (chain.kind === 'embedded' ? 'the embedded chain funds it at the first deposit (`agenc stake init --amount LAMPORTS`)' : `fund it (\`solana transfer ${authority} 0.1\`)`),
+      );
+    }
+    if (staked.length === 0) {
+      problems.push('no agent has a stake account, so nothing can back a bond: deposit with `agenc stake init --amount LAMPORTS [--agent NAME]`');
+    } else if (available < smallestBond) {
+      problems.push(
+        `the pool has ${available} lamports available across ${staked.length} agent(s); a speculative task bonds at least ${smallestBond} ` +
+          '(min_stake + 1 × stake_per_depth): deposit more with `agenc stake init --amount LAMPORTS`',
+      );
+    }
+    if (held !== locked) {
+      problems.push(`bond accounts hold ${held} lamports; the locks recorded for them say ${locked} (moved out of band? run \`agenc admin check-integrity --component speculation\`)`);
+    }
+    const initialized = authorityLamports > 0 && staked.length > 0;
+    const funded = authorityLamports >= AUTHORITY_MIN_LAMPORTS && staked.length > 0 && available >= smallestBond;
+    return {
+      ok: problems.length === 0,
+      initialized,
+      funded,
+      problems,
+      chain: status.chain,
+      authority: { address: authority, lamports: authorityLamports, min_lamports: AUTHORITY_MIN_LAMPORTS },
+      treasury: status.treasury,
+      stake: { agents: staked.length, available, smallest_bond: smallestBond },
+      escrow: { bond_accounts: bonds.length, locked_in_bonds: locked, held },
+    };
+  }
+
+  return { stakeInit, stakeStatus, stakeWithdraw, checkIntegrity, checkPool };
 }

@@ -1,7 +1,8 @@
 /** `agenc stake …` and `agenc admin …`: operator requests run through the `operatorAction` workflow on the worker that holds the chain. */
 import type { Command } from 'commander';
 import { type Client, WorkflowFailedError } from '@temporalio/client';
-import type { StakeInitResult, StakeWithdrawResult } from '../../activities/chain/operator';
+import { PublicKey } from '@solana/web3.js';
+import type { PoolReport, StakeInitResult, StakeWithdrawResult } from '../../activities/chain/operator';
 import type { IntegrityReport, OperatorRequest, StakeStatusWithCooldown } from '../../shared/operator-contract';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { controlStatus, statusBody } from '../control';
@@ -14,6 +15,7 @@ const summaries: Record<OperatorRequest['kind'], string> = {
   stakeStatus: 'stake status',
   stakeWithdraw: 'stake withdraw',
   checkIntegrity: 'integrity check',
+  checkPool: 'stake pool check',
 };
 
 /** Runs one operator request to completion; a failure's root cause becomes the CLI's message. */
@@ -97,6 +99,34 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
       [
         ...(r.ok ? [`✓ lamports conserved: ${r.totals.actual} held = ${r.totals.expected} expected`, `✓ ${r.live_bonds} live bond(s), each matching an active speculative task`] : r.problems.map((p) => `✗ ${p}`)),
         r.ok ? 'Integrity check passed.' : `Integrity check failed: ${r.problems.length} problem(s).`,
+      ].join('\n'),
+    );
+    if (!r.ok) process.exitCode = EXIT.negative;
+  });
+
+  withOutput(
+    admin
+      .command('check-pool')
+      .description('Check the stake pool is initialized with enough liquidity for a bond, and the bond escrow holds what was locked; exit 1 on any problem')
+      .option('--program <id>', "the protocol's address (its authority; see the README); when given it must be this deployment's"),
+  ).action(async (opts: OutputOptions & { program?: string }) => {
+    if (opts.program !== undefined) {
+      try {
+        new PublicKey(opts.program);
+      } catch {
+        throw new CliError(`--program "${opts.program}" is not a base58 Solana address (32 bytes, e.g. the authority printed by \`agenc admin check-pool\`)`);
+      }
+    }
+    const r = await runOperatorAction<PoolReport>(await clientFactory(), { kind: 'checkPool', input: { program: opts.program } });
+    emit(opts, r, () =>
+      [
+        `chain: ${r.chain}`,
+        `protocol authority ${r.authority.address}: ${r.authority.lamports} lamports (pays fees; needs ≥ ${r.authority.min_lamports})`,
+        `treasury ${r.treasury.address}: ${r.treasury.lamports} lamports`,
+        `stake: ${r.stake.agents} agent(s), ${r.stake.available} lamports available (smallest bond ${r.stake.smallest_bond})`,
+        `escrow: ${r.escrow.bond_accounts} bond account(s) hold ${r.escrow.held} lamports; locks recorded ${r.escrow.locked_in_bonds}`,
+        ...r.problems.map((p) => `✗ ${p}`),
+        r.ok ? 'Stake pool initialized and funded.' : `Stake pool check failed: ${r.problems.length} problem(s).`,
       ].join('\n'),
     );
     if (!r.ok) process.exitCode = EXIT.negative;

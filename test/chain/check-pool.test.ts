@@ -1,0 +1,123 @@
+/**
+ * `agenc admin check-pool [--program ID]`, the runbook's "Stake pool: initialized with sufficient
+ * liquidity", as an operator runs it (`node bin/agenc.js`) against a real system: the operatorAction
+ * workflow on the worker that holds the embedded SVM. The worker runs `agenc-tasks` only, so a
+ * speculative task stays active with its bond locked (its root waits for a proof no worker takes).
+ */
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { Keypair } from '@solana/web3.js';
+import { bondAddress } from '../../activities/chain';
+import { controlStatus } from '../../client/control';
+import { TASK_QUEUE } from '../../shared/task-queues';
+import { PROJECT_ROOT } from '../helpers/paths';
+import { pollUntil } from '../helpers/poll';
+import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+
+let sys: TestSystem;
+
+beforeAll(async () => {
+  sys = await startTestSystem({
+    name: 'check-pool',
+    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, confirmation_timeout_ms: 600_000 } },
+    worker: { queues: [TASK_QUEUE] },
+  });
+});
+afterAll(() => sys?.close());
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function agenc(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'admin', 'check-pool', ...args], { cwd: PROJECT_ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+interface PoolReport {
+  ok: boolean;
+  initialized: boolean;
+  funded: boolean;
+  problems: string[];
+  authority: { address: string; lamports: number };
+  treasury: { address: string; lamports: number };
+  stake: { agents: number; available: number; smallest_bond: number };
+  escrow: { bond_accounts: number; locked_in_bonds: number; held: number };
+}
+
+const json = async (args: string[] = []) => {
+  const r = await agenc([...args, '--output', 'json']);
+  return { ...r, report: JSON.parse(r.stdout) as PoolReport };
+};
+
+const authority = () => sys.worker.stakeDeps!.keys.authority().publicKey;
+
+test('a pool nobody has deposited into is not initialized: exit 1, saying what is missing and what to run', async () => {
+  const { code, report } = await json();
+  expect(code).toBe(1);
+  expect(report).toMatchObject({ ok: false, initialized: false, funded: false, stake: { agents: 0, available: 0 } });
+  expect(report.problems.join('\n')).toContain('agenc stake init --amount');
+});
+
+test('once stake is deposited the pool is initialized and funded: exit 0, accounts and balances as on chain', async () => {
+  await sys.fundAgent('default', 1_000_000_000);
+  const { code, report } = await json();
+  const chain = sys.worker.stakeDeps!.chain;
+  const keys = sys.worker.stakeDeps!.keys;
+  expect(code).toBe(0);
+  expect(report).toMatchObject({
+    ok: true,
+    initialized: true,
+    funded: true,
+    problems: [],
+    authority: { address: authority().toBase58(), lamports: await chain.getLamports(authority()) },
+    treasury: { address: keys.treasury().publicKey.toBase58(), lamports: await chain.getLamports(keys.treasury().publicKey) },
+    stake: { agents: 1, available: 1_000_000_000 },
+    escrow: { bond_accounts: 0, locked_in_bonds: 0, held: 0 },
+  });
+  // The smallest bond a speculative task takes: depth 1 under the live configuration.
+  const stake = (await controlStatus(sys.client)).config.speculation.stake;
+  expect(report.stake.smallest_bond).toBe(Math.min(stake.max_stake, stake.min_stake + stake.stake_per_depth));
+
+  const text = await agenc([]);
+  expect(text.code).toBe(0);
+  expect(text.stdout).toContain(`protocol authority ${authority().toBase58()}`);
+  expect(text.stdout).toContain('Stake pool initialized and funded.');
+});
+
+test('--program must name this deployment\'s protocol (its authority): anything else exits 2 saying what is allowed', async () => {
+  expect((await agenc(['--program', authority().toBase58()])).code).toBe(0);
+
+  const other = Keypair.generate().publicKey.toBase58();
+  const wrong = await agenc(['--program', other]);
+  expect(wrong.code).toBe(2);
+  expect(wrong.stderr).toContain(`--program ${other} is not this deployment's protocol`);
+  expect(wrong.stderr).toContain(authority().toBase58());
+
+  const garbage = await agenc(['--program', 'not-a-key!']);
+  expect(garbage.code).toBe(2);
+  expect(garbage.stderr).toContain('--program "not-a-key!" is not a base58 Solana address');
+});
+
+test('a locked bond shows in the escrow; lamports in a bond account that no lock recorded are a problem (exit 1)', async () => {
+  const root = await sys.submit({ type: 'compute', payload: { value: 3 } });
+  const child = await sys.submit({ type: 'compute', payload: { value: 4 }, dependsOn: root });
+  const bond = await bondAddress(authority(), child);
+  const locked = await pollUntil('the child to speculate with its bond locked', () => sys.worker.stakeDeps!.chain.getLamports(bond), (lamports) => lamports > 0, 30_000, 250);
+  expect((await controlStatus(sys.client)).active.map((a) => a.taskId)).toEqual([child]);
+
+  const healthy = await json();
+  expect(healthy.code).toBe(0);
+  expect(healthy.report.escrow).toEqual({ bond_accounts: 1, locked_in_bonds: locked, held: locked });
+
+  await sys.worker.stakeDeps!.chain.airdrop(bond, 5_000);
+  const moved = await json();
+  expect(moved.code).toBe(1);
+  expect(moved.report.escrow).toEqual({ bond_accounts: 1, locked_in_bonds: locked, held: locked + 5_000 });
+  expect(moved.report.problems).toEqual([expect.stringContaining(`bond accounts hold ${locked + 5_000} lamports; the locks recorded for them say ${locked}`)]);
+});
