@@ -24,7 +24,7 @@ export function residentMemoryMb(): number {
 
 export function createTaskActivities(deps: TaskActivityDeps): Pick<
   TaskActivities,
-  'getSpeculationConfig' | 'admitSpeculation' | 'executeTask' | 'getTaskOutcome'
+  'getSpeculationConfig' | 'admitSpeculation' | 'executeTask' | 'getTaskOutcome' | 'findClosedTasks'
 > {
   return {
     async getSpeculationConfig() {
@@ -58,6 +58,25 @@ export function createTaskActivities(deps: TaskActivityDeps): Pick<
         }
         throw err;
       }
+    },
+
+    async findClosedTasks(taskIds) {
+      const closed: string[] = [];
+      // A few describes at a time: the round is bounded (control workflow) and must not flood the frontend.
+      for (let i = 0; i < taskIds.length; i += 10) {
+        await Promise.all(
+          taskIds.slice(i, i + 10).map(async (taskId) => {
+            try {
+              const { status } = await deps.client.workflow.getHandle(taskWorkflowId(taskId)).describe();
+              if (status.name !== 'RUNNING') closed.push(taskId);
+            } catch (err) {
+              if (err instanceof WorkflowNotFoundError) closed.push(taskId);
+              else throw err;
+            }
+          }),
+        );
+      }
+      return closed;
     },
 
     async getTaskOutcome(taskId) {

@@ -10,7 +10,7 @@ import {
   WorkflowNotFoundError,
 } from '@temporalio/client';
 import { checkPayload } from '../activities/task-types/registry';
-import { controlStatus } from './control';
+import { admitTask, withdrawAdmission } from './control';
 import { taskStateQuery } from '../shared/messages';
 import { SA } from '../shared/search-attributes';
 import { TASK_QUEUE } from '../shared/task-queues';
@@ -102,16 +102,8 @@ export async function submitTask(
     rootTaskId = parent.root_task_id;
   }
 
-  const status = await controlStatus(client, opts.rawConfig);
-  const limit = status.config.speculation.limits.max_pending_operations;
-  const open = await countOpenTasks(client);
-  if (open >= limit) {
-    throw new AdmissionError(
-      'max_pending_operations',
-      `${open} tasks are open, the limit is speculation.limits.max_pending_operations = ${limit}; wait for tasks to finish or raise the limit`,
-      'too_many_pending',
-    );
-  }
+  const admission = await admitTask(client, taskId, opts.rawConfig);
+  if (!admission.admitted) throw new AdmissionError('max_pending_operations', admission.message, 'too_many_pending');
 
   const input: TaskInput = {
     taskId,
@@ -145,6 +137,8 @@ export async function submitTask(
       ].join('\n\n'),
     });
   } catch (err) {
+    // Nothing started: give the slot back, unless it was already this (running) task's own.
+    if (admission.reserved) await withdrawAdmission(client, taskId);
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       throw new AdmissionError('task_id', `task id "${taskId}" already exists; task ids are unique`, 'duplicate_task');
     }

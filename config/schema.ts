@@ -62,6 +62,9 @@ function oneOf<T extends readonly [string, ...string[]]>(values: T) {
   });
 }
 
+export const STAKE_DELEGATION_UNSUPPORTED =
+  'is not supported: this release has no stake delegation (an agent bonds only its own stake); set it to false or remove the key';
+
 const bool = () => z.boolean({ invalid_type_error: 'must be true or false' });
 
 const LAMPORTS_MAX = Number.MAX_SAFE_INTEGER;
@@ -93,7 +96,10 @@ const featuresSection = z.object({
   enable_parallel_speculation: bool().default(true),
   enable_cross_agent_speculation: bool().default(false),
   enable_optimistic_proofs: bool().default(true),
-  enable_stake_delegation: bool().default(false),
+  // Not built: accepted only as false, so a file asking for delegation is refused rather than silently ignored.
+  enable_stake_delegation: z
+    .literal(false, { errorMap: () => ({ message: STAKE_DELEGATION_UNSUPPORTED }) })
+    .default(false),
   rollout_percentage: numberIn('speculation.features.rollout_percentage', { min: 0, max: 100, integer: false }).default(0),
 });
 
@@ -215,14 +221,6 @@ export function featureFlagProblems(config: SpeculationConfig): ConfigProblem[] 
   const s = config.speculation;
   const f = s.features;
   const problems: ConfigProblem[] = [];
-  if (f.enable_stake_delegation && !f.enable_cross_agent_speculation) {
-    problems.push({
-      path: 'speculation.features.enable_stake_delegation',
-      value: true,
-      message: 'needs speculation.features.enable_cross_agent_speculation = true (delegated stake bonds another agent\'s speculation)',
-      kind: 'feature_flag',
-    });
-  }
   if (!f.enable_parallel_speculation && s.max_parallel_branches > 1) {
     problems.push({
       path: 'speculation.max_parallel_branches',

@@ -18,6 +18,8 @@ export interface TaskActivities {
   /** Runs the task type's function; `proofValue` is the private input the type's circuit proves it with. */
   executeTask(input: { taskId: string; type: string; payload: unknown; parentOutput: string }): Promise<TaskOutput & { proofValue: string }>;
   getTaskOutcome(taskId: string): Promise<TaskState>;
+  /** Which of these tasks have no running workflow (finished, terminated, or never started). */
+  findClosedTasks(taskIds: string[]): Promise<string[]>;
   lockBond(input: { taskId: string; agent: string; depth: number; stake: Pick<StakeConfig, 'min_stake' | 'max_stake' | 'stake_per_depth'> }): Promise<LockBondResult>;
   releaseBond(input: { taskId: string; agent: string; reason: string }): Promise<SettleBondResult>;
   slashBond(input: { taskId: string; agent: string; slashPercentage: number; reason: string }): Promise<SettleBondResult>;
@@ -39,4 +41,5 @@ export const FAILURE_TYPES = {
   invalidPayload: 'InvalidPayload',
   stakeInsufficientFunds: 'StakeInsufficientFunds',
   proofTimeout: 'ProofTimeout',
+  tooManyPending: 'TooManyPendingOperations',
 } as const;

@@ -53,6 +53,8 @@ export interface ControlStatus {
   draining: boolean;
   rollout_percentage: number;
   active_tasks: number;
+  /** Admitted tasks not yet final: what `max_pending_operations` limits. */
+  open_tasks: number;
   pending_rollbacks: number;
   active: Array<{ taskId: string; parentTaskId: string; agent: string; depth: number }>;
   cooldowns: Record<string, string>;
@@ -63,6 +65,13 @@ export interface ControlStatus {
 
 export const setConfigUpdate = defineUpdate<ControlStatus, [Record<string, unknown>]>('setConfig');
 export const replaceConfigUpdate = defineUpdate<ControlStatus, [Record<string, unknown>]>('replaceConfig');
+/** A submission asks for one of the `max_pending_operations` slots before its workflow starts. */
+export type TaskAdmission =
+  | { admitted: true; /** false when this task id already held a slot (a retried submission) */ reserved: boolean }
+  | { admitted: false; message: string };
+export const admitTaskUpdate = defineUpdate<TaskAdmission, [{ taskId: string }]>('admitTask');
+/** A task is final (or its workflow never started): its admission slot is free. */
+export const taskClosedSignal = defineSignal<[{ taskId: string; status: string }]>('taskClosed');
 export const admitSpeculationUpdate = defineUpdate<SpeculationDecision, [SpeculationRequest]>('admitSpeculation');
 export const speculationEndedSignal = defineSignal<[{ taskId: string; outcome: string }]>('speculationEnded');
 export const agentSlashedSignal = defineSignal<[{ agent: string; taskId: string }]>('agentSlashed');

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { type ActivityInterceptorsFactory, bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { ensureControl, controlStatus } from '../client/control';
@@ -50,6 +50,8 @@ export interface WorkerProcessOptions {
   stake?: { accountsFile?: string; keysDir?: string; rpcUrl?: string };
   proofArtifactsDir?: string;
   shutdownGraceTime?: Duration;
+  /** Extra activity interceptors after the logging one: tests inject faults (a chain that stops answering) through them. */
+  activityInterceptors?: ActivityInterceptorsFactory[];
   /** Emulated finality of the embedded chain (see activities/commit.ts); default $AGENC_EMBEDDED_FINALITY_MS or 3000. */
   embeddedFinalityMs?: number;
 }
@@ -114,7 +116,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
           ...(await import('../activities/rollout-metrics')).createRolloutActivities({ client, rawConfig, metrics }),
         },
         sinks: metricsSinks(metrics),
-        interceptors: { activity: [activityLogAttributes] },
+        interceptors: { activity: [activityLogAttributes, ...(opts.activityInterceptors ?? [])] },
         shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
       }),
     );
@@ -139,7 +141,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
         taskQueue: PROOF_QUEUE,
         activities: { ...createProofActivities({ timeoutMs: proofCfg.timeout_ms, maxConcurrent: proofCfg.worker_threads, queueSize: proofCfg.queue_size }, proofService) },
         maxConcurrentActivityTaskExecutions: proofCfg.worker_threads + proofCfg.queue_size,
-        interceptors: { activity: [activityLogAttributes] },
+        interceptors: { activity: [activityLogAttributes, ...(opts.activityInterceptors ?? [])] },
         shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
       }),
     );

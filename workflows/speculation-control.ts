@@ -1,21 +1,28 @@
 /**
- * `speculationControl`: the singleton (`speculation-control`) holding the live configuration and the
- * set of active speculative tasks. Every speculation decision is one Update here, so the limits that
- * span tasks (branches per parent, snapshots system-wide, agent cooldowns, drain) are checked
- * against one consistent state on any number of workers.
+ * `speculationControl`: the singleton (`speculation-control`) holding the live configuration, the
+ * admitted tasks and the active speculative tasks. Every admission and every speculation decision is
+ * one Update here, so the limits that span tasks (`max_pending_operations`, branches per parent,
+ * snapshots system-wide, agent cooldowns, drain) are checked against one consistent state on any
+ * number of workers. The decisions themselves are pure functions (control-decisions.ts); this file
+ * holds the state and the handlers that apply them.
  */
 import {
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
+  proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import { applyDottedChanges, ConfigError, formatProblem, parseConfig, type SpeculationConfig } from '../config/schema';
+import { FAILURE_TYPES, type TaskActivities } from '../shared/activity-contract';
 import {
   admitSpeculationUpdate,
+  admitTaskUpdate,
   agentSlashedSignal,
   type ControlStatus,
   controlStatusQuery,
@@ -26,31 +33,53 @@ import {
   replaceConfigUpdate,
   resumeSignal,
   setConfigUpdate,
-  type SpeculationDecision,
-  type SpeculationRequest,
   speculationEndedSignal,
+  taskClosedSignal,
 } from '../shared/messages';
-import { inRollout } from '../shared/rollout-bucket';
-import { taskWorkflowId } from '../shared/task-model';
+import { TASK_ID_PATTERN, taskWorkflowId } from '../shared/task-model';
+import { type ActiveSpeculation, admissionRefusal, cleanupCandidates, decideSpeculation } from './control-decisions';
 
-export interface ActiveSpeculation {
-  taskId: string;
-  parentTaskId: string;
-  agent: string;
-  depth: number;
-}
+export type { ActiveSpeculation } from './control-decisions';
 
+/** The state as it crosses continue-as-new (and as the first run is started: only `rawConfig`). */
 export interface ControlInput {
   /** The configuration as written (file + environment), before presets: a later mode change still brings its preset. */
   rawConfig: Record<string, unknown>;
   active?: ActiveSpeculation[];
+  /** Task id → epoch ms of its admission, for every task admitted and not yet final. */
+  open?: Record<string, number>;
   /** Agent → epoch ms until which it may not speculate. */
   cooldowns?: Record<string, number>;
   pendingRollbacks?: string[];
   draining?: boolean;
   paused?: boolean;
   configVersion?: number;
+  cleanupCursor?: string;
 }
+
+interface ControlState {
+  raw: Record<string, unknown>;
+  config: SpeculationConfig;
+  configVersion: number;
+  updatedAt: string;
+  active: Map<string, ActiveSpeculation>;
+  open: Map<string, number>;
+  cooldowns: Map<string, number>;
+  pendingRollbacks: Set<string>;
+  draining: boolean;
+  paused: boolean;
+  /** The last admission one clean-up round asked about; the next round goes on after it. */
+  cleanupCursor?: string;
+}
+
+/** Tasks one clean-up round asks about at most: bounds the activity and the history it adds. */
+const CLEANUP_BATCH = 200;
+
+const { findClosedTasks } = proxyActivities<TaskActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 3 },
+  summary: 'clean-up: which admitted or speculating tasks have no running workflow',
+});
 
 function resolve(raw: Record<string, unknown>): SpeculationConfig {
   const result = parseConfig(raw);
@@ -65,55 +94,85 @@ function validated(raw: Record<string, unknown>): SpeculationConfig {
   return result.config;
 }
 
-export async function speculationControl(input: ControlInput): Promise<void> {
-  let raw = input.rawConfig;
-  let config = resolve(raw);
-  let configVersion = input.configVersion ?? 1;
-  let updatedAt = new Date().toISOString();
-  const active = new Map((input.active ?? []).map((a) => [a.taskId, a]));
-  const cooldowns = new Map(Object.entries(input.cooldowns ?? {}));
-  const pendingRollbacks = new Set(input.pendingRollbacks ?? []);
-  let draining = input.draining ?? false;
-  let paused = input.paused ?? false;
-
-  const status = (): ControlStatus => {
-    const now = Date.now();
-    return {
-      enabled: config.speculation.enabled,
-      paused,
-      draining,
-      rollout_percentage: config.speculation.features.rollout_percentage,
-      active_tasks: active.size,
-      pending_rollbacks: pendingRollbacks.size,
-      active: [...active.values()],
-      cooldowns: Object.fromEntries(
-        [...cooldowns].filter(([, until]) => until > now).map(([agent, until]) => [agent, new Date(until).toISOString()]),
-      ),
-      config,
-      config_version: configVersion,
-      updated_at: updatedAt,
-    };
+function restore(input: ControlInput): ControlState {
+  return {
+    raw: input.rawConfig,
+    config: resolve(input.rawConfig),
+    configVersion: input.configVersion ?? 1,
+    updatedAt: new Date().toISOString(),
+    active: new Map((input.active ?? []).map((a) => [a.taskId, a])),
+    open: new Map(Object.entries(input.open ?? {})),
+    cooldowns: new Map(Object.entries(input.cooldowns ?? {})),
+    pendingRollbacks: new Set(input.pendingRollbacks ?? []),
+    draining: input.draining ?? false,
+    paused: input.paused ?? false,
+    cleanupCursor: input.cleanupCursor,
   };
+}
+
+function snapshot(state: ControlState): ControlInput {
+  return {
+    rawConfig: state.raw,
+    active: [...state.active.values()],
+    open: Object.fromEntries(state.open),
+    cooldowns: Object.fromEntries(state.cooldowns),
+    pendingRollbacks: [...state.pendingRollbacks],
+    draining: state.draining,
+    paused: state.paused,
+    configVersion: state.configVersion,
+    cleanupCursor: state.cleanupCursor,
+  };
+}
+
+function status(state: ControlState): ControlStatus {
+  const now = Date.now();
+  return {
+    enabled: state.config.speculation.enabled,
+    paused: state.paused,
+    draining: state.draining,
+    rollout_percentage: state.config.speculation.features.rollout_percentage,
+    active_tasks: state.active.size,
+    open_tasks: state.open.size,
+    pending_rollbacks: state.pendingRollbacks.size,
+    active: [...state.active.values()],
+    cooldowns: Object.fromEntries(
+      [...state.cooldowns].filter(([, until]) => until > now).map(([agent, until]) => [agent, new Date(until).toISOString()]),
+    ),
+    config: state.config,
+    config_version: state.configVersion,
+    updated_at: state.updatedAt,
+  };
+}
+
+export async function speculationControl(input: ControlInput): Promise<void> {
+  const state = restore(input);
 
   const applyConfig = (nextRaw: Record<string, unknown>, next: SpeculationConfig) => {
-    raw = nextRaw;
-    config = next;
-    configVersion += 1;
-    updatedAt = new Date().toISOString();
+    state.raw = nextRaw;
+    state.config = next;
+    state.configVersion += 1;
+    state.updatedAt = new Date().toISOString();
     log.info('configuration changed', {
-      version: configVersion,
-      enabled: config.speculation.enabled,
-      rollout_percentage: config.speculation.features.rollout_percentage,
+      version: state.configVersion,
+      enabled: next.speculation.enabled,
+      rollout_percentage: next.speculation.features.rollout_percentage,
     });
+  };
+
+  /** Frees everything a task held here; idempotent (a task may be freed by its own signal and by a clean-up). */
+  const forget = (taskId: string) => {
+    state.open.delete(taskId);
+    state.active.delete(taskId);
+    state.pendingRollbacks.delete(taskId);
   };
 
   setHandler(
     setConfigUpdate,
     (changes) => {
-      const merged = applyDottedChanges(raw, changes);
+      const merged = applyDottedChanges(state.raw, changes);
       if (!merged.ok) throw new Error('unreachable: validator accepted unknown keys');
       applyConfig(merged.raw, resolve(merged.raw));
-      return status();
+      return status(state);
     },
     {
       description: 'Change configuration keys given as dotted paths ({"speculation.enabled": true}); validated by the config schema.',
@@ -121,7 +180,7 @@ export async function speculationControl(input: ControlInput): Promise<void> {
         if (changes === null || typeof changes !== 'object' || Array.isArray(changes) || !Object.keys(changes).length) {
           throw new Error('expected a JSON object of dotted keys, for example {"speculation.enabled": true}');
         }
-        const merged = applyDottedChanges(raw, changes);
+        const merged = applyDottedChanges(state.raw, changes);
         if (!merged.ok) throw new Error(`configuration rejected: ${merged.problems.map(formatProblem).join('; ')}`);
         validated(merged.raw);
       },
@@ -132,82 +191,72 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     replaceConfigUpdate,
     (next) => {
       applyConfig(next, resolve(next));
-      return status();
+      return status(state);
     },
     { description: 'Replace the whole configuration (the TOML file re-read by /admin/config/reload); validated by the config schema.', validator: (next) => void validated(next) },
   );
 
-  const decide = (req: SpeculationRequest): SpeculationDecision => {
-    const s = config.speculation;
-    const refuse = (reason: Exclude<SpeculationDecision, { allowed: true }>['reason'], detail: string): SpeculationDecision => ({
-      allowed: false,
-      reason,
-      detail,
-      config,
-    });
-    if (active.has(req.taskId)) return { allowed: true, config };
-    if (!s.enabled) return refuse('disabled', 'speculation.enabled = false');
-    if (paused) return refuse('disabled', 'speculation is paused by an operator');
-    if (draining) return refuse('draining', 'speculation is draining');
-    if (!inRollout(req.taskId, s.features.rollout_percentage)) {
-      return refuse('not_in_rollout', `task is outside the ${s.features.rollout_percentage}% rollout`);
-    }
-    if (req.depth > s.max_depth) return refuse('depth_limit', `${req.depth} unconfirmed ancestors > max_depth ${s.max_depth}`);
-    const cooldownUntil = cooldowns.get(req.agent) ?? 0;
-    if (cooldownUntil > Date.now()) {
-      return refuse('cooldown', `agent ${req.agent} was slashed; cooldown until ${new Date(cooldownUntil).toISOString()}`);
-    }
-    if (req.agent !== req.parentAgent && !s.features.enable_cross_agent_speculation) {
-      return refuse('disabled', 'cross-agent speculation is disabled (speculation.features.enable_cross_agent_speculation)');
-    }
-    const branchLimit = s.features.enable_parallel_speculation ? s.max_parallel_branches : 1;
-    const siblings = [...active.values()].filter((a) => a.parentTaskId === req.parentTaskId).length;
-    if (siblings >= branchLimit) {
-      return refuse('branch_limit', `${siblings} speculative branches already run under ${req.parentTaskId} (limit ${branchLimit})`);
-    }
-    if (active.size >= s.limits.max_state_snapshots) {
-      return refuse('memory_limit', `${active.size} speculative results held (max_state_snapshots ${s.limits.max_state_snapshots})`);
-    }
-    if (req.workerMemoryMb > s.limits.max_memory_mb) {
-      return refuse('memory_limit', `worker uses ${req.workerMemoryMb} MB (max_memory_mb ${s.limits.max_memory_mb})`);
-    }
-    active.set(req.taskId, {
-      taskId: req.taskId,
-      parentTaskId: req.parentTaskId,
-      agent: req.agent,
-      depth: req.depth,
-    });
-    return { allowed: true, config };
-  };
-  setHandler(admitSpeculationUpdate, decide, {
-    description: 'A task asks to speculate: every limit is checked at once and the task is counted as active when allowed.',
-    validator: (req) => {
-      if (!req || typeof req.taskId !== 'string' || typeof req.depth !== 'number') {
-        throw new Error('admitSpeculation needs {taskId, parentTaskId, agent, depth, parentAgent, workerMemoryMb}');
-      }
+  setHandler(
+    admitTaskUpdate,
+    ({ taskId }) => {
+      // Checked again here: the validator of a concurrent admission may have passed on the same count.
+      const refusal = admissionRefusal(state.open, taskId, state.config);
+      if (refusal) return { admitted: false, message: refusal };
+      const reserved = !state.open.has(taskId);
+      if (reserved) state.open.set(taskId, Date.now());
+      return { admitted: true, reserved };
     },
-  });
+    {
+      description: 'A submission takes one of the max_pending_operations slots before its workflow starts; the slot is freed when the task is final.',
+      validator: (req) => {
+        if (!req || typeof req.taskId !== 'string' || !TASK_ID_PATTERN.test(req.taskId)) {
+          throw new Error(`admitTask needs {taskId} matching ${TASK_ID_PATTERN}, got ${JSON.stringify(req)?.slice(0, 200)}`);
+        }
+        // A refusal here never enters the history, so a burst of refused submissions costs it nothing.
+        const refusal = admissionRefusal(state.open, req.taskId, state.config);
+        if (refusal) throw ApplicationFailure.nonRetryable(refusal, FAILURE_TYPES.tooManyPending);
+      },
+    },
+  );
+  setHandler(taskClosedSignal, ({ taskId }) => forget(taskId), { description: 'A task is final, or its workflow never started: its admission slot is free.' });
+
+  setHandler(
+    admitSpeculationUpdate,
+    (req) => {
+      const decision = decideSpeculation(state, req, Date.now());
+      if (decision.allowed) state.active.set(req.taskId, { taskId: req.taskId, parentTaskId: req.parentTaskId, agent: req.agent, depth: req.depth });
+      return decision;
+    },
+    {
+      description: 'A task asks to speculate: every limit is checked at once and the task is counted as active when allowed.',
+      validator: (req) => {
+        if (!req || typeof req.taskId !== 'string' || typeof req.depth !== 'number') {
+          throw new Error('admitSpeculation needs {taskId, parentTaskId, agent, depth, parentAgent, workerMemoryMb}');
+        }
+      },
+    },
+  );
 
   setHandler(speculationEndedSignal, ({ taskId }) => {
-    active.delete(taskId);
-    pendingRollbacks.delete(taskId);
+    state.active.delete(taskId);
+    state.pendingRollbacks.delete(taskId);
   }, { description: 'A speculative task reached a final state: its slot is free.' });
   setHandler(agentSlashedSignal, ({ agent }) => {
-    cooldowns.set(agent, Date.now() + config.speculation.stake.cooldown_period_ms);
+    state.cooldowns.set(agent, Date.now() + state.config.speculation.stake.cooldown_period_ms);
   }, { description: 'An agent\'s bond was slashed: it may not speculate for cooldown_period_ms.' });
   setHandler(drainSignal, () => {
-    draining = true;
+    state.draining = true;
   }, { description: 'No new speculation; active speculative tasks finish.' });
   setHandler(pauseSignal, () => {
-    paused = true;
+    state.paused = true;
   }, { description: 'No new speculation until resume.' });
   setHandler(resumeSignal, () => {
-    paused = false;
-    draining = false;
+    state.paused = false;
+    state.draining = false;
   }, { description: 'Clear pause and drain.' });
   setHandler(forceRollbackAllSignal, async () => {
-    const targets = [...active.keys()].filter((id) => !pendingRollbacks.has(id));
-    for (const id of targets) pendingRollbacks.add(id);
+    const targets = [...state.active.keys()].filter((id) => !state.pendingRollbacks.has(id));
+    for (const id of targets) state.pendingRollbacks.add(id);
     log.warn('force rollback of every active speculative task', { count: targets.length });
     await Promise.all(
       targets.map(async (id) => {
@@ -215,24 +264,45 @@ export async function speculationControl(input: ControlInput): Promise<void> {
           await getExternalWorkflowHandle(taskWorkflowId(id)).signal(forceRollbackSignal, { reason: 'force-rollback by operator' });
         } catch {
           // the task already finished: its speculationEnded signal frees the slot
-          active.delete(id);
-          pendingRollbacks.delete(id);
+          forget(id);
         }
       }),
     );
   }, { description: 'Every active speculative task rolls back through its compensations.' });
-  setHandler(controlStatusQuery, status, { description: 'Live configuration, active speculative tasks, pending rollbacks, drain/pause state.' });
+  setHandler(controlStatusQuery, () => status(state), { description: 'Live configuration, admitted and active speculative tasks, pending rollbacks, drain/pause state.' });
 
-  await condition(() => workflowInfo().continueAsNewSuggested);
+  /**
+   * Every `limits.gc_interval_ms`: expired cooldowns go, and admissions and speculations of tasks whose
+   * workflow is not running (terminated by an operator, or a submitter that died between admission and
+   * start) are freed. A task frees its own slots when it ends; this catches those that could not.
+   */
+  const cleanUp = async () => {
+    const now = Date.now();
+    for (const [agent, until] of state.cooldowns) if (until <= now) state.cooldowns.delete(agent);
+    const intervalMs = state.config.speculation.limits.gc_interval_ms;
+    const { taskIds, cursor } = cleanupCandidates(state, { nowMs: now, graceMs: 2 * intervalMs, cursor: state.cleanupCursor, batch: CLEANUP_BATCH });
+    state.cleanupCursor = cursor;
+    if (!taskIds.length) return;
+    const closed = await findClosedTasks(taskIds);
+    for (const taskId of closed) forget(taskId);
+    if (closed.length) log.warn('clean-up freed the slots of tasks that ended without saying so', { tasks: closed.slice(0, 20), count: closed.length });
+  };
+
+  const continueAsNewSuggested = () => workflowInfo().continueAsNewSuggested;
+  // Runs started before the clean-up existed replay without its timers; they clean up from their next run on.
+  if (patched('periodic-cleanup')) {
+    const idle = () => !state.open.size && !state.active.size && !state.cooldowns.size;
+    while (!continueAsNewSuggested()) {
+      // No timers while there is nothing to clean: an idle system adds nothing to this history.
+      await condition(() => continueAsNewSuggested() || !idle());
+      if (continueAsNewSuggested()) break;
+      if (!(await condition(continueAsNewSuggested, state.config.speculation.limits.gc_interval_ms))) await cleanUp();
+    }
+  } else {
+    await condition(continueAsNewSuggested);
+  }
   await condition(allHandlersFinished);
   const now = Date.now();
-  await continueAsNew<typeof speculationControl>({
-    rawConfig: raw,
-    active: [...active.values()],
-    cooldowns: Object.fromEntries([...cooldowns].filter(([, until]) => until > now)),
-    pendingRollbacks: [...pendingRollbacks],
-    draining,
-    paused,
-    configVersion,
-  });
+  for (const [agent, until] of state.cooldowns) if (until <= now) state.cooldowns.delete(agent);
+  await continueAsNew<typeof speculationControl>(snapshot(state));
 }

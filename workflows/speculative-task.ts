@@ -41,6 +41,7 @@ import {
   proofRecordQuery,
   registerDependentSignal,
   speculationEndedSignal,
+  taskClosedSignal,
   taskStateQuery,
 } from '../shared/messages';
 import type { MetricsSinks } from '../shared/metrics-sink';
@@ -73,6 +74,9 @@ const EXECUTION: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.invalidPayload] },
 };
+
+/** How often a rolling-back task checks on dependents that have not settled yet. */
+const SUBTREE_CHECK_INTERVAL = '1 minute';
 
 /** The activities with a one-line summary naming the step, as the Web UI's timeline shows it. */
 function step(options: ActivityOptions, summary: string) {
@@ -425,6 +429,30 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     })();
   };
 
+  /**
+   * Waits until every dependent has settled (rolled back, its bond released or slashed), however long
+   * that takes: this task's compensations must not settle its bond while a dependent still holds an
+   * unsettled speculation on it. Every check interval it says which dependents it waits for, and
+   * counts as settled a dependent whose workflow closed without saying so (terminated by an operator),
+   * which never will.
+   */
+  async function subtreeSettled(): Promise<void> {
+    const unsettled = () => state.dependents.filter((d) => !settledDependents.has(d));
+    while (!(await condition(() => !unsettled().length, SUBTREE_CHECK_INTERVAL))) {
+      const waitingFor = unsettled();
+      const closed = await step(QUICK, `check: which of ${waitingFor.length} unsettled dependent(s) still run`).findClosedTasks(waitingFor);
+      for (const d of closed) {
+        log.warn('dependent closed without settling (terminated?); its compensations did not run', { taskId: input.taskId, dependent: d });
+        settledDependents.add(d);
+      }
+      const still = unsettled();
+      if (still.length) {
+        log.warn('still waiting for dependents to settle before compensating', { taskId: input.taskId, dependents: still });
+        setStatus('rolling_back', `dependent(s) ${still.join(', ')} to settle, then this task's compensations`);
+      }
+    }
+  }
+
   upsertSearchAttributes([
     { key: SA.taskId, value: input.taskId },
     { key: SA.rootTaskId, value: input.rootTaskId },
@@ -468,7 +496,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       // The subtree first: every dependent rolls back and settles before this task compensates.
       setStatus('rolling_back', `${state.dependents.length} dependent(s) to roll back, then this task's compensations`);
       await pushStateToAll();
-      await condition(() => state.dependents.every((d) => settledDependents.has(d)), '10 minutes');
+      await subtreeSettled();
       await runCompensations(reason);
     });
     if (state.speculation_status === 'pending') state.speculation_status = 'non_speculative';
@@ -495,6 +523,8 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   if (input.parentTaskId) {
     await signalTask(input.parentTaskId, (h) => h.signal(dependentSettledSignal, { taskId: input.taskId, status: state.status }));
   }
+  // Final: the admission slot (max_pending_operations) is free.
+  await getExternalWorkflowHandle(CONTROL_WORKFLOW_ID).signal(taskClosedSignal, { taskId: input.taskId, status: state.status });
   await condition(allHandlersFinished);
   return state;
 }

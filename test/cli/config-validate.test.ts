@@ -76,7 +76,6 @@ beforeAll(async () => {
   write(
     'flags',
     RUNBOOK_TOML.replace('enable_parallel_speculation = true', 'enable_parallel_speculation = false')
-      .replace('enable_stake_delegation = false', 'enable_stake_delegation = true')
       .replace('rollout_percentage = 0.0', 'rollout_percentage = 5'),
   );
   write('minmax', RUNBOOK_TOML.replace('min_stake = 1_000_000 ', 'min_stake = 2_000_000_000 '));
@@ -236,13 +235,12 @@ describe('inconsistent feature flags under --strict', () => {
   it('fail the "Feature flag combinations are valid" check, naming each, and no range check', () => {
     const raw = runbookWith({
       'speculation.features.enable_parallel_speculation': false,
-      'speculation.features.enable_stake_delegation': true,
       'speculation.features.rollout_percentage': 5,
     });
     const lenient = parseConfig(raw);
     if (!lenient.ok) throw new Error('the file is valid without --strict');
     const named = featureFlagProblems(lenient.config).map(formatProblem);
-    expect(named).toHaveLength(3);
+    expect(named).toHaveLength(2);
 
     const r = run('flagsStrict');
     expect(r.code).toBe(1);

@@ -15,6 +15,7 @@ import {
   parseConfig,
   parseConfigOrThrow,
   type SpeculationConfig,
+  STAKE_DELEGATION_UNSUPPORTED,
 } from '../../config/schema';
 import { RUNBOOK_PATH, RUNBOOK_RESOLVED, RUNBOOK_TOML, runbookBlock, runbookRaw, runbookWith, TEMPLATE_FILE } from './runbook';
 
@@ -220,11 +221,6 @@ describe('--strict: unknown keys', () => {
 });
 
 describe('--strict: feature-flag combinations, each named', () => {
-  const delegation = {
-    path: 'speculation.features.enable_stake_delegation',
-    value: true,
-    message: "needs speculation.features.enable_cross_agent_speculation = true (delegated stake bonds another agent's speculation)",
-  };
   const parallel = {
     path: 'speculation.max_parallel_branches',
     value: 2,
@@ -235,13 +231,6 @@ describe('--strict: feature-flag combinations, each named', () => {
     value: 5,
     message: 'has no effect while speculation.enabled = false (set it to 0, or enable speculation)',
   };
-
-  it('stake delegation without cross-agent speculation', () => {
-    const raw = runbookWith({ 'speculation.features.enable_stake_delegation': true });
-    expect(problemsOf(raw, true)).toMatchObject([delegation]);
-    expect(configOf(raw).speculation.features.enable_stake_delegation).toBe(true);
-    expect(configOf(runbookWith({ 'speculation.features.enable_stake_delegation': true, 'speculation.features.enable_cross_agent_speculation': true }), true)).toBeDefined();
-  });
 
   it('parallel speculation disabled with more than one branch', () => {
     const raw = runbookWith({ 'speculation.features.enable_parallel_speculation': false });
@@ -257,14 +246,27 @@ describe('--strict: feature-flag combinations, each named', () => {
     expect(configOf(runbookWith({ 'speculation.features.rollout_percentage': 5, 'speculation.enabled': true }), true)).toBeDefined();
   });
 
-  it('all three at once are all named', () => {
+  it('both at once are both named', () => {
     const raw = runbookWith({
-      'speculation.features.enable_stake_delegation': true,
       'speculation.features.enable_parallel_speculation': false,
       'speculation.features.rollout_percentage': 5,
     });
-    expect(problemsOf(raw, true)).toMatchObject([delegation, parallel, rollout]);
-    expect(featureFlagProblems(configOf(raw))).toMatchObject([delegation, parallel, rollout]);
+    expect(problemsOf(raw, true)).toMatchObject([parallel, rollout]);
+    expect(featureFlagProblems(configOf(raw))).toMatchObject([parallel, rollout]);
+  });
+});
+
+describe('keys of features this release does not have', () => {
+  it('enable_stake_delegation = true is refused as not supported, with or without --strict; false is accepted', () => {
+    for (const [value, strict] of [[true, false], [true, true], ['yes', false]] as const) {
+      expect(problemsOf(runbookWith({ 'speculation.features.enable_stake_delegation': value }), strict)).toEqual([
+        { path: 'speculation.features.enable_stake_delegation', value, message: STAKE_DELEGATION_UNSUPPORTED, kind: 'value' },
+      ]);
+    }
+    expect(formatProblem(problemsOf(runbookWith({ 'speculation.features.enable_stake_delegation': true }))[0] as ConfigProblem)).toBe(
+      'speculation.features.enable_stake_delegation = true is not supported: this release has no stake delegation (an agent bonds only its own stake); set it to false or remove the key',
+    );
+    expect(configOf(runbookWith({ 'speculation.features.enable_stake_delegation': false }), true).speculation.features.enable_stake_delegation).toBe(false);
   });
 });
 

