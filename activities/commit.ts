@@ -1,13 +1,19 @@
 /**
- * `commitResult`: puts a confirmed task's commitment on-chain. One transaction creates the task's
- * commitment record (a System account derived from the authority with seed "c" + hash of the task id,
- * holding the rent-exempt minimum) and carries a Memo with the output commitment, the parent
- * commitment and the verification-key hash. The record's existence makes the activity idempotent: a
- * retry after a crash finds it and returns the first transaction's signature, never a second commit.
+ * `commitResults`: puts proven results on-chain, ancestors first. Each result is one transaction that
+ * creates the task's commitment record (a System account derived from the authority with seed "c" +
+ * hash of the task id, holding the rent-exempt minimum) and carries a Memo with the output commitment,
+ * the parent commitment and the verification-key hash. The record's existence makes each result
+ * idempotent: a retry after a crash finds it and answers with the first transaction's signature, never
+ * a second commit.
+ *
+ * A batch pays one finality wait, not one per result. Each transaction is sent only after the one
+ * before it has landed (`processed` on the embedded SVM, `confirmed` on a cluster: voted by a
+ * supermajority, so the next one goes into a later slot of the same fork), so on-chain order is ancestor
+ * order; once the last one is final, every earlier one (an ancestor slot on that fork) is final too.
  */
 import { createHash } from 'node:crypto';
 import { PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
-import type { TaskActivities } from '../shared/activity-contract';
+import type { CommitEntry, TaskActivities } from '../shared/activity-contract';
 import { ensureAuthorityFunded, type StakeDeps } from './chain/context';
 import { MEMO_PROGRAM_ID } from './chain/port';
 import { validateTaskId } from './chain/addresses';
@@ -35,48 +41,49 @@ export function embeddedFinalityMs(): number {
   return n;
 }
 
-export function createCommitActivity(deps: StakeDeps, opts: { finalityMs?: number } = {}): Pick<TaskActivities, 'commitResult'> {
+export function createCommitActivity(deps: StakeDeps, opts: { finalityMs?: number } = {}): Pick<TaskActivities, 'commitResults'> {
   const finalityMs = deps.chain.kind === 'embedded' ? (opts.finalityMs ?? embeddedFinalityMs()) : 0;
+
+  /** The signature of the result's commit, sending it unless it is on-chain already. */
+  async function commitOne(entry: CommitEntry): Promise<string> {
+    const { taskId, agent, commitment, parentCommitment, verificationKeyHash } = entry;
+    validateTaskId(taskId);
+    const authority = deps.keys.authority();
+    const record = await commitAddress(authority.publicKey, taskId);
+    if (await deps.chain.getAccount(record)) {
+      // Committed already (this is a retry): answer with the first commit, never send a second.
+      const [first] = await deps.chain.getMemoHistory(record);
+      return first?.signature ?? `committed (record ${record.toBase58()})`;
+    }
+    await ensureAuthorityFunded(deps);
+    const memo = { app: MEMO_APP, action: 'commit', task: taskId, agent, commitment, parent: parentCommitment, vkey: verificationKeyHash };
+    const tx = new Transaction().add(
+      SystemProgram.createAccountWithSeed({
+        fromPubkey: authority.publicKey,
+        basePubkey: authority.publicKey,
+        seed: commitSeed(taskId),
+        newAccountPubkey: record,
+        lamports: await deps.chain.rentExemptMinimum(0),
+        space: 0,
+        programId: SystemProgram.programId,
+      }),
+      new TransactionInstruction({
+        programId: new PublicKey(MEMO_PROGRAM_ID),
+        keys: [{ pubkey: authority.publicKey, isSigner: true, isWritable: false }],
+        data: Buffer.from(JSON.stringify(memo), 'utf8'),
+      }),
+    );
+    return (await deps.chain.send(tx, [authority])).signature;
+  }
+
   return {
-    async commitResult({ taskId, agent, commitment, parentCommitment, verificationKeyHash }) {
-      validateTaskId(taskId);
-      const authority = deps.keys.authority();
-      const record = await commitAddress(authority.publicKey, taskId);
-      const existing = await deps.chain.getAccount(record);
-      if (existing) {
-        // Committed already (this is a retry): answer with the first commit, never send a second.
-        const [first] = await deps.chain.getMemoHistory(record);
-        return { signature: first?.signature ?? `committed (record ${record.toBase58()})` };
-      }
-      await ensureAuthorityFunded(deps);
-      const memo = {
-        app: MEMO_APP,
-        action: 'commit',
-        task: taskId,
-        agent,
-        commitment,
-        parent: parentCommitment,
-        vkey: verificationKeyHash,
-      };
-      const tx = new Transaction().add(
-        SystemProgram.createAccountWithSeed({
-          fromPubkey: authority.publicKey,
-          basePubkey: authority.publicKey,
-          seed: commitSeed(taskId),
-          newAccountPubkey: record,
-          lamports: await deps.chain.rentExemptMinimum(0),
-          space: 0,
-          programId: SystemProgram.programId,
-        }),
-        new TransactionInstruction({
-          programId: new PublicKey(MEMO_PROGRAM_ID),
-          keys: [{ pubkey: authority.publicKey, isSigner: true, isWritable: false }],
-          data: Buffer.from(JSON.stringify(memo), 'utf8'),
-        }),
-      );
-      const { signature } = await deps.chain.send(tx, [authority]);
+    async commitResults({ entries }) {
+      if (!entries.length) throw new Error('commitResults needs at least one entry');
+      const signatures: Record<string, string> = {};
+      for (const entry of entries) signatures[entry.taskId] = await commitOne(entry);
+      // Also on a retry that found everything committed: the first attempt may have died during this wait.
       if (finalityMs > 0) await new Promise((r) => setTimeout(r, finalityMs));
-      return { signature };
+      return { signatures };
     },
   };
 }

@@ -11,6 +11,15 @@ import type { GenerateProofInput, ProofRecord } from '../activities/proof/types'
 
 export type { GenerateProofInput, LockBondResult, ProofRecord, SettleBondResult };
 
+/** One proven result as it goes on-chain. */
+export interface CommitEntry {
+  taskId: string;
+  agent: string;
+  commitment: string;
+  parentCommitment: string;
+  verificationKeyHash: string;
+}
+
 /** Activities on `agenc-tasks`. */
 export interface TaskActivities {
   getSpeculationConfig(): Promise<SpeculationConfig>;
@@ -23,7 +32,11 @@ export interface TaskActivities {
   lockBond(input: { taskId: string; agent: string; depth: number; stake: Pick<StakeConfig, 'min_stake' | 'max_stake' | 'stake_per_depth'> }): Promise<LockBondResult>;
   releaseBond(input: { taskId: string; agent: string; reason: string }): Promise<SettleBondResult>;
   slashBond(input: { taskId: string; agent: string; slashPercentage: number; reason: string }): Promise<SettleBondResult>;
-  commitResult(input: { taskId: string; agent: string; commitment: string; parentCommitment: string; verificationKeyHash: string }): Promise<{ signature: string }>;
+  /**
+   * Puts proven results on-chain in the order given (ancestors first), then waits for finality once
+   * for the whole batch. Idempotent per task: a result already committed keeps its first signature.
+   */
+  commitResults(input: { entries: CommitEntry[] }): Promise<{ signatures: Record<string, string> }>;
 }
 
 /** Activities on `agenc-proofs`. */

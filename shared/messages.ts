@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SpeculationConfig } from '../config/schema';
-import type { ProofRecord } from './activity-contract';
+import type { CommitEntry, ProofRecord } from './activity-contract';
 import type { RollbackReason, SpeculationRefusal, TaskOutput, TaskState } from './task-model';
 
 // ── speculativeTask ────────────────────────────────────────────────────────────────────────────────
@@ -21,7 +21,20 @@ export interface ParentExecuted extends TaskOutput {
 export const parentExecutedSignal = defineSignal<[ParentExecuted]>('parentExecuted');
 /** The parent's count of unconfirmed ancestors changed (an ancestor above it confirmed). */
 export const parentProgressSignal = defineSignal<[{ parentTaskId: string; pendingAncestors: number }]>('parentProgress');
-export const parentConfirmedSignal = defineSignal<[TaskOutput & { parentTaskId: string }]>('parentConfirmed');
+/** The commitment batch that carried a task's commitment: who sent it, and every task's signature in it. */
+export interface CommitBatch {
+  owner: string;
+  signatures: Record<string, string>;
+}
+/** The parent is confirmed; `batch` is the commitment batch that carried it, which may carry the dependent too. */
+export const parentConfirmedSignal = defineSignal<[TaskOutput & { parentTaskId: string; batch?: CommitBatch }]>('parentConfirmed');
+/**
+ * The parent is committing now (past its point of no return): a dependent that is proven and waits only
+ * for its ancestors answers with `commitsReady`, and from then on is committing too.
+ */
+export const gatherCommitsSignal = defineSignal<[{ parentTaskId: string }]>('gatherCommits');
+/** A dependent's answer to `gatherCommits`: its own entry then its proven descendants', ancestors first; empty when not ready. */
+export const commitsReadySignal = defineSignal<[{ taskId: string; entries: CommitEntry[] }]>('commitsReady');
 export const parentRolledBackSignal = defineSignal<[{ parentTaskId: string; reason: RollbackReason }]>('parentRolledBack');
 /** A dependent has reached a final state; lets a rolling-back parent compensate after its subtree (deepest first). */
 export const dependentSettledSignal = defineSignal<[{ taskId: string; status: string }]>('dependentSettled');

@@ -121,6 +121,8 @@ export interface TaskState {
   bond: BondState | null;
   proof: ProofSummary;
   commit_signature: string | null;
+  /** The task whose commitment batch carried this task's commitment (itself when it committed its own batch). */
+  committed_by: string | null;
   rollback_reason: RollbackReason | null;
   error: string | null;
   waiting_for: string | null;

@@ -26,13 +26,16 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SpeculationConfig } from '../config/schema';
-import type { ProofActivities, ProofRecord, TaskActivities } from '../shared/activity-contract';
+import type { CommitEntry, ProofActivities, ProofRecord, TaskActivities } from '../shared/activity-contract';
 import { FAILURE_TYPES } from '../shared/activity-contract';
 import {
   agentSlashedSignal,
+  type CommitBatch,
+  commitsReadySignal,
   CONTROL_WORKFLOW_ID,
   dependentSettledSignal,
   forceRollbackSignal,
+  gatherCommitsSignal,
   type ParentExecuted,
   parentConfirmedSignal,
   parentExecutedSignal,
@@ -74,6 +77,15 @@ const EXECUTION: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.invalidPayload] },
 };
+
+/**
+ * How long a committing task waits for its dependents to say what is proven below them. A dependent
+ * that answers later is not lost: it commits itself once this task is confirmed.
+ */
+const COMMIT_GATHER_TIMEOUT = '2 seconds';
+
+/** Commits wait for finality once per batch; a batch on a cluster sends one confirmed transaction per result. */
+const COMMIT: ActivityOptions = { ...CHAIN, startToCloseTimeout: '2 minutes' };
 
 /** How often a rolling-back task checks on dependents that have not settled yet. */
 const SUBTREE_CHECK_INTERVAL = '1 minute';
@@ -131,6 +143,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     bond: null,
     proof: { state: 'none' },
     commit_signature: null,
+    committed_by: null,
     rollback_reason: null,
     error: null,
     waiting_for: null,
@@ -147,6 +160,12 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   let ownFault: OwnFault | undefined;
   let proofRecord: ProofRecord | undefined;
   const settledDependents = new Set<string>();
+  /** The commitment batch that carried this task's commitment: its own, or an ancestor's that took it along. */
+  let commitBatch: CommitBatch | undefined;
+  /** What this task answered an ancestor gathering commits: its own entry and its proven descendants'. */
+  let handedUp: CommitEntry[] | undefined;
+  /** Dependents' answers to this task's gathering, by dependent. */
+  const gathered = new Map<string, CommitEntry[]>();
   const forward = new CancellationScope();
   const compensations: Array<{ name: string; run: () => Promise<void> }> = [];
 
@@ -182,7 +201,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       const reason: RollbackReason = ownFault || state.status === 'failed' ? 'parent_failed' : 'parent_rolled_back';
       await signalTask(taskId, (h) => h.signal(parentRolledBackSignal, { parentTaskId: input.taskId, reason }));
     } else if (state.status === 'confirmed' && state.result) {
-      await signalTask(taskId, (h) => h.signal(parentConfirmedSignal, { parentTaskId: input.taskId, ...state.result! }));
+      await signalTask(taskId, (h) => h.signal(parentConfirmedSignal, { parentTaskId: input.taskId, ...state.result!, batch: commitBatch }));
     } else if (state.result) {
       const executed: ParentExecuted = { parentTaskId: input.taskId, agent: input.agent, pendingAncestors: pendingAncestors(), ...state.result };
       await signalTask(taskId, (h) => h.signal(parentExecutedSignal, executed));
@@ -213,6 +232,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   }, { description: 'The parent\'s count of unconfirmed ancestors changed.' });
   setHandler(parentConfirmedSignal, async (c) => {
     parent.confirmed = { output: c.output, salt: c.salt, commitment: c.commitment };
+    if (c.batch?.signatures[input.taskId]) commitBatch = c.batch;
     if (state.result && !isFinal()) {
       await Promise.all(state.dependents.map((d) => signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() }))));
     }
@@ -222,10 +242,42 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   setHandler(dependentSettledSignal, ({ taskId }) => {
     settledDependents.add(taskId);
   }, { description: 'A dependent reached a final state.' });
+  setHandler(gatherCommitsSignal, async ({ parentTaskId }) => {
+    const answer = async (entries: CommitEntry[]) =>
+      signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: input.taskId, entries }));
+    if (handedUp) return answer(handedUp);
+    const ready = state.status === 'awaiting_ancestors' && state.proof.state === 'verified' && !rollbackRequest && !ownFault && batchSize() > 1;
+    if (!ready) return answer([]);
+    // Point of no return, as for a task committing on its own: the parent is past its own and may carry this commitment.
+    setStatus('committing', `parent task ${parentTaskId}'s commitment batch`);
+    handedUp = [commitEntry(), ...(await gatherBelow())];
+    return answer(handedUp);
+  }, { description: 'The parent is committing: a proven dependent answers with what is proven in its subtree, to go on-chain in the same batch.' });
+  setHandler(commitsReadySignal, ({ taskId, entries }) => {
+    gathered.set(taskId, entries);
+  }, { description: 'A dependent\'s answer to gathering: its proven subtree, ancestors first.' });
   setHandler(proofRecordQuery, () => proofRecord ?? null, { description: 'The Groth16 proof record: proof, public signals, verification-key hash, timing.' });
   setHandler(taskStateQuery, () => state, { description: 'The task\'s full state: status, speculation status, depth, bond, proof, timestamps.' });
 
   let config: SpeculationConfig | undefined;
+  const batchSize = () => config?.speculation.proof.batch_size ?? 1;
+
+  const commitEntry = (): CommitEntry => ({
+    taskId: input.taskId,
+    agent: input.agent,
+    commitment: state.result!.commitment,
+    parentCommitment: state.parent_commitment ?? '0',
+    verificationKeyHash: proofRecord!.verification_key_hash,
+  });
+
+  /** Asks the running dependents for what is proven below them; their answers, ancestors first (preorder). */
+  async function gatherBelow(): Promise<CommitEntry[]> {
+    const asked = state.dependents.filter((d) => !settledDependents.has(d));
+    if (!asked.length) return [];
+    await Promise.all(asked.map((d) => signalTask(d, (h) => h.signal(gatherCommitsSignal, { parentTaskId: input.taskId }))));
+    await condition(() => asked.every((d) => gathered.has(d) || settledDependents.has(d)), COMMIT_GATHER_TIMEOUT);
+    return asked.flatMap((d) => gathered.get(d) ?? []);
+  }
   const proofs = (summary: string) =>
     proxyActivities<ProofActivities>({
       summary,
@@ -471,21 +523,24 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
   if (!rollbackRequest && !ownFault) {
     // Every ancestor is confirmed: commit on-chain. Past this point nothing rolls this task back.
-    setStatus('committing', 'the commitment transaction on Solana');
     await CancellationScope.nonCancellable(async () => {
-      const { signature } = await step(CHAIN, 'commit: the output commitment on Solana').commitResult({
-        taskId: input.taskId,
-        agent: input.agent,
-        commitment: state.result!.commitment,
-        parentCommitment: state.parent_commitment ?? '0',
-        verificationKeyHash: proofRecord!.verification_key_hash,
-      });
-      state.commit_signature = signature;
+      if (!commitBatch) {
+        setStatus('committing', 'the commitment transaction on Solana');
+        // Proven descendants waiting only for this task go in the same batch (preorder: any prefix keeps ancestors first).
+        const below = batchSize() > 1 ? (handedUp?.slice(1) ?? (await gatherBelow())) : [];
+        const entries = [commitEntry(), ...below].slice(0, batchSize());
+        const summary = entries.length > 1 ? `commit: ${entries.length} commitments on Solana, ancestors first, one finality wait` : 'commit: the output commitment on Solana';
+        const { signatures } = await step(COMMIT, summary).commitResults({ entries });
+        commitBatch = { owner: input.taskId, signatures };
+      }
+      state.commit_signature = commitBatch.signatures[input.taskId]!;
+      state.committed_by = commitBatch.owner;
       // Confirmed: the same steps that undo speculation now settle it (the bond is released in full).
       await runCompensations('confirmed');
     });
     setStatus('confirmed');
-    setCurrentDetails(`**confirmed** — committed on Solana (${state.commit_signature}); bond ${state.bond ? `${state.bond.amount} lamports released` : 'none'}`);
+    const carrier = state.committed_by === input.taskId ? '' : ` in task ${state.committed_by}'s batch`;
+    setCurrentDetails(`**confirmed** — committed on Solana (${state.commit_signature})${carrier}; bond ${state.bond ? `${state.bond.amount} lamports released` : 'none'}`);
     metrics.confirmed(state.speculation_status);
     await pushStateToAll();
   } else {

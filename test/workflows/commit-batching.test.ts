@@ -1,0 +1,99 @@
+/**
+ * `[speculation.proof] batch_size`: when a task commits, the proven descendants that wait only for it go
+ * on-chain in the same batch, ancestors first, paying one finality wait instead of one per level.
+ * Against the real dev server, proofs and SVM. The root's proof is held back (at the activity boundary)
+ * until the chain below it is proven, so what is ready when the root commits is known.
+ */
+import { createStakeOperator } from '../../activities/chain';
+import { controlHandle } from '../../client/control';
+import { getTaskState } from '../../client/tasks';
+import { setConfigUpdate } from '../../shared/messages';
+import { scheduledActivities } from '../helpers/history';
+import { pollUntil } from '../helpers/poll';
+import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+
+let sys: TestSystem;
+/** Proofs of these tasks wait until the test lets them go. */
+const heldProofs = new Map<string, () => void>();
+const held = new Map<string, Promise<void>>();
+
+beforeAll(async () => {
+  sys = await startTestSystem({
+    name: 'batching',
+    config: SPECULATIVE_CONFIG,
+    worker: {
+      embeddedFinalityMs: 2000,
+      activityInterceptors: [
+        (ctx) => ({
+          inbound: {
+            async execute(input, next) {
+              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
+              if (ctx.info.activityType === 'generateProof' && taskId && held.has(taskId)) await held.get(taskId);
+              return next(input);
+            },
+          },
+        }),
+      ],
+    },
+  });
+  await sys.fundAgent('default');
+});
+afterAll(() => sys?.close());
+
+const chainLength = 4;
+
+/** A chain of four whose root proves only once the three below it are proven and waiting for it. */
+async function provenChain(batchSize: number): Promise<string[]> {
+  await controlHandle(sys.client).executeUpdate(setConfigUpdate, { args: [{ 'speculation.proof.batch_size': batchSize }] });
+  const root = `batch${batchSize}-root`;
+  held.set(root, new Promise((release) => heldProofs.set(root, release)));
+  const chain = [await sys.submit({ type: 'compute', payload: { value: 1 }, taskId: root })];
+  for (let i = 1; i < chainLength; i++) chain.push(await sys.submit({ type: 'compute', payload: { value: i + 1 }, dependsOn: chain[i - 1] }));
+  await pollUntil(
+    'the three below the root to be proven and waiting for it',
+    () => Promise.all(chain.slice(1).map((id) => getTaskState(sys.client, id))),
+    (states) => states.every((s) => s.status === 'awaiting_ancestors' && s.proof.state === 'verified'),
+    60_000,
+    200,
+  );
+  heldProofs.get(root)!();
+  return chain;
+}
+
+async function commitsOf(chain: string[]): Promise<number[]> {
+  return Promise.all(chain.map(async (id) => (await scheduledActivities(sys.client, id)).filter((a) => a === 'commitResults').length));
+}
+
+test('batch_size 20: the whole proven chain goes on-chain in the root\'s batch, one commit activity, ancestors first', async () => {
+  const chain = await provenChain(20);
+  const finals = await Promise.all(chain.map((id) => sys.wait(id)));
+  expect(finals.map((s) => [s.status, s.committed_by])).toEqual(chain.map(() => ['confirmed', chain[0]]));
+  expect(finals.slice(1).map((s) => s.speculation_status)).toEqual(['speculative', 'speculative', 'speculative']);
+  expect(await commitsOf(chain)).toEqual([1, 0, 0, 0]);
+  expect(new Set(finals.map((s) => s.commit_signature)).size).toBe(chainLength);
+  expect(finals.every((s) => s.bond === null || s.bond.state === 'released')).toBe(true);
+});
+
+test('batch_size 2: the root carries its dependent; the next one carries the rest of the chain', async () => {
+  const chain = await provenChain(2);
+  const finals = await Promise.all(chain.map((id) => sys.wait(id)));
+  expect(finals.map((s) => [s.status, s.committed_by])).toEqual([
+    ['confirmed', chain[0]],
+    ['confirmed', chain[0]],
+    ['confirmed', chain[2]],
+    ['confirmed', chain[2]],
+  ]);
+  expect(await commitsOf(chain)).toEqual([1, 0, 1, 0]);
+});
+
+test('batch_size 1: every task commits on its own, after its parent is confirmed', async () => {
+  const chain = await provenChain(1);
+  const finals = await Promise.all(chain.map((id) => sys.wait(id)));
+  expect(finals.map((s) => [s.status, s.committed_by])).toEqual(chain.map((id) => ['confirmed', id]));
+  expect(await commitsOf(chain)).toEqual([1, 1, 1, 1]);
+});
+
+test('every commitment is on-chain exactly once and the stake ledger is whole', async () => {
+  const integrity = await createStakeOperator(sys.worker.stakeDeps!).checkIntegrity({ liveBonds: [] });
+  expect(integrity.problems).toEqual([]);
+});
