@@ -134,12 +134,12 @@ function verificationOptions(cfg: SpeculationConfig): ActivityOptions {
  * Why no proof worker answered, when a Temporal timeout ended a proof activity: the system's fault
  * (the agent's own proof running out of time is the worker's ProofTimeout, an ApplicationFailure).
  */
-function proofActivityLost(err: unknown, cfg: SpeculationConfig | undefined): string | undefined {
+function proofActivityLost(err: unknown, cfg: SpeculationConfig): string | undefined {
   let cur: unknown = err;
   while (cur instanceof Error && !(cur instanceof TimeoutFailure)) cur = (cur as { cause?: unknown }).cause;
   if (!(cur instanceof TimeoutFailure)) return undefined;
   if (cur.timeoutType === 'SCHEDULE_TO_START') {
-    return `no proof worker took it within ${cfg?.speculation.confirmation_timeout_ms} ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers`;
+    return `no proof worker took it within ${cfg.speculation.confirmation_timeout_ms} ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers`;
   }
   return `its proof worker stopped answering (${cur.timeoutType} timeout) on every attempt; check the agenc-proofs workers`;
 }
