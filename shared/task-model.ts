@@ -44,12 +44,17 @@ export const ROLLBACK_REASONS = [
   'confirmation_timeout',
   'proof_failed',
   'proof_timeout',
+  /** No proof worker proved it: it waited out the schedule-to-start timeout in the proof backlog, or its worker stopped answering. */
+  'proof_unavailable',
   'execution_failed',
   'forced',
 ] as const;
 export type RollbackReason = (typeof ROLLBACK_REASONS)[number];
 
-/** Reasons that are the task's own fault: its bond is slashed. Every other reason releases it in full. */
+/**
+ * Reasons that are the task's own fault: its bond is slashed. Every other reason releases it in full;
+ * `proof_unavailable` is the system's (the agent is answerable for its proof's time, not for a wait).
+ */
 export const OWN_FAULT_REASONS: readonly RollbackReason[] = ['execution_failed', 'proof_failed', 'proof_timeout'];
 
 const TASK_WORKFLOW_PREFIX = 'task-';

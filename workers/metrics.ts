@@ -35,8 +35,8 @@ export interface SpeculationMetrics {
 export interface MetricsSources {
   /** The control workflow's status, or undefined when it cannot be read (the gauges keep their last value). */
   controlStatus?: () => Promise<ControlStatus | undefined>;
-  /** Proofs waiting or running in this worker's proof queue. */
-  proofQueueDepth?: () => number;
+  /** Proofs waiting in `agenc-proofs` for a proof worker (system-wide); rejects when it cannot be read (the gauge keeps its last value). */
+  proofQueueDepth?: () => Promise<number>;
 }
 
 export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics {
@@ -109,15 +109,16 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
     }),
     proofQueueDepth: new Gauge({
       name: 'speculation_proof_queue_depth',
-      help: 'Proofs waiting or running in this worker',
+      help: 'Proofs waiting in the agenc-proofs task queue for a proof worker (system-wide, from Temporal)',
       registers,
-      collect() {
-        if (sources.proofQueueDepth) this.set(sources.proofQueueDepth());
+      async collect() {
+        const depth = await sources.proofQueueDepth?.().catch(() => undefined);
+        if (depth !== undefined) this.set(depth);
       },
     }),
     proofQueueCapacity: new Gauge({
       name: 'speculation_proof_queue_capacity',
-      help: 'Configured [speculation.proof] queue_size',
+      help: 'Configured [speculation.proof] queue_size: the proof backlog counted as a full queue',
       registers,
       async collect() {
         const s = await refreshStatus();

@@ -1,8 +1,9 @@
 /**
  * Assembles a worker process: the `agenc-tasks` worker (workflows, task execution, chain), the
- * `agenc-proofs` worker (Groth16 proving, CPU-bound, bounded by `[speculation.proof] worker_threads`),
- * and the metrics/admin HTTP server. Workers hold no state of their own (DESIGN.md §6) except the
- * embedded SVM, the single-machine default.
+ * `agenc-proofs` worker (Groth16 proving, CPU-bound: it takes at most `[speculation.proof] worker_threads`
+ * proofs, so a backlog waits in Temporal's task queue for whichever proof worker frees first), its
+ * `agenc-proof-verification` worker, and the metrics/admin HTTP server. Workers hold no state of their
+ * own (DESIGN.md §6) except the embedded SVM, the single-machine default.
  */
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -16,10 +17,11 @@ import { createCommitActivity } from '../activities/commit';
 import { createOperatorActivities } from '../activities/operator-activities';
 import { createProofActivities, createProofService, releaseProverResources, type ProofService } from '../activities/proof';
 import { createTaskActivities } from '../activities/task-activities';
-import { PROOF_QUEUE, TASK_QUEUE } from '../shared/task-queues';
+import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, TASK_QUEUE } from '../shared/task-queues';
 import { activityLogAttributes } from './activity-log-attributes';
 import { createMetrics, metricsSinks, type SpeculationMetrics } from './metrics';
 import { startHttpServer } from './http-server';
+import { proofBacklog } from './proof-backlog';
 import { temporalAddress, temporalNamespace } from './temporal-dev-server';
 
 export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
@@ -86,13 +88,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   await ensureControl(client, config.raw);
 
   let proofService: ProofService | undefined;
-  const metrics = createMetrics({
-    controlStatus: () => controlStatus(client),
-    proofQueueDepth: () => {
-      const stats = proofService?.stats();
-      return stats ? stats.running + stats.waiting : 0;
-    },
-  });
+  const metrics = createMetrics({ controlStatus: () => controlStatus(client), proofQueueDepth: () => proofBacklog(client) });
 
   const connection = await NativeConnection.connect({ address });
   const workflowBundle = opts.workflowBundle ?? (await bundleWorkflows());
@@ -122,25 +118,37 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     );
   }
   if (queues.includes(PROOF_QUEUE)) {
+    // The worker takes no more proofs than it proves at once (maxConcurrentActivityTaskExecutions
+    // below), so the service's wait queue only holds a proof whose slot is still busy with the
+    // computation of a proof that already timed out (proving cannot be pre-empted): at most one per slot.
+    const proofOptions = { timeoutMs: proofCfg.timeout_ms, maxConcurrent: proofCfg.worker_threads, queueSize: proofCfg.worker_threads };
     proofService = createProofService({
+      ...proofOptions,
       artifactsDir: opts.proofArtifactsDir ?? process.env.AGENC_CIRCUITS_DIR,
       ptauPath: process.env.AGENC_PTAU,
-      timeoutMs: proofCfg.timeout_ms,
-      maxConcurrent: proofCfg.worker_threads,
-      queueSize: proofCfg.queue_size,
       onProofDuration: (s) => metrics.proofGenerationSeconds.observe(s),
       onProgress: (line) => logger.info(line),
     });
     // Build or load the circuit artifacts before taking work, so the first proof is not a 100 s surprise.
     const artifacts = await proofService.artifacts();
     logger.info({ vkey: artifacts.verificationKeyHash }, 'proof artifacts ready');
+    const { generateProof, verifyProof } = createProofActivities(proofOptions, proofService);
     workers.push(
       await Worker.create({
         connection,
         namespace,
         taskQueue: PROOF_QUEUE,
-        activities: { ...createProofActivities({ timeoutMs: proofCfg.timeout_ms, maxConcurrent: proofCfg.worker_threads, queueSize: proofCfg.queue_size }, proofService) },
-        maxConcurrentActivityTaskExecutions: proofCfg.worker_threads + proofCfg.queue_size,
+        // verifyProof too: verifications that workflow code older than the verification queue scheduled here still run.
+        activities: { generateProof, verifyProof },
+        maxConcurrentActivityTaskExecutions: proofCfg.worker_threads,
+        interceptors: { activity: [activityLogAttributes, ...(opts.activityInterceptors ?? [])] },
+        shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
+      }),
+      await Worker.create({
+        connection,
+        namespace,
+        taskQueue: PROOF_VERIFICATION_QUEUE,
+        activities: { verifyProof },
         interceptors: { activity: [activityLogAttributes, ...(opts.activityInterceptors ?? [])] },
         shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
       }),

@@ -50,7 +50,7 @@ import {
 import type { MetricsSinks } from '../shared/metrics-sink';
 import { setLogPhase } from './log-attributes';
 import { SA } from '../shared/search-attributes';
-import { PROOF_QUEUE } from '../shared/task-queues';
+import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE } from '../shared/task-queues';
 import {
   OWN_FAULT_REASONS,
   type RollbackReason,
@@ -107,10 +107,57 @@ function failureType(err: unknown): string | undefined {
   let cur: unknown = err;
   while (cur instanceof Error) {
     if (cur instanceof ApplicationFailure) return cur.type ?? undefined;
-    if (cur instanceof TimeoutFailure) return 'Timeout';
     cur = (cur as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/**
+ * What the proof worker may take on top of `timeout_ms`: its own ProofTimeout (the agent's fault) fires
+ * at `timeout_ms` after proving starts, and the margin lets that answer, or a proof finished just in
+ * time, reach the server. Start-to-close firing therefore means the worker stopped answering.
+ */
+const PROOF_ANSWER_MARGIN_MS = 5_000;
+
+/**
+ * A proof waits in the `agenc-proofs` backlog, not in a worker, so only proving counts against the
+ * agent. The wait itself is bounded by `confirmation_timeout_ms`: as long as a speculative dependent
+ * waits for its parent to confirm, since a proof that waits longer holds every dependent past that
+ * limit anyway. Schedule-to-start timeouts are not retried; start-to-close and heartbeat timeouts (a
+ * worker that died or hung) are, on any other proof worker; every one of them is the system's fault.
+ */
+function proofOptions(cfg: SpeculationConfig): ActivityOptions {
+  return {
+    taskQueue: PROOF_QUEUE,
+    scheduleToStartTimeout: cfg.speculation.confirmation_timeout_ms,
+    startToCloseTimeout: cfg.speculation.proof.timeout_ms + PROOF_ANSWER_MARGIN_MS,
+    heartbeatTimeout: '10s',
+    retry: { maximumAttempts: 3, nonRetryableErrorTypes: [FAILURE_TYPES.proofTimeout] },
+  };
+}
+
+/** Verification takes tens of milliseconds, on its own queue so that it never waits behind the proof backlog. */
+function verificationOptions(cfg: SpeculationConfig): ActivityOptions {
+  return {
+    taskQueue: PROOF_VERIFICATION_QUEUE,
+    scheduleToStartTimeout: cfg.speculation.confirmation_timeout_ms,
+    startToCloseTimeout: '15s',
+    retry: { maximumAttempts: 3 },
+  };
+}
+
+/**
+ * Why no proof worker answered, when a Temporal timeout ended a proof activity: the system's fault
+ * (the agent's own proof running out of time is the worker's ProofTimeout, an ApplicationFailure).
+ */
+function proofActivityLost(err: unknown, cfg: SpeculationConfig): string | undefined {
+  let cur: unknown = err;
+  while (cur instanceof Error && !(cur instanceof TimeoutFailure)) cur = (cur as { cause?: unknown }).cause;
+  if (!(cur instanceof TimeoutFailure)) return undefined;
+  if (cur.timeoutType === 'SCHEDULE_TO_START') {
+    return `no proof worker took it within ${cfg.speculation.confirmation_timeout_ms} ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers`;
+  }
+  return `its proof worker stopped answering (${cur.timeoutType} timeout) on every attempt; check the agenc-proofs workers`;
 }
 
 function rootMessage(err: unknown): string {
@@ -278,14 +325,8 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     await condition(() => asked.every((d) => gathered.has(d) || settledDependents.has(d)), COMMIT_GATHER_TIMEOUT);
     return asked.flatMap((d) => gathered.get(d) ?? []);
   }
-  const proofs = (summary: string) =>
-    proxyActivities<ProofActivities>({
-      summary,
-      taskQueue: PROOF_QUEUE,
-      startToCloseTimeout: config!.speculation.proof.timeout_ms + 30_000,
-      heartbeatTimeout: '10s',
-      retry: { maximumAttempts: 3, nonRetryableErrorTypes: [FAILURE_TYPES.proofTimeout] },
-    });
+  const proofs = (summary: string) => proxyActivities<ProofActivities>({ summary, ...proofOptions(config!) });
+  const verifications = (summary: string) => proxyActivities<ProofActivities>({ summary, ...verificationOptions(config!) });
 
   /** Locks the bond; its compensation (release or slash, by the final reason) is registered first. */
   const bondAndSpeculate = async (depth: number, cfg: SpeculationConfig): Promise<boolean> => {
@@ -436,7 +477,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         output: state.result.output,
         salt: state.result.salt,
       });
-      const verdict = await proofs('verify: the proof against the verification key').verifyProof({
+      const verdict = await verifications('verify: the proof against the verification key').verifyProof({
         record: proofRecord,
         expected: {
           taskId: input.taskId,
@@ -448,9 +489,15 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       if (!verdict.valid) throw new Error(`proof did not verify: ${verdict.reason}`);
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const timedOut = failureType(err) === FAILURE_TYPES.proofTimeout || failureType(err) === 'Timeout';
-      state.proof = { state: 'failed', error: rootMessage(err) };
-      throw new OwnFault(timedOut ? 'proof_timeout' : 'proof_failed', rootMessage(err));
+      const lost = proofActivityLost(err, config);
+      state.proof = { state: 'failed', error: lost ?? rootMessage(err) };
+      if (lost) {
+        // Not the agent's fault: roll back with the bond released, like any other system failure.
+        state.error = lost;
+        requestRollback('proof_unavailable');
+        await forward.cancelRequested;
+      }
+      throw new OwnFault(failureType(err) === FAILURE_TYPES.proofTimeout ? 'proof_timeout' : 'proof_failed', rootMessage(err));
     }
     state.proof = {
       state: 'verified',
@@ -563,6 +610,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       confirmation_timeout: `parent task ${input.parentTaskId} was not confirmed within the confirmation timeout`,
       proof_failed: `its proof failed: ${state.error ?? ''}`,
       proof_timeout: 'its proof timed out',
+      proof_unavailable: `no proof worker proved it (the system's fault, not the agent's): ${state.error ?? ''}`,
       execution_failed: `execution failed: ${state.error ?? ''}`,
       forced: 'an operator forced the rollback',
     };

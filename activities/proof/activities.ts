@@ -1,8 +1,10 @@
 /**
- * Temporal activities of the `agenc-proofs` task queue.
+ * Temporal activities of the proof worker: `generateProof` on the `agenc-proofs` task queue, taken no
+ * faster than the worker proves (so a backlog waits in Temporal), `verifyProof` on
+ * `agenc-proof-verification` (workers/worker-process.ts).
  *
- *   const acts = createProofActivities({ timeoutMs: 30_000, maxConcurrent: 2, queueSize: 16 });
- *   Worker.create({ taskQueue: PROOF_TASK_QUEUE, activities: acts, ... });
+ *   const { generateProof, verifyProof } = createProofActivities({ timeoutMs: 30_000, maxConcurrent: 2, queueSize: 2 });
+ *   Worker.create({ taskQueue: PROOF_TASK_QUEUE, activities: { generateProof }, maxConcurrentActivityTaskExecutions: 2, ... });
  *
  * Failures are ApplicationFailures whose `type` is the ProofError type: ProofWitnessInvalid,
  * ProofInputInvalid, ProofArtifactMissing, ProofTimeout, ProofQueueFull (all non-retryable); a

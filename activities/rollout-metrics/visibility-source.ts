@@ -5,9 +5,8 @@
  * - rollbacks: of those, AgencStatus "rolled_back" or "failed". A speculative task that fails on its
  *   own (proof failure after bonding) ends `failed`, and the worker counts it in
  *   `speculation_rollback_total` too (workflows/speculative-task.ts), so both sources agree.
- * Proof queue: running tasks with AgencStatus = "proving" against `[speculation.proof] queue_size`
- * from the live configuration (one proof worker's capacity; with several proof workers the
- * Prometheus source, which sums per worker, is the better judge).
+ * Proof queue: running tasks with AgencStatus = "proving" (waiting in `agenc-proofs` or being proven)
+ * against `[speculation.proof] queue_size` from the live configuration, the backlog counted as full.
  * Memory growth cannot be seen in visibility: reported as 0 with a note. P1 alerts neither: none.
  */
 import type { Client } from '@temporalio/client';

@@ -1,0 +1,95 @@
+/**
+ * A burst of proofs larger than the proof worker can prove within `timeout_ms` is the system's
+ * backlog, not the agents' fault: against the real dev server, real Groth16 proofs and the real SVM,
+ * one proving thread, a proof timeout a few times one warm proof, and far more proofs than that
+ * thread proves within the timeout (or within the proof activity's whole start-to-close). Every task
+ * still confirms and no bond is slashed.
+ */
+import { temporal } from '@temporalio/proto';
+import { createStakeOperator } from '../../activities/chain';
+import { OWN_FAULT_REASONS, taskWorkflowId } from '../../shared/task-model';
+import { pollUntil } from '../helpers/poll';
+import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+
+const ROOTS = 3;
+const DEPENDENTS_PER_ROOT = 8;
+const agent = 'burst';
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startTestSystem({
+    name: 'proof-backlog',
+    config: {
+      speculation: {
+        ...SPECULATIVE_CONFIG.speculation,
+        max_parallel_branches: DEPENDENTS_PER_ROOT,
+        // The burst must drain without a parent's confirmation running out: this test is about the proof backlog.
+        confirmation_timeout_ms: 600_000,
+        proof: { worker_threads: 1, timeout_ms: 5000 },
+      },
+    },
+  });
+  await sys.fundAgent(agent);
+});
+afterAll(() => sys?.close());
+
+const { PENDING_ACTIVITY_STATE_SCHEDULED, PENDING_ACTIVITY_STATE_STARTED } = temporal.api.enums.v1.PendingActivityState;
+
+/** The burst's proof activities as the Web UI shows them: waiting in the task queue, or taken by a worker. */
+async function proofActivities(taskIds: string[]): Promise<{ waiting: number; taken: number }> {
+  const described = await Promise.all(taskIds.map((id) => sys.client.workflow.getHandle(taskWorkflowId(id)).describe()));
+  const proofs = described.flatMap((d) => d.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'generateProof');
+  return {
+    waiting: proofs.filter((a) => a.state === PENDING_ACTIVITY_STATE_SCHEDULED).length,
+    taken: proofs.filter((a) => a.state === PENDING_ACTIVITY_STATE_STARTED).length,
+  };
+}
+
+async function proofQueueDepthGauge(): Promise<number> {
+  const metric = await sys.worker.metrics.proofQueueDepth.get();
+  return metric.values[0]?.value ?? 0;
+}
+
+test('a burst of proofs larger than the workers can prove within timeout_ms slashes nobody', async () => {
+  const operator = createStakeOperator(sys.worker.stakeDeps!);
+  const before = (await operator.stakeStatus({ agent })).agents[0]!;
+
+  const roots = await Promise.all(Array.from({ length: ROOTS }, (_, r) => sys.submit({ type: 'compute', payload: { value: r }, agent })));
+  const dependents = await Promise.all(
+    roots.flatMap((root, r) => Array.from({ length: DEPENDENTS_PER_ROOT }, (_, d) => sys.submit({ type: 'compute', payload: { value: r * 100 + d }, dependsOn: root, agent }))),
+  );
+  const all = [...roots, ...dependents];
+  const settled = Promise.all(all.map((id) => sys.wait(id, 540_000)));
+
+  // The backlog waits in Temporal's task queue, where any proof worker can take it; the worker holds
+  // only what its one proving thread proves, and the queue-depth gauge reads that backlog.
+  let mostTaken = 0;
+  await pollUntil(
+    'ten proofs waiting in the agenc-proofs task queue',
+    async () => {
+      const seen = await proofActivities(all);
+      mostTaken = Math.max(mostTaken, seen.taken);
+      return seen;
+    },
+    (seen) => seen.waiting >= 10,
+    120_000,
+    1000,
+  );
+  expect(mostTaken).toBeLessThanOrEqual(1);
+  await pollUntil('speculation_proof_queue_depth to count the backlog', proofQueueDepthGauge, (depth) => depth > 0, 20_000, 500);
+
+  const finals = await settled;
+
+  const ownFaults = finals.filter((s) => s.rollback_reason !== null && OWN_FAULT_REASONS.includes(s.rollback_reason));
+  expect(ownFaults.map((s) => `${s.task_id}: ${s.rollback_reason} (${s.error})`)).toEqual([]);
+  expect(finals.filter((s) => s.status !== 'confirmed').map((s) => `${s.task_id}: ${s.status} (${s.rollback_reason})`)).toEqual([]);
+  const bonded = finals.filter((s) => s.bond);
+  expect(bonded.length).toBeGreaterThan(0); // stake was at risk: the burst speculated
+  expect(bonded.filter((s) => s.bond!.state !== 'released').map((s) => `${s.task_id}: ${s.bond!.state}`)).toEqual([]);
+
+  const after = (await operator.stakeStatus({ agent })).agents[0]!;
+  expect(after.slashed - before.slashed).toBe(0);
+  expect(after.locked_in_bonds).toBe(0);
+  const integrity = await operator.checkIntegrity({ liveBonds: [] });
+  expect(integrity.problems).toEqual([]);
+}, 600_000);
