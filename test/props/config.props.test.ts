@@ -175,6 +175,21 @@ describe('whole documents of any shape', () => {
   });
 });
 
+describe('a table given as something else', () => {
+  test('the document or any section as a scalar, array or null: refused, naming it and saying a table is expected', () => {
+    const notTable = fc.oneof(fc.constant(null), fc.string({ maxLength: 10 }), fc.double(), fc.boolean(), fc.array(fc.integer(), { maxLength: 3 }));
+    const where = fc.constantFrom('', 'speculation', 'speculation.stake', 'speculation.proof', 'speculation.limits', 'speculation.features');
+    fc.assert(
+      fc.property(where, notTable, (section, value) => {
+        const raw = section ? templateWith(section, value) : value;
+        const problems = problemsOf(raw);
+        expect(problems).toEqual([expect.objectContaining({ path: section || 'configuration', value, message: expect.stringMatching(/^must be a table \(/) })]);
+      }),
+      RUNS,
+    );
+  });
+});
+
 describe('broken TOML', () => {
   let dir: string;
   beforeAll(() => {
