@@ -29,6 +29,7 @@ import {
   type SpeculationDecision,
   type SpeculationRequest,
   speculationEndedSignal,
+  speculationRequestProblems,
 } from '../shared/messages';
 import { inRollout } from '../shared/rollout-bucket';
 import { taskWorkflowId } from '../shared/task-model';
@@ -182,9 +183,8 @@ export async function speculationControl(input: ControlInput): Promise<void> {
   setHandler(admitSpeculationUpdate, decide, {
     description: 'A task asks to speculate: every limit is checked at once and the task is counted as active when allowed.',
     validator: (req) => {
-      if (!req || typeof req.taskId !== 'string' || typeof req.depth !== 'number') {
-        throw new Error('admitSpeculation needs {taskId, parentTaskId, agent, depth, parentAgent, workerMemoryMb}');
-      }
+      const problems = speculationRequestProblems(req);
+      if (problems.length) throw new Error(`admitSpeculation request rejected: ${problems.join('; ')}`);
     },
   });
 
