@@ -9,6 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
 import type { Logger } from 'pino';
+import { temporalAuth } from '../client/connection';
 import { ensureControl, controlStatus } from '../client/control';
 import { loadConfig, type LoadedConfig } from '../config/load';
 import { createStakeActivities, openStakeDeps, type StakeDeps } from '../activities/chain';
@@ -78,7 +79,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   logger.info({ file: config.file, env: config.envApplied }, 'configuration loaded');
   const proofCfg = config.config.speculation.proof;
 
-  const clientConnection = await Connection.connect({ address });
+  const clientConnection = await Connection.connect({ address, ...temporalAuth() });
   const client = new Client({ connection: clientConnection, namespace });
   const rawConfig = () => config.raw;
   await ensureControl(client, config.raw);
@@ -92,7 +93,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     },
   });
 
-  const connection = await NativeConnection.connect({ address });
+  const connection = await NativeConnection.connect({ address, ...temporalAuth() });
   const workflowBundle = opts.workflowBundle ?? (await bundleWorkflows());
   const workers: Worker[] = [];
   let stakeDeps: StakeDeps | undefined;
