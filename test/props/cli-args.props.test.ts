@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { checkPayload } from '../../activities/task-types/registry';
+import { CONFIG_KEYS } from '../../config/schema';
 import { AGENT_NAME_PATTERN, TASK_ID_PATTERN } from '../../shared/task-model';
 import { PROJECT_ROOT } from '../helpers/paths';
 
@@ -86,6 +87,24 @@ describe('numeric options', () => {
     const notLamports = fc.oneof(notPositive, fc.double({ min: 0.001, max: 1e6, noInteger: true }).map(String), fc.constant('9007199254740993'));
     await fc.assert(
       fc.asyncProperty(notLamports, async (a) => expectUsageError(await agenc(['stake', 'init', '--agent', 'alice', `--amount=${a}`]), /--amount must be a whole number of lamports/)),
+      RUNS,
+    );
+  });
+});
+
+describe('agenc config set', () => {
+  test('an assignment that is not KEY=VALUE, or names an unknown key: exit 2 naming it', async () => {
+    const assignment = fc.oneof(
+      argText.filter((a) => a.indexOf('=') <= 0 && !a.startsWith('-')),
+      fc.tuple(argText.filter((k) => !CONFIG_KEYS.has(k) && k !== '' && !k.includes('=') && !k.startsWith('-')), argText).map(([k, v]) => `${k}=${v}`),
+    );
+    await fc.assert(
+      fc.asyncProperty(assignment, async (a) => {
+        const run = await agenc(['config', 'set', 'speculation.enabled=true', a]);
+        const key = a.slice(0, a.indexOf('='));
+        expectUsageError(run, a.indexOf('=') <= 0 ? /is not KEY=VALUE/ : /is not a known key/);
+        if (a.indexOf('=') > 0) expect(run.stderr).toContain(key);
+      }),
       RUNS,
     );
   });

@@ -245,6 +245,19 @@ describe('task submission with any payload', () => {
     );
   });
 
+  test('payloads past the 4 MB a gRPC message may carry, or nested a million deep: refused by the type, nothing started', async () => {
+    const cases = [{ value: 1, note: 'x'.repeat(5 * 1024 * 1024) }, { ['k'.repeat(5 * 1024 * 1024)]: 1 }, JSON.parse(`{"value":${'['.repeat(1e6)}${']'.repeat(1e6)}}`) as unknown];
+    for (const [i, p] of cases.entries()) {
+      const taskId = `props-huge-${process.pid}-${i}`;
+      const err = await submitTask(sys.client, { type: 'compute', payload: p, taskId }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AdmissionError);
+      expect((err as AdmissionError).field).toBe('payload');
+      // The message names what is allowed and stays short: it does not echo the payload.
+      expect((err as AdmissionError).message.length).toBeLessThan(300);
+      await expect(sys.client.workflow.getHandle(taskWorkflowId(taskId)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    }
+  });
+
   test('task ids, parents and agents of any text: refused naming the field before anything starts', async () => {
     const text = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 80 }), fc.string({ minLength: 65, maxLength: 20_000 }));
     const field = fc.constantFrom('taskId', 'dependsOn', 'agent') as fc.Arbitrary<'taskId' | 'dependsOn' | 'agent'>;
