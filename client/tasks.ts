@@ -64,11 +64,11 @@ export async function getTaskState(client: Client, taskId: string): Promise<Task
   }
 }
 
-export async function submitTask(
-  client: Client,
-  req: SubmitRequest,
-  opts: { rawConfig?: Record<string, unknown> } = {},
-): Promise<{ task_id: string; workflow_id: string; parent_task_id: string | null; agent: string; type: string; root_task_id: string }> {
+/**
+ * The checks of a submission that need no running system (agent name, task id, payload), so the CLI
+ * reports a bad argument as such even when Temporal is down. Throws AdmissionError.
+ */
+export function checkSubmitRequest(req: SubmitRequest): { agent: string; taskId: string; payload: unknown } {
   const agent = req.agent ?? DEFAULT_AGENT;
   if (!AGENT_NAME_PATTERN.test(agent)) {
     throw new AdmissionError('agent', `--agent "${agent}" is not a valid agent name (lower-case letters, digits, _ and -, 1-32 characters)`, 'invalid_agent');
@@ -79,6 +79,16 @@ export async function submitTask(
   }
   const checked = checkPayload(req.type, req.payload);
   if (!checked.ok) throw new AdmissionError('payload', checked.message, 'invalid_payload');
+  return { agent, taskId, payload: checked.payload };
+}
+
+export async function submitTask(
+  client: Client,
+  req: SubmitRequest,
+  opts: { rawConfig?: Record<string, unknown> } = {},
+): Promise<{ task_id: string; workflow_id: string; parent_task_id: string | null; agent: string; type: string; root_task_id: string }> {
+  const checked = checkSubmitRequest(req);
+  const { agent, taskId } = checked;
 
   let rootTaskId = taskId;
   if (req.dependsOn !== undefined) {

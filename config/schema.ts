@@ -67,9 +67,13 @@ export const STAKE_DELEGATION_UNSUPPORTED =
 
 const bool = () => z.boolean({ invalid_type_error: 'must be true or false' });
 
+/** A TOML table: anything else (a number, a string, null) is named as what it is not. */
+const table = <T extends z.ZodRawShape>(header: string, shape: T) =>
+  z.object(shape, { invalid_type_error: `must be a table (${header})`, required_error: `is required (${header})` });
+
 const LAMPORTS_MAX = Number.MAX_SAFE_INTEGER;
 
-const stakeSection = z.object({
+const stakeSection = table('[speculation.stake]', {
   min_stake: numberIn('speculation.stake.min_stake', { min: 0, max: LAMPORTS_MAX }).default(1_000_000),
   max_stake: numberIn('speculation.stake.max_stake', { min: 0, max: LAMPORTS_MAX }).default(1_000_000_000),
   stake_per_depth: numberIn('speculation.stake.stake_per_depth', { min: 0, max: LAMPORTS_MAX }).default(500_000),
@@ -77,7 +81,7 @@ const stakeSection = z.object({
   cooldown_period_ms: numberIn('speculation.stake.cooldown_period_ms', { min: 0, max: 86_400_000 }).default(300_000),
 });
 
-const proofSection = z.object({
+const proofSection = table('[speculation.proof]', {
   generator: oneOf(PROOF_GENERATORS).default('groth16'),
   worker_threads: numberIn('speculation.proof.worker_threads', { min: 1, max: 32 }).default(8),
   queue_size: numberIn('speculation.proof.queue_size', { min: 1, max: 1_000_000 }).default(2000),
@@ -85,14 +89,14 @@ const proofSection = z.object({
   batch_size: numberIn('speculation.proof.batch_size', { min: 1, max: 1000 }).default(20),
 });
 
-const limitsSection = z.object({
+const limitsSection = table('[speculation.limits]', {
   max_memory_mb: numberIn('speculation.limits.max_memory_mb', { min: 512 }).default(8192),
   max_pending_operations: numberIn('speculation.limits.max_pending_operations', { min: 1, max: 10_000_000 }).default(50_000),
   max_state_snapshots: numberIn('speculation.limits.max_state_snapshots', { min: 1, max: 1_000_000 }).default(500),
   gc_interval_ms: numberIn('speculation.limits.gc_interval_ms', { min: 100, max: 3_600_000 }).default(15_000),
 });
 
-const featuresSection = z.object({
+const featuresSection = table('[speculation.features]', {
   enable_parallel_speculation: bool().default(true),
   enable_cross_agent_speculation: bool().default(false),
   enable_optimistic_proofs: bool().default(true),
@@ -106,7 +110,7 @@ const featuresSection = z.object({
 /** Builds the file schema; `strict` rejects keys the schema does not know. */
 function fileSchema(strict: boolean) {
   const section = <T extends z.ZodRawShape>(shape: z.ZodObject<T>) => (strict ? shape.strict() : shape.strip());
-  const speculation = z.object({
+  const speculation = table('[speculation]', {
     enabled: bool().default(false),
     mode: oneOf(MODES).default('conservative'),
     max_depth: numberIn('speculation.max_depth', { min: 1, max: 20 }).optional(),
@@ -118,7 +122,7 @@ function fileSchema(strict: boolean) {
     limits: section(limitsSection).default({}),
     features: section(featuresSection).default({}),
   });
-  return section(z.object({ speculation: section(speculation).default({}) }));
+  return section(table('a document with a [speculation] section', { speculation: section(speculation).default({}) }));
 }
 
 // Built once: the builders above also record NUMERIC_RULES, which must hold each key once.
@@ -183,7 +187,9 @@ function zodProblems(raw: unknown, error: z.ZodError): ConfigProblem[] {
         kind: 'unknown_key' as const,
       }));
     }
-    return [{ path: issue.path.join('.'), value: valueAt(raw, issue.path), message: issue.message, kind: 'value' as const }];
+    // An empty path is the document itself (an Update or API call can send something that is not a table).
+    const path = issue.path.length ? issue.path.join('.') : 'configuration';
+    return [{ path, value: valueAt(raw, issue.path), message: issue.message, kind: 'value' as const }];
   });
 }
 
@@ -250,10 +256,10 @@ export type ParseResult =
  * unknown keys and feature-flag combinations (checked whenever the values themselves parse).
  */
 export function parseConfig(raw: unknown, opts: { strict?: boolean } = {}): ParseResult {
-  const lenient = lenientFileSchema.safeParse(raw ?? {});
+  const lenient = lenientFileSchema.safeParse(raw);
   const problems: ConfigProblem[] = lenient.success ? [] : zodProblems(raw, lenient.error);
   if (opts.strict) {
-    const strict = strictFileSchema.safeParse(raw ?? {});
+    const strict = strictFileSchema.safeParse(raw);
     if (!strict.success) problems.push(...zodProblems(raw, strict.error).filter((p) => p.kind === 'unknown_key'));
   }
   if (!lenient.success) return { ok: false, problems };

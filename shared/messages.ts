@@ -56,6 +56,28 @@ export interface SpeculationRequest {
   /** Resident memory of the worker deciding, in MB. */
   workerMemoryMb: number;
 }
+const REQUEST_FIELDS: Record<keyof SpeculationRequest, { allowed: string; ok: (v: unknown) => boolean }> = {
+  taskId: { allowed: 'a non-empty string', ok: (v) => typeof v === 'string' && v !== '' },
+  parentTaskId: { allowed: 'a non-empty string', ok: (v) => typeof v === 'string' && v !== '' },
+  agent: { allowed: 'a non-empty string', ok: (v) => typeof v === 'string' && v !== '' },
+  parentAgent: { allowed: 'a non-empty string', ok: (v) => typeof v === 'string' && v !== '' },
+  depth: { allowed: 'a whole number >= 0', ok: (v) => Number.isInteger(v) && (v as number) >= 0 },
+  workerMemoryMb: { allowed: 'a number >= 0', ok: (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 },
+};
+
+/**
+ * What is wrong with an `admitSpeculation` request, field by field; empty when it is well formed. The
+ * control workflow's validator refuses a request with problems before it enters history, so a
+ * malformed request can never be counted as an active speculative task.
+ */
+export function speculationRequestProblems(req: unknown): string[] {
+  if (req === null || typeof req !== 'object' || Array.isArray(req)) return [`the request = ${JSON.stringify(req)} must be an object`];
+  return Object.entries(REQUEST_FIELDS).flatMap(([field, rule]) => {
+    const value = (req as Record<string, unknown>)[field];
+    return rule.ok(value) ? [] : [`${field} = ${value === undefined ? 'missing' : JSON.stringify(value)} must be ${rule.allowed}`];
+  });
+}
+
 export type SpeculationDecision =
   | { allowed: true; config: SpeculationConfig }
   | { allowed: false; reason: SpeculationRefusal; detail: string; config: SpeculationConfig };

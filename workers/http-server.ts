@@ -43,21 +43,36 @@ function sha(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body is larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new HttpError(400, `request body is not valid JSON: ${(err as Error).message}`);
-  }
+/**
+ * Reads a JSON body of at most MAX_BODY_BYTES. Past the limit it answers 413 at once and discards the
+ * rest as it arrives: destroying the request instead (as leaving a `for await` over it does) resets
+ * the connection, and a client still sending then reads ECONNRESET instead of the 413.
+ */
+function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      const wasWithin = size <= MAX_BODY_BYTES;
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else if (wasWithin) {
+        chunks.length = 0;
+        reject(new HttpError(413, `request body is larger than ${MAX_BODY_BYTES} bytes`));
+      }
+    });
+    req.on('error', reject);
+    req.on('end', () => {
+      if (size > MAX_BODY_BYTES) return;
+      const text = Buffer.concat(chunks).toString('utf8').trim();
+      if (!text) return resolve(undefined);
+      try {
+        resolve(JSON.parse(text));
+      } catch (err) {
+        reject(new HttpError(400, `request body is not valid JSON: ${(err as Error).message}`));
+      }
+    });
+  });
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -10,6 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { type ActivityInterceptorsFactory, bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
 import type { Logger } from 'pino';
+import { temporalAuth } from '../client/connection';
 import { ensureControl, controlStatus } from '../client/control';
 import { loadConfig, type LoadedConfig } from '../config/load';
 import { createStakeActivities, openStakeDeps, type StakeDeps } from '../activities/chain';
@@ -82,7 +83,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   logger.info({ file: config.file, env: config.envApplied }, 'configuration loaded');
   const proofCfg = config.config.speculation.proof;
 
-  const clientConnection = await Connection.connect({ address });
+  const clientConnection = await Connection.connect({ address, ...temporalAuth() });
   const client = new Client({ connection: clientConnection, namespace });
   const rawConfig = () => config.raw;
   await ensureControl(client, config.raw);
@@ -90,7 +91,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   let proofService: ProofService | undefined;
   const metrics = createMetrics({ controlStatus: () => controlStatus(client), proofQueueDepth: () => proofBacklog(client) });
 
-  const connection = await NativeConnection.connect({ address });
+  const connection = await NativeConnection.connect({ address, ...temporalAuth() });
   const workflowBundle = opts.workflowBundle ?? (await bundleWorkflows());
   const workers: Worker[] = [];
   let stakeDeps: StakeDeps | undefined;

@@ -34,6 +34,7 @@ import {
   resumeSignal,
   setConfigUpdate,
   speculationEndedSignal,
+  speculationRequestProblems,
   taskClosedSignal,
 } from '../shared/messages';
 import { TASK_ID_PATTERN, taskWorkflowId } from '../shared/task-model';
@@ -230,9 +231,8 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     {
       description: 'A task asks to speculate: every limit is checked at once and the task is counted as active when allowed.',
       validator: (req) => {
-        if (!req || typeof req.taskId !== 'string' || typeof req.depth !== 'number') {
-          throw new Error('admitSpeculation needs {taskId, parentTaskId, agent, depth, parentAgent, workerMemoryMb}');
-        }
+        const problems = speculationRequestProblems(req);
+        if (problems.length) throw new Error(`admitSpeculation request rejected: ${problems.join('; ')}`);
       },
     },
   );

@@ -1,5 +1,6 @@
 /**
- * Key files in the Solana CLI format (a JSON array of the 64 secret-key bytes), mode 0600:
+ * Key files in the Solana CLI format (a JSON array of the 64 secret-key bytes), mode 0600 (a key file
+ * group or others may read is refused):
  *   <keysDir>/authority.json     protocol authority: fee payer, base key of every stake and bond account
  *   <keysDir>/treasury.json      receives slashed lamports
  *   <keysDir>/agents/<name>.json agent wallets
@@ -97,6 +98,11 @@ export class KeyStore {
 }
 
 function readKeypair(file: string): Keypair {
+  // A secret key others can read is as good as leaked: refuse it (as ssh does) rather than sign with it.
+  const mode = fs.statSync(file).mode & 0o777;
+  if (mode & 0o077) {
+    throw new Error(`key file ${file} has mode ${mode.toString(8)}: a secret key must be readable by its owner only; run \`chmod 600 ${file}\``);
+  }
   let bytes: unknown;
   try {
     bytes = JSON.parse(fs.readFileSync(file, 'utf8'));

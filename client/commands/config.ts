@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { readTomlFile, applyEnvOverrides, TomlSyntaxError } from '../../config/load';
 import {
+  applyDottedChanges,
   type ConfigProblem,
   formatProblem,
   NUMERIC_RULES,
@@ -119,6 +120,10 @@ export function registerConfigCommands(program: Command, clientFactory: ClientFa
       }
       changes[a.slice(0, i)] = value;
     }
+    // Unknown keys need no running system to be named; values are checked by the control workflow's
+    // validator, against the live configuration they are merged into.
+    const merged = applyDottedChanges({}, changes);
+    if (!merged.ok) throw new CliError(`configuration rejected: ${merged.problems.map(formatProblem).join('; ')}`, EXIT.usage);
     const client = await clientFactory();
     try {
       const status = await controlHandle(client).executeUpdate(setConfigUpdate, { args: [changes] });

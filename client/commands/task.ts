@@ -4,7 +4,7 @@ import { taskTypeNames } from '../../activities/task-types/registry';
 import { forceRollbackSignal } from '../../shared/messages';
 import { type TaskState, taskWorkflowId, TASK_STATUSES } from '../../shared/task-model';
 import { CliError, emit, EXIT, type OutputOptions, parseJsonArg, parsePositiveNumber, progress, table, withOutput } from '../output';
-import { AdmissionError, DEFAULT_AGENT, getTaskState, listTasks, submitTask, waitForTask } from '../tasks';
+import { AdmissionError, checkSubmitRequest, DEFAULT_AGENT, getTaskState, listTasks, submitTask, waitForTask } from '../tasks';
 import type { ClientFactory } from './context';
 
 function describeState(s: TaskState): string {
@@ -42,14 +42,13 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       .option('-a, --agent <name>', 'the agent submitting (its stake bonds speculation)', process.env.AGENC_AGENT ?? DEFAULT_AGENT)
       .option('--task-id <id>', 'choose the task id (default: a random one)'),
   ).action(async (opts: OutputOptions & { type: string; payload: string; dependsOn?: string; agent: string; taskId?: string }) => {
-    const payload = parseJsonArg('--payload', opts.payload);
-    const result = await submitTask(await clientFactory(), {
-      type: opts.type,
-      payload,
-      dependsOn: opts.dependsOn,
-      agent: opts.agent,
-      taskId: opts.taskId,
-    }).catch(rethrowAdmission);
+    const request = { type: opts.type, payload: parseJsonArg('--payload', opts.payload), dependsOn: opts.dependsOn, agent: opts.agent, taskId: opts.taskId };
+    try {
+      checkSubmitRequest(request);
+    } catch (err) {
+      rethrowAdmission(err);
+    }
+    const result = await submitTask(await clientFactory(), request).catch(rethrowAdmission);
     emit(opts, result, () => `submitted task ${result.task_id}${result.parent_task_id ? ` (depends on ${result.parent_task_id})` : ''}; follow it with: agenc task wait ${result.task_id}`);
   });
 
