@@ -8,7 +8,8 @@
  *
  * Re-record only after a deliberately incompatible workflow change (README, "Changing workflow
  * code"). The fixtures are replaced only when every scenario succeeded, so a failed run leaves the
- * committed ones as they were. A fixture's file name is the workflow id it ran under (histories do not
+ * committed ones as they were; `histories/before-patches/` (histories of the code before a
+ * `patched()` change) is never touched. A fixture's file name is the workflow id it ran under (histories do not
  * carry it, and the replay gives it back to the workflow), except the operator action, whose id the
  * CLI draws at random.
  */

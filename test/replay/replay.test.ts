@@ -6,6 +6,8 @@
  *
  * The fixtures are real histories, recorded by `npx tsx scripts/record-histories.ts` (see its header
  * and the README's "Changing workflow code"): a file's name is the workflow id it ran under.
+ * `histories/before-patches/` holds histories recorded by the code before a `patched()` change; the
+ * recorder never rewrites them, so each patch's old branch stays covered until its `deprecatePatch`.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -14,15 +16,17 @@ import { createMetrics, metricsSinks } from '../../workers/metrics';
 import * as registeredWorkflows from '../../workflows';
 import { historyFromJson } from './history-json';
 
-const HISTORIES_DIR = path.join(__dirname, 'histories');
+const HISTORY_DIRS = [path.join(__dirname, 'histories'), path.join(__dirname, 'histories', 'before-patches')];
 
-const fixtures = readdirSync(HISTORIES_DIR)
-  .filter((f) => f.endsWith('.json'))
-  .sort()
-  .map((file) => ({
-    workflowId: path.basename(file, '.json'),
-    history: historyFromJson(JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8'))),
-  }));
+const fixtures = HISTORY_DIRS.flatMap((dir) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((file) => ({
+      workflowId: path.basename(file, '.json'),
+      history: historyFromJson(JSON.parse(readFileSync(path.join(dir, file), 'utf8'))),
+    })),
+);
 const workflowType = (f: (typeof fixtures)[number]) => f.history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
 
 beforeAll(() => {
