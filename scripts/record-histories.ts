@@ -25,6 +25,7 @@ import { type TaskState, taskWorkflowId } from '../shared/task-model';
 import { TASK_QUEUE } from '../shared/task-queues';
 import globalSetup from '../test/global-setup';
 import globalTeardown from '../test/global-teardown';
+import { pollUntil } from '../test/helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../test/helpers/system';
 import { historyToJson } from '../test/replay/history-json';
 import { GREEN, startTimeSkipping, type TimeSkippingRig } from '../test/rollout/helpers';
@@ -113,10 +114,14 @@ async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
 
   log('an operator action (agenc stake status)');
   await runOperatorAction(sys.client, { kind: 'stakeStatus', input: { agent: 'confirm-agent' } });
-  const operators: string[] = [];
-  for await (const w of sys.client.workflow.list({ query: 'WorkflowType="operatorAction"' })) operators.push(w.workflowId);
-  if (operators.length !== 1) throw new Error(`expected the one operator action in visibility, found ${operators.length}`);
-  recorded.set('operator-action-stake-status', { client: sys.client, workflowId: operators[0]! });
+  // The CLI draws the operator action's id; visibility (eventually consistent) says which it was.
+  const listOperatorActions = async () => {
+    const ids: string[] = [];
+    for await (const w of sys.client.workflow.list({ query: 'WorkflowType="operatorAction"' })) ids.push(w.workflowId);
+    return ids;
+  };
+  const [operator] = await pollUntil('the operator action listed in visibility', listOperatorActions, (ids) => ids.length === 1, 10_000, 200);
+  recorded.set('operator-action-stake-status', { client: sys.client, workflowId: operator! });
 
   log('the operator signals on the control workflow, then it is ended so its history is a closed run');
   for (const signal of [pauseSignal, resumeSignal, drainSignal, resumeSignal]) await controlHandle(sys.client).signal(signal);
