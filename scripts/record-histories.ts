@@ -1,0 +1,184 @@
+/**
+ * Records the replay fixtures of test/replay/replay.test.ts: runs each scenario against the project's
+ * real system (a Temporal dev server, the real worker with the suite's workflow bundle, real proofs,
+ * the embedded SVM; the rollouts on the time-skipping test server), checks that it took the path the
+ * fixture is meant to cover, and writes every history as `temporal workflow show --output json` does.
+ *
+ *   npx tsx scripts/record-histories.ts
+ *
+ * Re-record only after a deliberately incompatible workflow change (README, "Changing workflow
+ * code"). The fixtures are replaced only when every scenario succeeded, so a failed run leaves the
+ * committed ones as they were; `histories/before-patches/` (histories of the code before a
+ * `patched()` change) is never touched. A fixture's file name is the workflow id it ran under (histories do not
+ * carry it, and the replay gives it back to the workflow), except the operator action, whose id the
+ * CLI draws at random.
+ */
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { runOperatorAction } from '../client/commands/operator';
+import { controlHandle } from '../client/control';
+import { getTaskState } from '../client/tasks';
+import { drainSignal, forceRollbackSignal, pauseSignal, resumeSignal, setConfigUpdate } from '../shared/messages';
+import { parsePlan, phaseWorkflowId, rolloutApproveSignal, type RolloutStatus, rolloutWorkflowId } from '../shared/rollout-model';
+import { type TaskState, taskWorkflowId } from '../shared/task-model';
+import { TASK_QUEUE } from '../shared/task-queues';
+import globalSetup from '../test/global-setup';
+import globalTeardown from '../test/global-teardown';
+import { pollUntil } from '../test/helpers/poll';
+import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../test/helpers/system';
+import { historyToJson } from '../test/replay/history-json';
+import { GREEN, startTimeSkipping, type TimeSkippingRig } from '../test/rollout/helpers';
+
+const HISTORIES_DIR = path.join(__dirname, '..', 'test', 'replay', 'histories');
+const log = (m: string) => process.stderr.write(`[record] ${m}\n`);
+
+/** Fixture name → the workflow whose history it is. */
+type Recorded = Map<string, { client: Client; workflowId: string }>;
+
+/** A scenario that took another path would record a fixture covering the wrong thing: stop instead. */
+function expectState(state: TaskState, expected: Partial<Record<'status' | 'speculation_status' | 'rollback_reason' | 'bond', unknown>>): void {
+  const actual = { status: state.status, speculation_status: state.speculation_status, rollback_reason: state.rollback_reason, bond: state.bond?.state ?? null };
+  for (const [key, value] of Object.entries(expected)) {
+    if (actual[key as keyof typeof actual] !== value) {
+      throw new Error(`task ${state.task_id} took another path than its fixture covers: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+    }
+  }
+}
+
+async function untilSpeculating(sys: TestSystem, ids: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const states = await Promise.all(ids.map((id) => getTaskState(sys.client, id)));
+    if (states.every((s) => s.speculation_status === 'speculative' && s.bond?.state === 'locked')) return;
+    if (Date.now() > deadline || states.some((s) => s.status === 'failed' || s.status === 'rolled_back')) {
+      throw new Error(`expected speculating with a locked bond: ${states.map((s) => `${s.task_id} ${s.status}/${s.speculation_status}/${s.bond?.state}`).join(', ')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function startRecordingSystem(): Promise<TestSystem> {
+  return startTestSystem({
+    name: 'record',
+    config: {
+      speculation: {
+        ...SPECULATIVE_CONFIG.speculation,
+        // One speculative child per parent, so the second child of a parent is refused (branch_limit).
+        max_parallel_branches: 1,
+        // Proofs wait for the parent's confirmation, and confirmations take the emulated finality:
+        // dependents are speculating well before anything above them can fail or confirm.
+        features: { rollout_percentage: 100, enable_optimistic_proofs: false },
+      },
+    },
+    worker: { embeddedFinalityMs: 4000 },
+  });
+}
+
+async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
+  const task = (name: string) => {
+    recorded.set(`task-${name}`, { client: sys.client, workflowId: taskWorkflowId(name) });
+    return name;
+  };
+  // A clean-up round every 2 s, set through the Update operators use, so the control history has its timers and activity.
+  await controlHandle(sys.client).executeUpdate(setConfigUpdate, { args: [{ 'speculation.limits.gc_interval_ms': 2000 }] });
+  recorded.set('speculation-control', { client: sys.client, workflowId: 'speculation-control' });
+  // Agents apart: the slash in the cascade puts its agent in cooldown.
+  for (const agent of ['confirm-agent', 'cascade-agent', 'force-agent']) await sys.fundAgent(agent);
+
+  log('a speculative child confirmed after its parent; a second child refused by the branch limit');
+  const parent = await sys.submit({ type: 'compute', payload: { value: 100 }, agent: 'confirm-agent', taskId: task('confirmed-parent') });
+  const child = await sys.submit({ type: 'compute', payload: { value: 200 }, dependsOn: parent, agent: 'confirm-agent', taskId: task('confirmed-speculative') });
+  await untilSpeculating(sys, [child]);
+  const refused = await sys.submit({ type: 'compute', payload: { value: 300 }, dependsOn: parent, agent: 'confirm-agent', taskId: task('refused-branch-limit') });
+  expectState(await sys.wait(parent), { status: 'confirmed', speculation_status: 'non_speculative' });
+  expectState(await sys.wait(child), { status: 'confirmed', speculation_status: 'speculative', bond: 'released' });
+  expectState(await sys.wait(refused), { status: 'confirmed', speculation_status: 'branch_limit' });
+
+  log('cascade: a speculative task fails its proof (slashed), its speculative dependent rolls back');
+  const gate = await sys.submit({ type: 'compute', payload: { value: 1 }, agent: 'cascade-agent', taskId: 'cascade-gate' });
+  const failed = await sys.submit({ type: 'compute', payload: { value: 2, claimed_output: '12345' }, dependsOn: gate, agent: 'cascade-agent', taskId: task('failed-slashed') });
+  const dependent = await sys.submit({ type: 'compute', payload: { value: 3 }, dependsOn: failed, agent: 'cascade-agent', taskId: task('rolled-back-cascade') });
+  await untilSpeculating(sys, [failed, dependent]);
+  expectState(await sys.wait(failed), { status: 'failed', rollback_reason: 'proof_failed', bond: 'slashed' });
+  expectState(await sys.wait(dependent), { status: 'rolled_back', rollback_reason: 'parent_failed', bond: 'released' });
+  expectState(await sys.wait(gate), { status: 'confirmed' });
+
+  log('a forced rollback of a speculative task');
+  const forcedParent = await sys.submit({ type: 'compute', payload: { value: 10 }, agent: 'force-agent', taskId: 'forced-parent' });
+  const forced = await sys.submit({ type: 'compute', payload: { value: 11 }, dependsOn: forcedParent, agent: 'force-agent', taskId: task('forced-rollback') });
+  await untilSpeculating(sys, [forced]);
+  await sys.client.workflow.getHandle(taskWorkflowId(forced)).signal(forceRollbackSignal, { reason: 'recording the replay fixture' });
+  expectState(await sys.wait(forced), { status: 'rolled_back', rollback_reason: 'forced', bond: 'released' });
+  expectState(await sys.wait(forcedParent), { status: 'confirmed' });
+
+  log('an operator action (agenc stake status)');
+  await runOperatorAction(sys.client, { kind: 'stakeStatus', input: { agent: 'confirm-agent' } });
+  // The CLI draws the operator action's id; visibility (eventually consistent) says which it was.
+  const listOperatorActions = async () => {
+    const ids: string[] = [];
+    for await (const w of sys.client.workflow.list({ query: 'WorkflowType="operatorAction"' })) ids.push(w.workflowId);
+    return ids;
+  };
+  const [operator] = await pollUntil('the operator action listed in visibility', listOperatorActions, (ids) => ids.length === 1, 10_000, 200);
+  recorded.set('operator-action-stake-status', { client: sys.client, workflowId: operator! });
+
+  log('the operator signals on the control workflow, then it is ended so its history is a closed run');
+  for (const signal of [pauseSignal, resumeSignal, drainSignal, resumeSignal]) await controlHandle(sys.client).signal(signal);
+  await controlHandle(sys.client).terminate('replay fixture recorded');
+}
+
+async function recordRollout(rig: TimeSkippingRig, recorded: Recorded): Promise<void> {
+  const name = 'replay';
+  // Phase 1 halts on its third evaluation; an operator approves, and phase 2 runs green to the end.
+  rig.scripts.set(name, (phase, n) => (phase === 1 && n === 3 ? { speculativeTasks: 40, rollbacks: 5 } : GREEN));
+  const plan = parsePlan({ evaluation_interval: '10 minutes', phases: [{ name: 'P1', percentage: 10, duration: '1h' }, { name: 'P2', percentage: 20, duration: '1h' }] });
+  if (!plan.ok) throw new Error(plan.problems.join('; '));
+  const handle = await rig.client.workflow.start('rollout', { workflowId: rolloutWorkflowId(name), taskQueue: TASK_QUEUE, args: [{ name, plan: plan.plan }] });
+  await rig.advanceUntil(name, (s) => s.phases[0]?.state === 'halted');
+  await handle.signal(rolloutApproveSignal);
+  const done: RolloutStatus = await rig.finish(name);
+  if (done.state !== 'completed' || done.phases.map((p) => p.state).join() !== 'approved,completed') {
+    throw new Error(`the rollout took another path than its fixture covers: ${done.state}, phases ${done.phases.map((p) => p.state).join()}`);
+  }
+  recorded.set(rolloutWorkflowId(name), { client: rig.client, workflowId: rolloutWorkflowId(name) });
+  for (const n of [1, 2]) recorded.set(phaseWorkflowId(name, n), { client: rig.client, workflowId: phaseWorkflowId(name, n) });
+}
+
+async function main(): Promise<void> {
+  await globalSetup();
+  const recorded: Recorded = new Map();
+  const cleanups: Array<() => Promise<void>> = [];
+  try {
+    const sys = await startRecordingSystem();
+    cleanups.push(() => sys.close());
+    await recordTasks(sys, recorded);
+    const rig = await startTimeSkipping();
+    cleanups.push(() => rig.close());
+    await recordRollout(rig, recorded);
+
+    // Everything fetched before anything is written: a failure here also leaves the old fixtures.
+    const fixtures = new Map<string, string>();
+    for (const [fixture, { client, workflowId }] of recorded) {
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      fixtures.set(`${fixture}.json`, `${JSON.stringify(historyToJson(history), null, 1)}\n`);
+    }
+    mkdirSync(HISTORIES_DIR, { recursive: true });
+    for (const old of readdirSync(HISTORIES_DIR)) if (old.endsWith('.json')) rmSync(path.join(HISTORIES_DIR, old));
+    for (const [file, json] of [...fixtures].sort()) {
+      writeFileSync(path.join(HISTORIES_DIR, file), json);
+      log(`${file}: ${(json.length / 1024).toFixed(0)} KB`);
+    }
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((err: unknown) => log(`clean-up: ${String(err)}`));
+    await globalTeardown();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`failed, fixtures left as they were: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

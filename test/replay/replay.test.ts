@@ -1,0 +1,60 @@
+/**
+ * Replay: every history in test/replay/histories/ is replayed with `Worker.runReplayHistories` against
+ * the workflow bundle the suite built from today's code, so a change to workflow code that would not
+ * replay a run already in flight (a command added, removed or reordered without `patched()`) fails
+ * here instead of in production. No server is involved in the replay itself.
+ *
+ * The fixtures are real histories, recorded by `npx tsx scripts/record-histories.ts` (see its header
+ * and the README's "Changing workflow code"): a file's name is the workflow id it ran under.
+ * `histories/before-patches/` holds histories recorded by the code before a `patched()` change; the
+ * recorder never rewrites them, so each patch's old branch stays covered until its `deprecatePatch`.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { createMetrics, metricsSinks } from '../../workers/metrics';
+import * as registeredWorkflows from '../../workflows';
+import { historyFromJson } from './history-json';
+
+const HISTORY_DIRS = [path.join(__dirname, 'histories'), path.join(__dirname, 'histories', 'before-patches')];
+
+const fixtures = HISTORY_DIRS.flatMap((dir) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((file) => ({
+      workflowId: path.basename(file, '.json'),
+      history: historyFromJson(JSON.parse(readFileSync(path.join(dir, file), 'utf8'))),
+    })),
+);
+const workflowType = (f: (typeof fixtures)[number]) => f.history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
+
+beforeAll(() => {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // a runtime already exists in this process
+  }
+});
+
+test('every workflow the worker registers has at least one recorded history', () => {
+  const types = new Set(fixtures.map(workflowType));
+  expect([...types].sort()).toEqual(Object.keys(registeredWorkflows).sort());
+});
+
+test('every recorded history replays on the current workflow code', async () => {
+  const failures: string[] = [];
+  const replayed: string[] = [];
+  const options = {
+    workflowBundle: { codePath: process.env.AGENC_TEST_WORKFLOW_BUNDLE! },
+    // The sinks the worker registers; a replay does not call them, so nothing is counted twice.
+    sinks: metricsSinks(createMetrics()),
+  };
+  for await (const result of Worker.runReplayHistories(options, fixtures)) {
+    replayed.push(result.workflowId);
+    const fixture = fixtures.find((f) => f.workflowId === result.workflowId)!;
+    if (result.error) failures.push(`${result.workflowId}.json (${workflowType(fixture)}): ${result.error.name}: ${result.error.message}`);
+  }
+  expect(failures).toEqual([]);
+  expect(replayed).toEqual(fixtures.map((f) => f.workflowId));
+});
