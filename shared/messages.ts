@@ -100,11 +100,17 @@ export interface ControlStatus {
 
 export const setConfigUpdate = defineUpdate<ControlStatus, [Record<string, unknown>]>('setConfig');
 export const replaceConfigUpdate = defineUpdate<ControlStatus, [Record<string, unknown>]>('replaceConfig');
-/** A submission asks for one of the `max_pending_operations` slots before its workflow starts. */
+/**
+ * Submissions ask for `max_pending_operations` slots before their workflows start, several at once: the
+ * server allows only a few Updates in flight per workflow, so a client sends its pending admissions
+ * together (client/control.ts). One answer per task id, in order.
+ */
 export type TaskAdmission =
   | { admitted: true; /** false when this task id already held a slot (a retried submission) */ reserved: boolean }
   | { admitted: false; message: string };
-export const admitTaskUpdate = defineUpdate<TaskAdmission, [{ taskId: string }]>('admitTask');
+export const admitTasksUpdate = defineUpdate<TaskAdmission[], [{ taskIds: string[] }]>('admitTasks');
+/** At most this many task ids in one `admitTasks` Update. */
+export const MAX_ADMISSION_BATCH = 500;
 /** A task is final (or its workflow never started): its admission slot is free. */
 export const taskClosedSignal = defineSignal<[{ taskId: string; status: string }]>('taskClosed');
 export const admitSpeculationUpdate = defineUpdate<SpeculationDecision, [SpeculationRequest]>('admitSpeculation');

@@ -22,19 +22,21 @@ import { applyDottedChanges, ConfigError, formatProblem, parseConfig, type Specu
 import { FAILURE_TYPES, type TaskActivities } from '../shared/activity-contract';
 import {
   admitSpeculationUpdate,
-  admitTaskUpdate,
+  admitTasksUpdate,
   agentSlashedSignal,
   type ControlStatus,
   controlStatusQuery,
   drainSignal,
   forceRollbackAllSignal,
   forceRollbackSignal,
+  MAX_ADMISSION_BATCH,
   pauseSignal,
   replaceConfigUpdate,
   resumeSignal,
   setConfigUpdate,
   speculationEndedSignal,
   speculationRequestProblems,
+  type TaskAdmission,
   taskClosedSignal,
 } from '../shared/messages';
 import { TASK_ID_PATTERN, taskWorkflowId } from '../shared/task-model';
@@ -197,28 +199,27 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     { description: 'Replace the whole configuration (the TOML file re-read by /admin/config/reload); validated by the config schema.', validator: (next) => void validated(next) },
   );
 
-  setHandler(
-    admitTaskUpdate,
-    ({ taskId }) => {
-      // Checked again here: the validator of a concurrent admission may have passed on the same count.
-      const refusal = admissionRefusal(state.open, taskId, state.config);
-      if (refusal) return { admitted: false, message: refusal };
-      const reserved = !state.open.has(taskId);
-      if (reserved) state.open.set(taskId, Date.now());
-      return { admitted: true, reserved };
+  const admit = (taskId: string): TaskAdmission => {
+    // Checked here for each id: the validator of a concurrent admission may have passed on the same count.
+    const refusal = admissionRefusal(state.open, taskId, state.config);
+    if (refusal) return { admitted: false, message: refusal };
+    const reserved = !state.open.has(taskId);
+    if (reserved) state.open.set(taskId, Date.now());
+    return { admitted: true, reserved };
+  };
+  setHandler(admitTasksUpdate, ({ taskIds }) => taskIds.map(admit), {
+    description: 'Submissions take max_pending_operations slots before their workflows start, in order; a slot is freed when its task is final.',
+    validator: (req) => {
+      const ids: unknown = req?.taskIds;
+      if (!Array.isArray(ids) || !ids.length || ids.length > MAX_ADMISSION_BATCH || !ids.every((id) => typeof id === 'string' && TASK_ID_PATTERN.test(id))) {
+        throw new Error(`admitTasks needs {taskIds}: 1 to ${MAX_ADMISSION_BATCH} task ids matching ${TASK_ID_PATTERN}, got ${JSON.stringify(req)?.slice(0, 200)}`);
+      }
+      // A batch of which nothing can be admitted is refused here and never enters the history, so a
+      // burst of refused submissions costs it nothing.
+      const refusals = (ids as string[]).map((id) => admissionRefusal(state.open, id, state.config));
+      if (refusals.every(Boolean)) throw ApplicationFailure.nonRetryable(refusals[0]!, FAILURE_TYPES.tooManyPending);
     },
-    {
-      description: 'A submission takes one of the max_pending_operations slots before its workflow starts; the slot is freed when the task is final.',
-      validator: (req) => {
-        if (!req || typeof req.taskId !== 'string' || !TASK_ID_PATTERN.test(req.taskId)) {
-          throw new Error(`admitTask needs {taskId} matching ${TASK_ID_PATTERN}, got ${JSON.stringify(req)?.slice(0, 200)}`);
-        }
-        // A refusal here never enters the history, so a burst of refused submissions costs it nothing.
-        const refusal = admissionRefusal(state.open, req.taskId, state.config);
-        if (refusal) throw ApplicationFailure.nonRetryable(refusal, FAILURE_TYPES.tooManyPending);
-      },
-    },
-  );
+  });
   setHandler(taskClosedSignal, ({ taskId }) => forget(taskId), { description: 'A task is final, or its workflow never started: its admission slot is free.' });
 
   setHandler(

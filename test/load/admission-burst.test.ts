@@ -1,0 +1,61 @@
+/**
+ * Load with admission (loopback only, bounded): a burst of 1,000 submissions at once against
+ * `max_pending_operations`. Every refusal is clear and starts nothing, every admitted task finishes,
+ * and the worker's memory stays under `max_memory_mb` while it runs. Against the real dev server,
+ * proofs and SVM.
+ */
+import { AdmissionError, submitTask } from '../../client/tasks';
+import { controlStatus } from '../../client/control';
+import { pollUntil } from '../helpers/poll';
+import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+
+const LIMIT = 40;
+const BURST = 1000;
+const MAX_MEMORY_MB = 4096;
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startTestSystem({
+    name: 'burst',
+    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, limits: { max_pending_operations: LIMIT, max_memory_mb: MAX_MEMORY_MB } } },
+  });
+  await sys.fundAgent('default');
+});
+afterAll(() => sys?.close());
+
+async function startedTaskIds(): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const wf of sys.client.workflow.list({ query: 'WorkflowType="speculativeTask"' })) ids.push(wf.workflowId);
+  return ids.sort();
+}
+
+test(`a burst of ${BURST} submissions: exactly ${LIMIT} admitted and finished, the rest refused clearly, nothing half-submitted, memory under max_memory_mb`, async () => {
+  let peakRssMb = 0;
+  const sampler = setInterval(() => {
+    peakRssMb = Math.max(peakRssMb, process.memoryUsage().rss / 2 ** 20);
+  }, 100);
+  try {
+    const ids = Array.from({ length: BURST }, (_, i) => `burst-${i}`);
+    // Each admitted task stands for 3 s of work, so none frees its slot during the burst.
+    const outcomes = await Promise.all(
+      ids.map((taskId, i) => submitTask(sys.client, { type: 'compute', payload: { value: i, work_ms: 3000 }, taskId }).then(() => 'admitted' as const, (e: unknown) => e)),
+    );
+    const admitted = ids.filter((_, i) => outcomes[i] === 'admitted');
+    const others = outcomes.filter((o) => o !== 'admitted');
+    expect(admitted).toHaveLength(LIMIT);
+    expect(others.filter((o) => !(o instanceof AdmissionError))).toEqual([]);
+    expect(new Set(others.map((o) => `${(o as AdmissionError).field}: ${(o as AdmissionError).message}`))).toEqual(
+      new Set([`max_pending_operations: ${LIMIT} tasks are open, the limit is speculation.limits.max_pending_operations = ${LIMIT}; wait for tasks to finish or raise the limit`]),
+    );
+    // Nothing half-submitted: a workflow exists for exactly the admitted tasks (visibility is eventually consistent: wait for all of them to show).
+    const started = await pollUntil('visibility to list the admitted tasks', startedTaskIds, (ids) => ids.length >= LIMIT, 15_000, 250);
+    expect(started).toEqual(admitted.map((id) => `task-${id}`).sort());
+
+    const finals = await Promise.all(admitted.map((id) => sys.wait(id, 180_000)));
+    expect(finals.filter((s) => s.status !== 'confirmed')).toEqual([]);
+    expect((await controlStatus(sys.client)).open_tasks).toBe(0);
+  } finally {
+    clearInterval(sampler);
+  }
+  expect(peakRssMb).toBeLessThan(MAX_MEMORY_MB);
+});
