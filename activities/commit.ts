@@ -13,7 +13,8 @@
  */
 import { createHash } from 'node:crypto';
 import { PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
-import type { CommitEntry, TaskActivities } from '../shared/activity-contract';
+import type { TaskActivities } from '../shared/activity-contract';
+import type { CommitEntry } from '../shared/proof-records';
 import { ensureAuthorityFunded, type StakeDeps } from './chain/context';
 import { MEMO_PROGRAM_ID } from './chain/port';
 import { validateTaskId } from './chain/addresses';

@@ -1,10 +1,11 @@
 /** Operator activities behind the `operatorAction` workflow: stake management, the integrity and stake pool checks. */
 import type { Client } from '@temporalio/client';
-import { controlStatus } from '../client/control';
+import { controlStatus } from '../temporal/control';
 import { taskStateQuery } from '../shared/messages';
 import type { OperatorActivities } from '../shared/operator-contract';
 import { taskWorkflowId } from '../shared/task-model';
-import { createStakeOperator, type LiveCommitment, type StakeDeps } from './chain';
+import type { LiveCommitment } from '../shared/stake-records';
+import { createStakeOperator, type StakeDeps } from './chain';
 
 export function createOperatorActivities(deps: { client: Client; stake: StakeDeps; rawConfig: () => Record<string, unknown> }): OperatorActivities {
   const operator = createStakeOperator(deps.stake);

@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import { controlHandle, controlStatus } from '../client/control';
+import { controlHandle, controlStatus } from '../temporal/control';
 import type { TaskActivities } from '../shared/activity-contract';
 import { FAILURE_TYPES } from '../shared/activity-contract';
 import { admitSpeculationUpdate, taskStateQuery } from '../shared/messages';

@@ -20,7 +20,7 @@ import { stringify } from 'smol-toml';
 import { createStakeOperator } from '../activities/chain';
 import { readTomlFile, TEMPLATE_PATH } from '../config/load';
 import { setConfigUpdate } from '../shared/messages';
-import { controlHandle } from '../client/control';
+import { controlHandle } from '../temporal/control';
 import { submitTask, waitForTask } from '../client/tasks';
 import { freePort, startDevServer } from '../workers/temporal-dev-server';
 import { installRuntime } from '../workers/runtime';

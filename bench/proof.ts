@@ -14,7 +14,7 @@ import { ensureArtifacts, type CircuitArtifacts } from '../activities/proof/arti
 import { commitSync, computeOutput, randomSalt, toField } from '../activities/proof/fields';
 import { proveTask } from '../activities/proof/prover';
 import { releaseProverResources, snarkjs } from '../activities/proof/snarkjs';
-import type { GenerateProofInput } from '../activities/proof/types';
+import type { GenerateProofInput } from '../shared/proof-records';
 
 export interface BenchProofsOptions {
   /** Proofs per measurement (default 20). */

@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { version } from '../package.json';
-import { connectClient } from './connection';
+import { connectClient } from '../temporal/connection';
 import { registerConfigCommands } from './commands/config';
 import { registerOperatorCommands } from './commands/operator';
 import { registerProofCommands } from './commands/proof';

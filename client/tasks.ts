@@ -10,7 +10,7 @@ import {
   WorkflowNotFoundError,
 } from '@temporalio/client';
 import { checkPayload } from '../activities/task-types/registry';
-import { admitTask, withdrawAdmission } from './control';
+import { admitTask, withdrawAdmission } from '../temporal/control';
 import { taskStateQuery } from '../shared/messages';
 import { SA } from '../shared/search-attributes';
 import { TASK_QUEUE } from '../shared/task-queues';

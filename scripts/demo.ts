@@ -11,8 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { runOperatorAction } from '../client/commands/operator';
-import { connectClient } from '../client/connection';
-import { controlStatus } from '../client/control';
+import { connectClient } from '../temporal/connection';
+import { controlStatus } from '../temporal/control';
 import { table } from '../client/output';
 import { getTaskState, submitTask } from '../client/tasks';
 import { FINAL_STATUSES, type TaskState } from '../shared/task-model';

@@ -17,7 +17,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { runOperatorAction } from '../client/commands/operator';
-import { controlHandle } from '../client/control';
+import { controlHandle } from '../temporal/control';
 import { getTaskState } from '../client/tasks';
 import { drainSignal, forceRollbackSignal, pauseSignal, resumeSignal, setConfigUpdate } from '../shared/messages';
 import { parsePlan, phaseWorkflowId, rolloutApproveSignal, type RolloutStatus, rolloutWorkflowId } from '../shared/rollout-model';

@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { connectClient } from '../client/connection';
+import { connectClient } from '../temporal/connection';
 import { checkName, loadPlanFile, planText, rolloutStatus, startRollout } from '../client/commands/rollout';
 import { CliError } from '../client/output';
 import type { Duration } from '@temporalio/common';

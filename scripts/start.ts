@@ -4,7 +4,7 @@
  * server on :9090. Ctrl-C stops the workers gracefully, then the dev server.
  */
 import * as path from 'node:path';
-import { controlStatus } from '../client/control';
+import { controlStatus } from '../temporal/control';
 import { createLogger } from '../workers/logger';
 import type { WorkerProcess } from '../workers/worker-process';
 import { startEmbeddedSystem } from './embedded-system';

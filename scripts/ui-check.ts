@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { connectClient } from '../client/connection';
+import { connectClient } from '../temporal/connection';
 import { SA } from '../shared/search-attributes';
 import { TASK_ID_PATTERN } from '../shared/task-model';
 import { CHROMIUM_PATH, inspectUi, launchBrowser } from '../test/ui/inspect';

@@ -5,20 +5,8 @@
 import type { SpeculationConfig, StakeConfig } from '../config/schema';
 import type { SpeculationDecision, SpeculationRequest } from './messages';
 import type { TaskOutput, TaskState } from './task-model';
-// The records themselves are defined once, beside the code that makes them (type imports only).
-import type { LockBondResult, SettleBondResult } from '../activities/chain/stake-activities';
-import type { GenerateProofInput, ProofRecord } from '../activities/proof/types';
-
-export type { GenerateProofInput, LockBondResult, ProofRecord, SettleBondResult };
-
-/** One proven result as it goes on-chain. */
-export interface CommitEntry {
-  taskId: string;
-  agent: string;
-  commitment: string;
-  parentCommitment: string;
-  verificationKeyHash: string;
-}
+import type { LockBondResult, SettleBondResult } from './stake-records';
+import type { CommitEntry, GenerateProofInput, ProofRecord } from './proof-records';
 
 /** Activities on `agenc-tasks`. */
 export interface TaskActivities {

@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SpeculationConfig } from '../config/schema';
-import type { CommitEntry, ProofRecord } from './activity-contract';
+import type { CommitEntry, ProofRecord } from './proof-records';
 import type { RollbackReason, SpeculationRefusal, TaskOutput, TaskState } from './task-model';
 
 // ── speculativeTask ────────────────────────────────────────────────────────────────────────────────
@@ -103,7 +103,7 @@ export const replaceConfigUpdate = defineUpdate<ControlStatus, [Record<string, u
 /**
  * Submissions ask for `max_pending_operations` slots before their workflows start, several at once: the
  * server allows only a few Updates in flight per workflow, so a client sends its pending admissions
- * together (client/control.ts). One answer per task id, in order.
+ * together (temporal/control.ts). One answer per task id, in order.
  */
 export type TaskAdmission =
   | { admitted: true; /** false when this task id already held a slot (a retried submission) */ reserved: boolean }

@@ -7,7 +7,7 @@ import type {
   StakeStatusResult,
   StakeWithdrawInput,
   StakeWithdrawResult,
-} from '../activities/chain/operator';
+} from './stake-records';
 
 export type OperatorRequest =
   | { kind: 'stakeInit'; input: StakeInitInput }

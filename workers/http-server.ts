@@ -11,7 +11,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { controlHandle, controlStatus, statusBody } from '../client/control';
+import { controlHandle, controlStatus, statusBody } from '../temporal/control';
 import { ConfigError, formatProblem } from '../config/schema';
 import { loadConfig, TomlSyntaxError } from '../config/load';
 import { drainSignal, forceRollbackAllSignal, replaceConfigUpdate, setConfigUpdate, type ControlStatus } from '../shared/messages';

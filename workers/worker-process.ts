@@ -10,8 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { type ActivityInterceptorsFactory, bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
 import type { Logger } from 'pino';
-import { temporalAuth } from '../client/connection';
-import { ensureControl, controlStatus } from '../client/control';
+import { ensureControl, controlStatus } from '../temporal/control';
 import { loadConfig, type LoadedConfig } from '../config/load';
 import { createStakeActivities, openStakeDeps, type StakeDeps } from '../activities/chain';
 import { createCommitActivity } from '../activities/commit';
@@ -23,7 +22,7 @@ import { activityLogAttributes } from './activity-log-attributes';
 import { createMetrics, metricsSinks, type SpeculationMetrics } from './metrics';
 import { startHttpServer } from './http-server';
 import { proofBacklog } from './proof-backlog';
-import { temporalAddress, temporalNamespace } from './temporal-dev-server';
+import { temporalAddress, temporalAuth, temporalNamespace } from '../config/temporal';
 
 export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
 export const WORKFLOW_INTERCEPTOR_MODULES = [path.join(__dirname, '..', 'workflows', 'log-attributes.ts')];

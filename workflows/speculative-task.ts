@@ -26,7 +26,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SpeculationConfig } from '../config/schema';
-import type { CommitEntry, ProofActivities, ProofRecord, TaskActivities } from '../shared/activity-contract';
+import type { ProofActivities, TaskActivities } from '../shared/activity-contract';
+import type { CommitEntry, ProofRecord } from '../shared/proof-records';
 import { FAILURE_TYPES } from '../shared/activity-contract';
 import {
   agentSlashedSignal,

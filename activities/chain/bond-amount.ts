@@ -4,12 +4,9 @@
  * Imports nothing from Node, so workflow code may use it too.
  */
 import { chainFailure } from './errors';
+import type { BondStakeRule } from '../../shared/stake-records';
 
-export interface BondStakeRule {
-  min_stake: number;
-  max_stake: number;
-  stake_per_depth: number;
-}
+export type { BondStakeRule };
 
 export function bondAmount(depth: number, stake: BondStakeRule): number {
   if (!Number.isSafeInteger(depth) || depth < 0) {

@@ -11,25 +11,11 @@ export { openStakeDeps, splitSlash, type OpenStakeDepsOptions, type StakeDeps } 
 export {
   createStakeActivities,
   type LockBondInput,
-  type LockBondResult,
   type ReleaseBondInput,
-  type SettleBondResult,
   type SlashBondInput,
   type StakeActivities,
 } from './stake-activities';
 export {
   createStakeOperator,
-  type AgentStakeStatus,
-  type BondStatus,
-  type IntegrityResult,
-  type IntegrityTotals,
-  type LiveCommitment,
-  type PoolCheckInput,
-  type PoolReport,
-  type StakeInitInput,
-  type StakeInitResult,
   type StakeOperator,
-  type StakeStatusResult,
-  type StakeWithdrawInput,
-  type StakeWithdrawResult,
 } from './operator';

@@ -10,139 +10,14 @@
  * Nothing is kept in process memory, so any worker can answer.
  */
 import type { PublicKey } from '@solana/web3.js';
+import type { StakeInitInput, StakeInitResult, BondStatus, AgentStakeStatus, StakeStatusResult, StakeWithdrawInput, StakeWithdrawResult, LiveCommitment, IntegrityTotals, IntegrityResult, PoolCheckInput, PoolReport } from '../../shared/stake-records';
 import { bondAddress, validateTaskId } from './addresses';
-import { bondAmount, type BondStakeRule } from './bond-amount';
+import { bondAmount } from './bond-amount';
 import { chainFailure } from './errors';
 import { validateAgentName } from './keys';
 import { agentLedger, expectedStakeLamports, parseMemos, treasuryLedger, type AgentLedger } from './ledger';
 import { buildDepositTx, buildWithdrawTx } from './transactions';
 import { agentStake, AUTHORITY_MIN_LAMPORTS, ensureAuthorityFunded, requireLamports, type StakeDeps } from './context';
-
-export interface StakeInitInput {
-  agent: string;
-  amount: number;
-  /** Makes a retried call a no-op: a deposit whose memo carries this id is not made twice. */
-  requestId?: string;
-}
-
-export interface StakeInitResult {
-  agent: string;
-  wallet: string;
-  stake_account: string;
-  deposited: number;
-  /** Lamports added on first deposit to keep the stake account rent-exempt; never bonded or withdrawn. */
-  rent_reserve_added: number;
-  /** Lamports the embedded chain's faucet gave the wallet to make the deposit (0 on a cluster). */
-  airdropped: number;
-  signature: string | null;
-  alreadyApplied: boolean;
-}
-
-export interface BondStatus {
-  task_id: string;
-  bond_account: string;
-  depth: number;
-  amount: number;
-  /** Lamports the bond account holds now (equal to amount unless something moved out of band). */
-  on_chain: number;
-}
-
-export interface AgentStakeStatus {
-  agent: string;
-  wallet: string;
-  wallet_lamports: number;
-  stake_account: string;
-  stake_lamports: number;
-  rent_reserve: number;
-  deposited: number;
-  withdrawn: number;
-  available: number;
-  locked_in_bonds: number;
-  slashed: number;
-  bonds: BondStatus[];
-}
-
-export interface StakeStatusResult {
-  chain: 'embedded' | 'rpc';
-  authority: string;
-  treasury: { address: string; lamports: number };
-  agents: AgentStakeStatus[];
-}
-
-export interface StakeWithdrawInput {
-  agent: string;
-  /** Default: everything available. */
-  amount?: number;
-  requestId?: string;
-}
-
-export interface StakeWithdrawResult {
-  agent: string;
-  wallet: string;
-  stake_account: string;
-  withdrawn: number;
-  available_after: number;
-  signature: string | null;
-  alreadyApplied: boolean;
-}
-
-export interface LiveCommitment {
-  taskId: string;
-  agent: string;
-  amount: number;
-}
-
-export interface IntegrityTotals {
-  /** Σ deposits (with rent reserves) − Σ withdrawals + Σ treasury funding: what the conserved set should hold. */
-  expected: number;
-  /** Σ stake accounts + Σ live bonds + treasury, as read from chain. */
-  actual: number;
-  stake_accounts: number;
-  bonds: number;
-  treasury: number;
-  deposited: number;
-  withdrawn: number;
-  slashed: number;
-  treasury_funded: number;
-  /** Reported, outside the conserved set: wallets are the agents' own money. */
-  wallets: number;
-  /** Reported, outside the conserved set: the authority pays every transaction fee. */
-  authority: number;
-}
-
-export interface IntegrityResult {
-  ok: boolean;
-  problems: string[];
-  totals: IntegrityTotals;
-}
-
-export interface PoolCheckInput {
-  /**
-   * The runbook's `--program $SPECULATION_PROGRAM_ID`. This protocol deploys no program of its own:
-   * stake and bond accounts are System accounts derived from the protocol authority, so the authority's
-   * address is what identifies the deployment.
-   */
-  program?: string;
-  /** The live bond rule: the pool must cover at least the smallest bond a speculative task takes (depth 1). */
-  stake: BondStakeRule;
-}
-
-export interface PoolReport {
-  /** initialized, funded, and the escrow holds exactly what the recorded locks say. */
-  ok: boolean;
-  /** The authority exists on chain and at least one agent has a stake account. */
-  initialized: boolean;
-  /** The authority can pay fees and the available stake covers the smallest bond. */
-  funded: boolean;
-  problems: string[];
-  chain: 'embedded' | 'rpc';
-  authority: { address: string; lamports: number; min_lamports: number };
-  treasury: { address: string; lamports: number };
-  /** Stake accounts: the liquidity bonds draw from. */
-  stake: { agents: number; available: number; smallest_bond: number };
-  /** Bond accounts: lamports locked by speculative tasks, as recorded and as held on chain. */
-  escrow: { bond_accounts: number; locked_in_bonds: number; held: number };
-}
 
 export interface StakeOperator {
   stakeInit(input: StakeInitInput): Promise<StakeInitResult>;

@@ -10,6 +10,7 @@
  * A send that throws (timeout, crash of the RPC, ...) is followed by the same look: if the effect is on
  * chain the attempt succeeds; if not, the error is rethrown and Temporal retries. Lamports never move twice.
  */
+import type { LockBondResult, SettleBondResult } from '../../shared/stake-records';
 import type { ChainPort } from './port';
 import { validateTaskId } from './addresses';
 import { bondAmount, type BondStakeRule } from './bond-amount';
@@ -34,18 +35,6 @@ export interface LockBondInput {
   stake: BondStakeRule;
 }
 
-export interface LockBondResult {
-  taskId: string;
-  agent: string;
-  bondAddress: string;
-  amount: number;
-  /** The lock transaction (also when found on a retry); null only if its history is not readable. */
-  signature: string | null;
-  alreadyLocked: boolean;
-  /** Set when a retried lock finds the bond already settled. */
-  settledAs?: 'released' | 'slashed';
-}
-
 export interface ReleaseBondInput {
   taskId: string;
   agent: string;
@@ -58,18 +47,6 @@ export interface SlashBondInput {
   /** Fraction in [0, 1] of the bond that goes to the treasury (floored to whole lamports). */
   slashPercentage: number;
   reason: string;
-}
-
-export interface SettleBondResult {
-  taskId: string;
-  agent: string;
-  bondAddress: string;
-  /** What happened to the bond; `never_locked` when there was no bond for this task. */
-  outcome: 'released' | 'slashed' | 'never_locked';
-  slashed: number;
-  returned: number;
-  signature: string | null;
-  alreadySettled: boolean;
 }
 
 export interface StakeActivities {

@@ -14,7 +14,7 @@
 import { ApplicationFailure, asyncLocalStorage, type Context } from '@temporalio/activity';
 import { isProofError, ProofCancelledError } from './errors';
 import { createProofService, type ProofService, type ProofServiceOptions, type VerifyProofInput } from './service';
-import type { GenerateProofInput, ProofRecord, VerifyResult } from './types';
+import type { GenerateProofInput, ProofRecord, VerifyResult } from '../../shared/proof-records';
 
 export const PROOF_TASK_QUEUE = 'agenc-proofs';
 

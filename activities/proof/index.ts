@@ -18,4 +18,4 @@ export { poseidonHash } from './poseidon';
 export { assertTaskProofValid, clearArtifactMemoryCache, diagnoseWitness, loadVerificationKey, proveTask, verifyTaskProof, type ProvingArtifacts, type VerifyingArtifacts } from './prover';
 export { createProofService, type ProofService, type ProofServiceOptions, type VerifyProofInput } from './service';
 export { releaseProverResources } from './snarkjs';
-export type { ExpectedPublicInputs, GenerateProofInput, Groth16Proof, ProofRecord, VerifyFailureCode, VerifyResult } from './types';
+export type { ExpectedPublicInputs, GenerateProofInput, Groth16Proof, ProofRecord, VerifyFailureCode, VerifyResult } from '../../shared/proof-records';

@@ -17,7 +17,7 @@ import {
 import { commitSync, computeOutput, parseField, toField } from './fields';
 import { snarkjs, type Groth16Proof, type VerificationKey } from './snarkjs';
 import { calculateWitness, clearWitnessCalculators } from './witness';
-import type { ExpectedPublicInputs, GenerateProofInput, ProofRecord, VerifyResult } from './types';
+import type { ExpectedPublicInputs, GenerateProofInput, ProofRecord, VerifyResult } from '../../shared/proof-records';
 
 /** The artifact paths proving needs. */
 export type ProvingArtifacts = Pick<CircuitArtifacts, 'wasmPath' | 'zkeyPath' | 'verificationKeyHash'>;

@@ -6,7 +6,7 @@ import { ensureArtifacts, type CircuitArtifacts } from './artifacts';
 import { ProofCancelledError, ProofTimeoutError } from './errors';
 import { proveTask, verifyTaskProof } from './prover';
 import { BoundedSemaphore, type SemaphoreStats } from './semaphore';
-import type { ExpectedPublicInputs, GenerateProofInput, ProofRecord, VerifyResult } from './types';
+import type { ExpectedPublicInputs, GenerateProofInput, ProofRecord, VerifyResult } from '../../shared/proof-records';
 
 export interface ProofServiceOptions {
   /** Artifacts cache root (see ensureArtifacts). */

@@ -3,16 +3,12 @@
  * type declarations, so the surface is described here instead of with a global `declare module`.
  */
 
+import type { Groth16Proof } from '../../shared/proof-records';
+
+export type { Groth16Proof };
+
 /** A file name or an in-memory file, as snarkjs' fastfile accepts. */
 export type SnarkFile = string | { type: 'mem'; data: Uint8Array };
-
-export interface Groth16Proof {
-  pi_a: string[];
-  pi_b: string[][];
-  pi_c: string[];
-  protocol: string;
-  curve: string;
-}
 
 export type VerificationKey = Record<string, unknown> & { protocol: string; curve: string; nPublic: number };
 

@@ -9,7 +9,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
-import { controlHandle, controlStatus } from '../../client/control';
+import { controlHandle, controlStatus } from '../../temporal/control';
 import { setConfigUpdate } from '../../shared/messages';
 import type { RolloutActivities } from '../../shared/rollout-model';
 import { createInjectedSource, type ReadingsFn } from './injected-source';

@@ -10,7 +10,7 @@
  * Memory growth cannot be seen in visibility: reported as 0 with a note. P1 alerts neither: none.
  */
 import type { Client } from '@temporalio/client';
-import { controlStatus } from '../../client/control';
+import { controlStatus } from '../../temporal/control';
 import { SA } from '../../shared/search-attributes';
 import { rate, type MetricWindow, type RolloutMetricSource, type RolloutReadings } from './source';
 

@@ -11,7 +11,7 @@ import {
   ROLLBACK_POLICIES,
   type SpeculationConfig,
 } from '../../config/schema';
-import { controlHandle, controlStatus } from '../control';
+import { controlHandle, controlStatus } from '../../temporal/control';
 import { setConfigUpdate } from '../../shared/messages';
 import { CliError, emit, EXIT, type OutputOptions, withOutput } from '../output';
 import type { ClientFactory } from './context';

@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { PublicKey } from '@solana/web3.js';
-import type { PoolReport, StakeInitResult, StakeWithdrawResult } from '../../activities/chain/operator';
+import type { PoolReport, StakeInitResult, StakeWithdrawResult } from '../../shared/stake-records';
 import type { IntegrityReport, OperatorRequest, StakeStatusWithCooldown } from '../../shared/operator-contract';
 import { TASK_QUEUE } from '../../shared/task-queues';
-import { controlStatus, statusBody } from '../control';
+import { controlStatus, statusBody } from '../../temporal/control';
 import { CliError, emit, EXIT, type OutputOptions, parseLamports, table, withOutput } from '../output';
 import { DEFAULT_AGENT, newTaskId } from '../tasks';
 import type { ClientFactory } from './context';

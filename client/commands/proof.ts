@@ -1,7 +1,7 @@
 /** `agenc proof get|verify`: a task's Groth16 proof, checked here against the current verification key. */
 import type { Command } from 'commander';
 import { ensureArtifacts, releaseProverResources, verifyTaskProof } from '../../activities/proof';
-import type { ProofRecord } from '../../activities/proof/types';
+import type { ProofRecord } from '../../shared/proof-records';
 import { proofRecordQuery } from '../../shared/messages';
 import { taskWorkflowId } from '../../shared/task-model';
 import { CliError, emit, EXIT, type OutputOptions, withOutput } from '../output';

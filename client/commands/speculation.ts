@@ -1,7 +1,7 @@
 /** `agenc speculation pause|resume|drain|force-rollback`: the control workflow's signals. */
 import type { Command } from 'commander';
 import { drainSignal, forceRollbackAllSignal, pauseSignal, resumeSignal } from '../../shared/messages';
-import { controlHandle, controlStatus, statusBody } from '../control';
+import { controlHandle, controlStatus, statusBody } from '../../temporal/control';
 import { emit, type OutputOptions, withOutput } from '../output';
 import type { ClientFactory } from './context';
 

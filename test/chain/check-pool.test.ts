@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { Keypair } from '@solana/web3.js';
 import { bondAddress } from '../../activities/chain';
-import { controlStatus } from '../../client/control';
+import { controlStatus } from '../../temporal/control';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { PROJECT_ROOT } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';

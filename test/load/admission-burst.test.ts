@@ -5,7 +5,7 @@
  * proofs and SVM.
  */
 import { AdmissionError, submitTask } from '../../client/tasks';
-import { controlStatus } from '../../client/control';
+import { controlStatus } from '../../temporal/control';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 

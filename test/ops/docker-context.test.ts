@@ -63,7 +63,7 @@ describe('the build context of `docker build .`', () => {
 
   it('holds what the image installs and runs: manifest, lockfile, sources, configuration, circuits', () => {
     expect(context).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'bin/agenc.js', 'workers/main.ts', 'circuits/task.circom', 'config/speculation-template.toml']));
-    for (const dir of ['activities', 'client', 'config', 'shared', 'workers', 'workflows', 'circuits']) {
+    for (const dir of ['activities', 'client', 'temporal', 'config', 'shared', 'workers', 'workflows', 'circuits']) {
       expect(`${dir}: ${context.some((file) => file.startsWith(`${dir}/`))}`).toBe(`${dir}: true`);
     }
   });

@@ -11,7 +11,7 @@ import { ensureArtifacts, type CircuitArtifacts } from '../../activities/proof/a
 import { PROOF_GENERATION_HISTOGRAM, proofDurationObserver } from '../../activities/proof/metrics';
 import { createProofService } from '../../activities/proof/service';
 import { releaseProverResources } from '../../activities/proof/snarkjs';
-import type { ProofRecord } from '../../activities/proof/types';
+import type { ProofRecord } from '../../shared/proof-records';
 import { honestWitness, TEST_ARTIFACTS_ROOT, TEST_SCRATCH_DIR } from './helpers';
 
 jest.setTimeout(180_000);

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { commitSync, computeOutput, randomSalt } from '../../activities/proof/fields';
-import type { ExpectedPublicInputs, GenerateProofInput } from '../../activities/proof/types';
+import type { ExpectedPublicInputs, GenerateProofInput } from '../../shared/proof-records';
 
 /** Scratch space of the proof tests (other keys, broken copies, a second cache root), under .data/. */
 export const TEST_SCRATCH_DIR = path.resolve(__dirname, '..', '..', '.data', 'test-circuits');

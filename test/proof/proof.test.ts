@@ -17,7 +17,7 @@ import { commit, commitSync, computeOutput, FIELD_MODULUS, randomSalt, toField }
 import { poseidonHash } from '../../activities/proof/poseidon';
 import { assertTaskProofValid, proveTask, verifyTaskProof } from '../../activities/proof/prover';
 import { releaseProverResources, snarkjs } from '../../activities/proof/snarkjs';
-import type { ProofRecord } from '../../activities/proof/types';
+import type { ProofRecord } from '../../shared/proof-records';
 import { honestWitness, TEST_ARTIFACTS_ROOT, TEST_SCRATCH_DIR, type Witness } from './helpers';
 
 jest.setTimeout(180_000);

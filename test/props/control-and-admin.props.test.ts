@@ -10,7 +10,7 @@
 import fc from 'fast-check';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { AdmissionError, submitTask } from '../../client/tasks';
-import { controlHandle, controlStatus } from '../../client/control';
+import { controlHandle, controlStatus } from '../../temporal/control';
 import { CONFIG_KEYS } from '../../config/schema';
 import { admitSpeculationUpdate, type ControlStatus, replaceConfigUpdate, setConfigUpdate } from '../../shared/messages';
 import { AGENT_NAME_PATTERN, TASK_ID_PATTERN, taskWorkflowId } from '../../shared/task-model';

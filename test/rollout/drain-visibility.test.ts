@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { createStakeOperator } from '../../activities/chain';
 import { createVisibilitySource } from '../../activities/rollout-metrics';
-import { controlStatus } from '../../client/control';
+import { controlStatus } from '../../temporal/control';
 import { rolloutStatus, startRollout } from '../../client/commands/rollout';
 import { parsePlan, rolloutAbortSignal, rolloutWorkflowId } from '../../shared/rollout-model';
 import { TASK_QUEUE } from '../../shared/task-queues';

@@ -4,7 +4,7 @@
  * server, proofs and SVM.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { admitTask, controlStatus } from '../../client/control';
+import { admitTask, controlStatus } from '../../temporal/control';
 import { AdmissionError, submitTask } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
 import { pollUntil } from '../helpers/poll';

@@ -5,7 +5,7 @@
  * until the chain below it is proven, so what is ready when the root commits is known.
  */
 import { createStakeOperator } from '../../activities/chain';
-import { controlHandle } from '../../client/control';
+import { controlHandle } from '../../temporal/control';
 import { getTaskState } from '../../client/tasks';
 import { setConfigUpdate } from '../../shared/messages';
 import { scheduledActivities } from '../helpers/history';

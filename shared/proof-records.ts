@@ -1,6 +1,15 @@
-import type { Groth16Proof } from './snarkjs';
+/**
+ * The proof records as workflows, activities and the CLI exchange them: defined here, below all of
+ * them, so the activity contract takes its types from shared/ and not from activities/.
+ */
 
-export type { Groth16Proof };
+export interface Groth16Proof {
+  pi_a: string[];
+  pi_b: string[][];
+  pi_c: string[];
+  protocol: string;
+  curve: string;
+}
 
 /**
  * What a proof is generated from. Strings because the numbers are bigints crossing JSON (Temporal
@@ -48,3 +57,12 @@ export interface ExpectedPublicInputs {
 export type VerifyFailureCode = 'ProofCorrupted' | 'ProofKeyMismatch' | 'ProofPublicSignalsMismatch' | 'ProofInvalid';
 
 export type VerifyResult = { valid: true } | { valid: false; reason: string; code: VerifyFailureCode };
+
+/** One proven result as it goes on-chain. */
+export interface CommitEntry {
+  taskId: string;
+  agent: string;
+  commitment: string;
+  parentCommitment: string;
+  verificationKeyHash: string;
+}

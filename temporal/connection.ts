@@ -4,23 +4,8 @@
  * `TEMPORAL_TLS_KEY` (mTLS) or `TEMPORAL_API_KEY` (Temporal Cloud); `TEMPORAL_TLS_CA` when the
  * server's certificate is issued by a private CA rather than one the system trusts.
  */
-import { readFileSync } from 'node:fs';
-import { Client, Connection, type ConnectionOptions, type TLSConfig } from '@temporalio/client';
-import { temporalAddress, temporalNamespace } from '../workers/temporal-dev-server';
-
-/** TLS and API key from the environment, in the shape both Connection and the worker's NativeConnection take. */
-export function temporalAuth(env: NodeJS.ProcessEnv = process.env): { tls?: TLSConfig; apiKey?: string } {
-  const { TEMPORAL_TLS_CERT: cert, TEMPORAL_TLS_KEY: key, TEMPORAL_TLS_CA: ca, TEMPORAL_API_KEY: apiKey } = env;
-  if (Boolean(cert) !== Boolean(key)) {
-    throw new Error(`mTLS needs both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY; only ${cert ? 'TEMPORAL_TLS_CERT' : 'TEMPORAL_TLS_KEY'} is set`);
-  }
-  if (!cert && !ca && !apiKey) return {};
-  const tls: TLSConfig = {
-    ...(cert && key ? { clientCertPair: { crt: readFileSync(cert), key: readFileSync(key) } } : {}),
-    ...(ca ? { serverRootCACertificate: readFileSync(ca) } : {}),
-  };
-  return { tls, ...(apiKey ? { apiKey } : {}) };
-}
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import { temporalAddress, temporalAuth, temporalNamespace } from '../config/temporal';
 
 export function connectionOptions(address = temporalAddress()): ConnectionOptions {
   return { address, ...temporalAuth(), connectTimeout: 5000 };
