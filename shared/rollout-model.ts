@@ -28,7 +28,7 @@ export interface RolloutThresholds {
    * so both metric sources decide alike. With 20 tasks a halt (> 10%) needs at least 3 rollbacks, so
    * one or two unlucky tasks can never stop a rollout, while a single rollback can still pause it
    * (which heals itself). Below it, 1 rollback of 4 tasks would read 25% and halt a quiet canary on
-   * noise: AgenC's own runtime auto-disabled with no minimum sample (DESIGN.md §5).
+   * noise: AgenC's own runtime auto-disabled with no minimum sample.
    */
   min_sample: number;
 }

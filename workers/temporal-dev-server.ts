@@ -1,5 +1,5 @@
 /**
- * The embedded default Temporal: finds the Temporal CLI (DESIGN.md §2 order), starts
+ * The embedded default Temporal: finds the Temporal CLI ($TEMPORAL_CLI, then PATH, then the project venv), starts
  * `temporal server start-dev` with SQLite on disk and the Web UI, and registers the project's search
  * attributes. A server already answering at the address is reused, never started twice.
  */

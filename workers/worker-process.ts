@@ -3,7 +3,7 @@
  * `agenc-proofs` worker (Groth16 proving, CPU-bound: it takes at most `[speculation.proof] worker_threads`
  * proofs, so a backlog waits in Temporal's task queue for whichever proof worker frees first), its
  * `agenc-proof-verification` worker, and the metrics/admin HTTP server. Workers hold no state of their
- * own (DESIGN.md §6) except the embedded SVM, the single-machine default.
+ * own (all state lives in Temporal, so workers scale by adding processes) except the embedded SVM, the single-machine default.
  */
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';

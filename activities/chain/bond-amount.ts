@@ -1,5 +1,5 @@
 /**
- * The bond rule (DESIGN.md §3, the runbook's linear rule), the one place it lives:
+ * The bond rule (the runbook's linear rule), the one place it lives:
  *   bond = min(max_stake, min_stake + depth × stake_per_depth)
  * Imports nothing from Node, so workflow code may use it too.
  */

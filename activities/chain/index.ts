@@ -1,4 +1,4 @@
-/** The chain module: stake bonds on Solana (embedded SVM or a cluster), see DESIGN.md §2-§3. */
+/** The chain module: stake bonds on Solana (embedded SVM or a cluster); the README's "How it works" says which is used when. */
 export type { AccountSnapshot, ChainPort, MemoRecord, SendResult } from './port';
 export { MEMO_PROGRAM_ID } from './port';
 export { BankrunChain, DEFAULT_ACCOUNTS_FILE, type BankrunChainOptions } from './bankrun-chain';

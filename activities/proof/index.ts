@@ -1,4 +1,4 @@
-/** Groth16 proofs of task results (DESIGN.md section 4). */
+/** Groth16 proofs of task results: the circuit is circuits/task.circom; each proof binds task, agent, output and parent output. */
 export { createProofActivities, toApplicationFailure, PROOF_TASK_QUEUE, type ProofActivities, type ProofActivityOptions } from './activities';
 export {
   circuitCacheKey,
