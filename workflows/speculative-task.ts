@@ -10,7 +10,6 @@
  */
 import {
   type ActivityOptions,
-  ApplicationFailure,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -21,7 +20,6 @@ import {
   proxySinks,
   setCurrentDetails,
   setHandler,
-  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -50,10 +48,21 @@ import {
 } from '../shared/messages';
 import type { MetricsSinks } from '../shared/metrics-sink';
 import { setLogPhase } from './log-attributes';
+import {
+  bondSettlement,
+  commitBatchEntries,
+  failureType,
+  mayJoinParentBatch,
+  newsForDependents,
+  proofActivityLost,
+  rollbackExplanation,
+  rollbackTakesEffect,
+  rootMessage,
+  unconfirmedStatus,
+} from './task-decisions';
 import { SA } from '../shared/search-attributes';
 import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE } from '../shared/task-queues';
 import {
-  OWN_FAULT_REASONS,
   type RollbackReason,
   type TaskInput,
   type TaskOutput,
@@ -104,15 +113,6 @@ class OwnFault extends Error {
   }
 }
 
-function failureType(err: unknown): string | undefined {
-  let cur: unknown = err;
-  while (cur instanceof Error) {
-    if (cur instanceof ApplicationFailure) return cur.type ?? undefined;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
 /**
  * What the proof worker may take on top of `timeout_ms`: its own ProofTimeout (the agent's fault) fires
  * at `timeout_ms` after proving starts, and the margin lets that answer, or a proof finished just in
@@ -145,30 +145,6 @@ function verificationOptions(cfg: SpeculationConfig): ActivityOptions {
     startToCloseTimeout: '15s',
     retry: { maximumAttempts: 3 },
   };
-}
-
-/**
- * Why no proof worker answered, when a Temporal timeout ended a proof activity: the system's fault
- * (the agent's own proof running out of time is the worker's ProofTimeout, an ApplicationFailure).
- */
-function proofActivityLost(err: unknown, cfg: SpeculationConfig): string | undefined {
-  let cur: unknown = err;
-  while (cur instanceof Error && !(cur instanceof TimeoutFailure)) cur = (cur as { cause?: unknown }).cause;
-  if (!(cur instanceof TimeoutFailure)) return undefined;
-  if (cur.timeoutType === 'SCHEDULE_TO_START') {
-    return `no proof worker took it within ${cfg.speculation.confirmation_timeout_ms} ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers`;
-  }
-  return `its proof worker stopped answering (${cur.timeoutType} timeout) on every attempt; check the agenc-proofs workers`;
-}
-
-function rootMessage(err: unknown): string {
-  let cur: unknown = err;
-  let message = String(err);
-  while (cur instanceof Error) {
-    message = cur.message;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return message;
 }
 
 export async function speculativeTask(input: TaskInput): Promise<TaskState> {
@@ -245,20 +221,20 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
   /** What a dependent needs to hear about this task now: sent on registration and on every change. */
   const pushStateTo = async (taskId: string) => {
-    if (ownFault || rollbackRequest || state.status === 'failed' || state.status === 'rolled_back') {
-      const reason: RollbackReason = ownFault || state.status === 'failed' ? 'parent_failed' : 'parent_rolled_back';
-      await signalTask(taskId, (h) => h.signal(parentRolledBackSignal, { parentTaskId: input.taskId, reason }));
-    } else if (state.status === 'confirmed' && state.result) {
+    const news = newsForDependents({ status: state.status, hasResult: Boolean(state.result), ownFault: Boolean(ownFault), rollbackRequested: Boolean(rollbackRequest) });
+    if (news.kind === 'rolled_back') {
+      await signalTask(taskId, (h) => h.signal(parentRolledBackSignal, { parentTaskId: input.taskId, reason: news.reason }));
+    } else if (news.kind === 'confirmed') {
       await signalTask(taskId, (h) => h.signal(parentConfirmedSignal, { parentTaskId: input.taskId, ...state.result!, batch: commitBatch }));
-    } else if (state.result) {
-      const executed: ParentExecuted = { parentTaskId: input.taskId, agent: input.agent, pendingAncestors: pendingAncestors(), ...state.result };
+    } else if (news.kind === 'executed') {
+      const executed: ParentExecuted = { parentTaskId: input.taskId, agent: input.agent, pendingAncestors: pendingAncestors(), ...state.result! };
       await signalTask(taskId, (h) => h.signal(parentExecutedSignal, executed));
     }
   };
   const pushStateToAll = () => Promise.all(state.dependents.map(pushStateTo));
 
   const requestRollback = (reason: RollbackReason) => {
-    if (rollbackRequest || isFinal() || state.status === 'committing') return;
+    if (!rollbackTakesEffect(state.status, Boolean(rollbackRequest))) return;
     log.warn('rollback requested', { taskId: input.taskId, reason });
     rollbackRequest = reason;
     forward.cancel();
@@ -294,7 +270,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     const answer = async (entries: CommitEntry[]) =>
       signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: input.taskId, entries }));
     if (handedUp) return answer(handedUp);
-    const ready = state.status === 'awaiting_ancestors' && state.proof.state === 'verified' && !rollbackRequest && !ownFault && batchSize() > 1;
+    const ready = mayJoinParentBatch({ status: state.status, proofState: state.proof.state, rollbackRequested: Boolean(rollbackRequest), ownFault: Boolean(ownFault), batchSize: batchSize() });
     if (!ready) return answer([]);
     // Point of no return, as for a task committing on its own: the parent is past its own and may carry this commitment.
     setStatus('committing', `parent task ${parentTaskId}'s commitment batch`);
@@ -369,7 +345,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   async function settleBond(): Promise<void> {
     if (!state.bond || state.bond.state !== 'locked') return;
     const reason = rollbackRequest ?? ownFault?.reason;
-    if (reason && OWN_FAULT_REASONS.includes(reason)) {
+    if (reason && bondSettlement(reason) === 'slash') {
       const slashPercentage = config!.speculation.stake.slash_percentage;
       const r = await step(CHAIN, `slash: ${slashPercentage * 100}% of the bond to the treasury (${reason})`).slashBond({ taskId: input.taskId, agent: input.agent, slashPercentage, reason });
       state.bond = { ...state.bond, state: 'slashed', slashed: r.slashed, returned: r.returned };
@@ -490,7 +466,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       if (!verdict.valid) throw new Error(`proof did not verify: ${verdict.reason}`);
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const lost = proofActivityLost(err, config);
+      const lost = proofActivityLost(err, config.speculation.confirmation_timeout_ms);
       state.proof = { state: 'failed', error: lost ?? rootMessage(err) };
       if (lost) {
         // Not the agent's fault: roll back with the bond released, like any other system failure.
@@ -576,7 +552,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         setStatus('committing', 'the commitment transaction on Solana');
         // Proven descendants waiting only for this task go in the same batch (preorder: any prefix keeps ancestors first).
         const below = batchSize() > 1 ? (handedUp?.slice(1) ?? (await gatherBelow())) : [];
-        const entries = [commitEntry(), ...below].slice(0, batchSize());
+        const entries = commitBatchEntries(commitEntry(), below, batchSize());
         const summary = entries.length > 1 ? `commit: ${entries.length} commitments on Solana, ancestors first, one finality wait` : 'commit: the output commitment on Solana';
         const { signatures } = await step(COMMIT, summary).commitResults({ entries });
         commitBatch = { owner: input.taskId, signatures };
@@ -603,20 +579,10 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       await runCompensations(reason);
     });
     if (state.speculation_status === 'pending') state.speculation_status = 'non_speculative';
-    setStatus(ownFault && !rollbackRequest ? 'failed' : 'rolled_back');
+    setStatus(unconfirmedStatus(Boolean(ownFault), Boolean(rollbackRequest)));
     upsertSearchAttributes([{ key: SA.rollbackReason, value: reason }]);
-    const why: Record<RollbackReason, string> = {
-      parent_failed: `parent task ${input.parentTaskId} failed`,
-      parent_rolled_back: `parent task ${input.parentTaskId} rolled back (tree root ${input.rootTaskId})`,
-      confirmation_timeout: `parent task ${input.parentTaskId} was not confirmed within the confirmation timeout`,
-      proof_failed: `its proof failed: ${state.error ?? ''}`,
-      proof_timeout: 'its proof timed out',
-      proof_unavailable: `no proof worker proved it (the system's fault, not the agent's): ${state.error ?? ''}`,
-      execution_failed: `execution failed: ${state.error ?? ''}`,
-      forced: 'an operator forced the rollback',
-    };
     setCurrentDetails(
-      `**${state.status}** — ${why[reason]}; bond ${state.bond ? `${state.bond.amount} lamports ${state.bond.state}` : 'none'}; ` +
+      `**${state.status}** — ${rollbackExplanation(reason, { parentTaskId: input.parentTaskId, rootTaskId: input.rootTaskId, error: state.error })}; bond ${state.bond ? `${state.bond.amount} lamports ${state.bond.state}` : 'none'}; ` +
         `${state.dependents.length} dependent(s) rolled back first`,
     );
     // A root that fails on its own is a failure, not a rollback; a speculative task's failure undoes speculation.

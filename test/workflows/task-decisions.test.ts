@@ -1,0 +1,86 @@
+/** The task workflow's decisions as pure functions (workflows/task-decisions.ts), without a workflow. */
+import fc from 'fast-check';
+import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/common';
+import { OWN_FAULT_REASONS, ROLLBACK_REASONS, TASK_STATUSES, type TaskStatus } from '../../shared/task-model';
+import {
+  bondSettlement,
+  commitBatchEntries,
+  failureType,
+  mayJoinParentBatch,
+  newsForDependents,
+  proofActivityLost,
+  rollbackExplanation,
+  rollbackTakesEffect,
+  rootMessage,
+  unconfirmedStatus,
+} from '../../workflows/task-decisions';
+
+test('dependents hear a failure before anything else, then a rollback, then confirmation or execution', () => {
+  const news = (status: TaskStatus, over: Partial<Parameters<typeof newsForDependents>[0]> = {}) =>
+    newsForDependents({ status, hasResult: true, ownFault: false, rollbackRequested: false, ...over });
+  expect(news('proving', { ownFault: true })).toEqual({ kind: 'rolled_back', reason: 'parent_failed' });
+  expect(news('failed')).toEqual({ kind: 'rolled_back', reason: 'parent_failed' });
+  expect(news('proving', { rollbackRequested: true })).toEqual({ kind: 'rolled_back', reason: 'parent_rolled_back' });
+  expect(news('rolled_back')).toEqual({ kind: 'rolled_back', reason: 'parent_rolled_back' });
+  expect(news('confirmed')).toEqual({ kind: 'confirmed' });
+  expect(news('awaiting_ancestors')).toEqual({ kind: 'executed' });
+  expect(news('executing', { hasResult: false })).toEqual({ kind: 'nothing_yet' });
+});
+
+test('a rollback takes effect once, and never once the task is committing or final', () => {
+  for (const status of TASK_STATUSES) {
+    const open = !['committing', 'confirmed', 'failed', 'rolled_back'].includes(status);
+    expect([status, rollbackTakesEffect(status, false)]).toEqual([status, open]);
+    expect(rollbackTakesEffect(status, true)).toBe(false);
+  }
+});
+
+test('only a proven task waiting for its ancestors, with nothing asking it to roll back, joins a parent\'s batch', () => {
+  const ready = { status: 'awaiting_ancestors' as TaskStatus, proofState: 'verified', rollbackRequested: false, ownFault: false, batchSize: 20 };
+  expect(mayJoinParentBatch(ready)).toBe(true);
+  expect(mayJoinParentBatch({ ...ready, status: 'proving' })).toBe(false);
+  expect(mayJoinParentBatch({ ...ready, proofState: 'generating' })).toBe(false);
+  expect(mayJoinParentBatch({ ...ready, rollbackRequested: true })).toBe(false);
+  expect(mayJoinParentBatch({ ...ready, ownFault: true })).toBe(false);
+  expect(mayJoinParentBatch({ ...ready, batchSize: 1 })).toBe(false);
+});
+
+test('a commitment batch is this task, then a prefix of its descendants in preorder, never more than batch_size', () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer(), { maxLength: 40 }), fc.integer({ min: 1, max: 50 }), (below, size) => {
+      const batch = commitBatchEntries(-1, below, size);
+      expect(batch[0]).toBe(-1);
+      expect(batch.length).toBe(size === 1 ? 1 : Math.min(size, below.length + 1));
+      expect(batch.slice(1)).toEqual(below.slice(0, batch.length - 1));
+    }),
+  );
+});
+
+test('bonds: slashed on the task\'s own fault only; how a task that did not confirm ends', () => {
+  for (const reason of ROLLBACK_REASONS) expect([reason, bondSettlement(reason)]).toEqual([reason, OWN_FAULT_REASONS.includes(reason) ? 'slash' : 'release']);
+  expect(bondSettlement(undefined)).toBe('release');
+  expect(unconfirmedStatus(true, false)).toBe('failed');
+  expect(unconfirmedStatus(true, true)).toBe('rolled_back');
+  expect(unconfirmedStatus(false, true)).toBe('rolled_back');
+});
+
+test('every rollback reason has words for the Web UI', () => {
+  for (const reason of ROLLBACK_REASONS) {
+    const words = rollbackExplanation(reason, { parentTaskId: 'p1', rootTaskId: 'r1', error: 'boom' });
+    expect(words.length).toBeGreaterThan(10);
+  }
+  expect(rollbackExplanation('parent_rolled_back', { parentTaskId: 'p1', rootTaskId: 'r1', error: null })).toBe('parent task p1 rolled back (tree root r1)');
+});
+
+test('failures are classified through their cause chain: the type, the root message, a proof worker lost', () => {
+  const app = ApplicationFailure.nonRetryable('stake too low', 'StakeInsufficientFunds');
+  const wrapped = new ActivityFailure('activity failed', 'lockBond', '1', undefined, undefined, app);
+  expect(failureType(wrapped)).toBe('StakeInsufficientFunds');
+  expect(rootMessage(wrapped)).toBe('stake too low');
+  expect(proofActivityLost(wrapped, 30_000)).toBeUndefined();
+
+  const queued = new ActivityFailure('activity timed out', 'generateProof', '2', undefined, undefined, new TimeoutFailure('timeout', undefined, 'SCHEDULE_TO_START'));
+  expect(proofActivityLost(queued, 30_000)).toBe('no proof worker took it within 30000 ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers');
+  const hung = new ActivityFailure('activity timed out', 'generateProof', '3', undefined, undefined, new TimeoutFailure('timeout', undefined, 'HEARTBEAT'));
+  expect(proofActivityLost(hung, 30_000)).toBe('its proof worker stopped answering (HEARTBEAT timeout) on every attempt; check the agenc-proofs workers');
+});
