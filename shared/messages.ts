@@ -6,6 +6,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SpeculationConfig } from '../config/schema';
 import type { CommitEntry, ProofRecord } from './proof-records';
 import type { RollbackReason, SpeculationRefusal, TaskOutput, TaskState } from './task-model';
+import type { Decision, PhaseStatus, RolloutStatus } from './rollout-model';
 
 // ── speculativeTask ────────────────────────────────────────────────────────────────────────────────
 
@@ -121,3 +122,17 @@ export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 export const forceRollbackAllSignal = defineSignal('forceRollback');
 export const controlStatusQuery = defineQuery<ControlStatus>('status');
+
+// ── rollout and rolloutPhase ───────────────────────────────────────────────────────────────────────
+
+/** Same names on the rollout and on each phase; the rollout forwards them to its current phase. */
+export const rolloutPauseSignal = defineSignal('pause');
+export const rolloutResumeSignal = defineSignal('resume');
+/** Skip the rest of the current phase's window and proceed; or proceed from a halted or paused state. */
+export const rolloutApproveSignal = defineSignal('approve');
+/** Stop: rollout_percentage goes to 0 and the rollout ends as aborted. */
+export const rolloutAbortSignal = defineSignal<[{ reason?: string }?]>('abort');
+export const rolloutStatusQuery = defineQuery<RolloutStatus>('status');
+export const phaseStatusQuery = defineQuery<PhaseStatus>('status');
+/** Phase → rollout: a decision was taken (the rollout's status shows every one). */
+export const phaseDecisionSignal = defineSignal<[{ decision: Decision; status: PhaseStatus }]>('phaseDecision');

@@ -1,12 +1,11 @@
 /**
  * The feature-flag rollout (runbook "Feature Flag Rollout Strategy"): the plan, its default (the
  * runbook's table), the decision matrix's thresholds, the readings a metric source gives, the
- * decisions a phase records, and the rollout's signals and query. Shared by the `rollout` and
+ * decisions a phase records (its signals and queries are in shared/messages.ts). Shared by the `rollout` and
  * `rolloutPhase` workflows, their activities, the CLI and the client script.
  *
  * Imported by workflow code: no Node built-ins here (zod and the SDK's `ms` durations are pure JS).
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { msToNumber, type Duration } from '@temporalio/common';
 import { z } from 'zod';
 
@@ -350,20 +349,6 @@ export interface RolloutStatus {
  * answers and continue-as-new inputs well under Temporal's 2 MB payload limit for any plan.
  */
 export const MAX_DECISIONS_KEPT = 500;
-
-// ── messages ───────────────────────────────────────────────────────────────────────────────────────
-
-/** Same names on the rollout and on each phase; the rollout forwards them to its current phase. */
-export const rolloutPauseSignal = defineSignal('pause');
-export const rolloutResumeSignal = defineSignal('resume');
-/** Skip the rest of the current phase's window and proceed; or proceed from a halted or paused state. */
-export const rolloutApproveSignal = defineSignal('approve');
-/** Stop: rollout_percentage goes to 0 and the rollout ends as aborted. */
-export const rolloutAbortSignal = defineSignal<[{ reason?: string }?]>('abort');
-export const rolloutStatusQuery = defineQuery<RolloutStatus>('status');
-export const phaseStatusQuery = defineQuery<PhaseStatus>('status');
-/** Phase → rollout: a decision was taken (the rollout's status shows every one). */
-export const phaseDecisionSignal = defineSignal<[{ decision: Decision; status: PhaseStatus }]>('phaseDecision');
 
 /** Activities the rollout workflows call (types only in workflow code). */
 export interface RolloutActivities {

@@ -36,27 +36,9 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import {
-  type Decision,
-  type DecisionAction,
-  MAX_DECISIONS_KEPT,
-  type MetricWindow,
-  type PhaseCarry,
-  type PhaseInput,
-  type PhaseOutcome,
-  type PhaseResult,
-  type PhaseStatus,
-  phaseDecisionSignal,
-  phaseStatusQuery,
-  type RolloutActivities,
-  type RolloutReadings,
-  rolloutAbortSignal,
-  rolloutApproveSignal,
-  rolloutPauseSignal,
-  rolloutResumeSignal,
-  rolloutWorkflowId,
-} from '../shared/rollout-model';
+import { type Decision, type DecisionAction, MAX_DECISIONS_KEPT, type MetricWindow, type PhaseCarry, type PhaseInput, type PhaseOutcome, type PhaseResult, type PhaseStatus, type RolloutActivities, type RolloutReadings, rolloutWorkflowId } from '../shared/rollout-model';
 import { SA } from '../shared/search-attributes';
+import { phaseDecisionSignal, phaseStatusQuery, rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal } from '../shared/messages';
 
 const control = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '1 minute',

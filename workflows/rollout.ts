@@ -30,26 +30,10 @@ import {
   startChild,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import {
-  type Decision,
-  MAX_DECISIONS_KEPT,
-  type PhaseResult,
-  type PhaseStatus,
-  phaseDecisionSignal,
-  phaseWorkflowId,
-  planSummary,
-  type RolloutActivities,
-  rolloutAbortSignal,
-  rolloutApproveSignal,
-  type RolloutPlan,
-  rolloutPauseSignal,
-  rolloutResumeSignal,
-  type RolloutState,
-  type RolloutStatus,
-  rolloutStatusQuery,
-} from '../shared/rollout-model';
+import { type Decision, MAX_DECISIONS_KEPT, type PhaseResult, type PhaseStatus, phaseWorkflowId, planSummary, type RolloutActivities, type RolloutPlan, type RolloutState, type RolloutStatus } from '../shared/rollout-model';
 import { SA } from '../shared/search-attributes';
 import { rolloutPhase } from './rollout-phase';
+import { phaseDecisionSignal, rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal, rolloutStatusQuery } from '../shared/messages';
 
 // Re-exported so the bundle's entry point registers both with one line.
 export { rolloutPhase };

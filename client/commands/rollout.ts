@@ -5,26 +5,13 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import {
-  type Decision,
-  defaultPlan,
-  parsePlan,
-  planSummary,
-  ROLLOUT_NAME_PATTERN,
-  rolloutAbortSignal,
-  rolloutApproveSignal,
-  type RolloutPlan,
-  rolloutPauseSignal,
-  rolloutResumeSignal,
-  type RolloutStatus,
-  rolloutStatusQuery,
-  rolloutWorkflowId,
-} from '../../shared/rollout-model';
+import { type Decision, defaultPlan, parsePlan, planSummary, ROLLOUT_NAME_PATTERN, type RolloutPlan, type RolloutStatus, rolloutWorkflowId } from '../../shared/rollout-model';
 import { SA } from '../../shared/search-attributes';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { CliError, emit, EXIT, type OutputOptions, table, withOutput } from '../output';
 import type { ClientFactory } from './context';
 import type { rollout } from '../../workflows/rollout';
+import { rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal, rolloutStatusQuery } from '../../shared/messages';
 
 export function checkName(name: string): string {
   if (!ROLLOUT_NAME_PATTERN.test(name)) {

@@ -17,11 +17,12 @@ import { createStakeOperator } from '../../activities/chain';
 import { createVisibilitySource } from '../../activities/rollout-metrics';
 import { controlStatus } from '../../temporal/control';
 import { rolloutStatus, startRollout } from '../../client/commands/rollout';
-import { parsePlan, rolloutAbortSignal, rolloutWorkflowId } from '../../shared/rollout-model';
+import { parsePlan, rolloutWorkflowId } from '../../shared/rollout-model';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { PROJECT_ROOT } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, TEST_ADMIN_TOKEN, type TestSystem } from '../helpers/system';
+import { rolloutAbortSignal } from '../../shared/messages';
 
 const run = promisify(execFile);
 let sys: TestSystem;

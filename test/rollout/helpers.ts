@@ -10,9 +10,9 @@ import type { Duration } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { readTomlFile, TEMPLATE_PATH } from '../../config/load';
 import { createRolloutActivities, createInjectedSource } from '../../activities/rollout-metrics';
-import { CONTROL_WORKFLOW_ID, controlStatusQuery, type ControlStatus } from '../../shared/messages';
+import { CONTROL_WORKFLOW_ID, type ControlStatus, controlStatusQuery, rolloutStatusQuery } from '../../shared/messages';
 import type { MetricWindow, RolloutReadings, RolloutStatus } from '../../shared/rollout-model';
-import { rolloutStatusQuery, rolloutWorkflowId } from '../../shared/rollout-model';
+import { rolloutWorkflowId } from '../../shared/rollout-model';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { startTimeSkippingEnv } from '../helpers/time-skipping';
 

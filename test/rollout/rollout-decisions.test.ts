@@ -5,20 +5,11 @@
  * evaluation. Each rollout ends (completed or aborted) before the next starts: they share the one
  * control workflow whose configuration they change.
  */
-import {
-  type DecisionAction,
-  parsePlan,
-  type RolloutPlan,
-  rolloutAbortSignal,
-  rolloutApproveSignal,
-  rolloutPauseSignal,
-  rolloutResumeSignal,
-  type RolloutStatus,
-  rolloutWorkflowId,
-} from '../../shared/rollout-model';
+import { type DecisionAction, parsePlan, type RolloutPlan, type RolloutStatus, rolloutWorkflowId } from '../../shared/rollout-model';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { pollUntil } from '../helpers/poll';
 import { GREEN, startTimeSkipping, type TimeSkippingRig } from './helpers';
+import { rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal } from '../../shared/messages';
 
 let rig: TimeSkippingRig;
 beforeAll(async () => {

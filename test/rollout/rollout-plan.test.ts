@@ -2,9 +2,10 @@
  * The whole default plan (the runbook's table) on the real time-skipping test server: 1% for 24h,
  * 5% for 48h, 25% for 72h, 50% for a week, then 100% ongoing, in simulated weeks.
  */
-import { defaultPlan, rolloutApproveSignal, rolloutWorkflowId } from '../../shared/rollout-model';
+import { defaultPlan, rolloutWorkflowId } from '../../shared/rollout-model';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { startTimeSkipping, type TimeSkippingRig } from './helpers';
+import { rolloutApproveSignal } from '../../shared/messages';
 
 let rig: TimeSkippingRig;
 beforeAll(async () => {

@@ -35,7 +35,7 @@ afterAll(async () => {
   await browser?.close().catch(() => undefined);
   if (rolloutStarted) {
     // The last phase is "ongoing": abort it so nothing keeps evaluating after the test.
-    const { rolloutAbortSignal } = await import('../../shared/rollout-model');
+    const { rolloutAbortSignal } = await import('../../shared/messages');
     const handle = sys.client.workflow.getHandle(`rollout-${ROLLOUT}`);
     await handle.signal(rolloutAbortSignal, { reason: 'ui test done' }).catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
@@ -61,7 +61,8 @@ test('an operator reads a rolled-back tree, the speculative tasks and a rollout 
   // seconds, phase 2 is "ongoing", so the UI shows one phase done and one running.
   let rollout: string | undefined;
   if (rolloutRegistered()) {
-    const { parsePlan, rolloutStatusQuery } = await import('../../shared/rollout-model');
+    const { parsePlan } = await import('../../shared/rollout-model');
+    const { rolloutStatusQuery } = await import('../../shared/messages');
     const { startRollout } = await import('../../client/commands/rollout');
     const plan = parsePlan({
       evaluation_interval: '1s',
