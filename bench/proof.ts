@@ -9,7 +9,7 @@
  * warm between calls), and N calls at once with maxConcurrent 2.
  */
 import * as fs from 'node:fs';
-import { createProofActivities } from '../activities/proof/activities';
+import { createProofActivities } from '../activities/proof/proof-activities';
 import { ensureArtifacts, type CircuitArtifacts } from '../activities/proof/artifacts';
 import { commitSync, computeOutput, randomSalt, toField } from '../activities/proof/fields';
 import { proveTask } from '../activities/proof/prover';

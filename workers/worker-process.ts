@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { ensureControl, controlStatus } from '../temporal/control';
 import { loadConfig, type LoadedConfig } from '../config/load';
 import { createStakeActivities, openStakeDeps, type StakeDeps } from '../activities/chain';
-import { createCommitActivity } from '../activities/commit';
+import { createCommitActivity } from '../activities/chain/commit-activities';
 import { createOperatorActivities } from '../activities/operator-activities';
 import { createProofActivities, createProofService, releaseProverResources, type ProofService } from '../activities/proof';
 import { createTaskActivities } from '../activities/task-activities';
@@ -54,7 +54,7 @@ export interface WorkerProcessOptions {
   shutdownGraceTime?: Duration;
   /** Extra activity interceptors after the logging one: tests inject faults (a chain that stops answering) through them. */
   activityInterceptors?: ActivityInterceptorsFactory[];
-  /** Emulated finality of the embedded chain (see activities/commit.ts); default $AGENC_EMBEDDED_FINALITY_MS or 3000. */
+  /** Emulated finality of the embedded chain (see activities/chain/commit-activities.ts); default $AGENC_EMBEDDED_FINALITY_MS or 3000. */
   embeddedFinalityMs?: number;
 }
 

@@ -18,4 +18,4 @@ export {
 export {
   createStakeOperator,
   type StakeOperator,
-} from './operator';
+} from './stake-operator';

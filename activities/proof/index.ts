@@ -1,5 +1,5 @@
 /** Groth16 proofs of task results: the circuit is circuits/task.circom; each proof binds task, agent, output and parent output. */
-export { createProofActivities, toApplicationFailure, PROOF_TASK_QUEUE, type ProofActivities, type ProofActivityOptions } from './activities';
+export { createProofActivities, toApplicationFailure, PROOF_TASK_QUEUE, type ProofActivities, type ProofActivityOptions } from './proof-activities';
 export {
   circuitCacheKey,
   ensureArtifacts,

@@ -6,7 +6,7 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import * as path from 'node:path';
-import { createProofActivities, PROOF_TASK_QUEUE } from '../../activities/proof/activities';
+import { createProofActivities, PROOF_TASK_QUEUE } from '../../activities/proof/proof-activities';
 import { ensureArtifacts, type CircuitArtifacts } from '../../activities/proof/artifacts';
 import { PROOF_GENERATION_HISTOGRAM, proofDurationObserver } from '../../activities/proof/metrics';
 import { createProofService } from '../../activities/proof/service';

@@ -13,12 +13,12 @@
  */
 import { createHash } from 'node:crypto';
 import { PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
-import type { TaskActivities } from '../shared/activity-contract';
-import type { CommitEntry } from '../shared/proof-records';
-import { ensureAuthorityFunded, type StakeDeps } from './chain/context';
-import { MEMO_PROGRAM_ID } from './chain/port';
-import { validateTaskId } from './chain/addresses';
-import { MEMO_APP } from './chain/transactions';
+import type { TaskActivities } from '../../shared/activity-contract';
+import type { CommitEntry } from '../../shared/proof-records';
+import { ensureAuthorityFunded, type StakeDeps } from './context';
+import { MEMO_PROGRAM_ID } from './port';
+import { validateTaskId } from './addresses';
+import { MEMO_APP } from './transactions';
 
 export function commitSeed(taskId: string): string {
   return `c${createHash('sha256').update(`commit:${taskId}`).digest('hex').slice(0, 31)}`;
