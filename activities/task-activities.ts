@@ -4,10 +4,10 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import { controlHandle, controlStatus } from '../temporal/control';
+import { admitSpeculation, controlStatus } from '../temporal/control';
 import type { TaskActivities } from '../shared/activity-contract';
 import { FAILURE_TYPES } from '../shared/activity-contract';
-import { admitSpeculationUpdate, taskStateQuery } from '../shared/messages';
+import { taskStateQuery } from '../shared/messages';
 import { taskWorkflowId } from '../shared/task-model';
 import { commitSync, randomSalt } from './proof/fields';
 import { checkPayload, getTaskType, TaskExecutionError } from './task-types/registry';
@@ -32,10 +32,8 @@ export function createTaskActivities(deps: TaskActivityDeps): Pick<
     },
 
     async admitSpeculation(request) {
-      await controlStatus(deps.client, deps.rawConfig());
-      return controlHandle(deps.client).executeUpdate(admitSpeculationUpdate, {
-        args: [{ ...request, workerMemoryMb: residentMemoryMb() }],
-      });
+      // Batched with the other tasks of this worker process asking at the same moment (one Update in flight).
+      return admitSpeculation(deps.client, { ...request, workerMemoryMb: residentMemoryMb() }, deps.rawConfig());
     },
 
     async executeTask({ taskId, type, payload, parentOutput }) {

@@ -67,7 +67,7 @@ const REQUEST_FIELDS: Record<keyof SpeculationRequest, { allowed: string; ok: (v
 };
 
 /**
- * What is wrong with an `admitSpeculation` request, field by field; empty when it is well formed. The
+ * What is wrong with one `admitSpeculations` request, field by field; empty when it is well formed. The
  * control workflow's validator refuses a request with problems before it enters history, so a
  * malformed request can never be counted as an active speculative task.
  */
@@ -79,9 +79,9 @@ export function speculationRequestProblems(req: unknown): string[] {
   });
 }
 
-export type SpeculationDecision =
-  | { allowed: true; config: SpeculationConfig }
-  | { allowed: false; reason: SpeculationRefusal; detail: string; config: SpeculationConfig };
+export type SpeculationVerdict = { allowed: true } | { allowed: false; reason: SpeculationRefusal; detail: string };
+/** A verdict with the configuration it was made under (the task runs on with that configuration). */
+export type SpeculationDecision = SpeculationVerdict & { config: SpeculationConfig };
 
 export interface ControlStatus {
   enabled: boolean;
@@ -114,7 +114,13 @@ export const admitTasksUpdate = defineUpdate<TaskAdmission[], [{ taskIds: string
 export const MAX_ADMISSION_BATCH = 500;
 /** A task is final (or its workflow never started): its admission slot is free. */
 export const taskClosedSignal = defineSignal<[{ taskId: string; status: string }]>('taskClosed');
-export const admitSpeculationUpdate = defineUpdate<SpeculationDecision, [SpeculationRequest]>('admitSpeculation');
+/**
+ * Tasks ask to speculate, several at once (a worker process sends its tasks' requests together, see
+ * temporal/control.ts): one verdict per request, in order, and the configuration they were made under.
+ */
+export const admitSpeculationsUpdate = defineUpdate<{ config: SpeculationConfig; verdicts: SpeculationVerdict[] }, [{ requests: SpeculationRequest[] }]>('admitSpeculations');
+/** At most this many requests in one `admitSpeculations` Update. */
+export const MAX_SPECULATION_BATCH = 500;
 export const speculationEndedSignal = defineSignal<[{ taskId: string; outcome: string }]>('speculationEnded');
 export const agentSlashedSignal = defineSignal<[{ agent: string; taskId: string }]>('agentSlashed');
 export const drainSignal = defineSignal('drain');

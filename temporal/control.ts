@@ -5,7 +5,19 @@ import { ApplicationFailure } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
 import { type Client, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { FAILURE_TYPES } from '../shared/activity-contract';
-import { admitTasksUpdate, CONTROL_WORKFLOW_ID, MAX_ADMISSION_BATCH, controlStatusQuery, type ControlStatus, type TaskAdmission, taskClosedSignal } from '../shared/messages';
+import {
+  admitSpeculationsUpdate,
+  admitTasksUpdate,
+  CONTROL_WORKFLOW_ID,
+  controlStatusQuery,
+  type ControlStatus,
+  MAX_ADMISSION_BATCH,
+  MAX_SPECULATION_BATCH,
+  type SpeculationDecision,
+  type SpeculationRequest,
+  type TaskAdmission,
+  taskClosedSignal,
+} from '../shared/messages';
 import { TASK_QUEUE } from '../shared/task-queues';
 import type { speculationControl } from '../workflows/speculation-control';
 
@@ -43,24 +55,32 @@ export async function controlStatus(client: Client, rawConfig?: Record<string, u
 
 /** gRPC codes the server answers a busy workflow with: RESOURCE_EXHAUSTED (too many Updates in flight) and UNAVAILABLE (one aborted); worth another try. */
 const BUSY_CODES = new Set([8, 14]);
-const ADMISSION_ATTEMPTS = 8;
+const UPDATE_ATTEMPTS = 8;
 
 /**
- * One client's admissions, sent as one `admitTasks` Update at a time. The server allows only a few
- * Updates in flight per workflow (10 by default) and refuses more with RESOURCE_EXHAUSTED: a burst of
- * submissions from one process becomes one or two Updates instead of a thousand, and a refusal from a
- * busy server is retried under the same update id, so a retried batch is never admitted twice.
+ * Requests to the control workflow from one client, sent as one batched Update at a time. The server
+ * allows only a few Updates in flight per workflow (10 by default) and refuses more with
+ * RESOURCE_EXHAUSTED, and a singleton flooded with concurrent Updates spends its time discarding
+ * workflow tasks: a burst from one process (a thousand submissions, or every task of a tree asking to
+ * speculate) becomes one or two Updates instead. A refusal from a busy server is retried under the same
+ * update id, so a retried batch is never applied twice; a missing control workflow is started first.
  */
-class AdmissionQueue {
-  private readonly waiting: Array<{ taskId: string; rawConfig?: Record<string, unknown>; resolve: (a: TaskAdmission) => void; reject: (e: unknown) => void }> = [];
+class ControlBatcher<Item, Answer> {
+  private readonly waiting: Array<{ item: Item; resolve: (a: Answer) => void; reject: (e: unknown) => void }> = [];
   private flushing = false;
 
-  constructor(private readonly client: Client) {}
+  constructor(
+    private readonly client: Client,
+    private readonly name: string,
+    private readonly maxBatch: number,
+    private readonly update: (items: Item[], updateId: string) => Promise<Answer[]>,
+  ) {}
 
-  admit(taskId: string, rawConfig?: Record<string, unknown>): Promise<TaskAdmission> {
+  submit(item: Item, rawConfig?: Record<string, unknown>): Promise<Answer> {
+    if (rawConfig) this.rawConfig = rawConfig;
     return new Promise((resolve, reject) => {
-      this.waiting.push({ taskId, rawConfig, resolve, reject });
-      // On the next turn, so the submissions of one burst join the same Update.
+      this.waiting.push({ item, resolve, reject });
+      // On the next turn, so the requests of one burst join the same Update.
       if (!this.flushing) {
         this.flushing = true;
         setImmediate(() => void this.flush());
@@ -68,11 +88,14 @@ class AdmissionQueue {
     });
   }
 
+  /** The configuration to start the control workflow with if it is missing. */
+  private rawConfig: Record<string, unknown> | undefined;
+
   private async flush(): Promise<void> {
     while (this.waiting.length) {
-      const batch = this.waiting.splice(0, MAX_ADMISSION_BATCH);
+      const batch = this.waiting.splice(0, this.maxBatch);
       try {
-        const answers = await this.send(batch.map((w) => w.taskId), batch.find((w) => w.rawConfig)?.rawConfig);
+        const answers = await this.send(batch.map((w) => w.item));
         batch.forEach((w, i) => w.resolve(answers[i]!));
       } catch (err) {
         batch.forEach((w) => w.reject(err));
@@ -81,37 +104,61 @@ class AdmissionQueue {
     this.flushing = false;
   }
 
-  private async send(taskIds: string[], rawConfig: Record<string, unknown> | undefined): Promise<TaskAdmission[]> {
-    const updateId = `admit-${taskIds[0]}-${randomBytes(4).toString('hex')}`;
+  private async send(items: Item[]): Promise<Answer[]> {
+    const updateId = `${this.name}-${randomBytes(6).toString('hex')}`;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await controlHandle(this.client).executeUpdate(admitTasksUpdate, { args: [{ taskIds }], updateId });
+        return await this.update(items, updateId);
       } catch (err) {
-        // The validator's refusal: nothing can be admitted; the same answer as the handler's, without entering the history.
-        const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
-        if (cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.tooManyPending) return taskIds.map(() => ({ admitted: false, message: cause.message }));
-        if (err instanceof WorkflowNotFoundError && rawConfig) {
-          await ensureControl(this.client, rawConfig);
-          rawConfig = undefined;
+        if (err instanceof WorkflowNotFoundError && this.rawConfig && attempt < UPDATE_ATTEMPTS) {
+          await ensureControl(this.client, this.rawConfig);
           continue;
         }
         const code = (err as { cause?: { code?: number } }).cause?.code;
-        if (!(err instanceof ServiceError && code !== undefined && BUSY_CODES.has(code)) || attempt >= ADMISSION_ATTEMPTS) throw err;
+        if (!(err instanceof ServiceError && code !== undefined && BUSY_CODES.has(code)) || attempt >= UPDATE_ATTEMPTS) throw err;
         await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random())));
       }
     }
   }
 }
-const admissionQueues = new WeakMap<Client, AdmissionQueue>();
+
+const batchers = new WeakMap<Client, { admissions: ControlBatcher<string, TaskAdmission>; speculations: ControlBatcher<SpeculationRequest, SpeculationDecision> }>();
+
+function batchersOf(client: Client) {
+  let b = batchers.get(client);
+  if (!b) {
+    b = {
+      admissions: new ControlBatcher(client, 'admit', MAX_ADMISSION_BATCH, async (taskIds, updateId) => {
+        try {
+          return await controlHandle(client).executeUpdate(admitTasksUpdate, { args: [{ taskIds }], updateId });
+        } catch (err) {
+          // The validator's refusal: nothing can be admitted; the same answer as the handler's, without entering the history.
+          const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+          if (cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.tooManyPending) return taskIds.map(() => ({ admitted: false, message: cause.message }));
+          throw err;
+        }
+      }),
+      speculations: new ControlBatcher(client, 'speculate', MAX_SPECULATION_BATCH, async (requests, updateId) => {
+        const { config, verdicts } = await controlHandle(client).executeUpdate(admitSpeculationsUpdate, { args: [{ requests }], updateId });
+        return verdicts.map((v) => ({ ...v, config }));
+      }),
+    };
+    batchers.set(client, b);
+  }
+  return b;
+}
 
 /**
  * Takes one of the `max_pending_operations` slots for `taskId`, counted exactly by the control
  * workflow; starts the control workflow with `rawConfig` first when given and it is missing.
  */
 export function admitTask(client: Client, taskId: string, rawConfig?: Record<string, unknown>): Promise<TaskAdmission> {
-  let queue = admissionQueues.get(client);
-  if (!queue) admissionQueues.set(client, (queue = new AdmissionQueue(client)));
-  return queue.admit(taskId, rawConfig);
+  return batchersOf(client).admissions.submit(taskId, rawConfig);
+}
+
+/** May this task speculate? Every limit that spans tasks is checked by the control workflow at once; allowed means counted as active. */
+export function admitSpeculation(client: Client, request: SpeculationRequest, rawConfig?: Record<string, unknown>): Promise<SpeculationDecision> {
+  return batchersOf(client).speculations.submit(request, rawConfig);
 }
 
 /** Gives back a slot taken by `admitTask` whose workflow did not start. */

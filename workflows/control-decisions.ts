@@ -6,7 +6,7 @@
  * Imported by workflow code: no Node built-ins, no clock of its own (`nowMs` is passed in).
  */
 import type { SpeculationConfig } from '../config/schema';
-import type { SpeculationDecision, SpeculationRequest } from '../shared/messages';
+import type { SpeculationRequest, SpeculationVerdict } from '../shared/messages';
 import { inRollout } from '../shared/rollout-bucket';
 
 export interface ActiveSpeculation {
@@ -39,16 +39,10 @@ export function admissionRefusal(open: ReadonlyMap<string, unknown>, taskId: str
 }
 
 /** Every limit that spans tasks, checked against one consistent state; `allowed` means the caller records the task as active. */
-export function decideSpeculation(view: SpeculationView, req: SpeculationRequest, nowMs: number): SpeculationDecision {
-  const { config } = view;
-  const s = config.speculation;
-  const refuse = (reason: Exclude<SpeculationDecision, { allowed: true }>['reason'], detail: string): SpeculationDecision => ({
-    allowed: false,
-    reason,
-    detail,
-    config,
-  });
-  if (view.active.has(req.taskId)) return { allowed: true, config };
+export function decideSpeculation(view: SpeculationView, req: SpeculationRequest, nowMs: number): SpeculationVerdict {
+  const s = view.config.speculation;
+  const refuse = (reason: Extract<SpeculationVerdict, { allowed: false }>['reason'], detail: string): SpeculationVerdict => ({ allowed: false, reason, detail });
+  if (view.active.has(req.taskId)) return { allowed: true };
   if (!s.enabled) return refuse('disabled', 'speculation.enabled = false');
   if (view.paused) return refuse('disabled', 'speculation is paused by an operator');
   if (view.draining) return refuse('draining', 'speculation is draining');
@@ -75,7 +69,7 @@ export function decideSpeculation(view: SpeculationView, req: SpeculationRequest
   if (req.workerMemoryMb > s.limits.max_memory_mb) {
     return refuse('memory_limit', `worker uses ${req.workerMemoryMb} MB (max_memory_mb ${s.limits.max_memory_mb})`);
   }
-  return { allowed: true, config };
+  return { allowed: true };
 }
 
 /**

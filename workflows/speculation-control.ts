@@ -21,7 +21,7 @@ import {
 import { applyDottedChanges, ConfigError, formatProblem, parseConfig, type SpeculationConfig } from '../config/schema';
 import { FAILURE_TYPES, type TaskActivities } from '../shared/activity-contract';
 import {
-  admitSpeculationUpdate,
+  admitSpeculationsUpdate,
   admitTasksUpdate,
   agentSlashedSignal,
   type ControlStatus,
@@ -30,6 +30,7 @@ import {
   forceRollbackAllSignal,
   forceRollbackSignal,
   MAX_ADMISSION_BATCH,
+  MAX_SPECULATION_BATCH,
   pauseSignal,
   replaceConfigUpdate,
   resumeSignal,
@@ -223,17 +224,24 @@ export async function speculationControl(input: ControlInput): Promise<void> {
   setHandler(taskClosedSignal, ({ taskId }) => forget(taskId), { description: 'A task is final, or its workflow never started: its admission slot is free.' });
 
   setHandler(
-    admitSpeculationUpdate,
-    (req) => {
-      const decision = decideSpeculation(state, req, Date.now());
-      if (decision.allowed) state.active.set(req.taskId, { taskId: req.taskId, parentTaskId: req.parentTaskId, agent: req.agent, depth: req.depth });
-      return decision;
+    admitSpeculationsUpdate,
+    ({ requests }) => {
+      const verdicts = requests.map((req) => {
+        const verdict = decideSpeculation(state, req, Date.now());
+        if (verdict.allowed) state.active.set(req.taskId, { taskId: req.taskId, parentTaskId: req.parentTaskId, agent: req.agent, depth: req.depth });
+        return verdict;
+      });
+      return { config: state.config, verdicts };
     },
     {
-      description: 'A task asks to speculate: every limit is checked at once and the task is counted as active when allowed.',
-      validator: (req) => {
-        const problems = speculationRequestProblems(req);
-        if (problems.length) throw new Error(`admitSpeculation request rejected: ${problems.join('; ')}`);
+      description: 'Tasks ask to speculate: every limit is checked at once for each, in order, and a task is counted as active when allowed.',
+      validator: (batch) => {
+        const requests: unknown = batch?.requests;
+        if (!Array.isArray(requests) || !requests.length || requests.length > MAX_SPECULATION_BATCH) {
+          throw new Error(`admitSpeculations needs {requests}: 1 to ${MAX_SPECULATION_BATCH} requests, got ${JSON.stringify(batch)?.slice(0, 200)}`);
+        }
+        const problems = requests.flatMap((req, i) => speculationRequestProblems(req).map((p) => `requests[${i}]: ${p}`));
+        if (problems.length) throw new Error(`admitSpeculations request rejected: ${problems.join('; ')}`);
       },
     },
   );

@@ -5,7 +5,7 @@
  * proofs and SVM.
  */
 import { AdmissionError, submitTask } from '../../client/tasks';
-import { controlStatus } from '../../temporal/control';
+import { controlHandle, controlStatus } from '../../temporal/control';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -58,4 +58,22 @@ test(`a burst of ${BURST} submissions: exactly ${LIMIT} admitted and finished, t
     clearInterval(sampler);
   }
   expect(peakRssMb).toBeLessThan(MAX_MEMORY_MB);
+});
+
+test('thirty-five dependents asking to speculate at once: the worker sends their requests in a few batched Updates, and every task finishes', async () => {
+  const root = await sys.submit({ type: 'compute', payload: { value: 1, work_ms: 1000 } });
+  const dependents = await Promise.all(Array.from({ length: 35 }, (_, i) => sys.submit({ type: 'compute', payload: { value: i }, dependsOn: root })));
+  const finals = await Promise.all([root, ...dependents].map((id) => sys.wait(id, 240_000)));
+  expect(finals.filter((s) => s.status !== 'confirmed').map((s) => [s.task_id, s.status, s.rollback_reason])).toEqual([]);
+  // Up to max_parallel_branches (4) speculated; the rest were refused by the branch limit, or started once the root was confirmed.
+  const statuses = finals.slice(1).map((s) => s.speculation_status);
+  expect(statuses.filter((s) => !['speculative', 'branch_limit', 'non_speculative'].includes(s))).toEqual([]);
+  const speculative = statuses.filter((s) => s === 'speculative').length;
+  expect(speculative).toBeGreaterThan(0);
+  expect(speculative).toBeLessThanOrEqual(4);
+
+  const history = await controlHandle(sys.client).fetchHistory();
+  const speculationUpdates = (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'admitSpeculations').length;
+  expect(speculationUpdates).toBeGreaterThan(0);
+  expect(speculationUpdates).toBeLessThan(dependents.length / 3);
 });

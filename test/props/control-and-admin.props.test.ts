@@ -1,6 +1,6 @@
 /**
  * Bad input against the real system, property-based: Update arguments to `speculation-control`
- * (`setConfig`, `replaceConfig`, `admitSpeculation`), admin API bodies and headers, and task
+ * (`setConfig`, `replaceConfig`, `admitSpeculations`), admin API bodies and headers, and task
  * submissions. One real worker on the suite's dev server, started from the runbook's template.
  *
  * The properties: a refusal names the field; nothing else changes (the live configuration, its
@@ -12,7 +12,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/cl
 import { AdmissionError, submitTask } from '../../client/tasks';
 import { controlHandle, controlStatus } from '../../temporal/control';
 import { CONFIG_KEYS } from '../../config/schema';
-import { admitSpeculationUpdate, type ControlStatus, replaceConfigUpdate, setConfigUpdate } from '../../shared/messages';
+import { admitSpeculationsUpdate, type ControlStatus, replaceConfigUpdate, setConfigUpdate } from '../../shared/messages';
 import { AGENT_NAME_PATTERN, TASK_ID_PATTERN, taskWorkflowId } from '../../shared/task-model';
 import { http } from '../observability/helpers';
 import { startTestSystem, TEST_ADMIN_TOKEN, type TestSystem } from '../helpers/system';
@@ -124,7 +124,7 @@ describe('replaceConfig Update (what POST /admin/config/reload sends)', () => {
   });
 });
 
-describe('admitSpeculation Update (a task asking to speculate)', () => {
+describe('admitSpeculations Update (tasks asking to speculate)', () => {
   const wellFormed = { taskId: 't1', parentTaskId: 'p1', agent: 'default', depth: 1, parentAgent: 'default', workerMemoryMb: 100 };
   const fields = Object.keys(wellFormed) as (keyof typeof wellFormed)[];
 
@@ -141,7 +141,9 @@ describe('admitSpeculation Update (a task asking to speculate)', () => {
         if (value === undefined) delete req[field];
         else req[field] = value;
         const before = await live();
-        const r = await updateOutcome(() => controlHandle(sys.client).executeUpdate(admitSpeculationUpdate, { args: [req as never] }));
+        // A malformed request refuses its whole batch, well-formed neighbours included: nothing is counted active.
+        const requests = [{ ...wellFormed, taskId: `good-${id}` }, req];
+        const r = await updateOutcome(() => controlHandle(sys.client).executeUpdate(admitSpeculationsUpdate, { args: [{ requests } as never] }));
         expect(r).toEqual({ ok: false, message: expect.stringContaining(field) });
         expect(snapshot(await live())).toEqual(snapshot(before));
       }),
@@ -155,7 +157,7 @@ describe('the control workflow\'s history', () => {
     const history = await controlHandle(sys.client).fetchHistory();
     const accepted = (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
     const rejected = (history.events ?? []).filter((e) => e.workflowExecutionUpdateRejectedEventAttributes).length;
-    // The enable call in the admitSpeculation test went through executeUpdate directly, not updateOutcome.
+    // The enable call in the admitSpeculations test went through executeUpdate directly, not updateOutcome.
     expect({ accepted, rejected }).toEqual({ accepted: outcomes.accepted + 1, rejected: 0 });
     expect(outcomes.refused).toBeGreaterThan(0);
   });
