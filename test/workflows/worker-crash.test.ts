@@ -54,10 +54,14 @@ function startWorkerProcess(): Promise<ChildProcess> {
   });
 }
 
+const LOCK_KILL_ATTEMPTS = 5;
+
 beforeAll(async () => {
   sys = await startTestSystem({ name: 'crash' });
   await sys.fundAgent('default');
-  await sys.fundAgent('other');
+  // One agent per attempt of the bond-lock kill: an attempt's failing task is slashed, and its agent
+  // may not speculate again during the cooldown, so a second attempt with the same agent never locks.
+  for (let attempt = 1; attempt <= LOCK_KILL_ATTEMPTS; attempt++) await sys.fundAgent(`other-${attempt}`);
   await sys.stopWorker();
 });
 afterAll(async () => {
@@ -72,7 +76,7 @@ test('a worker killed mid-flight loses nothing: a new worker brings every task t
   for (const v of [2, 3, 4]) ids.push(await sys.submit({ type: 'compute', payload: { value: v }, dependsOn: root }));
   ids.push(await sys.submit({ type: 'compute', payload: { value: 5 }, dependsOn: ids[1] }));
   const failing = await sys.submit({ type: 'compute', payload: { value: 6, claimed_output: '7' }, agent: 'other' });
-  const failingChild = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent: 'other' });
+  const failingChild = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent });
   ids.push(failing, failingChild);
 
   // Kill the worker once a bond is locked: executions, proofs, commits and further locks are in flight.
@@ -111,11 +115,12 @@ test('a worker killed while a dependent locks its bond, whose parent then fails:
   // The parent claims a wrong output, so its proof fails; its dependent speculates on it meanwhile.
   // The kill must land while the dependent's lockBond is in flight: the window is short, so each
   // attempt that misses it runs to the end and the next attempt tries again.
-  for (let attempt = 1; attempt <= 5; attempt++) {
+  for (let attempt = 1; attempt <= LOCK_KILL_ATTEMPTS; attempt++) {
+    const agent = `other-${attempt}`;
     const worker = await startWorkerProcess();
     const root = await sys.submit({ type: 'compute', payload: { value: 1 } });
-    const failing = await sys.submit({ type: 'compute', payload: { value: 6, claimed_output: '7' }, dependsOn: root, agent: 'other' });
-    const dependent = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent: 'other' });
+    const failing = await sys.submit({ type: 'compute', payload: { value: 6, claimed_output: '7' }, dependsOn: root, agent });
+    const dependent = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent });
     // No pause between reads: the window is a few milliseconds wide.
     const lock = await pollUntil('the dependent to schedule its bond lock', () => lockInFlight(dependent), (l) => l !== 'not_yet', 60_000, 0);
     const hit = lock === 'in_flight';
