@@ -59,6 +59,7 @@ const LOCK_KILL_ATTEMPTS = 5;
 beforeAll(async () => {
   sys = await startTestSystem({ name: 'crash' });
   await sys.fundAgent('default');
+  await sys.fundAgent('other');
   // One agent per attempt of the bond-lock kill: an attempt's failing task is slashed, and its agent
   // may not speculate again during the cooldown, so a second attempt with the same agent never locks.
   for (let attempt = 1; attempt <= LOCK_KILL_ATTEMPTS; attempt++) await sys.fundAgent(`other-${attempt}`);
@@ -76,7 +77,7 @@ test('a worker killed mid-flight loses nothing: a new worker brings every task t
   for (const v of [2, 3, 4]) ids.push(await sys.submit({ type: 'compute', payload: { value: v }, dependsOn: root }));
   ids.push(await sys.submit({ type: 'compute', payload: { value: 5 }, dependsOn: ids[1] }));
   const failing = await sys.submit({ type: 'compute', payload: { value: 6, claimed_output: '7' }, agent: 'other' });
-  const failingChild = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent });
+  const failingChild = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent: 'other' });
   ids.push(failing, failingChild);
 
   // Kill the worker once a bond is locked: executions, proofs, commits and further locks are in flight.
