@@ -104,17 +104,21 @@ export function planTasks(rand: Rand, opts: { tasks: number; waves: number; pref
 /**
  * The outcome the inputs dictate: a task confirms iff neither it nor an ancestor fails; its own fault
  * fails it (bond slashed); an ancestor's rolls it back (bond released): `parent_failed` under the
- * failing task itself, `parent_rolled_back` further down.
+ * failing task itself, `parent_rolled_back` further down. `lost`: tasks whose proof attempts all died
+ * with their proof worker (or the server), which the rules roll back as `proof_unavailable`, bond
+ * released: the system's fault, decided by where the kills landed, not by the inputs alone.
  */
-export function expectedOutcome(task: PlannedTask, byId: ReadonlyMap<string, PlannedTask>): ExpectedOutcome {
-  if (task.fault !== 'none') return { status: 'failed', reason: task.fault === 'execution' ? 'execution_failed' : 'proof_failed', bond: 'slashed' };
+export function expectedOutcome(task: PlannedTask, byId: ReadonlyMap<string, PlannedTask>, lost: ReadonlySet<string> = new Set()): ExpectedOutcome {
   let parent = task.parentTaskId ? byId.get(task.parentTaskId) : undefined;
   let direct = true;
   while (parent) {
     if (parent.fault !== 'none') return { status: 'rolled_back', reason: direct ? 'parent_failed' : 'parent_rolled_back', bond: 'released' };
+    if (lost.has(parent.taskId)) return { status: 'rolled_back', reason: 'parent_rolled_back', bond: 'released' };
     direct = false;
     parent = parent.parentTaskId ? byId.get(parent.parentTaskId) : undefined;
   }
+  if (lost.has(task.taskId)) return { status: 'rolled_back', reason: 'proof_unavailable', bond: 'released' };
+  if (task.fault !== 'none') return { status: 'failed', reason: task.fault === 'execution' ? 'execution_failed' : 'proof_failed', bond: 'slashed' };
   return { status: 'confirmed', reason: null, bond: 'released' };
 }
 
@@ -154,7 +158,10 @@ export function planKills(rand: Rand, opts: { kills: number; waves: number; quic
     const spare = free.find((i) => targets[i] === other);
     if (!targets.includes(needed) && spare !== undefined && targets.filter((t) => t === other).length > 1) targets[spare] = needed;
   }
-  const kills = phases.map((phase, i) => ({ phase, target: targets[i]!, downMs: between(rand, 300, 3000), wave: Math.min(opts.waves - 1, Math.floor((i * opts.waves) / opts.kills)) }));
+  // The full run also keeps the server down past the 10 s heartbeat timeout of a proof, so in-flight
+  // attempts time out while nobody can hear them.
+  const downMs = (target: Target) => between(rand, 300, target === 'temporal-server' && !opts.quick ? 15_000 : 3000);
+  const kills = phases.map((phase, i) => ({ phase, target: targets[i]!, downMs: downMs(targets[i]!), wave: Math.min(opts.waves - 1, Math.floor((i * opts.waves) / opts.kills)) }));
   // Within a wave, in the order a tree goes through its phases: a kill waiting for an early phase
   // after a late one would find the wave past it.
   return kills.sort((a, b) => a.wave - b.wave || PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase));
