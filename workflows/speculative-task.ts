@@ -17,6 +17,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxySinks,
   setCurrentDetails,
@@ -158,6 +159,13 @@ function proofActivityLost(err: unknown, cfg: SpeculationConfig): string | undef
     return `no proof worker took it within ${cfg.speculation.confirmation_timeout_ms} ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers`;
   }
   return `its proof worker stopped answering (${cur.timeoutType} timeout) on every attempt; check the agenc-proofs workers`;
+}
+
+/** Whether an execution failed because its attempts timed out (start-to-close: no worker answered). */
+function executionWorkerLost(err: unknown): boolean {
+  let cur: unknown = err;
+  while (cur instanceof Error && !(cur instanceof TimeoutFailure)) cur = (cur as { cause?: unknown }).cause;
+  return cur instanceof TimeoutFailure && cur.timeoutType === 'START_TO_CLOSE';
 }
 
 function rootMessage(err: unknown): string {
@@ -443,12 +451,24 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
     setStatus('executing');
     try {
-      const executed = await step(EXECUTION, `execute: ${input.type} on ${parentOutput ? `parent ${input.parentTaskId}'s output` : 'no parent'}`).executeTask({
-        taskId: input.taskId,
-        type: input.type,
-        payload: input.payload,
-        parentOutput: parentOutput?.output ?? '0',
-      });
+      const execute = () =>
+        step(EXECUTION, `execute: ${input.type} on ${parentOutput ? `parent ${input.parentTaskId}'s output` : 'no parent'}`).executeTask({
+          taskId: input.taskId,
+          type: input.type,
+          payload: input.payload,
+          parentOutput: parentOutput?.output ?? '0',
+        });
+      let executed: Awaited<ReturnType<typeof execute>> | undefined;
+      while (!executed) {
+        try {
+          executed = await execute();
+        } catch (err) {
+          // A task type's work is bounded below the start-to-close timeout, so that timeout means the
+          // worker died: the system's fault, like a lost proof attempt, not the agent's. Attempts all lost
+          // that way run the execution again instead of failing it and slashing the bond.
+          if (!(executionWorkerLost(err) && patched('execution-worker-lost-not-own-fault'))) throw err;
+        }
+      }
       proofValue = executed.proofValue;
       state.result = { output: executed.output, salt: executed.salt, commitment: executed.commitment };
     } catch (err) {
