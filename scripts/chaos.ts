@@ -27,7 +27,7 @@ import type { IntegrityReport } from '../shared/operator-contract';
 import { PROOF_QUEUE, TASK_QUEUE } from '../shared/task-queues';
 import { FINAL_STATUSES, taskIdOfWorkflow, taskWorkflowId, type TaskState } from '../shared/task-model';
 import { DATA_DIR, freePort, isListening, startDevServer, type DevServer, type DevServerOptions } from '../workers/temporal-dev-server';
-import { expectedOutcome, mulberry32, planKills, planTasks, type Phase, type PlannedKill, type PlannedTask, type Target } from './chaos-plan';
+import { expectedOutcome, mulberry32, PHASES, planKills, planTasks, TARGETS, type Phase, type PlannedKill, type PlannedTask, type Target } from './chaos-plan';
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -480,7 +480,12 @@ function printSummary(r: {
   }));
   say(table(killRows, ['#', 'target', 'phase', 'task', 'seen', 'at_s', 'down_ms']));
   const landed = r.kills.filter((k) => k.taskId);
-  say(`kills: ${landed.length} of ${r.kills.length} landed (${['task-worker', 'proof-worker', 'temporal-server'].map((t) => `${t} ${landed.filter((k) => k.target === t).length}`).join(', ')})`);
+  const byTarget = TARGETS.map((target) => ({
+    target,
+    ...Object.fromEntries(PHASES.map((phase) => [phase, landed.filter((k) => k.target === target && k.phase === phase).length])),
+  }));
+  say(table(byTarget, ['target', ...PHASES]));
+  say(`kills: ${landed.length} of ${r.kills.length} landed (${TARGETS.map((t) => `${t} ${landed.filter((k) => k.target === t).length}`).join(', ')})`);
   const outcome = (s: TaskState | undefined) => (s ? `${s.status}${s.rollback_reason ? `/${s.rollback_reason}` : ''}` : 'not final');
   const groups = new Map<string, { expected: number; actual: number; speculative: number; slashed: number; released: number }>();
   const row = (key: string) => groups.get(key) ?? groups.set(key, { expected: 0, actual: 0, speculative: 0, slashed: 0, released: 0 }).get(key)!;
