@@ -170,6 +170,8 @@ export interface DevServer {
   uiUrl?: string;
   /** False when a server was already answering and was reused. */
   started: boolean;
+  /** The server process this call started (none when reused): the chaos run kills it with SIGKILL. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -249,6 +251,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     address,
     uiUrl: child && !opts.headless ? `http://${host === '127.0.0.1' ? 'localhost' : host}:${uiPort}` : undefined,
     started: Boolean(child),
+    pid: child?.pid,
     async stop() {
       if (!child || child.exitCode !== null) return;
       const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));

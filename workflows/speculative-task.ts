@@ -16,6 +16,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxySinks,
   setCurrentDetails,
@@ -51,6 +52,7 @@ import { setLogPhase } from './log-attributes';
 import {
   bondSettlement,
   commitBatchEntries,
+  executionWorkerLost,
   failureType,
   mayJoinParentBatch,
   newsForDependents,
@@ -420,12 +422,24 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
     setStatus('executing');
     try {
-      const executed = await step(EXECUTION, `execute: ${input.type} on ${parentOutput ? `parent ${input.parentTaskId}'s output` : 'no parent'}`).executeTask({
-        taskId: input.taskId,
-        type: input.type,
-        payload: input.payload,
-        parentOutput: parentOutput?.output ?? '0',
-      });
+      const execute = () =>
+        step(EXECUTION, `execute: ${input.type} on ${parentOutput ? `parent ${input.parentTaskId}'s output` : 'no parent'}`).executeTask({
+          taskId: input.taskId,
+          type: input.type,
+          payload: input.payload,
+          parentOutput: parentOutput?.output ?? '0',
+        });
+      let executed: Awaited<ReturnType<typeof execute>> | undefined;
+      while (!executed) {
+        try {
+          executed = await execute();
+        } catch (err) {
+          // A task type's work is bounded below the start-to-close timeout, so that timeout means the
+          // worker died: the system's fault, like a lost proof attempt, not the agent's. Attempts all lost
+          // that way run the execution again instead of failing it and slashing the bond.
+          if (!(executionWorkerLost(err) && patched('execution-worker-lost-not-own-fault'))) throw err;
+        }
+      }
       proofValue = executed.proofValue;
       state.result = { output: executed.output, salt: executed.salt, commitment: executed.commitment };
     } catch (err) {

@@ -87,6 +87,13 @@ export function failureType(err: unknown): string | undefined {
   return undefined;
 }
 
+/** Whether an execution failed because its attempts timed out (start-to-close: no worker answered). */
+export function executionWorkerLost(err: unknown): boolean {
+  let cur: unknown = err;
+  while (cur instanceof Error && !(cur instanceof TimeoutFailure)) cur = (cur as { cause?: unknown }).cause;
+  return cur instanceof TimeoutFailure && cur.timeoutType === 'START_TO_CLOSE';
+}
+
 /** The innermost message of a failure's cause chain: what actually went wrong. */
 export function rootMessage(err: unknown): string {
   let cur: unknown = err;
