@@ -138,7 +138,7 @@ export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
           root_history_events: rootEvents,
           largest_child_history_events: Math.max(0, ...childEvents),
           leaf_history_events: leafEvents,
-          control_history_events_per_task: sameRun ? (controlAfter.historyLength - controlBefore.historyLength) / tasks : NaN,
+          ...(sameRun ? { control_history_events_per_task: (controlAfter.historyLength - controlBefore.historyLength) / tasks } : {}),
           control_continued_as_new: sameRun ? 0 : 1,
         },
         figure: { name: 'root failure → last descendant rolled back', value: lastMs, unit: 'ms' },

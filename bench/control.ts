@@ -92,7 +92,7 @@ export async function benchControl(ctx: BenchContext): Promise<BenchRecord[]> {
           single_client_decisions_per_s: rate(single),
           bottleneck_tasks_per_s: rate(peak) / 2,
           continued_as_new: levels.reduce((s, l) => s + l.continuedAsNew, 0),
-          history_events_at_continue_as_new: closedRuns.length ? Math.max(...closedRuns.map((r) => r.historyLength)) : NaN,
+          ...(closedRuns.length ? { history_events_at_continue_as_new: Math.max(...closedRuns.map((r) => r.historyLength)) } : {}),
         },
         figure: { name: 'peak decisions/s', value: rate(peak), unit: '/s' },
         baseline: { name: 'one client, one decision at a time', value: rate(single), unit: '/s' },

@@ -5,13 +5,14 @@
  * A full run writes `bench/results.json` and `bench/RESULTS.md`; `--quick` runs a small subset of each
  * measurement and writes to a temp dir (or `--out`), so the committed results only come from full runs.
  *
- *   npm run bench [-- --quick] [--only speedup,proofs,cascade,control] [--out DIR]
+ *   npm run bench [-- --quick] [--only speedup,proofs,cascade,control,overhead] [--out DIR]
  *
  * Modules (bench/<name>.ts), in the issue's priority order:
  *   speedup  chains and a fan-out tree: speculation off / on per level (batch 1) / on batched, against the model
  *   proofs   proven tasks/s through agenc-proofs with 1 and 2 proof worker processes, against raw snarkjs
  *   cascade  root failure to the last descendant's released bond, chains and wide trees; history sizes
  *   control  decisions/s the speculation-control singleton sustains, history per decision, continue-as-new
+ *   overhead what a speculative hop costs beyond its work, proof and finality, part by part
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
@@ -24,6 +25,7 @@ import { installRuntime } from '../workers/runtime';
 import { bundleWorkflows } from '../workers/worker-process';
 import { benchCascade } from './cascade';
 import { benchControl } from './control';
+import { benchOverhead } from './overhead';
 import type { BenchContext, BenchRecord } from './harness';
 import { systemFactory } from './harness';
 import { benchProofThroughput } from './proofs';
@@ -35,6 +37,7 @@ const MODULES: Record<string, (ctx: BenchContext) => Promise<BenchRecord[]>> = {
   proofs: benchProofThroughput,
   cascade: benchCascade,
   control: benchControl,
+  overhead: benchOverhead,
 };
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
