@@ -9,6 +9,7 @@
  * the workflows. Baseline = the same for a root with one descendant, in the same run. A chain speculates
  * at most `max_depth` (20, the schema's ceiling) deep: below that, tasks wait for their parent
  * non-speculatively and roll back with the rest. Trees fill level by level with branching 10.
+ * 7 (memory) comes from here too: this process's RSS while the largest tree speculates, against before.
  */
 import { createStakeOperator } from '../activities/chain';
 import { controlHandle } from '../client/control';
@@ -75,6 +76,7 @@ export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
       ];
   const records: BenchRecord[] = [];
   let baselineMs = NaN;
+  let memory: { rssBefore: number; rssActive: number; active: number } | undefined;
   try {
     await sys.fund(AGENT);
     for (const shape of shapes) {
@@ -82,6 +84,7 @@ export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
       let release!: () => void;
       held.set(root, new Promise((r) => (release = r)));
       const controlBefore = await controlHandle(sys.client).describe();
+      const rssBefore = process.memoryUsage().rss;
       const t0 = Date.now();
       const ids = [await sys.submit({ type: 'compute', payload: { value: 1, claimed_output: '12345' }, agent: AGENT, taskId: root })];
       // Level by level: a task is submitted once its parent exists (submission checks the parent).
@@ -108,6 +111,7 @@ export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
         await new Promise((r) => setTimeout(r, 500));
       }
       const speculatingMs = Date.now() - t0;
+      const rssActive = process.memoryUsage().rss;
       release();
       const rootState = await sys.result(root);
       const states: TaskState[] = await pool(ids.slice(1), 32, (id) => sys.result(id));
@@ -123,6 +127,9 @@ export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
       const sameRun = controlAfter.runId === controlBefore.runId;
       const tasks = shape.descendants + 1;
       if (shape.descendants === 1) baselineMs = lastMs;
+      if (shape.kind === 'tree' && shape.descendants === Math.max(...shapes.filter((x) => x.kind === 'tree').map((x) => x.descendants))) {
+        memory = { rssBefore, rssActive, active: speculating };
+      }
       const target = shape.descendants === 100 ? 3000 : shape.descendants === 1000 ? 20_000 : undefined;
       records.push({
         key: `cascade.${shape.kind}.${shape.descendants}`,
@@ -158,6 +165,20 @@ export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
     }
   } finally {
     await sys.close();
+  }
+  if (memory) {
+    const perTaskKb = (memory.rssActive - memory.rssBefore) / 1024 / memory.active;
+    records.push({
+      key: 'memory.active_speculative',
+      title: `worker memory with ${memory.active} active speculative tasks`,
+      inputs: { active_speculative_tasks: memory.active, process: 'the bench process: the agenc-tasks and agenc-proofs workers and the submitting client' },
+      figures: { rss_idle_mb: memory.rssBefore / 2 ** 20, rss_active_mb: memory.rssActive / 2 ** 20, kb_per_active_task: perTaskKb },
+      figure: { name: 'RSS with the tree speculating', value: memory.rssActive / 2 ** 20, unit: 'MB' },
+      baseline: { name: 'RSS before the tree was submitted', value: memory.rssBefore / 2 ** 20, unit: 'MB' },
+      ratio: memory.rssActive / memory.rssBefore,
+      ratioMeaning: 'active / before',
+      notes: `${perTaskKb.toFixed(0)} KB per active speculative task (RSS difference over the tree's speculating tasks; includes the workflow cache and the client's share)`,
+    });
   }
   return records;
 }

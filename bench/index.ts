@@ -5,7 +5,7 @@
  * A full run writes `bench/results.json` and `bench/RESULTS.md`; `--quick` runs a small subset of each
  * measurement and writes to a temp dir (or `--out`), so the committed results only come from full runs.
  *
- *   npm run bench [-- --quick] [--only speedup,proofs,cascade,control,overhead] [--out DIR]
+ *   npm run bench [-- --quick] [--only speedup,proofs,cascade,control,overhead,load] [--out DIR]
  *
  * Modules (bench/<name>.ts), in the issue's priority order:
  *   speedup  chains and a fan-out tree: speculation off / on per level (batch 1) / on batched, against the model
@@ -13,6 +13,8 @@
  *   cascade  root failure to the last descendant's released bond, chains and wide trees; history sizes
  *   control  decisions/s the speculation-control singleton sustains, history per decision, continue-as-new
  *   overhead what a speculative hop costs beyond its work, proof and finality, part by part
+ *   load     a burst of tasks to confirmation: tasks/s, latency, nothing lost, no bond locked
+ * Memory (worker RSS per active speculative task, proof worker peak) comes with cascade and proofs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
@@ -25,6 +27,7 @@ import { installRuntime } from '../workers/runtime';
 import { bundleWorkflows } from '../workers/worker-process';
 import { benchCascade } from './cascade';
 import { benchControl } from './control';
+import { benchLoad } from './load';
 import { benchOverhead } from './overhead';
 import type { BenchContext, BenchRecord } from './harness';
 import { systemFactory } from './harness';
@@ -38,6 +41,7 @@ const MODULES: Record<string, (ctx: BenchContext) => Promise<BenchRecord[]>> = {
   cascade: benchCascade,
   control: benchControl,
   overhead: benchOverhead,
+  load: benchLoad,
 };
 
 const say = (m: string) => process.stdout.write(`${m}\n`);

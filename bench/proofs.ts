@@ -10,6 +10,7 @@
  * `worker_threads = 1` per worker (one proof at a time each, as snarkjs already uses every core).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureArtifacts } from '../activities/proof';
@@ -21,7 +22,8 @@ import { circuitInput, witness } from './proof';
 
 const AGENT = 'bench';
 
-async function rawProofsPerSecond(n: number): Promise<number> {
+/** Raw snarkjs Groth16 proofs per second, one after another, after a warm-up proof. */
+export async function rawProofsPerSecond(n: number): Promise<number> {
   const artifacts = await ensureArtifacts();
   const inputs = Array.from({ length: n + 1 }, (_, i) => circuitInput(witness(i)));
   await snarkjs.groth16.fullProve(inputs[n]!, artifacts.wasmPath, artifacts.zkeyPath); // warm-up
@@ -30,8 +32,13 @@ async function rawProofsPerSecond(n: number): Promise<number> {
   return (n * 1000) / (performance.now() - t0);
 }
 
+interface ProofWorker {
+  peakRssMb(): number | undefined;
+  stop(): Promise<void>;
+}
+
 /** A proof worker process on the system's namespace; resolves once it polls. */
-async function startProofWorker(sys: BenchSystem): Promise<{ stop(): Promise<void> }> {
+async function startProofWorker(sys: BenchSystem): Promise<ProofWorker> {
   const child: ChildProcess = spawn(path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'), ['workers/main.ts', '--queues', 'agenc-proofs', '--http-port', 'off'], {
     cwd: PROJECT_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -62,6 +69,15 @@ async function startProofWorker(sys: BenchSystem): Promise<{ stop(): Promise<voi
     });
   });
   return {
+    peakRssMb() {
+      // Linux: the process's high-water mark of resident memory.
+      try {
+        const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+        return kb ? Number(kb) / 1024 : undefined;
+      } catch {
+        return undefined;
+      }
+    },
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -88,7 +104,8 @@ export async function benchProofThroughput(ctx: BenchContext): Promise<BenchReco
   // Raw before and after the queue runs, averaged: the machine's load drifts over a minute.
   const rawBefore = await rawProofsPerSecond(n);
   const sys = await ctx.system('proofs', { config: benchConfig(), worker: { queues: [TASK_QUEUE], embeddedFinalityMs: 0 } });
-  const workers: Array<{ stop(): Promise<void> }> = [];
+  const workers: ProofWorker[] = [];
+  let peakRssMb: number | undefined;
   const perWorkers: number[] = [];
   try {
     await sys.fund(AGENT);
@@ -99,6 +116,7 @@ export async function benchProofThroughput(ctx: BenchContext): Promise<BenchReco
       perWorkers.push(await burst(sys, n, count * 1000));
       ctx.say(`  ${count} proof worker process(es): ${perWorkers[perWorkers.length - 1]!.toFixed(2)} proven tasks/s`);
     }
+    peakRssMb = Math.max(...workers.map((w) => w.peakRssMb() ?? NaN));
   } finally {
     for (const w of workers) await w.stop();
     await sys.close();
@@ -126,14 +144,15 @@ export async function benchProofThroughput(ctx: BenchContext): Promise<BenchReco
       key: 'proofs.worker2',
       title: 'proof throughput, 2 proof worker processes',
       inputs,
-      figures: { tasks_per_s: two, one_worker_tasks_per_s: one, raw_proofs_per_s: raw, scaling: two / one },
+      figures: { tasks_per_s: two, one_worker_tasks_per_s: one, raw_proofs_per_s: raw, scaling: two / one, ...(Number.isFinite(peakRssMb) ? { proof_worker_peak_rss_mb: peakRssMb! } : {}) },
       figure: { name: 'proven tasks/s through agenc-proofs', value: two, unit: '/s' },
       baseline: { name: 'the same with 1 worker', value: one, unit: '/s' },
       ratio: two / one,
       ratioMeaning: '2 workers / 1 worker (linear: 2)',
       notes:
         'snarkjs already spreads one proof over every core, so on a 2-core machine a second proof worker process can only fill the gaps ' +
-        'between one worker\'s proofs (witness calculation, activity round trips): near-linear scaling needs a second machine',
+        'between one worker\'s proofs (witness calculation, activity round trips): near-linear scaling needs a second machine' +
+        (Number.isFinite(peakRssMb) ? `; proof worker process peak RSS ${peakRssMb!.toFixed(0)} MB` : ''),
     },
   ];
 }

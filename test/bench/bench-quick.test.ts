@@ -19,6 +19,8 @@ const QUICK_KEYS = [
   'cascade.tree.10',
   'control.ceiling',
   'overhead.hop',
+  'load.burst',
+  'memory.active_speculative',
 ];
 
 test('npm run bench -- --quick measures everything and writes results.json and RESULTS.md', async () => {
