@@ -14,11 +14,12 @@
 import { createStakeOperator } from '../activities/chain';
 import { controlHandle } from '../client/control';
 import { taskWorkflowId, type TaskState } from '../shared/task-model';
-import { benchConfig, type BenchContext, type BenchRecord, type BenchSystem, ms, pool } from './harness';
+import { benchConfig, type BenchContext, type BenchSystem, ms, pool } from './harness';
 
 const AGENT = 'bench';
 const MAX_DEPTH = 20;
 const BRANCHING = 10;
+const STALL_MS = 120_000;
 
 interface Shape {
   kind: 'chain' | 'tree';
@@ -38,7 +39,7 @@ async function historyEvents(sys: BenchSystem, workflowId: string): Promise<numb
   return (await sys.client.workflow.getHandle(workflowId).fetchHistory()).events?.length ?? 0;
 }
 
-export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
+export async function benchCascade(ctx: BenchContext): Promise<void> {
   const held = new Map<string, Promise<void>>();
   const sys = await ctx.system('cascade', {
     config: benchConfig({
@@ -74,7 +75,6 @@ export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
         { kind: 'tree', descendants: 100 },
         { kind: 'tree', descendants: 1000 },
       ];
-  const records: BenchRecord[] = [];
   let baselineMs = NaN;
   let memory: { rssBefore: number; rssActive: number; active: number } | undefined;
   try {
@@ -100,14 +100,22 @@ export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
       const submitMs = Date.now() - t0;
       const speculating = shape.kind === 'chain' ? Math.min(shape.descendants, MAX_DEPTH) : shape.descendants;
       const refused = shape.kind === 'chain' && shape.descendants > MAX_DEPTH ? 1 : 0;
-      const deadline = Date.now() + 600_000;
+      // Bounded by progress: a tree that stops moving for STALL_MS fails the measurement instead of hanging the run.
+      let progress = { at: Date.now(), seen: -1 };
       for (;;) {
         const [spec, ref] = await Promise.all([
           countVisible(sys, root, 'AgencStatus="awaiting_ancestors" AND AgencSpeculationStatus="speculative"'),
           countVisible(sys, root, 'AgencSpeculationStatus="depth_limit"'),
         ]);
         if (spec >= speculating && ref >= refused) break;
-        if (Date.now() > deadline) throw new Error(`cascade ${root}: only ${spec}/${speculating} speculating, ${ref}/${refused} refused after 10 minutes`);
+        if (spec + ref !== progress.seen) progress = { at: Date.now(), seen: spec + ref };
+        if (Date.now() - progress.at > STALL_MS) {
+          const control = await controlHandle(sys.client).describe();
+          throw new Error(
+            `cascade ${root}: stalled at ${spec}/${speculating} speculating, ${ref}/${refused} refused for ${STALL_MS / 1000} s; ` +
+              `speculation-control: ${control.historyLength} events, pending workflow task ${JSON.stringify(control.raw.pendingWorkflowTask ?? null)}`,
+          );
+        }
         await new Promise((r) => setTimeout(r, 500));
       }
       const speculatingMs = Date.now() - t0;
@@ -131,7 +139,7 @@ export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
         memory = { rssBefore, rssActive, active: speculating };
       }
       const target = shape.descendants === 100 ? 3000 : shape.descendants === 1000 ? 20_000 : undefined;
-      records.push({
+      ctx.record({
         key: `cascade.${shape.kind}.${shape.descendants}`,
         title: `cascade rollback, ${shape.kind} of ${shape.descendants} descendant(s)`,
         inputs: { shape: shape.kind, descendants: shape.descendants, branching: shape.kind === 'tree' ? BRANCHING : 1, max_depth: MAX_DEPTH, speculating, optimistic_proofs: false },
@@ -168,7 +176,7 @@ export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
   }
   if (memory) {
     const perTaskKb = (memory.rssActive - memory.rssBefore) / 1024 / memory.active;
-    records.push({
+    ctx.record({
       key: 'memory.active_speculative',
       title: `worker memory with ${memory.active} active speculative tasks`,
       inputs: { active_speculative_tasks: memory.active, process: 'the bench process: the agenc-tasks and agenc-proofs workers and the submitting client' },
@@ -180,5 +188,4 @@ export async function benchCascade(ctx: BenchContext): Promise<BenchRecord[]> {
       notes: `${perTaskKb.toFixed(0)} KB per active speculative task (RSS difference over the tree's speculating tasks; includes the workflow cache and the client's share)`,
     });
   }
-  return records;
 }

@@ -9,7 +9,7 @@
  */
 import { controlHandle } from '../client/control';
 import { admitSpeculationUpdate, admitTaskUpdate, CONTROL_WORKFLOW_ID, speculationEndedSignal, taskClosedSignal } from '../shared/messages';
-import { benchConfig, type BenchContext, type BenchRecord, type BenchSystem } from './harness';
+import { benchConfig, type BenchContext, type BenchSystem } from './harness';
 
 interface Level {
   clients: number;
@@ -64,7 +64,7 @@ async function drive(sys: BenchSystem, clients: number, seconds: number, tag: st
   return { clients, decisions, errors, seconds: elapsed, eventsPerDecision: grown / Math.max(1, decisions), continuedAsNew };
 }
 
-export async function benchControl(ctx: BenchContext): Promise<BenchRecord[]> {
+export async function benchControl(ctx: BenchContext): Promise<void> {
   const seconds = ctx.quick ? 3 : 10;
   const concurrency = ctx.quick ? [1, 8] : [1, 4, 16, 64];
   const sys = await ctx.system('control', { config: benchConfig({ speculation: { limits: { max_state_snapshots: 1_000_000 } } }) });
@@ -80,32 +80,30 @@ export async function benchControl(ctx: BenchContext): Promise<BenchRecord[]> {
     const rate = (l: Level) => l.decisions / l.seconds;
     const single = levels[0]!;
     const peak = levels.reduce((a, b) => (rate(b) > rate(a) ? b : a));
-    return [
-      {
-        key: 'control.ceiling',
-        title: 'speculation-control decisions/s (admitTask + admitSpeculation Updates)',
-        inputs: { clients: concurrency.join('/'), seconds_per_level: seconds, decisions_per_task: 2, worker: 'one, in the bench process' },
-        figures: {
-          ...Object.fromEntries(levels.flatMap((l) => [[`decisions_per_s_c${l.clients}`, rate(l)], [`events_per_decision_c${l.clients}`, l.eventsPerDecision], [`errors_c${l.clients}`, l.errors]])),
-          peak_decisions_per_s: rate(peak),
-          peak_clients: peak.clients,
-          single_client_decisions_per_s: rate(single),
-          bottleneck_tasks_per_s: rate(peak) / 2,
-          continued_as_new: levels.reduce((s, l) => s + l.continuedAsNew, 0),
-          ...(closedRuns.length ? { history_events_at_continue_as_new: Math.max(...closedRuns.map((r) => r.historyLength)) } : {}),
-        },
-        figure: { name: 'peak decisions/s', value: rate(peak), unit: '/s' },
-        baseline: { name: 'one client, one decision at a time', value: rate(single), unit: '/s' },
-        ratio: rate(peak) / rate(single),
-        ratioMeaning: 'peak / one client',
-        notes:
-          `peak at ${peak.clients} concurrent clients; a speculative task needs 2 decisions, so the singleton becomes the bottleneck above about ` +
-          `${(rate(peak) / 2).toFixed(0)} task submissions/s; events per decision include the two closing signals per task; ` +
-          (closedRuns.length
-            ? `it continued as new ${closedRuns.length} time(s), at up to ${Math.max(...closedRuns.map((r) => r.historyLength))} events (the server's suggestion)`
-            : 'it did not continue as new in this run (the history stayed below the server\'s suggestion)'),
+    ctx.record({
+      key: 'control.ceiling',
+      title: 'speculation-control decisions/s (admitTask + admitSpeculation Updates)',
+      inputs: { clients: concurrency.join('/'), seconds_per_level: seconds, decisions_per_task: 2, worker: 'one, in the bench process' },
+      figures: {
+        ...Object.fromEntries(levels.flatMap((l) => [[`decisions_per_s_c${l.clients}`, rate(l)], [`events_per_decision_c${l.clients}`, l.eventsPerDecision], [`errors_c${l.clients}`, l.errors]])),
+        peak_decisions_per_s: rate(peak),
+        peak_clients: peak.clients,
+        single_client_decisions_per_s: rate(single),
+        bottleneck_tasks_per_s: rate(peak) / 2,
+        continued_as_new: levels.reduce((s, l) => s + l.continuedAsNew, 0),
+        ...(closedRuns.length ? { history_events_at_continue_as_new: Math.max(...closedRuns.map((r) => r.historyLength)) } : {}),
       },
-    ];
+      figure: { name: 'peak decisions/s', value: rate(peak), unit: '/s' },
+      baseline: { name: 'one client, one decision at a time', value: rate(single), unit: '/s' },
+      ratio: rate(peak) / rate(single),
+      ratioMeaning: 'peak / one client',
+      notes:
+        `peak at ${peak.clients} concurrent clients; a speculative task needs 2 decisions, so the singleton becomes the bottleneck above about ` +
+        `${(rate(peak) / 2).toFixed(0)} task submissions/s; events per decision include the two closing signals per task; ` +
+        (closedRuns.length
+          ? `it continued as new ${closedRuns.length} time(s), at up to ${Math.max(...closedRuns.map((r) => r.historyLength))} events (the server's suggestion)`
+          : 'it did not continue as new in this run (the history stayed below the server\'s suggestion)'),
+    });
   } finally {
     await sys.close();
   }

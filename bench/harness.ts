@@ -43,6 +43,8 @@ export interface BenchContext {
   logger: Logger;
   dir: string;
   say(line: string): void;
+  /** Keeps a finished measurement: what a module records survives the module failing or stalling later. */
+  record(r: BenchRecord): void;
   /** A fresh namespace with its own control workflow, configuration and chain; `close()` stops its worker. */
   system(name: string, opts: { config: Record<string, unknown>; worker?: Partial<WorkerProcessOptions> }): Promise<BenchSystem>;
 }
@@ -56,8 +58,8 @@ export interface BenchSystem {
   submit(req: SubmitRequest): Promise<string>;
   setConfig(changes: Record<string, unknown>): Promise<void>;
   fund(agent: string, lamports?: number): Promise<void>;
-  /** The final state a task workflow returns; cheap on a closed workflow (no query, no replay). */
-  result(taskId: string): Promise<TaskState>;
+  /** The final state a task workflow returns; cheap on a closed workflow (no query, no replay). Bounded: a stalled run fails, never hangs. */
+  result(taskId: string, timeoutMs?: number): Promise<TaskState>;
   close(): Promise<void>;
 }
 
@@ -121,8 +123,16 @@ export function systemFactory(base: Omit<BenchContext, 'system'>): BenchContext[
       async fund(agent, lamports = 100_000_000_000) {
         await createStakeOperator(worker.stakeDeps!).stakeInit({ agent, amount: lamports });
       },
-      async result(taskId) {
-        return (await client.workflow.getHandle(taskWorkflowId(taskId)).result()) as TaskState;
+      async result(taskId, timeoutMs = 600_000) {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`task ${taskId} not final after ${timeoutMs} ms`)), timeoutMs);
+        });
+        try {
+          return (await Promise.race([client.workflow.getHandle(taskWorkflowId(taskId)).result(), timeout])) as TaskState;
+        } finally {
+          clearTimeout(timer);
+        }
       },
       async close() {
         await worker.shutdown().catch(() => undefined);

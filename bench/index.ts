@@ -35,7 +35,7 @@ import { benchProofThroughput } from './proofs';
 import { writeReport } from './report';
 import { benchSpeedup } from './speedup';
 
-const MODULES: Record<string, (ctx: BenchContext) => Promise<BenchRecord[]>> = {
+const MODULES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   speedup: benchSpeedup,
   proofs: benchProofThroughput,
   cascade: benchCascade,
@@ -45,6 +45,8 @@ const MODULES: Record<string, (ctx: BenchContext) => Promise<BenchRecord[]>> = {
 };
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
+/** Longer than any module takes on a 2-core machine (the cascade's tree of 1,000 is the longest). */
+const MODULE_TIMEOUT_MS = 480_000;
 
 async function main(): Promise<number> {
   const opts = new Command('bench')
@@ -68,23 +70,33 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'agenc-bench-'));
   const server = await startDevServer({ address: `127.0.0.1:${await freePort()}`, headless: true, dbFile: path.join(dir, 'temporal.db') });
   const records: BenchRecord[] = [];
-  let failed = 0;
+  const failures: string[] = [];
   try {
     say(`bench (${quick ? 'quick' : 'full'}): Temporal dev server at ${server.address}, state in ${dir}`);
     const bundle = { code: (await bundleWorkflows()).code };
-    const base = { quick, address: server.address, bundle, logger, dir, say };
+    const record = (r: BenchRecord) => {
+      records.push(r);
+      say(`  ${r.key}: ${r.figure.name} ${r.figure.value.toFixed(2)} ${r.figure.unit} vs ${r.baseline.name} ${r.baseline.value.toFixed(2)} ${r.baseline.unit}: ratio ${r.ratio.toFixed(2)}${r.met === undefined ? '' : r.met ? ' (target met)' : ' (target MISSED)'}`);
+    };
+    const base = { quick, address: server.address, bundle, logger, dir, say, record };
     const ctx: BenchContext = { ...base, system: systemFactory(base) };
     for (const [name, run] of Object.entries(MODULES)) {
       if (only && !only.includes(name)) continue;
       const t0 = Date.now();
       say(`── ${name}`);
+      // A module that stalls (a wedged worker, a lost update) fails here instead of holding the run forever;
+      // what it recorded before stalling stays in the results.
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`did not finish within ${MODULE_TIMEOUT_MS / 1000} s`)), MODULE_TIMEOUT_MS);
+      });
       try {
-        const got = await run(ctx);
-        records.push(...got);
-        for (const r of got) say(`  ${r.key}: ${r.figure.name} ${r.figure.value.toFixed(2)} ${r.figure.unit} vs ${r.baseline.name} ${r.baseline.value.toFixed(2)} ${r.baseline.unit}: ratio ${r.ratio.toFixed(2)}${r.met === undefined ? '' : r.met ? ' (target met)' : ' (target MISSED)'}`);
+        await Promise.race([run(ctx), stalled]);
       } catch (err) {
-        failed += 1;
+        failures.push(`${name}: ${(err as Error).message}`);
         say(`  ${name} FAILED: ${(err as Error).stack ?? String(err)}`);
+      } finally {
+        clearTimeout(timer);
       }
       say(`  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
     }
@@ -93,9 +105,9 @@ async function main(): Promise<number> {
     await releaseProverResources();
     rmSync(dir, { recursive: true, force: true });
   }
-  const written = writeReport(outDir, { mode: quick ? 'quick' : 'full', startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, only }, records);
+  const written = writeReport(outDir, { mode: quick ? 'quick' : 'full', startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, only, failures }, records);
   say(`\nresults: ${written.json}\n         ${written.markdown}`);
-  return failed ? 1 : 0;
+  return failures.length ? 1 : 0;
 }
 
 main().then(

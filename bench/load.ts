@@ -7,13 +7,13 @@
  * ceiling the whole system reaches.
  */
 import { createStakeOperator } from '../activities/chain';
-import { benchConfig, type BenchContext, type BenchRecord, ms, pool, quantile } from './harness';
+import { benchConfig, type BenchContext, ms, pool, quantile } from './harness';
 import { rawProofsPerSecond } from './proofs';
 
 const AGENT = 'bench';
 const CHAIN = 5;
 
-export async function benchLoad(ctx: BenchContext): Promise<BenchRecord[]> {
+export async function benchLoad(ctx: BenchContext): Promise<void> {
   const tasks = ctx.quick ? 20 : 500;
   const finalityMs = ctx.quick ? 500 : 3000;
   const raw = await rawProofsPerSecond(ctx.quick ? 3 : 10);
@@ -37,34 +37,32 @@ export async function benchLoad(ctx: BenchContext): Promise<BenchRecord[]> {
     const integrity = await operator.checkIntegrity({ liveBonds: [] });
     const locked = (await operator.stakeStatus({ agent: AGENT })).agents[0]?.locked_in_bonds ?? 0;
     const lost = tasks - confirmed.length;
-    return [
-      {
-        key: 'load.burst',
-        title: `load: ${tasks} tasks submitted at once`,
-        inputs: { tasks, chains_of: CHAIN, submission_concurrency: 16, embedded_finality_ms: finalityMs, proof_workers: 1, worker_threads: 1 },
-        figures: {
-          tasks_per_s: perSecond,
-          p50_latency_ms: quantile(latencies, 0.5),
-          p99_latency_ms: quantile(latencies, 0.99),
-          submit_ms: submitMs,
-          all_confirmed_ms: lastMs,
-          lost,
-          speculative: confirmed.filter((s) => s.speculation_status === 'speculative').length,
-          integrity_problems: integrity.problems.length,
-          lamports_locked_in_bonds: locked,
-          raw_proofs_per_s: raw,
-        },
-        figure: { name: 'tasks confirmed/s', value: perSecond, unit: '/s' },
-        baseline: { name: 'raw snarkjs proofs/s', value: raw, unit: '/s' },
-        ratio: perSecond / raw,
-        ratioMeaning: 'confirmed tasks/s / raw proofs/s (one proof per task)',
-        target: 'nothing lost, no bond locked',
-        met: lost === 0 && integrity.problems.length === 0 && locked === 0,
-        notes:
-          `${confirmed.length}/${tasks} confirmed (${lost} lost), ${integrity.problems.length} integrity problem(s), ${locked} lamports still locked in bonds; ` +
-          `submitted in ${submitMs} ms; latency from the workflow's start to its confirmation`,
+    ctx.record({
+      key: 'load.burst',
+      title: `load: ${tasks} tasks submitted at once`,
+      inputs: { tasks, chains_of: CHAIN, submission_concurrency: 16, embedded_finality_ms: finalityMs, proof_workers: 1, worker_threads: 1 },
+      figures: {
+        tasks_per_s: perSecond,
+        p50_latency_ms: quantile(latencies, 0.5),
+        p99_latency_ms: quantile(latencies, 0.99),
+        submit_ms: submitMs,
+        all_confirmed_ms: lastMs,
+        lost,
+        speculative: confirmed.filter((s) => s.speculation_status === 'speculative').length,
+        integrity_problems: integrity.problems.length,
+        lamports_locked_in_bonds: locked,
+        raw_proofs_per_s: raw,
       },
-    ];
+      figure: { name: 'tasks confirmed/s', value: perSecond, unit: '/s' },
+      baseline: { name: 'raw snarkjs proofs/s', value: raw, unit: '/s' },
+      ratio: perSecond / raw,
+      ratioMeaning: 'confirmed tasks/s / raw proofs/s (one proof per task)',
+      target: 'nothing lost, no bond locked',
+      met: lost === 0 && integrity.problems.length === 0 && locked === 0,
+      notes:
+        `${confirmed.length}/${tasks} confirmed (${lost} lost), ${integrity.problems.length} integrity problem(s), ${locked} lamports still locked in bonds; ` +
+        `submitted in ${submitMs} ms; latency from the workflow's start to its confirmation`,
+    });
   } finally {
     await sys.close();
   }

@@ -12,7 +12,7 @@ import type { temporal } from '@temporalio/proto';
 import { controlHandle } from '../client/control';
 import { controlStatusQuery } from '../shared/messages';
 import { taskWorkflowId } from '../shared/task-model';
-import { benchConfig, type BenchContext, type BenchRecord, type BenchSystem, quantile } from './harness';
+import { benchConfig, type BenchContext, type BenchSystem, quantile } from './harness';
 
 const AGENT = 'bench';
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -37,7 +37,7 @@ function activities(events: HistoryEvent[]) {
   return [...byId.values()];
 }
 
-export async function benchOverhead(ctx: BenchContext): Promise<BenchRecord[]> {
+export async function benchOverhead(ctx: BenchContext): Promise<void> {
   const hops = ctx.quick ? 4 : 20;
   const sys = await ctx.system('overhead', { config: benchConfig({ speculation: { max_depth: 20, features: { enable_optimistic_proofs: false } } }), worker: { embeddedFinalityMs: 0 } });
   try {
@@ -83,26 +83,24 @@ export async function benchOverhead(ctx: BenchContext): Promise<BenchRecord[]> {
     const breakdown = [...parts].map(([name, v]) => [name, quantile(v, 0.5)] as const).sort((a, b) => b[1] - a[1]);
     for (const [name, v] of breakdown) ctx.say(`    ${v.toFixed(1).padStart(7)} ms  ${name}`);
     const slug = (s: string) => s.replace(/[^a-zA-Z0-9]+/g, '_').replace(/^_|_$/g, '').toLowerCase();
-    return [
-      {
-        key: 'overhead.hop',
-        title: 'orchestration overhead per speculative hop',
-        inputs: { hops: hopMs.length, work_ms: 0, root_work_ms: Math.max(3000, hops * 500), optimistic_proofs: false, server: 'temporal dev server (SQLite)' },
-        figures: {
-          median_ms: median,
-          p95_ms: quantile(hopMs, 0.95),
-          query_round_trip_ms: queryMedian,
-          ...Object.fromEntries(breakdown.map(([name, v]) => [`median_ms_${slug(name)}`, v])),
-        },
-        figure: { name: 'median hop overhead', value: median, unit: 'ms' },
-        baseline: { name: 'one query round trip', value: queryMedian, unit: 'ms' },
-        ratio: median / queryMedian,
-        ratioMeaning: 'hop overhead in query round trips',
-        target: '≤ 50 ms median',
-        met: median <= 50,
-        notes: `median per part (they need not add up to the median hop): ${breakdown.map(([n, v]) => `${n} ${v.toFixed(0)} ms`).join('; ')}`,
+    ctx.record({
+      key: 'overhead.hop',
+      title: 'orchestration overhead per speculative hop',
+      inputs: { hops: hopMs.length, work_ms: 0, root_work_ms: Math.max(3000, hops * 500), optimistic_proofs: false, server: 'temporal dev server (SQLite)' },
+      figures: {
+        median_ms: median,
+        p95_ms: quantile(hopMs, 0.95),
+        query_round_trip_ms: queryMedian,
+        ...Object.fromEntries(breakdown.map(([name, v]) => [`median_ms_${slug(name)}`, v])),
       },
-    ];
+      figure: { name: 'median hop overhead', value: median, unit: 'ms' },
+      baseline: { name: 'one query round trip', value: queryMedian, unit: 'ms' },
+      ratio: median / queryMedian,
+      ratioMeaning: 'hop overhead in query round trips',
+      target: '≤ 50 ms median',
+      met: median <= 50,
+      notes: `median per part (they need not add up to the median hop): ${breakdown.map(([n, v]) => `${n} ${v.toFixed(0)} ms`).join('; ')}`,
+    });
   } finally {
     await sys.close();
   }

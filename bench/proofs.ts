@@ -99,7 +99,7 @@ async function burst(sys: BenchSystem, n: number, offset: number): Promise<numbe
   return (n * 1000) / (Math.max(...states.map((s) => ms(s.timestamps.committing))) - t0);
 }
 
-export async function benchProofThroughput(ctx: BenchContext): Promise<BenchRecord[]> {
+export async function benchProofThroughput(ctx: BenchContext): Promise<void> {
   const n = ctx.quick ? 6 : 30;
   // Raw before and after the queue runs, averaged: the machine's load drifts over a minute.
   const rawBefore = await rawProofsPerSecond(n);
@@ -126,7 +126,7 @@ export async function benchProofThroughput(ctx: BenchContext): Promise<BenchReco
   ctx.say(`  raw snarkjs: ${rawBefore.toFixed(2)} proofs/s before, ${rawAfter.toFixed(2)} after`);
   const [one, two] = perWorkers as [number, number];
   const inputs = { proofs: n, worker_threads_per_worker: 1, cpus: os.cpus().length };
-  return [
+  const records: BenchRecord[] = [
     {
       key: 'proofs.worker1',
       title: 'proof throughput, 1 proof worker process',
@@ -155,4 +155,5 @@ export async function benchProofThroughput(ctx: BenchContext): Promise<BenchReco
         (Number.isFinite(peakRssMb) ? `; proof worker process peak RSS ${peakRssMb!.toFixed(0)} MB` : ''),
     },
   ];
+  for (const r of records) ctx.record(r);
 }

@@ -12,6 +12,8 @@ export interface RunInfo {
   startedAt: string;
   durationS: number;
   only?: string[];
+  /** Modules that failed or stalled, with why: their missing rows are not a pass. */
+  failures: string[];
 }
 
 function num(v: number): string {
@@ -50,6 +52,7 @@ export function writeReport(dir: string, run: RunInfo, records: BenchRecord[]): 
         `${num(r.ratio)} (${cell(r.ratioMeaning)}) | ${cell(r.target ?? '—')} | ${r.met === undefined ? '—' : r.met ? 'yes' : '**no**'} |`,
     ),
     '',
+    ...(run.failures.length ? ['## Failed', '', ...run.failures.map((f) => `- ${f}`), ''] : []),
     '## Notes',
     '',
     ...records.map((r) => `- \`${r.key}\`: ${r.notes}`),

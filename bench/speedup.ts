@@ -10,7 +10,7 @@
  * prove + confirm, with exec, prove and confirm the medians measured from the off run's own timestamps.
  */
 import type { TaskState } from '../shared/task-model';
-import { benchConfig, type BenchContext, type BenchRecord, type BenchSystem, ms, quantile } from './harness';
+import { benchConfig, type BenchContext, type BenchSystem, ms, quantile } from './harness';
 
 const AGENT = 'bench';
 
@@ -52,13 +52,12 @@ function phases(states: TaskState[]) {
   };
 }
 
-export async function benchSpeedup(ctx: BenchContext): Promise<BenchRecord[]> {
+export async function benchSpeedup(ctx: BenchContext): Promise<void> {
   const workMs = ctx.quick ? 300 : 2000;
   const finalityMs = ctx.quick ? 500 : 3000;
   const chains = ctx.quick ? [3] : [1, 2, 3, 5, 10];
   const tree = ctx.quick ? { levels: 3, branching: 2 } : { levels: 4, branching: 3 };
   const sys = await ctx.system('speedup', { config: benchConfig(), worker: { embeddedFinalityMs: finalityMs } });
-  const records: BenchRecord[] = [];
   try {
     await sys.fund(AGENT);
     // Warm-up: the first proof loads the circuit; not part of any measurement.
@@ -87,7 +86,7 @@ export async function benchSpeedup(ctx: BenchContext): Promise<BenchRecord[]> {
       const measured = off.totalMs / batched.totalMs;
       const speculative = batched.states.filter((s) => s.speculation_status === 'speculative').length;
       const target = n >= 5 && shape.branching === 1;
-      records.push({
+      ctx.record({
         key: shape.key,
         title: `speed-up, ${shape.title}`,
         inputs: { tasks: shape.tasks, levels: n, branching: shape.branching, work_ms: workMs, embedded_finality_ms: finalityMs, batch_size_after: 20, batch_size_before: 1 },
@@ -120,5 +119,4 @@ export async function benchSpeedup(ctx: BenchContext): Promise<BenchRecord[]> {
   } finally {
     await sys.close();
   }
-  return records;
 }
