@@ -98,6 +98,7 @@ export async function benchControl(ctx: BenchContext): Promise<void> {
       ratio: rate(peak) / rate(single),
       ratioMeaning: 'peak / one client',
       notes:
+        `${levels.map((l) => `${l.clients} client(s): ${rate(l).toFixed(0)}/s, ${l.eventsPerDecision.toFixed(1)} events/decision, ${l.errors} error(s)`).join('; ')}; ` +
         `peak at ${peak.clients} concurrent clients; a speculative task needs 2 decisions, so the singleton becomes the bottleneck above about ` +
         `${(rate(peak) / 2).toFixed(0)} task submissions/s; events per decision include the two closing signals per task; ` +
         (closedRuns.length
