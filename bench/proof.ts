@@ -49,7 +49,7 @@ export interface BenchProofsResult {
   verifyMs: number;
 }
 
-function witness(i: number): GenerateProofInput {
+export function witness(i: number): GenerateProofInput {
   const value = BigInt(1000 + i);
   const output = computeOutput(value, 0n);
   return {
@@ -64,7 +64,7 @@ function witness(i: number): GenerateProofInput {
   };
 }
 
-function circuitInput(w: GenerateProofInput): Record<string, unknown> {
+export function circuitInput(w: GenerateProofInput): Record<string, unknown> {
   return {
     taskId: toField(w.taskId),
     agent: toField(w.agent),

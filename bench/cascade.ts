@@ -1,0 +1,191 @@
+/**
+ * 4. Cascade rollback: from the root's failure until every descendant has finished its compensations
+ * and its bond is released, for chains and wide trees.
+ *
+ * The root claims a wrong output (`claimed_output`): it executes, so its descendants speculate on it,
+ * and its proof fails. Its proof is held at the activity boundary until the whole tree is speculating
+ * (descendants do not prove: `enable_optimistic_proofs = false`, so nothing but the cascade is
+ * measured). Time = the last descendant's `rolled_back` − the root's `rolling_back`, both recorded by
+ * the workflows. Baseline = the same for a root with one descendant, in the same run. A chain speculates
+ * at most `max_depth` (20, the schema's ceiling) deep: below that, tasks wait for their parent
+ * non-speculatively and roll back with the rest. Trees fill level by level with branching 10.
+ * 7 (memory) comes from here too: this process's RSS while the largest tree speculates, against before.
+ */
+import { createStakeOperator } from '../activities/chain';
+import { controlHandle } from '../temporal/control';
+import { taskWorkflowId, type TaskState } from '../shared/task-model';
+import { benchConfig, type BenchContext, type BenchSystem, ms, pool } from './harness';
+
+const AGENT = 'bench';
+const MAX_DEPTH = 20;
+const BRANCHING = 10;
+const STALL_MS = 120_000;
+
+interface Shape {
+  kind: 'chain' | 'tree';
+  descendants: number;
+}
+
+/** Parent index (in submission order, 0 = the root) of every descendant. */
+function parents(shape: Shape): number[] {
+  return Array.from({ length: shape.descendants }, (_, i) => (shape.kind === 'chain' ? i : Math.floor(i / BRANCHING)));
+}
+
+async function countVisible(sys: BenchSystem, root: string, clause: string): Promise<number> {
+  return (await sys.client.workflow.count(`AgencRootTaskId="${root}" AND ${clause}`)).count;
+}
+
+async function historyEvents(sys: BenchSystem, workflowId: string): Promise<number> {
+  return (await sys.client.workflow.getHandle(workflowId).fetchHistory()).events?.length ?? 0;
+}
+
+export async function benchCascade(ctx: BenchContext): Promise<void> {
+  const held = new Map<string, Promise<void>>();
+  const sys = await ctx.system('cascade', {
+    config: benchConfig({
+      speculation: {
+        max_depth: MAX_DEPTH,
+        max_parallel_branches: BRANCHING,
+        limits: { max_state_snapshots: 5000 },
+        features: { enable_optimistic_proofs: false },
+      },
+    }),
+    worker: {
+      embeddedFinalityMs: 0,
+      activityInterceptors: [
+        (actx) => ({
+          inbound: {
+            async execute(input, next) {
+              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
+              if (actx.info.activityType === 'generateProof' && taskId) await held.get(taskId);
+              return next(input);
+            },
+          },
+        }),
+      ],
+    },
+  });
+  const shapes: Shape[] = ctx.quick
+    ? [{ kind: 'chain', descendants: 1 }, { kind: 'chain', descendants: 10 }, { kind: 'tree', descendants: 10 }]
+    : [
+        { kind: 'chain', descendants: 1 },
+        { kind: 'chain', descendants: 10 },
+        { kind: 'chain', descendants: 100 },
+        { kind: 'tree', descendants: 10 },
+        { kind: 'tree', descendants: 100 },
+        { kind: 'tree', descendants: 1000 },
+      ];
+  let baselineMs = NaN;
+  let memory: { rssBefore: number; rssActive: number; active: number } | undefined;
+  try {
+    await sys.fund(AGENT);
+    for (const shape of shapes) {
+      const root = `cascade-${shape.kind}-${shape.descendants}`;
+      let release!: () => void;
+      held.set(root, new Promise((r) => (release = r)));
+      const controlBefore = await controlHandle(sys.client).describe();
+      const rssBefore = process.memoryUsage().rss;
+      const t0 = Date.now();
+      const ids = [await sys.submit({ type: 'compute', payload: { value: 1, claimed_output: '12345' }, agent: AGENT, taskId: root })];
+      // Level by level: a task is submitted once its parent exists (submission checks the parent).
+      const parentOf = parents(shape);
+      for (let start = 0; start < shape.descendants; ) {
+        // Every task whose parent is submitted already (parent index ≤ start) goes in this level.
+        const firstOfNextLevel = Math.min(shape.descendants, (start + 1) * (shape.kind === 'chain' ? 1 : BRANCHING));
+        const level = parentOf.slice(start, firstOfNextLevel).map((p, j) => ({ p, i: start + j }));
+        const got = await pool(level, 16, ({ p, i }) => sys.submit({ type: 'compute', payload: { value: 2 + i }, dependsOn: ids[p], agent: AGENT, taskId: `${root}-${i}` }));
+        ids.push(...got);
+        start = firstOfNextLevel;
+      }
+      const submitMs = Date.now() - t0;
+      const speculating = shape.kind === 'chain' ? Math.min(shape.descendants, MAX_DEPTH) : shape.descendants;
+      const refused = shape.kind === 'chain' && shape.descendants > MAX_DEPTH ? 1 : 0;
+      // Bounded by progress: a tree that stops moving for STALL_MS fails the measurement instead of hanging the run.
+      let progress = { at: Date.now(), seen: -1 };
+      for (;;) {
+        const [spec, ref] = await Promise.all([
+          countVisible(sys, root, 'AgencStatus="awaiting_ancestors" AND AgencSpeculationStatus="speculative"'),
+          countVisible(sys, root, 'AgencSpeculationStatus="depth_limit"'),
+        ]);
+        if (spec >= speculating && ref >= refused) break;
+        if (spec + ref !== progress.seen) progress = { at: Date.now(), seen: spec + ref };
+        if (Date.now() - progress.at > STALL_MS) {
+          const control = await controlHandle(sys.client).describe();
+          throw new Error(
+            `cascade ${root}: stalled at ${spec}/${speculating} speculating, ${ref}/${refused} refused for ${STALL_MS / 1000} s; ` +
+              `speculation-control: ${control.historyLength} events, pending workflow task ${JSON.stringify(control.raw.pendingWorkflowTask ?? null)}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const speculatingMs = Date.now() - t0;
+      const rssActive = process.memoryUsage().rss;
+      release();
+      const rootState = await sys.result(root);
+      const states: TaskState[] = await pool(ids.slice(1), 32, (id) => sys.result(id));
+      const failedAt = ms(rootState.timestamps.rolling_back);
+      const lastMs = Math.max(...states.map((s) => ms(s.timestamps.rolled_back))) - failedAt;
+      const notRolledBack = states.filter((s) => s.status !== 'rolled_back' || (s.bond && s.bond.state !== 'released')).length;
+      const integrity = await createStakeOperator(sys.worker.stakeDeps!).checkIntegrity({ liveBonds: [] });
+      const direct = ids.slice(1).filter((_, i) => parentOf[i] === 0);
+      const rootEvents = await historyEvents(sys, taskWorkflowId(root));
+      const childEvents = await Promise.all(direct.slice(0, BRANCHING).map((id) => historyEvents(sys, taskWorkflowId(id))));
+      const leafEvents = await historyEvents(sys, taskWorkflowId(ids[ids.length - 1]!));
+      const controlAfter = await controlHandle(sys.client).describe();
+      const sameRun = controlAfter.runId === controlBefore.runId;
+      const tasks = shape.descendants + 1;
+      if (shape.descendants === 1) baselineMs = lastMs;
+      if (shape.kind === 'tree' && shape.descendants === Math.max(...shapes.filter((x) => x.kind === 'tree').map((x) => x.descendants))) {
+        memory = { rssBefore, rssActive, active: speculating };
+      }
+      const target = shape.descendants === 100 ? 3000 : shape.descendants === 1000 ? 20_000 : undefined;
+      ctx.record({
+        key: `cascade.${shape.kind}.${shape.descendants}`,
+        title: `cascade rollback, ${shape.kind} of ${shape.descendants} descendant(s)`,
+        inputs: { shape: shape.kind, descendants: shape.descendants, branching: shape.kind === 'tree' ? BRANCHING : 1, max_depth: MAX_DEPTH, speculating, optimistic_proofs: false },
+        figures: {
+          rollback_ms: lastMs,
+          root_final_after_ms: ms(rootState.timestamps.failed) - failedAt,
+          submit_ms: submitMs,
+          speculating_after_ms: speculatingMs,
+          not_rolled_back_or_bond_locked: notRolledBack,
+          integrity_problems: integrity.problems.length,
+          root_history_events: rootEvents,
+          largest_child_history_events: Math.max(0, ...childEvents),
+          leaf_history_events: leafEvents,
+          ...(sameRun ? { control_history_events_per_task: (controlAfter.historyLength - controlBefore.historyLength) / tasks } : {}),
+          control_continued_as_new: sameRun ? 0 : 1,
+        },
+        figure: { name: 'root failure → last descendant rolled back', value: lastMs, unit: 'ms' },
+        baseline: { name: 'the same with 1 descendant', value: baselineMs, unit: 'ms' },
+        ratio: lastMs / baselineMs,
+        ratioMeaning: 'rollback time / one-descendant rollback time',
+        ...(target ? { target: `≤ ${target / 1000} s`, met: lastMs <= target && notRolledBack === 0 } : {}),
+        notes:
+          `${states.length - notRolledBack}/${states.length} rolled back with bonds released, ${integrity.problems.length} integrity problem(s); ` +
+          `${speculating} speculating${refused ? ` (the rest past max_depth ${MAX_DEPTH} waited non-speculatively)` : ''}; ` +
+          `history events: root ${rootEvents}, largest direct child ${Math.max(0, ...childEvents)}, last task ${leafEvents}; ` +
+          (sameRun
+            ? `speculation-control grew ${controlAfter.historyLength - controlBefore.historyLength} events (${((controlAfter.historyLength - controlBefore.historyLength) / tasks).toFixed(1)} per task)`
+            : 'speculation-control continued as new during this shape'),
+      });
+      ctx.say(`  ${shape.kind} of ${shape.descendants}: submitted in ${submitMs} ms, speculating after ${speculatingMs} ms, rolled back in ${lastMs} ms`);
+    }
+  } finally {
+    await sys.close();
+  }
+  if (memory) {
+    const perTaskKb = (memory.rssActive - memory.rssBefore) / 1024 / memory.active;
+    ctx.record({
+      key: 'memory.active_speculative',
+      title: `worker memory with ${memory.active} active speculative tasks`,
+      inputs: { active_speculative_tasks: memory.active, process: 'the bench process: the agenc-tasks and agenc-proofs workers and the submitting client' },
+      figures: { rss_idle_mb: memory.rssBefore / 2 ** 20, rss_active_mb: memory.rssActive / 2 ** 20, kb_per_active_task: perTaskKb },
+      figure: { name: 'RSS with the tree speculating', value: memory.rssActive / 2 ** 20, unit: 'MB' },
+      baseline: { name: 'RSS before the tree was submitted', value: memory.rssBefore / 2 ** 20, unit: 'MB' },
+      ratio: memory.rssActive / memory.rssBefore,
+      ratioMeaning: 'active / before',
+      notes: `${perTaskKb.toFixed(0)} KB per active speculative task (RSS difference over the tree's speculating tasks; includes the workflow cache and the client's share)`,
+    });
+  }
+}
