@@ -14,7 +14,12 @@ export function createOperatorActivities(deps: { client: Client; stake: StakeDep
   async function liveBonds(): Promise<LiveCommitment[]> {
     const status = await controlStatus(deps.client, deps.rawConfig());
     const states = await Promise.all(
-      status.active.map((a) => deps.client.workflow.getHandle(taskWorkflowId(a.taskId)).query(taskStateQuery).catch(() => undefined)),
+      status.active.map((a) =>
+        deps.client.workflow
+          .getHandle(taskWorkflowId(a.taskId))
+          .query(taskStateQuery)
+          .catch(() => undefined),
+      ),
     );
     return states.flatMap((s) => (s?.bond?.state === 'locked' ? [{ taskId: s.task_id, agent: s.agent, amount: s.bond.amount }] : []));
   }

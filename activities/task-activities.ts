@@ -22,10 +22,9 @@ export function residentMemoryMb(): number {
   return Math.round(process.memoryUsage().rss / (1024 * 1024));
 }
 
-export function createTaskActivities(deps: TaskActivityDeps): Pick<
-  TaskActivities,
-  'getSpeculationConfig' | 'admitSpeculation' | 'executeTask' | 'getTaskOutcome' | 'findClosedTasks'
-> {
+export function createTaskActivities(
+  deps: TaskActivityDeps,
+): Pick<TaskActivities, 'getSpeculationConfig' | 'admitSpeculation' | 'executeTask' | 'getTaskOutcome' | 'findClosedTasks'> {
   return {
     async getSpeculationConfig() {
       return (await controlStatus(deps.client, deps.rawConfig())).config;

@@ -66,7 +66,11 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
     },
   });
   const shapes: Shape[] = ctx.quick
-    ? [{ kind: 'chain', descendants: 1 }, { kind: 'chain', descendants: 10 }, { kind: 'tree', descendants: 10 }]
+    ? [
+        { kind: 'chain', descendants: 1 },
+        { kind: 'chain', descendants: 10 },
+        { kind: 'tree', descendants: 10 },
+      ]
     : [
         { kind: 'chain', descendants: 1 },
         { kind: 'chain', descendants: 10 },
@@ -89,11 +93,13 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
       const ids = [await sys.submit({ type: 'compute', payload: { value: 1, claimed_output: '12345' }, agent: AGENT, taskId: root })];
       // Level by level: a task is submitted once its parent exists (submission checks the parent).
       const parentOf = parents(shape);
-      for (let start = 0; start < shape.descendants; ) {
+      for (let start = 0; start < shape.descendants;) {
         // Every task whose parent is submitted already (parent index ≤ start) goes in this level.
         const firstOfNextLevel = Math.min(shape.descendants, (start + 1) * (shape.kind === 'chain' ? 1 : BRANCHING));
         const level = parentOf.slice(start, firstOfNextLevel).map((p, j) => ({ p, i: start + j }));
-        const got = await pool(level, 16, ({ p, i }) => sys.submit({ type: 'compute', payload: { value: 2 + i }, dependsOn: ids[p], agent: AGENT, taskId: `${root}-${i}` }));
+        const got = await pool(level, 16, ({ p, i }) =>
+          sys.submit({ type: 'compute', payload: { value: 2 + i }, dependsOn: ids[p], agent: AGENT, taskId: `${root}-${i}` }),
+        );
         ids.push(...got);
         start = firstOfNextLevel;
       }
@@ -142,7 +148,14 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
       ctx.record({
         key: `cascade.${shape.kind}.${shape.descendants}`,
         title: `cascade rollback, ${shape.kind} of ${shape.descendants} descendant(s)`,
-        inputs: { shape: shape.kind, descendants: shape.descendants, branching: shape.kind === 'tree' ? BRANCHING : 1, max_depth: MAX_DEPTH, speculating, optimistic_proofs: false },
+        inputs: {
+          shape: shape.kind,
+          descendants: shape.descendants,
+          branching: shape.kind === 'tree' ? BRANCHING : 1,
+          max_depth: MAX_DEPTH,
+          speculating,
+          optimistic_proofs: false,
+        },
         figures: {
           rollback_ms: lastMs,
           root_final_after_ms: ms(rootState.timestamps.failed) - failedAt,

@@ -23,7 +23,8 @@ interface Level {
 
 async function runs(sys: BenchSystem): Promise<Array<{ runId: string; historyLength: number; status: string }>> {
   const out: Array<{ runId: string; historyLength: number; status: string }> = [];
-  for await (const wf of sys.client.workflow.list({ query: `WorkflowId="${CONTROL_WORKFLOW_ID}"` })) out.push({ runId: wf.runId, historyLength: wf.historyLength, status: wf.status.name });
+  for await (const wf of sys.client.workflow.list({ query: `WorkflowId="${CONTROL_WORKFLOW_ID}"` }))
+    out.push({ runId: wf.runId, historyLength: wf.historyLength, status: wf.status.name });
   return out;
 }
 
@@ -58,7 +59,9 @@ async function drive(sys: BenchSystem, clients: number, seconds: number, tag: st
   const continuedAsNew = allRuns.length - runsBefore;
   // Across a continue-as-new the history restarts: count what the old runs grew by, plus the new run.
   const grown = continuedAsNew
-    ? allRuns.filter((r) => r.status === 'CONTINUED_AS_NEW').reduce((sum, r) => sum + (r.runId === before.runId ? r.historyLength - before.historyLength : r.historyLength), 0) +
+    ? allRuns
+        .filter((r) => r.status === 'CONTINUED_AS_NEW')
+        .reduce((sum, r) => sum + (r.runId === before.runId ? r.historyLength - before.historyLength : r.historyLength), 0) +
       (after.runId === before.runId ? 0 : after.historyLength)
     : after.historyLength - before.historyLength;
   return { clients, decisions, errors, seconds: elapsed, eventsPerDecision: grown / Math.max(1, decisions), continuedAsNew };
@@ -74,7 +77,9 @@ export async function benchControl(ctx: BenchContext): Promise<void> {
     for (const clients of concurrency) {
       const level = await drive(sys, clients, seconds, `c${clients}`);
       levels.push(level);
-      ctx.say(`  ${clients} client(s): ${(level.decisions / level.seconds).toFixed(0)} decisions/s, ${level.eventsPerDecision.toFixed(1)} events/decision, ${level.continuedAsNew} continue-as-new, ${level.errors} error(s)`);
+      ctx.say(
+        `  ${clients} client(s): ${(level.decisions / level.seconds).toFixed(0)} decisions/s, ${level.eventsPerDecision.toFixed(1)} events/decision, ${level.continuedAsNew} continue-as-new, ${level.errors} error(s)`,
+      );
     }
     const closedRuns = (await runs(sys)).filter((r) => r.status === 'CONTINUED_AS_NEW');
     const rate = (l: Level) => l.decisions / l.seconds;
@@ -85,7 +90,13 @@ export async function benchControl(ctx: BenchContext): Promise<void> {
       title: 'speculation-control decisions/s (admitTask + admitSpeculation Updates)',
       inputs: { clients: concurrency.join('/'), seconds_per_level: seconds, decisions_per_task: 2, worker: 'one, in the bench process' },
       figures: {
-        ...Object.fromEntries(levels.flatMap((l) => [[`decisions_per_s_c${l.clients}`, rate(l)], [`events_per_decision_c${l.clients}`, l.eventsPerDecision], [`errors_c${l.clients}`, l.errors]])),
+        ...Object.fromEntries(
+          levels.flatMap((l) => [
+            [`decisions_per_s_c${l.clients}`, rate(l)],
+            [`events_per_decision_c${l.clients}`, l.eventsPerDecision],
+            [`errors_c${l.clients}`, l.errors],
+          ]),
+        ),
         peak_decisions_per_s: rate(peak),
         peak_clients: peak.clients,
         single_client_decisions_per_s: rate(single),
@@ -103,7 +114,7 @@ export async function benchControl(ctx: BenchContext): Promise<void> {
         `${(rate(peak) / 2).toFixed(0)} task submissions/s; events per decision include the two closing signals per task; ` +
         (closedRuns.length
           ? `it continued as new ${closedRuns.length} time(s), at up to ${Math.max(...closedRuns.map((r) => r.historyLength))} events (the server's suggestion)`
-          : 'it did not continue as new in this run (the history stayed below the server\'s suggestion)'),
+          : "it did not continue as new in this run (the history stayed below the server's suggestion)"),
     });
   } finally {
     await sys.close();

@@ -72,16 +72,22 @@ export function benchConfig(over: Record<string, unknown> = {}): Record<string, 
     }
     return out;
   };
-  return merge(readTomlFile(TEMPLATE_PATH), merge({
-    speculation: {
-      enabled: true,
-      mode: 'aggressive',
-      confirmation_timeout_ms: 600_000,
-      proof: { worker_threads: 1, timeout_ms: 120_000 },
-      limits: { max_state_snapshots: 5000 },
-      features: { rollout_percentage: 100 },
-    },
-  }, over));
+  return merge(
+    readTomlFile(TEMPLATE_PATH),
+    merge(
+      {
+        speculation: {
+          enabled: true,
+          mode: 'aggressive',
+          confirmation_timeout_ms: 600_000,
+          proof: { worker_threads: 1, timeout_ms: 120_000 },
+          limits: { max_state_snapshots: 5000 },
+          features: { rollout_percentage: 100 },
+        },
+      },
+      over,
+    ),
+  );
 }
 
 let namespaces = 0;

@@ -56,7 +56,10 @@ async function main(): Promise<number> {
     .parse()
     .opts<{ quick?: boolean; only?: string; out?: string }>();
   const quick = Boolean(opts.quick);
-  const only = opts.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = opts.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const name of only ?? []) if (!MODULES[name]) throw new Error(`--only: unknown module "${name}" (known: ${Object.keys(MODULES).join(', ')})`);
   const outDir = opts.out ?? (quick ? mkdtempSync(path.join(os.tmpdir(), 'agenc-bench-results-')) : __dirname);
 
@@ -76,7 +79,9 @@ async function main(): Promise<number> {
     const bundle = { code: (await bundleWorkflows()).code };
     const record = (r: BenchRecord) => {
       records.push(r);
-      say(`  ${r.key}: ${r.figure.name} ${r.figure.value.toFixed(2)} ${r.figure.unit} vs ${r.baseline.name} ${r.baseline.value.toFixed(2)} ${r.baseline.unit}: ratio ${r.ratio.toFixed(2)}${r.met === undefined ? '' : r.met ? ' (target met)' : ' (target MISSED)'}`);
+      say(
+        `  ${r.key}: ${r.figure.name} ${r.figure.value.toFixed(2)} ${r.figure.unit} vs ${r.baseline.name} ${r.baseline.value.toFixed(2)} ${r.baseline.unit}: ratio ${r.ratio.toFixed(2)}${r.met === undefined ? '' : r.met ? ' (target met)' : ' (target MISSED)'}`,
+      );
     };
     const base = { quick, address: server.address, bundle, logger, dir, say, record };
     const ctx: BenchContext = { ...base, system: systemFactory(base) };
@@ -105,7 +110,11 @@ async function main(): Promise<number> {
     await releaseProverResources();
     rmSync(dir, { recursive: true, force: true });
   }
-  const written = writeReport(outDir, { mode: quick ? 'quick' : 'full', startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, only, failures }, records);
+  const written = writeReport(
+    outDir,
+    { mode: quick ? 'quick' : 'full', startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, only, failures },
+    records,
+  );
   say(`\nresults: ${written.json}\n         ${written.markdown}`);
   return failures.length ? 1 : 0;
 }

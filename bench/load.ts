@@ -22,11 +22,15 @@ export async function benchLoad(ctx: BenchContext): Promise<void> {
     await sys.fund(AGENT);
     await sys.result(await sys.submit({ type: 'compute', payload: { value: 1 }, agent: AGENT })); // warm-up
     const t0 = Date.now();
-    const chains = await pool(Array.from({ length: tasks / CHAIN }, (_, c) => c), 16, async (c) => {
-      const ids: string[] = [];
-      for (let i = 0; i < CHAIN; i++) ids.push(await sys.submit({ type: 'compute', payload: { value: c * CHAIN + i }, dependsOn: ids[i - 1], agent: AGENT }));
-      return ids;
-    });
+    const chains = await pool(
+      Array.from({ length: tasks / CHAIN }, (_, c) => c),
+      16,
+      async (c) => {
+        const ids: string[] = [];
+        for (let i = 0; i < CHAIN; i++) ids.push(await sys.submit({ type: 'compute', payload: { value: c * CHAIN + i }, dependsOn: ids[i - 1], agent: AGENT }));
+        return ids;
+      },
+    );
     const submitMs = Date.now() - t0;
     const states = await pool(chains.flat(), 32, (id) => sys.result(id));
     const confirmed = states.filter((s) => s.status === 'confirmed');

@@ -39,7 +39,10 @@ function activities(events: HistoryEvent[]) {
 
 export async function benchOverhead(ctx: BenchContext): Promise<void> {
   const hops = ctx.quick ? 4 : 20;
-  const sys = await ctx.system('overhead', { config: benchConfig({ speculation: { max_depth: 20, features: { enable_optimistic_proofs: false } } }), worker: { embeddedFinalityMs: 0 } });
+  const sys = await ctx.system('overhead', {
+    config: benchConfig({ speculation: { max_depth: 20, features: { enable_optimistic_proofs: false } } }),
+    worker: { embeddedFinalityMs: 0 },
+  });
   try {
     await sys.fund(AGENT);
     await sys.result(await sys.submit({ type: 'compute', payload: { value: 1 }, agent: AGENT })); // warm-up
@@ -82,7 +85,11 @@ export async function benchOverhead(ctx: BenchContext): Promise<void> {
     const queryMedian = quantile(queryMs, 0.5);
     const breakdown = [...parts].map(([name, v]) => [name, quantile(v, 0.5)] as const).sort((a, b) => b[1] - a[1]);
     for (const [name, v] of breakdown) ctx.say(`    ${v.toFixed(1).padStart(7)} ms  ${name}`);
-    const slug = (s: string) => s.replace(/[^a-zA-Z0-9]+/g, '_').replace(/^_|_$/g, '').toLowerCase();
+    const slug = (s: string) =>
+      s
+        .replace(/[^a-zA-Z0-9]+/g, '_')
+        .replace(/^_|_$/g, '')
+        .toLowerCase();
     ctx.record({
       key: 'overhead.hop',
       title: 'orchestration overhead per speculative hop',

@@ -135,7 +135,13 @@ export async function benchProofs(opts: BenchProofsOptions = {}): Promise<BenchP
     const order = [...paths.slice(r % paths.length), ...paths.slice(0, r % paths.length)]; // rotate: no path always goes first
     for (const p of order) p.ms += (await measure(p.label, slice.length, () => p.run(slice))).totalMs;
   }
-  const line = (p: (typeof paths)[number]): BenchLine => ({ label: p.label, proofs: n, totalMs: p.ms, msPerProof: p.ms / n, proofsPerSecond: (n * 1000) / p.ms });
+  const line = (p: (typeof paths)[number]): BenchLine => ({
+    label: p.label,
+    proofs: n,
+    totalMs: p.ms,
+    msPerProof: p.ms / n,
+    proofsPerSecond: (n * 1000) / p.ms,
+  });
   const [raw, activity, batchInOneCall, rawInMemory] = paths.map(line) as [BenchLine, BenchLine, BenchLine, BenchLine];
   const activityParallel2 = await measure('generateProof activity, maxConcurrent 2', n, async () => {
     await Promise.all(inputs.map((w) => acts2.generateProof(w)));

@@ -39,19 +39,23 @@ interface ProofWorker {
 
 /** A proof worker process on the system's namespace; resolves once it polls. */
 async function startProofWorker(sys: BenchSystem): Promise<ProofWorker> {
-  const child: ChildProcess = spawn(path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'), ['workers/main.ts', '--queues', 'agenc-proofs', '--http-port', 'off'], {
-    cwd: PROJECT_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: sys.address,
-      TEMPORAL_NAMESPACE: sys.namespace,
-      AGENC_CONFIG: sys.configFile,
-      TEMPORAL_SDK_METRICS_PORT: '0',
-      LOG_FORMAT: 'json',
-      LOG_LEVEL: 'info',
+  const child: ChildProcess = spawn(
+    path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'),
+    ['workers/main.ts', '--queues', 'agenc-proofs', '--http-port', 'off'],
+    {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: sys.address,
+        TEMPORAL_NAMESPACE: sys.namespace,
+        AGENC_CONFIG: sys.configFile,
+        TEMPORAL_SDK_METRICS_PORT: '0',
+        LOG_FORMAT: 'json',
+        LOG_LEVEL: 'info',
+      },
     },
-  });
+  );
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`proof worker did not start polling within 60 s:\n${output.slice(-2000)}`)), 60_000);
@@ -92,7 +96,11 @@ async function startProofWorker(sys: BenchSystem): Promise<ProofWorker> {
 /** Proven tasks per second for a burst of `n` root tasks. */
 async function burst(sys: BenchSystem, n: number, offset: number): Promise<number> {
   const t0 = Date.now();
-  const ids = await pool(Array.from({ length: n }, (_, i) => i), 8, (i) => sys.submit({ type: 'compute', payload: { value: offset + i }, agent: AGENT }));
+  const ids = await pool(
+    Array.from({ length: n }, (_, i) => i),
+    8,
+    (i) => sys.submit({ type: 'compute', payload: { value: offset + i }, agent: AGENT }),
+  );
   const states = await Promise.all(ids.map((id) => sys.result(id)));
   const bad = states.filter((s) => s.status !== 'confirmed');
   if (bad.length) throw new Error(`proofs: ${bad.length} task(s) did not confirm: ${bad.map((s) => `${s.task_id} ${s.status} ${s.error}`).join(', ')}`);
@@ -144,14 +152,20 @@ export async function benchProofThroughput(ctx: BenchContext): Promise<void> {
       key: 'proofs.worker2',
       title: 'proof throughput, 2 proof worker processes',
       inputs,
-      figures: { tasks_per_s: two, one_worker_tasks_per_s: one, raw_proofs_per_s: raw, scaling: two / one, ...(Number.isFinite(peakRssMb) ? { proof_worker_peak_rss_mb: peakRssMb! } : {}) },
+      figures: {
+        tasks_per_s: two,
+        one_worker_tasks_per_s: one,
+        raw_proofs_per_s: raw,
+        scaling: two / one,
+        ...(Number.isFinite(peakRssMb) ? { proof_worker_peak_rss_mb: peakRssMb! } : {}),
+      },
       figure: { name: 'proven tasks/s through agenc-proofs', value: two, unit: '/s' },
       baseline: { name: 'the same with 1 worker', value: one, unit: '/s' },
       ratio: two / one,
       ratioMeaning: '2 workers / 1 worker (linear: 2)',
       notes:
         'snarkjs already spreads one proof over every core, so on a 2-core machine a second proof worker process can only fill the gaps ' +
-        'between one worker\'s proofs (witness calculation, activity round trips): near-linear scaling needs a second machine' +
+        "between one worker's proofs (witness calculation, activity round trips): near-linear scaling needs a second machine" +
         (Number.isFinite(peakRssMb) ? `; proof worker process peak RSS ${peakRssMb!.toFixed(0)} MB` : ''),
     },
   ];

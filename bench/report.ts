@@ -26,7 +26,13 @@ function num(v: number): string {
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function machine() {
-  return { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` };
+  return {
+    cpus: os.cpus().length,
+    cpu_model: os.cpus()[0]?.model ?? 'unknown',
+    memory_gb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
 }
 
 export function writeReport(dir: string, run: RunInfo, records: BenchRecord[]): { json: string; markdown: string } {
@@ -42,12 +48,18 @@ export function writeReport(dir: string, run: RunInfo, records: BenchRecord[]): 
     '',
     `${run.startedAt}, ${run.durationS.toFixed(0)} s, ${m.cpus} × ${m.cpu_model}, ${m.memory_gb} GB, Node ${m.node}. ` +
       'Every figure is against a baseline measured in the same run on the same machine; produced by `npm run bench`' +
-      (run.mode === 'quick' ? ' `--quick` (a small subset: do not quote these figures)' : '') + '.',
+      (run.mode === 'quick' ? ' `--quick` (a small subset: do not quote these figures)' : '') +
+      '.',
     '',
     '| measurement | inputs | figure | baseline | ratio | target | met |',
     '|---|---|---|---|---|---|---|',
-    ...records.map((r) =>
-      `| ${cell(r.title)} (\`${r.key}\`) | ${cell(Object.entries(r.inputs).map(([k, v]) => `${k}=${String(v)}`).join(', '))} | ` +
+    ...records.map(
+      (r) =>
+        `| ${cell(r.title)} (\`${r.key}\`) | ${cell(
+          Object.entries(r.inputs)
+            .map(([k, v]) => `${k}=${String(v)}`)
+            .join(', '),
+        )} | ` +
         `${cell(`${r.figure.name}: ${num(r.figure.value)} ${r.figure.unit}`)} | ${cell(`${r.baseline.name}: ${num(r.baseline.value)} ${r.baseline.unit}`)} | ` +
         `${num(r.ratio)} (${cell(r.ratioMeaning)}) | ${cell(r.target ?? '—')} | ${r.met === undefined ? '—' : r.met ? 'yes' : '**no**'} |`,
     ),

@@ -38,7 +38,10 @@ async function runTree(sys: BenchSystem, levels: number, branching: number, work
   }
   const states = await Promise.all(ids.map((id) => sys.result(id)));
   const notConfirmed = states.filter((s) => s.status !== 'confirmed');
-  if (notConfirmed.length) throw new Error(`speed-up: ${notConfirmed.length} task(s) did not confirm: ${notConfirmed.map((s) => `${s.task_id} ${s.status} ${s.rollback_reason}`).join(', ')}`);
+  if (notConfirmed.length)
+    throw new Error(
+      `speed-up: ${notConfirmed.length} task(s) did not confirm: ${notConfirmed.map((s) => `${s.task_id} ${s.status} ${s.rollback_reason}`).join(', ')}`,
+    );
   return { totalMs: Math.max(...states.map((s) => ms(s.timestamps.confirmed))) - t0, states };
 }
 
@@ -89,7 +92,15 @@ export async function benchSpeedup(ctx: BenchContext): Promise<void> {
       ctx.record({
         key: shape.key,
         title: `speed-up, ${shape.title}`,
-        inputs: { tasks: shape.tasks, levels: n, branching: shape.branching, work_ms: workMs, embedded_finality_ms: finalityMs, batch_size_after: 20, batch_size_before: 1 },
+        inputs: {
+          tasks: shape.tasks,
+          levels: n,
+          branching: shape.branching,
+          work_ms: workMs,
+          embedded_finality_ms: finalityMs,
+          batch_size_after: 20,
+          batch_size_before: 1,
+        },
         figures: {
           off_ms: off.totalMs,
           on_batch1_ms: perLevel.totalMs,
@@ -114,7 +125,9 @@ export async function benchSpeedup(ctx: BenchContext): Promise<void> {
           `exec ${p.execMs} / prove ${p.proveMs} / confirm ${p.confirmMs} ms per task; ${speculative}/${shape.tasks} speculative` +
           (shape.branching > 1 ? '; the model is the chain formula over the levels, which ignores proofs competing for the cores' : ''),
       });
-      ctx.say(`  ${shape.title}: off ${off.totalMs} ms, on/batch1 ${perLevel.totalMs} ms, on ${batched.totalMs} ms → ${measured.toFixed(2)}x, model ${modelSpeedup.toFixed(2)}x`);
+      ctx.say(
+        `  ${shape.title}: off ${off.totalMs} ms, on/batch1 ${perLevel.totalMs} ms, on ${batched.totalMs} ms → ${measured.toFixed(2)}x, model ${modelSpeedup.toFixed(2)}x`,
+      );
     }
   } finally {
     await sys.close();

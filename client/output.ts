@@ -15,7 +15,11 @@ export interface OutputOptions {
 export const EXIT = { ok: 0, negative: 1, usage: 2, system: 3 } as const;
 
 export class CliError extends Error {
-  constructor(message: string, public readonly exitCode: number = EXIT.usage, public readonly details: Record<string, unknown> = {}) {
+  constructor(
+    message: string,
+    public readonly exitCode: number = EXIT.usage,
+    public readonly details: Record<string, unknown> = {},
+  ) {
     super(message);
     this.name = 'CliError';
   }
@@ -43,7 +47,11 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
   if (!rows.length) return '(none)';
   const cell = (v: unknown) => (v === null || v === undefined ? '-' : String(v));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');
 }
 

@@ -4,11 +4,7 @@
  * says which field, what value, and what is allowed.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  type Client,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-} from '@temporalio/client';
+import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { checkPayload } from '../activities/task-types/registry';
 import { admitTask, withdrawAdmission } from '../temporal/control';
 import { taskStateQuery } from '../shared/messages';
@@ -31,7 +27,11 @@ export const DEFAULT_AGENT = 'default';
 
 /** Why a submission was refused; `field` names what to fix. */
 export class AdmissionError extends Error {
-  constructor(public readonly field: string, message: string, public readonly code: string) {
+  constructor(
+    public readonly field: string,
+    message: string,
+    public readonly code: string,
+  ) {
     super(message);
     this.name = 'AdmissionError';
   }
@@ -75,7 +75,11 @@ export function checkSubmitRequest(req: SubmitRequest): { agent: string; taskId:
   }
   const taskId = req.taskId ?? newTaskId();
   if (!TASK_ID_PATTERN.test(taskId)) {
-    throw new AdmissionError('task_id', `task id "${taskId}" is not valid (letters, digits, _ . -, 1-64 characters, starting with a letter or digit)`, 'invalid_task_id');
+    throw new AdmissionError(
+      'task_id',
+      `task id "${taskId}" is not valid (letters, digits, _ . -, 1-64 characters, starting with a letter or digit)`,
+      'invalid_task_id',
+    );
   }
   const checked = checkPayload(req.type, req.payload);
   if (!checked.ok) throw new AdmissionError('payload', checked.message, 'invalid_payload');

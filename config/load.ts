@@ -5,14 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import {
-  CONFIG_KEYS,
-  ConfigError,
-  type ConfigProblem,
-  parseConfig,
-  setAtPath,
-  type SpeculationConfig,
-} from './schema';
+import { CONFIG_KEYS, ConfigError, type ConfigProblem, parseConfig, setAtPath, type SpeculationConfig } from './schema';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 export const TEMPLATE_PATH = path.join(PROJECT_ROOT, 'config', 'speculation-template.toml');
@@ -27,7 +20,12 @@ export function envNameFor(key: string): string {
 }
 
 export class TomlSyntaxError extends Error {
-  constructor(public readonly file: string, public readonly line: number, public readonly column: number, detail: string) {
+  constructor(
+    public readonly file: string,
+    public readonly line: number,
+    public readonly column: number,
+    detail: string,
+  ) {
     super(`${file}:${line}:${column}: TOML syntax error: ${detail}`);
     this.name = 'TomlSyntaxError';
   }
@@ -69,7 +67,12 @@ export function applyEnvOverrides(
     if (!name.startsWith('AGENC_SPECULATION_') || text === undefined) continue;
     const entry = known.get(name);
     if (!entry) {
-      problems.push({ path: name, value: text, message: 'is not a known configuration variable (names are AGENC_ + the dotted key in upper case with _ for .)', kind: 'unknown_key' });
+      problems.push({
+        path: name,
+        value: text,
+        message: 'is not a known configuration variable (names are AGENC_ + the dotted key in upper case with _ for .)',
+        kind: 'unknown_key',
+      });
       continue;
     }
     let value: unknown = text;

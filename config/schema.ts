@@ -14,12 +14,15 @@ export const ROLLBACK_POLICIES = ['cascade'] as const;
 export const PROOF_GENERATORS = ['groth16'] as const;
 
 /** Keys whose default depends on `mode`. An explicit value in the file or environment wins over the preset. */
-export const MODE_PRESETS: Record<Mode, {
-  max_depth: number;
-  max_parallel_branches: number;
-  confirmation_timeout_ms: number;
-  slash_percentage: number;
-}> = {
+export const MODE_PRESETS: Record<
+  Mode,
+  {
+    max_depth: number;
+    max_parallel_branches: number;
+    confirmation_timeout_ms: number;
+    slash_percentage: number;
+  }
+> = {
   conservative: { max_depth: 3, max_parallel_branches: 2, confirmation_timeout_ms: 60_000, slash_percentage: 0.15 },
   balanced: { max_depth: 5, max_parallel_branches: 4, confirmation_timeout_ms: 30_000, slash_percentage: 0.1 },
   aggressive: { max_depth: 10, max_parallel_branches: 8, confirmation_timeout_ms: 15_000, slash_percentage: 0.05 },
@@ -101,9 +104,7 @@ const featuresSection = table('[speculation.features]', {
   enable_cross_agent_speculation: bool().default(false),
   enable_optimistic_proofs: bool().default(true),
   // Not built: accepted only as false, so a file asking for delegation is refused rather than silently ignored.
-  enable_stake_delegation: z
-    .literal(false, { errorMap: () => ({ message: STAKE_DELEGATION_UNSUPPORTED }) })
-    .default(false),
+  enable_stake_delegation: z.literal(false, { errorMap: () => ({ message: STAKE_DELEGATION_UNSUPPORTED }) }).default(false),
   rollout_percentage: numberIn('speculation.features.rollout_percentage', { min: 0, max: 100, integer: false }).default(0),
 });
 
@@ -157,7 +158,10 @@ export interface ConfigProblem {
 }
 
 export class ConfigError extends Error {
-  constructor(public readonly problems: ConfigProblem[], public readonly source = 'configuration') {
+  constructor(
+    public readonly problems: ConfigProblem[],
+    public readonly source = 'configuration',
+  ) {
     super(`${source} is invalid:\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`);
     this.name = 'ConfigError';
   }
@@ -246,9 +250,7 @@ export function featureFlagProblems(config: SpeculationConfig): ConfigProblem[] 
   return problems;
 }
 
-export type ParseResult =
-  | { ok: true; config: SpeculationConfig }
-  | { ok: false; problems: ConfigProblem[] };
+export type ParseResult = { ok: true; config: SpeculationConfig } | { ok: false; problems: ConfigProblem[] };
 
 /**
  * Validates a raw configuration object (from TOML, JSON or the environment) and resolves presets.

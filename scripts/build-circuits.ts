@@ -35,9 +35,12 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const a = await ensureArtifacts({ ...args, onProgress: (line) => console.log(`[build-circuits] ${line}`) });
   const rel = path.relative(process.cwd(), a.dir) || a.dir;
-  if (a.cacheHit) console.log(`[build-circuits] cache hit: ${rel} (built ${a.builtAt} in ${(a.buildMs / 1000).toFixed(1)} s; checked in ${Date.now() - t0} ms)`);
+  if (a.cacheHit)
+    console.log(`[build-circuits] cache hit: ${rel} (built ${a.builtAt} in ${(a.buildMs / 1000).toFixed(1)} s; checked in ${Date.now() - t0} ms)`);
   else console.log(`[build-circuits] built ${rel} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  console.log(`[build-circuits] constraints: ${a.constraints}, public inputs: ${a.publicInputs}, powers of tau: 2^${a.ptauPower} (${a.ptauSource === 'generated-dev' ? 'generated locally: DEVELOPMENT ONLY' : a.ptauSource})`);
+  console.log(
+    `[build-circuits] constraints: ${a.constraints}, public inputs: ${a.publicInputs}, powers of tau: 2^${a.ptauPower} (${a.ptauSource === 'generated-dev' ? 'generated locally: DEVELOPMENT ONLY' : a.ptauSource})`,
+  );
   console.log(`[build-circuits] wasm: ${path.relative(process.cwd(), a.wasmPath)}`);
   console.log(`[build-circuits] zkey: ${path.relative(process.cwd(), a.zkeyPath)}`);
   console.log(`[build-circuits] verification key: ${path.relative(process.cwd(), a.verificationKeyPath)}`);

@@ -93,7 +93,9 @@ export function planTasks(rand: Rand, opts: { tasks: number; waves: number; pref
       const value = between(rand, 1, 1000);
       // work_ms widens the execution window the kills aim at.
       const payload: Record<string, unknown> =
-        own === 'execution' ? { fail: true } : { value, work_ms: between(rand, 300, 2500), ...(own === 'proof' ? { claimed_output: String(between(rand, 1, 999)) } : {}) };
+        own === 'execution'
+          ? { fail: true }
+          : { value, work_ms: between(rand, 300, 2500), ...(own === 'proof' ? { claimed_output: String(between(rand, 1, 999)) } : {}) };
       out.push({ taskId: n.taskId, parentTaskId: n.parent === undefined ? undefined : nodes[n.parent]!.taskId, agent, fault: own, payload, wave });
     });
     tree += 1;
@@ -154,14 +156,22 @@ export function planKills(rand: Rand, opts: { kills: number; waves: number; quic
   if (!targets.includes('proof-worker')) targets[provingAt] = 'proof-worker';
   // Where either the task worker or the server may die: make sure each of them dies at least once.
   const free = phases.map((p, i) => i).filter((i) => phases[i] !== 'proving' && !(opts.quick && phases[i] === 'committing'));
-  for (const [needed, other] of [['task-worker', 'temporal-server'], ['temporal-server', 'task-worker']] as const) {
+  for (const [needed, other] of [
+    ['task-worker', 'temporal-server'],
+    ['temporal-server', 'task-worker'],
+  ] as const) {
     const spare = free.find((i) => targets[i] === other);
     if (!targets.includes(needed) && spare !== undefined && targets.filter((t) => t === other).length > 1) targets[spare] = needed;
   }
   // The full run also keeps the server down past the 10 s heartbeat timeout of a proof, so in-flight
   // attempts time out while nobody can hear them.
   const downMs = (target: Target) => between(rand, 300, target === 'temporal-server' && !opts.quick ? 15_000 : 3000);
-  const kills = phases.map((phase, i) => ({ phase, target: targets[i]!, downMs: downMs(targets[i]!), wave: Math.min(opts.waves - 1, Math.floor((i * opts.waves) / opts.kills)) }));
+  const kills = phases.map((phase, i) => ({
+    phase,
+    target: targets[i]!,
+    downMs: downMs(targets[i]!),
+    wave: Math.min(opts.waves - 1, Math.floor((i * opts.waves) / opts.kills)),
+  }));
   // Within a wave, in the order a tree goes through its phases: a kill waiting for an early phase
   // after a late one would find the wave past it.
   return kills.sort((a, b) => a.wave - b.wave || PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase));

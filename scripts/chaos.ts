@@ -54,7 +54,9 @@ function parseArgs(argv: string[]): Options {
 
 /** The run's size. Quick still has ≥ 30 tasks, kills every target and aims at every phase once. */
 function sizes(quick: boolean) {
-  return quick ? { tasks: 30, waves: 3, kills: 6, phaseWaitMs: 40_000, finalWaitMs: 150_000 } : { tasks: 60, waves: 5, kills: 14, phaseWaitMs: 60_000, finalWaitMs: 600_000 };
+  return quick
+    ? { tasks: 30, waves: 3, kills: 6, phaseWaitMs: 40_000, finalWaitMs: 150_000 }
+    : { tasks: 60, waves: 5, kills: 14, phaseWaitMs: 60_000, finalWaitMs: 600_000 };
 }
 
 /** A worker process the run kills with SIGKILL and starts again; exits it did not cause are counted and restarted. */
@@ -68,7 +70,12 @@ class WorkerChild {
     return this.child?.pid;
   }
 
-  constructor(readonly target: Target, private readonly queue: string, private readonly env: NodeJS.ProcessEnv, private readonly dir: string) {}
+  constructor(
+    readonly target: Target,
+    private readonly queue: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly dir: string,
+  ) {}
 
   start(): Promise<void> {
     this.starts += 1;
@@ -164,7 +171,12 @@ const STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STAT
  * or, with `byStatus`, any task whose status is the phase's (a rollback waiting for its subtree is
  * compensating too, only not yet inside a chain transaction).
  */
-async function taskInPhase(client: Client, phase: Phase, byStatus: boolean, workerPid: number | undefined): Promise<{ taskId: string; seen: 'activity' | 'status' } | undefined> {
+async function taskInPhase(
+  client: Client,
+  phase: Phase,
+  byStatus: boolean,
+  workerPid: number | undefined,
+): Promise<{ taskId: string; seen: 'activity' | 'status' } | undefined> {
   const candidates: string[] = [];
   const query = `WorkflowType="speculativeTask" AND ExecutionStatus="Running" AND AgencStatus="${PHASE_STATUS[phase]}"`;
   for await (const wf of client.workflow.list({ query })) candidates.push(wf.workflowId);
@@ -207,7 +219,13 @@ async function main(): Promise<void> {
   say(`chaos: ${tasks.length} tasks in ${size.waves} waves, ${kills.length} kills; logs and state in ${path.relative(PROJECT_ROOT, dir)}`);
 
   const address = `127.0.0.1:${await freePort()}`;
-  const serverOptions: DevServerOptions = { address, headless: true, dbFile: path.join(dir, 'temporal.db'), logFile: path.join(dir, 'temporal-server.log'), namespace: 'default' };
+  const serverOptions: DevServerOptions = {
+    address,
+    headless: true,
+    dbFile: path.join(dir, 'temporal.db'),
+    logFile: path.join(dir, 'temporal-server.log'),
+    namespace: 'default',
+  };
   let server: DevServer = await startDevServer(serverOptions);
   if (!server.started) throw new Error(`something else answers at ${address}; the chaos run needs a server of its own`);
   const chainFile = path.join(dir, 'chain', 'svm-accounts.json');
@@ -294,7 +312,9 @@ async function main(): Promise<void> {
         // The phase's activity for the first half of the wait, then its status is enough (a rollback is
         // compensating from its first step, and its chain transactions take milliseconds).
         const victim = k.target === 'temporal-server' ? undefined : workers[k.target].pid;
-        const hit = await taskInPhase(client, k.phase, k.phase === 'compensating' || Date.now() - waitStarted > size.phaseWaitMs / 2, victim).catch(() => undefined);
+        const hit = await taskInPhase(client, k.phase, k.phase === 'compensating' || Date.now() - waitStarted > size.phaseWaitMs / 2, victim).catch(
+          () => undefined,
+        );
         if (hit) {
           Object.assign(k, hit);
           break;
@@ -345,7 +365,8 @@ async function main(): Promise<void> {
 
     const records = new Map<string, ProofRecord | null>();
     for (const [taskId, s] of results) {
-      if (s.status === 'confirmed') records.set(taskId, (await client.workflow.getHandle(taskWorkflowId(taskId)).query(proofRecordQuery)) as ProofRecord | null);
+      if (s.status === 'confirmed')
+        records.set(taskId, (await client.workflow.getHandle(taskWorkflowId(taskId)).query(proofRecordQuery)) as ProofRecord | null);
     }
     // The chain file belongs to the task worker while it runs: stop it to read the memos.
     await Promise.all(Object.values(workers).map((w) => w.stop()));
@@ -380,7 +401,8 @@ async function proofsLostBySystem(client: Client, results: Map<string, TaskState
     if (s.rollback_reason !== 'proof_unavailable') continue;
     const events = (await client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory()).events ?? [];
     const proofs = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'generateProof').map((e) => String(e.eventId)));
-    if (events.some((e) => e.activityTaskTimedOutEventAttributes && proofs.has(String(e.activityTaskTimedOutEventAttributes.scheduledEventId)))) lost.add(taskId);
+    if (events.some((e) => e.activityTaskTimedOutEventAttributes && proofs.has(String(e.activityTaskTimedOutEventAttributes.scheduledEventId))))
+      lost.add(taskId);
   }
   return lost;
 }
@@ -392,8 +414,10 @@ function checkOutcomes(tasks: PlannedTask[], byId: Map<string, PlannedTask>, los
     if (!s) continue;
     const want = expectedOutcome(t, byId, lost);
     const got = `${s.status}/${s.rollback_reason ?? '-'}`;
-    if (s.status !== want.status || s.rollback_reason !== want.reason) violations.push(`task ${t.taskId}: ${got}, expected ${want.status}/${want.reason ?? '-'}`);
-    if ((s.speculation_status === 'speculative') !== Boolean(s.bond)) violations.push(`task ${t.taskId}: speculation ${s.speculation_status} but bond ${JSON.stringify(s.bond)}`);
+    if (s.status !== want.status || s.rollback_reason !== want.reason)
+      violations.push(`task ${t.taskId}: ${got}, expected ${want.status}/${want.reason ?? '-'}`);
+    if ((s.speculation_status === 'speculative') !== Boolean(s.bond))
+      violations.push(`task ${t.taskId}: speculation ${s.speculation_status} but bond ${JSON.stringify(s.bond)}`);
     if (s.bond && s.bond.state !== want.bond) violations.push(`task ${t.taskId}: bond ${s.bond.state}, expected ${want.bond}`);
     if (s.status === 'confirmed' && !s.commit_signature) violations.push(`task ${t.taskId}: confirmed without a commit signature`);
   }
@@ -435,7 +459,12 @@ async function checkMemos(tasks: PlannedTask[], results: Map<string, TaskState>,
 }
 
 /** (d) Every confirmed task's proof verifies against the verification key and the task's own commitments. */
-async function checkProofs(records: Map<string, ProofRecord | null>, results: Map<string, TaskState>, artifactsDir: string, violations: string[]): Promise<void> {
+async function checkProofs(
+  records: Map<string, ProofRecord | null>,
+  results: Map<string, TaskState>,
+  artifactsDir: string,
+  violations: string[],
+): Promise<void> {
   const artifacts = await ensureArtifacts({ artifactsDir, build: false });
   try {
     for (const [taskId, record] of records) {
@@ -499,7 +528,12 @@ function printSummary(r: {
     if (s?.bond?.state === 'slashed') g.slashed += 1;
     if (s?.bond?.state === 'released') g.released += 1;
   }
-  say(table([...groups].map(([o, g]) => ({ outcome: o, ...g })), ['outcome', 'expected', 'actual', 'speculative', 'released', 'slashed']));
+  say(
+    table(
+      [...groups].map(([o, g]) => ({ outcome: o, ...g })),
+      ['outcome', 'expected', 'actual', 'speculative', 'released', 'slashed'],
+    ),
+  );
   say(`tasks: ${r.tasks.length}; final: ${[...r.results.values()].filter((s) => FINAL_STATUSES.includes(s.status)).length}`);
   if (r.unexpected.length) say(`unexpected exits (restarted): ${r.unexpected.join('; ')}`);
 }

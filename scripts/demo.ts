@@ -63,14 +63,24 @@ async function main(): Promise<void> {
   const b = await submit({ value: 6, claimed_output: '42' }, root);
   const b1 = await submit({ value: 8 }, b);
   const c = await submit({ value: 7 }, root);
-  const tree: [string, string][] = [['root', root], ['a', a], ['a1', a1], ['b (bad claim)', b], ['b1', b1], ['c', c]];
+  const tree: [string, string][] = [
+    ['root', root],
+    ['a', a],
+    ['a1', a1],
+    ['b (bad claim)', b],
+    ['b1', b1],
+    ['c', c],
+  ];
   say(`Submitted a tree of ${tree.length} tasks under root ${root}. Watching it (Ctrl-C leaves it running):\n`);
 
   let last = '';
   const started = Date.now();
   for (;;) {
     const states = await Promise.all(tree.map(([, id]) => getTaskState(client!, id)));
-    const view = table(states.map((s, i) => row(tree[i]![0], s)), ['task', 'id', 'status', 'speculation', 'depth', 'bond', 'reason']);
+    const view = table(
+      states.map((s, i) => row(tree[i]![0], s)),
+      ['task', 'id', 'status', 'speculation', 'depth', 'bond', 'reason'],
+    );
     if (view !== last) {
       say(`[${((Date.now() - started) / 1000).toFixed(1)}s]\n${view}\n`);
       last = view;
@@ -79,7 +89,9 @@ async function main(): Promise<void> {
     if (Date.now() - started > 180_000) throw new Error('the demo tree did not finish within 3 minutes; is a worker running?');
     await new Promise((r) => setTimeout(r, 500));
   }
-  say('Done: b claimed a wrong output, so its proof failed and its bond was slashed; b1, which speculated on it, rolled back with its bond released; the rest confirmed.');
+  say(
+    'Done: b claimed a wrong output, so its proof failed and its bond was slashed; b1, which speculated on it, rolled back with its bond released; the rest confirmed.',
+  );
   say(`In the Web UI, query: AgencRootTaskId="${root}"`);
   if (embedded) await embedded.stop();
   else await client.connection.close();

@@ -48,7 +48,7 @@ export async function startEmbeddedSystem(logger: Logger, opts: Partial<WorkerPr
     const status = await operator.stakeStatus({ agent: 'default' }).catch(() => undefined);
     if (!status?.agents[0]?.deposited) {
       await operator.stakeInit({ agent: 'default', amount: DEFAULT_AGENT_STAKE, requestId: 'embedded-default-agent' });
-      logger.info({ agent: 'default', lamports: DEFAULT_AGENT_STAKE }, 'funded the default agent\'s stake on the embedded chain');
+      logger.info({ agent: 'default', lamports: DEFAULT_AGENT_STAKE }, "funded the default agent's stake on the embedded chain");
     }
   }
   return {

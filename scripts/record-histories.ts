@@ -38,7 +38,12 @@ type Recorded = Map<string, { client: Client; workflowId: string }>;
 
 /** A scenario that took another path would record a fixture covering the wrong thing: stop instead. */
 function expectState(state: TaskState, expected: Partial<Record<'status' | 'speculation_status' | 'rollback_reason' | 'bond', unknown>>): void {
-  const actual = { status: state.status, speculation_status: state.speculation_status, rollback_reason: state.rollback_reason, bond: state.bond?.state ?? null };
+  const actual = {
+    status: state.status,
+    speculation_status: state.speculation_status,
+    rollback_reason: state.rollback_reason,
+    bond: state.bond?.state ?? null,
+  };
   for (const [key, value] of Object.entries(expected)) {
     if (actual[key as keyof typeof actual] !== value) {
       throw new Error(`task ${state.task_id} took another path than its fixture covers: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
@@ -52,7 +57,9 @@ async function untilSpeculating(sys: TestSystem, ids: string[], timeoutMs = 30_0
     const states = await Promise.all(ids.map((id) => getTaskState(sys.client, id)));
     if (states.every((s) => s.speculation_status === 'speculative' && s.bond?.state === 'locked')) return;
     if (Date.now() > deadline || states.some((s) => s.status === 'failed' || s.status === 'rolled_back')) {
-      throw new Error(`expected speculating with a locked bond: ${states.map((s) => `${s.task_id} ${s.status}/${s.speculation_status}/${s.bond?.state}`).join(', ')}`);
+      throw new Error(
+        `expected speculating with a locked bond: ${states.map((s) => `${s.task_id} ${s.status}/${s.speculation_status}/${s.bond?.state}`).join(', ')}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -88,17 +95,41 @@ async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
 
   log('a speculative child confirmed after its parent; a second child refused by the branch limit');
   const parent = await sys.submit({ type: 'compute', payload: { value: 100 }, agent: 'confirm-agent', taskId: task('confirmed-parent') });
-  const child = await sys.submit({ type: 'compute', payload: { value: 200 }, dependsOn: parent, agent: 'confirm-agent', taskId: task('confirmed-speculative') });
+  const child = await sys.submit({
+    type: 'compute',
+    payload: { value: 200 },
+    dependsOn: parent,
+    agent: 'confirm-agent',
+    taskId: task('confirmed-speculative'),
+  });
   await untilSpeculating(sys, [child]);
-  const refused = await sys.submit({ type: 'compute', payload: { value: 300 }, dependsOn: parent, agent: 'confirm-agent', taskId: task('refused-branch-limit') });
+  const refused = await sys.submit({
+    type: 'compute',
+    payload: { value: 300 },
+    dependsOn: parent,
+    agent: 'confirm-agent',
+    taskId: task('refused-branch-limit'),
+  });
   expectState(await sys.wait(parent), { status: 'confirmed', speculation_status: 'non_speculative' });
   expectState(await sys.wait(child), { status: 'confirmed', speculation_status: 'speculative', bond: 'released' });
   expectState(await sys.wait(refused), { status: 'confirmed', speculation_status: 'branch_limit' });
 
   log('cascade: a speculative task fails its proof (slashed), its speculative dependent rolls back');
   const gate = await sys.submit({ type: 'compute', payload: { value: 1 }, agent: 'cascade-agent', taskId: 'cascade-gate' });
-  const failed = await sys.submit({ type: 'compute', payload: { value: 2, claimed_output: '12345' }, dependsOn: gate, agent: 'cascade-agent', taskId: task('failed-slashed') });
-  const dependent = await sys.submit({ type: 'compute', payload: { value: 3 }, dependsOn: failed, agent: 'cascade-agent', taskId: task('rolled-back-cascade') });
+  const failed = await sys.submit({
+    type: 'compute',
+    payload: { value: 2, claimed_output: '12345' },
+    dependsOn: gate,
+    agent: 'cascade-agent',
+    taskId: task('failed-slashed'),
+  });
+  const dependent = await sys.submit({
+    type: 'compute',
+    payload: { value: 3 },
+    dependsOn: failed,
+    agent: 'cascade-agent',
+    taskId: task('rolled-back-cascade'),
+  });
   await untilSpeculating(sys, [failed, dependent]);
   expectState(await sys.wait(failed), { status: 'failed', rollback_reason: 'proof_failed', bond: 'slashed' });
   expectState(await sys.wait(dependent), { status: 'rolled_back', rollback_reason: 'parent_failed', bond: 'released' });
@@ -132,7 +163,13 @@ async function recordRollout(rig: TimeSkippingRig, recorded: Recorded): Promise<
   const name = 'replay';
   // Phase 1 halts on its third evaluation; an operator approves, and phase 2 runs green to the end.
   rig.scripts.set(name, (phase, n) => (phase === 1 && n === 3 ? { speculativeTasks: 40, rollbacks: 5 } : GREEN));
-  const plan = parsePlan({ evaluation_interval: '10 minutes', phases: [{ name: 'P1', percentage: 10, duration: '1h' }, { name: 'P2', percentage: 20, duration: '1h' }] });
+  const plan = parsePlan({
+    evaluation_interval: '10 minutes',
+    phases: [
+      { name: 'P1', percentage: 10, duration: '1h' },
+      { name: 'P2', percentage: 20, duration: '1h' },
+    ],
+  });
   if (!plan.ok) throw new Error(plan.problems.join('; '));
   const handle = await rig.client.workflow.start('rollout', { workflowId: rolloutWorkflowId(name), taskQueue: TASK_QUEUE, args: [{ name, plan: plan.plan }] });
   await rig.advanceUntil(name, (s) => s.phases[0]?.state === 'halted');

@@ -17,7 +17,9 @@ import { type Decision, parseDuration, type RolloutStatus } from '../shared/roll
 
 function decisionLine(d: Decision): string {
   const r = d.readings;
-  const numbers = r ? ` (tasks ${r.speculativeTasks}, rollbacks ${r.rollbacks}, rate ${(r.rollbackRate * 100).toFixed(1)}%, queue ${r.proofQueueDepth}/${r.proofQueueCapacity}, mem ${(r.memoryGrowthPerHour * 100).toFixed(0)}%/h${r.p1Alerts.length ? `, P1 ${r.p1Alerts.join(',')}` : ''})` : '';
+  const numbers = r
+    ? ` (tasks ${r.speculativeTasks}, rollbacks ${r.rollbacks}, rate ${(r.rollbackRate * 100).toFixed(1)}%, queue ${r.proofQueueDepth}/${r.proofQueueCapacity}, mem ${(r.memoryGrowthPerHour * 100).toFixed(0)}%/h${r.p1Alerts.length ? `, P1 ${r.p1Alerts.join(',')}` : ''})`
+    : '';
   return `  ${d.at}  phase ${d.phase}  ${d.action}: ${d.reason}${numbers}`;
 }
 

@@ -19,7 +19,9 @@ async function main(): Promise<void> {
   say(`  Temporal Web UI   ${server.uiUrl ?? `(reused the server at ${server.address}; its UI is wherever it serves it)`}`);
   say(`  Temporal          ${server.address} (namespace ${process.env.TEMPORAL_NAMESPACE ?? 'default'})`);
   say(`  metrics           http://localhost:${worker.httpPort}/metrics${sdkMetricsUrl ? `   (SDK worker metrics: ${sdkMetricsUrl})` : ''}`);
-  say(`  admin API         http://localhost:${worker.httpPort}/admin/status${admin.file ? `   (export ADMIN_TOKEN=$(cat ${path.relative(process.cwd(), admin.file)}))` : ''}`);
+  say(
+    `  admin API         http://localhost:${worker.httpPort}/admin/status${admin.file ? `   (export ADMIN_TOKEN=$(cat ${path.relative(process.cwd(), admin.file)}))` : ''}`,
+  );
   say(`  configuration     ${worker.config.file}`);
   for (const line of await liveConfigurationLines(worker)) say(line);
   say('');

@@ -1,5 +1,5 @@
 /**
- * `npm test`: type-check, lint, then the jest suite against a real Temporal dev server (started by
+ * `npm test`: type-check, lint, the formatting check (prettier), then the jest suite against a real Temporal dev server (started by
  * test/global-setup.ts). Installs the pinned Temporal binaries on first use. Ends with the plain line
  * `N passed, N failed` that CI reads. Extra arguments go to jest (`npm test -- test/workflows`).
  */
@@ -26,6 +26,8 @@ if (!jestArgs.length) {
   for (const [name, cmd, args] of [
     ['typecheck', bin('tsc'), ['--noEmit', '-p', '.']],
     ['lint', bin('eslint'), ['.', '--max-warnings', '0']],
+    // `npm run format` fixes what this finds.
+    ['format', bin('prettier'), ['--check', '**/*.{ts,js}']],
   ] as const) {
     if (step(name, cmd, [...args])) passed += 1;
     else failed += 1;

@@ -25,7 +25,10 @@ import { CHROMIUM_PATH, inspectUi, launchBrowser } from '../test/ui/inspect';
 const USAGE = 'usage: npm run ui:check -- [--ui URL] [--namespace NS] [--root TASK_ID] [--rollout NAME] [--out DIR]';
 
 class Exit extends Error {
-  constructor(public readonly code: number, message: string) {
+  constructor(
+    public readonly code: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -48,8 +51,11 @@ async function findTargets(namespace: string, root?: string, rollout?: string): 
         if (root) break;
       }
       if (!root) {
-        throw new Exit(2, `no rolled-back task in namespace ${namespace} (query AgencStatus="rolled_back"); make one, e.g.\n` +
-          '  agenc submit --type compute --payload \'{"fail": true}\'  then a task --depends-on it; or pass --root TASK_ID');
+        throw new Exit(
+          2,
+          `no rolled-back task in namespace ${namespace} (query AgencStatus="rolled_back"); make one, e.g.\n` +
+            '  agenc submit --type compute --payload \'{"fail": true}\'  then a task --depends-on it; or pass --root TASK_ID',
+        );
       }
       console.log(`root: ${root} (the most recent rolled-back task's tree)`);
     }
@@ -112,9 +118,14 @@ async function main(): Promise<number> {
     console.log('\nthe tree as the list shows it:');
     for (const r of report.treeRows) {
       const c = r.cells;
-      console.log(`  ${r.workflowId.padEnd(24)} ${(c.AgencStatus ?? '').padEnd(12)} ${(c.AgencSpeculationStatus ?? '').padEnd(16)} depth ${c.AgencDepth || '-'}  parent ${c.AgencParentTaskId || '-'}`);
+      console.log(
+        `  ${r.workflowId.padEnd(24)} ${(c.AgencStatus ?? '').padEnd(12)} ${(c.AgencSpeculationStatus ?? '').padEnd(16)} depth ${c.AgencDepth || '-'}  parent ${c.AgencParentTaskId || '-'}`,
+      );
     }
-    if (report.detail) console.log(`\nrolled-back task page: ${report.detail.url}\n  summary: ${report.detail.summary}\n  current details: ${report.detail.currentDetails || '(none)'}`);
+    if (report.detail)
+      console.log(
+        `\nrolled-back task page: ${report.detail.url}\n  summary: ${report.detail.summary}\n  current details: ${report.detail.currentDetails || '(none)'}`,
+      );
     console.log(`\nscreenshots in ${path.relative(process.cwd(), outDir) || outDir}:`);
     for (const s of report.screenshots) console.log(`  ${path.relative(process.cwd(), s)}`);
     const failed = report.checks.filter((c) => !c.ok);

@@ -17,7 +17,12 @@ export interface TaskActivities {
   getTaskOutcome(taskId: string): Promise<TaskState>;
   /** Which of these tasks have no running workflow (finished, terminated, or never started). */
   findClosedTasks(taskIds: string[]): Promise<string[]>;
-  lockBond(input: { taskId: string; agent: string; depth: number; stake: Pick<StakeConfig, 'min_stake' | 'max_stake' | 'stake_per_depth'> }): Promise<LockBondResult>;
+  lockBond(input: {
+    taskId: string;
+    agent: string;
+    depth: number;
+    stake: Pick<StakeConfig, 'min_stake' | 'max_stake' | 'stake_per_depth'>;
+  }): Promise<LockBondResult>;
   releaseBond(input: { taskId: string; agent: string; reason: string }): Promise<SettleBondResult>;
   slashBond(input: { taskId: string; agent: string; slashPercentage: number; reason: string }): Promise<SettleBondResult>;
   /**

@@ -107,8 +107,7 @@ export const replaceConfigUpdate = defineUpdate<ControlStatus, [Record<string, u
  * together (temporal/control.ts). One answer per task id, in order.
  */
 export type TaskAdmission =
-  | { admitted: true; /** false when this task id already held a slot (a retried submission) */ reserved: boolean }
-  | { admitted: false; message: string };
+  { admitted: true; /** false when this task id already held a slot (a retried submission) */ reserved: boolean } | { admitted: false; message: string };
 export const admitTasksUpdate = defineUpdate<TaskAdmission[], [{ taskIds: string[] }]>('admitTasks');
 /** At most this many task ids in one `admitTasks` Update. */
 export const MAX_ADMISSION_BATCH = 500;
@@ -118,7 +117,9 @@ export const taskClosedSignal = defineSignal<[{ taskId: string; status: string }
  * Tasks ask to speculate, several at once (a worker process sends its tasks' requests together, see
  * temporal/control.ts): one verdict per request, in order, and the configuration they were made under.
  */
-export const admitSpeculationsUpdate = defineUpdate<{ config: SpeculationConfig; verdicts: SpeculationVerdict[] }, [{ requests: SpeculationRequest[] }]>('admitSpeculations');
+export const admitSpeculationsUpdate = defineUpdate<{ config: SpeculationConfig; verdicts: SpeculationVerdict[] }, [{ requests: SpeculationRequest[] }]>(
+  'admitSpeculations',
+);
 /** At most this many requests in one `admitSpeculations` Update. */
 export const MAX_SPECULATION_BATCH = 500;
 export const speculationEndedSignal = defineSignal<[{ taskId: string; outcome: string }]>('speculationEnded');

@@ -1,13 +1,5 @@
 /** Operator requests the CLI sends through the `operatorAction` workflow. */
-import type {
-  IntegrityResult,
-  PoolReport,
-  StakeInitInput,
-  StakeInitResult,
-  StakeStatusResult,
-  StakeWithdrawInput,
-  StakeWithdrawResult,
-} from './stake-records';
+import type { IntegrityResult, PoolReport, StakeInitInput, StakeInitResult, StakeStatusResult, StakeWithdrawInput, StakeWithdrawResult } from './stake-records';
 
 export type OperatorRequest =
   | { kind: 'stakeInit'; input: StakeInitInput }

@@ -84,16 +84,26 @@ export function parseDuration(value: Duration): number {
 }
 
 const durationField = (what: string, allowOngoing: boolean) =>
-  z.union([z.string(), z.number()], { errorMap: () => ({ message: `${what} must be a duration such as "24h", "1 week", "10 minutes"${allowOngoing ? ' or "ongoing"' : ''}` }) })
+  z
+    .union([z.string(), z.number()], {
+      errorMap: () => ({ message: `${what} must be a duration such as "24h", "1 week", "10 minutes"${allowOngoing ? ' or "ongoing"' : ''}` }),
+    })
     .superRefine((v, ctx) => {
       if (allowOngoing && typeof v === 'string' && v.trim().toLowerCase() === 'ongoing') return;
       const ms = parseDuration(v as Duration);
       if (!Number.isFinite(ms) || ms <= 0) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${what} ${JSON.stringify(v)} is not a positive duration (examples: "24h", "1 week", "10 minutes"${allowOngoing ? ', "ongoing"' : ''})` });
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `${what} ${JSON.stringify(v)} is not a positive duration (examples: "24h", "1 week", "10 minutes"${allowOngoing ? ', "ongoing"' : ''})`,
+        });
       }
     });
 
-const fraction = (what: string) => z.number({ invalid_type_error: `${what} must be a number between 0 and 1` }).min(0, `${what} must be >= 0`).max(1, `${what} must be <= 1`);
+const fraction = (what: string) =>
+  z
+    .number({ invalid_type_error: `${what} must be a number between 0 and 1` })
+    .min(0, `${what} must be >= 0`)
+    .max(1, `${what} must be <= 1`);
 
 export const planFileSchema = z
   .object({
@@ -132,7 +142,11 @@ export const planFileSchema = z
     plan.phases.forEach((p, i) => {
       const prev = plan.phases[i - 1];
       if (prev && p.percentage <= prev.percentage) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['phases', i, 'percentage'], message: `must be greater than the previous phase's ${prev.percentage} (a rollout only grows)` });
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['phases', i, 'percentage'],
+          message: `must be greater than the previous phase's ${prev.percentage} (a rollout only grows)`,
+        });
       }
       const ongoing = typeof p.duration === 'string' && p.duration.trim().toLowerCase() === 'ongoing';
       if (ongoing && i !== plan.phases.length - 1) {
@@ -141,7 +155,11 @@ export const planFileSchema = z
     });
     const t = { ...DEFAULT_THRESHOLDS, ...(plan.thresholds ?? {}) };
     if (t.pause_rollback_rate > t.halt_rollback_rate) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['thresholds', 'pause_rollback_rate'], message: `must be <= halt_rollback_rate (${t.halt_rollback_rate})` });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['thresholds', 'pause_rollback_rate'],
+        message: `must be <= halt_rollback_rate (${t.halt_rollback_rate})`,
+      });
     }
   });
 
@@ -258,15 +276,7 @@ export interface Decision {
   changes?: Record<string, unknown>;
 }
 
-export type PhaseState =
-  | 'pending'
-  | 'monitoring'
-  | 'paused'
-  | 'halted'
-  | 'completed'
-  | 'approved'
-  | 'aborted'
-  | 'failed';
+export type PhaseState = 'pending' | 'monitoring' | 'paused' | 'halted' | 'completed' | 'approved' | 'aborted' | 'failed';
 
 export type PhaseOutcome = 'completed' | 'approved' | 'aborted' | 'orphaned';
 

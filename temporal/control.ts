@@ -122,7 +122,10 @@ class ControlBatcher<Item, Answer> {
   }
 }
 
-const batchers = new WeakMap<Client, { admissions: ControlBatcher<string, TaskAdmission>; speculations: ControlBatcher<SpeculationRequest, SpeculationDecision> }>();
+const batchers = new WeakMap<
+  Client,
+  { admissions: ControlBatcher<string, TaskAdmission>; speculations: ControlBatcher<SpeculationRequest, SpeculationDecision> }
+>();
 
 function batchersOf(client: Client) {
   let b = batchers.get(client);
@@ -134,7 +137,8 @@ function batchersOf(client: Client) {
         } catch (err) {
           // The validator's refusal: nothing can be admitted; the same answer as the handler's, without entering the history.
           const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
-          if (cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.tooManyPending) return taskIds.map(() => ({ admitted: false, message: cause.message }));
+          if (cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.tooManyPending)
+            return taskIds.map(() => ({ admitted: false, message: cause.message }));
           throw err;
         }
       }),

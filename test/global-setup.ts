@@ -11,7 +11,6 @@ import { ensureVenv, freePort, startDevServer, type DevServer } from '../workers
 import { TEST_DATA_DIR } from './helpers/paths';
 
 declare global {
-   
   var __AGENC_DEV_SERVER__: DevServer | undefined;
 }
 

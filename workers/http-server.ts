@@ -34,7 +34,11 @@ export interface HttpServerOptions {
 }
 
 class HttpError extends Error {
-  constructor(public readonly status: number, message: string, public readonly extra: Record<string, unknown> = {}) {
+  constructor(
+    public readonly status: number,
+    message: string,
+    public readonly extra: Record<string, unknown> = {},
+  ) {
     super(message);
   }
 }

@@ -101,7 +101,7 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
     }),
     taskLatencySeconds: new Histogram({
       name: 'speculation_task_latency_seconds',
-      help: 'Per task, submission (workflow start) to confirmation, by how it ran; the runbook\'s speculation_p99_latency_ms is recorded from it',
+      help: "Per task, submission (workflow start) to confirmation, by how it ran; the runbook's speculation_p99_latency_ms is recorded from it",
       labelNames: ['speculation_status'],
       // 0.5 s is the runbook's p99 SLO; a confirmation includes a proof and the chain's finality.
       buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300],
@@ -127,7 +127,7 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
     }),
     stakeAtRisk: new Gauge({
       name: 'speculation_stake_at_risk_lamports',
-      help: 'Lamports bonded by active speculative tasks (system-wide, by the bond rule over the control workflow\'s active set)',
+      help: "Lamports bonded by active speculative tasks (system-wide, by the bond rule over the control workflow's active set)",
       registers,
       async collect() {
         const s = await refreshStatus();

@@ -126,10 +126,7 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
   await connection.operatorService.addSearchAttributes({
     namespace,
     searchAttributes: Object.fromEntries(
-      missing.map((key) => [
-        key.name,
-        key.type === 'INT' ? IndexedValueType.INDEXED_VALUE_TYPE_INT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-      ]),
+      missing.map((key) => [key.name, key.type === 'INT' ? IndexedValueType.INDEXED_VALUE_TYPE_INT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
     ),
   });
 }

@@ -41,7 +41,11 @@ export function admissionRefusal(open: ReadonlyMap<string, unknown>, taskId: str
 /** Every limit that spans tasks, checked against one consistent state; `allowed` means the caller records the task as active. */
 export function decideSpeculation(view: SpeculationView, req: SpeculationRequest, nowMs: number): SpeculationVerdict {
   const s = view.config.speculation;
-  const refuse = (reason: Extract<SpeculationVerdict, { allowed: false }>['reason'], detail: string): SpeculationVerdict => ({ allowed: false, reason, detail });
+  const refuse = (reason: Extract<SpeculationVerdict, { allowed: false }>['reason'], detail: string): SpeculationVerdict => ({
+    allowed: false,
+    reason,
+    detail,
+  });
   if (view.active.has(req.taskId)) return { allowed: true };
   if (!s.enabled) return refuse('disabled', 'speculation.enabled = false');
   if (view.paused) return refuse('disabled', 'speculation is paused by an operator');

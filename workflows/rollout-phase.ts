@@ -36,7 +36,20 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { type Decision, type DecisionAction, MAX_DECISIONS_KEPT, type MetricWindow, type PhaseCarry, type PhaseInput, type PhaseOutcome, type PhaseResult, type PhaseStatus, type RolloutActivities, type RolloutReadings, rolloutWorkflowId } from '../shared/rollout-model';
+import {
+  type Decision,
+  type DecisionAction,
+  MAX_DECISIONS_KEPT,
+  type MetricWindow,
+  type PhaseCarry,
+  type PhaseInput,
+  type PhaseOutcome,
+  type PhaseResult,
+  type PhaseStatus,
+  type RolloutActivities,
+  type RolloutReadings,
+  rolloutWorkflowId,
+} from '../shared/rollout-model';
 import { SA } from '../shared/search-attributes';
 import { phaseDecisionSignal, phaseStatusQuery, rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal } from '../shared/messages';
 
@@ -87,7 +100,7 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   const waitingFor = (): string | null => {
     if (endedAt !== null) return null;
-    if (!c.nextEvalAt) return 'the control workflow to take this phase\'s percentage';
+    if (!c.nextEvalAt) return "the control workflow to take this phase's percentage";
     const next = `next evaluation ${iso(c.nextEvalAt)}`;
     switch (c.state) {
       case 'monitoring':
@@ -174,10 +187,16 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
     return result;
   };
 
-  setHandler(rolloutPauseSignal, () => void (pauseReq = true), { description: 'Pause the phase: the green clock stops; evaluation goes on; only resume or approve ends it.' });
-  setHandler(rolloutResumeSignal, () => void (resumeReq = true), { description: 'Resume from a pause or halt: monitoring restarts (after a P1 roll-back, this phase\'s percentage is re-applied).' });
+  setHandler(rolloutPauseSignal, () => void (pauseReq = true), {
+    description: 'Pause the phase: the green clock stops; evaluation goes on; only resume or approve ends it.',
+  });
+  setHandler(rolloutResumeSignal, () => void (resumeReq = true), {
+    description: "Resume from a pause or halt: monitoring restarts (after a P1 roll-back, this phase's percentage is re-applied).",
+  });
   setHandler(rolloutApproveSignal, () => void (approveReq = true), { description: 'Skip the rest of the window (or leave a halt or pause) and proceed.' });
-  setHandler(rolloutAbortSignal, (arg) => void (abortReq = { reason: arg?.reason ?? 'aborted by an operator' }), { description: 'End the phase as aborted (the rollout sets rollout_percentage 0).' });
+  setHandler(rolloutAbortSignal, (arg) => void (abortReq = { reason: arg?.reason ?? 'aborted by an operator' }), {
+    description: 'End the phase as aborted (the rollout sets rollout_percentage 0).',
+  });
   setHandler(phaseStatusQuery, status, { description: 'State, green clock, evaluations and every decision with its numbers.' });
 
   upsertSearchAttributes([
@@ -225,9 +244,17 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
       if (to < live.max_parallel_branches) {
         const changes = { 'speculation.max_parallel_branches': to };
         await control.applyRolloutConfig(changes);
-        await record('reduce_branches', `memory growth ${pct(r.memoryGrowthPerHour)}/h > ${pct(t.memory_growth_per_hour)}/h: max_parallel_branches ${live.max_parallel_branches} → ${to}`, { ...numbers, changes });
+        await record(
+          'reduce_branches',
+          `memory growth ${pct(r.memoryGrowthPerHour)}/h > ${pct(t.memory_growth_per_hour)}/h: max_parallel_branches ${live.max_parallel_branches} → ${to}`,
+          { ...numbers, changes },
+        );
       } else {
-        await record('reduce_branches', `memory growth ${pct(r.memoryGrowthPerHour)}/h > ${pct(t.memory_growth_per_hour)}/h, but max_parallel_branches is already 1`, numbers);
+        await record(
+          'reduce_branches',
+          `memory growth ${pct(r.memoryGrowthPerHour)}/h > ${pct(t.memory_growth_per_hour)}/h, but max_parallel_branches is already 1`,
+          numbers,
+        );
       }
     }
 
@@ -238,7 +265,10 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
       c.rolledBack = true;
       c.state = 'halted';
       c.greenSince = null;
-      await record('rollback_phase', `P1 alert firing (${r.p1Alerts.join(', ')}): rollout_percentage back to ${input.previousPercentage}%; halted`, { ...numbers, changes });
+      await record('rollback_phase', `P1 alert firing (${r.p1Alerts.join(', ')}): rollout_percentage back to ${input.previousPercentage}%; halted`, {
+        ...numbers,
+        changes,
+      });
       return;
     }
     if (rateHalt) {
@@ -250,8 +280,12 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
     if (ratePause || queuePause) {
       const why = [
         ratePause ? `${rateText} in [${pct(t.pause_rollback_rate)}, ${pct(t.halt_rollback_rate)}]` : '',
-        queuePause ? `proof queue ${r.proofQueueDepth}/${r.proofQueueCapacity} (${pct(utilisation)}) > ${pct(t.proof_queue_utilisation)}: scale proof workers` : '',
-      ].filter(Boolean).join('; ');
+        queuePause
+          ? `proof queue ${r.proofQueueDepth}/${r.proofQueueCapacity} (${pct(utilisation)}) > ${pct(t.proof_queue_utilisation)}: scale proof workers`
+          : '',
+      ]
+        .filter(Boolean)
+        .join('; ');
       c.clearSince = null;
       if (c.state === 'monitoring') {
         c.state = 'paused';
@@ -283,7 +317,12 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
     if (memoryHigh) {
       // Not green: the branches were just reduced (or could not be); the window restarts.
       c.greenSince = now;
-      if (c.lastReduceAt !== now) await record('continue', `memory growth ${pct(r.memoryGrowthPerHour)}/h still high (branches reduced at ${iso(c.lastReduceAt)}); the green window restarts`, numbers);
+      if (c.lastReduceAt !== now)
+        await record(
+          'continue',
+          `memory growth ${pct(r.memoryGrowthPerHour)}/h still high (branches reduced at ${iso(c.lastReduceAt)}); the green window restarts`,
+          numbers,
+        );
       return;
     }
     await record('continue', `green: ${rateText}, proof queue ${pct(utilisation)}, memory ${pct(r.memoryGrowthPerHour)}/h, no P1 alert`, numbers);

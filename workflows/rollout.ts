@@ -30,7 +30,18 @@ import {
   startChild,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { type Decision, MAX_DECISIONS_KEPT, type PhaseResult, type PhaseStatus, phaseWorkflowId, planSummary, type RolloutActivities, type RolloutPlan, type RolloutState, type RolloutStatus } from '../shared/rollout-model';
+import {
+  type Decision,
+  MAX_DECISIONS_KEPT,
+  type PhaseResult,
+  type PhaseStatus,
+  phaseWorkflowId,
+  planSummary,
+  type RolloutActivities,
+  type RolloutPlan,
+  type RolloutState,
+  type RolloutStatus,
+} from '../shared/rollout-model';
 import { SA } from '../shared/search-attributes';
 import { rolloutPhase } from './rollout-phase';
 import { phaseDecisionSignal, rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal, rolloutStatusQuery } from '../shared/messages';
@@ -140,34 +151,54 @@ export async function rollout(input: RolloutInput): Promise<RolloutStatus> {
     }
   };
 
-  setHandler(rolloutPauseSignal, async () => {
-    if (!(await forward('pause'))) c.pausedBetween = true;
-    deriveState();
-    details();
-  }, { description: 'Pause: the current phase stops its green clock (monitoring goes on); no next phase starts until resume or approve.' });
-  setHandler(rolloutResumeSignal, async () => {
-    c.pausedBetween = false;
-    await forward('resume');
-    deriveState();
-    details();
-  }, { description: 'Resume from a pause or halt.' });
-  setHandler(rolloutApproveSignal, async () => {
-    if (!(await forward('approve'))) approveReq = true;
-    c.pausedBetween = false;
-  }, { description: 'Skip the rest of the current phase\'s window and proceed; or proceed from a halted or paused state.' });
-  setHandler(rolloutAbortSignal, async (arg) => {
-    abortReq = { reason: arg?.reason ?? 'aborted by an operator' };
-    // The running phase stops now; the main loop then sets rollout_percentage 0.
-    await forward('abort', abortReq.reason);
-  }, { description: 'Stop: rollout_percentage 0 through the control workflow; the rollout ends as aborted.' });
-  setHandler(phaseDecisionSignal, ({ decision, status: s }) => {
-    const ph = phaseOf(decision.phase);
-    const kept: Decision[] = [...ph.decisions, decision];
-    const dropped = Math.max(0, kept.length - MAX_DECISIONS_KEPT);
-    Object.assign(ph, s, { decisions: kept.slice(dropped), decisions_dropped: ph.decisions_dropped + dropped });
-    deriveState();
-    details();
-  }, { description: 'A phase reports a decision (with its numbers).' });
+  setHandler(
+    rolloutPauseSignal,
+    async () => {
+      if (!(await forward('pause'))) c.pausedBetween = true;
+      deriveState();
+      details();
+    },
+    { description: 'Pause: the current phase stops its green clock (monitoring goes on); no next phase starts until resume or approve.' },
+  );
+  setHandler(
+    rolloutResumeSignal,
+    async () => {
+      c.pausedBetween = false;
+      await forward('resume');
+      deriveState();
+      details();
+    },
+    { description: 'Resume from a pause or halt.' },
+  );
+  setHandler(
+    rolloutApproveSignal,
+    async () => {
+      if (!(await forward('approve'))) approveReq = true;
+      c.pausedBetween = false;
+    },
+    { description: "Skip the rest of the current phase's window and proceed; or proceed from a halted or paused state." },
+  );
+  setHandler(
+    rolloutAbortSignal,
+    async (arg) => {
+      abortReq = { reason: arg?.reason ?? 'aborted by an operator' };
+      // The running phase stops now; the main loop then sets rollout_percentage 0.
+      await forward('abort', abortReq.reason);
+    },
+    { description: 'Stop: rollout_percentage 0 through the control workflow; the rollout ends as aborted.' },
+  );
+  setHandler(
+    phaseDecisionSignal,
+    ({ decision, status: s }) => {
+      const ph = phaseOf(decision.phase);
+      const kept: Decision[] = [...ph.decisions, decision];
+      const dropped = Math.max(0, kept.length - MAX_DECISIONS_KEPT);
+      Object.assign(ph, s, { decisions: kept.slice(dropped), decisions_dropped: ph.decisions_dropped + dropped });
+      deriveState();
+      details();
+    },
+    { description: 'A phase reports a decision (with its numbers).' },
+  );
   setHandler(rolloutStatusQuery, status, { description: 'Phases with their state, the current phase, every decision with its numbers.' });
 
   upsertSearchAttributes([{ key: SA.rolloutName, value: name }]);
@@ -208,13 +239,15 @@ export async function rollout(input: RolloutInput): Promise<RolloutStatus> {
     await control.recordRolloutPhase({ rollout: name, phase: n });
     const child = await startChild(rolloutPhase, {
       workflowId: phaseWorkflowId(name, n),
-      args: [{
-        rollout: name,
-        phase: n,
-        plan,
-        previousPercentage: n > 1 ? plan.phases[n - 2]!.percentage : 0,
-        ...(input.phaseMaxEvaluationsPerRun ? { maxEvaluationsPerRun: input.phaseMaxEvaluationsPerRun } : {}),
-      }],
+      args: [
+        {
+          rollout: name,
+          phase: n,
+          plan,
+          previousPercentage: n > 1 ? plan.phases[n - 2]!.percentage : 0,
+          ...(input.phaseMaxEvaluationsPerRun ? { maxEvaluationsPerRun: input.phaseMaxEvaluationsPerRun } : {}),
+        },
+      ],
       staticSummary: `rollout ${name} phase ${n}/${plan.phases.length}: ${p.name} ${p.percentage}% for ${p.duration}`,
       staticDetails: `Sets rollout_percentage ${p.percentage}% and evaluates the decision matrix every ${Math.round(plan.evaluation_interval_ms / 60_000)} min. ${p.success_criteria ? `Success criteria: ${p.success_criteria}.` : ''}`,
       typedSearchAttributes: [

@@ -139,9 +139,7 @@ function status(state: ControlState): ControlStatus {
     open_tasks: state.open.size,
     pending_rollbacks: state.pendingRollbacks.size,
     active: [...state.active.values()],
-    cooldowns: Object.fromEntries(
-      [...state.cooldowns].filter(([, until]) => until > now).map(([agent, until]) => [agent, new Date(until).toISOString()]),
-    ),
+    cooldowns: Object.fromEntries([...state.cooldowns].filter(([, until]) => until > now).map(([agent, until]) => [agent, new Date(until).toISOString()])),
     config: state.config,
     config_version: state.configVersion,
     updated_at: state.updatedAt,
@@ -197,7 +195,10 @@ export async function speculationControl(input: ControlInput): Promise<void> {
       applyConfig(next, resolve(next));
       return status(state);
     },
-    { description: 'Replace the whole configuration (the TOML file re-read by /admin/config/reload); validated by the config schema.', validator: (next) => void validated(next) },
+    {
+      description: 'Replace the whole configuration (the TOML file re-read by /admin/config/reload); validated by the config schema.',
+      validator: (next) => void validated(next),
+    },
   );
 
   const admit = (taskId: string): TaskAdmission => {
@@ -213,7 +214,9 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     validator: (req) => {
       const ids: unknown = req?.taskIds;
       if (!Array.isArray(ids) || !ids.length || ids.length > MAX_ADMISSION_BATCH || !ids.every((id) => typeof id === 'string' && TASK_ID_PATTERN.test(id))) {
-        throw new Error(`admitTasks needs {taskIds}: 1 to ${MAX_ADMISSION_BATCH} task ids matching ${TASK_ID_PATTERN}, got ${JSON.stringify(req)?.slice(0, 200)}`);
+        throw new Error(
+          `admitTasks needs {taskIds}: 1 to ${MAX_ADMISSION_BATCH} task ids matching ${TASK_ID_PATTERN}, got ${JSON.stringify(req)?.slice(0, 200)}`,
+        );
       }
       // A batch of which nothing can be admitted is refused here and never enters the history, so a
       // burst of refused submissions costs it nothing.
@@ -246,39 +249,65 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     },
   );
 
-  setHandler(speculationEndedSignal, ({ taskId }) => {
-    state.active.delete(taskId);
-    state.pendingRollbacks.delete(taskId);
-  }, { description: 'A speculative task reached a final state: its slot is free.' });
-  setHandler(agentSlashedSignal, ({ agent }) => {
-    state.cooldowns.set(agent, Date.now() + state.config.speculation.stake.cooldown_period_ms);
-  }, { description: 'An agent\'s bond was slashed: it may not speculate for cooldown_period_ms.' });
-  setHandler(drainSignal, () => {
-    state.draining = true;
-  }, { description: 'No new speculation; active speculative tasks finish.' });
-  setHandler(pauseSignal, () => {
-    state.paused = true;
-  }, { description: 'No new speculation until resume.' });
-  setHandler(resumeSignal, () => {
-    state.paused = false;
-    state.draining = false;
-  }, { description: 'Clear pause and drain.' });
-  setHandler(forceRollbackAllSignal, async () => {
-    const targets = [...state.active.keys()].filter((id) => !state.pendingRollbacks.has(id));
-    for (const id of targets) state.pendingRollbacks.add(id);
-    log.warn('force rollback of every active speculative task', { count: targets.length });
-    await Promise.all(
-      targets.map(async (id) => {
-        try {
-          await getExternalWorkflowHandle(taskWorkflowId(id)).signal(forceRollbackSignal, { reason: 'force-rollback by operator' });
-        } catch {
-          // the task already finished: its speculationEnded signal frees the slot
-          forget(id);
-        }
-      }),
-    );
-  }, { description: 'Every active speculative task rolls back through its compensations.' });
-  setHandler(controlStatusQuery, () => status(state), { description: 'Live configuration, admitted and active speculative tasks, pending rollbacks, drain/pause state.' });
+  setHandler(
+    speculationEndedSignal,
+    ({ taskId }) => {
+      state.active.delete(taskId);
+      state.pendingRollbacks.delete(taskId);
+    },
+    { description: 'A speculative task reached a final state: its slot is free.' },
+  );
+  setHandler(
+    agentSlashedSignal,
+    ({ agent }) => {
+      state.cooldowns.set(agent, Date.now() + state.config.speculation.stake.cooldown_period_ms);
+    },
+    { description: "An agent's bond was slashed: it may not speculate for cooldown_period_ms." },
+  );
+  setHandler(
+    drainSignal,
+    () => {
+      state.draining = true;
+    },
+    { description: 'No new speculation; active speculative tasks finish.' },
+  );
+  setHandler(
+    pauseSignal,
+    () => {
+      state.paused = true;
+    },
+    { description: 'No new speculation until resume.' },
+  );
+  setHandler(
+    resumeSignal,
+    () => {
+      state.paused = false;
+      state.draining = false;
+    },
+    { description: 'Clear pause and drain.' },
+  );
+  setHandler(
+    forceRollbackAllSignal,
+    async () => {
+      const targets = [...state.active.keys()].filter((id) => !state.pendingRollbacks.has(id));
+      for (const id of targets) state.pendingRollbacks.add(id);
+      log.warn('force rollback of every active speculative task', { count: targets.length });
+      await Promise.all(
+        targets.map(async (id) => {
+          try {
+            await getExternalWorkflowHandle(taskWorkflowId(id)).signal(forceRollbackSignal, { reason: 'force-rollback by operator' });
+          } catch {
+            // the task already finished: its speculationEnded signal frees the slot
+            forget(id);
+          }
+        }),
+      );
+    },
+    { description: 'Every active speculative task rolls back through its compensations.' },
+  );
+  setHandler(controlStatusQuery, () => status(state), {
+    description: 'Live configuration, admitted and active speculative tasks, pending rollbacks, drain/pause state.',
+  });
 
   /**
    * Every `limits.gc_interval_ms`: expired cooldowns go, and admissions and speculations of tasks whose

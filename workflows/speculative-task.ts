@@ -64,14 +64,7 @@ import {
 } from './task-decisions';
 import { SA } from '../shared/search-attributes';
 import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE } from '../shared/task-queues';
-import {
-  type RollbackReason,
-  type TaskInput,
-  type TaskOutput,
-  type TaskState,
-  type TaskStatus,
-  taskWorkflowId,
-} from '../shared/task-model';
+import { type RollbackReason, type TaskInput, type TaskOutput, type TaskState, type TaskStatus, taskWorkflowId } from '../shared/task-model';
 
 // Timeouts are short because a worker that dies mid-activity is only noticed when they expire: then
 // Temporal retries the activity on a live worker (every activity here is idempotent).
@@ -110,7 +103,10 @@ const { metrics } = proxySinks<MetricsSinks>();
 
 /** A failure that is the task's own fault; its bond (if any) is slashed. */
 class OwnFault extends Error {
-  constructor(public readonly reason: RollbackReason, message: string) {
+  constructor(
+    public readonly reason: RollbackReason,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -223,7 +219,12 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
   /** What a dependent needs to hear about this task now: sent on registration and on every change. */
   const pushStateTo = async (taskId: string) => {
-    const news = newsForDependents({ status: state.status, hasResult: Boolean(state.result), ownFault: Boolean(ownFault), rollbackRequested: Boolean(rollbackRequest) });
+    const news = newsForDependents({
+      status: state.status,
+      hasResult: Boolean(state.result),
+      ownFault: Boolean(ownFault),
+      rollbackRequested: Boolean(rollbackRequest),
+    });
     if (news.kind === 'rolled_back') {
       await signalTask(taskId, (h) => h.signal(parentRolledBackSignal, { parentTaskId: input.taskId, reason: news.reason }));
     } else if (news.kind === 'confirmed') {
@@ -242,48 +243,93 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     forward.cancel();
   };
 
-  setHandler(registerDependentSignal, async ({ taskId }) => {
-    if (!state.dependents.includes(taskId)) state.dependents.push(taskId);
-    await pushStateTo(taskId);
-  }, { description: 'A dependent task registers; the parent pushes its current state to it at once and every change after.' });
-  setHandler(parentExecutedSignal, (e) => {
-    parent.executed = e;
-    parent.pendingAncestors = e.pendingAncestors;
-  }, { description: 'The parent has executed (not yet confirmed): its output, salt, commitment and unconfirmed-ancestor count.' });
-  setHandler(parentProgressSignal, async ({ pendingAncestors: n }) => {
-    parent.pendingAncestors = n;
-    if (state.result && !isFinal()) {
-      await Promise.all(state.dependents.map((d) => signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() }))));
-    }
-  }, { description: 'The parent\'s count of unconfirmed ancestors changed.' });
-  setHandler(parentConfirmedSignal, async (c) => {
-    parent.confirmed = { output: c.output, salt: c.salt, commitment: c.commitment };
-    if (c.batch?.signatures[input.taskId]) commitBatch = c.batch;
-    if (state.result && !isFinal()) {
-      await Promise.all(state.dependents.map((d) => signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() }))));
-    }
-  }, { description: 'The parent is confirmed (proven and committed on-chain).' });
-  setHandler(parentRolledBackSignal, ({ reason }) => requestRollback(reason), { description: 'The parent failed or rolled back: this task and its subtree roll back.' });
-  setHandler(forceRollbackSignal, () => requestRollback('forced'), { description: 'Operator: roll this task and its whole subtree back through their compensations.' });
-  setHandler(dependentSettledSignal, ({ taskId }) => {
-    settledDependents.add(taskId);
-  }, { description: 'A dependent reached a final state.' });
-  setHandler(gatherCommitsSignal, async ({ parentTaskId }) => {
-    const answer = async (entries: CommitEntry[]) =>
-      signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: input.taskId, entries }));
-    if (handedUp) return answer(handedUp);
-    const ready = mayJoinParentBatch({ status: state.status, proofState: state.proof.state, rollbackRequested: Boolean(rollbackRequest), ownFault: Boolean(ownFault), batchSize: batchSize() });
-    if (!ready) return answer([]);
-    // Point of no return, as for a task committing on its own: the parent is past its own and may carry this commitment.
-    setStatus('committing', `parent task ${parentTaskId}'s commitment batch`);
-    handedUp = [commitEntry(), ...(await gatherBelow())];
-    return answer(handedUp);
-  }, { description: 'The parent is committing: a proven dependent answers with what is proven in its subtree, to go on-chain in the same batch.' });
-  setHandler(commitsReadySignal, ({ taskId, entries }) => {
-    gathered.set(taskId, entries);
-  }, { description: 'A dependent\'s answer to gathering: its proven subtree, ancestors first.' });
+  setHandler(
+    registerDependentSignal,
+    async ({ taskId }) => {
+      if (!state.dependents.includes(taskId)) state.dependents.push(taskId);
+      await pushStateTo(taskId);
+    },
+    { description: 'A dependent task registers; the parent pushes its current state to it at once and every change after.' },
+  );
+  setHandler(
+    parentExecutedSignal,
+    (e) => {
+      parent.executed = e;
+      parent.pendingAncestors = e.pendingAncestors;
+    },
+    { description: 'The parent has executed (not yet confirmed): its output, salt, commitment and unconfirmed-ancestor count.' },
+  );
+  setHandler(
+    parentProgressSignal,
+    async ({ pendingAncestors: n }) => {
+      parent.pendingAncestors = n;
+      if (state.result && !isFinal()) {
+        await Promise.all(
+          state.dependents.map((d) =>
+            signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() })),
+          ),
+        );
+      }
+    },
+    { description: "The parent's count of unconfirmed ancestors changed." },
+  );
+  setHandler(
+    parentConfirmedSignal,
+    async (c) => {
+      parent.confirmed = { output: c.output, salt: c.salt, commitment: c.commitment };
+      if (c.batch?.signatures[input.taskId]) commitBatch = c.batch;
+      if (state.result && !isFinal()) {
+        await Promise.all(
+          state.dependents.map((d) =>
+            signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() })),
+          ),
+        );
+      }
+    },
+    { description: 'The parent is confirmed (proven and committed on-chain).' },
+  );
+  setHandler(parentRolledBackSignal, ({ reason }) => requestRollback(reason), {
+    description: 'The parent failed or rolled back: this task and its subtree roll back.',
+  });
+  setHandler(forceRollbackSignal, () => requestRollback('forced'), {
+    description: 'Operator: roll this task and its whole subtree back through their compensations.',
+  });
+  setHandler(
+    dependentSettledSignal,
+    ({ taskId }) => {
+      settledDependents.add(taskId);
+    },
+    { description: 'A dependent reached a final state.' },
+  );
+  setHandler(
+    gatherCommitsSignal,
+    async ({ parentTaskId }) => {
+      const answer = async (entries: CommitEntry[]) => signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: input.taskId, entries }));
+      if (handedUp) return answer(handedUp);
+      const ready = mayJoinParentBatch({
+        status: state.status,
+        proofState: state.proof.state,
+        rollbackRequested: Boolean(rollbackRequest),
+        ownFault: Boolean(ownFault),
+        batchSize: batchSize(),
+      });
+      if (!ready) return answer([]);
+      // Point of no return, as for a task committing on its own: the parent is past its own and may carry this commitment.
+      setStatus('committing', `parent task ${parentTaskId}'s commitment batch`);
+      handedUp = [commitEntry(), ...(await gatherBelow())];
+      return answer(handedUp);
+    },
+    { description: 'The parent is committing: a proven dependent answers with what is proven in its subtree, to go on-chain in the same batch.' },
+  );
+  setHandler(
+    commitsReadySignal,
+    ({ taskId, entries }) => {
+      gathered.set(taskId, entries);
+    },
+    { description: "A dependent's answer to gathering: its proven subtree, ancestors first." },
+  );
   setHandler(proofRecordQuery, () => proofRecord ?? null, { description: 'The Groth16 proof record: proof, public signals, verification-key hash, timing.' });
-  setHandler(taskStateQuery, () => state, { description: 'The task\'s full state: status, speculation status, depth, bond, proof, timestamps.' });
+  setHandler(taskStateQuery, () => state, { description: "The task's full state: status, speculation status, depth, bond, proof, timestamps." });
 
   let config: SpeculationConfig | undefined;
   const batchSize = () => config?.speculation.proof.batch_size ?? 1;
@@ -312,7 +358,12 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     compensations.push({ name: 'settle bond', run: settleBond });
     try {
       const bond = await CancellationScope.nonCancellable(() =>
-        step(CHAIN, `bond: lock ${bondLabel(depth)} of ${input.agent}'s stake`).lockBond({ taskId: input.taskId, agent: input.agent, depth, stake: cfg.speculation.stake }),
+        step(CHAIN, `bond: lock ${bondLabel(depth)} of ${input.agent}'s stake`).lockBond({
+          taskId: input.taskId,
+          agent: input.agent,
+          depth,
+          stake: cfg.speculation.stake,
+        }),
       );
       state.bond = { address: bond.bondAddress, amount: bond.amount, state: 'locked' };
       metrics.speculated(depth, bond.amount);
@@ -349,12 +400,21 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     const reason = rollbackRequest ?? ownFault?.reason;
     if (reason && bondSettlement(reason) === 'slash') {
       const slashPercentage = config!.speculation.stake.slash_percentage;
-      const r = await step(CHAIN, `slash: ${slashPercentage * 100}% of the bond to the treasury (${reason})`).slashBond({ taskId: input.taskId, agent: input.agent, slashPercentage, reason });
+      const r = await step(CHAIN, `slash: ${slashPercentage * 100}% of the bond to the treasury (${reason})`).slashBond({
+        taskId: input.taskId,
+        agent: input.agent,
+        slashPercentage,
+        reason,
+      });
       state.bond = { ...state.bond, state: 'slashed', slashed: r.slashed, returned: r.returned };
       metrics.bondSettled(state.bond.amount, r.slashed ?? 0);
       await getExternalWorkflowHandle(CONTROL_WORKFLOW_ID).signal(agentSlashedSignal, { agent: input.agent, taskId: input.taskId });
     } else {
-      await step(CHAIN, `release: the bond back to ${input.agent}'s stake (${reason ?? 'confirmed'})`).releaseBond({ taskId: input.taskId, agent: input.agent, reason: reason ?? 'confirmed' });
+      await step(CHAIN, `release: the bond back to ${input.agent}'s stake (${reason ?? 'confirmed'})`).releaseBond({
+        taskId: input.taskId,
+        agent: input.agent,
+        reason: reason ?? 'confirmed',
+      });
       state.bond = { ...state.bond, state: 'released' };
       metrics.bondSettled(state.bond.amount, 0);
     }
@@ -567,7 +627,10 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         // Proven descendants waiting only for this task go in the same batch (preorder: any prefix keeps ancestors first).
         const below = batchSize() > 1 ? (handedUp?.slice(1) ?? (await gatherBelow())) : [];
         const entries = commitBatchEntries(commitEntry(), below, batchSize());
-        const summary = entries.length > 1 ? `commit: ${entries.length} commitments on Solana, ancestors first, one finality wait` : 'commit: the output commitment on Solana';
+        const summary =
+          entries.length > 1
+            ? `commit: ${entries.length} commitments on Solana, ancestors first, one finality wait`
+            : 'commit: the output commitment on Solana';
         const { signatures } = await step(COMMIT, summary).commitResults({ entries });
         commitBatch = { owner: input.taskId, signatures };
       }
@@ -578,7 +641,9 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     });
     setStatus('confirmed');
     const carrier = state.committed_by === input.taskId ? '' : ` in task ${state.committed_by}'s batch`;
-    setCurrentDetails(`**confirmed** — committed on Solana (${state.commit_signature})${carrier}; bond ${state.bond ? `${state.bond.amount} lamports released` : 'none'}`);
+    setCurrentDetails(
+      `**confirmed** — committed on Solana (${state.commit_signature})${carrier}; bond ${state.bond ? `${state.bond.amount} lamports released` : 'none'}`,
+    );
     metrics.confirmed(state.speculation_status);
     await pushStateToAll();
   } else {

@@ -135,15 +135,13 @@ export class BankrunChain implements ChainPort {
   /** A real System transfer from the SVM's genesis-funded payer (the faucet), with a Memo. */
   airdrop(address: PublicKey, lamports: number): Promise<SendResult> {
     const faucet = this.context.payer;
-    const tx = new Transaction()
-      .add(SystemProgram.transfer({ fromPubkey: faucet.publicKey, toPubkey: address, lamports }))
-      .add(
-        new TransactionInstruction({
-          programId: new PublicKey(MEMO_PROGRAM_ID),
-          keys: [{ pubkey: faucet.publicKey, isSigner: true, isWritable: false }],
-          data: Buffer.from(JSON.stringify({ app: 'agenc', action: 'airdrop', amount: lamports }), 'utf8'),
-        }),
-      );
+    const tx = new Transaction().add(SystemProgram.transfer({ fromPubkey: faucet.publicKey, toPubkey: address, lamports })).add(
+      new TransactionInstruction({
+        programId: new PublicKey(MEMO_PROGRAM_ID),
+        keys: [{ pubkey: faucet.publicKey, isSigner: true, isWritable: false }],
+        data: Buffer.from(JSON.stringify({ app: 'agenc', action: 'airdrop', amount: lamports }), 'utf8'),
+      }),
+    );
     return this.send(tx, [faucet]);
   }
 
@@ -178,9 +176,7 @@ export class BankrunChain implements ChainPort {
   private async process(tx: Transaction, signers: Keypair[]): Promise<SendResult> {
     if (this.closed) throw new Error(`embedded chain ${this.accountsFile} is closed`);
     if (this.failure) {
-      throw new Error(
-        `embedded chain state could not be persisted (${this.failure.message}); restart the process to reload ${this.accountsFile}`,
-      );
+      throw new Error(`embedded chain state could not be persisted (${this.failure.message}); restart the process to reload ${this.accountsFile}`);
     }
     const feePayer = signers[0];
     if (!feePayer) throw new Error('send() needs at least one signer (the first pays the fee)');

@@ -19,10 +19,7 @@ export function bondAmount(depth: number, stake: BondStakeRule): number {
     }
   }
   if (stake.min_stake > stake.max_stake) {
-    throw chainFailure(
-      'InvalidStakeConfig',
-      `speculation.stake.min_stake (${stake.min_stake}) is above speculation.stake.max_stake (${stake.max_stake})`,
-    );
+    throw chainFailure('InvalidStakeConfig', `speculation.stake.min_stake (${stake.min_stake}) is above speculation.stake.max_stake (${stake.max_stake})`);
   }
   const linear = stake.min_stake + depth * stake.stake_per_depth;
   return Number.isSafeInteger(linear) ? Math.min(stake.max_stake, linear) : stake.max_stake;

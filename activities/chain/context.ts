@@ -64,10 +64,7 @@ export async function ensureTreasuryFunded(deps: StakeDeps, rentMinimum: number)
   const lamports = await deps.chain.getLamports(treasury);
   if (lamports >= rentMinimum) return;
   const authority = deps.keys.authority();
-  await deps.chain.send(
-    buildTreasuryFundTx({ authority: authority.publicKey, treasury, amount: rentMinimum - lamports }),
-    [authority],
-  );
+  await deps.chain.send(buildTreasuryFundTx({ authority: authority.publicKey, treasury, amount: rentMinimum - lamports }), [authority]);
 }
 
 export async function agentStake(authority: PublicKey, agent: string): Promise<SeededAccount> {
@@ -81,10 +78,7 @@ export async function taskBond(authority: PublicKey, taskId: string): Promise<Se
 /** Throws InvalidAmount unless `value` is a safe integer ≥ `min`. */
 export function requireLamports(what: string, value: unknown, min = 0): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw chainFailure(
-      'InvalidAmount',
-      `${what} must be a whole number of lamports ≥ ${min}, got ${JSON.stringify(value)}`,
-    );
+    throw chainFailure('InvalidAmount', `${what} must be a whole number of lamports ≥ ${min}, got ${JSON.stringify(value)}`);
   }
   return value;
 }

@@ -2,15 +2,7 @@
  * A real cluster (`SOLANA_RPC_URL`: devnet, a local solana-test-validator, ...) through @solana/web3.js.
  * No local state: memo history is read back from the cluster (getSignaturesForAddress + getTransactions).
  */
-import {
-  Connection,
-  SendTransactionError,
-  sendAndConfirmTransaction,
-  type Commitment,
-  type Keypair,
-  type PublicKey,
-  type Transaction,
-} from '@solana/web3.js';
+import { Connection, SendTransactionError, sendAndConfirmTransaction, type Commitment, type Keypair, type PublicKey, type Transaction } from '@solana/web3.js';
 import type { AccountSnapshot, ChainPort, MemoRecord, SendResult } from './port';
 import { MEMO_PROGRAM_ID } from './port';
 import { encodeBase58 } from './base58';
@@ -69,10 +61,7 @@ export class RpcChain implements ChainPort {
   async getAccounts(addresses: PublicKey[]): Promise<Array<AccountSnapshot | null>> {
     const out: Array<AccountSnapshot | null> = [];
     for (let i = 0; i < addresses.length; i += MULTIPLE_ACCOUNTS_LIMIT) {
-      const infos = await this.connection.getMultipleAccountsInfo(
-        addresses.slice(i, i + MULTIPLE_ACCOUNTS_LIMIT),
-        this.commitment,
-      );
+      const infos = await this.connection.getMultipleAccountsInfo(addresses.slice(i, i + MULTIPLE_ACCOUNTS_LIMIT), this.commitment);
       for (const info of infos) {
         out.push(info ? { lamports: info.lamports, owner: info.owner.toBase58(), dataLength: info.data.length } : null);
       }

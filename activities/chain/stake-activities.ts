@@ -18,14 +18,7 @@ import { chainFailure } from './errors';
 import { validateAgentName } from './keys';
 import { bondHistory, parseMemos, type BondHistory } from './ledger';
 import { buildLockTx, buildReleaseTx, buildSlashTx } from './transactions';
-import {
-  agentStake,
-  ensureAuthorityFunded,
-  ensureTreasuryFunded,
-  splitSlash,
-  taskBond,
-  type StakeDeps,
-} from './context';
+import { agentStake, ensureAuthorityFunded, ensureTreasuryFunded, splitSlash, taskBond, type StakeDeps } from './context';
 
 export interface LockBondInput {
   taskId: string;
@@ -65,10 +58,7 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     return bondHistory(parseMemos(await chain.getMemoHistory(address), authority));
   }
 
-  function settledResult(
-    base: { taskId: string; agent: string; bondAddress: string },
-    history: BondHistory,
-  ): SettleBondResult {
+  function settledResult(base: { taskId: string; agent: string; bondAddress: string }, history: BondHistory): SettleBondResult {
     const s = history.settlement;
     if (!s) return { ...base, outcome: 'never_locked', slashed: 0, returned: 0, signature: null, alreadySettled: true };
     if (s.memo.action === 'slash') {
@@ -80,10 +70,7 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
   function checkOwner(history: BondHistory, taskId: string, agent: string): void {
     const owner = history.lock?.memo.agent;
     if (owner !== undefined && owner !== agent) {
-      throw chainFailure(
-        'BondAgentMismatch',
-        `the bond for task ${taskId} was locked by agent "${owner}", not "${agent}"; nothing was moved`,
-      );
+      throw chainFailure('BondAgentMismatch', `the bond for task ${taskId} was locked by agent "${owner}", not "${agent}"; nothing was moved`);
     }
   }
 
@@ -152,10 +139,7 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     }
   }
 
-  async function settle(
-    input: { taskId: string; agent: string; reason: string },
-    slashPercentage: number | null,
-  ): Promise<SettleBondResult> {
+  async function settle(input: { taskId: string; agent: string; reason: string }, slashPercentage: number | null): Promise<SettleBondResult> {
     const taskId = validateTaskId(input.taskId);
     const agent = validateAgentName(input.agent);
     if (slashPercentage !== null) splitSlash(0, slashPercentage); // InvalidAmount before anything else

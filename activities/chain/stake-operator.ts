@@ -10,7 +10,20 @@
  * Nothing is kept in process memory, so any worker can answer.
  */
 import type { PublicKey } from '@solana/web3.js';
-import type { StakeInitInput, StakeInitResult, BondStatus, AgentStakeStatus, StakeStatusResult, StakeWithdrawInput, StakeWithdrawResult, LiveCommitment, IntegrityTotals, IntegrityResult, PoolCheckInput, PoolReport } from '../../shared/stake-records';
+import type {
+  StakeInitInput,
+  StakeInitResult,
+  BondStatus,
+  AgentStakeStatus,
+  StakeStatusResult,
+  StakeWithdrawInput,
+  StakeWithdrawResult,
+  LiveCommitment,
+  IntegrityTotals,
+  IntegrityResult,
+  PoolCheckInput,
+  PoolReport,
+} from '../../shared/stake-records';
 import { bondAddress, validateTaskId } from './addresses';
 import { bondAmount } from './bond-amount';
 import { chainFailure } from './errors';
@@ -213,10 +226,7 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
       }
       const stake = await agentStake(authority, agent);
       const ledger = await ledgerOf(stake.address, agent);
-      const [walletLamports, stakeLamports] = await Promise.all([
-        chain.getLamports(keys.agentPublicKey(agent)),
-        chain.getLamports(stake.address),
-      ]);
+      const [walletLamports, stakeLamports] = await Promise.all([chain.getLamports(keys.agentPublicKey(agent)), chain.getLamports(stake.address)]);
       totals.wallets += walletLamports;
       totals.stake_accounts += stakeLamports;
       totals.deposited += ledger.deposited + ledger.reserve;
@@ -302,7 +312,9 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
     if (authorityLamports < AUTHORITY_MIN_LAMPORTS) {
       problems.push(
         `the protocol authority ${authority} holds ${authorityLamports} lamports and pays every fee; it needs at least ${AUTHORITY_MIN_LAMPORTS}: ` +
-          (chain.kind === 'embedded' ? 'the embedded chain funds it at the first deposit (`agenc stake init --amount LAMPORTS`)' : `fund it (\`solana transfer ${authority} 0.1\`)`),
+          (chain.kind === 'embedded'
+            ? 'the embedded chain funds it at the first deposit (`agenc stake init --amount LAMPORTS`)'
+            : `fund it (\`solana transfer ${authority} 0.1\`)`),
       );
     }
     if (staked.length === 0) {
@@ -314,7 +326,9 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
       );
     }
     if (held !== locked) {
-      problems.push(`bond accounts hold ${held} lamports; the locks recorded for them say ${locked} (moved out of band? run \`agenc admin check-integrity --component speculation\`)`);
+      problems.push(
+        `bond accounts hold ${held} lamports; the locks recorded for them say ${locked} (moved out of band? run \`agenc admin check-integrity --component speculation\`)`,
+      );
     }
     const initialized = authorityLamports > 0 && staked.length > 0;
     const funded = authorityLamports >= AUTHORITY_MIN_LAMPORTS && staked.length > 0 && available >= smallestBond;

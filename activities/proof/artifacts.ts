@@ -87,7 +87,10 @@ function ptauIdentity(ptauPath: string | undefined): string {
   try {
     st = fs.statSync(ptauPath);
   } catch {
-    throw new ProofArtifactMissingError(`powers of tau file ${ptauPath} does not exist; pass an existing phase-2-prepared .ptau or omit ptauPath to generate a development one`, ptauPath);
+    throw new ProofArtifactMissingError(
+      `powers of tau file ${ptauPath} does not exist; pass an existing phase-2-prepared .ptau or omit ptauPath to generate a development one`,
+      ptauPath,
+    );
   }
   return `${path.basename(ptauPath)}:${st.size}`;
 }
@@ -115,7 +118,9 @@ function readCircuit(circuitPath: string): string {
   try {
     return fs.readFileSync(circuitPath, 'utf8');
   } catch (e) {
-    throw new ProofArtifactMissingError(`circuit source ${circuitPath} cannot be read (${(e as Error).message}); restore circuits/task.circom`, circuitPath, { cause: e });
+    throw new ProofArtifactMissingError(`circuit source ${circuitPath} cannot be read (${(e as Error).message}); restore circuits/task.circom`, circuitPath, {
+      cause: e,
+    });
   }
 }
 
@@ -136,7 +141,10 @@ export function loadArtifactsFromDir(dir: string): CircuitArtifacts {
     );
   }
   if (manifest.manifestVersion !== MANIFEST_VERSION) {
-    throw new ProofArtifactMissingError(`circuit build in ${dir} has manifest version ${manifest.manifestVersion}, expected ${MANIFEST_VERSION}; delete it and rebuild`, manifestPath);
+    throw new ProofArtifactMissingError(
+      `circuit build in ${dir} has manifest version ${manifest.manifestVersion}, expected ${MANIFEST_VERSION}; delete it and rebuild`,
+      manifestPath,
+    );
   }
   const p = (f: string): string => path.join(dir, f);
   for (const f of Object.values(manifest.files)) {
@@ -245,7 +253,6 @@ function runCircom(circuitPath: string, outDir: string): Promise<string> {
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
-       
       const text = out.replace(/\x1b\[[0-9;]*m/g, '');
       if (code === 0) resolve(text);
       else reject(new Error(`circom2 failed to compile ${circuitPath} (exit ${code}):\n${text}`));
@@ -306,7 +313,9 @@ async function buildInto(dir: string, root: string, key: string, circuitPath: st
   const t0 = Date.now();
   const tmp = fs.mkdtempSync(path.join(root, `.tmp-${key.slice(0, 12)}-`));
   try {
-    await timed(progress, `compiling ${path.relative(process.cwd(), circuitPath)} with circom2 ${packageVersion('circom2')}`, () => runCircom(circuitPath, tmp));
+    await timed(progress, `compiling ${path.relative(process.cwd(), circuitPath)} with circom2 ${packageVersion('circom2')}`, () =>
+      runCircom(circuitPath, tmp),
+    );
     const base = path.basename(circuitPath, '.circom');
     const r1cs = path.join(tmp, `${base}.r1cs`);
     const wasm = path.join(tmp, `${base}.wasm`);
@@ -328,7 +337,9 @@ async function buildInto(dir: string, root: string, key: string, circuitPath: st
       const logger = { debug: () => undefined, info: () => undefined, warn: (m: string) => errors.push(m), error: (m: string) => errors.push(m) };
       const ok = await snarkjs.zKey.newZKey(r1cs, ptau, z0, logger);
       if (typeof ok === 'number' || !fs.existsSync(z0)) {
-        throw new Error(`groth16 setup failed (${errors.join('; ') || 'no reason given'}): ${ptau} must be a phase-2-prepared powers of tau with power >= ${power}`);
+        throw new Error(
+          `groth16 setup failed (${errors.join('; ') || 'no reason given'}): ${ptau} must be a phase-2-prepared powers of tau with power >= ${power}`,
+        );
       }
     });
     await timed(progress, 'zkey contribution', () => snarkjs.zKey.contribute(z0, zkey, 'agenc-speculate', randomBytes(32).toString('hex')));

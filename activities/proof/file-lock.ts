@@ -69,14 +69,17 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
     await new Promise((r) => setTimeout(r, pollMs));
   }
   // keep the lock fresh while we hold it, so only an abandoned lock ever looks stale
-  const touch = setInterval(() => {
-    try {
-      const now = new Date();
-      fs.utimesSync(lockPath, now, now);
-    } catch {
-      // lock removed under us: nothing to refresh
-    }
-  }, Math.max(1000, Math.floor(staleMs / 4)));
+  const touch = setInterval(
+    () => {
+      try {
+        const now = new Date();
+        fs.utimesSync(lockPath, now, now);
+      } catch {
+        // lock removed under us: nothing to refresh
+      }
+    },
+    Math.max(1000, Math.floor(staleMs / 4)),
+  );
   touch.unref();
   try {
     return await fn();

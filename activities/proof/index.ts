@@ -15,7 +15,16 @@ export * from './errors';
 export { commit, commitSync, computeOutput, parseField, randomSalt, toField, toFieldElement, FIELD_MODULUS, ROOT_PARENT_COMMITMENT } from './fields';
 export { PROOF_GENERATION_HISTOGRAM, proofDurationObserver, type ObservesSeconds } from './metrics';
 export { poseidonHash } from './poseidon';
-export { assertTaskProofValid, clearArtifactMemoryCache, diagnoseWitness, loadVerificationKey, proveTask, verifyTaskProof, type ProvingArtifacts, type VerifyingArtifacts } from './prover';
+export {
+  assertTaskProofValid,
+  clearArtifactMemoryCache,
+  diagnoseWitness,
+  loadVerificationKey,
+  proveTask,
+  verifyTaskProof,
+  type ProvingArtifacts,
+  type VerifyingArtifacts,
+} from './prover';
 export { createProofService, type ProofService, type ProofServiceOptions, type VerifyProofInput } from './service';
 export { releaseProverResources } from './snarkjs';
 export type { ExpectedPublicInputs, GenerateProofInput, Groth16Proof, ProofRecord, VerifyFailureCode, VerifyResult } from '../../shared/proof-records';

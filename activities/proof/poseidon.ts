@@ -72,8 +72,7 @@ const pow5 = (x: bigint): bigint => {
   return (x4 * x) % FIELD_MODULUS;
 };
 /** out[i] = sum_j M[j][i] * in[j]  (circomlib's Mix) */
-const mix = (state: bigint[], m: bigint[][]): bigint[] =>
-  state.map((_, i) => mod(state.reduce((acc, v, j) => acc + (m[j] as bigint[])[i]! * v, 0n)));
+const mix = (state: bigint[], m: bigint[][]): bigint[] => state.map((_, i) => mod(state.reduce((acc, v, j) => acc + (m[j] as bigint[])[i]! * v, 0n)));
 
 /** Poseidon(inputs) exactly as circomlib's `Poseidon(n)` template computes it. Inputs are reduced mod p. */
 export function poseidonHash(inputs: readonly bigint[]): bigint {

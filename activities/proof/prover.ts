@@ -40,7 +40,11 @@ function stampOf(file: string, what: string): string {
     const st = fs.statSync(file);
     return `${st.size}:${st.mtimeMs}`;
   } catch (e) {
-    throw new ProofArtifactMissingError(`${what} ${file} is missing; run \`npx tsx scripts/build-circuits.ts\` (or ensureArtifacts()) to rebuild the circuit artifacts`, file, { cause: e });
+    throw new ProofArtifactMissingError(
+      `${what} ${file} is missing; run \`npx tsx scripts/build-circuits.ts\` (or ensureArtifacts()) to rebuild the circuit artifacts`,
+      file,
+      { cause: e },
+    );
   }
 }
 
@@ -63,7 +67,9 @@ export function loadVerificationKey(artifacts: VerifyingArtifacts): Verification
     try {
       vk = JSON.parse(fs.readFileSync(file, 'utf8')) as VerificationKey;
     } catch (e) {
-      throw new ProofArtifactMissingError(`verification key ${file} is unreadable (${(e as Error).message}); rebuild the circuit artifacts`, file, { cause: e });
+      throw new ProofArtifactMissingError(`verification key ${file} is unreadable (${(e as Error).message}); rebuild the circuit artifacts`, file, {
+        cause: e,
+      });
     }
     hit = { stamp, value: vk };
     vkCache.set(file, hit);
@@ -164,7 +170,11 @@ export async function proveTask(input: GenerateProofInput, artifacts: ProvingArt
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     if (e instanceof Error && (e.name === 'CompileError' || e.name === 'LinkError')) {
-      throw new ProofArtifactMissingError(`circuit wasm ${artifacts.wasmPath} is corrupt (${msg}); delete the build directory and rebuild`, artifacts.wasmPath, { cause: e });
+      throw new ProofArtifactMissingError(
+        `circuit wasm ${artifacts.wasmPath} is corrupt (${msg}); delete the build directory and rebuild`,
+        artifacts.wasmPath,
+        { cause: e },
+      );
     }
     if (/assert failed|not all inputs|too many values|signal not found|not enough values/i.test(msg)) {
       const why = diagnoseWitness(input);
@@ -255,7 +265,8 @@ export async function assertTaskProofValid(record: ProofRecord, artifacts: Verif
   const want = [toField(expected.taskId).toString(), toField(expected.agent).toString(), expected.outputCommitment, expected.parentCommitment];
   const names = ['taskId', 'agent', 'outputCommitment', 'parentCommitment'];
   const wrong = want.flatMap((w, i) => (record.public_signals[i] === w ? [] : [`${names[i]}: proof says ${record.public_signals[i]}, expected ${w}`]));
-  if (wrong.length) throw new ProofPublicSignalsMismatchError(`proof does not belong to task ${expected.taskId} / agent ${expected.agent}: ${wrong.join('; ')}`);
+  if (wrong.length)
+    throw new ProofPublicSignalsMismatchError(`proof does not belong to task ${expected.taskId} / agent ${expected.agent}: ${wrong.join('; ')}`);
 
   const vk = loadVerificationKey(artifacts);
   const complaints: string[] = [];
@@ -264,7 +275,10 @@ export async function assertTaskProofValid(record: ProofRecord, artifacts: Verif
   try {
     ok = await snarkjs.groth16.verify(vk, record.public_signals, record.proof, logger);
   } catch (e) {
-    throw new ProofCorruptedError(`corrupted proof for task ${expected.taskId}: the verifier could not read it (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+    throw new ProofCorruptedError(
+      `corrupted proof for task ${expected.taskId}: the verifier could not read it (${e instanceof Error ? e.message : String(e)})`,
+      { cause: e },
+    );
   }
   if (!ok) {
     if (complaints.some((c) => /not valid/i.test(c))) {

@@ -66,7 +66,8 @@ export class BoundedSemaphore {
       if (released) return;
       released = true;
       const next = this.waiters.shift();
-      if (next) next.grant(); // the slot passes directly to the next waiter
+      if (next)
+        next.grant(); // the slot passes directly to the next waiter
       else this.running--;
     };
   }

@@ -68,7 +68,10 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
       } catch (err) {
         // A rejected change (out of range) will be rejected again: do not retry it.
         if (err instanceof WorkflowUpdateFailedError) {
-          throw ApplicationFailure.nonRetryable(`setConfig rejected ${JSON.stringify(changes)}: ${(err.cause as Error | undefined)?.message ?? err.message}`, 'ConfigRejected');
+          throw ApplicationFailure.nonRetryable(
+            `setConfig rejected ${JSON.stringify(changes)}: ${(err.cause as Error | undefined)?.message ?? err.message}`,
+            'ConfigRejected',
+          );
         }
         throw err;
       }

@@ -53,9 +53,7 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): RolloutMe
   const p1FromAlertmanager = async (): Promise<string[]> => {
     const url = `${opts.alertmanagerUrl!.replace(/\/+$/, '')}/api/v2/alerts?${new URLSearchParams({ active: 'true', silenced: 'false', inhibited: 'false', filter: 'severity="P1"' })}`;
     const alerts = (await get(url)) as Array<{ labels?: Record<string, string>; status?: { state?: string } }>;
-    return alerts
-      .filter((a) => a.labels?.severity === 'P1' && (a.status?.state ?? 'active') === 'active')
-      .map((a) => a.labels?.alertname ?? 'unnamed');
+    return alerts.filter((a) => a.labels?.severity === 'P1' && (a.status?.state ?? 'active') === 'active').map((a) => a.labels?.alertname ?? 'unnamed');
   };
 
   return {

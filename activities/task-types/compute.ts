@@ -12,28 +12,31 @@ import { TaskExecutionError, type TaskType } from './types';
 
 const MAX_WORK_MS = 20_000;
 
-const payloadSchema = z.union([
-  z
-    .object({
-      value: z
-        .number({ invalid_type_error: 'must be a number', required_error: 'is required (a whole number)' })
-        .int({ message: 'must be a whole number' })
-        .min(0, { message: 'must be >= 0' })
-        .max(Number.MAX_SAFE_INTEGER, { message: `must be <= ${Number.MAX_SAFE_INTEGER}` }),
-      work_ms: z
-        .number({ invalid_type_error: 'must be a number of milliseconds' })
-        .int({ message: 'must be a whole number of milliseconds' })
-        .min(0, { message: 'must be >= 0' })
-        .max(MAX_WORK_MS, { message: `must be <= ${MAX_WORK_MS} (the execution activity's timeout is 30 s)` })
-        .optional(),
-      claimed_output: z
-        .string({ invalid_type_error: 'must be a decimal string (a field element)' })
-        .regex(/^(0|[1-9][0-9]{0,76})$/, { message: 'must be a decimal string (a field element)' })
-        .optional(),
-    })
-    .strict(),
-  z.object({ fail: z.literal(true, { errorMap: () => ({ message: 'must be true' }) }) }).strict(),
-], { errorMap: () => ({ message: 'must be {"value": <whole number >= 0>} (optionally with "claimed_output") or {"fail": true}' }) });
+const payloadSchema = z.union(
+  [
+    z
+      .object({
+        value: z
+          .number({ invalid_type_error: 'must be a number', required_error: 'is required (a whole number)' })
+          .int({ message: 'must be a whole number' })
+          .min(0, { message: 'must be >= 0' })
+          .max(Number.MAX_SAFE_INTEGER, { message: `must be <= ${Number.MAX_SAFE_INTEGER}` }),
+        work_ms: z
+          .number({ invalid_type_error: 'must be a number of milliseconds' })
+          .int({ message: 'must be a whole number of milliseconds' })
+          .min(0, { message: 'must be >= 0' })
+          .max(MAX_WORK_MS, { message: `must be <= ${MAX_WORK_MS} (the execution activity's timeout is 30 s)` })
+          .optional(),
+        claimed_output: z
+          .string({ invalid_type_error: 'must be a decimal string (a field element)' })
+          .regex(/^(0|[1-9][0-9]{0,76})$/, { message: 'must be a decimal string (a field element)' })
+          .optional(),
+      })
+      .strict(),
+    z.object({ fail: z.literal(true, { errorMap: () => ({ message: 'must be true' }) }) }).strict(),
+  ],
+  { errorMap: () => ({ message: 'must be {"value": <whole number >= 0>} (optionally with "claimed_output") or {"fail": true}' }) },
+);
 
 type ComputePayload = z.infer<typeof payloadSchema>;
 

@@ -8,9 +8,7 @@ import type { TaskType } from './types';
 
 export { TaskExecutionError, type TaskType } from './types';
 
-const TASK_TYPES: ReadonlyMap<string, TaskType<unknown>> = new Map(
-  [computeTask as TaskType<unknown>].map((t) => [t.name, t]),
-);
+const TASK_TYPES: ReadonlyMap<string, TaskType<unknown>> = new Map([computeTask as TaskType<unknown>].map((t) => [t.name, t]));
 
 export function taskTypeNames(): string[] {
   return [...TASK_TYPES.keys()];

@@ -30,7 +30,11 @@ function ruleText(path: string): string {
 }
 
 /** The runbook's check lines (Step 3), one per rule, each ✓ or ✗ with the problem. */
-export function validationReport(raw: unknown, strict: boolean, envProblems: ConfigProblem[] = []): { valid: boolean; checks: CheckLine[]; config?: SpeculationConfig } {
+export function validationReport(
+  raw: unknown,
+  strict: boolean,
+  envProblems: ConfigProblem[] = [],
+): { valid: boolean; checks: CheckLine[]; config?: SpeculationConfig } {
   const result = parseConfig(raw, { strict });
   const problems = [...envProblems, ...(result.ok ? [] : result.problems)];
   const claimed = new Set<ConfigProblem>();
@@ -44,13 +48,22 @@ export function validationReport(raw: unknown, strict: boolean, envProblems: Con
 
   const values = (path: string) => (p: ConfigProblem) => p.kind === 'value' && (p.path === path || p.path.startsWith(`${path} `));
   for (const rule of NUMERIC_RULES) add(ruleText(rule.path), problemFor(values(rule.path)));
-  add('speculation.stake.min_stake <= speculation.stake.max_stake', problemFor((p) => p.kind === 'cross_key'));
+  add(
+    'speculation.stake.min_stake <= speculation.stake.max_stake',
+    problemFor((p) => p.kind === 'cross_key'),
+  );
   add(`speculation.mode is one of ${MODES.join(', ')}`, problemFor(values('speculation.mode')));
   add(`speculation.rollback_policy is one of ${ROLLBACK_POLICIES.join(', ')}`, problemFor(values('speculation.rollback_policy')));
   add('speculation.proof.generator is valid', problemFor(values('speculation.proof.generator')));
   if (strict) {
-    add('No unknown keys', problemFor((p) => p.kind === 'unknown_key'));
-    add('Feature flag combinations are valid', problemFor((p) => p.kind === 'feature_flag'));
+    add(
+      'No unknown keys',
+      problemFor((p) => p.kind === 'unknown_key'),
+    );
+    add(
+      'Feature flag combinations are valid',
+      problemFor((p) => p.kind === 'feature_flag'),
+    );
   }
   // Anything no line above speaks for (a wrong type for a boolean, an environment variable) still fails the file.
   for (const p of problems) if (!claimed.has(p)) add(`${p.path} is valid`, formatProblem(p));
@@ -74,7 +87,11 @@ export function registerConfigCommands(program: Command, clientFactory: ClientFa
       raw = readTomlFile(opts.config);
     } catch (err) {
       if (err instanceof TomlSyntaxError) {
-        emit(opts, { valid: false, file: opts.config, error: err.message, line: err.line, column: err.column }, () => `✗ ${err.message}\nConfiguration invalid.`);
+        emit(
+          opts,
+          { valid: false, file: opts.config, error: err.message, line: err.line, column: err.column },
+          () => `✗ ${err.message}\nConfiguration invalid.`,
+        );
         process.exitCode = EXIT.negative;
         return;
       }
@@ -82,24 +99,26 @@ export function registerConfigCommands(program: Command, clientFactory: ClientFa
     }
     const env = opts.env ? applyEnvOverrides(raw) : { raw, problems: [], applied: [] };
     const report = validationReport(env.raw, Boolean(opts.strict), env.problems);
-    emit(opts, { valid: report.valid, file: opts.config, strict: Boolean(opts.strict), env_overrides: env.applied, checks: report.checks, config: report.config }, () => {
-      const lines = report.checks.map((c) => (c.ok ? `✓ ${c.check}` : `✗ ${c.check}: ${c.problem}`));
-      if (env.applied.length) lines.unshift(`(environment overrides applied: ${env.applied.join(', ')})`);
-      const failed = report.checks.filter((c) => !c.ok).length;
-      lines.push(report.valid ? 'Configuration valid!' : `Configuration invalid: ${failed} check(s) failed.`);
-      return lines.join('\n');
-    });
+    emit(
+      opts,
+      { valid: report.valid, file: opts.config, strict: Boolean(opts.strict), env_overrides: env.applied, checks: report.checks, config: report.config },
+      () => {
+        const lines = report.checks.map((c) => (c.ok ? `✓ ${c.check}` : `✗ ${c.check}: ${c.problem}`));
+        if (env.applied.length) lines.unshift(`(environment overrides applied: ${env.applied.join(', ')})`);
+        const failed = report.checks.filter((c) => !c.ok).length;
+        lines.push(report.valid ? 'Configuration valid!' : `Configuration invalid: ${failed} check(s) failed.`);
+        return lines.join('\n');
+      },
+    );
     if (!report.valid) process.exitCode = EXIT.negative;
   });
 
-  withOutput(config.command('show').description('Show the live configuration held by the speculation-control workflow')).action(
-    async (opts: OutputOptions) => {
-      const status = await controlStatus(await clientFactory());
-      emit(opts, { config: status.config, config_version: status.config_version, updated_at: status.updated_at }, () =>
-        [`version ${status.config_version}, updated ${status.updated_at}`, JSON.stringify(status.config, null, 2)].join('\n'),
-      );
-    },
-  );
+  withOutput(config.command('show').description('Show the live configuration held by the speculation-control workflow')).action(async (opts: OutputOptions) => {
+    const status = await controlStatus(await clientFactory());
+    emit(opts, { config: status.config, config_version: status.config_version, updated_at: status.updated_at }, () =>
+      [`version ${status.config_version}, updated ${status.updated_at}`, JSON.stringify(status.config, null, 2)].join('\n'),
+    );
+  });
 
   withOutput(
     config
@@ -127,8 +146,13 @@ export function registerConfigCommands(program: Command, clientFactory: ClientFa
     const client = await clientFactory();
     try {
       const status = await controlHandle(client).executeUpdate(setConfigUpdate, { args: [changes] });
-      emit(opts, { changed: changes, enabled: status.enabled, rollout_percentage: status.rollout_percentage, config_version: status.config_version }, () =>
-        `configuration version ${status.config_version}: ${Object.entries(changes).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`,
+      emit(
+        opts,
+        { changed: changes, enabled: status.enabled, rollout_percentage: status.rollout_percentage, config_version: status.config_version },
+        () =>
+          `configuration version ${status.config_version}: ${Object.entries(changes)
+            .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+            .join(', ')}`,
       );
     } catch (err) {
       const cause = (err as { cause?: Error }).cause;

@@ -46,7 +46,7 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
   withOutput(
     stake
       .command('init')
-      .description('Fund an agent\'s stake account (on the embedded chain the wallet is airdropped first)')
+      .description("Fund an agent's stake account (on the embedded chain the wallet is airdropped first)")
       .requiredOption('--amount <lamports>', 'lamports to deposit (1 SOL = 1000000000)')
       .option(...agentOption),
   ).action(async (opts: OutputOptions & { amount: string; agent: string }) => {
@@ -55,26 +55,31 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
       kind: 'stakeInit',
       input: { agent: opts.agent, amount, requestId: `init-${newTaskId()}` },
     });
-    emit(opts, r, () => `agent ${r.agent}: deposited ${r.deposited} lamports into stake account ${r.stake_account}${r.airdropped ? ` (airdropped ${r.airdropped} to the wallet first)` : ''}`);
+    emit(
+      opts,
+      r,
+      () =>
+        `agent ${r.agent}: deposited ${r.deposited} lamports into stake account ${r.stake_account}${r.airdropped ? ` (airdropped ${r.airdropped} to the wallet first)` : ''}`,
+    );
   });
 
-  withOutput(stake.command('status').description('Deposited, available, locked in bonds, slashed, cooldown, per agent').option('-a, --agent <name>', 'only this agent')).action(
-    async (opts: OutputOptions & { agent?: string }) => {
-      const r = await runOperatorAction<StakeStatusWithCooldown>(await clientFactory(), { kind: 'stakeStatus', input: { agent: opts.agent } });
-      const rows = r.agents.map((a) => ({ ...a, bonds: a.bonds.length, cooldown_until: r.cooldown_until[a.agent] ?? null }));
-      emit(opts, { ...r, agents: r.agents.map((a) => ({ ...a, cooldown_until: r.cooldown_until[a.agent] ?? null })) }, () =>
-        [
-          `chain: ${r.chain}   treasury: ${r.treasury.lamports} lamports (${r.treasury.address})`,
-          table(rows, ['agent', 'deposited', 'available', 'locked_in_bonds', 'slashed', 'bonds', 'cooldown_until']),
-        ].join('\n'),
-      );
-    },
-  );
+  withOutput(
+    stake.command('status').description('Deposited, available, locked in bonds, slashed, cooldown, per agent').option('-a, --agent <name>', 'only this agent'),
+  ).action(async (opts: OutputOptions & { agent?: string }) => {
+    const r = await runOperatorAction<StakeStatusWithCooldown>(await clientFactory(), { kind: 'stakeStatus', input: { agent: opts.agent } });
+    const rows = r.agents.map((a) => ({ ...a, bonds: a.bonds.length, cooldown_until: r.cooldown_until[a.agent] ?? null }));
+    emit(opts, { ...r, agents: r.agents.map((a) => ({ ...a, cooldown_until: r.cooldown_until[a.agent] ?? null })) }, () =>
+      [
+        `chain: ${r.chain}   treasury: ${r.treasury.lamports} lamports (${r.treasury.address})`,
+        table(rows, ['agent', 'deposited', 'available', 'locked_in_bonds', 'slashed', 'bonds', 'cooldown_until']),
+      ].join('\n'),
+    );
+  });
 
   withOutput(
     stake
       .command('withdraw')
-      .description('Move available stake (never what is locked in bonds) back to the agent\'s wallet')
+      .description("Move available stake (never what is locked in bonds) back to the agent's wallet")
       .option('--amount <lamports>', 'lamports to withdraw (default: everything available)')
       .option(...agentOption),
   ).action(async (opts: OutputOptions & { amount?: string; agent: string }) => {
@@ -97,7 +102,12 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
     const r = await runOperatorAction<IntegrityReport>(await clientFactory(), { kind: 'checkIntegrity' });
     emit(opts, r, () =>
       [
-        ...(r.ok ? [`✓ lamports conserved: ${r.totals.actual} held = ${r.totals.expected} expected`, `✓ ${r.live_bonds} live bond(s), each matching an active speculative task`] : r.problems.map((p) => `✗ ${p}`)),
+        ...(r.ok
+          ? [
+              `✓ lamports conserved: ${r.totals.actual} held = ${r.totals.expected} expected`,
+              `✓ ${r.live_bonds} live bond(s), each matching an active speculative task`,
+            ]
+          : r.problems.map((p) => `✗ ${p}`)),
         r.ok ? 'Integrity check passed.' : `Integrity check failed: ${r.problems.length} problem(s).`,
       ].join('\n'),
     );
@@ -134,6 +144,10 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
 
   withOutput(admin.command('status').description('Speculation status as GET /admin/status shows it')).action(async (opts: OutputOptions) => {
     const body = statusBody(await controlStatus(await clientFactory()));
-    emit(opts, body, () => Object.entries(body.speculation).map(([k, v]) => `${k}: ${v}`).join('\n'));
+    emit(opts, body, () =>
+      Object.entries(body.speculation)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('\n'),
+    );
   });
 }

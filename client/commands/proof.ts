@@ -21,7 +21,7 @@ async function proofOf(clientFactory: ClientFactory, taskId: string) {
 export function registerProofCommands(program: Command, clientFactory: ClientFactory): void {
   const proof = program.command('proof').description('Read and verify task proofs');
 
-  withOutput(proof.command('get').description('Show a task\'s proof record (proof, public signals, verification-key hash, timing)').argument('<taskId>')).action(
+  withOutput(proof.command('get').description("Show a task's proof record (proof, public signals, verification-key hash, timing)").argument('<taskId>')).action(
     async (taskId: string, opts: OutputOptions) => {
       const { record } = await proofOf(clientFactory, taskId);
       emit(opts, record, () =>
@@ -38,7 +38,7 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
   withOutput(
     proof
       .command('verify')
-      .description('Verify a task\'s proof against the current verification key and the task\'s recorded commitments; exit 0 only when valid')
+      .description("Verify a task's proof against the current verification key and the task's recorded commitments; exit 0 only when valid")
       .argument('<taskId>')
       .option('--artifacts <dir>', 'circuit artifacts cache (default .data/circuits or $AGENC_CIRCUITS_DIR)'),
   ).action(async (taskId: string, opts: OutputOptions & { artifacts?: string }) => {
@@ -51,7 +51,9 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
       parentCommitment: state.parent_commitment ?? '0',
     }).finally(releaseProverResources);
     emit(opts, { task_id: taskId, verification_key_hash: artifacts.verificationKeyHash, ...verdict }, () =>
-      verdict.valid ? `✓ proof of task ${taskId} is valid (key ${artifacts.verificationKeyHash.slice(0, 16)}…)` : `✗ proof of task ${taskId} is not valid: ${verdict.reason}`,
+      verdict.valid
+        ? `✓ proof of task ${taskId} is valid (key ${artifacts.verificationKeyHash.slice(0, 16)}…)`
+        : `✗ proof of task ${taskId} is not valid: ${verdict.reason}`,
     );
     if (!verdict.valid) process.exitCode = EXIT.negative;
   });

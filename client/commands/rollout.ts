@@ -5,7 +5,16 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { type Decision, defaultPlan, parsePlan, planSummary, ROLLOUT_NAME_PATTERN, type RolloutPlan, type RolloutStatus, rolloutWorkflowId } from '../../shared/rollout-model';
+import {
+  type Decision,
+  defaultPlan,
+  parsePlan,
+  planSummary,
+  ROLLOUT_NAME_PATTERN,
+  type RolloutPlan,
+  type RolloutStatus,
+  rolloutWorkflowId,
+} from '../../shared/rollout-model';
 import { SA } from '../../shared/search-attributes';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { CliError, emit, EXIT, type OutputOptions, table, withOutput } from '../output';
@@ -44,7 +53,13 @@ export function loadPlanFile(file?: string): { plan: RolloutPlan; source: string
 
 const human = (ms: number | null) => {
   if (ms === null) return 'ongoing';
-  const units: [number, string][] = [[7 * 86_400_000, 'w'], [86_400_000, 'd'], [3_600_000, 'h'], [60_000, 'm'], [1000, 's']];
+  const units: [number, string][] = [
+    [7 * 86_400_000, 'w'],
+    [86_400_000, 'd'],
+    [3_600_000, 'h'],
+    [60_000, 'm'],
+    [1000, 's'],
+  ];
   for (const [size, unit] of units) if (ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
 };
@@ -54,7 +69,13 @@ export function planText(name: string, plan: RolloutPlan): string {
   return [
     planSummary(name, plan),
     table(
-      plan.phases.map((p, i) => ({ phase: i + 1, name: p.name, percentage: `${p.percentage}%`, duration: p.duration_ms === null || p.duration === human(p.duration_ms) ? p.duration : `${p.duration} (${human(p.duration_ms)})`, criteria: p.success_criteria ?? '' })),
+      plan.phases.map((p, i) => ({
+        phase: i + 1,
+        name: p.name,
+        percentage: `${p.percentage}%`,
+        duration: p.duration_ms === null || p.duration === human(p.duration_ms) ? p.duration : `${p.duration} (${human(p.duration_ms)})`,
+        criteria: p.success_criteria ?? '',
+      })),
       ['phase', 'name', 'percentage', 'duration', 'criteria'],
     ),
     `evaluation every ${human(plan.evaluation_interval_ms)} over the last ${human(plan.metric_window_ms)}; ` +
@@ -87,7 +108,8 @@ export async function rolloutStatus(client: Client, name: string): Promise<Rollo
   try {
     return await client.workflow.getHandle(rolloutWorkflowId(name)).query(rolloutStatusQuery);
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new CliError(`no rollout named "${name}" (start one with \`agenc rollout start --name ${name}\`)`, EXIT.usage);
+    if (err instanceof WorkflowNotFoundError)
+      throw new CliError(`no rollout named "${name}" (start one with \`agenc rollout start --name ${name}\`)`, EXIT.usage);
     throw err;
   }
 }
@@ -126,12 +148,12 @@ export function statusText(s: RolloutStatus, decisions = 10): string {
 }
 
 export function registerRolloutCommands(program: Command, clientFactory: ClientFactory): void {
-  const cmd = program.command('rollout').description('Feature-flag rollout phases (1% → 100%) run as durable workflows, with the runbook\'s decision matrix');
+  const cmd = program.command('rollout').description("Feature-flag rollout phases (1% → 100%) run as durable workflows, with the runbook's decision matrix");
 
   withOutput(
     cmd
       .command('start')
-      .description('Start rollout-<name> from a plan file (default: the runbook\'s table); --dry-run prints and validates the plan only')
+      .description("Start rollout-<name> from a plan file (default: the runbook's table); --dry-run prints and validates the plan only")
       .requiredOption('-n, --name <name>', 'rollout name, e.g. canary (workflow id rollout-<name>)')
       .option('-p, --plan <file>', 'plan file (JSON), e.g. config/rollout-plan.example.json')
       .option('--dry-run', 'validate and print the plan; start nothing'),
@@ -139,15 +161,19 @@ export function registerRolloutCommands(program: Command, clientFactory: ClientF
     const name = checkName(opts.name);
     const { plan, source } = loadPlanFile(opts.plan);
     if (opts.dryRun) {
-      emit(opts, { dry_run: true, valid: true, name, workflow_id: rolloutWorkflowId(name), plan_source: source, plan }, () =>
-        `${planText(name, plan)}\n(dry run: plan from ${source} is valid; nothing started)`,
+      emit(
+        opts,
+        { dry_run: true, valid: true, name, workflow_id: rolloutWorkflowId(name), plan_source: source, plan },
+        () => `${planText(name, plan)}\n(dry run: plan from ${source} is valid; nothing started)`,
       );
       return;
     }
     const client = await clientFactory();
     const handle = await startRollout(client, name, plan);
-    emit(opts, { started: true, name, workflow_id: handle.workflowId, run_id: handle.firstExecutionRunId, plan_source: source, plan }, () =>
-      `${planText(name, plan)}\nstarted ${handle.workflowId}; follow it with \`agenc rollout status ${name}\` or in the Temporal Web UI`,
+    emit(
+      opts,
+      { started: true, name, workflow_id: handle.workflowId, run_id: handle.firstExecutionRunId, plan_source: source, plan },
+      () => `${planText(name, plan)}\nstarted ${handle.workflowId}; follow it with \`agenc rollout status ${name}\` or in the Temporal Web UI`,
     );
   });
 
@@ -163,13 +189,13 @@ export function registerRolloutCommands(program: Command, clientFactory: ClientF
 
   const signals = [
     ['pause', 'the current phase stops its green clock (monitoring goes on); no next phase starts'],
-    ['resume', 'resume from a pause or a halt (after a P1 roll-back the phase\'s percentage is re-applied)'],
-    ['approve', 'skip the rest of the current phase\'s window and proceed; or proceed from a halt or pause'],
+    ['resume', "resume from a pause or a halt (after a P1 roll-back the phase's percentage is re-applied)"],
+    ['approve', "skip the rest of the current phase's window and proceed; or proceed from a halt or pause"],
     ['abort', 'stop the rollout: rollout_percentage goes to 0'],
   ] as const;
   for (const [signal, description] of signals) {
     const sub = cmd.command(signal).description(description).argument('<name>', 'rollout name');
-    if (signal === 'abort') sub.option('--reason <text>', 'why (kept in the rollout\'s status)');
+    if (signal === 'abort') sub.option('--reason <text>', "why (kept in the rollout's status)");
     withOutput(sub).action(async (name: string, opts: OutputOptions & { reason?: string }) => {
       const client = await clientFactory();
       const before = await rolloutStatus(client, checkName(name));

@@ -18,7 +18,12 @@ export function registerSpeculationCommands(program: Command, clientFactory: Cli
       const client = await clientFactory();
       await controlHandle(client).signal(signal);
       const body = statusBody(await controlStatus(client));
-      emit(opts, { signal: name, ...body }, () => `${name} sent; active speculative tasks: ${body.speculation.active_tasks}, paused: ${body.speculation.paused}, draining: ${body.speculation.draining}`);
+      emit(
+        opts,
+        { signal: name, ...body },
+        () =>
+          `${name} sent; active speculative tasks: ${body.speculation.active_tasks}, paused: ${body.speculation.paused}, draining: ${body.speculation.draining}`,
+      );
     });
   }
 }

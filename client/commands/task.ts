@@ -35,7 +35,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
   withOutput(
     task
       .command('submit')
-      .description('Submit a task; with --depends-on it may run speculatively on its parent\'s unconfirmed result')
+      .description("Submit a task; with --depends-on it may run speculatively on its parent's unconfirmed result")
       .requiredOption('-t, --type <type>', `task type (${taskTypeNames().join(', ')})`)
       .requiredOption('-p, --payload <json>', 'payload as JSON, e.g. \'{"value": 42}\' or \'{"fail": true}\'')
       .option('-d, --depends-on <taskId>', 'the parent task whose result this task consumes')
@@ -49,7 +49,12 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       rethrowAdmission(err);
     }
     const result = await submitTask(await clientFactory(), request).catch(rethrowAdmission);
-    emit(opts, result, () => `submitted task ${result.task_id}${result.parent_task_id ? ` (depends on ${result.parent_task_id})` : ''}; follow it with: agenc task wait ${result.task_id}`);
+    emit(
+      opts,
+      result,
+      () =>
+        `submitted task ${result.task_id}${result.parent_task_id ? ` (depends on ${result.parent_task_id})` : ''}; follow it with: agenc task wait ${result.task_id}`,
+    );
   });
 
   withOutput(task.command('status').description('Show a task: status, speculation status, depth, bond, proof').argument('<taskId>')).action(
@@ -70,7 +75,8 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
     const client = await clientFactory();
     const { state, timedOut } = await waitForTask(client, taskId, {
       timeoutMs,
-      onProgress: (s, elapsed) => progress(`[${(elapsed / 1000).toFixed(1)}s] task ${taskId}: ${s.status}${s.waiting_for ? ` (waiting for ${s.waiting_for})` : ''}`),
+      onProgress: (s, elapsed) =>
+        progress(`[${(elapsed / 1000).toFixed(1)}s] task ${taskId}: ${s.status}${s.waiting_for ? ` (waiting for ${s.waiting_for})` : ''}`),
       onQueryError: (err) => progress(`task ${taskId} did not answer (${err.message}); is a worker running? still waiting…`),
     }).catch(rethrowAdmission);
     emit(opts, { ...state, timed_out: timedOut }, () =>
@@ -89,8 +95,12 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       .option('--root <taskId>', 'only the tree under this root task')
       .option('--limit <n>', 'at most this many rows', '100'),
   ).action(async (opts: OutputOptions & { status?: string; root?: string; limit: string }) => {
-    const rows = await listTasks(await clientFactory(), { status: opts.status, root: opts.root, limit: parsePositiveNumber('--limit', opts.limit) }).catch(rethrowAdmission);
-    emit(opts, rows, () => table(rows as unknown as Record<string, unknown>[], ['task_id', 'status', 'speculation_status', 'depth', 'parent_task_id', 'agent', 'started']));
+    const rows = await listTasks(await clientFactory(), { status: opts.status, root: opts.root, limit: parsePositiveNumber('--limit', opts.limit) }).catch(
+      rethrowAdmission,
+    );
+    emit(opts, rows, () =>
+      table(rows as unknown as Record<string, unknown>[], ['task_id', 'status', 'speculation_status', 'depth', 'parent_task_id', 'agent', 'started']),
+    );
   });
 
   withOutput(

@@ -25,7 +25,10 @@ const QUICK_KEYS = [
 
 test('npm run bench -- --quick measures everything and writes results.json and RESULTS.md', async () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'agenc-bench-quick-'));
-  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/index.ts', '--quick', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/index.ts', '--quick', '--out', out], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));

@@ -33,9 +33,14 @@ interface Run {
 
 function agenc(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'admin', 'check-pool', ...args], { cwd: PROJECT_ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'admin', 'check-pool', ...args],
+      { cwd: PROJECT_ROOT, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -90,7 +95,7 @@ test('once stake is deposited the pool is initialized and funded: exit 0, accoun
   expect(text.stdout).toContain('Stake pool initialized and funded.');
 });
 
-test('--program must name this deployment\'s protocol (its authority): anything else exits 2 saying what is allowed', async () => {
+test("--program must name this deployment's protocol (its authority): anything else exits 2 saying what is allowed", async () => {
   expect((await agenc(['--program', authority().toBase58()])).code).toBe(0);
 
   const other = Keypair.generate().publicKey.toBase58();
@@ -108,7 +113,13 @@ test('a locked bond shows in the escrow; lamports in a bond account that no lock
   const root = await sys.submit({ type: 'compute', payload: { value: 3 } });
   const child = await sys.submit({ type: 'compute', payload: { value: 4 }, dependsOn: root });
   const bond = await bondAddress(authority(), child);
-  const locked = await pollUntil('the child to speculate with its bond locked', () => sys.worker.stakeDeps!.chain.getLamports(bond), (lamports) => lamports > 0, 30_000, 250);
+  const locked = await pollUntil(
+    'the child to speculate with its bond locked',
+    () => sys.worker.stakeDeps!.chain.getLamports(bond),
+    (lamports) => lamports > 0,
+    30_000,
+    250,
+  );
   expect((await controlStatus(sys.client)).active.map((a) => a.taskId)).toEqual([child]);
 
   const healthy = await json();

@@ -34,15 +34,10 @@ async function expectFailure(call: () => Promise<unknown>, type: string, message
   expect(await world()).toEqual(before);
 }
 
-const lock = (over: Record<string, unknown>) => () =>
-  env.activities.lockBond({ taskId: 'e1', agent: 'alice', depth: 0, stake: STAKE, ...over } as never);
+const lock = (over: Record<string, unknown>) => () => env.activities.lockBond({ taskId: 'e1', agent: 'alice', depth: 0, stake: STAKE, ...over } as never);
 
 test('insufficient stake names the available and required lamports', async () => {
-  await expectFailure(
-    lock({ depth: 100 }),
-    'StakeInsufficientFunds',
-    /"alice" has 4000000 lamports available .* requires 51000000/,
-  );
+  await expectFailure(lock({ depth: 100 }), 'StakeInsufficientFunds', /"alice" has 4000000 lamports available .* requires 51000000/);
 });
 
 test('unknown agent, for every activity and operator function that needs a wallet', async () => {
@@ -77,7 +72,11 @@ test('negative or non-integer depths and amounts', async () => {
 });
 
 test('a stake config whose minimum is above max_stake, and a bond below the rent-exempt minimum', async () => {
-  await expectFailure(lock({ stake: { min_stake: 2_000_000, max_stake: 1_000_000, stake_per_depth: 0 } }), 'InvalidStakeConfig', /above speculation\.stake\.max_stake/);
+  await expectFailure(
+    lock({ stake: { min_stake: 2_000_000, max_stake: 1_000_000, stake_per_depth: 0 } }),
+    'InvalidStakeConfig',
+    /above speculation\.stake\.max_stake/,
+  );
   await expectFailure(lock({ stake: { min_stake: 1_000, max_stake: 1_000_000, stake_per_depth: 0 } }), 'InvalidAmount', /rent-exempt minimum of 890880/);
 });
 
@@ -85,7 +84,7 @@ test('withdrawing more than is available (locked bonds included) fails', async (
   await expectFailure(() => env.operator.stakeWithdraw({ agent: 'alice', amount: 4_000_001 }), 'StakeInsufficientFunds', /4000000 lamports available/);
 });
 
-test('settling another agent\'s bond fails', async () => {
+test("settling another agent's bond fails", async () => {
   await expectFailure(() => env.activities.releaseBond({ taskId: 'held', agent: 'bob', reason: '' }), 'BondAgentMismatch', /locked by agent "alice"/);
   await expectFailure(() => env.activities.slashBond({ taskId: 'held', agent: 'bob', slashPercentage: 0.1, reason: '' }), 'BondAgentMismatch');
 });

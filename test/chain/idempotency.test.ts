@@ -3,13 +3,7 @@
  * "Crash after send, before return" is simulated by sending the activity's own transaction through the
  * port (as the lost attempt did) and then running the activity as Temporal's retry would.
  */
-import {
-  bondAddress,
-  bondSeed,
-  stakeAddress,
-  stakeSeed,
-  type LockBondInput,
-} from '../../activities/chain';
+import { bondAddress, bondSeed, stakeAddress, stakeSeed, type LockBondInput } from '../../activities/chain';
 import { buildLockTx, buildReleaseTx, buildSlashTx } from '../../activities/chain/transactions';
 import { STAKE, balances, embeddedEnv, type ChainEnv } from './helpers';
 
@@ -54,7 +48,13 @@ test('lock retried after a crash between send and return finds the landed bond',
   const bond = { address: await bondAddress(authority.publicKey, 't-crash'), seed: bondSeed('t-crash') };
   const stake = { address: await stakeAddress(authority.publicKey, 'bob'), seed: stakeSeed('bob') };
   const lost = await env.chain.send(
-    buildLockTx({ authority: authority.publicKey, stake, bond, amount: 1_500_000, memo: { action: 'lock', task: 't-crash', agent: 'bob', depth: 1, amount: 1_500_000 } }),
+    buildLockTx({
+      authority: authority.publicKey,
+      stake,
+      bond,
+      amount: 1_500_000,
+      memo: { action: 'lock', task: 't-crash', agent: 'bob', depth: 1, amount: 1_500_000 },
+    }),
     [authority],
   );
   const afterLost = await balances(env, 'bob', 't-crash');
@@ -70,12 +70,21 @@ test('release and slash retried after a crash between send and return move nothi
 
   const relBond = { address: await bondAddress(authority.publicKey, 't-crash-rel'), seed: bondSeed('t-crash-rel') };
   const lostRelease = await env.chain.send(
-    buildReleaseTx({ authority: authority.publicKey, bond: relBond, stake, amount: 1_500_000, memo: { action: 'release', task: 't-crash-rel', agent: 'bob', amount: 1_500_000, reason: 'x' } }),
+    buildReleaseTx({
+      authority: authority.publicKey,
+      bond: relBond,
+      stake,
+      amount: 1_500_000,
+      memo: { action: 'release', task: 't-crash-rel', agent: 'bob', amount: 1_500_000, reason: 'x' },
+    }),
     [authority],
   );
   const afterRelease = await balances(env, 'bob', 't-crash-rel');
   expect(await env.activities.releaseBond({ taskId: 't-crash-rel', agent: 'bob', reason: 'x' })).toMatchObject({
-    outcome: 'released', returned: 1_500_000, signature: lostRelease.signature, alreadySettled: true,
+    outcome: 'released',
+    returned: 1_500_000,
+    signature: lostRelease.signature,
+    alreadySettled: true,
   });
   expect(await balances(env, 'bob', 't-crash-rel')).toEqual(afterRelease);
 
@@ -85,14 +94,23 @@ test('release and slash retried after a crash between send and return move nothi
   const slBond = { address: await bondAddress(authority.publicKey, 't-crash-sl'), seed: bondSeed('t-crash-sl') };
   const lostSlash = await env.chain.send(
     buildSlashTx({
-      authority: authority.publicKey, bond: slBond, stake, treasury: env.keys.treasury().publicKey, slashed: 150_000, returned: 1_350_000,
+      authority: authority.publicKey,
+      bond: slBond,
+      stake,
+      treasury: env.keys.treasury().publicKey,
+      slashed: 150_000,
+      returned: 1_350_000,
       memo: { action: 'slash', task: 't-crash-sl', agent: 'bob', amount: 1_500_000, slashed: 150_000, returned: 1_350_000, slash_percentage: 0.1, reason: 'x' },
     }),
     [authority],
   );
   const afterSlash = await balances(env, 'bob', 't-crash-sl');
   expect(await env.activities.slashBond({ taskId: 't-crash-sl', agent: 'bob', slashPercentage: 0.1, reason: 'x' })).toMatchObject({
-    outcome: 'slashed', slashed: 150_000, returned: 1_350_000, signature: lostSlash.signature, alreadySettled: true,
+    outcome: 'slashed',
+    slashed: 150_000,
+    returned: 1_350_000,
+    signature: lostSlash.signature,
+    alreadySettled: true,
   });
   expect(await balances(env, 'bob', 't-crash-sl')).toEqual(afterSlash);
 });

@@ -61,8 +61,12 @@ test('lamports moved out of band (a real authority-signed transfer without a led
   await env.chain.send(
     new Transaction().add(
       SystemProgram.transfer({
-        fromPubkey: stake, basePubkey: authority.publicKey, toPubkey: authority.publicKey, lamports: 12_345,
-        seed: stakeSeed('alice'), programId: SystemProgram.programId,
+        fromPubkey: stake,
+        basePubkey: authority.publicKey,
+        toPubkey: authority.publicKey,
+        lamports: 12_345,
+        seed: stakeSeed('alice'),
+        programId: SystemProgram.programId,
       }),
     ),
     [authority],
@@ -81,7 +85,5 @@ test('lamports moved out of band (a real authority-signed transfer without a led
 test('lamports arriving out of band (a faucet transfer into the treasury) are reported too', async () => {
   await env.chain.airdrop(env.keys.treasury().publicKey, 777);
   const result = await env.operator.checkIntegrity({ liveBonds: live });
-  expect(result.problems).toEqual(
-    expect.arrayContaining([expect.stringMatching(/treasury .* holds \d+ lamports; funding and slashes say/)]),
-  );
+  expect(result.problems).toEqual(expect.arrayContaining([expect.stringMatching(/treasury .* holds \d+ lamports; funding and slashes say/)]));
 });

@@ -28,7 +28,10 @@ test('a new BankrunChain on the same file sees the same balances, bonds and ledg
     expect(await again.chain.getLamports(again.keys.authority().publicKey)).toBe(authorityBefore);
     expect(await again.operator.stakeStatus({ agent: 'carol' })).toEqual(statusBefore);
     // Retries after the restart still see the settled and the live bond.
-    expect(await again.activities.slashBond({ taskId: 'p1', agent: 'carol', slashPercentage: 0.25, reason: 'x' })).toMatchObject({ alreadySettled: true, slashed: 250_000 });
+    expect(await again.activities.slashBond({ taskId: 'p1', agent: 'carol', slashPercentage: 0.25, reason: 'x' })).toMatchObject({
+      alreadySettled: true,
+      slashed: 250_000,
+    });
     expect(await again.activities.lockBond({ taskId: 'p2', agent: 'carol', depth: 4, stake: STAKE })).toMatchObject({ alreadyLocked: true, amount: 3_000_000 });
     const released = await again.activities.releaseBond({ taskId: 'p2', agent: 'carol', reason: 'ok' });
     expect(released).toMatchObject({ returned: 3_000_000, alreadySettled: false });
@@ -61,7 +64,10 @@ test('history appended without its snapshot (crash between the two writes) is dr
   const historyFile = historyFileFor(env.accountsFile);
   const lines = fs.readFileSync(historyFile, 'utf8').trim().split('\n');
   const last = JSON.parse(lines[lines.length - 1] ?? '{}') as { seq: number };
-  fs.appendFileSync(historyFile, `${JSON.stringify({ ...last, seq: last.seq + 1, signature: 'ghost', memo: '{"app":"agenc","action":"withdraw","agent":"erin","amount":1}' })}\n{"torn`);
+  fs.appendFileSync(
+    historyFile,
+    `${JSON.stringify({ ...last, seq: last.seq + 1, signature: 'ghost', memo: '{"app":"agenc","action":"withdraw","agent":"erin","amount":1}' })}\n{"torn`,
+  );
 
   const again = await reopen(dir);
   try {

@@ -128,9 +128,7 @@ test('a transaction with a bad signature is refused before the SVM sees it', asy
 
 test('a transfer beyond the balance fails preflight: SendTransactionError with the program logs, nothing lands', async () => {
   const payer = await funded(1_000_000);
-  const err: unknown = await sendAndConfirmTransaction(connection, transfer(payer, Keypair.generate().publicKey, 2_000_000), [payer]).catch(
-    (e: unknown) => e,
-  );
+  const err: unknown = await sendAndConfirmTransaction(connection, transfer(payer, Keypair.generate().publicKey, 2_000_000), [payer]).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(SendTransactionError);
   expect((err as Error).message).toContain('custom program error: 0x1');
   const logs = await (err as SendTransactionError).getLogs(connection);

@@ -31,7 +31,11 @@ type Id = string | number | null;
 type TxError = string | { InstructionError: [number, string | { Custom: number }] };
 
 class RpcError extends Error {
-  constructor(readonly code: number, message: string, readonly data?: unknown) {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
     super(message);
   }
 }
@@ -116,8 +120,7 @@ class SvmRpc {
           this.issued.set(blockhash, height + MAX_PROCESSING_AGE);
           return withContext({ blockhash, lastValidBlockHeight: height + MAX_PROCESSING_AGE });
         }),
-      getMinimumBalanceForRentExemption: async (p) =>
-        Number((await client.getRent()).minimumBalance(BigInt(integer(p[0], 'dataLength')))),
+      getMinimumBalanceForRentExemption: async (p) => Number((await client.getRent()).minimumBalance(BigInt(integer(p[0], 'dataLength')))),
       getBalance: async (p) => withContext(Number(await client.getBalance(address(p[0])))),
       getAccountInfo: async (p) => withContext(await this.account(p[0], options(p[1]))),
       getMultipleAccounts: async (p) => withContext(await Promise.all(list(p[0]).map((a) => this.account(a, options(p[1]))))),
@@ -263,7 +266,12 @@ class SvmRpc {
     // A validator would accept it and drop it unseen; saying so now spares the client a wait for expiry.
     if (!landed) throw preflightFailure(result.result ?? 'Transaction was not processed', result.meta);
     const record: TxRecord = {
-      tx, slot: Number(landed.slot), blockTime: Math.floor(Date.now() / 1000), fee, preBalances, postBalances: await balances(),
+      tx,
+      slot: Number(landed.slot),
+      blockTime: Math.floor(Date.now() / 1000),
+      fee,
+      preBalances,
+      postBalances: await balances(),
       err: result.result === null ? null : txError(result.result),
       logs: result.meta?.logMessages ?? [],
       unitsConsumed: Number(result.meta?.computeUnitsConsumed ?? 0n),
@@ -329,10 +337,19 @@ class SvmRpc {
       ...(config.maxSupportedTransactionVersion === undefined ? {} : { version: 'legacy' }),
       transaction: { signatures: r.tx.signatures.map(encodeBase58), message: { accountKeys, header, recentBlockhash, instructions } },
       meta: {
-        err, status: status(err), fee, preBalances, postBalances, rewards: [], logMessages: r.logs,
+        err,
+        status: status(err),
+        fee,
+        preBalances,
+        postBalances,
+        rewards: [],
+        logMessages: r.logs,
         // The SVM does not report these; null says "not recorded" rather than "none".
-        innerInstructions: null, preTokenBalances: null, postTokenBalances: null,
-        loadedAddresses: { writable: [], readonly: [] }, computeUnitsConsumed: r.unitsConsumed,
+        innerInstructions: null,
+        preTokenBalances: null,
+        postTokenBalances: null,
+        loadedAddresses: { writable: [], readonly: [] },
+        computeUnitsConsumed: r.unitsConsumed,
       },
     };
   }
@@ -413,8 +430,7 @@ function checked<T>(valid: boolean, value: unknown, problem: string): T {
 }
 const list = (v: unknown) => checked<unknown[]>(Array.isArray(v), v, 'expected an array');
 const text = (v: unknown, what: string) => checked<string>(typeof v === 'string', v, `${what} must be a string`);
-const integer = (v: unknown, what: string) =>
-  checked<number>(Number.isSafeInteger(v) && Number(v) >= 0, v, `${what} must be a non-negative integer`);
+const integer = (v: unknown, what: string) => checked<number>(Number.isSafeInteger(v) && Number(v) >= 0, v, `${what} must be a non-negative integer`);
 
 function address(value: unknown): PublicKey {
   try {

@@ -27,7 +27,12 @@ test(`the quick chaos run (seed ${SEED}) ends with every task as its inputs dict
   // Every target was killed at least once; a phase that never showed up in time is reported, not faked.
   const landed = /kills: (\d+) of 6 landed \(task-worker (\d+), proof-worker (\d+), temporal-server (\d+)\)/.exec(out);
   expect(landed).not.toBeNull();
-  expect(landed!.slice(2).map(Number).every((n) => n >= 1)).toBe(true);
+  expect(
+    landed!
+      .slice(2)
+      .map(Number)
+      .every((n) => n >= 1),
+  ).toBe(true);
   // The tree mixes every kind of outcome.
   for (const outcome of ['confirmed', 'failed/proof_failed', 'failed/execution_failed', 'rolled_back/parent_failed', 'rolled_back/parent_rolled_back']) {
     expect(out).toMatch(new RegExp(`^${outcome.replace('/', '\\/')}\\s+\\d+\\s+\\d+`, 'm'));

@@ -75,8 +75,10 @@ beforeAll(async () => {
   write('unknown', templateEdit(14, null, ['slashing_percentage = 0.2']));
   write(
     'flags',
-    RUNBOOK_TOML.replace('enable_parallel_speculation = true', 'enable_parallel_speculation = false')
-      .replace('rollout_percentage = 0.0', 'rollout_percentage = 5'),
+    RUNBOOK_TOML.replace('enable_parallel_speculation = true', 'enable_parallel_speculation = false').replace(
+      'rollout_percentage = 0.0',
+      'rollout_percentage = 5',
+    ),
   );
   write('minmax', RUNBOOK_TOML.replace('min_stake = 1_000_000 ', 'min_stake = 2_000_000_000 '));
 
@@ -133,7 +135,14 @@ describe('agenc config validate --config config/speculation-template.toml --stri
   it('--output json gives the same verdict as parseable JSON with the resolved configuration', () => {
     const r = run('templateStrictJson');
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { valid: boolean; file: string; strict: boolean; env_overrides: string[]; checks: { ok: boolean; check: string }[]; config: unknown };
+    const out = JSON.parse(r.stdout) as {
+      valid: boolean;
+      file: string;
+      strict: boolean;
+      env_overrides: string[];
+      checks: { ok: boolean; check: string }[];
+      config: unknown;
+    };
     expect(out).toMatchObject({ valid: true, file: TEMPLATE, strict: true, env_overrides: [] });
     expect(out.config).toEqual(RUNBOOK_RESOLVED);
     expect(out.checks.map((c) => `${c.ok ? '✓' : '✗'} ${c.check}`)).toEqual(run('templateStrict').lines.slice(0, -1));
@@ -166,17 +175,32 @@ describe('a file with values out of range', () => {
     const r = run('badJson');
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout) as { valid: boolean; file: string; strict: boolean; checks: { ok: boolean; check: string; problem?: string }[]; config?: unknown };
+    const out = JSON.parse(r.stdout) as {
+      valid: boolean;
+      file: string;
+      strict: boolean;
+      checks: { ok: boolean; check: string; problem?: string }[];
+      config?: unknown;
+    };
     expect(out).toMatchObject({ valid: false, file: files.bad, strict: true });
     expect(out).not.toHaveProperty('config');
     expect(out.checks).toEqual(
       expect.arrayContaining([
-        { ok: false, check: 'speculation.max_depth within range [1, 20]', problem: 'speculation.max_depth = 21 is out of range: allowed an integer in [1, 20]' },
+        {
+          ok: false,
+          check: 'speculation.max_depth within range [1, 20]',
+          problem: 'speculation.max_depth = 21 is out of range: allowed an integer in [1, 20]',
+        },
         { ok: false, check: 'speculation.proof.generator is valid', problem: 'speculation.proof.generator = "plonk" must be one of "groth16"' },
         { ok: true, check: 'No unknown keys' },
       ]),
     );
-    expect(out.checks.filter((c) => !c.ok).map((c) => c.problem?.split(' = ')[0]).sort()).toEqual([
+    expect(
+      out.checks
+        .filter((c) => !c.ok)
+        .map((c) => c.problem?.split(' = ')[0])
+        .sort(),
+    ).toEqual([
       'speculation.limits.max_memory_mb',
       'speculation.max_depth',
       'speculation.proof.generator',
@@ -327,7 +351,9 @@ describe('--output on every command', () => {
 
     it('the walk finds the commands the runbook uses', () => {
       const names = leaves.map(([name]) => name);
-      expect(names).toEqual(expect.arrayContaining(['task submit', 'task status', 'task wait', 'config validate', 'config set', 'stake init', 'admin check-integrity']));
+      expect(names).toEqual(
+        expect.arrayContaining(['task submit', 'task status', 'task wait', 'config validate', 'config set', 'stake init', 'admin check-integrity']),
+      );
     });
 
     it.each(leaves)('agenc %s --help lists -o, --output (text|json)', (_name, cmd) => {

@@ -64,7 +64,11 @@ describe('loading the template', () => {
   });
 
   it('ignores environment variables outside AGENC_SPECULATION_*', () => {
-    const loaded = loadConfig({ file: TEMPLATE_PATH, strict: true, env: { AGENC_AGENT: 'alice', AGENC_CONFIG: '/elsewhere.toml', SPECULATION_MAX_DEPTH: '9', PATH: '/usr/bin' } });
+    const loaded = loadConfig({
+      file: TEMPLATE_PATH,
+      strict: true,
+      env: { AGENC_AGENT: 'alice', AGENC_CONFIG: '/elsewhere.toml', SPECULATION_MAX_DEPTH: '9', PATH: '/usr/bin' },
+    });
     expect(loaded.config).toEqual(RUNBOOK_RESOLVED);
     expect(loaded.envApplied).toEqual([]);
   });
@@ -80,7 +84,12 @@ describe('TOML syntax errors name file, line and column', () => {
 
   it('a broken table header in a small file, line 4', () => {
     const text = '[speculation]\nenabled = false\n\n[speculation.limits\nmax_memory_mb = 1024\n';
-    expectAt(syntaxErrorOf(() => parseTomlText(text, 'small.toml')), 'small.toml', text, 4);
+    expectAt(
+      syntaxErrorOf(() => parseTomlText(text, 'small.toml')),
+      'small.toml',
+      text,
+      4,
+    );
   });
 
   it('an unterminated string on line 7 of the template (rollback_policy = "cascade)', () => {
@@ -106,13 +115,23 @@ describe('TOML syntax errors name file, line and column', () => {
       '',
     ].join('\n');
     const file = write('unterminated-last.toml', text);
-    expectAt(syntaxErrorOf(() => readTomlFile(file)), file, text, 7);
+    expectAt(
+      syntaxErrorOf(() => readTomlFile(file)),
+      file,
+      text,
+      7,
+    );
   });
 
-  it('an unterminated string on the template\'s generator line (line 17, the last quote in the file)', () => {
+  it("an unterminated string on the template's generator line (line 17, the last quote in the file)", () => {
     const text = templateWithLine(17, 'generator = "groth16');
     const file = write('unterminated-17.toml', text);
-    expectAt(syntaxErrorOf(() => readTomlFile(file)), file, text, 17);
+    expectAt(
+      syntaxErrorOf(() => readTomlFile(file)),
+      file,
+      text,
+      17,
+    );
   });
 
   it.each([
@@ -121,7 +140,12 @@ describe('TOML syntax errors name file, line and column', () => {
     [1, '[speculation]]'],
   ])('line %d: %s', (line, broken) => {
     const text = templateWithLine(line, broken);
-    expectAt(syntaxErrorOf(() => parseTomlText(text, 'prod.toml')), 'prod.toml', text, line);
+    expectAt(
+      syntaxErrorOf(() => parseTomlText(text, 'prod.toml')),
+      'prod.toml',
+      text,
+      line,
+    );
   });
 });
 
@@ -155,7 +179,11 @@ describe('AGENC_SPECULATION_* environment overrides', () => {
     expect(loadConfig({ file: TEMPLATE_PATH, env }).config.speculation.features.rollout_percentage).toBe(5);
     const err = configErrorOf(() => loadConfig({ file: TEMPLATE_PATH, strict: true, env }));
     expect(err.problems).toMatchObject([
-      { path: 'speculation.features.rollout_percentage', value: 5, message: 'has no effect while speculation.enabled = false (set it to 0, or enable speculation)' },
+      {
+        path: 'speculation.features.rollout_percentage',
+        value: 5,
+        message: 'has no effect while speculation.enabled = false (set it to 0, or enable speculation)',
+      },
     ]);
   });
 
@@ -174,7 +202,11 @@ describe('AGENC_SPECULATION_* environment overrides', () => {
   it.each<[string, string, Omit<ConfigProblem, 'kind'>]>([
     ['AGENC_SPECULATION_MAX_DEPTH', 'seven', { path: 'speculation.max_depth (from AGENC_SPECULATION_MAX_DEPTH)', value: 'seven', message: 'must be a number' }],
     ['AGENC_SPECULATION_MAX_DEPTH', '', { path: 'speculation.max_depth (from AGENC_SPECULATION_MAX_DEPTH)', value: '', message: 'must be a number' }],
-    ['AGENC_SPECULATION_FEATURES_ROLLOUT_PERCENTAGE', '5%', { path: 'speculation.features.rollout_percentage (from AGENC_SPECULATION_FEATURES_ROLLOUT_PERCENTAGE)', value: '5%', message: 'must be a number' }],
+    [
+      'AGENC_SPECULATION_FEATURES_ROLLOUT_PERCENTAGE',
+      '5%',
+      { path: 'speculation.features.rollout_percentage (from AGENC_SPECULATION_FEATURES_ROLLOUT_PERCENTAGE)', value: '5%', message: 'must be a number' },
+    ],
     ['AGENC_SPECULATION_ENABLED', 'yes', { path: 'speculation.enabled (from AGENC_SPECULATION_ENABLED)', value: 'yes', message: 'must be true or false' }],
     ['AGENC_SPECULATION_ENABLED', 'TRUE', { path: 'speculation.enabled (from AGENC_SPECULATION_ENABLED)', value: 'TRUE', message: 'must be true or false' }],
   ])('a malformed value %s=%j is a problem naming the variable', (name, value, problem) => {
@@ -196,10 +228,14 @@ describe('AGENC_SPECULATION_* environment overrides', () => {
     expect(err.message).toContain('AGENC_SPECULATION_MAX_DEPT = "4" is not a known configuration variable');
   });
 
-  it('reports every environment problem together with the file\'s own problems', () => {
+  it("reports every environment problem together with the file's own problems", () => {
     const file = write('bad-depth.toml', templateWithLine(4, 'max_depth = 21'));
     const err = configErrorOf(() => loadConfig({ file, env: { AGENC_SPECULATION_ENABLED: 'on', AGENC_SPECULATION_BOGUS: '1' } }));
-    expect(err.problems.map((p) => p.path).sort()).toEqual(['AGENC_SPECULATION_BOGUS', 'speculation.enabled (from AGENC_SPECULATION_ENABLED)', 'speculation.max_depth']);
+    expect(err.problems.map((p) => p.path).sort()).toEqual([
+      'AGENC_SPECULATION_BOGUS',
+      'speculation.enabled (from AGENC_SPECULATION_ENABLED)',
+      'speculation.max_depth',
+    ]);
   });
 
   it('applyEnvOverrides leaves the raw object it is given unchanged', () => {

@@ -131,9 +131,7 @@ describe('a value out of its range is a problem naming the key path, the value a
     expect(problems).toMatchObject([
       { path: 'speculation.stake.min_stake', value: 2_000_000_000, message: 'must be <= speculation.stake.max_stake (1000000000)' },
     ]);
-    expect(formatProblem(problems[0] as ConfigProblem)).toBe(
-      'speculation.stake.min_stake = 2000000000 must be <= speculation.stake.max_stake (1000000000)',
-    );
+    expect(formatProblem(problems[0] as ConfigProblem)).toBe('speculation.stake.min_stake = 2000000000 must be <= speculation.stake.max_stake (1000000000)');
     expect(configOf(runbookWith({ 'speculation.stake.min_stake': 1_000_000_000 })).speculation.stake.min_stake).toBe(1_000_000_000);
   });
 
@@ -258,7 +256,11 @@ describe('--strict: feature-flag combinations, each named', () => {
 
 describe('keys of features this release does not have', () => {
   it('enable_stake_delegation = true is refused as not supported, with or without --strict; false is accepted', () => {
-    for (const [value, strict] of [[true, false], [true, true], ['yes', false]] as const) {
+    for (const [value, strict] of [
+      [true, false],
+      [true, true],
+      ['yes', false],
+    ] as const) {
       expect(problemsOf(runbookWith({ 'speculation.features.enable_stake_delegation': value }), strict)).toEqual([
         { path: 'speculation.features.enable_stake_delegation', value, message: STAKE_DELEGATION_UNSUPPORTED, kind: 'value' },
       ]);
@@ -279,7 +281,9 @@ describe('applyDottedChanges (the admin API shape)', () => {
     const config = configOf(result.raw, true);
     expect(config.speculation.enabled).toBe(true);
     expect(config.speculation.features.rollout_percentage).toBe(1);
-    expect({ ...config.speculation, enabled: false, features: { ...config.speculation.features, rollout_percentage: 0 } }).toEqual(RUNBOOK_RESOLVED.speculation);
+    expect({ ...config.speculation, enabled: false, features: { ...config.speculation.features, rollout_percentage: 0 } }).toEqual(
+      RUNBOOK_RESOLVED.speculation,
+    );
   });
 
   it('creates the sections a key needs on an empty base', () => {

@@ -17,7 +17,9 @@ export async function activityScheduledAt(client: Client, taskId: string, activi
 /** Names of every activity the task's workflow scheduled, in order. */
 export async function scheduledActivities(client: Client, taskId: string): Promise<string[]> {
   const history = await client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory();
-  return (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name ? [e.activityTaskScheduledEventAttributes.activityType.name] : []));
+  return (history.events ?? []).flatMap((e) =>
+    e.activityTaskScheduledEventAttributes?.activityType?.name ? [e.activityTaskScheduledEventAttributes.activityType.name] : [],
+  );
 }
 
 /** Every AgencStatus value the task's workflow upserted, in order (the status story, as Temporal recorded it). */

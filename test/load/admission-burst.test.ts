@@ -38,14 +38,21 @@ test(`a burst of ${BURST} submissions: exactly ${LIMIT} admitted and finished, t
     const ids = Array.from({ length: BURST }, (_, i) => `burst-${i}`);
     // Each admitted task stands for 3 s of work, so none frees its slot during the burst.
     const outcomes = await Promise.all(
-      ids.map((taskId, i) => submitTask(sys.client, { type: 'compute', payload: { value: i, work_ms: 3000 }, taskId }).then(() => 'admitted' as const, (e: unknown) => e)),
+      ids.map((taskId, i) =>
+        submitTask(sys.client, { type: 'compute', payload: { value: i, work_ms: 3000 }, taskId }).then(
+          () => 'admitted' as const,
+          (e: unknown) => e,
+        ),
+      ),
     );
     const admitted = ids.filter((_, i) => outcomes[i] === 'admitted');
     const others = outcomes.filter((o) => o !== 'admitted');
     expect(admitted).toHaveLength(LIMIT);
     expect(others.filter((o) => !(o instanceof AdmissionError))).toEqual([]);
     expect(new Set(others.map((o) => `${(o as AdmissionError).field}: ${(o as AdmissionError).message}`))).toEqual(
-      new Set([`max_pending_operations: ${LIMIT} tasks are open, the limit is speculation.limits.max_pending_operations = ${LIMIT}; wait for tasks to finish or raise the limit`]),
+      new Set([
+        `max_pending_operations: ${LIMIT} tasks are open, the limit is speculation.limits.max_pending_operations = ${LIMIT}; wait for tasks to finish or raise the limit`,
+      ]),
     );
     // Nothing half-submitted: a workflow exists for exactly the admitted tasks (visibility is eventually consistent: wait for all of them to show).
     const started = await pollUntil('visibility to list the admitted tasks', startedTaskIds, (ids) => ids.length >= LIMIT, 15_000, 250);
@@ -73,7 +80,9 @@ test('thirty-five dependents asking to speculate at once: the worker sends their
   expect(speculative).toBeLessThanOrEqual(4);
 
   const history = await controlHandle(sys.client).fetchHistory();
-  const speculationUpdates = (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'admitSpeculations').length;
+  const speculationUpdates = (history.events ?? []).filter(
+    (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'admitSpeculations',
+  ).length;
   expect(speculationUpdates).toBeGreaterThan(0);
   expect(speculationUpdates).toBeLessThan(dependents.length / 3);
 });

@@ -64,11 +64,17 @@ beforeAll(async () => {
   expect((await sys.wait(root)).status).toBe('failed');
   expect((await sys.wait(confirmed)).status).toBe('confirmed');
   // Workflow log lines travel through a sink after the activation: give them a moment.
-  await pollUntil('the dependent\'s "rollback requested" line', async () => taskLines(child).length, (n) => n > 0, 10_000, 100);
+  await pollUntil(
+    'the dependent\'s "rollback requested" line',
+    async () => taskLines(child).length,
+    (n) => n > 0,
+    10_000,
+    100,
+  );
 }, 120_000);
 afterAll(() => sys?.close());
 
-test('every line is one JSON object with pino\'s level, time and msg', () => {
+test("every line is one JSON object with pino's level, time and msg", () => {
   expect(raw.length).toBeGreaterThan(5);
   const notJson = raw.filter((l) => {
     try {
@@ -82,7 +88,7 @@ test('every line is one JSON object with pino\'s level, time and msg', () => {
   for (const l of lines) expect(l).toEqual(expect.objectContaining({ level: expect.any(Number), time: expect.any(Number), msg: expect.any(String) }));
 });
 
-test('the worker\'s own lines go to the logger it was given', () => {
+test("the worker's own lines go to the logger it was given", () => {
   expect(lines).toContainEqual(expect.objectContaining({ msg: 'configuration loaded', file: sys.configFile }));
   expect(lines).toContainEqual(expect.objectContaining({ msg: 'metrics and admin API listening', port: sys.worker.httpPort }));
 });
@@ -122,7 +128,13 @@ test('workflow lines of a task carry its phase', () => {
 test('activity lines of a task carry its workflowId and activity type', () => {
   const failed = taskLines(root).filter((l) => typeof l.activityType === 'string');
   expect(failed).toContainEqual(
-    expect.objectContaining({ workflowId: `task-${root}`, workflowType: 'speculativeTask', activityType: 'executeTask', attempt: expect.any(Number), level: 40 }),
+    expect.objectContaining({
+      workflowId: `task-${root}`,
+      workflowType: 'speculativeTask',
+      activityType: 'executeTask',
+      attempt: expect.any(Number),
+      level: 40,
+    }),
   );
 });
 
@@ -134,7 +146,7 @@ test('activity lines of a task carry its taskId and phase', () => {
   expect(incomplete.map((l) => ({ msg: l.msg, workflowId: l.workflowId, activityType: l.activityType, taskId: l.taskId, phase: l.phase }))).toEqual([]);
 });
 
-test('the Temporal SDK\'s worker metrics are served on their own port', async () => {
+test("the Temporal SDK's worker metrics are served on their own port", async () => {
   expect(sdkMetricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
   const port = Number(new URL(sdkMetricsUrl!).port);
   expect(port).not.toBe(sys.worker.httpPort);
@@ -175,9 +187,20 @@ describe('createLogger (workers/logger.ts) in a process of its own', () => {
        log.info({ taskId: 'abc', workflowId: 'task-abc', secretKey: [1, 2, 3], headers: { authorization: 'Bearer s3cret' } }, 'hello');
        log.debug('not at info');`,
     );
-    const parsed = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const parsed = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(parsed).toEqual([
-      expect.objectContaining({ name: 'agenc-worker', level: 30, msg: 'hello', taskId: 'abc', workflowId: 'task-abc', secretKey: '[redacted]', headers: { authorization: '[redacted]' } }),
+      expect.objectContaining({
+        name: 'agenc-worker',
+        level: 30,
+        msg: 'hello',
+        taskId: 'abc',
+        workflowId: 'task-abc',
+        secretKey: '[redacted]',
+        headers: { authorization: '[redacted]' },
+      }),
     ]);
     expect(out).not.toContain('s3cret');
   });

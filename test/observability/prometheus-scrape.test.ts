@@ -92,7 +92,13 @@ beforeAll(async () => {
   });
   await Promise.race([
     exitedEarly,
-    pollUntil('Prometheus /-/ready', () => http(promPort, 'GET', '/-/ready', { timeoutMs: 1000 }), (r) => r.status === 200, 20_000, 200),
+    pollUntil(
+      'Prometheus /-/ready',
+      () => http(promPort, 'GET', '/-/ready', { timeoutMs: 1000 }),
+      (r) => r.status === 200,
+      20_000,
+      200,
+    ),
   ]);
   exitedEarly.catch(() => undefined);
 }, 90_000);
@@ -127,7 +133,12 @@ test('Prometheus scrapes the worker as job "agenc" (the runbook connectivity che
 });
 
 test('the core metrics reach Prometheus before any task runs', async () => {
-  await pollUntil('speculation_memory_usage_bytes in Prometheus', () => query('speculation_memory_usage_bytes{job="agenc"}'), (v) => v.length === 1, 15_000);
+  await pollUntil(
+    'speculation_memory_usage_bytes in Prometheus',
+    () => query('speculation_memory_usage_bytes{job="agenc"}'),
+    (v) => v.length === 1,
+    15_000,
+  );
   expect(scalarOf(await query('speculation_enabled{job="agenc"}'))).toBe(1);
   expect(scalarOf(await query('speculation_rollout_percentage{job="agenc"}'))).toBe(100);
   expect(scalarOf(await query('sum(speculation_rollback_total{job="agenc"})'))).toBe(0);
@@ -179,13 +190,19 @@ test('the recording rules evaluate over the scraped series', async () => {
   expect(unhealthy).toEqual([]);
 });
 
-test('the rollout\'s Prometheus source reads the rollback rate of speculative tasks only', async () => {
+test("the rollout's Prometheus source reads the rollback rate of speculative tasks only", async () => {
   // The dependent of the failed root above never speculated (its parent never executed): it is in
   // speculation_rollback_total but is not a miss. This child speculates on a parent that takes 5 s to
   // confirm (the worker's embedded finality), and an operator forces it back meanwhile: one miss.
   const parent = await sys.submit({ type: 'compute', payload: { value: 3 } });
   const child = await sys.submit({ type: 'compute', payload: { value: 5 }, dependsOn: parent });
-  await pollUntil('the child to speculate', () => getTaskState(sys.client, child), (s) => s.bond?.state === 'locked', 20_000, 100);
+  await pollUntil(
+    'the child to speculate',
+    () => getTaskState(sys.client, child),
+    (s) => s.bond?.state === 'locked',
+    20_000,
+    100,
+  );
   await sys.client.workflow.getHandle(taskWorkflowId(child)).signal(forceRollbackSignal, { reason: 'test' });
   expect(await sys.wait(child)).toMatchObject({ status: 'rolled_back', rollback_reason: 'forced', speculation_status: 'speculative' });
   expect((await sys.wait(parent)).status).toBe('confirmed');
@@ -221,7 +238,10 @@ test('each confirmed task is observed once in the latency histogram by how it ra
   expect(await sys.wait(parent)).toMatchObject({ status: 'confirmed', speculation_status: 'non_speculative' });
 
   const after = await latency();
-  expect({ speculative: after.speculative - before.speculative, nonSpeculative: after.nonSpeculative - before.nonSpeculative }).toEqual({ speculative: 1, nonSpeculative: 1 });
+  expect({ speculative: after.speculative - before.speculative, nonSpeculative: after.nonSpeculative - before.nonSpeculative }).toEqual({
+    speculative: 1,
+    nonSpeculative: 1,
+  });
   expect(after.sum).toBeGreaterThan(before.sum);
 
   const p99 = await pollUntil(

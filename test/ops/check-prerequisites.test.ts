@@ -221,8 +221,6 @@ describe('check-prerequisites.sh --component speculation', () => {
       AGENC_CLI: fakeCli,
       FAKE_STAKE_STATUS: '{"stake_lamports": 1000000000}',
     });
-    expect(line(result.stdout, 'Required accounts funded')).toBe(
-      '⚠ Required accounts funded: could not check (agenc stake status gave no agent list)',
-    );
+    expect(line(result.stdout, 'Required accounts funded')).toBe('⚠ Required accounts funded: could not check (agenc stake status gave no agent list)');
   });
 });

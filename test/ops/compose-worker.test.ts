@@ -92,7 +92,11 @@ function listeningAddresses(port: number): string[] {
     const [, local = '', , state = ''] = row.trim().split(/\s+/);
     const [hexAddress = '', hexPort = ''] = local.split(':');
     if (state !== '0A' || parseInt(hexPort, 16) !== port) return [];
-    const bytes = hexAddress.match(/../g)?.map((b) => parseInt(b, 16)).reverse() ?? [];
+    const bytes =
+      hexAddress
+        .match(/../g)
+        ?.map((b) => parseInt(b, 16))
+        .reverse() ?? [];
     return [bytes.join('.')];
   });
 }
@@ -158,7 +162,7 @@ describe('the worker started as compose starts it', () => {
     expect(listeningAddresses(sdkPort)).toEqual(['0.0.0.0']);
   });
 
-  it('answers a scrape at 127.0.0.1 and passes compose\'s healthcheck', async () => {
+  it("answers a scrape at 127.0.0.1 and passes compose's healthcheck", async () => {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     expect(res.status).toBe(200);
     expect(await res.text()).toMatch(/^speculation_active_tasks \d+$/m);

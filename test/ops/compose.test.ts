@@ -165,9 +165,7 @@ describe('Grafana provisioning', () => {
     const datasources = parseYaml('config/grafana/provisioning/datasources/prometheus.yml') as {
       datasources: { uid: string; type: string; url: string }[];
     };
-    expect(datasources.datasources).toEqual([
-      expect.objectContaining({ uid: 'prometheus', type: 'prometheus', url: 'http://prometheus:9090' }),
-    ]);
+    expect(datasources.datasources).toEqual([expect.objectContaining({ uid: 'prometheus', type: 'prometheus', url: 'http://prometheus:9090' })]);
     expect(containerPorts('prometheus')).toContain(9090);
   });
 });
@@ -299,7 +297,6 @@ describe('Grafana dashboard speculation-overview', () => {
       expect(queried).toContain(metric);
     }
   });
-
 });
 
 describe('Dockerfile', () => {

@@ -56,13 +56,31 @@ describe('the build context of `docker build .`', () => {
 
   it('leaves out where a running system keeps its keys, chain, token and environment, even before they exist', () => {
     const rules = parseDockerignore(readFileSync(path.join(PROJECT_ROOT, '.dockerignore'), 'utf8'));
-    for (const file of ['.data/keys/authority.json', '.data/keys/agents/default.json', '.data/admin-token', '.data/chain/svm-accounts.json', '.env', 'config/.env.production', 'tls/worker.key']) {
+    for (const file of [
+      '.data/keys/authority.json',
+      '.data/keys/agents/default.json',
+      '.data/admin-token',
+      '.data/chain/svm-accounts.json',
+      '.env',
+      'config/.env.production',
+      'tls/worker.key',
+    ]) {
       expect(`${file} excluded: ${isExcluded(rules, file)}`).toBe(`${file} excluded: true`);
     }
   });
 
   it('holds what the image installs and runs: manifest, lockfile, sources, configuration, circuits', () => {
-    expect(context).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'bin/agenc.js', 'workers/main.ts', 'circuits/task.circom', 'config/speculation-template.toml']));
+    expect(context).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'package-lock.json',
+        'tsconfig.json',
+        'bin/agenc.js',
+        'workers/main.ts',
+        'circuits/task.circom',
+        'config/speculation-template.toml',
+      ]),
+    );
     for (const dir of ['activities', 'client', 'temporal', 'config', 'shared', 'workers', 'workflows', 'circuits']) {
       expect(`${dir}: ${context.some((file) => file.startsWith(`${dir}/`))}`).toBe(`${dir}: true`);
     }

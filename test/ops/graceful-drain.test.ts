@@ -71,7 +71,13 @@ test('usage errors and a refused or missing token exit 2 and say what was wrong'
 test('waits with progress while a speculative task is active, gives up at the timeout (exit 1), drains once it is gone (exit 0)', async () => {
   const root = await sys.submit({ type: 'compute', payload: { value: 3 } });
   const child = await sys.submit({ type: 'compute', payload: { value: 4 }, dependsOn: root });
-  await pollUntil('the child to speculate', () => controlStatus(sys.client), (s) => s.active_tasks === 1, 30_000, 250);
+  await pollUntil(
+    'the child to speculate',
+    () => controlStatus(sys.client),
+    (s) => s.active_tasks === 1,
+    30_000,
+    250,
+  );
 
   const stuck = await drain(['--timeout', '3', '--poll', '1']);
   expect(stuck.code).toBe(1);

@@ -53,7 +53,10 @@ test('generateProof and verifyProof work without Temporal; durations reach the m
   const record = await acts.generateProof(w.input);
   expect(record.verification_key_hash).toBe(artifacts.verificationKeyHash);
   await expect(acts.verifyProof({ record, expected: w.expected })).resolves.toEqual({ valid: true });
-  await expect(acts.verifyProof({ record, expected: { ...w.expected, taskId: 'act-2' } })).resolves.toMatchObject({ valid: false, code: 'ProofPublicSignalsMismatch' });
+  await expect(acts.verifyProof({ record, expected: { ...w.expected, taskId: 'act-2' } })).resolves.toMatchObject({
+    valid: false,
+    code: 'ProofPublicSignalsMismatch',
+  });
   expect(observed).toHaveLength(1);
   expect(observed[0]).toBeCloseTo(record.timing.duration_ms / 1000, 6);
   expect(PROOF_GENERATION_HISTOGRAM.name).toBe('speculation_proof_generation_seconds');
@@ -80,7 +83,11 @@ test('missing artifacts are a non-retryable ProofArtifactMissing', async () => {
   expect(f.type).toBe('ProofArtifactMissing');
   expect(f.nonRetryable).toBe(true);
   expect(f.message).toMatch(/build-circuits/);
-  const f2 = await failureOf(createProofActivities({ artifacts: { ...artifacts, zkeyPath: '/nonexistent.zkey' }, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 1 }).generateProof(honestWitness('act-4', 'agent-a', 2n).input));
+  const f2 = await failureOf(
+    createProofActivities({ artifacts: { ...artifacts, zkeyPath: '/nonexistent.zkey' }, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 1 }).generateProof(
+      honestWitness('act-4', 'agent-a', 2n).input,
+    ),
+  );
   expect(f2.type).toBe('ProofArtifactMissing');
 });
 

@@ -9,16 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { applyEnvOverrides, envNameFor, loadConfig, parseTomlText, TomlSyntaxError } from '../../config/load';
-import {
-  applyDottedChanges,
-  CONFIG_KEYS,
-  ConfigError,
-  type ConfigProblem,
-  formatProblem,
-  NUMERIC_RULES,
-  parseConfig,
-  setAtPath,
-} from '../../config/schema';
+import { applyDottedChanges, CONFIG_KEYS, ConfigError, type ConfigProblem, formatProblem, NUMERIC_RULES, parseConfig, setAtPath } from '../../config/schema';
 import { RUNBOOK_TOML, runbookRaw } from '../config/runbook';
 
 const RUNS = { numRuns: 200 };
@@ -135,7 +126,12 @@ describe('unknown keys', () => {
         const placed = keys.filter((k) => !keys.some((o) => o !== k && k.startsWith(`${o}.`)));
         for (const key of placed) setAtPath(raw, key, value);
         const strict = problemsOf(raw, true);
-        expect(strict.filter((p) => p.kind === 'unknown_key').map((p) => p.path).sort()).toEqual([...placed].sort());
+        expect(
+          strict
+            .filter((p) => p.kind === 'unknown_key')
+            .map((p) => p.path)
+            .sort(),
+        ).toEqual([...placed].sort());
         const lenient = parseConfig(raw);
         expect(lenient).toEqual(parseConfig(runbookRaw()));
       }),

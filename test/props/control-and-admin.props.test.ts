@@ -84,12 +84,22 @@ describe('setConfig Update (what `agenc config set` and POST /admin/config send)
 
   test('arguments that are not an object of changes: refused, nothing changed', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.constant({}), fc.constant(null), fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }), fc.string(), fc.double({ noNaN: true }), fc.boolean()), async (arg) => {
-        const before = await live();
-        const r = await updateOutcome(() => controlHandle(sys.client).executeUpdate(setConfigUpdate, { args: [arg as Record<string, unknown>] }));
-        expect(r).toEqual({ ok: false, message: expect.stringMatching(/JSON object of dotted keys/) });
-        expect(snapshot(await live())).toEqual(snapshot(before));
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.constant({}),
+          fc.constant(null),
+          fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }),
+          fc.string(),
+          fc.double({ noNaN: true }),
+          fc.boolean(),
+        ),
+        async (arg) => {
+          const before = await live();
+          const r = await updateOutcome(() => controlHandle(sys.client).executeUpdate(setConfigUpdate, { args: [arg as Record<string, unknown>] }));
+          expect(r).toEqual({ ok: false, message: expect.stringMatching(/JSON object of dotted keys/) });
+          expect(snapshot(await live())).toEqual(snapshot(before));
+        },
+      ),
       { numRuns: 15 },
     );
   });
@@ -97,7 +107,11 @@ describe('setConfig Update (what `agenc config set` and POST /admin/config send)
 
 describe('replaceConfig Update (what POST /admin/config/reload sends)', () => {
   test('any document: applied, or refused naming the key, nothing changed', async () => {
-    const section = fc.dictionary(fc.constantFrom('enabled', 'mode', 'max_depth', 'stake', 'features', 'proof', 'limits', 'bogus'), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 });
+    const section = fc.dictionary(
+      fc.constantFrom('enabled', 'mode', 'max_depth', 'stake', 'features', 'proof', 'limits', 'bogus'),
+      fc.jsonValue({ maxDepth: 2 }),
+      { maxKeys: 3 },
+    );
     await fc.assert(
       fc.asyncProperty(section, async (speculation) => {
         const before = await live();
@@ -115,7 +129,9 @@ describe('replaceConfig Update (what POST /admin/config/reload sends)', () => {
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.string(), fc.integer(), fc.boolean()), async (arg) => {
         const before = await live();
-        const r = await updateOutcome(() => controlHandle(sys.client).executeUpdate(replaceConfigUpdate, { args: [arg as unknown as Record<string, unknown>] }));
+        const r = await updateOutcome(() =>
+          controlHandle(sys.client).executeUpdate(replaceConfigUpdate, { args: [arg as unknown as Record<string, unknown>] }),
+        );
         expect(r).toEqual({ ok: false, message: expect.stringMatching(/^configuration rejected: /) });
         expect(snapshot(await live())).toEqual(snapshot(before));
       }),
@@ -132,9 +148,9 @@ describe('admitSpeculations Update (tasks asking to speculate)', () => {
     await sys.client.workflow.getHandle('speculation-control').executeUpdate(setConfigUpdate, {
       args: [{ 'speculation.enabled': true, 'speculation.features.rollout_percentage': 100 }],
     });
-    const broken = fc.tuple(fc.constantFrom(...fields), fc.oneof(fc.constant(undefined), fc.constant(null), fc.jsonValue({ maxDepth: 1 }))).filter(
-      ([field, v]) => v === undefined || typeof v !== typeof wellFormed[field] || (typeof v === 'string' && v === ''),
-    );
+    const broken = fc
+      .tuple(fc.constantFrom(...fields), fc.oneof(fc.constant(undefined), fc.constant(null), fc.jsonValue({ maxDepth: 1 })))
+      .filter(([field, v]) => v === undefined || typeof v !== typeof wellFormed[field] || (typeof v === 'string' && v === ''));
     await fc.assert(
       fc.asyncProperty(broken, fc.string({ minLength: 1, maxLength: 8 }), async ([field, value], id) => {
         const req: Record<string, unknown> = { ...wellFormed, taskId: `bad-${id}` };
@@ -152,7 +168,7 @@ describe('admitSpeculations Update (tasks asking to speculate)', () => {
   });
 });
 
-describe('the control workflow\'s history', () => {
+describe("the control workflow's history", () => {
   test('holds one accepted Update per accepted call and nothing of the refused ones', async () => {
     const history = await controlHandle(sys.client).fetchHistory();
     const accepted = (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
@@ -168,7 +184,9 @@ describe('POST /admin/config bodies and headers', () => {
     http(port, 'POST', '/admin/config', { body, headers: { 'content-type': 'application/json', ...headers } });
 
   const body = fc.oneof(
-    fc.record({ 'speculation.features.rollout_percentage': fc.integer({ min: 0, max: 100 }), 'speculation.max_depth': fc.integer({ min: 1, max: 20 }) }).map((c) => JSON.stringify(c)),
+    fc
+      .record({ 'speculation.features.rollout_percentage': fc.integer({ min: 0, max: 100 }), 'speculation.max_depth': fc.integer({ min: 1, max: 20 }) })
+      .map((c) => JSON.stringify(c)),
     changes.map((c) => JSON.stringify(c)),
     fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
     fc.string({ unit: 'grapheme', maxLength: 60 }),
@@ -194,13 +212,21 @@ describe('POST /admin/config bodies and headers', () => {
   });
 
   test('any Authorization header but the exact bearer token: 401, nothing changed', async () => {
-    const header = fc.oneof(
-      fc.string({ maxLength: 80 }).filter((s) => /^[\t\x20-\x7e]*$/.test(s)),
-      fc.string({ maxLength: 80 }).filter((s) => /^[\x21-\x7e]*$/.test(s)).map((s) => `Bearer ${s}`),
-      fc.nat(TEST_ADMIN_TOKEN.length).map((n) => `Bearer ${TEST_ADMIN_TOKEN.slice(0, n)}`),
-      fc.string({ minLength: 1, maxLength: 5000 }).filter((s) => /^[\x21-\x7e]*$/.test(s)).map((s) => `Bearer ${TEST_ADMIN_TOKEN}${s}`),
-      fc.constantFrom(`bearer ${TEST_ADMIN_TOKEN}`, `Bearer  ${TEST_ADMIN_TOKEN}`, `Bearer ${TEST_ADMIN_TOKEN.toUpperCase()}`, `Token ${TEST_ADMIN_TOKEN}`),
-    ).filter((h) => h !== `Bearer ${TEST_ADMIN_TOKEN}`);
+    const header = fc
+      .oneof(
+        fc.string({ maxLength: 80 }).filter((s) => /^[\t\x20-\x7e]*$/.test(s)),
+        fc
+          .string({ maxLength: 80 })
+          .filter((s) => /^[\x21-\x7e]*$/.test(s))
+          .map((s) => `Bearer ${s}`),
+        fc.nat(TEST_ADMIN_TOKEN.length).map((n) => `Bearer ${TEST_ADMIN_TOKEN.slice(0, n)}`),
+        fc
+          .string({ minLength: 1, maxLength: 5000 })
+          .filter((s) => /^[\x21-\x7e]*$/.test(s))
+          .map((s) => `Bearer ${TEST_ADMIN_TOKEN}${s}`),
+        fc.constantFrom(`bearer ${TEST_ADMIN_TOKEN}`, `Bearer  ${TEST_ADMIN_TOKEN}`, `Bearer ${TEST_ADMIN_TOKEN.toUpperCase()}`, `Token ${TEST_ADMIN_TOKEN}`),
+      )
+      .filter((h) => h !== `Bearer ${TEST_ADMIN_TOKEN}`);
     await fc.assert(
       fc.asyncProperty(header, async (h) => {
         const before = await live();
@@ -248,7 +274,11 @@ describe('task submission with any payload', () => {
   });
 
   test('payloads past the 4 MB a gRPC message may carry, or nested a million deep: refused by the type, nothing started', async () => {
-    const cases = [{ value: 1, note: 'x'.repeat(5 * 1024 * 1024) }, { ['k'.repeat(5 * 1024 * 1024)]: 1 }, JSON.parse(`{"value":${'['.repeat(1e6)}${']'.repeat(1e6)}}`) as unknown];
+    const cases = [
+      { value: 1, note: 'x'.repeat(5 * 1024 * 1024) },
+      { ['k'.repeat(5 * 1024 * 1024)]: 1 },
+      JSON.parse(`{"value":${'['.repeat(1e6)}${']'.repeat(1e6)}}`) as unknown,
+    ];
     for (const [i, p] of cases.entries()) {
       const taskId = `props-huge-${process.pid}-${i}`;
       const err = await submitTask(sys.client, { type: 'compute', payload: p, taskId }).catch((e: unknown) => e);

@@ -18,7 +18,9 @@ interface Protojson {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const protojson = require(require.resolve('protobufjs/ext/protojson', { paths: [path.dirname(require.resolve('@temporalio/proto/package.json'))] })) as Protojson;
+const protojson = require(
+  require.resolve('protobufjs/ext/protojson', { paths: [path.dirname(require.resolve('@temporalio/proto/package.json'))] }),
+) as Protojson;
 
 /** A history as the Temporal CLI and Web UI export it. */
 export function historyToJson(history: History): unknown {

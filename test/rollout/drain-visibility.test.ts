@@ -51,9 +51,17 @@ test('visibility counts real speculative tasks and rollbacks; drain times out (5
   const d = await sys.submit({ type: 'compute', payload: { value: 6 }, dependsOn: root });
   const speculative = [b, c, d];
 
-  await until('three active speculative tasks', () => controlStatus(sys.client), (s) => s.active_tasks === 3);
+  await until(
+    'three active speculative tasks',
+    () => controlStatus(sys.client),
+    (s) => s.active_tasks === 3,
+  );
   const source = createVisibilitySource({ client: sys.client });
-  const before = await until('visibility to see 3 speculative tasks', () => source.read(window()), (r) => r.speculativeTasks === 3);
+  const before = await until(
+    'visibility to see 3 speculative tasks',
+    () => source.read(window()),
+    (r) => r.speculativeTasks === 3,
+  );
   expect(before).toMatchObject({ speculativeTasks: 3, rollbacks: 0, rollbackRate: 0, memoryGrowthPerHour: 0, p1Alerts: [], source: 'visibility' });
   expect(before.proofQueueDepth).toBeGreaterThanOrEqual(1); // the root at least waits in `proving`
   expect(before.proofQueueCapacity).toBe(sys.worker.config.config.speculation.proof.queue_size);
@@ -88,7 +96,11 @@ test('visibility counts real speculative tasks and rollbacks; drain times out (5
   expect(integrity.problems).toEqual([]);
   expect(integrity.ok).toBe(true);
 
-  const after = await until('visibility to see 3 rollbacks', () => source.read(window()), (r) => r.rollbacks === 3);
+  const after = await until(
+    'visibility to see 3 rollbacks',
+    () => source.read(window()),
+    (r) => r.rollbacks === 3,
+  );
   expect(after).toMatchObject({ speculativeTasks: 3, rollbacks: 3, rollbackRate: 1 });
 
   // The graceful script with nothing left: drained at once, speculation disabled.
@@ -102,18 +114,34 @@ test('visibility counts real speculative tasks and rollbacks; drain times out (5
 });
 
 test('a rollout on the real worker reads the visibility source, is visible by search attribute and through the CLI; abort sets 0%', async () => {
-  const r = parsePlan({ evaluation_interval: '1s', phases: [{ name: 'Canary', percentage: 1, duration: '1h' }, { name: 'Full', percentage: 100, duration: 'ongoing' }] });
+  const r = parsePlan({
+    evaluation_interval: '1s',
+    phases: [
+      { name: 'Canary', percentage: 1, duration: '1h' },
+      { name: 'Full', percentage: 100, duration: 'ongoing' },
+    ],
+  });
   if (!r.ok) throw new Error(r.problems.join('; '));
   const handle = await startRollout(sys.client, 'canary', r.plan);
-  const s = await until('two evaluations of phase 1', () => rolloutStatus(sys.client, 'canary'), (st) => st.phases[0]!.evaluations >= 2);
+  const s = await until(
+    'two evaluations of phase 1',
+    () => rolloutStatus(sys.client, 'canary'),
+    (st) => st.phases[0]!.evaluations >= 2,
+  );
   expect(s).toMatchObject({ state: 'running', current_phase: 1, summary: 'rollout canary: 2 phases 1% → 100%' });
   const reading = s.phases[0]!.decisions.find((d) => d.readings)!;
   expect(reading.readings).toMatchObject({ source: 'visibility', speculativeTasks: 0 });
   expect(reading).toMatchObject({ action: 'continue', sample_sufficient: false });
   expect(await controlStatus(sys.client)).toMatchObject({ enabled: true, rollout_percentage: 1 });
-  await until('search attributes on the rollout and its phase', () => sys.client.workflow.count('AgencRolloutName="canary" AND AgencRolloutPhase=1'), (x) => x.count === 2);
+  await until(
+    'search attributes on the rollout and its phase',
+    () => sys.client.workflow.count('AgencRolloutName="canary" AND AgencRolloutPhase=1'),
+    (x) => x.count === 2,
+  );
 
-  const cli = await run('node', [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'rollout', 'status', 'canary', '--output', 'json'], { env: process.env });
+  const cli = await run('node', [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'rollout', 'status', 'canary', '--output', 'json'], {
+    env: process.env,
+  });
   expect(JSON.parse(cli.stdout)).toMatchObject({ name: 'canary', current_phase: 1, phases: [{ state: 'monitoring' }, { state: 'pending' }] });
 
   await handle.signal(rolloutAbortSignal, { reason: 'test over' });

@@ -88,7 +88,10 @@ export async function startTimeSkipping(): Promise<TimeSkippingRig> {
     async advanceUntil(name, done, step = '10 minutes', maxSteps = 2000) {
       for (let i = 0; i < maxSteps; i++) {
         const s = await status(name);
-        if (process.env.DEBUG_ROLLOUT) process.stderr.write(`${new Date().toISOString()} advance ${name} ${i}: ${s.state} ${s.current_phase} ${s.phases.map((p) => `${p.state}/${p.evaluations}`).join(' ')}\n`);
+        if (process.env.DEBUG_ROLLOUT)
+          process.stderr.write(
+            `${new Date().toISOString()} advance ${name} ${i}: ${s.state} ${s.current_phase} ${s.phases.map((p) => `${p.state}/${p.evaluations}`).join(' ')}\n`,
+          );
         if (done(s)) return s;
         await env.sleep(step as Duration);
       }

@@ -18,7 +18,11 @@ beforeAll(async () => {
 afterAll(() => rig?.close());
 
 function plan(phases: Array<[number, string]>, extra: Record<string, unknown> = {}): RolloutPlan {
-  const r = parsePlan({ evaluation_interval: '10 minutes', ...extra, phases: phases.map(([percentage, duration], i) => ({ name: `P${i + 1}`, percentage, duration })) });
+  const r = parsePlan({
+    evaluation_interval: '10 minutes',
+    ...extra,
+    phases: phases.map(([percentage, duration], i) => ({ name: `P${i + 1}`, percentage, duration })),
+  });
   if (!r.ok) throw new Error(r.problems.join('; '));
   return r.plan;
 }
@@ -36,7 +40,13 @@ const actions = (s: RolloutStatus, phase: number): DecisionAction[] => s.phases[
 
 test('green for the whole window proceeds; a finite last phase completes the rollout; rates below the minimum sample do not act', async () => {
   rig.scripts.set('proceed', (phase, n) => (phase === 1 && n === 2 ? { speculativeTasks: 10, rollbacks: 5 } : GREEN));
-  const h = await start('proceed', plan([[10, '1h'], [20, '1h']]));
+  const h = await start(
+    'proceed',
+    plan([
+      [10, '1h'],
+      [20, '1h'],
+    ]),
+  );
   const s = await rig.finish(h.workflowId.replace(/^rollout-/, ''));
   expect(s.state).toBe('completed');
   expect(actions(s, 1)).toEqual(['percentage_set', 'continue', 'continue', 'continue', 'continue', 'continue', 'continue', 'proceed']);
@@ -51,7 +61,13 @@ test('green for the whole window proceeds; a finite last phase completes the rol
 
 test('rollback rate > 10% halts until approve; halted, nothing is evaluated; approve proceeds to the next phase', async () => {
   rig.scripts.set('halt', (phase, n) => (phase === 1 && n === 3 ? { speculativeTasks: 40, rollbacks: 5 } : GREEN));
-  const h = await start('halt', plan([[10, '1h'], [20, '1h']]));
+  const h = await start(
+    'halt',
+    plan([
+      [10, '1h'],
+      [20, '1h'],
+    ]),
+  );
   let s = await rig.advanceUntil('halt', (st) => st.phases[0]!.state === 'halted');
   expect(s.state).toBe('halted');
   const halt = s.phases[0]!.decisions.at(-1)!;
@@ -83,8 +99,19 @@ test('rollback rate 5-10% or a proof queue over 80% pauses; clear for a full int
   const h = await start('pause', plan([[10, '1h']]));
   const s = await rig.finish(h.workflowId.replace(/^rollout-/, ''));
   expect(actions(s, 1)).toEqual([
-    'percentage_set', 'continue', 'pause', 'stay_paused', 'stay_paused', 'auto_resume',
-    'continue', 'continue', 'continue', 'continue', 'continue', 'continue', 'proceed',
+    'percentage_set',
+    'continue',
+    'pause',
+    'stay_paused',
+    'stay_paused',
+    'auto_resume',
+    'continue',
+    'continue',
+    'continue',
+    'continue',
+    'continue',
+    'continue',
+    'proceed',
   ]);
   const d = s.phases[0]!.decisions;
   expect(d[2]!.readings).toMatchObject({ rollbackRate: 0.075, speculativeTasks: 40 });
@@ -108,9 +135,16 @@ test('memory growth > 20%/hour takes one off max_parallel_branches (once per met
   expect(s.state).toBe('completed');
 });
 
-test('a P1 alert rolls back to the previous phase\'s percentage and halts; resume re-applies it; abort sets 0', async () => {
+test("a P1 alert rolls back to the previous phase's percentage and halts; resume re-applies it; abort sets 0", async () => {
   rig.scripts.set('p1', (phase, n) => (phase === 2 && n === 2 ? { ...GREEN, p1Alerts: ['SpeculationWorkerDown'] } : GREEN));
-  const h = await start('p1', plan([[10, '1h'], [20, '1h'], [30, '1h']]));
+  const h = await start(
+    'p1',
+    plan([
+      [10, '1h'],
+      [20, '1h'],
+      [30, '1h'],
+    ]),
+  );
   let s = await rig.advanceUntil('p1', (st) => st.phases[1]!.state === 'halted');
   expect(s.phases[1]!.decisions.at(-1)).toMatchObject({
     action: 'rollback_phase',
@@ -133,7 +167,13 @@ test('a P1 alert rolls back to the previous phase\'s percentage and halts; resum
 });
 
 test('operator pause stops the green clock (monitoring goes on), resume restarts it, approve skips the rest of the window', async () => {
-  const h = await start('signals', plan([[10, '1h'], [20, '2h']]));
+  const h = await start(
+    'signals',
+    plan([
+      [10, '1h'],
+      [20, '2h'],
+    ]),
+  );
   await rig.advanceUntil('signals', (st) => st.phases[0]!.evaluations >= 2);
   await h.signal(rolloutPauseSignal);
   let s = await settle('signals', (st) => st.phases[0]!.state === 'paused');
@@ -163,7 +203,14 @@ test('operator pause stops the green clock (monitoring goes on), resume restarts
 });
 
 test('a long phase continues as new and keeps every decision', async () => {
-  await start('can', plan([[10, '2h'], [20, '1h']]), { phaseMaxEvaluationsPerRun: 4 });
+  await start(
+    'can',
+    plan([
+      [10, '2h'],
+      [20, '1h'],
+    ]),
+    { phaseMaxEvaluationsPerRun: 4 },
+  );
   const s = await rig.finish('can');
   expect(s.state).toBe('completed');
   expect(s.phases[0]!).toMatchObject({ state: 'completed', evaluations: 12 });

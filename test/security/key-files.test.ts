@@ -28,7 +28,9 @@ test.each([0o644, 0o640, 0o604, 0o660, 0o666])('a key file of mode %o is refused
   const publicKey = new KeyStore(dir).agent('alice', { create: true }).publicKey.toBase58();
   const file = path.join(dir, 'agents', 'alice.json');
   chmodSync(file, mode);
-  expect(() => new KeyStore(dir).agent('alice')).toThrow(`key file ${file} has mode ${mode.toString(8)}: a secret key must be readable by its owner only; run \`chmod 600 ${file}\``);
+  expect(() => new KeyStore(dir).agent('alice')).toThrow(
+    `key file ${file} has mode ${mode.toString(8)}: a secret key must be readable by its owner only; run \`chmod 600 ${file}\``,
+  );
   chmodSync(file, 0o600);
   expect(new KeyStore(dir).agent('alice').publicKey.toBase58()).toBe(publicKey);
 });

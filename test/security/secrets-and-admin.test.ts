@@ -84,7 +84,13 @@ describe('admin API', () => {
     const before = (await http(port, 'GET', '/admin/status')).json.speculation.config_version;
     const status = await new Promise<number>((resolve, reject) => {
       const req = request(
-        { host: '127.0.0.1', port, method: 'POST', path: '/admin/config', headers: { ...bearer(), 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/admin/config',
+          headers: { ...bearer(), 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+        },
         (res) => {
           res.resume();
           resolve(res.statusCode ?? 0);
@@ -120,7 +126,15 @@ describe('where the metrics/admin server listens', () => {
   });
 
   test('told otherwise (host 0.0.0.0), it listens on every interface', async () => {
-    const server = await startHttpServer({ client: sys.client, registry: new Registry(), logger, configFile: sys.configFile, rawConfig: () => sys.worker.config.raw, host: '0.0.0.0', port: 0 });
+    const server = await startHttpServer({
+      client: sys.client,
+      registry: new Registry(),
+      logger,
+      configFile: sys.configFile,
+      rawConfig: () => sys.worker.config.raw,
+      host: '0.0.0.0',
+      port: 0,
+    });
     try {
       expect(listeningAddresses(server.port)).toEqual(['00000000']);
     } finally {
@@ -188,7 +202,14 @@ describe('no secret in histories, logs, /metrics or admin answers', () => {
 
   test('the admin token and the secret bytes of every key file appear nowhere', async () => {
     // Use the admin API with the token, so a server that logged or echoed credentials would show it.
-    expect((await http(port, 'POST', '/admin/config', { body: '{"speculation.features.rollout_percentage": 100}', headers: { ...bearer(), 'content-type': 'application/json' } })).status).toBe(200);
+    expect(
+      (
+        await http(port, 'POST', '/admin/config', {
+          body: '{"speculation.features.rollout_percentage": 100}',
+          headers: { ...bearer(), 'content-type': 'application/json' },
+        })
+      ).status,
+    ).toBe(200);
     expect((await http(port, 'POST', '/admin/config', { body: '{"nope": 1}', headers: { ...bearer(), 'content-type': 'application/json' } })).status).toBe(400);
 
     const haystacks: { where: string; text: string }[] = [];
@@ -196,7 +217,9 @@ describe('no secret in histories, logs, /metrics or admin answers', () => {
       const history = await sys.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
       haystacks.push({ where: `history of ${wf.workflowId}`, text: historyText(history) });
     }
-    expect(haystacks.map((h) => h.where)).toEqual(expect.arrayContaining([`history of task-${parent}`, `history of task-${child}`, 'history of speculation-control']));
+    expect(haystacks.map((h) => h.where)).toEqual(
+      expect.arrayContaining([`history of task-${parent}`, `history of task-${child}`, 'history of speculation-control']),
+    );
     for (const route of ['/metrics', '/admin/status', '/healthz']) haystacks.push({ where: `GET ${route}`, text: (await http(port, 'GET', route)).text });
     haystacks.push({ where: 'GET /admin/config', text: (await http(port, 'GET', '/admin/config', { headers: bearer() })).text });
     // Workflow lines reach the Runtime logger after their activation: wait until the pair's are in.

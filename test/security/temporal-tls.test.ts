@@ -30,12 +30,57 @@ function openssl(args: string[]): void {
 
 /** A CA, and a certificate it signs for `name` with the given extensions. */
 function makeCa(name: string): void {
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '1', '-subj', `/CN=${name}`]);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${name}`,
+  ]);
 }
 function makeCert(name: string, ca: string, extensions: string): void {
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
+  openssl([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.csr`,
+    '-subj',
+    `/CN=${name}`,
+  ]);
   writeFileSync(file(`${name}.ext`), extensions);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.pem`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '1',
+    '-extfile',
+    `${name}.ext`,
+  ]);
 }
 
 interface GrpcProxy {
@@ -70,7 +115,10 @@ async function startGrpcProxy(opts: { upstream: string; requireClientCert: boole
     const authorization = headers.authorization;
     if (typeof authorization === 'string') proxy.bearers.add(authorization);
     if (opts.apiKey && authorization !== `Bearer ${opts.apiKey}`) {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'missing or wrong API key' }, { endStream: true });
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'missing or wrong API key' },
+        { endStream: true },
+      );
       return;
     }
     proxy.forwarded += 1;
@@ -152,7 +200,7 @@ describe('mTLS (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA)', () => {
   let sys: TestSystem | undefined;
   afterAll(() => sys?.close());
 
-  test('a real worker and the CLI\'s client connect through mTLS, and a task runs to confirmed', async () => {
+  test("a real worker and the CLI's client connect through mTLS, and a task runs to confirmed", async () => {
     await withTlsEnv(goodCert(), async () => {
       sys = await startTestSystem({ name: 'tls', config: SPECULATIVE_CONFIG, worker: { address: mtls.address } });
       const client = await connectClient({ address: mtls.address, namespace: sys.namespace });
@@ -187,7 +235,9 @@ describe('mTLS (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA)', () => {
   });
 
   test('half a certificate pair is named, not ignored', () => {
-    expect(() => temporalAuth({ TEMPORAL_TLS_CERT: file('agenc-worker.pem') })).toThrow(/needs both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY; only TEMPORAL_TLS_CERT is set/);
+    expect(() => temporalAuth({ TEMPORAL_TLS_CERT: file('agenc-worker.pem') })).toThrow(
+      /needs both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY; only TEMPORAL_TLS_CERT is set/,
+    );
   });
 });
 

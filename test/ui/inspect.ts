@@ -121,7 +121,11 @@ export async function readWorkflowList(
   for (;;) {
     await page.goto(url, { waitUntil: 'domcontentloaded' });
     // The count heading ("4 Workflows", "1 Workflow", "0 Workflows") appears once the query answered.
-    await page.getByRole('heading', { level: 1 }).filter({ hasText: /\d+\s+Workflows?/ }).first().waitFor();
+    await page
+      .getByRole('heading', { level: 1 })
+      .filter({ hasText: /\d+\s+Workflows?/ })
+      .first()
+      .waitFor();
     await page.mouse.move(0, 0); // no row hovered (hover adds buttons to the cells, and shades the row in screenshots)
     const result = await readTable(page);
     const seen = new Set(result.rows.map((r) => r.workflowId));
@@ -162,14 +166,24 @@ export async function openFromList(page: Page, workflowId: string): Promise<void
 
 /** Switches the open workflow to a tab ("User Metadata", "Search Attributes", "Relationships", "Event History"…). */
 export async function showTab(page: Page, name: string): Promise<void> {
-  await page.getByRole('tab', { name: new RegExp(`^\\s*${escapeRe(name)}`) }).first().click();
-  await page.getByRole('tab', { name: new RegExp(`^\\s*${escapeRe(name)}`), selected: true }).first().waitFor();
+  await page
+    .getByRole('tab', { name: new RegExp(`^\\s*${escapeRe(name)}`) })
+    .first()
+    .click();
+  await page
+    .getByRole('tab', { name: new RegExp(`^\\s*${escapeRe(name)}`), selected: true })
+    .first()
+    .waitFor();
 }
 
 /** Back (browser history) to the list the workflow was opened from. */
 export async function backToList(page: Page): Promise<void> {
   for (let i = 0; i < 6 && !/\/workflows\?/.test(page.url()); i++) await page.goBack();
-  await page.getByRole('heading', { level: 1 }).filter({ hasText: /\d+\s+Workflows?/ }).first().waitFor();
+  await page
+    .getByRole('heading', { level: 1 })
+    .filter({ hasText: /\d+\s+Workflows?/ })
+    .first()
+    .waitFor();
 }
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -179,10 +193,7 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * Current Details headings. Retries until `until` holds (the frames fill in after the tab shows, and a
  * previous workflow's frames may still be on screen for a moment) or `timeoutMs` passes.
  */
-export async function readUserMetadata(
-  page: Page,
-  opts: { until?: (md: WorkflowMetadata) => boolean; timeoutMs?: number } = {},
-): Promise<WorkflowMetadata> {
+export async function readUserMetadata(page: Page, opts: { until?: (md: WorkflowMetadata) => boolean; timeoutMs?: number } = {}): Promise<WorkflowMetadata> {
   await showTab(page, 'User Metadata');
   const until = opts.until ?? ((md) => Boolean(md.summary && md.details && md.currentDetails));
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
@@ -203,7 +214,14 @@ export async function readUserMetadata(
     );
     const texts: string[] = [];
     for (let i = 0; i < labels.length; i++) {
-      texts.push(await page.frameLocator('iframe[title="output"]').nth(i).locator('body').innerText({ timeout: 5000 }).then(clean, () => ''));
+      texts.push(
+        await page
+          .frameLocator('iframe[title="output"]')
+          .nth(i)
+          .locator('body')
+          .innerText({ timeout: 5000 })
+          .then(clean, () => ''),
+      );
     }
     const pick = (re: RegExp) => texts[labels.findIndex((l) => re.test(l))] ?? '';
     const md: WorkflowMetadata = { url: page.url(), summary: pick(/^Summary/), details: pick(/^Details/), currentDetails: pick(/^Current Details/) };
@@ -218,7 +236,10 @@ const clean = (s: string) => s.replace(/\s*\n\s*/g, '\n').trim();
 export async function readSearchAttributes(page: Page): Promise<Record<string, unknown>> {
   await showTab(page, 'Search Attributes');
   const main = page.getByRole('main');
-  await main.getByText(/"Agenc\w+"/).first().waitFor();
+  await main
+    .getByText(/"Agenc\w+"/)
+    .first()
+    .waitFor();
   const text = await main.innerText();
   return Object.fromEntries(
     [...text.matchAll(/"(\w+)":\s*(?:"([^"\n]*)"|(-?\d+(?:\.\d+)?)|(true|false|null))/g)].map((m) => [
@@ -280,10 +301,16 @@ export async function inspectUi(
     const tree = await readWorkflowList(page, t, `AgencRootTaskId="${opts.rootTaskId}"`, { columns: TASK_COLUMNS, expectIds });
     report.treeRows = tree.rows;
     shots.push(await screenshot(page, opts.outDir, 'rolled-back-tree.png'));
-    check('tree list shows the tasks', tree.rows.length > 0 && expectIds.every((id) => tree.rows.some((r) => r.workflowId === id)),
-      `${tree.rows.length} row(s) for AgencRootTaskId="${opts.rootTaskId}": ${tree.rows.map((r) => r.workflowId).join(', ') || 'none'}`);
-    check('tree list shows the AgencStatus column', tree.headers.includes('AgencStatus') && tree.rows.every((r) => (r.cells.AgencStatus ?? '') !== ''),
-      tree.rows.map((r) => `${r.workflowId}=${r.cells.AgencStatus || '(blank)'}/${r.cells.AgencSpeculationStatus || '(blank)'}`).join(', '));
+    check(
+      'tree list shows the tasks',
+      tree.rows.length > 0 && expectIds.every((id) => tree.rows.some((r) => r.workflowId === id)),
+      `${tree.rows.length} row(s) for AgencRootTaskId="${opts.rootTaskId}": ${tree.rows.map((r) => r.workflowId).join(', ') || 'none'}`,
+    );
+    check(
+      'tree list shows the AgencStatus column',
+      tree.headers.includes('AgencStatus') && tree.rows.every((r) => (r.cells.AgencStatus ?? '') !== ''),
+      tree.rows.map((r) => `${r.workflowId}=${r.cells.AgencStatus || '(blank)'}/${r.cells.AgencSpeculationStatus || '(blank)'}`).join(', '),
+    );
     for (const [id, status] of Object.entries(opts.expect?.statuses ?? {})) {
       const row = tree.rows.find((r) => r.workflowId === `task-${id}`);
       check(`task ${id} shows status ${status}`, row?.cells.AgencStatus === status, `row: ${row ? JSON.stringify(row.cells) : 'missing'}`);
@@ -291,10 +318,16 @@ export async function inspectUi(
     const rootRow = tree.rows.find((r) => r.workflowId === `task-${opts.rootTaskId}`);
     check('the root is in its tree', Boolean(rootRow), rootRow ? `task-${opts.rootTaskId} ${rootRow.cells.AgencStatus}` : 'no row for the root');
     const rolledBack = tree.rows.filter((r) => r.cells.AgencStatus === 'rolled_back');
-    check('some task of the tree shows rolled_back', rolledBack.length > 0, `${rolledBack.length} rolled back: ${rolledBack.map((r) => r.workflowId).join(', ')}`);
+    check(
+      'some task of the tree shows rolled_back',
+      rolledBack.length > 0,
+      `${rolledBack.length} rolled back: ${rolledBack.map((r) => r.workflowId).join(', ')}`,
+    );
 
     // 2. One rolled-back task (the deepest: its parent is not the root), then the root: opened from the list.
-    const victim = [...rolledBack].sort((a, b) => Number(a.cells.AgencParentTaskId === opts.rootTaskId) - Number(b.cells.AgencParentTaskId === opts.rootTaskId))[0];
+    const victim = [...rolledBack].sort(
+      (a, b) => Number(a.cells.AgencParentTaskId === opts.rootTaskId) - Number(b.cells.AgencParentTaskId === opts.rootTaskId),
+    )[0];
     if (victim) {
       const id = victim.workflowId.replace(/^task-/, '');
       await openFromList(page, victim.workflowId);
@@ -306,8 +339,11 @@ export async function inspectUi(
       const sa = await readSearchAttributes(page);
       shots.push(await screenshot(page, opts.outDir, 'task-search-attributes.png'));
       const statusShown = /rolled_back/.test(md.currentDetails) || sa.AgencStatus === 'rolled_back';
-      check(`task ${id}: current details or status show rolled_back`, statusShown,
-        `current details ${JSON.stringify(md.currentDetails)}; AgencStatus ${JSON.stringify(sa.AgencStatus)}, root ${JSON.stringify(sa.AgencRootTaskId)}, parent ${JSON.stringify(sa.AgencParentTaskId)}`);
+      check(
+        `task ${id}: current details or status show rolled_back`,
+        statusShown,
+        `current details ${JSON.stringify(md.currentDetails)}; AgencStatus ${JSON.stringify(sa.AgencStatus)}, root ${JSON.stringify(sa.AgencRootTaskId)}, parent ${JSON.stringify(sa.AgencParentTaskId)}`,
+      );
       await backToList(page);
     }
     if (rootRow) {
@@ -316,26 +352,38 @@ export async function inspectUi(
       report.rootDetail = md;
       shots.push(await screenshot(page, opts.outDir, 'root-detail.png'));
       check(`root ${opts.rootTaskId}: summary shown`, md.summary.includes(`task ${opts.rootTaskId} (`), JSON.stringify(md.summary));
-      check(`root ${opts.rootTaskId}: current details or status shown`, md.currentDetails !== '' || (rootRow.cells.AgencStatus ?? '') !== '',
-        `current details ${JSON.stringify(md.currentDetails)}; AgencStatus ${rootRow.cells.AgencStatus}`);
+      check(
+        `root ${opts.rootTaskId}: current details or status shown`,
+        md.currentDetails !== '' || (rootRow.cells.AgencStatus ?? '') !== '',
+        `current details ${JSON.stringify(md.currentDetails)}; AgencStatus ${rootRow.cells.AgencStatus}`,
+      );
     }
 
     // 3. All speculative tasks.
     const spec = await readWorkflowList(page, t, 'AgencSpeculationStatus="speculative"', { columns: TASK_COLUMNS });
     report.speculativeRows = spec.rows;
     shots.push(await screenshot(page, opts.outDir, 'speculative-tasks.png'));
-    check('speculative query answers with speculative rows only', spec.rows.every((r) => r.cells.AgencSpeculationStatus === 'speculative'),
-      `${spec.rows.length} row(s): ${spec.rows.map((r) => `${r.workflowId}=${r.cells.AgencStatus} depth ${r.cells.AgencDepth}`).join(', ') || 'none'}`);
+    check(
+      'speculative query answers with speculative rows only',
+      spec.rows.every((r) => r.cells.AgencSpeculationStatus === 'speculative'),
+      `${spec.rows.length} row(s): ${spec.rows.map((r) => `${r.workflowId}=${r.cells.AgencStatus} depth ${r.cells.AgencDepth}`).join(', ') || 'none'}`,
+    );
 
     // 4. A rollout's phases.
     if (opts.rollout) {
       const rolloutId = `rollout-${opts.rollout}`;
-      const list = await readWorkflowList(page, t, `AgencRolloutName="${opts.rollout}"`, { columns: ROLLOUT_COLUMNS, expectIds: [rolloutId, `${rolloutId}-phase-1`] });
+      const list = await readWorkflowList(page, t, `AgencRolloutName="${opts.rollout}"`, {
+        columns: ROLLOUT_COLUMNS,
+        expectIds: [rolloutId, `${rolloutId}-phase-1`],
+      });
       report.rolloutRows = list.rows;
       shots.push(await screenshot(page, opts.outDir, 'rollout-phases.png'));
       const phases = list.rows.filter((r) => /-phase-\d+$/.test(r.workflowId));
-      check(`rollout ${opts.rollout}: the rollout and its phases listed`, list.rows.some((r) => r.workflowId === rolloutId) && phases.length > 0,
-        list.rows.map((r) => `${r.workflowId} (${r.cells.Type}, phase ${r.cells.AgencRolloutPhase || '-'}, ${r.cells.Status})`).join(', ') || 'none');
+      check(
+        `rollout ${opts.rollout}: the rollout and its phases listed`,
+        list.rows.some((r) => r.workflowId === rolloutId) && phases.length > 0,
+        list.rows.map((r) => `${r.workflowId} (${r.cells.Type}, phase ${r.cells.AgencRolloutPhase || '-'}, ${r.cells.Status})`).join(', ') || 'none',
+      );
       if (list.rows.some((r) => r.workflowId === rolloutId)) {
         await openFromList(page, rolloutId);
         const md = await readUserMetadata(page, { until: (m) => m.summary.includes(`rollout ${opts.rollout}`) && m.currentDetails !== '' });
@@ -344,7 +392,10 @@ export async function inspectUi(
         check(`rollout ${opts.rollout}: summary shown`, md.summary.includes(`rollout ${opts.rollout}`), JSON.stringify(md.summary));
         check(`rollout ${opts.rollout}: current details shown`, md.currentDetails !== '', JSON.stringify(md.currentDetails));
         await showTab(page, 'Relationships');
-        await page.getByRole('link', { name: `${rolloutId}-phase-1` }).first().waitFor();
+        await page
+          .getByRole('link', { name: `${rolloutId}-phase-1` })
+          .first()
+          .waitFor();
         shots.push(await screenshot(page, opts.outDir, 'rollout-relationships.png'));
       }
     }

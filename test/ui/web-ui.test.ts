@@ -55,7 +55,14 @@ test('an operator reads a rolled-back tree, the speculative tasks and a rollout 
   const parent = await sys.submit({ type: 'compute', payload: { value: 5 } });
   const child = await sys.submit({ type: 'compute', payload: { value: 6 }, dependsOn: parent });
   const final = Object.fromEntries(await Promise.all([root, left, right, grandchild, parent, child].map(async (id) => [id, (await sys.wait(id)).status])));
-  expect(final).toEqual({ [root]: 'failed', [left]: 'rolled_back', [right]: 'rolled_back', [grandchild]: 'rolled_back', [parent]: 'confirmed', [child]: 'confirmed' });
+  expect(final).toEqual({
+    [root]: 'failed',
+    [left]: 'rolled_back',
+    [right]: 'rolled_back',
+    [grandchild]: 'rolled_back',
+    [parent]: 'confirmed',
+    [child]: 'confirmed',
+  });
 
   // A short rollout after the tasks (its phases change rollout_percentage): phase 1 completes in
   // seconds, phase 2 is "ongoing", so the UI shows one phase done and one running.
@@ -124,14 +131,26 @@ test('an operator reads a rolled-back tree, the speculative tasks and a rollout 
   expect(report.rootDetail?.currentDetails).toMatch(/failed/);
 
   // All speculative tasks: the confirmed child (speculated on its parent at depth 1), none of the rolled-back tree.
-  expect(report.speculativeRows.find((r) => r.workflowId === `task-${child}`)?.cells).toMatchObject({ AgencStatus: 'confirmed', AgencSpeculationStatus: 'speculative', AgencDepth: '1' });
+  expect(report.speculativeRows.find((r) => r.workflowId === `task-${child}`)?.cells).toMatchObject({
+    AgencStatus: 'confirmed',
+    AgencSpeculationStatus: 'speculative',
+    AgencDepth: '1',
+  });
   expect(report.speculativeRows.some((r) => r.cells.AgencRootTaskId === root)).toBe(false);
 
   if (rollout) {
     const ids = report.rolloutRows.map((r) => r.workflowId).sort();
     expect(ids).toEqual([`rollout-${rollout}`, `rollout-${rollout}-phase-1`, `rollout-${rollout}-phase-2`]);
-    expect(report.rolloutRows.find((r) => r.workflowId === `rollout-${rollout}-phase-1`)?.cells).toMatchObject({ Type: 'rolloutPhase', AgencRolloutPhase: '1', Status: 'COMPLETED' });
-    expect(report.rolloutRows.find((r) => r.workflowId === `rollout-${rollout}-phase-2`)?.cells).toMatchObject({ Type: 'rolloutPhase', AgencRolloutPhase: '2', Status: 'RUNNING' });
+    expect(report.rolloutRows.find((r) => r.workflowId === `rollout-${rollout}-phase-1`)?.cells).toMatchObject({
+      Type: 'rolloutPhase',
+      AgencRolloutPhase: '1',
+      Status: 'COMPLETED',
+    });
+    expect(report.rolloutRows.find((r) => r.workflowId === `rollout-${rollout}-phase-2`)?.cells).toMatchObject({
+      Type: 'rolloutPhase',
+      AgencRolloutPhase: '2',
+      Status: 'RUNNING',
+    });
     expect(report.rolloutDetail?.summary).toContain(`rollout ${rollout}: 2 phases 10% → 100%`);
     expect(report.rolloutDetail?.currentDetails).toMatch(/phase 2/);
   }

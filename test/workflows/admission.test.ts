@@ -35,7 +35,12 @@ test('concurrent submitters never get more than max_pending_operations tasks ope
   // Twelve submitters at once, each task standing for 8 s of work so none finishes during the burst.
   const ids = Array.from({ length: 12 }, (_, i) => `burst-${i}`);
   const outcomes = await Promise.all(
-    ids.map((taskId, i) => submitTask(sys.client, { type: 'compute', payload: { value: i, work_ms: 8000 }, taskId }).then(() => 'admitted' as const, (e: unknown) => e)),
+    ids.map((taskId, i) =>
+      submitTask(sys.client, { type: 'compute', payload: { value: i, work_ms: 8000 }, taskId }).then(
+        () => 'admitted' as const,
+        (e: unknown) => e,
+      ),
+    ),
   );
   const admitted = ids.filter((_, i) => outcomes[i] === 'admitted');
   const refused = outcomes.filter((o): o is AdmissionError => o instanceof AdmissionError);
@@ -60,11 +65,23 @@ test('a task terminated by an operator gives back its admission and its speculat
   const parent = await sys.submit({ type: 'compute', payload: { value: 1 } });
   // The child speculates on the parent's result and then works for 20 s: long enough to be terminated mid-speculation.
   const child = await sys.submit({ type: 'compute', payload: { value: 2, work_ms: 20_000 }, dependsOn: parent });
-  await pollUntil('the child to speculate', () => controlStatus(sys.client), (s) => s.active_tasks === 1, 20_000, 200);
+  await pollUntil(
+    'the child to speculate',
+    () => controlStatus(sys.client),
+    (s) => s.active_tasks === 1,
+    20_000,
+    200,
+  );
 
   await sys.client.workflow.getHandle(taskWorkflowId(child)).terminate('operator test: terminated mid-speculation');
   expect((await sys.wait(parent)).status).toBe('confirmed');
-  const after = await pollUntil('the clean-up to free the terminated task\'s slots', () => controlStatus(sys.client), (s) => s.active_tasks === 0 && s.open_tasks === 0, 15_000, 250);
+  const after = await pollUntil(
+    "the clean-up to free the terminated task's slots",
+    () => controlStatus(sys.client),
+    (s) => s.active_tasks === 0 && s.open_tasks === 0,
+    15_000,
+    250,
+  );
   expect(after.active).toEqual([]);
 });
 
@@ -73,5 +90,11 @@ test('a submitter that dies between its admission and starting the workflow leak
   expect(await admitTask(sys.client, 'ghost-task')).toEqual({ admitted: true, reserved: true });
   expect((await controlStatus(sys.client)).open_tasks).toBe(1);
   // Freed once older than two clean-up intervals (a younger admission may still be starting its workflow).
-  await pollUntil('the clean-up to free the orphaned admission', () => controlStatus(sys.client), (s) => s.open_tasks === 0, 15_000, 250);
+  await pollUntil(
+    'the clean-up to free the orphaned admission',
+    () => controlStatus(sys.client),
+    (s) => s.open_tasks === 0,
+    15_000,
+    250,
+  );
 });

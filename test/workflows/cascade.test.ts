@@ -27,7 +27,8 @@ async function untilSpeculating(ids: string[], timeoutMs = 20_000): Promise<void
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const states = await Promise.all(ids.map((id) => getTaskState(sys.client, id)));
-    if (states.some((s) => s.status === 'rolled_back' || s.status === 'failed')) throw new Error(`a task ended before the chain speculated: ${states.map((s) => `${s.task_id}:${s.status}`).join(', ')}`);
+    if (states.some((s) => s.status === 'rolled_back' || s.status === 'failed'))
+      throw new Error(`a task ended before the chain speculated: ${states.map((s) => `${s.task_id}:${s.status}`).join(', ')}`);
     if (states.every((s) => s.speculation_status === 'speculative' && s.bond?.state === 'locked')) return;
     if (Date.now() > deadline) throw new Error(`not all speculating: ${states.map((s) => `${s.task_id}:${s.status}/${s.speculation_status}`).join(', ')}`);
     await new Promise((r) => setTimeout(r, 200));

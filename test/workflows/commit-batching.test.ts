@@ -64,7 +64,7 @@ async function commitsOf(chain: string[]): Promise<number[]> {
   return Promise.all(chain.map(async (id) => (await scheduledActivities(sys.client, id)).filter((a) => a === 'commitResults').length));
 }
 
-test('batch_size 20: the whole proven chain goes on-chain in the root\'s batch, one commit activity, ancestors first', async () => {
+test("batch_size 20: the whole proven chain goes on-chain in the root's batch, one commit activity, ancestors first", async () => {
   const chain = await provenChain(20);
   const finals = await Promise.all(chain.map((id) => sys.wait(id)));
   expect(finals.map((s) => [s.status, s.committed_by])).toEqual(chain.map(() => ['confirmed', chain[0]]));

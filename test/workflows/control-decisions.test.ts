@@ -37,7 +37,10 @@ test('admission: exactly max_pending_operations tasks, a retried submission keep
       const refusal = admissionRefusal(slots, 'new-task', cfg);
       expect(refusal === undefined).toBe(open < limit);
       if (open > 0) expect(admissionRefusal(slots, 't0', cfg)).toBeUndefined();
-      if (refusal) expect(refusal).toBe(`${open} tasks are open, the limit is speculation.limits.max_pending_operations = ${limit}; wait for tasks to finish or raise the limit`);
+      if (refusal)
+        expect(refusal).toBe(
+          `${open} tasks are open, the limit is speculation.limits.max_pending_operations = ${limit}; wait for tasks to finish or raise the limit`,
+        );
     }),
   );
 });
@@ -61,7 +64,9 @@ test('speculation: each refusal reason, in the order an operator would look for 
   expect(decideSpeculation(view({ cooldowns: new Map([['a', 1000]]) }), request(), 1000)).toMatchObject({ allowed: true });
   expect(decideSpeculation(view({ active: active(3) }), request(), 1000)).toMatchObject({ allowed: true });
   // A task already active is allowed again (a retried admission after a worker crash), whatever changed since.
-  expect(decideSpeculation(view({ draining: true, active: new Map([['t1', { taskId: 't1', parentTaskId: 'p', agent: 'a', depth: 1 }]]) }), request(), 0)).toMatchObject({ allowed: true });
+  expect(
+    decideSpeculation(view({ draining: true, active: new Map([['t1', { taskId: 't1', parentTaskId: 'p', agent: 'a', depth: 1 }]]) }), request(), 0),
+  ).toMatchObject({ allowed: true });
 });
 
 test('clean-up candidates: every active speculation, and stale admissions round-robin so every leak is reached', () => {
@@ -74,5 +79,8 @@ test('clean-up candidates: every active speculation, and stale admissions round-
   expect(second.taskIds).toEqual(['s', 't3', 't4', 't5']);
   const third = cleanupCandidates(state, { nowMs: 1000, graceMs: 300, cursor: second.cursor, batch: 3 });
   expect(third.taskIds).toEqual(['s', 't6', 't7', 't0']);
-  expect(cleanupCandidates({ active: new Map(), open: new Map() }, { nowMs: 0, graceMs: 0, cursor: 'gone', batch: 3 })).toEqual({ taskIds: [], cursor: 'gone' });
+  expect(cleanupCandidates({ active: new Map(), open: new Map() }, { nowMs: 0, graceMs: 0, cursor: 'gone', batch: 3 })).toEqual({
+    taskIds: [],
+    cursor: 'gone',
+  });
 });

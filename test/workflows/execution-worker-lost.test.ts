@@ -71,7 +71,11 @@ test('a worker killed during every execution attempt of a valid speculative task
     await pollUntil(
       `execution attempt ${attempt} to run on worker ${victim.pid}`,
       async () => (await handle.describe()).raw.pendingActivities ?? [],
-      (pending) => pending.some((a) => a.activityType?.name === 'executeTask' && a.state === STARTED && a.attempt === attempt && (a.lastWorkerIdentity ?? '').startsWith(`${victim.pid}@`)),
+      (pending) =>
+        pending.some(
+          (a) =>
+            a.activityType?.name === 'executeTask' && a.state === STARTED && a.attempt === attempt && (a.lastWorkerIdentity ?? '').startsWith(`${victim.pid}@`),
+        ),
       120_000,
       200,
     );

@@ -56,7 +56,9 @@ test('a burst of proofs larger than the workers can prove within timeout_ms slas
 
   const roots = await Promise.all(Array.from({ length: ROOTS }, (_, r) => sys.submit({ type: 'compute', payload: { value: r }, agent })));
   const dependents = await Promise.all(
-    roots.flatMap((root, r) => Array.from({ length: DEPENDENTS_PER_ROOT }, (_, d) => sys.submit({ type: 'compute', payload: { value: r * 100 + d }, dependsOn: root, agent }))),
+    roots.flatMap((root, r) =>
+      Array.from({ length: DEPENDENTS_PER_ROOT }, (_, d) => sys.submit({ type: 'compute', payload: { value: r * 100 + d }, dependsOn: root, agent })),
+    ),
   );
   const all = [...roots, ...dependents];
   const settled = Promise.all(all.map((id) => sys.wait(id, 540_000)));

@@ -48,7 +48,13 @@ test("a proof that runs out of its own proving time is the agent's fault: failed
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
   const artifacts = await ensureArtifacts({ artifactsDir: process.env.AGENC_CIRCUITS_DIR });
   const { generateProof } = createProofActivities({ artifacts, timeoutMs: 1, maxConcurrent: 1, queueSize: 1 });
-  const worker = await Worker.create({ connection, namespace: sys.namespace, taskQueue: PROOF_QUEUE, activities: { generateProof }, maxConcurrentActivityTaskExecutions: 1 });
+  const worker = await Worker.create({
+    connection,
+    namespace: sys.namespace,
+    taskQueue: PROOF_QUEUE,
+    activities: { generateProof },
+    maxConcurrentActivityTaskExecutions: 1,
+  });
   try {
     await worker.runUntil(async () => {
       const task = await sys.submit({ type: 'compute', payload: { value: 3 }, agent });

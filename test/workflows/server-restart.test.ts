@@ -56,7 +56,13 @@ test('speculation-control keeps config, cooldowns and counts through a SIGKILL o
   }
   const dir = mkdtempSync(path.join(testRunDir(), 'server-restart-'));
   const address = `127.0.0.1:${await freePort()}`;
-  const serverOptions: DevServerOptions = { address, headless: true, namespace: 'default', dbFile: path.join(dir, 'temporal.db'), logFile: path.join(dir, 'temporal-server.log') };
+  const serverOptions: DevServerOptions = {
+    address,
+    headless: true,
+    namespace: 'default',
+    dbFile: path.join(dir, 'temporal.db'),
+    logFile: path.join(dir, 'temporal-server.log'),
+  };
   server = await startDevServer(serverOptions);
   expect(server.started).toBe(true);
 
@@ -79,7 +85,8 @@ test('speculation-control keeps config, cooldowns and counts through a SIGKILL o
   const operator = createStakeOperator(worker.stakeDeps!);
   await operator.stakeInit({ agent: 'cheater', amount: 1_000_000_000 });
   await operator.stakeInit({ agent: 'steady', amount: 1_000_000_000 });
-  const submit = async (agent: string, payload: unknown, dependsOn?: string) => (await submitTask(client, { type: 'compute', payload, dependsOn, agent })).task_id;
+  const submit = async (agent: string, payload: unknown, dependsOn?: string) =>
+    (await submitTask(client, { type: 'compute', payload, dependsOn, agent })).task_id;
   const finish = async (id: string): Promise<TaskState> => {
     const { state, timedOut } = await waitForTask(client, id, { timeoutMs: 120_000 });
     if (timedOut) throw new Error(`task ${id} still ${state.status}`);
@@ -96,8 +103,19 @@ test('speculation-control keeps config, cooldowns and counts through a SIGKILL o
   const honest = await submit('cheater', { value: 1 });
   const cheat = await submit('cheater', { value: 2, claimed_output: '7' }, honest);
   expect(await finish(honest)).toMatchObject({ status: 'confirmed' });
-  expect(await finish(cheat)).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed', speculation_status: 'speculative', bond: { state: 'slashed' } });
-  await pollUntil('the cheater\'s cooldown', () => controlStatus(client), (s) => Boolean(s.cooldowns.cheater), 10_000, 200);
+  expect(await finish(cheat)).toMatchObject({
+    status: 'failed',
+    rollback_reason: 'proof_failed',
+    speculation_status: 'speculative',
+    bond: { state: 'slashed' },
+  });
+  await pollUntil(
+    "the cheater's cooldown",
+    () => controlStatus(client),
+    (s) => Boolean(s.cooldowns.cheater),
+    10_000,
+    200,
+  );
 
   // Active speculative tasks (executing for 20 s on their parent's unconfirmed result) and an admitted root.
   const root = await submit('steady', { value: 3 });
@@ -111,24 +129,48 @@ test('speculation-control keeps config, cooldowns and counts through a SIGKILL o
     200,
   );
   // A final task frees its slot with a signal sent after its state reads final: wait for the count to settle.
-  const before = await pollUntil('two active speculative tasks and three admitted ones', () => controlStatus(client), (s) => s.active_tasks === 2 && s.open_tasks === 3, 10_000, 200);
+  const before = await pollUntil(
+    'two active speculative tasks and three admitted ones',
+    () => controlStatus(client),
+    (s) => s.active_tasks === 2 && s.open_tasks === 3,
+    10_000,
+    200,
+  );
   expect(Object.keys(before.cooldowns)).toEqual(['cheater']);
   expect(before.config_version).toBe(configured.config_version);
 
   process.kill(server.pid!, 'SIGKILL');
-  await pollUntil('the server to be gone', () => isListening(address), (listening) => !listening, 10_000, 100);
+  await pollUntil(
+    'the server to be gone',
+    () => isListening(address),
+    (listening) => !listening,
+    10_000,
+    100,
+  );
   server = await startDevServer(serverOptions);
   expect(server.started).toBe(true);
 
   // A query is answered by the worker: it succeeds once the worker has reconnected to the new server.
-  const after = await pollUntil('the control workflow to answer after the restart', () => controlStatus(client), () => true, 60_000, 500);
+  const after = await pollUntil(
+    'the control workflow to answer after the restart',
+    () => controlStatus(client),
+    () => true,
+    60_000,
+    500,
+  );
   expect(durable(after)).toEqual(durable(before));
   expect(workerStopped).toBe(false);
 
   const finals = await Promise.all([...speculating, busyRoot].map(finish));
   for (const s of finals.slice(0, 2)) expect(s).toMatchObject({ status: 'confirmed', speculation_status: 'speculative', bond: { state: 'released' } });
   expect(finals[2]).toMatchObject({ status: 'confirmed', speculation_status: 'non_speculative', bond: null });
-  const settled = await pollUntil('the slots to be freed', () => controlStatus(client), (s) => s.active_tasks === 0 && s.open_tasks === 0, 20_000, 200);
+  const settled = await pollUntil(
+    'the slots to be freed',
+    () => controlStatus(client),
+    (s) => s.active_tasks === 0 && s.open_tasks === 0,
+    20_000,
+    200,
+  );
   expect(settled.cooldowns).toEqual(before.cooldowns);
   expect(settled.config_version).toBe(before.config_version);
 }, 300_000);

@@ -83,7 +83,9 @@ async function until(what: string, ids: string[], ok: (s: TaskState[]) => boolea
     if (advance) await env.sleep(advance);
     else await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`${what}: not reached; ${JSON.stringify((await Promise.all(ids.map(state))).map((s) => [s.task_id, s.status, s.speculation_status, s.bond?.state, s.error]))}`);
+  throw new Error(
+    `${what}: not reached; ${JSON.stringify((await Promise.all(ids.map(state))).map((s) => [s.task_id, s.status, s.speculation_status, s.bond?.state, s.error]))}`,
+  );
 }
 
 /** gate → root (its proof fails) → parent → child, with parent and child speculating and the child's bond release refused. */

@@ -35,7 +35,7 @@ test('a rollback takes effect once, and never once the task is committing or fin
   }
 });
 
-test('only a proven task waiting for its ancestors, with nothing asking it to roll back, joins a parent\'s batch', () => {
+test("only a proven task waiting for its ancestors, with nothing asking it to roll back, joins a parent's batch", () => {
   const ready = { status: 'awaiting_ancestors' as TaskStatus, proofState: 'verified', rollbackRequested: false, ownFault: false, batchSize: 20 };
   expect(mayJoinParentBatch(ready)).toBe(true);
   expect(mayJoinParentBatch({ ...ready, status: 'proving' })).toBe(false);
@@ -56,7 +56,7 @@ test('a commitment batch is this task, then a prefix of its descendants in preor
   );
 });
 
-test('bonds: slashed on the task\'s own fault only; how a task that did not confirm ends', () => {
+test("bonds: slashed on the task's own fault only; how a task that did not confirm ends", () => {
   for (const reason of ROLLBACK_REASONS) expect([reason, bondSettlement(reason)]).toEqual([reason, OWN_FAULT_REASONS.includes(reason) ? 'slash' : 'release']);
   expect(bondSettlement(undefined)).toBe('release');
   expect(unconfirmedStatus(true, false)).toBe('failed');
@@ -79,8 +79,17 @@ test('failures are classified through their cause chain: the type, the root mess
   expect(rootMessage(wrapped)).toBe('stake too low');
   expect(proofActivityLost(wrapped, 30_000)).toBeUndefined();
 
-  const queued = new ActivityFailure('activity timed out', 'generateProof', '2', undefined, undefined, new TimeoutFailure('timeout', undefined, 'SCHEDULE_TO_START'));
-  expect(proofActivityLost(queued, 30_000)).toBe('no proof worker took it within 30000 ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers');
+  const queued = new ActivityFailure(
+    'activity timed out',
+    'generateProof',
+    '2',
+    undefined,
+    undefined,
+    new TimeoutFailure('timeout', undefined, 'SCHEDULE_TO_START'),
+  );
+  expect(proofActivityLost(queued, 30_000)).toBe(
+    'no proof worker took it within 30000 ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers',
+  );
   const hung = new ActivityFailure('activity timed out', 'generateProof', '3', undefined, undefined, new TimeoutFailure('timeout', undefined, 'HEARTBEAT'));
   expect(proofActivityLost(hung, 30_000)).toBe('its proof worker stopped answering (HEARTBEAT timeout) on every attempt; check the agenc-proofs workers');
 });

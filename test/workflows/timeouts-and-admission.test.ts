@@ -29,7 +29,10 @@ test('a speculative task whose parent does not confirm within confirmation_timeo
 });
 
 async function refusal(req: Parameters<typeof submitTask>[1]): Promise<AdmissionError> {
-  const err = await submitTask(sys.client, req).then(() => undefined, (e: unknown) => e);
+  const err = await submitTask(sys.client, req).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(AdmissionError);
   return err as AdmissionError;
 }

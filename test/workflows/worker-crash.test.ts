@@ -108,7 +108,9 @@ async function lockInFlight(taskId: string): Promise<'not_yet' | 'in_flight' | '
   const events = (await sys.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory()).events ?? [];
   const lock = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'lockBond');
   if (!lock) return 'not_yet';
-  const completed = events.some((e) => e.activityTaskCompletedEventAttributes && String(e.activityTaskCompletedEventAttributes.scheduledEventId) === String(lock.eventId));
+  const completed = events.some(
+    (e) => e.activityTaskCompletedEventAttributes && String(e.activityTaskCompletedEventAttributes.scheduledEventId) === String(lock.eventId),
+  );
   return completed ? 'done' : 'in_flight';
 }
 
@@ -123,7 +125,13 @@ test('a worker killed while a dependent locks its bond, whose parent then fails:
     const failing = await sys.submit({ type: 'compute', payload: { value: 6, claimed_output: '7' }, dependsOn: root, agent });
     const dependent = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent });
     // No pause between reads: the window is a few milliseconds wide.
-    const lock = await pollUntil('the dependent to schedule its bond lock', () => lockInFlight(dependent), (l) => l !== 'not_yet', 60_000, 0);
+    const lock = await pollUntil(
+      'the dependent to schedule its bond lock',
+      () => lockInFlight(dependent),
+      (l) => l !== 'not_yet',
+      60_000,
+      0,
+    );
     const hit = lock === 'in_flight';
     if (hit) {
       worker.kill('SIGKILL');
@@ -143,7 +151,7 @@ test('a worker killed while a dependent locks its bond, whose parent then fails:
     await stopGracefully(survivor);
     if (hit) return;
   }
-  throw new Error('no attempt killed the worker while the dependent\'s lockBond was in flight');
+  throw new Error("no attempt killed the worker while the dependent's lockBond was in flight");
 }, 900_000);
 
 async function expectChainIntact(): Promise<void> {
