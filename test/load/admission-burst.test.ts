@@ -60,7 +60,14 @@ test(`a burst of ${BURST} submissions: exactly ${LIMIT} admitted and finished, t
 
     const finals = await Promise.all(admitted.map((id) => sys.wait(id, 180_000)));
     expect(finals.filter((s) => s.status !== 'confirmed')).toEqual([]);
-    expect((await controlStatus(sys.client)).open_tasks).toBe(0);
+    // A task reports itself final a moment before its taskClosed signal reaches the control workflow.
+    await pollUntil(
+      'every slot to be given back',
+      () => controlStatus(sys.client),
+      (c) => c.open_tasks === 0,
+      10_000,
+      100,
+    );
   } finally {
     clearInterval(sampler);
   }
