@@ -4,50 +4,19 @@
  * although its payload was valid and nothing it did was wrong. A worker that dies is the system's
  * fault: the execution runs again, the task confirms and its bond is released in full.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { temporal } from '@temporalio/proto';
 import { taskWorkflowId } from '../../shared/task-model';
-import { PROJECT_ROOT } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';
-import { startTestSystem, TEST_ADMIN_TOKEN, type TestSystem } from '../helpers/system';
+import { startTestSystem, type TestSystem } from '../helpers/system';
+import { spawnWorker } from '../helpers/worker-child';
 
 let sys: TestSystem;
 const children: ChildProcess[] = [];
 const STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
 
-/** The worker as its own process (tsx as a loader, so SIGKILL hits the worker itself); resolves once it polls. */
 function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts', '--http-port', 'off'], {
-    cwd: PROJECT_ROOT,
-    env: {
-      ...process.env,
-      TEMPORAL_NAMESPACE: sys.namespace,
-      AGENC_CONFIG: sys.configFile,
-      AGENC_CHAIN_FILE: path.join(sys.dir, 'chain', 'svm-accounts.json'),
-      AGENC_KEYS_DIR: path.join(sys.dir, 'keys'),
-      AGENC_EMBEDDED_FINALITY_MS: '0',
-      TEMPORAL_SDK_METRICS_PORT: '0',
-      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-      LOG_FORMAT: 'json',
-      TEMPORAL_LOG_LEVEL: 'WARN',
-      RUST_LOG: 'error',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const log = createWriteStream(path.join(sys.dir, `worker-${children.length}.log`));
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('"taskQueue":"agenc-proofs"') && out.includes('worker polling')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before polling; see worker-${children.length}.log`)));
-  });
+  return spawnWorker(sys, children, { embeddedFinalityMs: 0, args: ['--http-port', 'off'] });
 }
 
 beforeAll(async () => {

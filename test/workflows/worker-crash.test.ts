@@ -4,54 +4,20 @@
  * test aims the kill at one interleaving: a dependent's bond lock in flight (so it is retried only
  * after its 30 s start-to-close timeout) while its parent fails on the new worker.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { runOperatorAction } from '../../client/commands/operator';
 import { countOpenTasks, getTaskState } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
 import type { IntegrityReport } from '../../shared/operator-contract';
-import { PROJECT_ROOT } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';
-import { startTestSystem, TEST_ADMIN_TOKEN, type TestSystem } from '../helpers/system';
+import { startTestSystem, type TestSystem } from '../helpers/system';
+import { spawnWorker } from '../helpers/worker-child';
 
 let sys: TestSystem;
 const children: ChildProcess[] = [];
 
 function startWorkerProcess(): Promise<ChildProcess> {
-  // tsx as a loader inside one node process: SIGKILL must hit the worker itself, not a tsx wrapper around it.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
-    cwd: PROJECT_ROOT,
-    env: {
-      ...process.env,
-      TEMPORAL_NAMESPACE: sys.namespace,
-      AGENC_CONFIG: sys.configFile,
-      AGENC_CHAIN_FILE: path.join(sys.dir, 'chain', 'svm-accounts.json'),
-      AGENC_KEYS_DIR: path.join(sys.dir, 'keys'),
-      AGENC_EMBEDDED_FINALITY_MS: '3000',
-      METRICS_PORT: '0',
-      TEMPORAL_SDK_METRICS_PORT: '0',
-      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-      LOG_FORMAT: 'json',
-      TEMPORAL_LOG_LEVEL: 'WARN',
-      RUST_LOG: 'error',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('"taskQueue":"agenc-proofs"') && out.includes('worker polling')) resolve(child);
-    };
-    const log = createWriteStream(path.join(sys.dir, `worker-${children.length}.log`));
-    child.stdout!.on('data', onData);
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
-    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before polling:\n${out.slice(-3000)}`)));
-  });
+  return spawnWorker(sys, children, { embeddedFinalityMs: 3000, env: { METRICS_PORT: '0' } });
 }
 
 const LOCK_KILL_ATTEMPTS = 5;
