@@ -61,6 +61,8 @@ export interface TestSystem {
   stopWorker(): Promise<void>;
   /** Starts a worker again on the same namespace, chain file and keys. */
   restartWorker(): Promise<void>;
+  /** Starts one more worker process on the same namespace, config and chain (e.g. a proof worker); `close()` stops it. */
+  startExtraWorker(overrides: Partial<WorkerProcessOptions>): Promise<WorkerProcess>;
   close(): Promise<void>;
 }
 
@@ -90,7 +92,7 @@ export async function startTestSystem(opts: { name: string; config?: Record<stri
   const client = new Client({ connection, namespace });
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
-  const startWorker = () =>
+  const startWorker = (overrides: Partial<WorkerProcessOptions> = {}) =>
     startWorkerProcess({
       logger,
       address,
@@ -104,8 +106,10 @@ export async function startTestSystem(opts: { name: string; config?: Record<stri
       shutdownGraceTime: '5s',
       embeddedFinalityMs: 0,
       ...opts.worker,
+      ...overrides,
     });
   let worker = await startWorker();
+  const extraWorkers: WorkerProcess[] = [];
 
   const system: TestSystem = {
     namespace,
@@ -132,8 +136,13 @@ export async function startTestSystem(opts: { name: string; config?: Record<stri
     async restartWorker() {
       worker = await startWorker();
     },
+    async startExtraWorker(overrides) {
+      const extra = await startWorker({ httpPort: null, ...overrides });
+      extraWorkers.push(extra);
+      return extra;
+    },
     async close() {
-      await worker.shutdown().catch(() => undefined);
+      await Promise.all([worker, ...extraWorkers].map((w) => w.shutdown().catch(() => undefined)));
       await connection.close();
     },
   };
