@@ -60,7 +60,11 @@ export async function benchSpeedup(ctx: BenchContext): Promise<void> {
   const finalityMs = ctx.quick ? 500 : 3000;
   const chains = ctx.quick ? [3] : [1, 2, 3, 5, 10];
   const tree = ctx.quick ? { levels: 3, branching: 2 } : { levels: 4, branching: 3 };
-  const sys = await ctx.system('speedup', { config: benchConfig(), worker: { embeddedFinalityMs: finalityMs } });
+  // The model lets every dependent speculate however deep the chain; the runbook's max_depth (3 in the
+  // template) is a risk limit that makes deep tasks wait for confirmation, so it is raised to the
+  // schema's maximum here and recorded as an input.
+  const maxDepth = 20;
+  const sys = await ctx.system('speedup', { config: benchConfig({ speculation: { max_depth: maxDepth } }), worker: { embeddedFinalityMs: finalityMs } });
   try {
     await sys.fund(AGENT);
     // Warm-up: the first proof loads the circuit; not part of any measurement.
@@ -98,6 +102,7 @@ export async function benchSpeedup(ctx: BenchContext): Promise<void> {
           branching: shape.branching,
           work_ms: workMs,
           embedded_finality_ms: finalityMs,
+          max_depth: maxDepth,
           batch_size_after: 20,
           batch_size_before: 1,
         },
