@@ -1,12 +1,15 @@
 /**
  * The embedded chain: solana-bankrun's in-process SVM running the real System and Memo programs.
  *
- * Durability: after every processed transaction (and before send() returns) the accounts this chain
- * has touched are written to `accountsFile` atomically, and successful transactions are appended to a
- * history log next to it (`<name>.history.jsonl`, the embedded stand-in for a validator's ledger, read by
- * getMemoHistory()). The snapshot carries the sequence number of the last transaction it contains; on
- * start, history lines beyond it (a crash between the two writes) are dropped, so accounts and history
- * always agree. A restart loads the snapshot back as genesis accounts and loses nothing.
+ * Durability: before send() returns, a successful transaction is appended to a history log
+ * (`<name>.history.jsonl`, the embedded stand-in for a validator's ledger, read by getMemoHistory()),
+ * and the accounts the transaction touched, as it left them, are appended to a journal
+ * (`<name>.journal.jsonl`), both fsynced. Only what a transaction touched is written, so a send costs
+ * the same with ten accounts or ten thousand; every COMPACT_EVERY journal records the whole state is
+ * written to `accountsFile` atomically and the journal starts again (and on close()). A restart loads the snapshot,
+ * applies the journal records it does not contain (a torn last line from a crash mid-append is
+ * ignored), and drops history lines beyond the last transaction whose accounts were written (a crash
+ * between the two appends), so accounts and history always agree and nothing is lost.
  *
  * One process owns the state file at a time (a `.lock` file holding its pid); sends are serialised
  * through a promise queue so persistence order equals execution order.
@@ -26,6 +29,8 @@ export const DEFAULT_ACCOUNTS_FILE = '.data/chain/svm-accounts.json';
 export interface BankrunChainOptions {
   /** Where the accounts snapshot lives; default `.data/chain/svm-accounts.json`. */
   accountsFile?: string;
+  /** Journal records between snapshots (default 1000). */
+  compactEvery?: number;
 }
 
 interface PersistedAccount {
@@ -38,9 +43,25 @@ interface PersistedAccount {
 
 interface Snapshot {
   version: 1;
+  /** The history sequence number of the last successful transaction whose effects it holds. */
   seq: number;
+  /** The last journal record it holds (absent in snapshots written before the journal: 0). */
+  journal?: number;
   accounts: PersistedAccount[];
 }
+
+/** One processed transaction's effects: the accounts it touched as it left them, and those it closed. */
+interface JournalRecord {
+  /** Journal sequence: one per processed transaction, failed ones included (they charge a fee). */
+  j: number;
+  /** The history sequence number after this transaction. */
+  seq: number;
+  accounts: PersistedAccount[];
+  closed: string[];
+}
+
+/** How many journal records accumulate before the whole state is written as a snapshot, by default. */
+const COMPACT_EVERY = 1000;
 
 interface HistoryEntry extends MemoRecord {
   seq: number;
@@ -53,6 +74,7 @@ export class BankrunChain implements ChainPort {
   readonly kind = 'embedded' as const;
   readonly accountsFile: string;
   readonly historyFile: string;
+  readonly journalFile: string;
   private readonly lockFile: string;
   private readonly tracked = new Set<string>();
   private readonly logs = new Map<string, string[]>();
@@ -64,13 +86,17 @@ export class BankrunChain implements ChainPort {
 
   private constructor(
     private readonly context: ProgramTestContext,
-    files: { accountsFile: string; historyFile: string; lockFile: string },
+    files: { accountsFile: string; historyFile: string; journalFile: string; lockFile: string },
     private seq: number,
+    private journalSeq: number,
+    private journalRecords: number,
+    private readonly compactEvery: number,
     history: HistoryEntry[],
     loaded: string[],
   ) {
     this.accountsFile = files.accountsFile;
     this.historyFile = files.historyFile;
+    this.journalFile = files.journalFile;
     this.lockFile = files.lockFile;
     for (const address of loaded) this.tracked.add(address);
     for (const entry of history) this.index(entry);
@@ -79,15 +105,25 @@ export class BankrunChain implements ChainPort {
   static async open(options: BankrunChainOptions = {}): Promise<BankrunChain> {
     const accountsFile = path.resolve(options.accountsFile ?? DEFAULT_ACCOUNTS_FILE);
     const historyFile = historyFileFor(accountsFile);
+    const journalFile = journalFileFor(accountsFile);
     const lockFile = `${accountsFile}.lock`;
     await fs.promises.mkdir(path.dirname(accountsFile), { recursive: true, mode: 0o700 });
     acquireLock(lockFile);
     try {
       const snapshot = readSnapshot(accountsFile);
-      const history = await readHistory(historyFile, snapshot.seq);
+      const journal = await readJournal(journalFile, snapshot.journal ?? 0);
+      const state = new Map(snapshot.accounts.map((a) => [a.address, a]));
+      let seq = snapshot.seq;
+      for (const record of journal) {
+        for (const a of record.accounts) state.set(a.address, a);
+        for (const address of record.closed) state.delete(address);
+        seq = record.seq;
+      }
+      const accounts = [...state.values()];
+      const history = await readHistory(historyFile, seq);
       // The SVM logs every instruction at DEBUG to stderr unless told otherwise; read once, at first start.
       process.env.RUST_LOG ??= 'error';
-      const genesis: AddedAccount[] = snapshot.accounts.map((a) => ({
+      const genesis: AddedAccount[] = accounts.map((a) => ({
         address: new PublicKey(a.address),
         info: {
           lamports: Number(a.lamports),
@@ -101,12 +137,16 @@ export class BankrunChain implements ChainPort {
       const context = await start([], genesis);
       const lastSlot = history[history.length - 1]?.slot;
       if (lastSlot !== undefined) context.warpToSlot(BigInt(lastSlot + 1)); // slots keep increasing across restarts
+      const journalSeq = journal[journal.length - 1]?.j ?? snapshot.journal ?? 0;
       return new BankrunChain(
         context,
-        { accountsFile, historyFile, lockFile },
-        snapshot.seq,
+        { accountsFile, historyFile, journalFile, lockFile },
+        seq,
+        journalSeq,
+        journal.length,
+        options.compactEvery ?? COMPACT_EVERY,
         history,
-        snapshot.accounts.map((a) => a.address),
+        accounts.map((a) => a.address),
       );
     } catch (err) {
       releaseLock(lockFile);
@@ -159,11 +199,12 @@ export class BankrunChain implements ChainPort {
     return this.logs.get(signature) ?? null;
   }
 
-  /** Waits for queued sends, then releases the state file for another process. */
+  /** Waits for queued sends, writes the whole state as the snapshot, then releases the state file for another process. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.queue.catch(() => undefined);
+    if (this.journalRecords > 0 && !this.failure) await this.compact().catch(() => undefined); // the journal already holds it all
     releaseLock(this.lockFile);
   }
 
@@ -214,8 +255,8 @@ export class BankrunChain implements ChainPort {
         await appendLineDurably(this.historyFile, JSON.stringify(entry));
         this.index(entry);
       }
-      // A failed transaction still charged its fee, so the snapshot is written either way.
-      await this.persist();
+      // A failed transaction still charged its fee, so its effects are written either way.
+      await this.journal(accounts.filter((a) => a !== faucet));
     } catch (err) {
       this.failure = err instanceof Error ? err : new Error(String(err));
       throw this.failure;
@@ -227,16 +268,35 @@ export class BankrunChain implements ChainPort {
     return { signature };
   }
 
-  private async persist(): Promise<void> {
+  /** Appends what one transaction left in the accounts it touched; every COMPACT_EVERY records, a snapshot instead. */
+  private async journal(touched: string[]): Promise<void> {
+    const { accounts, closed } = await this.readAccounts(new Set(touched));
+    this.journalSeq += 1;
+    this.journalRecords += 1;
+    const record: JournalRecord = { j: this.journalSeq, seq: this.seq, accounts, closed };
+    await appendLineDurably(this.journalFile, JSON.stringify(record));
+    if (this.journalRecords >= this.compactEvery) await this.compact();
+  }
+
+  /** Writes the whole state as the snapshot (atomically), then empties the journal it now contains. */
+  private async compact(): Promise<void> {
+    const { accounts } = await this.readAccounts(this.tracked);
+    const snapshot: Snapshot = { version: 1, seq: this.seq, journal: this.journalSeq, accounts };
+    await writeFileAtomic(this.accountsFile, `${JSON.stringify(snapshot, null, 1)}\n`);
+    // A crash before this line leaves records the snapshot already holds: the next start skips them by `j`.
+    await writeFileAtomic(this.journalFile, '');
+    this.journalRecords = 0;
+  }
+
+  /** The current state of these accounts; closed ones (and programs, which genesis provides) are no longer tracked. */
+  private async readAccounts(addresses: Iterable<string>): Promise<{ accounts: PersistedAccount[]; closed: string[] }> {
     const accounts: PersistedAccount[] = [];
-    for (const address of [...this.tracked].sort()) {
+    const closed: string[] = [];
+    for (const address of [...addresses].sort()) {
       const account = await this.context.banksClient.getAccount(new PublicKey(address));
-      if (!account) {
+      if (!account || account.executable) {
         this.tracked.delete(address);
-        continue;
-      }
-      if (account.executable) {
-        this.tracked.delete(address);
+        if (!account) closed.push(address);
         continue;
       }
       accounts.push({
@@ -247,8 +307,7 @@ export class BankrunChain implements ChainPort {
         data: Buffer.from(account.data).toString('base64'),
       });
     }
-    const snapshot: Snapshot = { version: 1, seq: this.seq, accounts };
-    await writeFileAtomic(this.accountsFile, `${JSON.stringify(snapshot, null, 1)}\n`);
+    return { accounts, closed };
   }
 
   private index(entry: HistoryEntry): void {
@@ -272,6 +331,10 @@ export function historyFileFor(accountsFile: string): string {
   return `${accountsFile.replace(/\.json$/, '')}.history.jsonl`;
 }
 
+export function journalFileFor(accountsFile: string): string {
+  return `${accountsFile.replace(/\.json$/, '')}.journal.jsonl`;
+}
+
 function memoOf(tx: Transaction): string | null {
   const ix = tx.instructions.find((i) => i.programId.toBase58() === MEMO_PROGRAM_ID);
   return ix ? Buffer.from(ix.data).toString('utf8') : null;
@@ -290,6 +353,36 @@ function readSnapshot(file: string): Snapshot {
     throw new Error(`${file} is not an embedded-chain accounts snapshot (version 1); move it aside to start fresh`);
   }
   return parsed as Snapshot;
+}
+
+/**
+ * Journal records after the snapshot's, in order. A torn last line (a crash mid-append) is not a
+ * record; the file is rewritten without it, so the next append starts on a line of its own.
+ */
+async function readJournal(file: string, afterJournal: number): Promise<JournalRecord[]> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const records: JournalRecord[] = [];
+  let rewrite = false;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let record: JournalRecord;
+    try {
+      record = JSON.parse(line) as JournalRecord;
+    } catch {
+      rewrite = true; // only the last line can be torn: fsync completed every earlier append
+      break;
+    }
+    if (record.j > afterJournal) records.push(record);
+    else rewrite = true; // already in the snapshot (a crash between compaction's two writes)
+  }
+  if (rewrite) await writeFileAtomic(file, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  return records;
 }
 
 async function readHistory(file: string, upToSeq: number): Promise<HistoryEntry[]> {

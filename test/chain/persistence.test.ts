@@ -2,13 +2,24 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BankrunChain, KeyStore } from '../../activities/chain';
-import { historyFileFor } from '../../activities/chain/bankrun-chain';
+import { historyFileFor, journalFileFor } from '../../activities/chain/bankrun-chain';
 import { STAKE, balances, embeddedEnv, envFor, tempDir } from './helpers';
 
-async function reopen(dir: string) {
+async function reopen(dir: string, compactEvery?: number) {
   const accountsFile = path.join(dir, 'chain', 'svm-accounts.json');
-  return envFor({ chain: await BankrunChain.open({ accountsFile }), keys: new KeyStore(path.join(dir, 'keys')) }, dir, accountsFile);
+  return envFor({ chain: await BankrunChain.open({ accountsFile, compactEvery }), keys: new KeyStore(path.join(dir, 'keys')) }, dir, accountsFile);
 }
+
+/** What a kill -9 leaves: the files as they are, and a lock whose process is gone. */
+function crash(accountsFile: string): void {
+  fs.writeFileSync(`${accountsFile}.lock`, '999999999');
+}
+
+const lines = (file: string) =>
+  fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
 
 test('a new BankrunChain on the same file sees the same balances, bonds and ledger', async () => {
   const dir = tempDir();
@@ -41,18 +52,79 @@ test('a new BankrunChain on the same file sees the same balances, bonds and ledg
   }
 });
 
-test('the accounts file is written before send returns, and not left half-written', async () => {
-  const env = await embeddedEnv();
+test('what a send changed is on disk before send returns: a crash right after it loses nothing', async () => {
+  const dir = tempDir();
+  const env = await embeddedEnv(dir);
+  await env.operator.stakeInit({ agent: 'dave', amount: 5_000_000 });
+  const lock = await env.activities.lockBond({ taskId: 'w1', agent: 'dave', depth: 0, stake: STAKE });
+  const before = await balances(env, 'dave', 'w1');
+  const history = lines(historyFileFor(env.accountsFile));
+  expect(JSON.parse(history[history.length - 1]!)).toMatchObject({ signature: lock.signature });
+  // The transaction's accounts are in the journal's last record, not in a rewrite of the whole state.
+  const journal = lines(journalFileFor(env.accountsFile));
+  expect(JSON.parse(journal[journal.length - 1]!).accounts).toContainEqual(expect.objectContaining({ address: lock.bondAddress, lamports: '1000000' }));
+  expect(fs.readdirSync(path.dirname(env.accountsFile)).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  crash(env.accountsFile); // no close(): the process is gone
+
+  const again = await reopen(dir);
   try {
-    await env.operator.stakeInit({ agent: 'dave', amount: 5_000_000 });
-    const lock = await env.activities.lockBond({ taskId: 'w1', agent: 'dave', depth: 0, stake: STAKE });
-    const snapshot = JSON.parse(fs.readFileSync(env.accountsFile, 'utf8')) as { seq: number; accounts: Array<{ address: string; lamports: string }> };
-    expect(snapshot.accounts).toContainEqual(expect.objectContaining({ address: lock.bondAddress, lamports: '1000000' }));
-    const history = fs.readFileSync(historyFileFor(env.accountsFile), 'utf8').trim().split('\n');
-    expect(JSON.parse(history[history.length - 1] ?? '{}')).toMatchObject({ seq: snapshot.seq, signature: lock.signature });
-    expect(fs.readdirSync(path.dirname(env.accountsFile)).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    expect(await balances(again, 'dave', 'w1')).toEqual(before);
+    expect(await again.activities.lockBond({ taskId: 'w1', agent: 'dave', depth: 0, stake: STAKE })).toMatchObject({ alreadyLocked: true });
+    expect((await again.operator.checkIntegrity({ liveBonds: [{ taskId: 'w1', agent: 'dave', amount: lock.amount }] })).ok).toBe(true);
   } finally {
-    await env.close();
+    await again.close();
+  }
+});
+
+test('a journal record torn by a crash mid-append is dropped, and the next send starts a line of its own', async () => {
+  const dir = tempDir();
+  const env = await embeddedEnv(dir);
+  await env.operator.stakeInit({ agent: 'fay', amount: 5_000_000 });
+  const before = await balances(env, 'fay', 'none');
+  crash(env.accountsFile);
+  const journalFile = journalFileFor(env.accountsFile);
+  const records = lines(journalFile).length;
+  fs.appendFileSync(journalFile, '{"j":99,"seq":99,"accounts":[{"addr');
+
+  const again = await reopen(dir);
+  try {
+    expect(await balances(again, 'fay', 'none')).toEqual(before);
+    await again.activities.lockBond({ taskId: 'f1', agent: 'fay', depth: 0, stake: STAKE });
+    expect(lines(journalFile)).toHaveLength(records + 1);
+    for (const line of lines(journalFile)) expect(() => JSON.parse(line)).not.toThrow();
+  } finally {
+    await again.close();
+  }
+});
+
+test('every compactEvery records the whole state becomes the snapshot and the journal starts again; a crash between the two writes replays nothing twice', async () => {
+  const dir = tempDir();
+  const first = await reopen(dir);
+  await first.operator.stakeInit({ agent: 'gus', amount: 50_000_000 });
+  const { bondAddress } = await first.activities.lockBond({ taskId: 'g1', agent: 'gus', depth: 0, stake: STAKE });
+  const journalFile = journalFileFor(first.accountsFile);
+  const olderJournal = fs.readFileSync(journalFile, 'utf8');
+  const records = lines(journalFile).length;
+  crash(first.accountsFile);
+  // Reopened with room for one more record: the release's transaction compacts.
+  const env = await reopen(dir, records + 1);
+  await env.activities.releaseBond({ taskId: 'g1', agent: 'gus', reason: 'ok' });
+  const snapshot = JSON.parse(fs.readFileSync(env.accountsFile, 'utf8')) as { journal: number; accounts: Array<{ address: string }> };
+  expect(snapshot.journal).toBeGreaterThan(records);
+  expect(lines(journalFile).length).toBeLessThan(records);
+  expect(snapshot.accounts.map((a) => a.address)).not.toContain(bondAddress); // released: the bond account is closed
+  const before = await balances(env, 'gus', 'g1');
+  // A crash after the snapshot was written but before the journal was emptied leaves records it holds.
+  crash(env.accountsFile);
+  fs.writeFileSync(journalFile, olderJournal);
+
+  const again = await reopen(dir);
+  try {
+    expect(await balances(again, 'gus', 'g1')).toEqual(before); // record 3's lock is not applied again
+    expect((await again.operator.stakeStatus({ agent: 'gus' })).agents[0]).toMatchObject({ locked_in_bonds: 0 });
+    expect((await again.operator.checkIntegrity({ liveBonds: [] })).ok).toBe(true);
+  } finally {
+    await again.close();
   }
 });
 
