@@ -5,7 +5,7 @@
  * A full run writes `bench/results.json` and `bench/RESULTS.md`; `--quick` runs a small subset of each
  * measurement and writes to a temp dir (or `--out`), so the committed results only come from full runs.
  *
- *   npm run bench [-- --quick] [--only speedup,proofs,cascade,control,overhead,load] [--out DIR]
+ *   npm run bench [-- --quick] [--only speedup,proofs,cascade,control,overhead,load,chain] [--out DIR]
  *
  * Modules (bench/<name>.ts), in the issue's priority order:
  *   speedup  chains and a fan-out tree: speculation off / on per level (batch 1) / on batched, against the model
@@ -14,6 +14,7 @@
  *   control  decisions/s the speculation-control singleton sustains, history per decision, continue-as-new
  *   overhead what a speculative hop costs beyond its work, proof and finality, part by part
  *   load     a burst of tasks to confirmation: tasks/s, latency, nothing lost, no bond locked
+ *   chain    the embedded chain's lockBond as bonds accumulate (a send must not grow with the state)
  * Memory (worker RSS per active speculative task, proof worker peak) comes with cascade and proofs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { freePort, startDevServer } from '../workers/temporal-dev-server';
 import { installRuntime } from '../workers/runtime';
 import { bundleWorkflows } from '../workers/worker-process';
 import { benchCascade } from './cascade';
+import { benchChain } from './chain';
 import { benchControl } from './control';
 import { benchLoad } from './load';
 import { benchOverhead } from './overhead';
@@ -42,6 +44,7 @@ const MODULES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   control: benchControl,
   overhead: benchOverhead,
   load: benchLoad,
+  chain: benchChain,
 };
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
