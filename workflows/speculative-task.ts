@@ -52,19 +52,25 @@ import { setLogPhase } from './log-attributes';
 import {
   bondSettlement,
   commitBatchEntries,
+  endReason,
   executionWorkerLost,
   failureType,
   mayJoinParentBatch,
   newsForDependents,
+  passesOnProgress,
   proofActivityLost,
+  proofFailureReason,
+  provesBeforeParentConfirmed,
   rollbackExplanation,
   rollbackTakesEffect,
   rootMessage,
+  unconfirmedAncestors,
   unconfirmedStatus,
+  unsettledDependents,
 } from './task-decisions';
 import { SA } from '../shared/search-attributes';
 import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE } from '../shared/task-queues';
-import { type RollbackReason, type TaskInput, type TaskOutput, type TaskState, type TaskStatus, taskWorkflowId } from '../shared/task-model';
+import { FINAL_STATUSES, type RollbackReason, type TaskInput, type TaskOutput, type TaskState, type TaskStatus, taskWorkflowId } from '../shared/task-model';
 
 // Timeouts are short because a worker that dies mid-activity is only noticed when they expire: then
 // Temporal retries the activity on a live worker (every activity here is idempotent).
@@ -220,9 +226,12 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     ]);
   };
 
-  /** Unconfirmed ancestors of this task; a dependent speculating on it has this + 1 (this task itself). */
-  const pendingAncestors = () => (input.parentTaskId && !task.parent.confirmed ? 1 + task.parent.pendingAncestors : 0);
-  const isFinal = () => state.status === 'confirmed' || state.status === 'failed' || state.status === 'rolled_back';
+  const pendingAncestors = () =>
+    unconfirmedAncestors({
+      hasParent: Boolean(input.parentTaskId),
+      parentConfirmed: Boolean(task.parent.confirmed),
+      parentPending: task.parent.pendingAncestors,
+    });
 
   const signalTask = async (taskId: string, send: (h: ReturnType<typeof getExternalWorkflowHandle>) => Promise<void>) => {
     try {
@@ -252,6 +261,35 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   };
   const pushStateToAll = () => Promise.all(state.dependents.map(pushStateTo));
 
+  /** Tells the dependents their new count of unconfirmed ancestors, after this task's parent's changed. */
+  const passOnProgress = async () => {
+    if (!passesOnProgress({ status: state.status, hasResult: Boolean(state.result) })) return;
+    await Promise.all(
+      state.dependents.map((d) => signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() }))),
+    );
+  };
+
+  /**
+   * Answers a committing parent's gathering: the same answer as before if asked again, nothing unless this
+   * task may join the batch, else its own entry and what is proven below it.
+   */
+  const answerGathering = async (parentTaskId: string) => {
+    const answer = async (entries: CommitEntry[]) => signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: input.taskId, entries }));
+    if (task.handedUp) return answer(task.handedUp);
+    const ready = mayJoinParentBatch({
+      status: state.status,
+      proofState: state.proof.state,
+      rollbackRequested: Boolean(task.rollbackRequest),
+      ownFault: Boolean(task.ownFault),
+      batchSize: batchSize(),
+    });
+    if (!ready) return answer([]);
+    // Point of no return, as for a task committing on its own: the parent is past its own and may carry this commitment.
+    setStatus('committing', `parent task ${parentTaskId}'s commitment batch`);
+    task.handedUp = [commitEntry(), ...(await gatherBelow())];
+    return answer(task.handedUp);
+  };
+
   const requestRollback = (reason: RollbackReason) => {
     if (!rollbackTakesEffect(state.status, Boolean(task.rollbackRequest))) return;
     log.warn('rollback requested', { taskId: input.taskId, reason });
@@ -279,13 +317,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     parentProgressSignal,
     async ({ pendingAncestors: n }) => {
       task.parent.pendingAncestors = n;
-      if (state.result && !isFinal()) {
-        await Promise.all(
-          state.dependents.map((d) =>
-            signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() })),
-          ),
-        );
-      }
+      await passOnProgress();
     },
     { description: "The parent's count of unconfirmed ancestors changed." },
   );
@@ -294,13 +326,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     async (c) => {
       task.parent.confirmed = { output: c.output, salt: c.salt, commitment: c.commitment };
       if (c.batch?.signatures[input.taskId]) task.commitBatch = c.batch;
-      if (state.result && !isFinal()) {
-        await Promise.all(
-          state.dependents.map((d) =>
-            signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() })),
-          ),
-        );
-      }
+      await passOnProgress();
     },
     { description: 'The parent is confirmed (proven and committed on-chain).' },
   );
@@ -317,26 +343,9 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     },
     { description: 'A dependent reached a final state.' },
   );
-  setHandler(
-    gatherCommitsSignal,
-    async ({ parentTaskId }) => {
-      const answer = async (entries: CommitEntry[]) => signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: input.taskId, entries }));
-      if (task.handedUp) return answer(task.handedUp);
-      const ready = mayJoinParentBatch({
-        status: state.status,
-        proofState: state.proof.state,
-        rollbackRequested: Boolean(task.rollbackRequest),
-        ownFault: Boolean(task.ownFault),
-        batchSize: batchSize(),
-      });
-      if (!ready) return answer([]);
-      // Point of no return, as for a task committing on its own: the parent is past its own and may carry this commitment.
-      setStatus('committing', `parent task ${parentTaskId}'s commitment batch`);
-      task.handedUp = [commitEntry(), ...(await gatherBelow())];
-      return answer(task.handedUp);
-    },
-    { description: 'The parent is committing: a proven dependent answers with what is proven in its subtree, to go on-chain in the same batch.' },
-  );
+  setHandler(gatherCommitsSignal, ({ parentTaskId }) => answerGathering(parentTaskId), {
+    description: 'The parent is committing: a proven dependent answers with what is proven in its subtree, to go on-chain in the same batch.',
+  });
   setHandler(
     commitsReadySignal,
     ({ taskId, entries }) => {
@@ -361,7 +370,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
   /** Asks the running dependents for what is proven below them; their answers, ancestors first (preorder). */
   async function gatherBelow(): Promise<CommitEntry[]> {
-    const asked = state.dependents.filter((d) => !task.settledDependents.has(d));
+    const asked = unsettledDependents(state.dependents, task.settledDependents);
     if (!asked.length) return [];
     await Promise.all(asked.map((d) => signalTask(d, (h) => h.signal(gatherCommitsSignal, { parentTaskId: input.taskId }))));
     await condition(() => asked.every((d) => task.gathered.has(d) || task.settledDependents.has(d)), COMMIT_GATHER_TIMEOUT);
@@ -414,7 +423,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   /** Release in full, or slash `slash_percentage` on the task's own fault. Idempotent. */
   async function settleBond(): Promise<void> {
     if (!state.bond || state.bond.state !== 'locked') return;
-    const reason = task.rollbackRequest ?? task.ownFault?.reason;
+    const reason = endReason(task.rollbackRequest, task.ownFault?.reason);
     if (reason && bondSettlement(reason) === 'slash') {
       const slashPercentage = task.config!.speculation.stake.slash_percentage;
       const r = await step(CHAIN, `slash: ${slashPercentage * 100}% of the bond to the treasury (${reason})`).slashBond({
@@ -527,7 +536,8 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     setStatus('executed');
     await pushStateToAll();
 
-    if (input.parentTaskId && !task.parent.confirmed && !task.config.speculation.features.enable_optimistic_proofs) {
+    const optimisticProofs = task.config.speculation.features.enable_optimistic_proofs;
+    if (!provesBeforeParentConfirmed({ hasParent: Boolean(input.parentTaskId), parentConfirmed: Boolean(task.parent.confirmed), optimisticProofs })) {
       setStatus('awaiting_ancestors', `parent task ${input.parentTaskId} to be confirmed before proving`);
       await condition(() => Boolean(task.parent.confirmed));
     }
@@ -565,7 +575,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         requestRollback('proof_unavailable');
         await forward.cancelRequested;
       }
-      throw new OwnFault(failureType(err) === FAILURE_TYPES.proofTimeout ? 'proof_timeout' : 'proof_failed', rootMessage(err));
+      throw new OwnFault(proofFailureReason(err), rootMessage(err));
     }
     state.proof = {
       state: 'verified',
@@ -588,7 +598,10 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   const startConfirmationTimer = (timeoutMs: number) => {
     void (async () => {
       try {
-        const confirmed = await condition(() => Boolean(task.parent.confirmed) || isFinal() || Boolean(task.rollbackRequest), timeoutMs);
+        const confirmed = await condition(
+          () => Boolean(task.parent.confirmed) || FINAL_STATUSES.includes(state.status) || Boolean(task.rollbackRequest),
+          timeoutMs,
+        );
         if (!confirmed) requestRollback('confirmation_timeout');
       } catch (err) {
         if (!isCancellation(err)) throw err;
@@ -604,7 +617,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
    * which never will.
    */
   async function subtreeSettled(): Promise<void> {
-    const unsettled = () => state.dependents.filter((d) => !task.settledDependents.has(d));
+    const unsettled = () => unsettledDependents(state.dependents, task.settledDependents);
     while (!(await condition(() => !unsettled().length, SUBTREE_CHECK_INTERVAL))) {
       const waitingFor = unsettled();
       const closed = await step(QUICK, `check: which of ${waitingFor.length} unsettled dependent(s) still run`).findClosedTasks(waitingFor);
@@ -664,7 +677,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     metrics.confirmed(state.speculation_status);
     await pushStateToAll();
   } else {
-    const reason = task.rollbackRequest ?? task.ownFault!.reason;
+    const reason = endReason(task.rollbackRequest, task.ownFault?.reason)!;
     state.rollback_reason = reason;
     if (task.ownFault) state.error = task.ownFault.message;
     await CancellationScope.nonCancellable(async () => {
