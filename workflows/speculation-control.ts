@@ -18,7 +18,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { applyDottedChanges, ConfigError, formatProblem, parseConfig, type SpeculationConfig } from '../config/schema';
+import { applyDottedChanges, type ConfigProblem, formatProblem, parseConfig, type SpeculationConfig } from '../config/schema';
 import { FAILURE_TYPES, type TaskActivities } from '../shared/activity-contract';
 import {
   admitSpeculationsUpdate,
@@ -85,23 +85,26 @@ const { findClosedTasks } = proxyActivities<TaskActivities>({
   summary: 'clean-up: which admitted or speculating tasks have no running workflow',
 });
 
-function resolve(raw: Record<string, unknown>): SpeculationConfig {
+/**
+ * The one way a raw configuration becomes the live one: at start and across continue-as-new, and in both
+ * configuration Updates, once in the validator (where throwing rejects the Update before it enters
+ * history) and again in the handler, since validators do not run on replay.
+ */
+function parsedConfig(raw: Record<string, unknown>): SpeculationConfig {
   const result = parseConfig(raw);
-  if (!result.ok) throw new ConfigError(result.problems);
+  if (!result.ok) throw rejected(result.problems);
   return result.config;
 }
 
-/** Throws (rejecting the update before it enters history) with every problem, key by key. */
-function validated(raw: Record<string, unknown>): SpeculationConfig {
-  const result = parseConfig(raw);
-  if (!result.ok) throw new Error(`configuration rejected: ${result.problems.map(formatProblem).join('; ')}`);
-  return result.config;
+/** Every problem, key by key, in the words the Update's caller sees. */
+function rejected(problems: ConfigProblem[]): Error {
+  return new Error(`configuration rejected: ${problems.map(formatProblem).join('; ')}`);
 }
 
 function restore(input: ControlInput): ControlState {
   return {
     raw: input.rawConfig,
-    config: resolve(input.rawConfig),
+    config: parsedConfig(input.rawConfig),
     configVersion: input.configVersion ?? 1,
     updatedAt: new Date().toISOString(),
     active: new Map((input.active ?? []).map((a) => [a.taskId, a])),
@@ -173,7 +176,7 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     (changes) => {
       const merged = applyDottedChanges(state.raw, changes);
       if (!merged.ok) throw new Error('unreachable: validator accepted unknown keys');
-      applyConfig(merged.raw, resolve(merged.raw));
+      applyConfig(merged.raw, parsedConfig(merged.raw));
       return status(state);
     },
     {
@@ -183,8 +186,8 @@ export async function speculationControl(input: ControlInput): Promise<void> {
           throw new Error('expected a JSON object of dotted keys, for example {"speculation.enabled": true}');
         }
         const merged = applyDottedChanges(state.raw, changes);
-        if (!merged.ok) throw new Error(`configuration rejected: ${merged.problems.map(formatProblem).join('; ')}`);
-        validated(merged.raw);
+        if (!merged.ok) throw rejected(merged.problems);
+        parsedConfig(merged.raw);
       },
     },
   );
@@ -192,12 +195,12 @@ export async function speculationControl(input: ControlInput): Promise<void> {
   setHandler(
     replaceConfigUpdate,
     (next) => {
-      applyConfig(next, resolve(next));
+      applyConfig(next, parsedConfig(next));
       return status(state);
     },
     {
       description: 'Replace the whole configuration (the TOML file re-read by /admin/config/reload); validated by the config schema.',
-      validator: (next) => void validated(next),
+      validator: (next) => void parsedConfig(next),
     },
   );
 

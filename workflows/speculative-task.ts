@@ -52,19 +52,25 @@ import { setLogPhase } from './log-attributes';
 import {
   bondSettlement,
   commitBatchEntries,
+  endReason,
   executionWorkerLost,
   failureType,
   mayJoinParentBatch,
   newsForDependents,
+  passesOnProgress,
   proofActivityLost,
+  proofFailureReason,
+  provesBeforeParentConfirmed,
   rollbackExplanation,
   rollbackTakesEffect,
   rootMessage,
+  unconfirmedAncestors,
   unconfirmedStatus,
+  unsettledDependents,
 } from './task-decisions';
 import { SA } from '../shared/search-attributes';
 import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE } from '../shared/task-queues';
-import { type RollbackReason, type TaskInput, type TaskOutput, type TaskState, type TaskStatus, taskWorkflowId } from '../shared/task-model';
+import { FINAL_STATUSES, type RollbackReason, type TaskInput, type TaskOutput, type TaskState, type TaskStatus, taskWorkflowId } from '../shared/task-model';
 
 // Timeouts are short because a worker that dies mid-activity is only noticed when they expire: then
 // Temporal retries the activity on a live worker (every activity here is idempotent).
@@ -109,6 +115,38 @@ class OwnFault extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * What the workflow keeps besides its public `TaskState`: what the signals told it and what its steps
+ * recorded. Handlers write here and steps read here; the decisions on it are in task-decisions.ts.
+ */
+interface TaskBook {
+  /** The live configuration: read when the task starts, then the one its speculation admission answered with. */
+  config?: SpeculationConfig;
+  /** What this task knows of its parent, pushed by the parent's signals. */
+  parent: {
+    executed?: ParentExecuted;
+    confirmed?: TaskOutput;
+    /** The parent's own unconfirmed ancestors. */
+    pendingAncestors: number;
+  };
+  /** The first rollback that took effect (later requests are ignored). */
+  rollbackRequest?: RollbackReason;
+  /** The failure that was this task's own fault, once the forward run ended with one. */
+  ownFault?: OwnFault;
+  /** The proof, once generated (verified, unless the task then fails on it). */
+  proofRecord?: ProofRecord;
+  /** Dependents that reached a final state (or whose workflow closed without saying so). */
+  settledDependents: Set<string>;
+  /** The commitment batch that carried this task's commitment: its own, or an ancestor's that took it along. */
+  commitBatch?: CommitBatch;
+  /** What this task answered an ancestor gathering commits: its own entry and its proven descendants'. */
+  handedUp?: CommitEntry[];
+  /** Dependents' answers to this task's gathering, by dependent. */
+  gathered: Map<string, CommitEntry[]>;
+  /** The steps that undo speculation (or, on confirmation, settle it), run in reverse order of registration. */
+  compensations: Array<{ name: string; run: () => Promise<void> }>;
 }
 
 /**
@@ -172,24 +210,8 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     timestamps: { submitted: input.submittedAt },
   };
 
-  // What this task knows of its parent, pushed by the parent's signals.
-  const parent: {
-    executed?: ParentExecuted;
-    confirmed?: TaskOutput;
-    pendingAncestors: number;
-  } = { pendingAncestors: 0 };
-  let rollbackRequest: RollbackReason | undefined;
-  let ownFault: OwnFault | undefined;
-  let proofRecord: ProofRecord | undefined;
-  const settledDependents = new Set<string>();
-  /** The commitment batch that carried this task's commitment: its own, or an ancestor's that took it along. */
-  let commitBatch: CommitBatch | undefined;
-  /** What this task answered an ancestor gathering commits: its own entry and its proven descendants'. */
-  let handedUp: CommitEntry[] | undefined;
-  /** Dependents' answers to this task's gathering, by dependent. */
-  const gathered = new Map<string, CommitEntry[]>();
+  const task: TaskBook = { parent: { pendingAncestors: 0 }, settledDependents: new Set(), gathered: new Map(), compensations: [] };
   const forward = new CancellationScope();
-  const compensations: Array<{ name: string; run: () => Promise<void> }> = [];
 
   const setStatus = (status: TaskStatus, waitingFor: string | null = null) => {
     state.status = status;
@@ -204,9 +226,12 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     ]);
   };
 
-  /** Unconfirmed ancestors of this task; a dependent speculating on it has this + 1 (this task itself). */
-  const pendingAncestors = () => (input.parentTaskId && !parent.confirmed ? 1 + parent.pendingAncestors : 0);
-  const isFinal = () => state.status === 'confirmed' || state.status === 'failed' || state.status === 'rolled_back';
+  const pendingAncestors = () =>
+    unconfirmedAncestors({
+      hasParent: Boolean(input.parentTaskId),
+      parentConfirmed: Boolean(task.parent.confirmed),
+      parentPending: task.parent.pendingAncestors,
+    });
 
   const signalTask = async (taskId: string, send: (h: ReturnType<typeof getExternalWorkflowHandle>) => Promise<void>) => {
     try {
@@ -222,13 +247,13 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     const news = newsForDependents({
       status: state.status,
       hasResult: Boolean(state.result),
-      ownFault: Boolean(ownFault),
-      rollbackRequested: Boolean(rollbackRequest),
+      ownFault: Boolean(task.ownFault),
+      rollbackRequested: Boolean(task.rollbackRequest),
     });
     if (news.kind === 'rolled_back') {
       await signalTask(taskId, (h) => h.signal(parentRolledBackSignal, { parentTaskId: input.taskId, reason: news.reason }));
     } else if (news.kind === 'confirmed') {
-      await signalTask(taskId, (h) => h.signal(parentConfirmedSignal, { parentTaskId: input.taskId, ...state.result!, batch: commitBatch }));
+      await signalTask(taskId, (h) => h.signal(parentConfirmedSignal, { parentTaskId: input.taskId, ...state.result!, batch: task.commitBatch }));
     } else if (news.kind === 'executed') {
       const executed: ParentExecuted = { parentTaskId: input.taskId, agent: input.agent, pendingAncestors: pendingAncestors(), ...state.result! };
       await signalTask(taskId, (h) => h.signal(parentExecutedSignal, executed));
@@ -236,10 +261,39 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   };
   const pushStateToAll = () => Promise.all(state.dependents.map(pushStateTo));
 
+  /** Tells the dependents their new count of unconfirmed ancestors, after this task's parent's changed. */
+  const passOnProgress = async () => {
+    if (!passesOnProgress({ status: state.status, hasResult: Boolean(state.result) })) return;
+    await Promise.all(
+      state.dependents.map((d) => signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() }))),
+    );
+  };
+
+  /**
+   * Answers a committing parent's gathering: the same answer as before if asked again, nothing unless this
+   * task may join the batch, else its own entry and what is proven below it.
+   */
+  const answerGathering = async (parentTaskId: string) => {
+    const answer = async (entries: CommitEntry[]) => signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: input.taskId, entries }));
+    if (task.handedUp) return answer(task.handedUp);
+    const ready = mayJoinParentBatch({
+      status: state.status,
+      proofState: state.proof.state,
+      rollbackRequested: Boolean(task.rollbackRequest),
+      ownFault: Boolean(task.ownFault),
+      batchSize: batchSize(),
+    });
+    if (!ready) return answer([]);
+    // Point of no return, as for a task committing on its own: the parent is past its own and may carry this commitment.
+    setStatus('committing', `parent task ${parentTaskId}'s commitment batch`);
+    task.handedUp = [commitEntry(), ...(await gatherBelow())];
+    return answer(task.handedUp);
+  };
+
   const requestRollback = (reason: RollbackReason) => {
-    if (!rollbackTakesEffect(state.status, Boolean(rollbackRequest))) return;
+    if (!rollbackTakesEffect(state.status, Boolean(task.rollbackRequest))) return;
     log.warn('rollback requested', { taskId: input.taskId, reason });
-    rollbackRequest = reason;
+    task.rollbackRequest = reason;
     forward.cancel();
   };
 
@@ -254,37 +308,25 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   setHandler(
     parentExecutedSignal,
     (e) => {
-      parent.executed = e;
-      parent.pendingAncestors = e.pendingAncestors;
+      task.parent.executed = e;
+      task.parent.pendingAncestors = e.pendingAncestors;
     },
     { description: 'The parent has executed (not yet confirmed): its output, salt, commitment and unconfirmed-ancestor count.' },
   );
   setHandler(
     parentProgressSignal,
     async ({ pendingAncestors: n }) => {
-      parent.pendingAncestors = n;
-      if (state.result && !isFinal()) {
-        await Promise.all(
-          state.dependents.map((d) =>
-            signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() })),
-          ),
-        );
-      }
+      task.parent.pendingAncestors = n;
+      await passOnProgress();
     },
     { description: "The parent's count of unconfirmed ancestors changed." },
   );
   setHandler(
     parentConfirmedSignal,
     async (c) => {
-      parent.confirmed = { output: c.output, salt: c.salt, commitment: c.commitment };
-      if (c.batch?.signatures[input.taskId]) commitBatch = c.batch;
-      if (state.result && !isFinal()) {
-        await Promise.all(
-          state.dependents.map((d) =>
-            signalTask(d, (h) => h.signal(parentProgressSignal, { parentTaskId: input.taskId, pendingAncestors: pendingAncestors() })),
-          ),
-        );
-      }
+      task.parent.confirmed = { output: c.output, salt: c.salt, commitment: c.commitment };
+      if (c.batch?.signatures[input.taskId]) task.commitBatch = c.batch;
+      await passOnProgress();
     },
     { description: 'The parent is confirmed (proven and committed on-chain).' },
   );
@@ -297,65 +339,49 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   setHandler(
     dependentSettledSignal,
     ({ taskId }) => {
-      settledDependents.add(taskId);
+      task.settledDependents.add(taskId);
     },
     { description: 'A dependent reached a final state.' },
   );
-  setHandler(
-    gatherCommitsSignal,
-    async ({ parentTaskId }) => {
-      const answer = async (entries: CommitEntry[]) => signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: input.taskId, entries }));
-      if (handedUp) return answer(handedUp);
-      const ready = mayJoinParentBatch({
-        status: state.status,
-        proofState: state.proof.state,
-        rollbackRequested: Boolean(rollbackRequest),
-        ownFault: Boolean(ownFault),
-        batchSize: batchSize(),
-      });
-      if (!ready) return answer([]);
-      // Point of no return, as for a task committing on its own: the parent is past its own and may carry this commitment.
-      setStatus('committing', `parent task ${parentTaskId}'s commitment batch`);
-      handedUp = [commitEntry(), ...(await gatherBelow())];
-      return answer(handedUp);
-    },
-    { description: 'The parent is committing: a proven dependent answers with what is proven in its subtree, to go on-chain in the same batch.' },
-  );
+  setHandler(gatherCommitsSignal, ({ parentTaskId }) => answerGathering(parentTaskId), {
+    description: 'The parent is committing: a proven dependent answers with what is proven in its subtree, to go on-chain in the same batch.',
+  });
   setHandler(
     commitsReadySignal,
     ({ taskId, entries }) => {
-      gathered.set(taskId, entries);
+      task.gathered.set(taskId, entries);
     },
     { description: "A dependent's answer to gathering: its proven subtree, ancestors first." },
   );
-  setHandler(proofRecordQuery, () => proofRecord ?? null, { description: 'The Groth16 proof record: proof, public signals, verification-key hash, timing.' });
+  setHandler(proofRecordQuery, () => task.proofRecord ?? null, {
+    description: 'The Groth16 proof record: proof, public signals, verification-key hash, timing.',
+  });
   setHandler(taskStateQuery, () => state, { description: "The task's full state: status, speculation status, depth, bond, proof, timestamps." });
 
-  let config: SpeculationConfig | undefined;
-  const batchSize = () => config?.speculation.proof.batch_size ?? 1;
+  const batchSize = () => task.config?.speculation.proof.batch_size ?? 1;
 
   const commitEntry = (): CommitEntry => ({
     taskId: input.taskId,
     agent: input.agent,
     commitment: state.result!.commitment,
     parentCommitment: state.parent_commitment ?? '0',
-    verificationKeyHash: proofRecord!.verification_key_hash,
+    verificationKeyHash: task.proofRecord!.verification_key_hash,
   });
 
   /** Asks the running dependents for what is proven below them; their answers, ancestors first (preorder). */
   async function gatherBelow(): Promise<CommitEntry[]> {
-    const asked = state.dependents.filter((d) => !settledDependents.has(d));
+    const asked = unsettledDependents(state.dependents, task.settledDependents);
     if (!asked.length) return [];
     await Promise.all(asked.map((d) => signalTask(d, (h) => h.signal(gatherCommitsSignal, { parentTaskId: input.taskId }))));
-    await condition(() => asked.every((d) => gathered.has(d) || settledDependents.has(d)), COMMIT_GATHER_TIMEOUT);
-    return asked.flatMap((d) => gathered.get(d) ?? []);
+    await condition(() => asked.every((d) => task.gathered.has(d) || task.settledDependents.has(d)), COMMIT_GATHER_TIMEOUT);
+    return asked.flatMap((d) => task.gathered.get(d) ?? []);
   }
-  const proofs = (summary: string) => proxyActivities<ProofActivities>({ summary, ...proofOptions(config!) });
-  const verifications = (summary: string) => proxyActivities<ProofActivities>({ summary, ...verificationOptions(config!) });
+  const proofs = (summary: string) => proxyActivities<ProofActivities>({ summary, ...proofOptions(task.config!) });
+  const verifications = (summary: string) => proxyActivities<ProofActivities>({ summary, ...verificationOptions(task.config!) });
 
   /** Locks the bond; its compensation (release or slash, by the final reason) is registered first. */
   const bondAndSpeculate = async (depth: number, cfg: SpeculationConfig): Promise<boolean> => {
-    compensations.push({ name: 'settle bond', run: settleBond });
+    task.compensations.push({ name: 'settle bond', run: settleBond });
     try {
       const bond = await CancellationScope.nonCancellable(() =>
         step(CHAIN, `bond: lock ${bondLabel(depth)} of ${input.agent}'s stake`).lockBond({
@@ -373,7 +399,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       state.speculation_status = 'stake_limit';
       state.error = rootMessage(err);
       // Nothing was locked: undo the admission now and run on as a non-speculative task.
-      compensations.length = 0;
+      task.compensations.length = 0;
       await endSpeculation();
       return false;
     }
@@ -385,11 +411,11 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
   /** Compensations in reverse order of registration; each is idempotent. */
   async function runCompensations(reason: string): Promise<void> {
-    for (const c of [...compensations].reverse()) {
+    for (const c of [...task.compensations].reverse()) {
       log.info('compensating', { taskId: input.taskId, step: c.name, reason });
       await c.run();
     }
-    compensations.length = 0;
+    task.compensations.length = 0;
   }
 
   const bondLabel = (depth: number) => `the depth-${depth} bond`;
@@ -397,9 +423,9 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   /** Release in full, or slash `slash_percentage` on the task's own fault. Idempotent. */
   async function settleBond(): Promise<void> {
     if (!state.bond || state.bond.state !== 'locked') return;
-    const reason = rollbackRequest ?? ownFault?.reason;
+    const reason = endReason(task.rollbackRequest, task.ownFault?.reason);
     if (reason && bondSettlement(reason) === 'slash') {
-      const slashPercentage = config!.speculation.stake.slash_percentage;
+      const slashPercentage = task.config!.speculation.stake.slash_percentage;
       const r = await step(CHAIN, `slash: ${slashPercentage * 100}% of the bond to the treasury (${reason})`).slashBond({
         taskId: input.taskId,
         agent: input.agent,
@@ -421,7 +447,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   }
 
   const runForward = async () => {
-    config = await step(QUICK, 'read the live speculation configuration').getSpeculationConfig();
+    task.config = await step(QUICK, 'read the live speculation configuration').getSpeculationConfig();
     let proofValue = '0';
     let parentOutput: TaskOutput | undefined;
     if (input.parentTaskId) {
@@ -432,22 +458,22 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       } catch {
         // The parent already finished: read its outcome instead of waiting for its signals.
         const outcome = await step(QUICK, `read the outcome of finished parent ${parentId}`).getTaskOutcome(parentId);
-        if (outcome.status === 'confirmed' && outcome.result) parent.confirmed = outcome.result;
+        if (outcome.status === 'confirmed' && outcome.result) task.parent.confirmed = outcome.result;
         else requestRollback(outcome.status === 'failed' ? 'parent_failed' : 'parent_rolled_back');
       }
-      await condition(() => Boolean(parent.executed || parent.confirmed));
-      if (!parent.confirmed && parent.executed) {
-        const depth = 1 + parent.pendingAncestors;
+      await condition(() => Boolean(task.parent.executed || task.parent.confirmed));
+      if (!task.parent.confirmed && task.parent.executed) {
+        const depth = 1 + task.parent.pendingAncestors;
         // Registered before the admission: a rollback that cancels the request still frees the slot.
-        compensations.push({ name: 'end speculation (free the control slot)', run: endSpeculation });
+        task.compensations.push({ name: 'end speculation (free the control slot)', run: endSpeculation });
         const decision = await step(QUICK, `admit: may this task speculate at depth ${depth}?`).admitSpeculation({
           taskId: input.taskId,
           parentTaskId: parentId,
           agent: input.agent,
-          parentAgent: parent.executed.agent,
+          parentAgent: task.parent.executed.agent,
           depth,
         });
-        config = decision.config;
+        task.config = decision.config;
         let speculating = false;
         if (decision.allowed) {
           state.depth = depth;
@@ -460,20 +486,20 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
             state.depth = 0;
           }
         } else {
-          compensations.length = 0;
+          task.compensations.length = 0;
           state.speculation_status = decision.reason;
           log.info('speculation refused', { taskId: input.taskId, reason: decision.reason, detail: decision.detail });
         }
         metrics.taskStarted(input.type, state.speculation_status);
         if (!speculating) {
           setStatus('waiting_parent', `parent task ${parentId} to be confirmed (${state.speculation_status})`);
-          await condition(() => Boolean(parent.confirmed));
+          await condition(() => Boolean(task.parent.confirmed));
         }
       } else {
         state.speculation_status = 'non_speculative';
         metrics.taskStarted(input.type, state.speculation_status);
       }
-      parentOutput = parent.confirmed ?? parent.executed;
+      parentOutput = task.parent.confirmed ?? task.parent.executed;
       state.parent_commitment = parentOutput!.commitment;
     } else {
       state.speculation_status = 'non_speculative';
@@ -510,15 +536,16 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     setStatus('executed');
     await pushStateToAll();
 
-    if (input.parentTaskId && !parent.confirmed && !config.speculation.features.enable_optimistic_proofs) {
+    const optimisticProofs = task.config.speculation.features.enable_optimistic_proofs;
+    if (!provesBeforeParentConfirmed({ hasParent: Boolean(input.parentTaskId), parentConfirmed: Boolean(task.parent.confirmed), optimisticProofs })) {
       setStatus('awaiting_ancestors', `parent task ${input.parentTaskId} to be confirmed before proving`);
-      await condition(() => Boolean(parent.confirmed));
+      await condition(() => Boolean(task.parent.confirmed));
     }
 
     setStatus('proving', 'a Groth16 proof from the agenc-proofs queue');
     state.proof = { state: 'generating' };
     try {
-      proofRecord = await proofs('prove: Groth16 proof of the output').generateProof({
+      task.proofRecord = await proofs('prove: Groth16 proof of the output').generateProof({
         taskId: input.taskId,
         agent: input.agent,
         value: proofValue,
@@ -529,7 +556,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         salt: state.result.salt,
       });
       const verdict = await verifications('verify: the proof against the verification key').verifyProof({
-        record: proofRecord,
+        record: task.proofRecord,
         expected: {
           taskId: input.taskId,
           agent: input.agent,
@@ -540,7 +567,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       if (!verdict.valid) throw new Error(`proof did not verify: ${verdict.reason}`);
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const lost = proofActivityLost(err, config.speculation.confirmation_timeout_ms);
+      const lost = proofActivityLost(err, task.config.speculation.confirmation_timeout_ms);
       state.proof = { state: 'failed', error: lost ?? rootMessage(err) };
       if (lost) {
         // Not the agent's fault: roll back with the bond released, like any other system failure.
@@ -548,17 +575,17 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         requestRollback('proof_unavailable');
         await forward.cancelRequested;
       }
-      throw new OwnFault(failureType(err) === FAILURE_TYPES.proofTimeout ? 'proof_timeout' : 'proof_failed', rootMessage(err));
+      throw new OwnFault(proofFailureReason(err), rootMessage(err));
     }
     state.proof = {
       state: 'verified',
-      verification_key_hash: proofRecord.verification_key_hash,
-      duration_ms: proofRecord.timing.duration_ms,
+      verification_key_hash: task.proofRecord.verification_key_hash,
+      duration_ms: task.proofRecord.timing.duration_ms,
     };
 
-    if (input.parentTaskId && !parent.confirmed) {
+    if (input.parentTaskId && !task.parent.confirmed) {
       setStatus('awaiting_ancestors', `parent task ${input.parentTaskId} to be confirmed`);
-      await condition(() => Boolean(parent.confirmed));
+      await condition(() => Boolean(task.parent.confirmed));
     }
   };
 
@@ -571,7 +598,10 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   const startConfirmationTimer = (timeoutMs: number) => {
     void (async () => {
       try {
-        const confirmed = await condition(() => Boolean(parent.confirmed) || isFinal() || Boolean(rollbackRequest), timeoutMs);
+        const confirmed = await condition(
+          () => Boolean(task.parent.confirmed) || FINAL_STATUSES.includes(state.status) || Boolean(task.rollbackRequest),
+          timeoutMs,
+        );
         if (!confirmed) requestRollback('confirmation_timeout');
       } catch (err) {
         if (!isCancellation(err)) throw err;
@@ -587,13 +617,13 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
    * which never will.
    */
   async function subtreeSettled(): Promise<void> {
-    const unsettled = () => state.dependents.filter((d) => !settledDependents.has(d));
+    const unsettled = () => unsettledDependents(state.dependents, task.settledDependents);
     while (!(await condition(() => !unsettled().length, SUBTREE_CHECK_INTERVAL))) {
       const waitingFor = unsettled();
       const closed = await step(QUICK, `check: which of ${waitingFor.length} unsettled dependent(s) still run`).findClosedTasks(waitingFor);
       for (const d of closed) {
         log.warn('dependent closed without settling (terminated?); its compensations did not run', { taskId: input.taskId, dependent: d });
-        settledDependents.add(d);
+        task.settledDependents.add(d);
       }
       const still = unsettled();
       if (still.length) {
@@ -615,27 +645,27 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   try {
     await forward.run(runForward);
   } catch (err) {
-    if (err instanceof OwnFault) ownFault = err;
-    else if (!(isCancellation(err) && rollbackRequest)) throw err;
+    if (err instanceof OwnFault) task.ownFault = err;
+    else if (!(isCancellation(err) && task.rollbackRequest)) throw err;
   }
 
-  if (!rollbackRequest && !ownFault) {
+  if (!task.rollbackRequest && !task.ownFault) {
     // Every ancestor is confirmed: commit on-chain. Past this point nothing rolls this task back.
     await CancellationScope.nonCancellable(async () => {
-      if (!commitBatch) {
+      if (!task.commitBatch) {
         setStatus('committing', 'the commitment transaction on Solana');
         // Proven descendants waiting only for this task go in the same batch (preorder: any prefix keeps ancestors first).
-        const below = batchSize() > 1 ? (handedUp?.slice(1) ?? (await gatherBelow())) : [];
+        const below = batchSize() > 1 ? (task.handedUp?.slice(1) ?? (await gatherBelow())) : [];
         const entries = commitBatchEntries(commitEntry(), below, batchSize());
         const summary =
           entries.length > 1
             ? `commit: ${entries.length} commitments on Solana, ancestors first, one finality wait`
             : 'commit: the output commitment on Solana';
         const { signatures } = await step(COMMIT, summary).commitResults({ entries });
-        commitBatch = { owner: input.taskId, signatures };
+        task.commitBatch = { owner: input.taskId, signatures };
       }
-      state.commit_signature = commitBatch.signatures[input.taskId]!;
-      state.committed_by = commitBatch.owner;
+      state.commit_signature = task.commitBatch.signatures[input.taskId]!;
+      state.committed_by = task.commitBatch.owner;
       // Confirmed: the same steps that undo speculation now settle it (the bond is released in full).
       await runCompensations('confirmed');
     });
@@ -647,9 +677,9 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     metrics.confirmed(state.speculation_status);
     await pushStateToAll();
   } else {
-    const reason = rollbackRequest ?? ownFault!.reason;
+    const reason = endReason(task.rollbackRequest, task.ownFault?.reason)!;
     state.rollback_reason = reason;
-    if (ownFault) state.error = ownFault.message;
+    if (task.ownFault) state.error = task.ownFault.message;
     await CancellationScope.nonCancellable(async () => {
       // The subtree first: every dependent rolls back and settles before this task compensates.
       setStatus('rolling_back', `${state.dependents.length} dependent(s) to roll back, then this task's compensations`);
@@ -658,7 +688,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       await runCompensations(reason);
     });
     if (state.speculation_status === 'pending') state.speculation_status = 'non_speculative';
-    setStatus(unconfirmedStatus(Boolean(ownFault), Boolean(rollbackRequest)));
+    setStatus(unconfirmedStatus(Boolean(task.ownFault), Boolean(task.rollbackRequest)));
     upsertSearchAttributes([{ key: SA.rollbackReason, value: reason }]);
     setCurrentDetails(
       `**${state.status}** — ${rollbackExplanation(reason, { parentTaskId: input.parentTaskId, rootTaskId: input.rootTaskId, error: state.error })}; bond ${state.bond ? `${state.bond.amount} lamports ${state.bond.state}` : 'none'}; ` +

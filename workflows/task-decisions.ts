@@ -1,12 +1,14 @@
 /**
- * What `speculativeTask` decides, as pure functions of what it knows: what its dependents hear, whether
- * a rollback still takes effect, whether it may join a committing parent's batch, how its bond is
- * settled, how it ends, and how a failure is classified. The workflow holds the state and runs the
+ * What `speculativeTask` decides, as pure functions of what it knows: what its dependents hear (and how
+ * many unconfirmed ancestors they have), whether a rollback still takes effect, whether it proves before
+ * its parent is confirmed, whether it may join a committing parent's batch, which dependents it still
+ * waits for, why it ended, how its bond is settled, how it ends, and how a failure is classified. The workflow holds the state and runs the
  * steps; tests call these directly (test/workflows/task-decisions.test.ts).
  *
  * Imported by workflow code: no Node built-ins.
  */
 import { ApplicationFailure, TimeoutFailure } from '@temporalio/common';
+import { FAILURE_TYPES } from '../shared/activity-contract';
 import { FINAL_STATUSES, OWN_FAULT_REASONS, type RollbackReason, type TaskStatus } from '../shared/task-model';
 
 /** What a dependent hears about its parent now: sent when it registers and on every change. */
@@ -21,6 +23,22 @@ export function newsForDependents(t: { status: TaskStatus; hasResult: boolean; o
   if (t.rollbackRequested || t.status === 'rolled_back') return { kind: 'rolled_back', reason: 'parent_rolled_back' };
   if (!t.hasResult) return { kind: 'nothing_yet' };
   return t.status === 'confirmed' ? { kind: 'confirmed' } : { kind: 'executed' };
+}
+
+/**
+ * This task's unconfirmed ancestors: its parent and the parent's own, until the parent is confirmed. A
+ * dependent that speculates on this task does so at depth 1 + this count.
+ */
+export function unconfirmedAncestors(t: { hasParent: boolean; parentConfirmed: boolean; parentPending: number }): number {
+  return t.hasParent && !t.parentConfirmed ? 1 + t.parentPending : 0;
+}
+
+/**
+ * Whether a change in the parent's ancestors is passed on to the dependents: only once they can have
+ * heard of this task as executed, and not once it is final (they hear the final news instead).
+ */
+export function passesOnProgress(t: { status: TaskStatus; hasResult: boolean }): boolean {
+  return t.hasResult && !FINAL_STATUSES.includes(t.status);
 }
 
 /** Only the first request counts, and none once the task is final or committing (past its point of no return). */
@@ -42,6 +60,27 @@ export function mayJoinParentBatch(t: { status: TaskStatus; proofState: string; 
  */
 export function commitBatchEntries<T>(own: T, below: readonly T[], batchSize: number): T[] {
   return [own, ...(batchSize > 1 ? below : [])].slice(0, Math.max(1, batchSize));
+}
+
+/**
+ * A task with an unconfirmed parent proves before the parent is confirmed only with optimistic proofs on;
+ * either way it commits only after.
+ */
+export function provesBeforeParentConfirmed(t: { hasParent: boolean; parentConfirmed: boolean; optimisticProofs: boolean }): boolean {
+  return !t.hasParent || t.parentConfirmed || t.optimisticProofs;
+}
+
+/**
+ * Why a task did not confirm, or `undefined` when nothing went wrong: a rollback that took effect is
+ * the reason even when the task also failed on its own (its bond is then released, not slashed).
+ */
+export function endReason(rollbackRequest: RollbackReason | undefined, ownFault: RollbackReason | undefined): RollbackReason | undefined {
+  return rollbackRequest ?? ownFault;
+}
+
+/** The dependents that have not settled yet, in registration order. */
+export function unsettledDependents(dependents: readonly string[], settled: ReadonlySet<string>): string[] {
+  return dependents.filter((d) => !settled.has(d));
 }
 
 /** A locked bond is slashed when the task ended by its own fault, released otherwise (also on confirmation). */
@@ -85,6 +124,11 @@ export function failureType(err: unknown): string | undefined {
     cur = (cur as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** The own-fault reason of a proof that failed: the proof worker's own timeout, or anything else (a proof that did not verify). */
+export function proofFailureReason(err: unknown): Extract<RollbackReason, 'proof_timeout' | 'proof_failed'> {
+  return failureType(err) === FAILURE_TYPES.proofTimeout ? 'proof_timeout' : 'proof_failed';
 }
 
 /** Whether an execution failed because its attempts timed out (start-to-close: no worker answered). */

@@ -5,14 +5,20 @@ import { OWN_FAULT_REASONS, ROLLBACK_REASONS, TASK_STATUSES, type TaskStatus } f
 import {
   bondSettlement,
   commitBatchEntries,
+  endReason,
   failureType,
   mayJoinParentBatch,
   newsForDependents,
+  passesOnProgress,
   proofActivityLost,
+  proofFailureReason,
+  provesBeforeParentConfirmed,
   rollbackExplanation,
   rollbackTakesEffect,
   rootMessage,
+  unconfirmedAncestors,
   unconfirmedStatus,
+  unsettledDependents,
 } from '../../workflows/task-decisions';
 
 test('dependents hear a failure before anything else, then a rollback, then confirmation or execution', () => {
@@ -25,6 +31,36 @@ test('dependents hear a failure before anything else, then a rollback, then conf
   expect(news('confirmed')).toEqual({ kind: 'confirmed' });
   expect(news('awaiting_ancestors')).toEqual({ kind: 'executed' });
   expect(news('executing', { hasResult: false })).toEqual({ kind: 'nothing_yet' });
+});
+
+test("a task's unconfirmed ancestors are its parent and the parent's own, until the parent is confirmed", () => {
+  expect(unconfirmedAncestors({ hasParent: false, parentConfirmed: false, parentPending: 0 })).toBe(0);
+  expect(unconfirmedAncestors({ hasParent: true, parentConfirmed: false, parentPending: 0 })).toBe(1);
+  expect(unconfirmedAncestors({ hasParent: true, parentConfirmed: false, parentPending: 3 })).toBe(4);
+  expect(unconfirmedAncestors({ hasParent: true, parentConfirmed: true, parentPending: 3 })).toBe(0);
+});
+
+test('progress is passed on to dependents once the task has a result, and never once it is final', () => {
+  for (const status of TASK_STATUSES) {
+    const final = ['confirmed', 'failed', 'rolled_back'].includes(status);
+    expect([status, passesOnProgress({ status, hasResult: true })]).toEqual([status, !final]);
+    expect(passesOnProgress({ status, hasResult: false })).toBe(false);
+  }
+});
+
+test('only a task with an unconfirmed parent and optimistic proofs off waits for the parent before proving', () => {
+  fc.assert(
+    fc.property(fc.boolean(), fc.boolean(), fc.boolean(), (hasParent, parentConfirmed, optimisticProofs) => {
+      const waits = hasParent && !parentConfirmed && !optimisticProofs;
+      expect(provesBeforeParentConfirmed({ hasParent, parentConfirmed, optimisticProofs })).toBe(!waits);
+    }),
+  );
+});
+
+test('the dependents still to settle keep their registration order', () => {
+  expect(unsettledDependents(['a', 'b', 'c', 'd'], new Set(['c', 'a']))).toEqual(['b', 'd']);
+  expect(unsettledDependents(['a'], new Set(['a', 'x']))).toEqual([]);
+  expect(unsettledDependents([], new Set())).toEqual([]);
 });
 
 test('a rollback takes effect once, and never once the task is committing or final', () => {
@@ -59,6 +95,11 @@ test('a commitment batch is this task, then a prefix of its descendants in preor
 test("bonds: slashed on the task's own fault only; how a task that did not confirm ends", () => {
   for (const reason of ROLLBACK_REASONS) expect([reason, bondSettlement(reason)]).toEqual([reason, OWN_FAULT_REASONS.includes(reason) ? 'slash' : 'release']);
   expect(bondSettlement(undefined)).toBe('release');
+  expect(endReason(undefined, undefined)).toBeUndefined();
+  expect(endReason(undefined, 'proof_failed')).toBe('proof_failed');
+  // A rollback that took effect outranks the task's own fault: its bond is released, not slashed.
+  expect(endReason('parent_failed', 'execution_failed')).toBe('parent_failed');
+  expect(bondSettlement(endReason('forced', 'proof_timeout'))).toBe('release');
   expect(unconfirmedStatus(true, false)).toBe('failed');
   expect(unconfirmedStatus(true, true)).toBe('rolled_back');
   expect(unconfirmedStatus(false, true)).toBe('rolled_back');
@@ -78,6 +119,10 @@ test('failures are classified through their cause chain: the type, the root mess
   expect(failureType(wrapped)).toBe('StakeInsufficientFunds');
   expect(rootMessage(wrapped)).toBe('stake too low');
   expect(proofActivityLost(wrapped, 30_000)).toBeUndefined();
+  expect(proofFailureReason(wrapped)).toBe('proof_failed');
+  const proofTimeout = ApplicationFailure.nonRetryable('proving took too long', 'ProofTimeout');
+  expect(proofFailureReason(new ActivityFailure('activity failed', 'generateProof', '4', undefined, undefined, proofTimeout))).toBe('proof_timeout');
+  expect(proofFailureReason(new Error('proof did not verify: bad pairing'))).toBe('proof_failed');
 
   const queued = new ActivityFailure(
     'activity timed out',
