@@ -161,7 +161,7 @@ const PHASE_ACTIVITIES: Record<Phase, string[]> = {
   executing: ['executeTask'],
   proving: ['generateProof'],
   bonding: ['lockBond'],
-  committing: ['commitResults'],
+  committing: ['sendCommitments', 'awaitFinality', 'commitResults'],
   compensating: ['releaseBond', 'slashBond'],
 };
 const STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;

@@ -26,8 +26,16 @@ export interface TaskActivities {
   releaseBond(input: { taskId: string; agent: string; reason: string }): Promise<SettleBondResult>;
   slashBond(input: { taskId: string; agent: string; slashPercentage: number; reason: string }): Promise<SettleBondResult>;
   /**
-   * Puts proven results on-chain in the order given (ancestors first), then waits for finality once
-   * for the whole batch. Idempotent per task: a result already committed keeps its first signature.
+   * Puts proven results on-chain in the order given (ancestors first), each after the one before has
+   * landed, and returns once the last has landed (not yet final). Idempotent per task: a result already
+   * committed keeps its first signature.
+   */
+  sendCommitments(input: { entries: CommitEntry[] }): Promise<{ signatures: Record<string, string> }>;
+  /** Returns once these landed commitments are final. */
+  awaitFinality(input: { signatures: Record<string, string> }): Promise<void>;
+  /**
+   * `sendCommitments` then `awaitFinality` in one activity: what workflows started before pipelined
+   * commitments still schedule.
    */
   commitResults(input: { entries: CommitEntry[] }): Promise<{ signatures: Record<string, string> }>;
 }

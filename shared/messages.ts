@@ -30,6 +30,12 @@ export interface CommitBatch {
 /** The parent is confirmed; `batch` is the commitment batch that carried it, which may carry the dependent too. */
 export const parentConfirmedSignal = defineSignal<[TaskOutput & { parentTaskId: string; batch?: CommitBatch }]>('parentConfirmed');
 /**
+ * The parent's commitment has landed on-chain, not yet final (past its point of no return): a proven
+ * dependent may now send its own, which lands after it; `batch` is the batch that carried the parent's,
+ * which may carry the dependent's too.
+ */
+export const parentCommittedSignal = defineSignal<[{ parentTaskId: string; batch: CommitBatch }]>('parentCommitted');
+/**
  * The parent is committing now (past its point of no return): a dependent that is proven and waits only
  * for its ancestors answers with `commitsReady`, and from then on is committing too.
  */

@@ -37,6 +37,7 @@ import {
   forceRollbackSignal,
   gatherCommitsSignal,
   type ParentExecuted,
+  parentCommittedSignal,
   parentConfirmedSignal,
   parentExecutedSignal,
   parentProgressSignal,
@@ -128,6 +129,8 @@ interface TaskBook {
   parent: {
     executed?: ParentExecuted;
     confirmed?: TaskOutput;
+    /** The parent's commitment has landed on-chain (not yet final): this task may send its own. */
+    committed?: boolean;
     /** The parent's own unconfirmed ancestors. */
     pendingAncestors: number;
   };
@@ -141,6 +144,8 @@ interface TaskBook {
   settledDependents: Set<string>;
   /** The commitment batch that carried this task's commitment: its own, or an ancestor's that took it along. */
   commitBatch?: CommitBatch;
+  /** This task's commitment has landed on-chain, and its dependents have been (or will be) told. */
+  commitLanded?: boolean;
   /** What this task answered an ancestor gathering commits: its own entry and its proven descendants'. */
   handedUp?: CommitEntry[];
   /** Dependents' answers to this task's gathering, by dependent. */
@@ -212,6 +217,11 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
 
   const task: TaskBook = { parent: { pendingAncestors: 0 }, settledDependents: new Set(), gathered: new Map(), compensations: [] };
   const forward = new CancellationScope();
+  /**
+   * A dependent sends its commitment once its parent's has landed, not once it is final, so a chain's
+   * finality waits overlap. Workflows started before keep waiting for the parent's confirmation.
+   */
+  const pipelinedCommits = patched('pipelined-commits');
 
   const setStatus = (status: TaskStatus, waitingFor: string | null = null) => {
     state.status = status;
@@ -224,6 +234,12 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       { key: SA.speculationStatus, value: state.speculation_status },
       { key: SA.depth, value: state.depth },
     ]);
+  };
+
+  /** A new wait within the same status: what the Web UI and `agenc status` show; the status's timestamp stays. */
+  const waitFor = (waitingFor: string) => {
+    state.waiting_for = waitingFor;
+    setCurrentDetails(`**${state.status}** — waiting for ${waitingFor}`);
   };
 
   const pendingAncestors = () =>
@@ -257,6 +273,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     } else if (news.kind === 'executed') {
       const executed: ParentExecuted = { parentTaskId: input.taskId, agent: input.agent, pendingAncestors: pendingAncestors(), ...state.result! };
       await signalTask(taskId, (h) => h.signal(parentExecutedSignal, executed));
+      if (task.commitLanded) await signalTask(taskId, (h) => h.signal(parentCommittedSignal, { parentTaskId: input.taskId, batch: task.commitBatch! }));
     }
   };
   const pushStateToAll = () => Promise.all(state.dependents.map(pushStateTo));
@@ -329,6 +346,14 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       await passOnProgress();
     },
     { description: 'The parent is confirmed (proven and committed on-chain).' },
+  );
+  setHandler(
+    parentCommittedSignal,
+    ({ batch }) => {
+      task.parent.committed = true;
+      if (batch.signatures[input.taskId]) task.commitBatch = batch;
+    },
+    { description: "The parent's commitment has landed on-chain (not yet final): this task may send its own." },
   );
   setHandler(parentRolledBackSignal, ({ reason }) => requestRollback(reason), {
     description: 'The parent failed or rolled back: this task and its subtree roll back.',
@@ -583,7 +608,12 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       duration_ms: task.proofRecord.timing.duration_ms,
     };
 
-    if (input.parentTaskId && !task.parent.confirmed) {
+    if (pipelinedCommits) {
+      if (input.parentTaskId && !task.parent.confirmed && !task.parent.committed) {
+        setStatus('awaiting_ancestors', `parent task ${input.parentTaskId}'s commitment to land on-chain`);
+        await condition(() => Boolean(task.parent.confirmed || task.parent.committed));
+      }
+    } else if (input.parentTaskId && !task.parent.confirmed) {
       setStatus('awaiting_ancestors', `parent task ${input.parentTaskId} to be confirmed`);
       await condition(() => Boolean(task.parent.confirmed));
     }
@@ -633,24 +663,43 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     }
   }
 
-  upsertSearchAttributes([
-    { key: SA.taskId, value: input.taskId },
-    { key: SA.rootTaskId, value: input.rootTaskId },
-    { key: SA.agent, value: input.agent },
-    { key: SA.taskType, value: input.type },
-    ...(input.parentTaskId ? [{ key: SA.parentTaskId, value: input.parentTaskId }] : []),
-  ]);
-  setStatus('pending');
-
-  try {
-    await forward.run(runForward);
-  } catch (err) {
-    if (err instanceof OwnFault) task.ownFault = err;
-    else if (!(isCancellation(err) && task.rollbackRequest)) throw err;
+  /**
+   * Commits once every ancestor's commitment has landed (it lands after theirs), tells the dependents as
+   * soon as its own has landed, then waits for its finality and for the parent's confirmation.
+   */
+  async function commitOnAncestorsLanded(): Promise<void> {
+    await CancellationScope.nonCancellable(async () => {
+      if (!task.commitBatch) {
+        setStatus('committing', 'the commitment transaction on Solana');
+        // Proven descendants waiting only for this task go in the same batch (preorder: any prefix keeps ancestors first).
+        const below = batchSize() > 1 ? (task.handedUp?.slice(1) ?? (await gatherBelow())) : [];
+        const entries = commitBatchEntries(commitEntry(), below, batchSize());
+        const summary = entries.length > 1 ? `commit: ${entries.length} commitments on Solana, ancestors first` : 'commit: the output commitment on Solana';
+        const { signatures } = await step(COMMIT, summary).sendCommitments({ entries });
+        task.commitBatch = { owner: input.taskId, signatures };
+        task.commitLanded = true;
+        // Dependents may send theirs now (they land after this one) while this one becomes final.
+        await pushStateToAll();
+        waitFor('the commitment to be final on Solana');
+        await step(COMMIT, 'finality: the commitment batch final on Solana').awaitFinality({ signatures });
+      } else {
+        // An ancestor's batch carried this commitment: it has landed, and is final once that ancestor is confirmed.
+        task.commitLanded = true;
+        await pushStateToAll();
+      }
+      if (input.parentTaskId && !task.parent.confirmed) {
+        waitFor(`parent task ${input.parentTaskId} to be confirmed`);
+        await condition(() => Boolean(task.parent.confirmed));
+      }
+      state.commit_signature = task.commitBatch!.signatures[input.taskId]!;
+      state.committed_by = task.commitBatch!.owner;
+      // Confirmed: the same steps that undo speculation now settle it (the bond is released in full).
+      await runCompensations('confirmed');
+    });
   }
 
-  if (!task.rollbackRequest && !task.ownFault) {
-    // Every ancestor is confirmed: commit on-chain. Past this point nothing rolls this task back.
+  /** Commits once every ancestor is confirmed: what workflows started before pipelined commitments do. */
+  async function commitOnAncestorsConfirmed(): Promise<void> {
     await CancellationScope.nonCancellable(async () => {
       if (!task.commitBatch) {
         setStatus('committing', 'the commitment transaction on Solana');
@@ -669,6 +718,27 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       // Confirmed: the same steps that undo speculation now settle it (the bond is released in full).
       await runCompensations('confirmed');
     });
+  }
+
+  upsertSearchAttributes([
+    { key: SA.taskId, value: input.taskId },
+    { key: SA.rootTaskId, value: input.rootTaskId },
+    { key: SA.agent, value: input.agent },
+    { key: SA.taskType, value: input.type },
+    ...(input.parentTaskId ? [{ key: SA.parentTaskId, value: input.parentTaskId }] : []),
+  ]);
+  setStatus('pending');
+
+  try {
+    await forward.run(runForward);
+  } catch (err) {
+    if (err instanceof OwnFault) task.ownFault = err;
+    else if (!(isCancellation(err) && task.rollbackRequest)) throw err;
+  }
+
+  if (!task.rollbackRequest && !task.ownFault) {
+    // Past this point nothing rolls this task back.
+    await (pipelinedCommits ? commitOnAncestorsLanded() : commitOnAncestorsConfirmed());
     setStatus('confirmed');
     const carrier = state.committed_by === input.taskId ? '' : ` in task ${state.committed_by}'s batch`;
     setCurrentDetails(

@@ -10,6 +10,11 @@
  * before it has landed (`processed` on the embedded SVM, `confirmed` on a cluster: voted by a
  * supermajority, so the next one goes into a later slot of the same fork), so on-chain order is ancestor
  * order; once the last one is final, every earlier one (an ancestor slot on that fork) is final too.
+ *
+ * Landing and finality are two activities (`sendCommitments`, `awaitFinality`) so that a dependent can
+ * send its commitment as soon as its parent's has landed, and the finality waits of a chain overlap
+ * instead of following one another; the same rule (sent only after the ancestor's landed) keeps
+ * ancestors first. `commitResults` is both in one, for workflows started before.
  */
 import { createHash } from 'node:crypto';
 import { PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
@@ -42,7 +47,10 @@ export function embeddedFinalityMs(): number {
   return n;
 }
 
-export function createCommitActivity(deps: StakeDeps, opts: { finalityMs?: number } = {}): Pick<TaskActivities, 'commitResults'> {
+export function createCommitActivity(
+  deps: StakeDeps,
+  opts: { finalityMs?: number } = {},
+): Pick<TaskActivities, 'sendCommitments' | 'awaitFinality' | 'commitResults'> {
   const finalityMs = deps.chain.kind === 'embedded' ? (opts.finalityMs ?? embeddedFinalityMs()) : 0;
 
   /** The signature of the result's commit, sending it unless it is on-chain already. */
@@ -77,14 +85,29 @@ export function createCommitActivity(deps: StakeDeps, opts: { finalityMs?: numbe
     return (await deps.chain.send(tx, [authority])).signature;
   }
 
+  async function sendCommitments({ entries }: { entries: CommitEntry[] }): Promise<{ signatures: Record<string, string> }> {
+    if (!entries.length) throw new Error('sendCommitments needs at least one entry');
+    const signatures: Record<string, string> = {};
+    for (const entry of entries) signatures[entry.taskId] = await commitOne(entry);
+    return { signatures };
+  }
+
+  /**
+   * The embedded chain's emulated finality, counted from the landing. On a cluster the send already
+   * waited for `confirmed` (a supermajority's vote), which this deployment counts as final, as before.
+   */
+  async function awaitFinality(): Promise<void> {
+    // Also on a retry: the first attempt may have died during this wait.
+    if (finalityMs > 0) await new Promise((r) => setTimeout(r, finalityMs));
+  }
+
   return {
+    sendCommitments,
+    awaitFinality,
     async commitResults({ entries }) {
-      if (!entries.length) throw new Error('commitResults needs at least one entry');
-      const signatures: Record<string, string> = {};
-      for (const entry of entries) signatures[entry.taskId] = await commitOne(entry);
-      // Also on a retry that found everything committed: the first attempt may have died during this wait.
-      if (finalityMs > 0) await new Promise((r) => setTimeout(r, finalityMs));
-      return { signatures };
+      const landed = await sendCommitments({ entries });
+      await awaitFinality();
+      return landed;
     },
   };
 }

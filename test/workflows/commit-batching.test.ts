@@ -3,8 +3,12 @@
  * on-chain in the same batch, ancestors first, paying one finality wait instead of one per level.
  * Against the real dev server, proofs and SVM. The root's proof is held back (at the activity boundary)
  * until the chain below it is proven, so what is ready when the root commits is known.
+ *
+ * A task sends its commitment once its parent's has landed (not once it is final), so the finality
+ * waits of a chain overlap while ancestors still land first.
  */
 import { createStakeOperator } from '../../activities/chain';
+import { commitAddress } from '../../activities/chain/commit-activities';
 import { controlHandle } from '../../temporal/control';
 import { getTaskState } from '../../client/tasks';
 import { setConfigUpdate } from '../../shared/messages';
@@ -61,7 +65,7 @@ async function provenChain(batchSize: number): Promise<string[]> {
 }
 
 async function commitsOf(chain: string[]): Promise<number[]> {
-  return Promise.all(chain.map(async (id) => (await scheduledActivities(sys.client, id)).filter((a) => a === 'commitResults').length));
+  return Promise.all(chain.map(async (id) => (await scheduledActivities(sys.client, id)).filter((a) => a === 'sendCommitments').length));
 }
 
 test("batch_size 20: the whole proven chain goes on-chain in the root's batch, one commit activity, ancestors first", async () => {
@@ -86,11 +90,34 @@ test('batch_size 2: the root carries its dependent; the next one carries the res
   expect(await commitsOf(chain)).toEqual([1, 0, 1, 0]);
 });
 
-test('batch_size 1: every task commits on its own, after its parent is confirmed', async () => {
+/** The slot each task's commitment landed in, from the chain's own ledger. */
+async function commitSlots(chain: string[]): Promise<number[]> {
+  const deps = sys.worker.stakeDeps!;
+  return Promise.all(
+    chain.map(async (id) => {
+      const history = await deps.chain.getMemoHistory(await commitAddress(deps.keys.authority().publicKey, id));
+      expect(history).toHaveLength(1);
+      return history[0]!.slot;
+    }),
+  );
+}
+
+test("batch_size 1: every task commits on its own as soon as its parent's commitment has landed; the finality waits overlap, ancestors land first", async () => {
   const chain = await provenChain(1);
   const finals = await Promise.all(chain.map((id) => sys.wait(id)));
   expect(finals.map((s) => [s.status, s.committed_by])).toEqual(chain.map((id) => ['confirmed', id]));
   expect(await commitsOf(chain)).toEqual([1, 1, 1, 1]);
+  const at = (iso: string | undefined) => Date.parse(iso!);
+  for (let k = 1; k < chainLength; k++) {
+    const [parent, child] = [finals[k - 1]!, finals[k]!];
+    // Sent while the parent's commitment was still becoming final (2 s here), not after…
+    expect(at(child.timestamps.committing)).toBeLessThan(at(parent.timestamps.confirmed));
+    // …and confirmed only after the parent.
+    expect(at(child.timestamps.confirmed)).toBeGreaterThanOrEqual(at(parent.timestamps.confirmed));
+  }
+  const slots = await commitSlots(chain);
+  expect(slots).toEqual([...slots].sort((a, b) => a - b));
+  expect(new Set(slots).size).toBe(chainLength);
 });
 
 test('every commitment is on-chain exactly once and the stake ledger is whole', async () => {
