@@ -2,7 +2,7 @@
  * Activities on `agenc-tasks` that are not chain operations: reading the live configuration, asking
  * the control workflow to admit speculation, running a task type, reading a finished task.
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { admitSpeculation, controlStatus } from '../temporal/control';
 import type { TaskActivities } from '../shared/activity-contract';
@@ -40,7 +40,11 @@ export function createTaskActivities(
       if (!checked.ok) throw ApplicationFailure.nonRetryable(checked.message, FAILURE_TYPES.invalidPayload);
       try {
         const { output, proofValue, workMs } = getTaskType(type).execute(checked.payload, BigInt(parentOutput));
-        if (workMs) await new Promise((r) => setTimeout(r, workMs));
+        // Heartbeats while working: a worker that dies is noticed within the heartbeat timeout.
+        for (let left = workMs ?? 0; left > 0; left -= 1000) {
+          await Context.current().sleep(Math.min(1000, left));
+          Context.current().heartbeat();
+        }
         const salt = randomSalt();
         return {
           output: output.toString(),

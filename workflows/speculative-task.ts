@@ -84,9 +84,14 @@ const CHAIN: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.stakeInsufficientFunds] },
 };
-/** An execution error is retried twice (after 1 s, then 2 s) before the task fails on its own fault. */
+/**
+ * An execution error is retried twice (after 1 s, then 2 s) before the task fails on its own fault.
+ * The execution heartbeats while it works, so a worker that dies is noticed within the heartbeat
+ * timeout, not at the end of start-to-close.
+ */
 const EXECUTION: ActivityOptions = {
   startToCloseTimeout: '30s',
+  heartbeatTimeout: '5s',
   retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.invalidPayload] },
 };
 
@@ -628,10 +633,9 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   const startConfirmationTimer = (timeoutMs: number) => {
     void (async () => {
       try {
-        const confirmed = await condition(
-          () => Boolean(task.parent.confirmed) || FINAL_STATUSES.includes(state.status) || Boolean(task.rollbackRequest),
-          timeoutMs,
-        );
+        // Once the parent's commitment has landed its outcome is settled: nothing is left to time out.
+        const settled = () => Boolean(task.parent.confirmed) || (pipelinedCommits && Boolean(task.parent.committed));
+        const confirmed = await condition(() => settled() || FINAL_STATUSES.includes(state.status) || Boolean(task.rollbackRequest), timeoutMs);
         if (!confirmed) requestRollback('confirmation_timeout');
       } catch (err) {
         if (!isCancellation(err)) throw err;

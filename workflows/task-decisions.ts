@@ -131,11 +131,11 @@ export function proofFailureReason(err: unknown): Extract<RollbackReason, 'proof
   return failureType(err) === FAILURE_TYPES.proofTimeout ? 'proof_timeout' : 'proof_failed';
 }
 
-/** Whether an execution failed because its attempts timed out (start-to-close: no worker answered). */
+/** Whether an execution failed because its attempts timed out (start-to-close or heartbeat: no worker answered). */
 export function executionWorkerLost(err: unknown): boolean {
   let cur: unknown = err;
   while (cur instanceof Error && !(cur instanceof TimeoutFailure)) cur = (cur as { cause?: unknown }).cause;
-  return cur instanceof TimeoutFailure && cur.timeoutType === 'START_TO_CLOSE';
+  return cur instanceof TimeoutFailure && (cur.timeoutType === 'START_TO_CLOSE' || cur.timeoutType === 'HEARTBEAT');
 }
 
 /** The innermost message of a failure's cause chain: what actually went wrong. */

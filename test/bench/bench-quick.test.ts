@@ -21,6 +21,7 @@ const QUICK_KEYS = [
   'overhead.hop',
   'load.burst',
   'memory.active_speculative',
+  'chain.lock_bond',
 ];
 
 test('npm run bench -- --quick measures everything and writes results.json and RESULTS.md', async () => {

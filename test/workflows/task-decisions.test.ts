@@ -6,6 +6,7 @@ import {
   bondSettlement,
   commitBatchEntries,
   endReason,
+  executionWorkerLost,
   failureType,
   mayJoinParentBatch,
   newsForDependents,
@@ -137,4 +138,14 @@ test('failures are classified through their cause chain: the type, the root mess
   );
   const hung = new ActivityFailure('activity timed out', 'generateProof', '3', undefined, undefined, new TimeoutFailure('timeout', undefined, 'HEARTBEAT'));
   expect(proofActivityLost(hung, 30_000)).toBe('its proof worker stopped answering (HEARTBEAT timeout) on every attempt; check the agenc-proofs workers');
+});
+
+test('an execution is lost to its worker when its attempts time out at start-to-close or on a missed heartbeat, never on an error of its own', () => {
+  const timedOut = (type: 'START_TO_CLOSE' | 'HEARTBEAT' | 'SCHEDULE_TO_CLOSE') =>
+    new ActivityFailure('activity timed out', 'executeTask', '5', undefined, undefined, new TimeoutFailure('timeout', undefined, type));
+  expect(executionWorkerLost(timedOut('START_TO_CLOSE'))).toBe(true);
+  expect(executionWorkerLost(timedOut('HEARTBEAT'))).toBe(true);
+  expect(executionWorkerLost(timedOut('SCHEDULE_TO_CLOSE'))).toBe(false);
+  const ownError = ApplicationFailure.retryable('task t: division by zero', 'ExecutionFailed');
+  expect(executionWorkerLost(new ActivityFailure('activity failed', 'executeTask', '6', undefined, undefined, ownError))).toBe(false);
 });
