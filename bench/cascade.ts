@@ -14,7 +14,7 @@
 import { createStakeOperator } from '../activities/chain';
 import { controlHandle } from '../temporal/control';
 import { taskWorkflowId, type TaskState } from '../shared/task-model';
-import { benchConfig, type BenchContext, type BenchSystem, ms, pool } from './harness';
+import { benchConfig, type BenchContext, type BenchSystem, ms, pool, quantile } from './harness';
 
 const AGENT = 'bench';
 const MAX_DEPTH = 20;
@@ -37,6 +37,36 @@ async function countVisible(sys: BenchSystem, root: string, clause: string): Pro
 
 async function historyEvents(sys: BenchSystem, workflowId: string): Promise<number> {
   return (await sys.client.workflow.getHandle(workflowId).fetchHistory()).events?.length ?? 0;
+}
+
+/**
+ * Where a cascade's time goes, from up to `sample` task histories: the history events written after
+ * the root failed (per task), and how long a signal one task sends another (rollback down, settled up,
+ * closing to `speculation-control`) takes from the sender's command to the server's acknowledgement.
+ */
+async function cascadeProfile(sys: BenchSystem, ids: string[], failedAt: number, sample: number) {
+  const chosen = ids.length <= sample ? ids : Array.from({ length: sample }, (_, i) => ids[Math.floor((i * ids.length) / sample)]!);
+  const at = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) => Number(e.eventTime!.seconds) * 1000 + (e.eventTime!.nanos ?? 0) / 1e6;
+  const signalMs: number[] = [];
+  let events = 0;
+  await pool(chosen, 16, async (id) => {
+    const history = (await sys.client.workflow.getHandle(taskWorkflowId(id)).fetchHistory()).events ?? [];
+    const initiated = new Map<string, number>();
+    for (const e of history) {
+      if (at(e) >= failedAt) events += 1;
+      if (e.signalExternalWorkflowExecutionInitiatedEventAttributes) initiated.set(String(e.eventId), at(e));
+      const acked = e.externalWorkflowExecutionSignaledEventAttributes;
+      const sent = acked ? initiated.get(String(acked.initiatedEventId)) : undefined;
+      if (sent !== undefined && sent >= failedAt) signalMs.push(at(e) - sent);
+    }
+  });
+  return {
+    eventsPerTask: events / chosen.length,
+    signals: signalMs.length,
+    signalMedianMs: quantile(signalMs, 0.5),
+    signalP90Ms: quantile(signalMs, 0.9),
+    signalMaxMs: Math.max(0, ...signalMs),
+  };
 }
 
 export async function benchCascade(ctx: BenchContext): Promise<void> {
@@ -137,6 +167,7 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
       const rootEvents = await historyEvents(sys, taskWorkflowId(root));
       const childEvents = await Promise.all(direct.slice(0, BRANCHING).map((id) => historyEvents(sys, taskWorkflowId(id))));
       const leafEvents = await historyEvents(sys, taskWorkflowId(ids[ids.length - 1]!));
+      const profile = await cascadeProfile(sys, ids, failedAt, 100);
       const controlAfter = await controlHandle(sys.client).describe();
       const sameRun = controlAfter.runId === controlBefore.runId;
       const tasks = shape.descendants + 1;
@@ -168,6 +199,10 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
           leaf_history_events: leafEvents,
           ...(sameRun ? { control_history_events_per_task: (controlAfter.historyLength - controlBefore.historyLength) / tasks } : {}),
           control_continued_as_new: sameRun ? 0 : 1,
+          history_events_after_failure_per_task: profile.eventsPerTask,
+          signal_ack_median_ms: profile.signalMedianMs,
+          signal_ack_p90_ms: profile.signalP90Ms,
+          signal_ack_max_ms: profile.signalMaxMs,
         },
         figure: { name: 'root failure → last descendant rolled back', value: lastMs, unit: 'ms' },
         baseline: { name: 'the same with 1 descendant', value: baselineMs, unit: 'ms' },
@@ -178,6 +213,8 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
           `${states.length - notRolledBack}/${states.length} rolled back with bonds released, ${integrity.problems.length} integrity problem(s); ` +
           `${speculating} speculating${refused ? ` (the rest past max_depth ${MAX_DEPTH} waited non-speculatively)` : ''}; ` +
           `history events: root ${rootEvents}, largest direct child ${Math.max(0, ...childEvents)}, last task ${leafEvents}; ` +
+          `after the failure ${profile.eventsPerTask.toFixed(0)} events per task; a signal between workflows (${profile.signals} sampled) took ` +
+          `${profile.signalMedianMs.toFixed(0)} ms median, ${profile.signalP90Ms.toFixed(0)} ms p90, ${profile.signalMaxMs.toFixed(0)} ms at most from command to acknowledgement; ` +
           (sameRun
             ? `speculation-control grew ${controlAfter.historyLength - controlBefore.historyLength} events (${((controlAfter.historyLength - controlBefore.historyLength) / tasks).toFixed(1)} per task)`
             : 'speculation-control continued as new during this shape'),
