@@ -231,7 +231,8 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   const setStatus = (status: TaskStatus, waitingFor: string | null = null) => {
     state.status = status;
     setLogPhase(status);
-    state.timestamps[status] = now();
+    // When the task entered the status: a later wait within it (a rollback's minute checks) keeps it.
+    state.timestamps[status] ??= now();
     state.waiting_for = waitingFor;
     setCurrentDetails(`**${status}**${waitingFor ? ` — waiting for ${waitingFor}` : ''}`);
     upsertSearchAttributes([

@@ -105,12 +105,16 @@ async function treeWithStuckChild(agent: string): Promise<{ parent: string; chil
 
 test('a parent whose dependent cannot settle for 15 minutes keeps its bond locked until it does, then settles after it', async () => {
   const { parent, child } = await treeWithStuckChild('patient');
+  const rollbackBegan = (await state(parent)).timestamps.rolling_back;
+  expect(rollbackBegan).toBeDefined();
 
   // Fifteen minutes pass with the child's release refused (the old bounded wait gave up after ten).
   for (let i = 0; i < 3; i++) await env.sleep('5 minutes');
   const [waiting, stuck] = [await state(parent), await state(child)];
   expect(waiting).toMatchObject({ status: 'rolling_back', bond: { state: 'locked' } });
   expect(waiting!.waiting_for).toContain(child);
+  // Each minute's check says what it waits for; the rollback still began when it began.
+  expect(waiting!.timestamps.rolling_back).toBe(rollbackBegan);
   expect(stuck).toMatchObject({ status: 'rolling_back', bond: { state: 'locked' } });
   expect(settled).not.toContain(parent);
 
