@@ -34,6 +34,31 @@ export function writeConfig(dir: string, overrides: Record<string, unknown>): st
   return file;
 }
 
+/**
+ * How a test assembles a worker process on any server (the suite's, one of its own, the time-skipping
+ * one): the suite's workflow bundle and circuits, its chain and keys under `dir`, no HTTP server and no
+ * emulated finality unless asked.
+ */
+export function testWorkerOptions(
+  at: { address: string; namespace: string; dir: string; configFile: string },
+  overrides: Partial<WorkerProcessOptions> = {},
+): WorkerProcessOptions {
+  return {
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' }),
+    address: at.address,
+    namespace: at.namespace,
+    configFile: at.configFile,
+    httpPort: null,
+    adminToken: TEST_ADMIN_TOKEN,
+    workflowBundle: { codePath: process.env.AGENC_TEST_WORKFLOW_BUNDLE! },
+    stake: { accountsFile: path.join(at.dir, 'chain', 'svm-accounts.json'), keysDir: path.join(at.dir, 'keys') },
+    proofArtifactsDir: process.env.AGENC_CIRCUITS_DIR,
+    shutdownGraceTime: '5s',
+    embeddedFinalityMs: 0,
+    ...overrides,
+  };
+}
+
 /** Speculation on for every task, fast timeouts: what most workflow tests want. */
 export const SPECULATIVE_CONFIG = {
   speculation: {
@@ -93,21 +118,7 @@ export async function startTestSystem(opts: { name: string; config?: Record<stri
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
   const startWorker = (overrides: Partial<WorkerProcessOptions> = {}) =>
-    startWorkerProcess({
-      logger,
-      address,
-      namespace,
-      configFile,
-      httpPort: 0,
-      adminToken: TEST_ADMIN_TOKEN,
-      workflowBundle: { codePath: process.env.AGENC_TEST_WORKFLOW_BUNDLE! },
-      stake: { accountsFile: path.join(dir, 'chain', 'svm-accounts.json'), keysDir: path.join(dir, 'keys') },
-      proofArtifactsDir: process.env.AGENC_CIRCUITS_DIR,
-      shutdownGraceTime: '5s',
-      embeddedFinalityMs: 0,
-      ...opts.worker,
-      ...overrides,
-    });
+    startWorkerProcess(testWorkerOptions({ address, namespace, dir, configFile }, { logger, httpPort: 0, ...opts.worker, ...overrides }));
   let worker = await startWorker();
   const extraWorkers: WorkerProcess[] = [];
 

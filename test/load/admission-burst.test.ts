@@ -4,10 +4,11 @@
  * and the worker's memory stays under `max_memory_mb` while it runs. Against the real dev server,
  * proofs and SVM.
  */
-import { AdmissionError, submitTask } from '../../client/tasks';
+import { AdmissionError } from '../../client/tasks';
 import { controlHandle, controlStatus } from '../../temporal/control';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { submitBurst } from '../helpers/burst';
 
 const LIMIT = 40;
 const BURST = 1000;
@@ -35,18 +36,8 @@ test(`a burst of ${BURST} submissions: exactly ${LIMIT} admitted and finished, t
     peakRssMb = Math.max(peakRssMb, process.memoryUsage().rss / 2 ** 20);
   }, 100);
   try {
-    const ids = Array.from({ length: BURST }, (_, i) => `burst-${i}`);
-    // Each admitted task stands for 3 s of work, so none frees its slot during the burst.
-    const outcomes = await Promise.all(
-      ids.map((taskId, i) =>
-        submitTask(sys.client, { type: 'compute', payload: { value: i, work_ms: 3000 }, taskId }).then(
-          () => 'admitted' as const,
-          (e: unknown) => e,
-        ),
-      ),
-    );
-    const admitted = ids.filter((_, i) => outcomes[i] === 'admitted');
-    const others = outcomes.filter((o) => o !== 'admitted');
+    // Each admitted task stands for 3 s of work.
+    const { admitted, others } = await submitBurst(sys.client, BURST, 3000);
     expect(admitted).toHaveLength(LIMIT);
     expect(others.filter((o) => !(o instanceof AdmissionError))).toEqual([]);
     expect(new Set(others.map((o) => `${(o as AdmissionError).field}: ${(o as AdmissionError).message}`))).toEqual(

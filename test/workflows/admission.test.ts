@@ -5,10 +5,11 @@
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { admitTask, controlStatus } from '../../temporal/control';
-import { AdmissionError, submitTask } from '../../client/tasks';
+import { AdmissionError } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { submitBurst } from '../helpers/burst';
 
 const LIMIT = 4;
 let sys: TestSystem;
@@ -32,18 +33,9 @@ async function isStarted(taskId: string): Promise<boolean> {
 }
 
 test('concurrent submitters never get more than max_pending_operations tasks open; every refusal is clear and starts nothing', async () => {
-  // Twelve submitters at once, each task standing for 8 s of work so none finishes during the burst.
-  const ids = Array.from({ length: 12 }, (_, i) => `burst-${i}`);
-  const outcomes = await Promise.all(
-    ids.map((taskId, i) =>
-      submitTask(sys.client, { type: 'compute', payload: { value: i, work_ms: 8000 }, taskId }).then(
-        () => 'admitted' as const,
-        (e: unknown) => e,
-      ),
-    ),
-  );
-  const admitted = ids.filter((_, i) => outcomes[i] === 'admitted');
-  const refused = outcomes.filter((o): o is AdmissionError => o instanceof AdmissionError);
+  // Twelve submitters at once, each task standing for 8 s of work.
+  const { ids, admitted, others } = await submitBurst(sys.client, 12, 8000);
+  const refused = others.filter((o): o is AdmissionError => o instanceof AdmissionError);
   expect(admitted).toHaveLength(LIMIT);
   expect(refused).toHaveLength(ids.length - LIMIT);
   for (const r of refused) {

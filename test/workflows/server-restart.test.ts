@@ -9,7 +9,6 @@ import { mkdtempSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import pino from 'pino';
 import { createStakeOperator } from '../../activities/chain';
 import { controlHandle, controlStatus } from '../../temporal/control';
 import { getTaskState, submitTask, waitForTask } from '../../client/tasks';
@@ -19,7 +18,7 @@ import { freePort, isListening, startDevServer, type DevServer, type DevServerOp
 import { startWorkerProcess, type WorkerProcess } from '../../workers/worker-process';
 import { testRunDir } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';
-import { SPECULATIVE_CONFIG, writeConfig } from '../helpers/system';
+import { SPECULATIVE_CONFIG, testWorkerOptions, writeConfig } from '../helpers/system';
 
 let server: DevServer | undefined;
 let worker: WorkerProcess | undefined;
@@ -66,18 +65,7 @@ test('speculation-control keeps config, cooldowns and counts through a SIGKILL o
   server = await startDevServer(serverOptions);
   expect(server.started).toBe(true);
 
-  worker = await startWorkerProcess({
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' }),
-    address,
-    namespace: 'default',
-    configFile: writeConfig(dir, SPECULATIVE_CONFIG),
-    httpPort: null,
-    workflowBundle: { codePath: process.env.AGENC_TEST_WORKFLOW_BUNDLE! },
-    stake: { accountsFile: path.join(dir, 'chain', 'svm-accounts.json'), keysDir: path.join(dir, 'keys') },
-    proofArtifactsDir: process.env.AGENC_CIRCUITS_DIR,
-    shutdownGraceTime: '5s',
-    embeddedFinalityMs: 0,
-  });
+  worker = await startWorkerProcess(testWorkerOptions({ address, namespace: 'default', dir, configFile: writeConfig(dir, SPECULATIVE_CONFIG) }));
   let workerStopped = false;
   void worker.done.finally(() => (workerStopped = true));
   connection = await Connection.connect({ address });

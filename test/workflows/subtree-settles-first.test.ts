@@ -10,13 +10,12 @@ import * as path from 'node:path';
 import { ApplicationFailure, type Duration } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import pino from 'pino';
 import { createStakeOperator } from '../../activities/chain';
 import { getTaskState, submitTask, type SubmitRequest } from '../../client/tasks';
 import { type TaskState, taskWorkflowId } from '../../shared/task-model';
 import { startWorkerProcess, type WorkerProcess } from '../../workers/worker-process';
 import { testRunDir } from '../helpers/paths';
-import { SPECULATIVE_CONFIG, writeConfig } from '../helpers/system';
+import { SPECULATIVE_CONFIG, testWorkerOptions, writeConfig } from '../helpers/system';
 import { startTimeSkippingEnv } from '../helpers/time-skipping';
 
 let env: TestWorkflowEnvironment;
@@ -46,27 +45,25 @@ const chainFault: ActivityInterceptorsFactory = (ctx) => ({
 beforeAll(async () => {
   env = await startTimeSkippingEnv();
   const dir = mkdtempSync(path.join(testRunDir(), 'subtree-'));
-  worker = await startWorkerProcess({
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' }),
-    address: env.address,
-    namespace: env.namespace ?? 'default',
-    configFile: writeConfig(dir, {
-      speculation: {
-        ...SPECULATIVE_CONFIG.speculation,
-        confirmation_timeout_ms: 3_600_000,
-        limits: { gc_interval_ms: 3_600_000 },
-        features: { rollout_percentage: 100, enable_optimistic_proofs: false },
+  worker = await startWorkerProcess(
+    testWorkerOptions(
+      {
+        address: env.address,
+        namespace: env.namespace ?? 'default',
+        dir,
+        configFile: writeConfig(dir, {
+          speculation: {
+            ...SPECULATIVE_CONFIG.speculation,
+            confirmation_timeout_ms: 3_600_000,
+            limits: { gc_interval_ms: 3_600_000 },
+            features: { rollout_percentage: 100, enable_optimistic_proofs: false },
+          },
+        }),
       },
-    }),
-    httpPort: null,
-    workflowBundle: { codePath: process.env.AGENC_TEST_WORKFLOW_BUNDLE! },
-    stake: { accountsFile: path.join(dir, 'chain', 'svm-accounts.json'), keysDir: path.join(dir, 'keys') },
-    proofArtifactsDir: process.env.AGENC_CIRCUITS_DIR,
-    shutdownGraceTime: '5s',
-    // The gate's commit takes 6 s to finalize, so the tree below it is speculating before its root's proof runs.
-    embeddedFinalityMs: 6000,
-    activityInterceptors: [chainFault],
-  });
+      // The gate's commit takes 6 s to finalize, so the tree below it is speculating before its root's proof runs.
+      { embeddedFinalityMs: 6000, activityInterceptors: [chainFault] },
+    ),
+  );
 });
 afterAll(async () => {
   await worker?.shutdown();

@@ -1,0 +1,20 @@
+/** A burst of submissions at once, as the admission tests make it. */
+import type { Client } from '@temporalio/client';
+import { submitTask } from '../../client/tasks';
+
+/**
+ * Submits `count` tasks `burst-0`… at the same moment, each standing for `workMs` of work so that none
+ * frees its slot while the burst lasts: the ids, the admitted ones, and what every other submission got.
+ */
+export async function submitBurst(client: Client, count: number, workMs: number): Promise<{ ids: string[]; admitted: string[]; others: unknown[] }> {
+  const ids = Array.from({ length: count }, (_, i) => `burst-${i}`);
+  const outcomes = await Promise.all(
+    ids.map((taskId, i) =>
+      submitTask(client, { type: 'compute', payload: { value: i, work_ms: workMs }, taskId }).then(
+        () => 'admitted' as const,
+        (e: unknown) => e,
+      ),
+    ),
+  );
+  return { ids, admitted: ids.filter((_, i) => outcomes[i] === 'admitted'), others: outcomes.filter((o) => o !== 'admitted') };
+}
