@@ -668,6 +668,14 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     }
   }
 
+  /** Enters `committing` and forms this task's batch: its own entry, then the proven descendants waiting only for it. */
+  async function batchToCommit(): Promise<CommitEntry[]> {
+    setStatus('committing', 'the commitment transaction on Solana');
+    // Preorder: any prefix keeps ancestors first.
+    const below = batchSize() > 1 ? (task.handedUp?.slice(1) ?? (await gatherBelow())) : [];
+    return commitBatchEntries(commitEntry(), below, batchSize());
+  }
+
   /**
    * Commits once every ancestor's commitment has landed (it lands after theirs), tells the dependents as
    * soon as its own has landed, then waits for its finality and for the parent's confirmation.
@@ -675,10 +683,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   async function commitOnAncestorsLanded(): Promise<void> {
     await CancellationScope.nonCancellable(async () => {
       if (!task.commitBatch) {
-        setStatus('committing', 'the commitment transaction on Solana');
-        // Proven descendants waiting only for this task go in the same batch (preorder: any prefix keeps ancestors first).
-        const below = batchSize() > 1 ? (task.handedUp?.slice(1) ?? (await gatherBelow())) : [];
-        const entries = commitBatchEntries(commitEntry(), below, batchSize());
+        const entries = await batchToCommit();
         const summary = entries.length > 1 ? `commit: ${entries.length} commitments on Solana, ancestors first` : 'commit: the output commitment on Solana';
         const { signatures } = await step(COMMIT, summary).sendCommitments({ entries });
         task.commitBatch = { owner: input.taskId, signatures };
@@ -707,10 +712,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   async function commitOnAncestorsConfirmed(): Promise<void> {
     await CancellationScope.nonCancellable(async () => {
       if (!task.commitBatch) {
-        setStatus('committing', 'the commitment transaction on Solana');
-        // Proven descendants waiting only for this task go in the same batch (preorder: any prefix keeps ancestors first).
-        const below = batchSize() > 1 ? (task.handedUp?.slice(1) ?? (await gatherBelow())) : [];
-        const entries = commitBatchEntries(commitEntry(), below, batchSize());
+        const entries = await batchToCommit();
         const summary =
           entries.length > 1
             ? `commit: ${entries.length} commitments on Solana, ancestors first, one finality wait`

@@ -356,10 +356,11 @@ function readSnapshot(file: string): Snapshot {
 }
 
 /**
- * Journal records after the snapshot's, in order. A torn last line (a crash mid-append) is not a
- * record; the file is rewritten without it, so the next append starts on a line of its own.
+ * The lines of a JSON-lines log that `keep` accepts, in order. A line that does not parse is a torn last
+ * line (a crash mid-append: fsync completed every earlier one). When anything was left out, the file is
+ * rewritten with what was kept, so the next append starts on a line of its own.
  */
-async function readJournal(file: string, afterJournal: number): Promise<JournalRecord[]> {
+async function readLog<T>(file: string, keep: (entry: T) => boolean): Promise<T[]> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -367,51 +368,32 @@ async function readJournal(file: string, afterJournal: number): Promise<JournalR
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const records: JournalRecord[] = [];
-  let rewrite = false;
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    let record: JournalRecord;
-    try {
-      record = JSON.parse(line) as JournalRecord;
-    } catch {
-      rewrite = true; // only the last line can be torn: fsync completed every earlier append
-      break;
-    }
-    if (record.j > afterJournal) records.push(record);
-    else rewrite = true; // already in the snapshot (a crash between compaction's two writes)
-  }
-  if (rewrite) await writeFileAtomic(file, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-  return records;
-}
-
-async function readHistory(file: string, upToSeq: number): Promise<HistoryEntry[]> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const entries: HistoryEntry[] = [];
+  const kept: T[] = [];
   let dropped = false;
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    let entry: HistoryEntry;
+    let entry: T;
     try {
-      entry = JSON.parse(line) as HistoryEntry;
+      entry = JSON.parse(line) as T;
     } catch {
-      dropped = true; // a torn last line from a crash mid-append
+      dropped = true;
       continue;
     }
-    if (entry.seq > upToSeq) {
-      dropped = true; // appended, but the crash came before the snapshot that contains its effects
-      continue;
-    }
-    entries.push(entry);
+    if (keep(entry)) kept.push(entry);
+    else dropped = true;
   }
-  if (dropped) await writeFileAtomic(file, entries.map((e) => `${JSON.stringify(e)}\n`).join(''));
-  return entries;
+  if (dropped) await writeFileAtomic(file, kept.map((e) => `${JSON.stringify(e)}\n`).join(''));
+  return kept;
+}
+
+/** Journal records after the snapshot's (older ones are in it: a crash between compaction's two writes). */
+function readJournal(file: string, afterJournal: number): Promise<JournalRecord[]> {
+  return readLog<JournalRecord>(file, (record) => record.j > afterJournal);
+}
+
+/** History up to the snapshot's last transaction (later lines were appended, but the crash came before their effects were written). */
+function readHistory(file: string, upToSeq: number): Promise<HistoryEntry[]> {
+  return readLog<HistoryEntry>(file, (entry) => entry.seq <= upToSeq);
 }
 
 function acquireLock(lockFile: string): void {
