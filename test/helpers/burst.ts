@@ -1,6 +1,8 @@
 /** A burst of submissions at once, as the admission tests make it. */
 import type { Client } from '@temporalio/client';
 import { submitTask } from '../../client/tasks';
+import { controlStatus } from '../../temporal/control';
+import { pollUntil } from './poll';
 
 /**
  * Submits `count` tasks `burst-0`… at the same moment, each standing for `workMs` of work so that none
@@ -17,4 +19,15 @@ export async function submitBurst(client: Client, count: number, workMs: number)
     ),
   );
   return { ids, admitted: ids.filter((_, i) => outcomes[i] === 'admitted'), others: outcomes.filter((o) => o !== 'admitted') };
+}
+
+/** Waits until every admission slot is free: a task reports itself final a moment before its taskClosed signal reaches the control workflow. */
+export async function slotsGivenBack(client: Client): Promise<void> {
+  await pollUntil(
+    'every slot to be given back',
+    () => controlStatus(client),
+    (c) => c.open_tasks === 0,
+    10_000,
+    100,
+  );
 }

@@ -5,10 +5,10 @@
  * proofs and SVM.
  */
 import { AdmissionError } from '../../client/tasks';
-import { controlHandle, controlStatus } from '../../temporal/control';
+import { controlHandle } from '../../temporal/control';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
-import { submitBurst } from '../helpers/burst';
+import { slotsGivenBack, submitBurst } from '../helpers/burst';
 
 const LIMIT = 40;
 const BURST = 1000;
@@ -51,14 +51,7 @@ test(`a burst of ${BURST} submissions: exactly ${LIMIT} admitted and finished, t
 
     const finals = await Promise.all(admitted.map((id) => sys.wait(id, 180_000)));
     expect(finals.filter((s) => s.status !== 'confirmed')).toEqual([]);
-    // A task reports itself final a moment before its taskClosed signal reaches the control workflow.
-    await pollUntil(
-      'every slot to be given back',
-      () => controlStatus(sys.client),
-      (c) => c.open_tasks === 0,
-      10_000,
-      100,
-    );
+    await slotsGivenBack(sys.client);
   } finally {
     clearInterval(sampler);
   }

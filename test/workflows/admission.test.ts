@@ -9,7 +9,7 @@ import { AdmissionError } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
-import { submitBurst } from '../helpers/burst';
+import { slotsGivenBack, submitBurst } from '../helpers/burst';
 
 const LIMIT = 4;
 let sys: TestSystem;
@@ -48,14 +48,7 @@ test('concurrent submitters never get more than max_pending_operations tasks ope
 
   // As the admitted tasks finish, their slots come back.
   await Promise.all(admitted.map((id) => sys.wait(id)));
-  // A task reports itself final a moment before its taskClosed signal reaches the control workflow.
-  await pollUntil(
-    'every slot to be given back',
-    () => controlStatus(sys.client),
-    (c) => c.open_tasks === 0,
-    10_000,
-    100,
-  );
+  await slotsGivenBack(sys.client);
   const again = await sys.submit({ type: 'compute', payload: { value: 1 } });
   expect((await sys.wait(again)).status).toBe('confirmed');
 });
