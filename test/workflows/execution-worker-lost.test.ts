@@ -34,6 +34,9 @@ test('a worker killed during every execution attempt of a valid speculative task
   const root = await sys.submit({ type: 'compute', payload: { value: 1 }, agent: 'innocent' });
   const dependent = await sys.submit({ type: 'compute', payload: { value: 2, work_ms: 20_000 }, dependsOn: root, agent: 'innocent' });
   const handle = sys.client.workflow.getHandle(taskWorkflowId(dependent));
+  // The kills are for the dependent's executions only: a kill during the root's commitment would hold
+  // the root for its commit activity's 2-minute timeout, past the dependent's confirmation timeout.
+  expect((await sys.wait(root)).status).toBe('confirmed');
   for (const attempt of [1, 2, 3]) {
     // The attempt counts only once this worker runs it: an attempt on a dead worker looks started until it times out.
     const victim = worker;
