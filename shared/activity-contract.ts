@@ -56,4 +56,8 @@ export const FAILURE_TYPES = {
   stakeInsufficientFunds: 'StakeInsufficientFunds',
   proofTimeout: 'ProofTimeout',
   tooManyPending: 'TooManyPendingOperations',
+  /** A bond that cannot back this speculation (settled before, or not what the authority locked for it): the task runs non-speculatively. */
+  bondUnusable: 'BondUnusable',
+  /** The system failed, not the agent (proof artifacts missing or corrupt, proof workers with different keys, a task type this worker lacks): never slashed. */
+  systemFault: 'SystemFault',
 } as const;
