@@ -74,11 +74,16 @@ const bool = () => z.boolean({ invalid_type_error: 'must be true or false' });
 const table = <T extends z.ZodRawShape>(header: string, shape: T) =>
   z.object(shape, { invalid_type_error: `must be a table (${header})`, required_error: `is required (${header})` });
 
+/**
+ * A bond is an account of its own, so it holds at least the rent-exempt minimum of an empty account
+ * (890,880 lamports under Solana's default rent): a smaller bond could never be locked.
+ */
+export const BOND_ACCOUNT_RENT_MINIMUM = 890_880;
 const LAMPORTS_MAX = Number.MAX_SAFE_INTEGER;
 
 const stakeSection = table('[speculation.stake]', {
-  min_stake: numberIn('speculation.stake.min_stake', { min: 0, max: LAMPORTS_MAX }).default(1_000_000),
-  max_stake: numberIn('speculation.stake.max_stake', { min: 0, max: LAMPORTS_MAX }).default(1_000_000_000),
+  min_stake: numberIn('speculation.stake.min_stake', { min: BOND_ACCOUNT_RENT_MINIMUM, max: LAMPORTS_MAX }).default(1_000_000),
+  max_stake: numberIn('speculation.stake.max_stake', { min: BOND_ACCOUNT_RENT_MINIMUM, max: LAMPORTS_MAX }).default(1_000_000_000),
   stake_per_depth: numberIn('speculation.stake.stake_per_depth', { min: 0, max: LAMPORTS_MAX }).default(500_000),
   slash_percentage: numberIn('speculation.stake.slash_percentage', { min: 0.01, max: 0.5, integer: false }).optional(),
   cooldown_period_ms: numberIn('speculation.stake.cooldown_period_ms', { min: 0, max: 86_400_000 }).default(300_000),
@@ -323,4 +328,39 @@ export function applyDottedChanges(
     setAtPath(raw, path, value);
   }
   return problems.length ? { ok: false, problems } : { ok: true, raw };
+}
+
+/** Removes `a.b.c` from a nested object (a missing section is fine). */
+function deleteAtPath(target: Record<string, unknown>, dottedKey: string): void {
+  const parts = dottedKey.split('.');
+  let cur: unknown = target;
+  for (const part of parts.slice(0, -1)) {
+    if (cur === null || typeof cur !== 'object') return;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  if (cur !== null && typeof cur === 'object') delete (cur as Record<string, unknown>)[parts[parts.length - 1] as string];
+}
+
+/**
+ * A stored configuration loaded under the current schema without ever throwing: each key the schema now
+ * refuses falls back to its default, and the keys dropped are returned for the caller to report. For
+ * state written by an older build (the control workflow's history, its continue-as-new input), where a
+ * deploy that narrowed a range must not wedge the workflow that holds it.
+ */
+export function coerceConfig(raw: unknown): { raw: Record<string, unknown>; config: SpeculationConfig; dropped: ConfigProblem[] } {
+  const kept = JSON.parse(JSON.stringify(raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {})) as Record<string, unknown>;
+  const dropped: ConfigProblem[] = [];
+  // Each round drops at least one key, so this ends; the bound only guards against a schema bug.
+  for (let round = 0; round < CONFIG_KEYS.size + 1; round++) {
+    const result = parseConfig(kept);
+    if (result.ok) return { raw: kept, config: result.config, dropped };
+    const before = JSON.stringify(kept);
+    for (const problem of result.problems) {
+      dropped.push(problem);
+      deleteAtPath(kept, problem.path);
+    }
+    if (JSON.stringify(kept) === before) break;
+  }
+  dropped.push({ path: 'speculation', value: raw, message: 'could not be loaded under the current schema; the defaults apply', kind: 'value' });
+  return { raw: {}, config: DEFAULT_CONFIG, dropped };
 }

@@ -103,6 +103,8 @@ export interface ControlStatus {
   config: SpeculationConfig;
   config_version: number;
   updated_at: string;
+  /** Keys of the stored configuration that this build's schema refuses: they fell back to their defaults. */
+  config_problems: string[];
 }
 
 export const setConfigUpdate = defineUpdate<ControlStatus, [Record<string, unknown>]>('setConfig');
@@ -135,6 +137,26 @@ export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 export const forceRollbackAllSignal = defineSignal('forceRollback');
 export const controlStatusQuery = defineQuery<ControlStatus>('status');
+
+/**
+ * The control workflow's whole state, as it crosses continue-as-new; also what a run that closed (failed,
+ * terminated) is restored from, read by querying it after it closed.
+ */
+export interface ControlSnapshot {
+  /** The configuration as written (file + environment + live changes), before presets: a later mode change still brings its preset. */
+  rawConfig: Record<string, unknown>;
+  active?: Array<{ taskId: string; parentTaskId: string; agent: string; depth: number }>;
+  /** Task id → epoch ms of its admission, for every task admitted and not yet final. */
+  open?: Record<string, number>;
+  /** Agent → epoch ms until which it may not speculate. */
+  cooldowns?: Record<string, number>;
+  pendingRollbacks?: string[];
+  draining?: boolean;
+  paused?: boolean;
+  configVersion?: number;
+  cleanupCursor?: string;
+}
+export const controlSnapshotQuery = defineQuery<ControlSnapshot>('snapshot');
 
 // ── rollout and rolloutPhase ───────────────────────────────────────────────────────────────────────
 

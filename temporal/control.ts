@@ -3,12 +3,22 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
-import { type Client, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  type Client,
+  QueryRejectedError,
+  ServiceError,
+  WorkflowClient,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import { FAILURE_TYPES } from '../shared/activity-contract';
 import {
   admitSpeculationsUpdate,
   admitTasksUpdate,
   CONTROL_WORKFLOW_ID,
+  type ControlSnapshot,
+  controlSnapshotQuery,
   controlStatusQuery,
   type ControlStatus,
   MAX_ADMISSION_BATCH,
@@ -25,16 +35,35 @@ export function controlHandle(client: Client) {
   return client.workflow.getHandle<typeof speculationControl>(CONTROL_WORKFLOW_ID);
 }
 
-/**
- * Starts the control workflow with this configuration unless it is already running (then the
- * running one, with its live configuration, wins: a worker restart never resets a rollout).
- */
-export async function ensureControl(client: Client, rawConfig: Record<string, unknown>): Promise<void> {
-  await client.workflow.start('speculationControl', {
+/** What an operator runs to bring the control workflow back when it cannot be restored by itself. */
+export const RESTORE_CONTROL_COMMAND = 'agenc speculation restore-control';
+
+/** The control workflow is not running, and nothing here may start it (or its last state could not be read). */
+export class ControlNotRunningError extends Error {
+  readonly type = 'ControlNotRunning';
+}
+
+/** How long reading a closed run's last state may take: a worker on agenc-tasks replays its history to answer. */
+const SNAPSHOT_QUERY_TIMEOUT_MS = 20_000;
+
+/** Queries that only a running control workflow answers: a closed run's last state must never pass for the live one. */
+const liveClients = new WeakMap<Client, WorkflowClient>();
+function liveControlHandle(client: Client) {
+  let live = liveClients.get(client);
+  if (!live) {
+    live = new WorkflowClient({ ...client.workflow.options, queryRejectCondition: 'NOT_OPEN' });
+    liveClients.set(client, live);
+  }
+  return live.getHandle<typeof speculationControl>(CONTROL_WORKFLOW_ID);
+}
+
+function startControl(client: Client, input: ControlSnapshot, reuse: 'ALLOW_DUPLICATE' | 'REJECT_DUPLICATE') {
+  return client.workflow.start('speculationControl', {
     workflowId: CONTROL_WORKFLOW_ID,
     taskQueue: TASK_QUEUE,
-    args: [{ rawConfig }],
+    args: [input],
     workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: reuse,
     staticSummary: 'Speculation control: live configuration and active speculative tasks',
     staticDetails:
       'Singleton holding the speculation configuration (changed by the `setConfig` update, validated by the config schema), ' +
@@ -42,14 +71,88 @@ export async function ensureControl(client: Client, rawConfig: Record<string, un
   });
 }
 
-/** The control workflow's status; starts it with `rawConfig` first when given and it is missing. */
-export async function controlStatus(client: Client, rawConfig?: Record<string, unknown>): Promise<ControlStatus> {
+export type EnsureOutcome = { outcome: 'running' } | { outcome: 'started' } | { outcome: 'restored'; closedAs: string; closedAt: string | null };
+
+/**
+ * Makes sure the control workflow runs, never resetting live state. The very first start takes the
+ * configuration file's `fileConfig`. A run that closed (terminated by an operator, failed) is restored
+ * from its own last state: its snapshot query, answered by a worker replaying its history; the file is
+ * not read then. When that state cannot be read nothing is started: the error says what to run.
+ */
+export async function ensureControl(client: Client, fileConfig: Record<string, unknown>): Promise<EnsureOutcome> {
+  for (let attempt = 1; ; attempt++) {
+    let description;
+    try {
+      description = await controlHandle(client).describe();
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    try {
+      if (!description) {
+        // REJECT_DUPLICATE: should a run have closed since the describe, it is restored on the next round instead.
+        await startControl(client, { rawConfig: fileConfig }, 'REJECT_DUPLICATE');
+        return { outcome: 'started' };
+      }
+      if (description.status.name === 'RUNNING') return { outcome: 'running' };
+      const closedAs = description.status.name;
+      const closedAt = description.closeTime?.toISOString() ?? null;
+      let snapshot: ControlSnapshot;
+      try {
+        const closedRun = client.workflow.getHandle<typeof speculationControl>(CONTROL_WORKFLOW_ID, description.runId);
+        snapshot = await client.connection.withDeadline(Date.now() + SNAPSHOT_QUERY_TIMEOUT_MS, () => closedRun.query(controlSnapshotQuery));
+      } catch (err) {
+        throw new ControlNotRunningError(
+          `speculation-control closed as ${closedAs}${closedAt ? ` at ${closedAt}` : ''} and its last state could not be read ` +
+            `(${(err as Error).message}); nothing was started, so no live setting is lost. A worker on the agenc-tasks queue must be running to ` +
+            `read it: start one and retry \`${RESTORE_CONTROL_COMMAND}\`, or start control from a configuration file with ` +
+            `\`${RESTORE_CONTROL_COMMAND} --from-config <file>\` (live changes, pause/drain, cooldowns and slots of the closed run are then lost)`,
+        );
+      }
+      await startControl(client, snapshot, 'ALLOW_DUPLICATE');
+      return { outcome: 'restored', closedAs, closedAt };
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError && attempt < 3) continue;
+      throw err;
+    }
+  }
+}
+
+/**
+ * Starts the control workflow from a configuration file, by an operator's explicit choice, when no run is
+ * open: what a closed run whose state cannot be read is brought back with. A running one is left alone.
+ */
+export async function startControlFromFile(client: Client, fileConfig: Record<string, unknown>): Promise<'running' | 'started'> {
   try {
-    return await controlHandle(client).query(controlStatusQuery);
+    const d = await controlHandle(client).describe();
+    if (d.status.name === 'RUNNING') return 'running';
   } catch (err) {
-    if (!(err instanceof WorkflowNotFoundError) || !rawConfig) throw err;
-    await ensureControl(client, rawConfig);
-    return controlHandle(client).query(controlStatusQuery);
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
+  await startControl(client, { rawConfig: fileConfig }, 'ALLOW_DUPLICATE');
+  return 'started';
+}
+
+function notRunning(err: unknown): boolean {
+  return err instanceof WorkflowNotFoundError || err instanceof QueryRejectedError;
+}
+
+/**
+ * The running control workflow's status. With `restoreWith` (the configuration file, for its very first
+ * start) a missing or closed control workflow is brought back first, as `ensureControl` does; without it
+ * a control workflow that is not running is a ControlNotRunningError saying what to run.
+ */
+export async function controlStatus(client: Client, restoreWith?: Record<string, unknown>): Promise<ControlStatus> {
+  try {
+    return await liveControlHandle(client).query(controlStatusQuery);
+  } catch (err) {
+    if (!notRunning(err)) throw err;
+    if (!restoreWith) {
+      throw new ControlNotRunningError(
+        `speculation-control is not running; a worker brings it back with its last state when it starts or admits a task, or run \`${RESTORE_CONTROL_COMMAND}\``,
+      );
+    }
+    await ensureControl(client, restoreWith);
+    return liveControlHandle(client).query(controlStatusQuery);
   }
 }
 
@@ -110,7 +213,7 @@ class ControlBatcher<Item, Answer> {
       try {
         return await this.update(items, updateId);
       } catch (err) {
-        if (err instanceof WorkflowNotFoundError && this.rawConfig && attempt < UPDATE_ATTEMPTS) {
+        if (notRunning(err) && this.rawConfig && attempt < UPDATE_ATTEMPTS) {
           await ensureControl(this.client, this.rawConfig);
           continue;
         }

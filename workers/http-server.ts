@@ -11,7 +11,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { controlHandle, controlStatus, statusBody } from '../temporal/control';
+import { ControlNotRunningError, controlHandle, controlStatus, statusBody } from '../temporal/control';
 import { ConfigError, formatProblem } from '../config/schema';
 import { loadConfig, TomlSyntaxError } from '../config/load';
 import { drainSignal, forceRollbackAllSignal, replaceConfigUpdate, setConfigUpdate, type ControlStatus } from '../shared/messages';
@@ -92,7 +92,17 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<{ server
   if (!adminEnabled) {
     logger.warn('ADMIN_TOKEN is empty: admin routes are disabled (set ADMIN_TOKEN, or AGENC_INSECURE_LOCAL_ADMIN=1 for local development only)');
   }
+  /** Admin routes (behind the token) may bring back a closed control workflow, from its own last state. */
   const status = () => controlStatus(client, opts.rawConfig());
+  /** The anonymous status route only reads: a control workflow that is not running is a 503 saying so. */
+  const liveStatus = async () => {
+    try {
+      return await controlStatus(client);
+    } catch (err) {
+      if (err instanceof ControlNotRunningError) throw new HttpError(503, err.message);
+      throw err;
+    }
+  };
 
   const requireToken = (req: IncomingMessage) => {
     if (!adminEnabled) throw new HttpError(503, 'admin routes are disabled: the worker was started without ADMIN_TOKEN');
@@ -137,7 +147,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<{ server
   const routes: Record<string, (req: IncomingMessage, url: URL) => Promise<[number, unknown]>> = {
     'GET /metrics': async () => [200, await opts.registry.metrics()],
     'GET /healthz': async () => [200, { ok: true }],
-    'GET /admin/status': async () => [200, statusBody(await status())],
+    'GET /admin/status': async () => [200, statusBody(await liveStatus())],
     'GET /admin/config': async (req) => {
       requireToken(req);
       const s = await status();

@@ -10,7 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { type ActivityInterceptorsFactory, bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
 import type { Logger } from 'pino';
-import { ensureControl, controlStatus } from '../temporal/control';
+import { ControlNotRunningError, ensureControl, controlStatus } from '../temporal/control';
 import { loadConfig, type LoadedConfig } from '../config/load';
 import { createStakeActivities, openStakeDeps, type StakeDeps } from '../activities/chain';
 import { createCommitActivity } from '../activities/chain/commit-activities';
@@ -85,7 +85,6 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   const clientConnection = await Connection.connect({ address, ...temporalAuth() });
   const client = new Client({ connection: clientConnection, namespace });
   const rawConfig = () => config.raw;
-  await ensureControl(client, config.raw);
 
   let proofService: ProofService | undefined;
   const metrics = createMetrics({ controlStatus: () => controlStatus(client), proofQueueDepth: () => proofBacklog(client) });
@@ -182,6 +181,27 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     await connection.close();
     await clientConnection.close();
   });
+
+  // Once polling: restoring a control workflow that closed needs a worker on agenc-tasks to replay it.
+  try {
+    const ensured = await ensureControl(client, config.raw);
+    if (ensured.outcome === 'restored') {
+      logger.warn(
+        { closedAs: ensured.closedAs, closedAt: ensured.closedAt },
+        'speculation-control had closed: restored from its last state, not from the file',
+      );
+    } else if (ensured.outcome === 'started') {
+      logger.info({ file: config.file }, 'speculation-control started from the configuration file (its first start)');
+    }
+  } catch (err) {
+    if (!(err instanceof ControlNotRunningError)) {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await done.catch(() => undefined);
+      throw err;
+    }
+    // Running tasks can still finish; admissions wait until an operator restores control.
+    logger.error({ err: err.message }, 'speculation-control is not running and could not be restored');
+  }
 
   return {
     client,

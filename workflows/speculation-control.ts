@@ -18,13 +18,15 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { applyDottedChanges, type ConfigProblem, formatProblem, parseConfig, type SpeculationConfig } from '../config/schema';
+import { applyDottedChanges, type ConfigProblem, coerceConfig, formatProblem, parseConfig, type SpeculationConfig } from '../config/schema';
 import { FAILURE_TYPES, type TaskActivities } from '../shared/activity-contract';
 import {
   admitSpeculationsUpdate,
   admitTasksUpdate,
   agentSlashedSignal,
   type ControlStatus,
+  type ControlSnapshot,
+  controlSnapshotQuery,
   controlStatusQuery,
   drainSignal,
   forceRollbackAllSignal,
@@ -45,21 +47,8 @@ import { type ActiveSpeculation, admissionRefusal, cleanupCandidates, decideSpec
 
 export type { ActiveSpeculation } from './control-decisions';
 
-/** The state as it crosses continue-as-new (and as the first run is started: only `rawConfig`). */
-export interface ControlInput {
-  /** The configuration as written (file + environment), before presets: a later mode change still brings its preset. */
-  rawConfig: Record<string, unknown>;
-  active?: ActiveSpeculation[];
-  /** Task id → epoch ms of its admission, for every task admitted and not yet final. */
-  open?: Record<string, number>;
-  /** Agent → epoch ms until which it may not speculate. */
-  cooldowns?: Record<string, number>;
-  pendingRollbacks?: string[];
-  draining?: boolean;
-  paused?: boolean;
-  configVersion?: number;
-  cleanupCursor?: string;
-}
+/** The state as it crosses continue-as-new, as a closed run is restored, and as the very first run starts (only `rawConfig`). */
+export type ControlInput = ControlSnapshot;
 
 interface ControlState {
   raw: Record<string, unknown>;
@@ -74,6 +63,8 @@ interface ControlState {
   paused: boolean;
   /** The last admission one clean-up round asked about; the next round goes on after it. */
   cleanupCursor?: string;
+  /** Keys of the stored configuration this build's schema refuses (they fell back to their defaults). */
+  configProblems: string[];
 }
 
 /** Tasks one clean-up round asks about at most: bounds the activity and the history it adds. */
@@ -86,10 +77,19 @@ const { findClosedTasks } = proxyActivities<TaskActivities>({
 });
 
 /**
- * The one way a raw configuration becomes the live one: at start and across continue-as-new, and in both
- * configuration Updates, once in the validator (where throwing rejects the Update before it enters
- * history) and again in the handler, since validators do not run on replay.
+ * A configuration this workflow already holds, loaded under this build's schema: at start, across
+ * continue-as-new, and in the configuration Updates' handlers (which also run on replay, where the schema
+ * may have narrowed since the Update was accepted). Never throws: a key the schema now refuses falls back
+ * to its default and is reported, so a deploy cannot wedge the workflow that holds the live state.
  */
+function loadedConfig(raw: Record<string, unknown>): { raw: Record<string, unknown>; config: SpeculationConfig; problems: string[] } {
+  const loaded = coerceConfig(raw);
+  const problems = loaded.dropped.map(formatProblem);
+  if (problems.length) log.warn('stored configuration keys refused by this build fell back to their defaults', { problems });
+  return { raw: loaded.raw, config: loaded.config, problems };
+}
+
+/** A new configuration, checked in the Updates' validators: throwing there rejects it before it enters history. */
 function parsedConfig(raw: Record<string, unknown>): SpeculationConfig {
   const result = parseConfig(raw);
   if (!result.ok) throw rejected(result.problems);
@@ -102,9 +102,11 @@ function rejected(problems: ConfigProblem[]): Error {
 }
 
 function restore(input: ControlInput): ControlState {
+  const loaded = loadedConfig(input.rawConfig);
   return {
-    raw: input.rawConfig,
-    config: parsedConfig(input.rawConfig),
+    raw: loaded.raw,
+    config: loaded.config,
+    configProblems: loaded.problems,
     configVersion: input.configVersion ?? 1,
     updatedAt: new Date().toISOString(),
     active: new Map((input.active ?? []).map((a) => [a.taskId, a])),
@@ -146,21 +148,32 @@ function status(state: ControlState): ControlStatus {
     config: state.config,
     config_version: state.configVersion,
     updated_at: state.updatedAt,
+    config_problems: state.configProblems,
   };
+}
+
+/** A signal's argument as an object, or undefined: a malformed message is dropped with a warning, never thrown (that would fail the workflow task). */
+function messageFields<K extends string>(signal: string, message: unknown, fields: readonly K[]): Record<K, string> | undefined {
+  const m = message as Record<string, unknown> | null | undefined;
+  if (m && typeof m === 'object' && fields.every((f) => typeof m[f] === 'string')) return m as Record<K, string>;
+  log.warn('malformed signal dropped', { signal, expected: fields, got: JSON.stringify(message)?.slice(0, 200) });
+  return undefined;
 }
 
 export async function speculationControl(input: ControlInput): Promise<void> {
   const state = restore(input);
 
-  const applyConfig = (nextRaw: Record<string, unknown>, next: SpeculationConfig) => {
-    state.raw = nextRaw;
-    state.config = next;
+  const applyConfig = (nextRaw: Record<string, unknown>) => {
+    const next = loadedConfig(nextRaw);
+    state.raw = next.raw;
+    state.config = next.config;
+    state.configProblems = next.problems;
     state.configVersion += 1;
     state.updatedAt = new Date().toISOString();
     log.info('configuration changed', {
       version: state.configVersion,
-      enabled: next.speculation.enabled,
-      rollout_percentage: next.speculation.features.rollout_percentage,
+      enabled: next.config.speculation.enabled,
+      rollout_percentage: next.config.speculation.features.rollout_percentage,
     });
   };
 
@@ -176,7 +189,7 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     (changes) => {
       const merged = applyDottedChanges(state.raw, changes);
       if (!merged.ok) throw new Error('unreachable: validator accepted unknown keys');
-      applyConfig(merged.raw, parsedConfig(merged.raw));
+      applyConfig(merged.raw);
       return status(state);
     },
     {
@@ -195,7 +208,7 @@ export async function speculationControl(input: ControlInput): Promise<void> {
   setHandler(
     replaceConfigUpdate,
     (next) => {
-      applyConfig(next, parsedConfig(next));
+      applyConfig(next);
       return status(state);
     },
     {
@@ -227,7 +240,14 @@ export async function speculationControl(input: ControlInput): Promise<void> {
       if (refusals.every(Boolean)) throw ApplicationFailure.nonRetryable(refusals[0]!, FAILURE_TYPES.tooManyPending);
     },
   });
-  setHandler(taskClosedSignal, ({ taskId }) => forget(taskId), { description: 'A task is final, or its workflow never started: its admission slot is free.' });
+  setHandler(
+    taskClosedSignal,
+    (message) => {
+      const m = messageFields('taskClosed', message, ['taskId']);
+      if (m) forget(m.taskId);
+    },
+    { description: 'A task is final, or its workflow never started: its admission slot is free.' },
+  );
 
   setHandler(
     admitSpeculationsUpdate,
@@ -254,16 +274,19 @@ export async function speculationControl(input: ControlInput): Promise<void> {
 
   setHandler(
     speculationEndedSignal,
-    ({ taskId }) => {
-      state.active.delete(taskId);
-      state.pendingRollbacks.delete(taskId);
+    (message) => {
+      const m = messageFields('speculationEnded', message, ['taskId']);
+      if (!m) return;
+      state.active.delete(m.taskId);
+      state.pendingRollbacks.delete(m.taskId);
     },
     { description: 'A speculative task reached a final state: its slot is free.' },
   );
   setHandler(
     agentSlashedSignal,
-    ({ agent }) => {
-      state.cooldowns.set(agent, Date.now() + state.config.speculation.stake.cooldown_period_ms);
+    (message) => {
+      const m = messageFields('agentSlashed', message, ['agent']);
+      if (m) state.cooldowns.set(m.agent, Date.now() + state.config.speculation.stake.cooldown_period_ms);
     },
     { description: "An agent's bond was slashed: it may not speculate for cooldown_period_ms." },
   );
@@ -308,6 +331,9 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     },
     { description: 'Every active speculative task rolls back through its compensations.' },
   );
+  setHandler(controlSnapshotQuery, () => snapshot(state), {
+    description: 'The whole state as it crosses continue-as-new: what a closed run is restored from.',
+  });
   setHandler(controlStatusQuery, () => status(state), {
     description: 'Live configuration, admitted and active speculative tasks, pending rollbacks, drain/pause state.',
   });
@@ -324,7 +350,15 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     const { taskIds, cursor } = cleanupCandidates(state, { nowMs: now, graceMs: 2 * intervalMs, cursor: state.cleanupCursor, batch: CLEANUP_BATCH });
     state.cleanupCursor = cursor;
     if (!taskIds.length) return;
-    const closed = await findClosedTasks(taskIds);
+    let closed: string[];
+    try {
+      closed = await findClosedTasks(taskIds);
+    } catch (err) {
+      // A clean-up that fails (the visibility store briefly down) is tried again next round; it must never
+      // fail this workflow, which holds the live state every task depends on.
+      log.warn('clean-up could not ask which tasks closed; trying again next round', { error: String(err), tasks: taskIds.length });
+      return;
+    }
     for (const taskId of closed) forget(taskId);
     if (closed.length) log.warn('clean-up freed the slots of tasks that ended without saying so', { tasks: closed.slice(0, 20), count: closed.length });
   };

@@ -1,8 +1,9 @@
-/** `agenc speculation pause|resume|drain|force-rollback`: the control workflow's signals. */
+/** `agenc speculation pause|resume|drain|force-rollback`: the control workflow's signals; `restore-control` brings it back. */
 import type { Command } from 'commander';
+import { loadConfig } from '../../config/load';
 import { drainSignal, forceRollbackAllSignal, pauseSignal, resumeSignal } from '../../shared/messages';
-import { controlHandle, controlStatus, statusBody } from '../../temporal/control';
-import { emit, type OutputOptions, withOutput } from '../output';
+import { ControlNotRunningError, controlHandle, controlStatus, ensureControl, startControlFromFile, statusBody } from '../../temporal/control';
+import { CliError, emit, EXIT, type OutputOptions, withOutput } from '../output';
 import type { ClientFactory } from './context';
 
 export function registerSpeculationCommands(program: Command, clientFactory: ClientFactory): void {
@@ -26,4 +27,39 @@ export function registerSpeculationCommands(program: Command, clientFactory: Cli
       );
     });
   }
+
+  withOutput(
+    speculation
+      .command('restore-control')
+      .description(
+        'Bring back the speculation-control workflow after it closed (terminated, failed): from its own last state ' +
+          '(live configuration, pause/drain, cooldowns, admitted and active tasks); a running one is left alone',
+      )
+      .option('--from-config <file>', 'start it from this configuration file instead, when its last state cannot be read (live changes are lost)'),
+  ).action(async (opts: OutputOptions & { fromConfig?: string }) => {
+    const client = await clientFactory();
+    let outcome: string;
+    if (opts.fromConfig) {
+      outcome = await startControlFromFile(client, loadConfig({ file: opts.fromConfig }).raw);
+    } else {
+      try {
+        // The file is read only for a first start ever; a closed run is restored from its own state.
+        outcome = (await ensureControl(client, loadConfig().raw)).outcome;
+      } catch (err) {
+        if (err instanceof ControlNotRunningError) throw new CliError(err.message, EXIT.system);
+        throw err;
+      }
+    }
+    const body = statusBody(await controlStatus(client));
+    const said: Record<string, string> = {
+      running: 'speculation-control is running; nothing to restore',
+      started: 'speculation-control started',
+      restored: 'speculation-control restored from its last state',
+    };
+    emit(
+      opts,
+      { outcome, ...body },
+      () => `${said[outcome]}; paused: ${body.speculation.paused}, draining: ${body.speculation.draining}, rollout: ${body.speculation.rollout_percentage}%`,
+    );
+  });
 }
