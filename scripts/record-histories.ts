@@ -8,12 +8,14 @@
  *
  * Re-record only after a deliberately incompatible workflow change (README, "Changing workflow
  * code"). The fixtures are replaced only when every scenario succeeded, so a failed run leaves the
- * committed ones as they were; `histories/before-patches/` (histories of the code before a
- * `patched()` change) is never touched. A fixture's file name is the workflow id it ran under (histories do not
+ * committed ones as they were; the ones replaced move to `histories/landed/<commit>/` and keep being
+ * replayed; `histories/before-patches/` (histories of the code before a `patched()` change) is never
+ * touched. A fixture's file name is the workflow id it ran under (histories do not
  * carry it, and the replay gives it back to the workflow), except the operator action, whose id the
  * CLI draws at random.
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { runOperatorAction } from '../client/commands/operator';
@@ -32,6 +34,24 @@ import { GREEN, startTimeSkipping, type TimeSkippingRig } from '../test/rollout/
 
 const HISTORIES_DIR = path.join(__dirname, '..', 'test', 'replay', 'histories');
 const log = (m: string) => process.stderr.write(`[record] ${m}\n`);
+
+/**
+ * The fixtures about to be replaced move to `histories/landed/<commit>/`, named for the last commit that
+ * recorded them, and stay there: runs started by that build replay on every later build, so a behaviour
+ * change that went in without a `patched()` fails the replay test even though the new fixtures were
+ * re-recorded with it.
+ */
+function keepLandedFixtures(): void {
+  const current = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json'));
+  if (!current.length) return;
+  const commit = spawnSync('git', ['log', '-1', '--format=%cs-%h', '--', ...current.map((f) => path.join(HISTORIES_DIR, f))], {
+    encoding: 'utf8',
+  }).stdout?.trim();
+  const dir = path.join(HISTORIES_DIR, 'landed', commit || `before-${new Date().toISOString().slice(0, 10)}`);
+  mkdirSync(dir, { recursive: true });
+  for (const file of current) renameSync(path.join(HISTORIES_DIR, file), path.join(dir, file));
+  log(`the fixtures they replace are kept in ${path.relative(process.cwd(), dir)}`);
+}
 
 /** Fixture name → the workflow whose history it is. */
 type Recorded = Map<string, { client: Client; workflowId: string }>;
@@ -201,7 +221,7 @@ async function main(): Promise<void> {
       fixtures.set(`${fixture}.json`, `${JSON.stringify(historyToJson(history), null, 1)}\n`);
     }
     mkdirSync(HISTORIES_DIR, { recursive: true });
-    for (const old of readdirSync(HISTORIES_DIR)) if (old.endsWith('.json')) rmSync(path.join(HISTORIES_DIR, old));
+    keepLandedFixtures();
     for (const [file, json] of [...fixtures].sort()) {
       writeFileSync(path.join(HISTORIES_DIR, file), json);
       log(`${file}: ${(json.length / 1024).toFixed(0)} KB`);

@@ -42,20 +42,33 @@ export const ROLLBACK_REASONS = [
   'parent_failed',
   'parent_rolled_back',
   'confirmation_timeout',
+  /** Its proof did not verify, or its inputs do not satisfy the circuit (a wrong claimed output): the agent's fault. */
   'proof_failed',
+  /** Its proof did not finish within `timeout_ms` of proving: the circuit's size is fixed, so that is the machine's load, not the agent's. */
   'proof_timeout',
-  /** No proof worker proved it: it waited out the schedule-to-start timeout in the proof backlog, or its worker stopped answering. */
+  /**
+   * The system could not prove or verify it: no proof worker took it within the schedule-to-start timeout,
+   * its worker stopped answering, or a proof worker failed (SystemFault: artifacts missing or corrupt, a
+   * prover and a verifier with different keys).
+   */
   'proof_unavailable',
+  /** Its task type failed on its own (TaskExecutionError, e.g. `{"fail": true}`): the agent's fault. */
   'execution_failed',
+  /** No worker could run it (SystemFault: a task type or payload schema the workers lack, an error in the task type's code). */
+  'execution_unavailable',
   'forced',
+  /** The system failed in a way no step expected (a permanent activity error, a commitment that could not land): not the agent's fault. */
+  'system_error',
 ] as const;
 export type RollbackReason = (typeof ROLLBACK_REASONS)[number];
 
 /**
- * Reasons that are the task's own fault: its bond is slashed. Every other reason releases it in full;
- * `proof_unavailable` is the system's (the agent is answerable for its proof's time, not for a wait).
+ * The reasons that slash: the task's own fault, what the agent controls (its execution's own error, a
+ * proof its inputs cannot satisfy). Every other reason releases the bond in full, the system's failures
+ * (`proof_unavailable`, `execution_unavailable`, `proof_timeout`) included. The one list of which reasons
+ * slash: bondSettlement() and the README's table follow it.
  */
-export const OWN_FAULT_REASONS: readonly RollbackReason[] = ['execution_failed', 'proof_failed', 'proof_timeout'];
+export const OWN_FAULT_REASONS: readonly RollbackReason[] = ['execution_failed', 'proof_failed'];
 
 const TASK_WORKFLOW_PREFIX = 'task-';
 

@@ -20,6 +20,7 @@ import {
   proxyActivities,
   proxySinks,
   setCurrentDetails,
+  sleep,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -101,8 +102,18 @@ const EXECUTION: ActivityOptions = {
  */
 const COMMIT_GATHER_TIMEOUT = '2 seconds';
 
-/** Commits wait for finality once per batch; a batch on a cluster sends one confirmed transaction per result. */
-const COMMIT: ActivityOptions = { ...CHAIN, startToCloseTimeout: '2 minutes' };
+/**
+ * Commits wait for finality once per batch; a batch on a cluster sends one confirmed transaction per result.
+ * They heartbeat while they wait, so a worker that dies mid-commit is noticed in seconds, not at start-to-close.
+ */
+const COMMIT: ActivityOptions = { ...CHAIN, startToCloseTimeout: '2 minutes', heartbeatTimeout: '10s' };
+
+/**
+ * How long a finished task keeps trying to tell the control workflow what it must hear (a slot to free, a
+ * slash's cooldown) while that workflow is missing, e.g. closed and not yet restored. Past it the control
+ * workflow's clean-up frees the slots; only the cooldown is lost, and the log says so.
+ */
+const CONTROL_REDELIVERY_MS = 60 * 60_000;
 
 /** How often a rolling-back task checks on dependents that have not settled yet. */
 const SUBTREE_CHECK_INTERVAL = '1 minute';
@@ -157,6 +168,10 @@ interface TaskBook {
   gathered: Map<string, CommitEntry[]>;
   /** The steps that undo speculation (or, on confirmation, settle it), run in reverse order of registration. */
   compensations: Array<{ name: string; run: () => Promise<void> }>;
+  /** The forward run has ended: from then on nothing changes why the task ends (with the end-reason-frozen patch). */
+  forwardEnded?: boolean;
+  /** Messages the control workflow could not take yet (it was missing), in the order they were sent. */
+  undeliveredToControl: Array<{ what: string; send: (control: ReturnType<typeof getExternalWorkflowHandle>) => Promise<void> }>;
 }
 
 /**
@@ -220,13 +235,21 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     timestamps: { submitted: input.submittedAt },
   };
 
-  const task: TaskBook = { parent: { pendingAncestors: 0 }, settledDependents: new Set(), gathered: new Map(), compensations: [] };
+  const task: TaskBook = { parent: { pendingAncestors: 0 }, settledDependents: new Set(), gathered: new Map(), compensations: [], undeliveredToControl: [] };
   const forward = new CancellationScope();
   /**
    * A dependent sends its commitment once its parent's has landed, not once it is final, so a chain's
    * finality waits overlap. Workflows started before keep waiting for the parent's confirmation.
    */
   const pipelinedCommits = patched('pipelined-commits');
+  /**
+   * Why the task ends is decided once, when its forward run ends: a rollback request arriving while it waits
+   * for its subtree (its confirmation timer, its parent failing, an operator) no longer turns a slash into a
+   * release, and its confirmation timer dies with the forward run. Workflows started before keep the old rule.
+   */
+  const endReasonFrozen = patched('end-reason-frozen');
+  /** Waits for the parent look whether its workflow still runs (awaitParent). Workflows started before wait without looking. */
+  const parentLiveness = patched('parent-liveness');
 
   const setStatus = (status: TaskStatus, waitingFor: string | null = null) => {
     state.status = status;
@@ -314,7 +337,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   };
 
   const requestRollback = (reason: RollbackReason) => {
-    if (!rollbackTakesEffect(state.status, Boolean(task.rollbackRequest))) return;
+    if (!rollbackTakesEffect(state.status, Boolean(task.rollbackRequest), endReasonFrozen && Boolean(task.forwardEnded))) return;
     log.warn('rollback requested', { taskId: input.taskId, reason });
     task.rollbackRequest = reason;
     forward.cancel();
@@ -426,7 +449,11 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       metrics.speculated(depth, bond.amount);
       return true;
     } catch (err) {
-      if (failureType(err) !== FAILURE_TYPES.stakeInsufficientFunds) throw err;
+      // Only permanent errors get here (the chain's are retried otherwise): too little stake, an agent without a
+      // wallet, a bond address already used or settled. None is a reason to fail the task: it runs non-speculatively.
+      if (!failureType(err)) throw err;
+      if (failureType(err) !== FAILURE_TYPES.stakeInsufficientFunds)
+        log.warn('bond not taken; running without speculation', { taskId: input.taskId, error: rootMessage(err) });
       state.speculation_status = 'stake_limit';
       state.error = rootMessage(err);
       // Nothing was locked: undo the admission now and run on as a non-speculative task.
@@ -437,16 +464,114 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   };
 
   async function endSpeculation(): Promise<void> {
-    await getExternalWorkflowHandle(CONTROL_WORKFLOW_ID).signal(speculationEndedSignal, { taskId: input.taskId, outcome: state.status });
+    await tellControl('speculationEnded', (control) => control.signal(speculationEndedSignal, { taskId: input.taskId, outcome: state.status }));
+  }
+
+  /**
+   * Tells the control workflow something. Should it be missing (closed, not yet restored), the message waits
+   * and goes after the task is final (deliverToControl): no task fails, or keeps its dependents waiting,
+   * because the control workflow is briefly away. Later messages queue behind a waiting one, keeping order.
+   */
+  async function tellControl(what: string, send: (control: ReturnType<typeof getExternalWorkflowHandle>) => Promise<void>): Promise<void> {
+    if (!task.undeliveredToControl.length) {
+      try {
+        await send(getExternalWorkflowHandle(CONTROL_WORKFLOW_ID));
+        return;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        log.warn('speculation-control did not take a message; it is sent again once this task is final', {
+          taskId: input.taskId,
+          what,
+          error: rootMessage(err),
+        });
+      }
+    }
+    task.undeliveredToControl.push({ what, send });
+  }
+
+  /** Sends what the control workflow could not take, in order, retrying with backoff while it is restored. */
+  async function deliverToControl(): Promise<void> {
+    const giveUpAt = Date.now() + CONTROL_REDELIVERY_MS;
+    let delayMs = 1000;
+    while (task.undeliveredToControl.length) {
+      const next = task.undeliveredToControl[0]!;
+      try {
+        await next.send(getExternalWorkflowHandle(CONTROL_WORKFLOW_ID));
+        task.undeliveredToControl.shift();
+        continue;
+      } catch (err) {
+        if (Date.now() >= giveUpAt) {
+          log.error("speculation-control stayed missing; its clean-up frees this task's slots, a slash cooldown is lost", {
+            taskId: input.taskId,
+            undelivered: task.undeliveredToControl.map((m) => m.what),
+            error: rootMessage(err),
+          });
+          return;
+        }
+      }
+      waitFor(`speculation-control to be restored, to tell it: ${task.undeliveredToControl.map((m) => m.what).join(', ')}`);
+      await sleep(delayMs);
+      delayMs = Math.min(delayMs * 2, 60_000);
+    }
   }
 
   /** Compensations in reverse order of registration; each is idempotent. */
+  /**
+   * Compensations in reverse order of registration; each is idempotent. One that fails for good (a
+   * permanent activity error) does not stop the others nor keep the task from ending: the failure is kept
+   * in `error`, and `agenc admin check-integrity` reports the bond it left locked.
+   */
   async function runCompensations(reason: string): Promise<void> {
     for (const c of [...task.compensations].reverse()) {
       log.info('compensating', { taskId: input.taskId, step: c.name, reason });
-      await c.run();
+      try {
+        await c.run();
+      } catch (err) {
+        log.error('compensation failed for good; see agenc admin check-integrity', { taskId: input.taskId, step: c.name, error: rootMessage(err) });
+        state.error = [state.error, `${c.name} failed: ${rootMessage(err)}`].filter(Boolean).join('; ');
+      }
     }
     task.compensations.length = 0;
+  }
+
+  /**
+   * Waits for news from the parent. With parent-liveness, it also looks every so often (from
+   * gc_interval_ms, doubling to 8 times that) whether the parent's workflow still runs: a parent that
+   * closed without a verdict (terminated, failed) never sends one, so this task reads its last state and
+   * rolls back, saying why, instead of waiting forever with its admission slot.
+   */
+  async function awaitParent(until: () => boolean): Promise<void> {
+    const parentId = input.parentTaskId!;
+    if (!parentLiveness) return void (await condition(until));
+    const everyMs = task.config!.speculation.limits.gc_interval_ms;
+    for (let waitMs = everyMs; !(await condition(until, waitMs)); waitMs = Math.min(2 * waitMs, 8 * everyMs)) {
+      const [closed] = await step(QUICK, `check: does parent task ${parentId} still run`).findClosedTasks([parentId]);
+      if (!closed) continue;
+      const outcome = await lastStateOf(parentId);
+      if (until()) return;
+      if (outcome?.status === 'confirmed' && outcome.result) {
+        task.parent.confirmed = outcome.result;
+        continue;
+      }
+      const said = outcome ? `closed while ${outcome.status}` : 'closed, and its last state could not be read';
+      state.error = `parent task ${parentId}'s workflow ${said}, without a verdict (terminated or failed)`;
+      requestRollback(outcome?.status === 'rolled_back' ? 'parent_rolled_back' : 'parent_failed');
+      await forward.cancelRequested;
+    }
+  }
+
+  /** A closed task's last state, or undefined when it cannot be read (its history gone, or not replayable). */
+  async function lastStateOf(taskId: string): Promise<TaskState | undefined> {
+    try {
+      return await proxyActivities<TaskActivities>({
+        ...QUICK,
+        retry: { ...QUICK.retry, maximumAttempts: 3 },
+        summary: `read the last state of closed task ${taskId}`,
+      }).getTaskOutcome(taskId);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      return undefined;
+    }
   }
 
   const bondLabel = (depth: number) => `the depth-${depth} bond`;
@@ -454,6 +579,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   /** Release in full, or slash `slash_percentage` on the task's own fault. Idempotent. */
   async function settleBond(): Promise<void> {
     if (!state.bond || state.bond.state !== 'locked') return;
+    // Frozen when the forward run ended (end-reason-frozen), so the status, the reason and this settlement agree.
     const reason = endReason(task.rollbackRequest, task.ownFault?.reason);
     if (reason && bondSettlement(reason) === 'slash') {
       const slashPercentage = task.config!.speculation.stake.slash_percentage;
@@ -465,7 +591,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       });
       state.bond = { ...state.bond, state: 'slashed', slashed: r.slashed, returned: r.returned };
       metrics.bondSettled(state.bond.amount, r.slashed ?? 0);
-      await getExternalWorkflowHandle(CONTROL_WORKFLOW_ID).signal(agentSlashedSignal, { agent: input.agent, taskId: input.taskId });
+      await tellControl('agentSlashed', (control) => control.signal(agentSlashedSignal, { agent: input.agent, taskId: input.taskId }));
     } else {
       await step(CHAIN, `release: the bond back to ${input.agent}'s stake (${reason ?? 'confirmed'})`).releaseBond({
         taskId: input.taskId,
@@ -492,7 +618,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         if (outcome.status === 'confirmed' && outcome.result) task.parent.confirmed = outcome.result;
         else requestRollback(outcome.status === 'failed' ? 'parent_failed' : 'parent_rolled_back');
       }
-      await condition(() => Boolean(task.parent.executed || task.parent.confirmed));
+      await awaitParent(() => Boolean(task.parent.executed || task.parent.confirmed));
       if (!task.parent.confirmed && task.parent.executed) {
         const depth = 1 + task.parent.pendingAncestors;
         // Registered before the admission: a rollback that cancels the request still frees the slot.
@@ -524,7 +650,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         metrics.taskStarted(input.type, state.speculation_status);
         if (!speculating) {
           setStatus('waiting_parent', `parent task ${parentId} to be confirmed (${state.speculation_status})`);
-          await condition(() => Boolean(task.parent.confirmed));
+          await awaitParent(() => Boolean(task.parent.confirmed));
         }
       } else {
         state.speculation_status = 'non_speculative';
@@ -570,7 +696,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     const optimisticProofs = task.config.speculation.features.enable_optimistic_proofs;
     if (!provesBeforeParentConfirmed({ hasParent: Boolean(input.parentTaskId), parentConfirmed: Boolean(task.parent.confirmed), optimisticProofs })) {
       setStatus('awaiting_ancestors', `parent task ${input.parentTaskId} to be confirmed before proving`);
-      await condition(() => Boolean(task.parent.confirmed));
+      await awaitParent(() => Boolean(task.parent.confirmed));
     }
 
     setStatus('proving', 'a Groth16 proof from the agenc-proofs queue');
@@ -617,11 +743,11 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     if (pipelinedCommits) {
       if (input.parentTaskId && !task.parent.confirmed && !task.parent.committed) {
         setStatus('awaiting_ancestors', `parent task ${input.parentTaskId}'s commitment to land on-chain`);
-        await condition(() => Boolean(task.parent.confirmed || task.parent.committed));
+        await awaitParent(() => Boolean(task.parent.confirmed || task.parent.committed));
       }
     } else if (input.parentTaskId && !task.parent.confirmed) {
       setStatus('awaiting_ancestors', `parent task ${input.parentTaskId} to be confirmed`);
-      await condition(() => Boolean(task.parent.confirmed));
+      await awaitParent(() => Boolean(task.parent.confirmed));
     }
   };
 
@@ -636,7 +762,10 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       try {
         // Once the parent's commitment has landed its outcome is settled: nothing is left to time out.
         const settled = () => Boolean(task.parent.confirmed) || (pipelinedCommits && Boolean(task.parent.committed));
-        const confirmed = await condition(() => settled() || FINAL_STATUSES.includes(state.status) || Boolean(task.rollbackRequest), timeoutMs);
+        const confirmed = await condition(
+          () => settled() || FINAL_STATUSES.includes(state.status) || Boolean(task.rollbackRequest) || (endReasonFrozen && Boolean(task.forwardEnded)),
+          timeoutMs,
+        );
         if (!confirmed) requestRollback('confirmation_timeout');
       } catch (err) {
         if (!isCancellation(err)) throw err;
@@ -727,6 +856,17 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     });
   }
 
+  /**
+   * A permanent failure no step expected (an activity's non-retryable error): the task still ends, rolled
+   * back with its compensations run and its dependents told, instead of failing its workflow and leaving
+   * them waiting. Not the agent's fault: a bond is released.
+   */
+  function systemError(where: string, err: unknown): void {
+    log.error('unexpected permanent failure; rolling back as system_error', { taskId: input.taskId, where, error: rootMessage(err) });
+    state.error = `${where} failed: ${rootMessage(err)}`;
+    task.rollbackRequest ??= 'system_error';
+  }
+
   upsertSearchAttributes([
     { key: SA.taskId, value: input.taskId },
     { key: SA.rootTaskId, value: input.rootTaskId },
@@ -740,12 +880,19 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     await forward.run(runForward);
   } catch (err) {
     if (err instanceof OwnFault) task.ownFault = err;
-    else if (!(isCancellation(err) && task.rollbackRequest)) throw err;
+    else if (!(isCancellation(err) && task.rollbackRequest)) systemError('the forward run', err);
   }
+  task.forwardEnded = true;
 
   if (!task.rollbackRequest && !task.ownFault) {
-    // Past this point nothing rolls this task back.
-    await (pipelinedCommits ? commitOnAncestorsLanded() : commitOnAncestorsConfirmed());
+    // Past this point nothing rolls this task back, save a commitment that cannot land at all.
+    try {
+      await (pipelinedCommits ? commitOnAncestorsLanded() : commitOnAncestorsConfirmed());
+    } catch (err) {
+      systemError('the commitment', err);
+    }
+  }
+  if (!task.rollbackRequest && !task.ownFault) {
     setStatus('confirmed');
     const carrier = state.committed_by === input.taskId ? '' : ` in task ${state.committed_by}'s batch`;
     setCurrentDetails(
@@ -780,7 +927,8 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     await signalTask(input.parentTaskId, (h) => h.signal(dependentSettledSignal, { taskId: input.taskId, status: state.status }));
   }
   // Final: the admission slot (max_pending_operations) is free.
-  await getExternalWorkflowHandle(CONTROL_WORKFLOW_ID).signal(taskClosedSignal, { taskId: input.taskId, status: state.status });
+  await tellControl('taskClosed', (control) => control.signal(taskClosedSignal, { taskId: input.taskId, status: state.status }));
+  await deliverToControl();
   await condition(allHandlersFinished);
   return state;
 }

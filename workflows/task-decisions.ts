@@ -41,9 +41,13 @@ export function passesOnProgress(t: { status: TaskStatus; hasResult: boolean }):
   return t.hasResult && !FINAL_STATUSES.includes(t.status);
 }
 
-/** Only the first request counts, and none once the task is final or committing (past its point of no return). */
-export function rollbackTakesEffect(status: TaskStatus, alreadyRequested: boolean): boolean {
-  return !alreadyRequested && status !== 'committing' && !FINAL_STATUSES.includes(status);
+/**
+ * Only the first request counts, and none once the task is final or committing (past its point of no
+ * return), nor once its forward run has ended (`forwardEnded`): why it ends is decided then, so a late
+ * request cannot turn its own fault's slash into a release.
+ */
+export function rollbackTakesEffect(status: TaskStatus, alreadyRequested: boolean, forwardEnded = false): boolean {
+  return !alreadyRequested && !forwardEnded && status !== 'committing' && !FINAL_STATUSES.includes(status);
 }
 
 /**
@@ -106,13 +110,17 @@ export function rollbackExplanation(reason: RollbackReason, t: { parentTaskId?: 
     case 'proof_failed':
       return `its proof failed: ${error}`;
     case 'proof_timeout':
-      return 'its proof timed out';
+      return `its proof did not finish within the proving time (the machine's load, not the agent's: bond released)${error ? `: ${error}` : ''}`;
     case 'proof_unavailable':
-      return `no proof worker proved it (the system's fault, not the agent's): ${error}`;
+      return `the system could not prove or verify it (the system's fault, not the agent's): ${error}`;
     case 'execution_failed':
       return `execution failed: ${error}`;
+    case 'execution_unavailable':
+      return `no worker could run it (the system's fault, not the agent's): ${error}`;
     case 'forced':
       return 'an operator forced the rollback';
+    case 'system_error':
+      return `the system failed (not the agent's fault): ${error}`;
   }
 }
 
@@ -126,9 +134,81 @@ export function failureType(err: unknown): string | undefined {
   return undefined;
 }
 
-/** The own-fault reason of a proof that failed: the proof worker's own timeout, or anything else (a proof that did not verify). */
+/**
+ * The rule before SystemFault: a proof's failure was `proof_timeout` or else `proof_failed`, both slashed.
+ * Kept unchanged for replaying runs that decided by it (a changed answer would change the commands they
+ * recorded); a new decision takes classifyProofFailure.
+ */
 export function proofFailureReason(err: unknown): Extract<RollbackReason, 'proof_timeout' | 'proof_failed'> {
   return failureType(err) === FAILURE_TYPES.proofTimeout ? 'proof_timeout' : 'proof_failed';
+}
+
+/**
+ * The SystemFault anywhere in a failure's cause chain (failureType stops at the first ApplicationFailure;
+ * a SystemFault may sit below another one): the system failed, not the agent.
+ */
+export function systemFaultIn(err: unknown): ApplicationFailure | undefined {
+  let cur: unknown = err;
+  while (cur instanceof Error) {
+    if (cur instanceof ApplicationFailure && cur.type === FAILURE_TYPES.systemFault) return cur;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * How a failed step ends the task. `ownFault` is whether `reason` slashes (OWN_FAULT_REASONS, the one
+ * list): then the task fails on its own fault; otherwise it rolls back with that reason, bond released.
+ * `message` is what went wrong, for the task's `error`.
+ */
+export interface FailureVerdict<R extends RollbackReason> {
+  reason: R;
+  ownFault: boolean;
+  message: string;
+}
+
+function verdict<R extends RollbackReason>(reason: R, message: string): FailureVerdict<R> {
+  return { reason, ownFault: OWN_FAULT_REASONS.includes(reason), message };
+}
+
+/**
+ * Why a task's proof (generation or verification) failed, by the failure's cause chain:
+ * - a SystemFault anywhere (artifacts missing or corrupt, a prover and a verifier with different keys, a
+ *   full queue, an error the prover did not expect), or a Temporal timeout (no proof worker took it, or its
+ *   worker stopped answering): `proof_unavailable`, the system's;
+ * - the proof worker's ProofTimeout: `proof_timeout`, the machine's load on a circuit of fixed size;
+ * - anything else (the agent's inputs do not satisfy the circuit, a proof that did not verify): `proof_failed`.
+ * Only the last slashes.
+ */
+export function classifyProofFailure(err: unknown, confirmationTimeoutMs: number): FailureVerdict<'proof_unavailable' | 'proof_timeout' | 'proof_failed'> {
+  const system = systemFaultIn(err);
+  if (system) return verdict('proof_unavailable', system.message);
+  const lost = proofActivityLost(err, confirmationTimeoutMs);
+  if (lost) return verdict('proof_unavailable', lost);
+  if (failureType(err) === FAILURE_TYPES.proofTimeout) return verdict('proof_timeout', rootMessage(err));
+  return verdict('proof_failed', rootMessage(err));
+}
+
+/**
+ * Why a task's execution failed, by the failure's cause chain: a SystemFault anywhere (a task type or
+ * payload schema this worker lacks, an error in the task type's code), or attempts lost to their worker,
+ * is `execution_unavailable`, the system's; anything else (the task type's own TaskExecutionError) is
+ * `execution_failed`, which slashes.
+ */
+export function classifyExecutionFailure(err: unknown): FailureVerdict<'execution_unavailable' | 'execution_failed'> {
+  const system = systemFaultIn(err);
+  if (system) return verdict('execution_unavailable', system.message);
+  if (executionWorkerLost(err)) return verdict('execution_unavailable', `its task worker stopped answering on every attempt: ${rootMessage(err)}`);
+  return verdict('execution_failed', rootMessage(err));
+}
+
+/**
+ * The settlement rule before proof timeouts stopped slashing: only for a run that recorded its
+ * settlement by it (replayed without the workflow's patch marker), so that it issues the same command.
+ * Every new decision takes bondSettlement.
+ */
+export function bondSettlementBeforeSystemFaults(reason: RollbackReason | undefined): 'slash' | 'release' {
+  return reason === 'proof_timeout' ? 'slash' : bondSettlement(reason);
 }
 
 /** Whether an execution failed because its attempts timed out (start-to-close or heartbeat: no worker answered). */

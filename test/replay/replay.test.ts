@@ -6,8 +6,9 @@
  *
  * The fixtures are real histories, recorded by `npx tsx scripts/record-histories.ts` (see its header
  * and the README's "Changing workflow code"): a file's name is the workflow id it ran under.
- * `histories/before-patches/` holds histories recorded by the code before a `patched()` change; the
- * recorder never rewrites them, so each patch's old branch stays covered until its `deprecatePatch`.
+ * `histories/landed/<commit>/` holds the fixtures each re-recording replaced (the histories of the build
+ * before it), `histories/before-patches/` histories recorded by the code before a `patched()` change; the
+ * recorder never rewrites either, so runs of every build stay covered until their patches are deprecated.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -16,17 +17,17 @@ import { createMetrics, metricsSinks } from '../../workers/metrics';
 import * as registeredWorkflows from '../../workflows';
 import { historyFromJson } from './history-json';
 
-const HISTORY_DIRS = [path.join(__dirname, 'histories'), path.join(__dirname, 'histories', 'before-patches')];
+const HISTORIES = path.join(__dirname, 'histories');
 
-const fixtures = HISTORY_DIRS.flatMap((dir) =>
-  readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()
-    .map((file) => ({
-      workflowId: path.basename(file, '.json'),
-      history: historyFromJson(JSON.parse(readFileSync(path.join(dir, file), 'utf8'))),
-    })),
-);
+/** Every fixture under histories/, in every folder (the current ones, landed/<commit>/, before-patches/). */
+const fixtures = (readdirSync(HISTORIES, { recursive: true }) as string[])
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((file) => ({
+    file,
+    workflowId: path.basename(file, '.json'),
+    history: historyFromJson(JSON.parse(readFileSync(path.join(HISTORIES, file), 'utf8'))),
+  }));
 const workflowType = (f: (typeof fixtures)[number]) => f.history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
 
 beforeAll(() => {
@@ -50,11 +51,13 @@ test('every recorded history replays on the current workflow code', async () => 
     // The sinks the worker registers; a replay does not call them, so nothing is counted twice.
     sinks: metricsSinks(createMetrics()),
   };
-  for await (const result of Worker.runReplayHistories(options, fixtures)) {
-    replayed.push(result.workflowId);
-    const fixture = fixtures.find((f) => f.workflowId === result.workflowId)!;
-    if (result.error) failures.push(`${result.workflowId}.json (${workflowType(fixture)}): ${result.error.name}: ${result.error.message}`);
+  // One replay per fixture: the same workflow id recorded by several builds is several histories.
+  for (const fixture of fixtures) {
+    for await (const result of Worker.runReplayHistories(options, [fixture])) {
+      replayed.push(fixture.file);
+      if (result.error) failures.push(`${fixture.file} (${workflowType(fixture)}): ${result.error.name}: ${result.error.message}`);
+    }
   }
   expect(failures).toEqual([]);
-  expect(replayed).toEqual(fixtures.map((f) => f.workflowId));
+  expect(replayed).toEqual(fixtures.map((f) => f.file));
 });

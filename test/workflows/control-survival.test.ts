@@ -39,7 +39,7 @@ beforeAll(async () => {
         (ctx) => ({
           inbound: {
             async execute(input, next) {
-              if (ctx.info.activityType === 'findClosedTasks' && ctx.info.workflowExecution.workflowId === CONTROL_WORKFLOW_ID && cleanupFailuresLeft > 0) {
+              if (ctx.info.activityType === 'findClosedTasks' && ctx.info.workflowExecution?.workflowId === CONTROL_WORKFLOW_ID && cleanupFailuresLeft > 0) {
                 cleanupFailuresLeft -= 1;
                 cleanupFailures += 1;
                 throw new Error('visibility store unavailable (injected by the test)');
@@ -128,18 +128,18 @@ test('a speculative chain of two confirms while the control workflow is terminat
   );
   await controlHandle(sys.client).terminate('test: the control workflow goes away');
 
-  // Anonymous status reads never start it.
-  const res = await fetch(`http://127.0.0.1:${sys.worker.httpPort}/admin/status`);
-  expect(res.status).toBe(503);
-  expect(((await res.json()) as { error: string }).error).toMatch(/speculation-control is not running.*agenc speculation restore-control/);
-  expect((await controlHandle(sys.client).describe()).status.name).toBe('TERMINATED');
-
   releaseRoot();
   const [r, c] = [await sys.wait(root), await sys.wait(child)];
   expect(r).toMatchObject({ status: 'confirmed' });
   expect(c).toMatchObject({ status: 'confirmed', speculation_status: 'speculative', bond: { state: 'released' } });
   // Both wait to tell the control workflow (slot free, speculation ended): running, not failed.
   for (const id of [root, child]) expect((await sys.client.workflow.getHandle(taskWorkflowId(id)).describe()).status.name).toBe('RUNNING');
+
+  // Anonymous status reads never start it.
+  const res = await fetch(`http://127.0.0.1:${sys.worker.httpPort}/admin/status`);
+  expect(res.status).toBe(503);
+  expect(((await res.json()) as { error: string }).error).toMatch(/speculation-control is not running.*agenc speculation restore-control/);
+  expect((await controlHandle(sys.client).describe()).status.name).toBe('TERMINATED');
 
   expect(await ensureControl(sys.client, sys.worker.config.raw)).toMatchObject({ outcome: 'restored', closedAs: 'TERMINATED' });
   const restored = await controlStatus(sys.client);

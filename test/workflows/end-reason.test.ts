@@ -1,0 +1,107 @@
+/**
+ * Why a task ends is decided when its forward run ends. Against the real dev server, proofs and SVM: a
+ * speculative task that fails on its own fault waits, rolling back, for its subtree to settle; a rollback
+ * request arriving then (an operator's force-rollback here; its confirmation timer or its parent failing
+ * would do the same) must not turn its slash into a release. Status, reason, bond outcome and the agent's
+ * cooldown agree.
+ */
+import { Context } from '@temporalio/activity';
+import { getTaskState } from '../../client/tasks';
+import { controlStatus } from '../../temporal/control';
+import { forceRollbackSignal } from '../../shared/messages';
+import { taskWorkflowId } from '../../shared/task-model';
+import { pollUntil } from '../helpers/poll';
+import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+
+const agent = 'claimant';
+let sys: TestSystem;
+
+/** Activities (by type and task) that wait, heartbeating, until the test lets them go. */
+const holds = new Map<string, { release: () => void; released: Promise<void> }>();
+function hold(activityType: string, taskId: string): () => void {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  holds.set(`${activityType}:${taskId}`, { release, released });
+  return release;
+}
+
+beforeAll(async () => {
+  sys = await startTestSystem({
+    name: 'end-reason',
+    config: SPECULATIVE_CONFIG,
+    worker: {
+      activityInterceptors: [
+        (ctx) => ({
+          inbound: {
+            async execute(input, next) {
+              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
+              const held = taskId ? holds.get(`${ctx.info.activityType}:${taskId}`) : undefined;
+              if (held) {
+                let done = false;
+                void held.released.then(() => (done = true));
+                while (!done) {
+                  Context.current().heartbeat();
+                  await new Promise((r) => setTimeout(r, 300));
+                }
+              }
+              return next(input);
+            },
+          },
+        }),
+      ],
+    },
+  });
+  await sys.fundAgent(agent);
+});
+afterAll(async () => {
+  for (const h of holds.values()) h.release();
+  await sys?.close();
+});
+
+test("an own fault's slash stays a slash when a rollback request arrives while the task waits for its subtree", async () => {
+  const stamp = Date.now();
+  const [root, claimant, grandchild] = [`er-root-${stamp}`, `er-claim-${stamp}`, `er-grand-${stamp}`];
+  // The root stays unconfirmed, so the claimant speculates on it (and bonds); the claimant's proof waits
+  // until the grandchild has speculated on the claimant (and bonded); the grandchild's release waits for the test.
+  const releaseRoot = hold('generateProof', root);
+  const releaseClaim = hold('generateProof', claimant);
+  const releaseGrandchildBond = hold('releaseBond', grandchild);
+
+  await sys.submit({ taskId: root, type: 'compute', payload: { value: 1 }, agent });
+  // A wrong claimed output: its proof cannot verify, the agent's own fault.
+  await sys.submit({ taskId: claimant, type: 'compute', payload: { value: 2, claimed_output: '999' }, dependsOn: root, agent });
+  await sys.submit({ taskId: grandchild, type: 'compute', payload: { value: 3 }, dependsOn: claimant, agent });
+  for (const id of [claimant, grandchild]) {
+    await pollUntil(
+      `${id} speculates`,
+      () => getTaskState(sys.client, id),
+      (s) => s.speculation_status === 'speculative' && s.bond?.state === 'locked',
+    );
+  }
+
+  releaseClaim();
+  await pollUntil(
+    'the claimant failed on its proof and waits for its subtree',
+    () => getTaskState(sys.client, claimant),
+    (s) => s.status === 'rolling_back' && s.rollback_reason === 'proof_failed',
+  );
+  await pollUntil(
+    'the grandchild compensates (its release is held)',
+    () => getTaskState(sys.client, grandchild),
+    (s) => s.status === 'rolling_back',
+  );
+
+  // The operator's force-rollback reaches the claimant while it waits.
+  await sys.client.workflow.getHandle(taskWorkflowId(claimant)).signal(forceRollbackSignal, { reason: 'operator' });
+  await new Promise((r) => setTimeout(r, 1000));
+  releaseGrandchildBond();
+
+  const c = await sys.wait(claimant);
+  expect(c).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed', bond: { state: 'slashed' } });
+  expect(c.bond!.slashed).toBeGreaterThan(0);
+  expect((await controlStatus(sys.client)).cooldowns[agent]).toBeDefined();
+  expect(await sys.wait(grandchild)).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_failed', bond: { state: 'released' } });
+
+  releaseRoot();
+  expect(await sys.wait(root)).toMatchObject({ status: 'confirmed' });
+});
