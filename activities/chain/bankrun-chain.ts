@@ -7,12 +7,14 @@
  * (`<name>.journal.jsonl`), both fsynced. Only what a transaction touched is written, so a send costs
  * the same with ten accounts or ten thousand; every COMPACT_EVERY journal records the whole state is
  * written to `accountsFile` atomically and the journal starts again (and on close()). A restart loads the snapshot,
- * applies the journal records it does not contain (a torn last line from a crash mid-append is
- * ignored), and drops history lines beyond the last transaction whose accounts were written (a crash
- * between the two appends), so accounts and history always agree and nothing is lost.
+ * applies the journal records it does not contain, and drops history lines beyond the last transaction
+ * whose accounts were written (a crash between the two appends), so accounts and history always agree
+ * and nothing acknowledged is lost. Both logs are read a line at a time (json-lines.ts): a last line cut
+ * short by a crash mid-append is dropped with a warning; damage anywhere else refuses the open, naming
+ * the file and the line, since the state can no longer be trusted.
  *
- * One process owns the state file at a time (a `.lock` file holding its pid); sends are serialised
- * through a promise queue so persistence order equals execution order.
+ * One process owns the state file at a time (state-lock.ts: a lock the kernel releases when its holder
+ * dies); sends are serialised through a promise queue so persistence order equals execution order.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,7 +24,9 @@ import type { AccountSnapshot, ChainPort, MemoRecord, SendResult } from './port'
 import { MEMO_PROGRAM_ID } from './port';
 import { appendLineDurably, writeFileAtomic } from './atomic-file';
 import { encodeBase58 } from './base58';
-import { ChainTransactionError, chainFailure } from './errors';
+import { ChainTransactionError } from './errors';
+import { scanJsonLines, truncateDurably, type LogName } from './json-lines';
+import { acquireStateLock, type StateLock } from './state-lock';
 
 export const DEFAULT_ACCOUNTS_FILE = '.data/chain/svm-accounts.json';
 
@@ -31,6 +35,8 @@ export interface BankrunChainOptions {
   accountsFile?: string;
   /** Journal records between snapshots (default 1000). */
   compactEvery?: number;
+  /** What opening recovered from (a record a crash cut short, dropped); default process.emitWarning. */
+  warn?: (message: string) => void;
 }
 
 interface PersistedAccount {
@@ -68,6 +74,12 @@ interface HistoryEntry extends MemoRecord {
   accounts: string[];
 }
 
+/** The history at open: what getMemoHistory() serves, by every address each transaction touched. */
+interface HistoryIndex {
+  byAddress: Map<string, MemoRecord[]>;
+  lastSlot: number | undefined;
+}
+
 const LOG_CACHE_LIMIT = 1000;
 
 export class BankrunChain implements ChainPort {
@@ -75,43 +87,43 @@ export class BankrunChain implements ChainPort {
   readonly accountsFile: string;
   readonly historyFile: string;
   readonly journalFile: string;
-  private readonly lockFile: string;
   private readonly tracked = new Set<string>();
   private readonly logs = new Map<string, string[]>();
-  /** History entries by every address they touched. */
-  private readonly historyByAddress = new Map<string, HistoryEntry[]>();
+  /** History records by every address they touched (seq and accounts are left out: nothing reads them back). */
+  private readonly historyByAddress: Map<string, MemoRecord[]>;
   private queue: Promise<unknown> = Promise.resolve();
   private failure: Error | null = null;
   private closed = false;
 
   private constructor(
     private readonly context: ProgramTestContext,
-    files: { accountsFile: string; historyFile: string; journalFile: string; lockFile: string },
+    files: { accountsFile: string; historyFile: string; journalFile: string },
+    private readonly lock: StateLock,
     private seq: number,
     private journalSeq: number,
     private journalRecords: number,
     private readonly compactEvery: number,
-    history: HistoryEntry[],
+    history: HistoryIndex,
     loaded: string[],
   ) {
     this.accountsFile = files.accountsFile;
     this.historyFile = files.historyFile;
     this.journalFile = files.journalFile;
-    this.lockFile = files.lockFile;
+    this.historyByAddress = history.byAddress;
     for (const address of loaded) this.tracked.add(address);
-    for (const entry of history) this.index(entry);
   }
 
   static async open(options: BankrunChainOptions = {}): Promise<BankrunChain> {
     const accountsFile = path.resolve(options.accountsFile ?? DEFAULT_ACCOUNTS_FILE);
     const historyFile = historyFileFor(accountsFile);
     const journalFile = journalFileFor(accountsFile);
-    const lockFile = `${accountsFile}.lock`;
+    const warn = options.warn ?? ((message: string) => process.emitWarning(message, { type: 'EmbeddedChainWarning' }));
+    const stateFiles = `${accountsFile.replace(/\.json$/, '')}.*`;
     await fs.promises.mkdir(path.dirname(accountsFile), { recursive: true, mode: 0o700 });
-    acquireLock(lockFile);
+    const lock = await acquireStateLock(accountsFile, warn);
     try {
       const snapshot = readSnapshot(accountsFile);
-      const journal = await readJournal(journalFile, snapshot.journal ?? 0);
+      const journal = await readJournal(journalFile, { kind: 'journal', stateFiles }, snapshot.journal ?? 0, warn);
       const state = new Map(snapshot.accounts.map((a) => [a.address, a]));
       let seq = snapshot.seq;
       for (const record of journal) {
@@ -120,7 +132,7 @@ export class BankrunChain implements ChainPort {
         seq = record.seq;
       }
       const accounts = [...state.values()];
-      const history = await readHistory(historyFile, seq);
+      const history = await readHistory(historyFile, { kind: 'history', stateFiles }, seq, warn);
       // The SVM logs every instruction at DEBUG to stderr unless told otherwise; read once, at first start.
       process.env.RUST_LOG ??= 'error';
       const genesis: AddedAccount[] = accounts.map((a) => ({
@@ -135,12 +147,12 @@ export class BankrunChain implements ChainPort {
         },
       }));
       const context = await start([], genesis);
-      const lastSlot = history[history.length - 1]?.slot;
-      if (lastSlot !== undefined) context.warpToSlot(BigInt(lastSlot + 1)); // slots keep increasing across restarts
+      if (history.lastSlot !== undefined) context.warpToSlot(BigInt(history.lastSlot + 1)); // slots keep increasing across restarts
       const journalSeq = journal[journal.length - 1]?.j ?? snapshot.journal ?? 0;
       return new BankrunChain(
         context,
-        { accountsFile, historyFile, journalFile, lockFile },
+        { accountsFile, historyFile, journalFile },
+        lock,
         seq,
         journalSeq,
         journal.length,
@@ -149,7 +161,7 @@ export class BankrunChain implements ChainPort {
         accounts.map((a) => a.address),
       );
     } catch (err) {
-      releaseLock(lockFile);
+      await lock.release();
       throw err;
     }
   }
@@ -205,7 +217,17 @@ export class BankrunChain implements ChainPort {
     this.closed = true;
     await this.queue.catch(() => undefined);
     if (this.journalRecords > 0 && !this.failure) await this.compact().catch(() => undefined); // the journal already holds it all
-    releaseLock(this.lockFile);
+    await this.lock.release();
+  }
+
+  /**
+   * Lets go of the state as a kill -9 would: nothing more is written (no snapshot; the journal stays as
+   * it is) and the lock is freed. Crash tests reopen from exactly what a killed process leaves on disk.
+   */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    await this.queue.catch(() => undefined);
+    await this.lock.release();
   }
 
   private enqueue<T>(op: () => Promise<T>): Promise<T> {
@@ -253,7 +275,7 @@ export class BankrunChain implements ChainPort {
           accounts,
         };
         await appendLineDurably(this.historyFile, JSON.stringify(entry));
-        this.index(entry);
+        indexHistory(this.historyByAddress, entry);
       }
       // A failed transaction still charged its fee, so its effects are written either way.
       await this.journal(accounts.filter((a) => a !== faucet));
@@ -310,14 +332,6 @@ export class BankrunChain implements ChainPort {
     return { accounts, closed };
   }
 
-  private index(entry: HistoryEntry): void {
-    for (const address of new Set(entry.accounts)) {
-      const list = this.historyByAddress.get(address);
-      if (list) list.push(entry);
-      else this.historyByAddress.set(address, [entry]);
-    }
-  }
-
   private rememberLogs(signature: string, logMessages: string[]): void {
     this.logs.set(signature, logMessages);
     if (this.logs.size > LOG_CACHE_LIMIT) {
@@ -355,82 +369,105 @@ function readSnapshot(file: string): Snapshot {
   return parsed as Snapshot;
 }
 
+/** Journal records after the snapshot's (older ones are in it: a crash between compaction's two writes; the next compaction empties them). */
+async function readJournal(file: string, name: LogName, afterJournal: number, warn: (message: string) => void): Promise<JournalRecord[]> {
+  const records: JournalRecord[] = [];
+  let last: JournalRecord | undefined;
+  const scan = await scanJsonLines(file, name, (value) => {
+    const problem = journalRecordProblem(value);
+    if (problem) return problem;
+    const record = value as JournalRecord;
+    if (last && record.j <= last.j) return `its j ${record.j} does not follow j ${last.j} on the line before`;
+    if (last && record.seq < last.seq) return `its seq ${record.seq} goes back from seq ${last.seq} on the line before`;
+    last = record;
+    if (record.j > afterJournal) records.push(record);
+    return undefined;
+  });
+  if (scan.torn) {
+    warn(
+      `embedded chain journal ${file} line ${scan.torn.line}: dropped a record cut short by a crash mid-append (${scan.torn.reason}); its transaction was never acknowledged`,
+    );
+    await truncateDurably(file, scan.end);
+  }
+  return records;
+}
+
 /**
- * The lines of a JSON-lines log that `keep` accepts, in order. A line that does not parse is a torn last
- * line (a crash mid-append: fsync completed every earlier one). When anything was left out, the file is
- * rewritten with what was kept, so the next append starts on a line of its own.
+ * The history up to the last transaction whose accounts were written, indexed as it is read. Later
+ * lines were appended, but the crash came before their effects were written: they are cut off.
  */
-async function readLog<T>(file: string, keep: (entry: T) => boolean): Promise<T[]> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const kept: T[] = [];
-  let dropped = false;
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    let entry: T;
-    try {
-      entry = JSON.parse(line) as T;
-    } catch {
-      dropped = true;
-      continue;
+async function readHistory(file: string, name: LogName, upToSeq: number, warn: (message: string) => void): Promise<HistoryIndex> {
+  const index: HistoryIndex = { byAddress: new Map(), lastSlot: undefined };
+  let lastSeq = 0;
+  let beyond: { line: number; offset: number; count: number } | undefined;
+  const scan = await scanJsonLines(file, name, (value, at) => {
+    const problem = historyEntryProblem(value);
+    if (problem) return problem;
+    const entry = value as HistoryEntry;
+    if (entry.seq <= lastSeq) return `its seq ${entry.seq} does not follow seq ${lastSeq} on the line before`;
+    lastSeq = entry.seq;
+    if (entry.seq > upToSeq) {
+      beyond ??= { ...at, count: 0 };
+      beyond.count += 1;
+    } else {
+      indexHistory(index.byAddress, entry);
+      index.lastSlot = entry.slot;
     }
-    if (keep(entry)) kept.push(entry);
-    else dropped = true;
+    return undefined;
+  });
+  if (beyond) {
+    warn(
+      `embedded chain history ${file} line ${beyond.line}: dropped ${beyond.count} record(s) from there on, of transactions whose accounts ` +
+        'were never written (a crash between the two appends); none was acknowledged',
+    );
   }
-  if (dropped) await writeFileAtomic(file, kept.map((e) => `${JSON.stringify(e)}\n`).join(''));
-  return kept;
-}
-
-/** Journal records after the snapshot's (older ones are in it: a crash between compaction's two writes). */
-function readJournal(file: string, afterJournal: number): Promise<JournalRecord[]> {
-  return readLog<JournalRecord>(file, (record) => record.j > afterJournal);
-}
-
-/** History up to the snapshot's last transaction (later lines were appended, but the crash came before their effects were written). */
-function readHistory(file: string, upToSeq: number): Promise<HistoryEntry[]> {
-  return readLog<HistoryEntry>(file, (entry) => entry.seq <= upToSeq);
-}
-
-function acquireLock(lockFile: string): void {
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    try {
-      fs.writeFileSync(lockFile, String(process.pid), { flag: 'wx', mode: 0o600 });
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(fs.readFileSync(lockFile, 'utf8').trim());
-      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
-        throw chainFailure(
-          'ChainStateLocked',
-          `embedded chain state ${lockFile.replace(/\.lock$/, '')} is in use by process ${holder}` +
-            (holder === process.pid ? ' (this process: close() the other BankrunChain first)' : '') +
-            '; run chain operations through that process (the worker) or stop it first',
-        );
-      }
-      fs.rmSync(lockFile, { force: true }); // stale: its process is gone
-    }
+  if (scan.torn) {
+    warn(
+      `embedded chain history ${file} line ${scan.torn.line}: dropped a record cut short by a crash mid-append (${scan.torn.reason}); its transaction was never acknowledged`,
+    );
   }
-  throw new Error(`could not take the embedded chain lock ${lockFile}`);
+  if (beyond || scan.torn) await truncateDurably(file, beyond ? beyond.offset : scan.end);
+  return index;
 }
 
-function releaseLock(lockFile: string): void {
-  try {
-    if (Number(fs.readFileSync(lockFile, 'utf8').trim()) === process.pid) fs.rmSync(lockFile, { force: true });
-  } catch {
-    // already gone
+function indexHistory(byAddress: Map<string, MemoRecord[]>, entry: HistoryEntry): void {
+  const record: MemoRecord = { signature: entry.signature, slot: entry.slot, feePayer: entry.feePayer, memo: entry.memo };
+  for (const address of new Set(entry.accounts)) {
+    const list = byAddress.get(address);
+    if (list) list.push(record);
+    else byAddress.set(address, [record]);
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown, min: number): boolean => Number.isSafeInteger(v) && (v as number) >= min;
+const isStrings = (v: unknown): boolean => Array.isArray(v) && v.every((s) => typeof s === 'string');
+
+function historyEntryProblem(v: unknown): string | undefined {
+  if (!isObject(v)) return 'it is not a JSON object';
+  if (!isCount(v.seq, 1)) return 'it has no seq (a whole number from 1)';
+  if (typeof v.signature !== 'string' || typeof v.feePayer !== 'string') return 'it has no signature or fee payer';
+  if (!isCount(v.slot, 0)) return 'it has no slot';
+  if (v.memo !== null && typeof v.memo !== 'string') return 'its memo is neither text nor null';
+  if (!isStrings(v.accounts)) return 'it has no list of accounts';
+  return undefined;
+}
+
+function journalRecordProblem(v: unknown): string | undefined {
+  if (!isObject(v)) return 'it is not a JSON object';
+  if (!isCount(v.j, 1)) return 'it has no j (a whole number from 1)';
+  if (!isCount(v.seq, 0)) return 'it has no seq';
+  if (!isStrings(v.closed)) return 'it has no list of closed accounts';
+  if (!Array.isArray(v.accounts)) return 'it has no list of accounts';
+  const bad = v.accounts.findIndex(
+    (a) =>
+      !isObject(a) ||
+      typeof a.address !== 'string' ||
+      typeof a.lamports !== 'string' ||
+      !/^\d+$/.test(a.lamports) ||
+      typeof a.owner !== 'string' ||
+      typeof a.executable !== 'boolean' ||
+      typeof a.data !== 'string',
+  );
+  return bad === -1 ? undefined : `its account ${bad} is not an account (address, lamports, owner, executable, data)`;
 }

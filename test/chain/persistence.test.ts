@@ -3,17 +3,24 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BankrunChain, KeyStore } from '../../activities/chain';
 import { historyFileFor, journalFileFor } from '../../activities/chain/bankrun-chain';
-import { STAKE, balances, embeddedEnv, envFor, tempDir } from './helpers';
+import { STAKE, balances, embeddedEnv, envFor, tempDir, type ChainEnv } from './helpers';
 
-async function reopen(dir: string, compactEvery?: number) {
+async function reopen(dir: string, options: { compactEvery?: number; warn?: (message: string) => void } = {}) {
   const accountsFile = path.join(dir, 'chain', 'svm-accounts.json');
-  return envFor({ chain: await BankrunChain.open({ accountsFile, compactEvery }), keys: new KeyStore(path.join(dir, 'keys')) }, dir, accountsFile);
+  return envFor({ chain: await BankrunChain.open({ accountsFile, ...options }), keys: new KeyStore(path.join(dir, 'keys')) }, dir, accountsFile);
 }
 
-/** What a kill -9 leaves: the files as they are, and a lock whose process is gone. */
-function crash(accountsFile: string): void {
-  fs.writeFileSync(`${accountsFile}.lock`, '999999999');
+/**
+ * What a kill -9 leaves: the files as they are, the lock gone with its process, and, from a version
+ * that kept the holder's pid in `<state>.lock`, that pid, which a restarted container may give to the
+ * new process itself.
+ */
+async function crash(env: ChainEnv): Promise<void> {
+  await (env.chain as BankrunChain).abandon();
+  fs.writeFileSync(`${env.accountsFile}.lock`, String(process.pid));
 }
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 const lines = (file: string) =>
   fs
@@ -64,7 +71,7 @@ test('what a send changed is on disk before send returns: a crash right after it
   const journal = lines(journalFileFor(env.accountsFile));
   expect(JSON.parse(journal[journal.length - 1]!).accounts).toContainEqual(expect.objectContaining({ address: lock.bondAddress, lamports: '1000000' }));
   expect(fs.readdirSync(path.dirname(env.accountsFile)).filter((f) => f.includes('.tmp-'))).toEqual([]);
-  crash(env.accountsFile); // no close(): the process is gone
+  await crash(env); // no close(): the process is gone
 
   const again = await reopen(dir);
   try {
@@ -81,13 +88,15 @@ test('a journal record torn by a crash mid-append is dropped, and the next send 
   const env = await embeddedEnv(dir);
   await env.operator.stakeInit({ agent: 'fay', amount: 5_000_000 });
   const before = await balances(env, 'fay', 'none');
-  crash(env.accountsFile);
+  await crash(env);
   const journalFile = journalFileFor(env.accountsFile);
   const records = lines(journalFile).length;
   fs.appendFileSync(journalFile, '{"j":99,"seq":99,"accounts":[{"addr');
 
-  const again = await reopen(dir);
+  const warnings: string[] = [];
+  const again = await reopen(dir, { warn: (m) => warnings.push(m) });
   try {
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`${escape(journalFile)} line ${records + 1}\\b.*cut short`))]);
     expect(await balances(again, 'fay', 'none')).toEqual(before);
     await again.activities.lockBond({ taskId: 'f1', agent: 'fay', depth: 0, stake: STAKE });
     expect(lines(journalFile)).toHaveLength(records + 1);
@@ -99,15 +108,15 @@ test('a journal record torn by a crash mid-append is dropped, and the next send 
 
 test('every compactEvery records the whole state becomes the snapshot and the journal starts again; a crash between the two writes replays nothing twice', async () => {
   const dir = tempDir();
-  const first = await reopen(dir);
+  const first = await embeddedEnv(dir); // a new system: its set-up makes the authority key
   await first.operator.stakeInit({ agent: 'gus', amount: 50_000_000 });
   const { bondAddress } = await first.activities.lockBond({ taskId: 'g1', agent: 'gus', depth: 0, stake: STAKE });
   const journalFile = journalFileFor(first.accountsFile);
   const olderJournal = fs.readFileSync(journalFile, 'utf8');
   const records = lines(journalFile).length;
-  crash(first.accountsFile);
+  await crash(first);
   // Reopened with room for one more record: the release's transaction compacts.
-  const env = await reopen(dir, records + 1);
+  const env = await reopen(dir, { compactEvery: records + 1 });
   await env.activities.releaseBond({ taskId: 'g1', agent: 'gus', reason: 'ok' });
   const snapshot = JSON.parse(fs.readFileSync(env.accountsFile, 'utf8')) as { journal: number; accounts: Array<{ address: string }> };
   expect(snapshot.journal).toBeGreaterThan(records);
@@ -115,7 +124,7 @@ test('every compactEvery records the whole state becomes the snapshot and the jo
   expect(snapshot.accounts.map((a) => a.address)).not.toContain(bondAddress); // released: the bond account is closed
   const before = await balances(env, 'gus', 'g1');
   // A crash after the snapshot was written but before the journal was emptied leaves records it holds.
-  crash(env.accountsFile);
+  await crash(env);
   fs.writeFileSync(journalFile, olderJournal);
 
   const again = await reopen(dir);
@@ -141,9 +150,16 @@ test('history appended without its snapshot (crash between the two writes) is dr
     `${JSON.stringify({ ...last, seq: last.seq + 1, signature: 'ghost', memo: '{"app":"agenc","action":"withdraw","agent":"erin","amount":1}' })}\n{"torn`,
   );
 
-  const again = await reopen(dir);
+  const warnings: string[] = [];
+  const again = await reopen(dir, { warn: (m) => warnings.push(m) });
   try {
     expect(fs.readFileSync(historyFile, 'utf8').trim().split('\n')).toHaveLength(lines.length);
+    expect(warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`${escape(historyFile)} line ${lines.length + 2}\\b.*cut short`)),
+        expect.stringMatching(new RegExp(`${escape(historyFile)} line ${lines.length + 1}\\b.*never written`)),
+      ]),
+    );
     expect((await again.operator.stakeStatus({ agent: 'erin' })).agents[0]).toMatchObject({ deposited: 5_000_000, withdrawn: 0 });
   } finally {
     await again.close();
@@ -160,4 +176,46 @@ test('a second process (or an unclosed chain) cannot open the same state file', 
   }
   const again = await reopen(dir); // free again once closed
   await again.close();
+});
+
+/** A log damaged anywhere but at its end is not what a crash leaves: the chain refuses it and says where. */
+async function expectRefused(dir: string, file: string, line: number): Promise<void> {
+  const bytes = fs.readFileSync(file);
+  const warnings: string[] = [];
+  await expect(reopen(dir, { warn: (m) => warnings.push(m) })).rejects.toThrow(new RegExp(`${escape(file)} line ${line}\\b[^]*back ?up`));
+  expect(fs.readFileSync(file).equals(bytes)).toBe(true); // left as it was, for whoever repairs it
+  expect(warnings).toEqual([]);
+}
+
+test('a corrupt record in the middle of the history refuses to open, naming the file and the line', async () => {
+  const dir = tempDir();
+  const env = await embeddedEnv(dir);
+  await env.operator.stakeInit({ agent: 'hal', amount: 5_000_000 });
+  await env.activities.lockBond({ taskId: 'h1', agent: 'hal', depth: 0, stake: STAKE });
+  await env.close();
+  const historyFile = historyFileFor(env.accountsFile);
+  const history = lines(historyFile);
+  expect(history.length).toBeGreaterThanOrEqual(3);
+  history[1] = history[1]!.slice(0, 40); // line 2 cut short, with whole records after it
+  fs.writeFileSync(historyFile, `${history.join('\n')}\n`);
+  await expectRefused(dir, historyFile, 2);
+  // Valid JSON that is not a history record in sequence is damage too.
+  const swapped = lines(historyFile);
+  swapped[1] = swapped[0]!; // a record repeated: its seq is not after the one before it
+  fs.writeFileSync(historyFile, `${swapped.join('\n')}\n`);
+  await expectRefused(dir, historyFile, 2);
+});
+
+test('a record in the middle of the journal that is not a journal record refuses to open, naming the file and the line', async () => {
+  const dir = tempDir();
+  const env = await embeddedEnv(dir);
+  await env.operator.stakeInit({ agent: 'ivy', amount: 5_000_000 });
+  await env.activities.lockBond({ taskId: 'i1', agent: 'ivy', depth: 0, stake: STAKE });
+  await crash(env);
+  const journalFile = journalFileFor(env.accountsFile);
+  const journal = lines(journalFile);
+  expect(journal.length).toBeGreaterThanOrEqual(3);
+  journal[2] = JSON.stringify({ j: JSON.parse(journal[2]!).j }); // parses, but holds no accounts
+  fs.writeFileSync(journalFile, `${journal.join('\n')}\n`);
+  await expectRefused(dir, journalFile, 3);
 });
