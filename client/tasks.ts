@@ -13,6 +13,7 @@ import { TASK_QUEUE } from '../shared/task-queues';
 import {
   AGENT_NAME_PATTERN,
   FINAL_STATUSES,
+  MAX_DEPENDENTS,
   TASK_ID_PATTERN,
   type TaskInput,
   type TaskState,
@@ -45,6 +46,9 @@ export interface SubmitRequest {
   taskId?: string;
 }
 
+/** TASK_ID_PATTERN in words, for the errors that refuse a task id. */
+const TASK_ID_RULE = 'letters, digits, _ . -, 1-64 characters, starting with a letter or digit';
+
 export function newTaskId(): string {
   return randomBytes(5).toString('hex');
 }
@@ -75,11 +79,7 @@ export function checkSubmitRequest(req: SubmitRequest): { agent: string; taskId:
   }
   const taskId = req.taskId ?? newTaskId();
   if (!TASK_ID_PATTERN.test(taskId)) {
-    throw new AdmissionError(
-      'task_id',
-      `task id "${taskId}" is not valid (letters, digits, _ . -, 1-64 characters, starting with a letter or digit)`,
-      'invalid_task_id',
-    );
+    throw new AdmissionError('task_id', `task id "${taskId}" is not valid (${TASK_ID_RULE})`, 'invalid_task_id');
   }
   const checked = checkPayload(req.type, req.payload);
   if (!checked.ok) throw new AdmissionError('payload', checked.message, 'invalid_payload');
@@ -111,6 +111,14 @@ export async function submitTask(
         'depends_on',
         `--depends-on "${req.dependsOn}": that task ${what} (${parent.rollback_reason ?? 'no reason recorded'}); a dependent of it could never confirm`,
         'parent_final',
+      );
+    }
+    if (parent.dependents.length >= MAX_DEPENDENTS) {
+      throw new AdmissionError(
+        'depends_on',
+        `--depends-on "${req.dependsOn}": that task already has ${parent.dependents.length} dependents, the most one task may have ` +
+          `(MAX_DEPENDENTS = ${MAX_DEPENDENTS}: each one grows its workflow history, which the server caps); make this task depend on one of them instead`,
+        'too_many_dependents',
       );
     }
     rootTaskId = parent.root_task_id;
@@ -208,15 +216,26 @@ export interface TaskListRow {
   started: string | null;
 }
 
+/**
+ * The tasks visibility knows. `status` and `root` go into a visibility query, so each is
+ * checked against what it can be (a task status; a task id, which cannot hold a quote or a backslash)
+ * and refused with an AdmissionError naming the flag; an unchecked value could end the quoted literal
+ * and add clauses of its own.
+ */
 export async function listTasks(client: Client, opts: { status?: string; root?: string; limit?: number } = {}): Promise<TaskListRow[]> {
   const clauses = ['WorkflowType="speculativeTask"'];
-  if (opts.status) {
+  if (opts.status !== undefined) {
     if (!(TASK_STATUSES as readonly string[]).includes(opts.status)) {
       throw new AdmissionError('status', `--status "${opts.status}" is not a task status (one of ${TASK_STATUSES.join(', ')})`, 'invalid_status');
     }
     clauses.push(`AgencStatus="${opts.status}"`);
   }
-  if (opts.root) clauses.push(`AgencRootTaskId="${opts.root.replace(/"/g, '')}"`);
+  if (opts.root !== undefined) {
+    if (!TASK_ID_PATTERN.test(opts.root)) {
+      throw new AdmissionError('root', `--root ${JSON.stringify(opts.root)} is not a task id (${TASK_ID_RULE})`, 'invalid_root');
+    }
+    clauses.push(`AgencRootTaskId="${opts.root}"`);
+  }
   const rows: TaskListRow[] = [];
   for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
     const sa = wf.typedSearchAttributes;

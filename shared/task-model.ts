@@ -70,6 +70,14 @@ export type RollbackReason = (typeof ROLLBACK_REASONS)[number];
  */
 export const OWN_FAULT_REASONS: readonly RollbackReason[] = ['execution_failed', 'proof_failed'];
 
+/**
+ * The most dependents one task may have. Each costs its parent's workflow history a registration, the
+ * signals that push every change to it and its settlement (test/workflows/scale-limits.test.ts measures
+ * it); the server fails a history past 51,200 events, and a parent's pushes to all its dependents at once
+ * must stay under its 2,000 pending outgoing signals. This keeps both at no more than half their limit.
+ */
+export const MAX_DEPENDENTS = 1000;
+
 const TASK_WORKFLOW_PREFIX = 'task-';
 
 export function taskWorkflowId(taskId: string): string {

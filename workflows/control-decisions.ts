@@ -24,6 +24,8 @@ export interface SpeculationView {
   active: ReadonlyMap<string, ActiveSpeculation>;
   /** Agent → epoch ms until which it may not speculate. */
   cooldowns: ReadonlyMap<string, number>;
+  /** What the admissions and active speculations take in the continue-as-new input (stateBytes). */
+  bytes?: number;
 }
 
 /** The message a refused submission carries: the one text the CLI, the admin API and the tests read. */
@@ -31,11 +33,50 @@ export function tooManyPendingMessage(open: number, limit: number): string {
   return `${open} tasks are open, the limit is speculation.limits.max_pending_operations = ${limit}; wait for tasks to finish or raise the limit`;
 }
 
-/** May one more task be admitted? A task already admitted is admitted again (a retried submission). */
-export function admissionRefusal(open: ReadonlyMap<string, unknown>, taskId: string, config: SpeculationConfig): string | undefined {
+/**
+ * The control workflow carries its whole state across continue-as-new as one payload, which the server
+ * refuses past 2 MiB (2,097,152 bytes). Its admissions and active speculations are kept within this
+ * budget (the rest is for the configuration and the cooldowns), so however long task ids are, the state
+ * always fits: past it a task is refused, saying why, instead of the workflow failing at continue-as-new.
+ */
+export const STATE_BUDGET_BYTES = 1_900_000;
+
+/** What one admission adds to the continue-as-new input (`"<id>":<epoch ms>,` in its JSON). */
+export function admissionBytes(taskId: string): number {
+  return taskId.length + 18;
+}
+
+/** What one active speculation adds to the continue-as-new input (its JSON object, and its id should it be rolled back). */
+export function speculationBytes(a: ActiveSpeculation): number {
+  return 2 * a.taskId.length + a.parentTaskId.length + a.agent.length + 64;
+}
+
+/** The bytes the admissions and active speculations take in the continue-as-new input. */
+export function stateBytes(state: { open: ReadonlyMap<string, unknown>; active: ReadonlyMap<string, ActiveSpeculation> }): number {
+  let bytes = 0;
+  for (const id of state.open.keys()) bytes += admissionBytes(id);
+  for (const a of state.active.values()) bytes += speculationBytes(a);
+  return bytes;
+}
+
+/** The message a task refused for the state's size carries. */
+export function stateFullMessage(open: number, bytes: number): string {
+  return (
+    `speculation-control's state is full: ${open} open tasks take about ${bytes} of the ${STATE_BUDGET_BYTES} bytes it carries across ` +
+    `continue-as-new (the server refuses more than 2 MiB); wait for tasks to finish, or use shorter task ids`
+  );
+}
+
+/**
+ * May one more task be admitted? A task already admitted is admitted again (a retried submission).
+ * `bytes` is what the state takes now (stateBytes); past STATE_BUDGET_BYTES nothing more is admitted.
+ */
+export function admissionRefusal(open: ReadonlyMap<string, unknown>, taskId: string, config: SpeculationConfig, bytes = 0): string | undefined {
   const limit = config.speculation.limits.max_pending_operations;
-  if (open.has(taskId) || open.size < limit) return undefined;
-  return tooManyPendingMessage(open.size, limit);
+  if (open.has(taskId)) return undefined;
+  if (open.size >= limit) return tooManyPendingMessage(open.size, limit);
+  if (bytes + admissionBytes(taskId) > STATE_BUDGET_BYTES) return stateFullMessage(open.size, bytes);
+  return undefined;
 }
 
 /** Every limit that spans tasks, checked against one consistent state; `allowed` means the caller records the task as active. */
@@ -66,6 +107,9 @@ export function decideSpeculation(view: SpeculationView, req: SpeculationRequest
   for (const a of view.active.values()) if (a.parentTaskId === req.parentTaskId) siblings += 1;
   if (siblings >= branchLimit) {
     return refuse('branch_limit', `${siblings} speculative branches already run under ${req.parentTaskId} (limit ${branchLimit})`);
+  }
+  if (view.bytes !== undefined && view.bytes + speculationBytes(req) > STATE_BUDGET_BYTES) {
+    return refuse('memory_limit', `speculation-control's state is full (${view.bytes} of ${STATE_BUDGET_BYTES} bytes it carries across continue-as-new)`);
   }
   if (view.active.size >= s.limits.max_state_snapshots) {
     return refuse('memory_limit', `${view.active.size} speculative results held (max_state_snapshots ${s.limits.max_state_snapshots})`);

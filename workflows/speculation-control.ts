@@ -43,7 +43,15 @@ import {
   taskClosedSignal,
 } from '../shared/messages';
 import { TASK_ID_PATTERN, taskWorkflowId } from '../shared/task-model';
-import { type ActiveSpeculation, admissionRefusal, cleanupCandidates, decideSpeculation } from './control-decisions';
+import {
+  type ActiveSpeculation,
+  admissionBytes,
+  admissionRefusal,
+  cleanupCandidates,
+  decideSpeculation,
+  speculationBytes,
+  stateBytes,
+} from './control-decisions';
 
 export type { ActiveSpeculation } from './control-decisions';
 
@@ -65,6 +73,8 @@ interface ControlState {
   cleanupCursor?: string;
   /** Keys of the stored configuration this build's schema refuses (they fell back to their defaults). */
   configProblems: string[];
+  /** What `open` and `active` take in the continue-as-new input, kept as they change (stateBytes). */
+  bytes: number;
 }
 
 /** Tasks one clean-up round asks about at most: bounds the activity and the history it adds. */
@@ -103,7 +113,8 @@ function rejected(problems: ConfigProblem[]): Error {
 
 function restore(input: ControlInput): ControlState {
   const loaded = loadedConfig(input.rawConfig);
-  return {
+  const state: ControlState = {
+    bytes: 0,
     raw: loaded.raw,
     config: loaded.config,
     configProblems: loaded.problems,
@@ -117,6 +128,32 @@ function restore(input: ControlInput): ControlState {
     paused: input.paused ?? false,
     cleanupCursor: input.cleanupCursor,
   };
+  state.bytes = stateBytes(state);
+  return state;
+}
+
+/** Adds or removes an admission, keeping `bytes` in step. */
+function setOpen(state: ControlState, taskId: string, at: number | undefined): void {
+  const had = state.open.has(taskId);
+  if (at === undefined) {
+    if (had) state.bytes -= admissionBytes(taskId);
+    state.open.delete(taskId);
+  } else {
+    if (!had) state.bytes += admissionBytes(taskId);
+    state.open.set(taskId, at);
+  }
+}
+
+/** Adds or removes an active speculation, keeping `bytes` in step. */
+function setActive(state: ControlState, taskId: string, speculation: ActiveSpeculation | undefined): void {
+  const had = state.active.get(taskId);
+  if (had) state.bytes -= speculationBytes(had);
+  if (speculation) {
+    state.bytes += speculationBytes(speculation);
+    state.active.set(taskId, speculation);
+  } else {
+    state.active.delete(taskId);
+  }
 }
 
 function snapshot(state: ControlState): ControlInput {
@@ -179,8 +216,8 @@ export async function speculationControl(input: ControlInput): Promise<void> {
 
   /** Frees everything a task held here; idempotent (a task may be freed by its own signal and by a clean-up). */
   const forget = (taskId: string) => {
-    state.open.delete(taskId);
-    state.active.delete(taskId);
+    setOpen(state, taskId, undefined);
+    setActive(state, taskId, undefined);
     state.pendingRollbacks.delete(taskId);
   };
 
@@ -219,10 +256,10 @@ export async function speculationControl(input: ControlInput): Promise<void> {
 
   const admit = (taskId: string): TaskAdmission => {
     // Checked here for each id: the validator of a concurrent admission may have passed on the same count.
-    const refusal = admissionRefusal(state.open, taskId, state.config);
+    const refusal = admissionRefusal(state.open, taskId, state.config, state.bytes);
     if (refusal) return { admitted: false, message: refusal };
     const reserved = !state.open.has(taskId);
-    if (reserved) state.open.set(taskId, Date.now());
+    if (reserved) setOpen(state, taskId, Date.now());
     return { admitted: true, reserved };
   };
   setHandler(admitTasksUpdate, ({ taskIds }) => taskIds.map(admit), {
@@ -236,7 +273,7 @@ export async function speculationControl(input: ControlInput): Promise<void> {
       }
       // A batch of which nothing can be admitted is refused here and never enters the history, so a
       // burst of refused submissions costs it nothing.
-      const refusals = (ids as string[]).map((id) => admissionRefusal(state.open, id, state.config));
+      const refusals = (ids as string[]).map((id) => admissionRefusal(state.open, id, state.config, state.bytes));
       if (refusals.every(Boolean)) throw ApplicationFailure.nonRetryable(refusals[0]!, FAILURE_TYPES.tooManyPending);
     },
   });
@@ -254,7 +291,9 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     ({ requests }) => {
       const verdicts = requests.map((req) => {
         const verdict = decideSpeculation(state, req, Date.now());
-        if (verdict.allowed) state.active.set(req.taskId, { taskId: req.taskId, parentTaskId: req.parentTaskId, agent: req.agent, depth: req.depth });
+        if (verdict.allowed && !state.active.has(req.taskId)) {
+          setActive(state, req.taskId, { taskId: req.taskId, parentTaskId: req.parentTaskId, agent: req.agent, depth: req.depth });
+        }
         return verdict;
       });
       return { config: state.config, verdicts };
@@ -277,7 +316,7 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     (message) => {
       const m = messageFields('speculationEnded', message, ['taskId']);
       if (!m) return;
-      state.active.delete(m.taskId);
+      setActive(state, m.taskId, undefined);
       state.pendingRollbacks.delete(m.taskId);
     },
     { description: 'A speculative task reached a final state: its slot is free.' },
