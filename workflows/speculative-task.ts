@@ -623,13 +623,14 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
         const depth = 1 + task.parent.pendingAncestors;
         // Registered before the admission: a rollback that cancels the request still frees the slot.
         task.compensations.push({ name: 'end speculation (free the control slot)', run: endSpeculation });
-        const decision = await step(QUICK, `admit: may this task speculate at depth ${depth}?`).admitSpeculation({
-          taskId: input.taskId,
-          parentTaskId: parentId,
-          agent: input.agent,
-          parentAgent: task.parent.executed.agent,
-          depth,
-        });
+        const request = { taskId: input.taskId, parentTaskId: parentId, agent: input.agent, parentAgent: task.parent.executed.agent, depth };
+        const admit = () => step(QUICK, `admit: may this task speculate at depth ${depth}?`).admitSpeculation(request);
+        // A cancelled admission may still be applied by the control workflow after this task freed its slot,
+        // leaking it until clean-up: with admission-awaited the answer is awaited (milliseconds), and a
+        // rollback requested meanwhile takes effect right after, its compensation freeing the slot last.
+        const awaited = patched('admission-awaited');
+        const decision = awaited ? await CancellationScope.nonCancellable(admit) : await admit();
+        if (awaited && task.rollbackRequest) await forward.cancelRequested;
         task.config = decision.config;
         let speculating = false;
         if (decision.allowed) {

@@ -1,0 +1,56 @@
+/**
+ * A speculation request is a Temporal Update to speculation-control, sent by an activity. When the task
+ * rolls back while that request is in flight, the control workflow may apply it after the task has
+ * freed its slot: the task must not leave an active speculation behind. Against the real dev server,
+ * proofs and SVM; clean-up is set far off so it cannot hide a leak.
+ */
+import { controlStatus } from '../../temporal/control';
+import { pollUntil } from '../helpers/poll';
+import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+
+const agent = 'hasty';
+let sys: TestSystem;
+/** Admissions of these tasks reach the control workflow only after this delay (a busy control workflow). */
+const slowAdmissions = new Set<string>();
+
+beforeAll(async () => {
+  sys = await startTestSystem({
+    name: 'admission-cancelled',
+    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, limits: { gc_interval_ms: 3_600_000 } } },
+    worker: {
+      activityInterceptors: [
+        (ctx) => ({
+          inbound: {
+            async execute(input, next) {
+              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
+              if (ctx.info.activityType === 'admitSpeculation' && taskId && slowAdmissions.has(taskId)) await new Promise((r) => setTimeout(r, 4000));
+              return next(input);
+            },
+          },
+        }),
+      ],
+    },
+  });
+  await sys.fundAgent(agent);
+});
+afterAll(() => sys?.close());
+
+test('a task that rolls back while its speculation request is in flight leaves no active speculation behind', async () => {
+  // The parent fails on its proof (a wrong claimed output) while the child's request is still on its way.
+  const parent = await sys.submit({ type: 'compute', payload: { value: 2, claimed_output: '7' }, agent });
+  const child = `slow-admission-${Date.now()}`;
+  slowAdmissions.add(child);
+  await sys.submit({ taskId: child, type: 'compute', payload: { value: 3 }, dependsOn: parent, agent });
+
+  expect(await sys.wait(parent)).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed' });
+  expect(await sys.wait(child)).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_failed', bond: null });
+  // The delayed request has reached the control workflow by now.
+  await new Promise((r) => setTimeout(r, 5000));
+  const status = await pollUntil(
+    'control settled',
+    () => controlStatus(sys.client),
+    (s) => s.open_tasks === 0,
+    10_000,
+  );
+  expect(status.active).toEqual([]);
+});
