@@ -18,8 +18,6 @@ export interface LockBondResult {
   /** The lock transaction (also when found on a retry); null only if its history is not readable. */
   signature: string | null;
   alreadyLocked: boolean;
-  /** Set when a retried lock finds the bond already settled. */
-  settledAs?: 'released' | 'slashed';
 }
 
 export interface SettleBondResult {

@@ -2,9 +2,12 @@
  * `commitResults`: puts proven results on-chain, ancestors first. Each result is one transaction that
  * creates the task's commitment record (a System account derived from the authority with seed "c" +
  * hash of the task id, holding the rent-exempt minimum) and carries a Memo with the output commitment,
- * the parent commitment and the verification-key hash. The record's existence makes each result
- * idempotent: a retry after a crash finds it and answers with the first transaction's signature, never
- * a second commit.
+ * the parent commitment and the verification-key hash. The record makes each result idempotent: a retry
+ * after a crash finds it and answers with the first transaction's signature, never a second commit. What
+ * counts is the Memo the authority signed, compared field by field with the entry (task, agent,
+ * commitment, parent commitment, verification-key hash): a record with other content is
+ * CommitmentMismatch (non-retryable, nothing sent), and an account at the address with no record (a
+ * stranger's transfer) is no commitment at all (buildCommitTx writes the record there anyway).
  *
  * A batch pays one finality wait, not one per result. Each transaction is sent only after the one
  * before it has landed (`processed` on the embedded SVM, `confirmed` on a cluster: voted by a
@@ -17,13 +20,16 @@
  * ancestors first. `commitResults` is both in one, for workflows started before.
  */
 import { createHash } from 'node:crypto';
-import { PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
+import { Context } from '@temporalio/activity';
+import { PublicKey, SystemProgram } from '@solana/web3.js';
 import type { TaskActivities } from '../../shared/activity-contract';
 import type { CommitEntry } from '../../shared/proof-records';
 import { ensureAuthorityFunded, type StakeDeps } from './context';
-import { MEMO_PROGRAM_ID } from './port';
+import type { ChainPort } from './port';
 import { validateTaskId } from './addresses';
-import { MEMO_APP } from './transactions';
+import { chainFailure } from './errors';
+import { commitRecord, parseMemos, type CommitMemo, type CommitRecord } from './ledger';
+import { buildCommitTx } from './transactions';
 
 export function commitSeed(taskId: string): string {
   return `c${createHash('sha256').update(`commit:${taskId}`).digest('hex').slice(0, 31)}`;
@@ -31,6 +37,57 @@ export function commitSeed(taskId: string): string {
 
 export function commitAddress(authority: PublicKey, taskId: string): Promise<PublicKey> {
   return PublicKey.createWithSeed(authority, commitSeed(taskId), SystemProgram.programId);
+}
+
+/**
+ * A task's commitment record as the chain holds it: the first commit Memo the authority signed for it in
+ * a transaction that touched its commit address (memos anyone else paid for are ignored), or null.
+ * Used by the commit activity and by `agenc proof verify`.
+ */
+export async function readCommitRecord(
+  chain: Pick<ChainPort, 'getMemoHistory'>,
+  authority: PublicKey,
+  taskId: string,
+): Promise<(CommitRecord & { address: string }) | null> {
+  const address = await commitAddress(authority, taskId);
+  const record = commitRecord(parseMemos(await chain.getMemoHistory(address), authority.toBase58()), taskId);
+  return record && { ...record, address: address.toBase58() };
+}
+
+/** A field in which a commitment record and what it was expected to say disagree. */
+export interface CommitDifference {
+  field: 'task_id' | 'agent' | 'commitment' | 'parent_commitment' | 'verification_key_hash';
+  on_chain: unknown;
+  expected: string;
+}
+
+/** Where the record's content differs from `entry`, field by field; empty when it is this entry's commitment. */
+export function commitDifferences(memo: CommitMemo, entry: CommitEntry): CommitDifference[] {
+  const pairs: Array<[CommitDifference['field'], unknown, string]> = [
+    ['task_id', memo.task, entry.taskId],
+    ['agent', memo.agent, entry.agent],
+    ['commitment', memo.commitment, entry.commitment],
+    ['parent_commitment', memo.parent, entry.parentCommitment],
+    ['verification_key_hash', memo.vkey, entry.verificationKeyHash],
+  ];
+  return pairs.filter(([, onChain, expected]) => onChain !== expected).map(([field, on_chain, expected]) => ({ field, on_chain, expected }));
+}
+
+export function describeDifferences(differences: CommitDifference[], expectedAs: string): string {
+  return differences.map((d) => `${d.field}: on-chain ${JSON.stringify(d.on_chain)}, ${expectedAs} ${JSON.stringify(d.expected)}`).join('; ');
+}
+
+/** The record's signature when it is this entry's commitment; CommitmentMismatch when it is another's. */
+function sameCommitment(record: CommitRecord, entry: CommitEntry, address: PublicKey): string {
+  const differences = commitDifferences(record.memo, entry);
+  if (!differences.length) return record.signature;
+  throw chainFailure(
+    'CommitmentMismatch',
+    `task ${entry.taskId} already has a different commitment on-chain (signature ${record.signature}, record ${address.toBase58()}): ` +
+      `${describeDifferences(differences, 'this entry')}; nothing was sent. A task id is committed once: ` +
+      'this is a reused task id or a re-run that produced another result, and the record on chain stands',
+    { signature: record.signature, recordAddress: address.toBase58(), differences },
+  );
 }
 
 /**
@@ -47,42 +104,64 @@ export function embeddedFinalityMs(): number {
   return n;
 }
 
+/** How often a commit activity heartbeats (its workflow's heartbeat timeout is 10 s). */
+const HEARTBEAT_EVERY_MS = 2_000;
+
+/**
+ * Runs `work` heartbeating every HEARTBEAT_EVERY_MS while it lasts (a send may wait for a cluster's
+ * confirmation, finality for seconds), so a worker that dies mid-commit is noticed within the heartbeat
+ * timeout instead of at start-to-close. Outside an activity (tests call these directly) it just runs.
+ */
+async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+  let context: Context | undefined;
+  try {
+    context = Context.current();
+  } catch {
+    return work();
+  }
+  const ticker = setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
+  try {
+    context.heartbeat();
+    return await work();
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
 export function createCommitActivity(
   deps: StakeDeps,
   opts: { finalityMs?: number } = {},
 ): Pick<TaskActivities, 'sendCommitments' | 'awaitFinality' | 'commitResults'> {
   const finalityMs = deps.chain.kind === 'embedded' ? (opts.finalityMs ?? embeddedFinalityMs()) : 0;
 
-  /** The signature of the result's commit, sending it unless it is on-chain already. */
+  /** The signature of the result's commit, sending it unless it is on-chain already (with this content). */
   async function commitOne(entry: CommitEntry): Promise<string> {
     const { taskId, agent, commitment, parentCommitment, verificationKeyHash } = entry;
     validateTaskId(taskId);
     const authority = deps.keys.authority();
-    const record = await commitAddress(authority.publicKey, taskId);
-    if (await deps.chain.getAccount(record)) {
-      // Committed already (this is a retry): answer with the first commit, never send a second.
-      const [first] = await deps.chain.getMemoHistory(record);
-      return first?.signature ?? `committed (record ${record.toBase58()})`;
-    }
+    const address = await commitAddress(authority.publicKey, taskId);
+    const existing = await readCommitRecord(deps.chain, authority.publicKey, taskId);
+    // Committed already (this is a retry): answer with the first commit, never send a second.
+    if (existing) return sameCommitment(existing, entry, address);
+    // An account here with no record is lamports someone sent to the address, not a commitment.
+    const occupied = (await deps.chain.getAccount(address)) !== null;
     await ensureAuthorityFunded(deps);
-    const memo = { app: MEMO_APP, action: 'commit', task: taskId, agent, commitment, parent: parentCommitment, vkey: verificationKeyHash };
-    const tx = new Transaction().add(
-      SystemProgram.createAccountWithSeed({
-        fromPubkey: authority.publicKey,
-        basePubkey: authority.publicKey,
-        seed: commitSeed(taskId),
-        newAccountPubkey: record,
-        lamports: await deps.chain.rentExemptMinimum(0),
-        space: 0,
-        programId: SystemProgram.programId,
-      }),
-      new TransactionInstruction({
-        programId: new PublicKey(MEMO_PROGRAM_ID),
-        keys: [{ pubkey: authority.publicKey, isSigner: true, isWritable: false }],
-        data: Buffer.from(JSON.stringify(memo), 'utf8'),
-      }),
-    );
-    return (await deps.chain.send(tx, [authority])).signature;
+    const tx = buildCommitTx({
+      authority: authority.publicKey,
+      record: { address, seed: commitSeed(taskId) },
+      rentMinimum: await deps.chain.rentExemptMinimum(0),
+      occupied,
+      memo: { action: 'commit', task: taskId, agent, commitment, parent: parentCommitment, vkey: verificationKeyHash },
+    });
+    try {
+      return (await deps.chain.send(tx, [authority])).signature;
+    } catch (err) {
+      // Landed before the error, or another attempt of this task committed first: only a record with
+      // this content counts as this commit.
+      const landed = await readCommitRecord(deps.chain, authority.publicKey, taskId).catch(() => null);
+      if (landed) return sameCommitment(landed, entry, address);
+      throw err;
+    }
   }
 
   async function sendCommitments({ entries }: { entries: CommitEntry[] }): Promise<{ signatures: Record<string, string> }> {
@@ -102,8 +181,8 @@ export function createCommitActivity(
   }
 
   return {
-    sendCommitments,
-    awaitFinality,
+    sendCommitments: (input) => heartbeating(() => sendCommitments(input)),
+    awaitFinality: () => heartbeating(awaitFinality),
     async commitResults({ entries }) {
       const landed = await sendCommitments({ entries });
       await awaitFinality();

@@ -13,13 +13,17 @@ export type ChainFailureType =
   | 'InvalidAmount'
   | 'InvalidStakeConfig'
   | 'BondAgentMismatch'
+  /** What is at a task's bond address cannot back this speculation (FAILURE_TYPES.bondUnusable): the task runs without it. */
+  | 'BondUnusable'
+  /** The task's commit address already holds an authority-signed commitment with other content. */
+  | 'CommitmentMismatch'
   | 'AuthorityUnfunded'
   | 'ChainStateLocked'
   | 'InvalidProgram';
 
-/** A permanent error: retrying the same input cannot succeed. */
-export function chainFailure(type: ChainFailureType, message: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(message, type);
+/** A permanent error: retrying the same input cannot succeed. `details` go to the caller as the failure's details. */
+export function chainFailure(type: ChainFailureType, message: string, details?: Record<string, unknown>): ApplicationFailure {
+  return details ? ApplicationFailure.create({ message, type, nonRetryable: true, details: [details] }) : ApplicationFailure.nonRetryable(message, type);
 }
 
 /** An error an operator can fix while Temporal keeps retrying (e.g. funding the authority). */

@@ -110,6 +110,25 @@ export function bondHistory(entries: LedgerEntry[]): BondHistory {
   return result;
 }
 
+export type CommitMemo = Extract<StakeMemo, { action: 'commit' }>;
+
+export interface CommitRecord {
+  signature: string;
+  memo: CommitMemo;
+}
+
+/**
+ * A task's commitment record: the first commit the authority signed for it at its commit address. Only
+ * a race of one task's own attempts could leave a second, and it carries the same content (the activity
+ * refuses to write another), so the first is the record.
+ */
+export function commitRecord(entries: LedgerEntry[], taskId: string): CommitRecord | null {
+  for (const e of entries) {
+    if (e.memo.action === 'commit' && e.memo.task === taskId) return { signature: e.signature, memo: e.memo };
+  }
+  return null;
+}
+
 /** Funding and slashes recorded on the treasury. */
 export function treasuryLedger(entries: LedgerEntry[]): { funded: number; slashed: number } {
   let funded = 0;

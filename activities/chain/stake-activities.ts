@@ -2,14 +2,21 @@
  * Temporal activities that bond, release and slash speculation stake.
  *
  * Idempotency comes from the chain itself, not from local state: a task's bond lives at an address
- * derived from its id, so every attempt looks at that address first.
- *   lock:    bond exists → alreadyLocked (CreateAccountWithSeed would fail anyway: a bond cannot be
- *            created twice); bond gone but its history shows a lock → it was locked and settled.
- *   release/slash: bond gone → alreadySettled, with the outcome and amounts read from the settlement
- *            memo in the bond's history (so a retried slash still reports what was slashed).
+ * derived from its id, so every attempt looks at that address first, and what decides is what the
+ * authority signed there (the lock and settlement memos in the address's history), not that an account
+ * exists: anyone can transfer lamports to a derivable address.
+ *   lock:    the authority's lock for this task, agent and amount, with the account holding it →
+ *            alreadyLocked (CreateAccountWithSeed would fail anyway: a bond cannot be created twice);
+ *            a settled bond, another lock, or lamports no lock put there → BondUnusable (non-retryable,
+ *            nothing moved): the task runs without speculation.
+ *   release/slash: no live lock → alreadySettled, with the outcome and amounts read from the settlement
+ *            memo in the bond's history (so a retried slash still reports what was slashed), or
+ *            never_locked; lamports at the address that no lock put there are left alone.
  * A send that throws (timeout, crash of the RPC, ...) is followed by the same look: if the effect is on
  * chain the attempt succeeds; if not, the error is rethrown and Temporal retries. Lamports never move twice.
  */
+import { ApplicationFailure } from '@temporalio/common';
+import { FAILURE_TYPES } from '../../shared/activity-contract';
 import type { LockBondResult, SettleBondResult } from '../../shared/stake-records';
 import type { ChainPort } from './port';
 import { validateTaskId } from './addresses';
@@ -19,6 +26,9 @@ import { validateAgentName } from './keys';
 import { bondHistory, parseMemos, type BondHistory } from './ledger';
 import { buildLockTx, buildReleaseTx, buildSlashTx } from './transactions';
 import { agentStake, ensureAuthorityFunded, ensureTreasuryFunded, splitSlash, taskBond, type StakeDeps } from './context';
+
+/** What lockBond found at a bond address it cannot use (the `found` of BondUnusable's details). */
+export type BondFound = 'settled' | 'other_lock' | 'unlocked_lamports';
 
 export interface LockBondInput {
   taskId: string;
@@ -94,7 +104,8 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     }
 
     const existing = await findLock();
-    if (existing) return existing;
+    if (existing.kind === 'locked') return existing.result;
+    if (existing.kind === 'unusable') throw existing.failure;
 
     const stakeLamports = await chain.getLamports(stake.address);
     const available = Math.max(0, stakeLamports - rentMin);
@@ -119,23 +130,79 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
       const { signature } = await chain.send(tx, [authority]);
       return { ...base, amount, signature, alreadyLocked: false };
     } catch (err) {
+      // The send may have landed before it failed (a timeout, the RPC dying), or another attempt locked
+      // first (CreateAccountWithSeed then refuses): the same look decides, and only a lock with this
+      // content counts as landed. An account with no lock memo yet may be this very lock on a node whose
+      // history lags behind its accounts: the send's own (retryable) error, so the next attempt looks again.
       const landed = await findLock().catch(() => null);
-      if (landed) return landed;
+      if (landed?.kind === 'locked') return landed.result;
+      if (landed?.kind === 'unusable' && landed.found !== 'unlocked_lamports') throw landed.failure;
       throw err;
     }
 
-    async function findLock(): Promise<LockBondResult | null> {
+    type Found = { kind: 'empty' } | { kind: 'locked'; result: LockBondResult } | { kind: 'unusable'; found: BondFound; failure: ApplicationFailure };
+
+    function unusable(found: BondFound, what: string, extra: Record<string, unknown> = {}): Found {
+      const failure = chainFailure(FAILURE_TYPES.bondUnusable, `${what}; task ${taskId} will run without speculation; nothing was moved`, {
+        found,
+        bondAddress: base.bondAddress,
+        ...extra,
+      });
+      return { kind: 'unusable', found, failure };
+    }
+
+    /**
+     * What is at the bond address: this task's lock (a retry), nothing, or something unusable. What the
+     * authority signed decides, not that an account exists: anyone can transfer lamports to a derivable
+     * address, and an account there is this task's bond only if the authority's lock memo names this task,
+     * this agent and this amount, and the account still holds that amount.
+     */
+    async function findLock(): Promise<Found> {
       const account = await chain.getAccount(bond.address);
-      const history = await readBondHistory(bond.address);
-      checkOwner(history, taskId, agent);
+      const { lock, settlement } = await readBondHistory(bond.address);
+      const address = base.bondAddress;
+      if (settlement) {
+        // A workflow reset or a reused task id: the bond this task id had is gone back to the stake (or the treasury).
+        const refilled = account ? `; ${account.lamports} lamports sent to its address since are no bond` : '';
+        return unusable(
+          'settled',
+          `bond for task ${taskId} was already locked and ${settlement.memo.action === 'slash' ? 'slashed' : 'released'} at signature ${settlement.signature}; ` +
+            `a settled bond cannot back a new speculation${refilled}`,
+          { signature: settlement.signature },
+        );
+      }
+      if (lock) {
+        const m = lock.memo;
+        if (m.task !== taskId || m.agent !== agent || m.amount !== amount) {
+          return unusable(
+            'other_lock',
+            `bond ${address} of task ${taskId} was locked with ${m.amount} lamports of agent "${m.agent}"'s stake (depth ${m.depth}, signature ${lock.signature}) ` +
+              `but this speculation needs ${amount} of agent "${agent}" at depth ${input.depth}; that lock is still live (releaseBond for task ${taskId} returns it)`,
+            { signature: lock.signature, lockedAmount: m.amount, lockedAgent: m.agent },
+          );
+        }
+        // More than the lock is fine (anyone can add lamports; only the authority can take them out), less is not a lock.
+        if (!account || account.lamports < amount) {
+          return unusable(
+            'other_lock',
+            `the lock of ${amount} lamports for task ${taskId} (signature ${lock.signature}) is recorded, but bond ${address} holds ${account?.lamports ?? 0} lamports ` +
+              'with no settlement recorded',
+            { signature: lock.signature },
+          );
+        }
+        return { kind: 'locked', result: { ...base, amount, signature: lock.signature, alreadyLocked: true } };
+      }
       if (account) {
-        return { ...base, amount: account.lamports, signature: history.lock?.signature ?? null, alreadyLocked: true };
+        // A plain transfer to the derived address creates the account; CreateAccountWithSeed then refuses
+        // the address for good, so this task id can never be bonded, and the dust there is not at risk.
+        return unusable(
+          'unlocked_lamports',
+          `bond address ${address} of task ${taskId} holds ${account.lamports} lamports that no lock signed by the authority put there ` +
+            '(a transfer from someone else); the bond cannot be created at an address that already holds lamports',
+          { lamports: account.lamports },
+        );
       }
-      if (history.lock) {
-        const settledAs = history.settlement?.memo.action === 'slash' ? 'slashed' : 'released';
-        return { ...base, amount: history.lock.memo.amount, signature: history.lock.signature, alreadyLocked: true, settledAs };
-      }
-      return null;
+      return { kind: 'empty' };
     }
   }
 
@@ -153,7 +220,9 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     const account = await chain.getAccount(bond.address);
     const history = await readBondHistory(bond.address);
     checkOwner(history, taskId, agent);
-    if (!account) return settledResult(base, history);
+    // Only a live lock the authority signed is a bond: lamports someone else sent to the address (before
+    // any lock, or after the settlement) are not this task's to release or slash.
+    if (!account || !history.lock || history.settlement) return settledResult(base, history);
 
     const amount = account.lamports;
     await ensureAuthorityFunded(deps);

@@ -1,7 +1,8 @@
 /**
  * The one place transactions are built; both chain adapters send exactly these. Every transaction pays
  * its fee from the authority and carries a Memo (signed by the authority) whose JSON names the action,
- * the task, the depth and the amounts: the on-chain record the stake ledger is read back from (ledger.ts).
+ * the task, the depth and the amounts (or, for a commit, the commitments): the on-chain record the stake
+ * ledger and the commitment records are read back from (ledger.ts).
  */
 import { PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
 import { MEMO_PROGRAM_ID } from './port';
@@ -24,7 +25,9 @@ export type StakeMemo =
       slash_percentage: number;
       reason: string;
     }
-  | { action: 'treasury_fund'; amount: number };
+  | { action: 'treasury_fund'; amount: number }
+  /** A proven result: the output commitment, the parent's, and the hash of the verification key its proof is for. */
+  | { action: 'commit'; task: string; agent: string; commitment: string; parent: string; vkey: string };
 
 const MAX_REASON_LENGTH = 80;
 
@@ -133,6 +136,37 @@ export function buildWithdrawTx(p: {
   memo: Extract<StakeMemo, { action: 'withdraw' }>;
 }): Transaction {
   return new Transaction().add(transferFromSeeded(p.authority, p.stake, p.wallet, p.amount), memoInstruction(p.authority, p.memo));
+}
+
+/**
+ * Commit: the task's commitment record, an account at its commit address holding the rent-exempt
+ * minimum, created in the same transaction as the Memo that carries the content. CreateAccountWithSeed
+ * fails if the account exists, so two commits of one task cannot both create it.
+ *
+ * `occupied`: the address already holds lamports that no commit put there (anyone can transfer to a
+ * derivable address, and CreateAccountWithSeed then refuses it forever). The Memo is carried by a
+ * zero-lamport transfer to the address instead, so the record still sits in the address's history and
+ * a stranger's transfer cannot keep a task from committing.
+ */
+export function buildCommitTx(p: {
+  authority: PublicKey;
+  record: SeededAccount;
+  rentMinimum: number;
+  occupied: boolean;
+  memo: Extract<StakeMemo, { action: 'commit' }>;
+}): Transaction {
+  const touch = p.occupied
+    ? SystemProgram.transfer({ fromPubkey: p.authority, toPubkey: p.record.address, lamports: 0 })
+    : SystemProgram.createAccountWithSeed({
+        fromPubkey: p.authority,
+        basePubkey: p.authority,
+        seed: p.record.seed,
+        newAccountPubkey: p.record.address,
+        lamports: p.rentMinimum,
+        space: 0,
+        programId: SystemProgram.programId,
+      });
+  return new Transaction().add(touch, memoInstruction(p.authority, p.memo));
 }
 
 /** Bring the treasury to the rent-exempt minimum so that small slashes can land in it. */

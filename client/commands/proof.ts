@@ -1,4 +1,7 @@
-/** `agenc proof get|verify`: a task's Groth16 proof, checked here against the current verification key. */
+/**
+ * `agenc proof get|verify`: a task's Groth16 proof, checked here against the current verification key,
+ * and (verify) the chain's commitment record for the task checked against the proof record.
+ */
 import type { Command } from 'commander';
 import { ensureArtifacts, releaseProverResources, verifyTaskProof } from '../../activities/proof';
 import type { ProofRecord } from '../../shared/proof-records';
@@ -7,6 +10,7 @@ import { taskWorkflowId } from '../../shared/task-model';
 import { CliError, emit, EXIT, type OutputOptions, withOutput } from '../output';
 import { AdmissionError, getTaskState } from '../tasks';
 import type { ClientFactory } from './context';
+import { checkChainRecord } from './proof-chain';
 
 async function proofOf(clientFactory: ClientFactory, taskId: string) {
   const client = await clientFactory();
@@ -38,10 +42,14 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
   withOutput(
     proof
       .command('verify')
-      .description("Verify a task's proof against the current verification key and the task's recorded commitments; exit 0 only when valid")
+      .description(
+        "Verify a task's proof against the current verification key and the task's recorded commitments, and check the chain's commitment record " +
+          'for the task says the same (commitment, parent commitment, agent, verification-key hash); exit 0 only when both hold',
+      )
       .argument('<taskId>')
-      .option('--artifacts <dir>', 'circuit artifacts cache (default .data/circuits or $AGENC_CIRCUITS_DIR)'),
-  ).action(async (taskId: string, opts: OutputOptions & { artifacts?: string }) => {
+      .option('--artifacts <dir>', 'circuit artifacts cache (default .data/circuits or $AGENC_CIRCUITS_DIR)')
+      .option('--authority <address>', 'the protocol authority that signs commitment records (default: the key in $AGENC_KEYS_DIR or .data/keys)'),
+  ).action(async (taskId: string, opts: OutputOptions & { artifacts?: string; authority?: string }) => {
     const { state, record } = await proofOf(clientFactory, taskId);
     const artifacts = await ensureArtifacts({ artifactsDir: opts.artifacts ?? process.env.AGENC_CIRCUITS_DIR, build: false });
     const verdict = await verifyTaskProof(record, artifacts, {
@@ -50,11 +58,23 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
       outputCommitment: state.result_commitment ?? '',
       parentCommitment: state.parent_commitment ?? '0',
     }).finally(releaseProverResources);
-    emit(opts, { task_id: taskId, verification_key_hash: artifacts.verificationKeyHash, ...verdict }, () =>
-      verdict.valid
-        ? `✓ proof of task ${taskId} is valid (key ${artifacts.verificationKeyHash.slice(0, 16)}…)`
-        : `✗ proof of task ${taskId} is not valid: ${verdict.reason}`,
+    const chain = await checkChainRecord(record, { authority: opts.authority });
+    const valid = verdict.valid && chain.ok;
+    const failure = !verdict.valid
+      ? { reason: [verdict.reason, chain.reason].filter(Boolean).join('; '), code: verdict.code }
+      : !chain.ok
+        ? { reason: chain.reason, code: chain.record ? 'ChainRecordMismatch' : 'ChainRecordMissing' }
+        : {};
+    emit(opts, { task_id: taskId, valid, verification_key_hash: artifacts.verificationKeyHash, ...failure, proof: verdict, chain }, () =>
+      [
+        verdict.valid
+          ? `✓ proof of task ${taskId} is valid (key ${artifacts.verificationKeyHash.slice(0, 16)}…)`
+          : `✗ proof of task ${taskId} is not valid: ${verdict.reason}`,
+        chain.ok
+          ? `✓ the chain's commitment record matches the proof (signature ${chain.signature}, record ${chain.address}, ${chain.chain} chain)`
+          : `✗ ${chain.reason}`,
+      ].join('\n'),
     );
-    if (!verdict.valid) process.exitCode = EXIT.negative;
+    if (!valid) process.exitCode = EXIT.negative;
   });
 }

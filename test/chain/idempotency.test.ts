@@ -3,6 +3,7 @@
  * "Crash after send, before return" is simulated by sending the activity's own transaction through the
  * port (as the lost attempt did) and then running the activity as Temporal's retry would.
  */
+import { SystemProgram, Transaction } from '@solana/web3.js';
 import { bondAddress, bondSeed, stakeAddress, stakeSeed, type LockBondInput } from '../../activities/chain';
 import { buildLockTx, buildReleaseTx, buildSlashTx } from '../../activities/chain/transactions';
 import { STAKE, balances, embeddedEnv, type ChainEnv } from './helpers';
@@ -15,6 +16,26 @@ beforeEach(async () => {
 afterEach(() => env.close());
 
 const lockInput = (taskId: string): LockBondInput => ({ taskId, agent: 'bob', depth: 1, stake: STAKE });
+
+/** A plain System transfer from bob's own wallet to a task's bond address (which creates the account if it is not there). */
+async function prefund(taskId: string, lamports: number): Promise<void> {
+  const wallet = env.keys.agent('bob');
+  const to = await bondAddress(env.keys.authority().publicKey, taskId);
+  await env.chain.airdrop(wallet.publicKey, 1_000_000_000); // the wallet stays rent-exempt after the transfer and its fee
+  await env.chain.send(new Transaction().add(SystemProgram.transfer({ fromPubkey: wallet.publicKey, toPubkey: to, lamports })), [wallet]);
+}
+
+/** The lock fails as BondUnusable, non-retryable, and moves nothing. */
+async function expectBondUnusable(call: () => Promise<unknown>, taskId: string, message: RegExp): Promise<void> {
+  const before = await balances(env, 'bob', taskId);
+  const outcome = await call().then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  expect(outcome).toMatchObject({ error: { type: 'BondUnusable', nonRetryable: true } });
+  expect((outcome as { error: Error }).error.message).toMatch(message);
+  expect(await balances(env, 'bob', taskId)).toEqual(before);
+}
 
 test('lock retried after it succeeded: alreadyLocked, same signature, lamports moved once', async () => {
   const first = await env.activities.lockBond(lockInput('t1'));
@@ -115,12 +136,82 @@ test('release and slash retried after a crash between send and return move nothi
   expect(await balances(env, 'bob', 't-crash-sl')).toEqual(afterSlash);
 });
 
-test('lock retried after the bond was already settled does not lock again', async () => {
+test('lock after the bond was released or slashed (a reset, a reused task id): BondUnusable naming the settlement, nothing moved', async () => {
   await env.activities.lockBond(lockInput('t-done'));
-  await env.activities.releaseBond({ taskId: 't-done', agent: 'bob', reason: 'confirmed' });
-  const settled = await balances(env, 'bob', 't-done');
-  expect(await env.activities.lockBond(lockInput('t-done'))).toMatchObject({ alreadyLocked: true, settledAs: 'released' });
-  expect(await balances(env, 'bob', 't-done')).toEqual(settled);
+  const release = await env.activities.releaseBond({ taskId: 't-done', agent: 'bob', reason: 'confirmed' });
+  await expectBondUnusable(
+    () => env.activities.lockBond(lockInput('t-done')),
+    't-done',
+    new RegExp(`bond for task t-done was already locked and released at signature ${release.signature}; a settled bond cannot back a new speculation`),
+  );
+
+  await env.activities.lockBond(lockInput('t-slashed'));
+  const slash = await env.activities.slashBond({ taskId: 't-slashed', agent: 'bob', slashPercentage: 0.1, reason: 'proof failed' });
+  await expectBondUnusable(
+    () => env.activities.lockBond(lockInput('t-slashed')),
+    't-slashed',
+    new RegExp(`locked and slashed at signature ${slash.signature}`),
+  );
+});
+
+test('a bond address pre-funded by a plain transfer is not a lock: BondUnusable saying what is there, nothing moved', async () => {
+  // The agent funds its own bond address with the rent minimum, hoping to speculate on dust.
+  const dust = await env.chain.rentExemptMinimum(0);
+  await prefund('t-dust', dust);
+  await expectBondUnusable(
+    () => env.activities.lockBond(lockInput('t-dust')),
+    't-dust',
+    new RegExp(`holds ${dust} lamports that no lock signed by the authority put there.*will run without speculation; nothing was moved`),
+  );
+});
+
+test('a bond address funded again after its settlement: the lock is BondUnusable (settled), nothing moved', async () => {
+  await env.activities.lockBond(lockInput('t-refill'));
+  await env.activities.releaseBond({ taskId: 't-refill', agent: 'bob', reason: 'confirmed' });
+  await prefund('t-refill', await env.chain.rentExemptMinimum(0));
+  await expectBondUnusable(
+    () => env.activities.lockBond(lockInput('t-refill')),
+    't-refill',
+    /already locked and released .*; 890880 lamports sent to its address since are no bond/,
+  );
+});
+
+test('settling moves only a live lock: lamports sent to a bond address before any lock or after its settlement stay where they are', async () => {
+  // The compensation is registered before the lock, so it also runs for a task whose lock was refused.
+  await prefund('t-unlocked', await env.chain.rentExemptMinimum(0));
+  const unlocked = await balances(env, 'bob', 't-unlocked');
+  expect(await env.activities.releaseBond({ taskId: 't-unlocked', agent: 'bob', reason: 'confirmed' })).toMatchObject({
+    outcome: 'never_locked',
+    returned: 0,
+    signature: null,
+  });
+  expect(await env.activities.slashBond({ taskId: 't-unlocked', agent: 'bob', slashPercentage: 0.5, reason: 'x' })).toMatchObject({
+    outcome: 'never_locked',
+    slashed: 0,
+  });
+  expect(await balances(env, 'bob', 't-unlocked')).toEqual(unlocked);
+
+  await env.activities.lockBond(lockInput('t-again'));
+  const release = await env.activities.releaseBond({ taskId: 't-again', agent: 'bob', reason: 'confirmed' });
+  await prefund('t-again', await env.chain.rentExemptMinimum(0));
+  const refilled = await balances(env, 'bob', 't-again');
+  expect(await env.activities.releaseBond({ taskId: 't-again', agent: 'bob', reason: 'late' })).toEqual({ ...release, alreadySettled: true });
+  expect(await balances(env, 'bob', 't-again')).toEqual(refilled);
+});
+
+test('a landed lock of another amount is not this lock (the depth rule now asks for more): BondUnusable', async () => {
+  await env.activities.lockBond(lockInput('t-small'));
+  await expectBondUnusable(
+    () => env.activities.lockBond({ ...lockInput('t-small'), depth: 3 }),
+    't-small',
+    /locked with 1500000 lamports .* but this speculation needs 2500000/,
+  );
+});
+
+test('lamports sent to a live bond on top of its lock do not make the lock unusable', async () => {
+  const first = await env.activities.lockBond(lockInput('t-topped'));
+  await prefund('t-topped', 5_000);
+  expect(await env.activities.lockBond(lockInput('t-topped'))).toEqual({ ...first, alreadyLocked: true });
 });
 
 test('concurrent retries of one lock move lamports once', async () => {
@@ -130,4 +221,14 @@ test('concurrent retries of one lock move lamports once', async () => {
   const fresh = results.filter((r) => r.status === 'fulfilled' && !r.value.alreadyLocked);
   expect(fresh).toHaveLength(1);
   expect(await balances(env, 'bob', 't-race')).toEqual({ ...before, stake: before.stake - 1_500_000, bond: 1_500_000 });
+});
+
+test('concurrent locks of one task with different amounts: one locks, the other is not counted as landed (BondUnusable)', async () => {
+  const before = await balances(env, 'bob', 't-race2');
+  const results = await Promise.allSettled([1, 3].map((depth) => env.activities.lockBond({ ...lockInput('t-race2'), depth })));
+  const locked = results.filter((r) => r.status === 'fulfilled');
+  expect(locked).toHaveLength(1);
+  const amount = (locked[0] as PromiseFulfilledResult<{ amount: number; alreadyLocked: boolean }>).value.amount;
+  expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: { type: 'BondUnusable', nonRetryable: true } });
+  expect(await balances(env, 'bob', 't-race2')).toEqual({ ...before, stake: before.stake - amount, bond: amount });
 });
