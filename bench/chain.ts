@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import { createStakeActivities, createStakeOperator, openStakeDeps } from '../activities/chain';
+import { KeyStore } from '../activities/chain/keys';
 import { DEFAULT_CONFIG } from '../config/schema';
 import { type BenchContext, quantile } from './harness';
 
@@ -13,6 +14,8 @@ export async function benchChain(ctx: BenchContext): Promise<void> {
   const bonds = ctx.quick ? 200 : 1000;
   const sample = 20;
   const dir = path.join(ctx.dir, 'chain-bench');
+  // A chain of its own: its set-up makes the protocol authority (opening the chain never does).
+  new KeyStore(path.join(dir, 'keys')).createAuthority();
   const deps = await openStakeDeps({ accountsFile: path.join(dir, 'svm-accounts.json'), keysDir: path.join(dir, 'keys') });
   try {
     await createStakeOperator(deps).stakeInit({ agent: 'bench', amount: 1_000_000_000_000 });

@@ -10,6 +10,7 @@ import type { WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { stringify } from 'smol-toml';
 import { createStakeOperator } from '../activities/chain';
+import { KeyStore } from '../activities/chain/keys';
 import { controlHandle } from '../temporal/control';
 import { submitTask, type SubmitRequest } from '../client/tasks';
 import { readTomlFile, TEMPLATE_PATH } from '../config/load';
@@ -103,6 +104,8 @@ export function systemFactory(base: Omit<BenchContext, 'system'>): BenchContext[
     await ensureNamespace(connection, namespace);
     await ensureSearchAttributes(connection, namespace);
     const client = new Client({ connection, namespace });
+    // A new system on its own chain: its set-up makes the protocol authority (a worker never does).
+    new KeyStore(path.join(dir, 'keys')).createAuthority();
     const worker = await startWorkerProcess({
       logger: base.logger,
       address: base.address,

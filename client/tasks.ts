@@ -217,10 +217,10 @@ export interface TaskListRow {
 }
 
 /**
- * The tasks visibility knows. `status` and `root` go into a visibility query, so each is
- * checked against what it can be (a task status; a task id, which cannot hold a quote or a backslash)
- * and refused with an AdmissionError naming the flag; an unchecked value could end the quoted literal
- * and add clauses of its own.
+ * The tasks visibility knows. `status` and `root` go into the visibility query inside quoted literals,
+ * so each is checked against what it can be (a task status; a task id, which holds no quote or
+ * backslash) and refused with an AdmissionError naming the flag: an unchecked value could end the
+ * literal and add clauses of its own, or break the query.
  */
 export async function listTasks(client: Client, opts: { status?: string; root?: string; limit?: number } = {}): Promise<TaskListRow[]> {
   const clauses = ['WorkflowType="speculativeTask"'];

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { createStakeOperator } from '../activities/chain';
+import { initialiseAuthority } from '../activities/chain/keys';
 import { PROJECT_ROOT } from '../config/load';
 import { installRuntime } from '../workers/runtime';
 import { DATA_DIR, startDevServer, type DevServer } from '../workers/temporal-dev-server';
@@ -41,6 +42,9 @@ export async function startEmbeddedSystem(logger: Logger, opts: Partial<WorkerPr
   const server = await startDevServer({ log: (m) => logger.info(m) });
   const { sdkMetricsUrl } = installRuntime(logger, { sdkMetricsPort: opts.sdkMetricsPort });
   const admin = adminToken();
+  // The embedded default's first start makes the protocol authority; a later start with the key missing refuses.
+  const { authority, created } = initialiseAuthority(opts.stake);
+  if (created) logger.info({ authority: authority.toBase58() }, 'made the protocol authority (first start of the embedded chain)');
   const worker = await startWorkerProcess({ logger, address: server.address, adminToken: admin.token, ...opts });
 
   if (worker.stakeDeps?.chain.kind === 'embedded') {

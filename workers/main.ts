@@ -4,7 +4,8 @@
  * Connects to TEMPORAL_ADDRESS; reads the configuration from AGENC_CONFIG (default: the runbook's template).
  */
 import { Command } from 'commander';
-import { ALL_QUEUES } from '../shared/task-queues';
+import { initialiseAuthority } from '../activities/chain/keys';
+import { ALL_QUEUES, TASK_QUEUE } from '../shared/task-queues';
 import { createLogger } from './logger';
 import { installRuntime } from './runtime';
 import { startWorkerProcess } from './worker-process';
@@ -19,10 +20,17 @@ async function main(): Promise<void> {
     .opts<{ queues: string; config?: string; httpPort?: string }>();
   const logger = createLogger('agenc-worker');
   installRuntime(logger);
+  const queues = opts.queues.split(',').map((q) => q.trim());
+  if (queues.includes(TASK_QUEUE)) {
+    // The agenc-tasks worker signs with the protocol authority: on the embedded chain's first start it
+    // makes one; otherwise it refuses to start without the key file instead of failing every task.
+    const { authority, created } = initialiseAuthority();
+    if (created) logger.info({ authority: authority.toBase58() }, 'made the protocol authority (first start of the embedded chain)');
+  }
   const worker = await startWorkerProcess({
     logger,
     configFile: opts.config,
-    queues: opts.queues.split(',').map((q) => q.trim()),
+    queues,
     httpPort: opts.httpPort === 'off' ? null : opts.httpPort === undefined ? undefined : Number(opts.httpPort),
   });
   await worker.done;

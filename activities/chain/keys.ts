@@ -6,11 +6,18 @@
  *   <keysDir>/agents/<name>.json agent wallets
  * Keypairs leave this class only to be handed to ChainPort.send(); nothing in this module returns or
  * logs a secret key.
+ *
+ * The authority is never made on first use: every stake, bond and commitment account is derived from
+ * it, so a fresh key in place of a lost one (a keys directory not mounted, AGENC_KEYS_DIR mistyped, a
+ * second host without the key) would strand them all and carry on as a different system. It is made on
+ * purpose, by `initialiseAuthority` (the embedded chain's first start) or `createAuthority` (tests, a
+ * new system's own set-up); everything else that finds none refuses.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Keypair, type PublicKey } from '@solana/web3.js';
 import { AGENT_NAME_PATTERN } from '../../shared/task-model';
+import { DEFAULT_ACCOUNTS_FILE, historyFileFor, journalFileFor } from './bankrun-chain';
 import { chainFailure } from './errors';
 
 export { AGENT_NAME_PATTERN };
@@ -35,9 +42,23 @@ export class KeyStore {
     this.dir = path.resolve(dir);
   }
 
-  /** The authority keypair (created on first use). For signing only. */
+  get authorityFile(): string {
+    return path.join(this.dir, 'authority.json');
+  }
+
+  hasAuthority(): boolean {
+    return this.cache.has(this.authorityFile) || fs.existsSync(this.authorityFile);
+  }
+
+  /** The authority keypair; a missing key file is refused (see the top of this file). For signing only. */
   authority(): Keypair {
-    return this.loadOrCreate(path.join(this.dir, 'authority.json'));
+    if (!this.hasAuthority()) throw new Error(missingAuthorityMessage(this.authorityFile));
+    return this.load(this.authorityFile);
+  }
+
+  /** Makes the authority key file unless there is one (then it is kept): a new system's set-up only. */
+  createAuthority(): Keypair {
+    return this.loadOrCreate(this.authorityFile);
   }
 
   /** The treasury keypair (created on first use). For signing only. */
@@ -81,20 +102,68 @@ export class KeyStore {
     return path.join(this.dir, 'agents', `${name}.json`);
   }
 
-  private loadOrCreate(file: string): Keypair {
-    const cached = this.cache.get(file);
-    if (cached) return cached;
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    const fresh = Keypair.generate();
-    try {
-      fs.writeFileSync(file, JSON.stringify(Array.from(fresh.secretKey)), { flag: 'wx', mode: 0o600 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  private load(file: string): Keypair {
+    let keypair = this.cache.get(file);
+    if (!keypair) {
+      keypair = readKeypair(file);
+      this.cache.set(file, keypair);
     }
-    const keypair = readKeypair(file);
-    this.cache.set(file, keypair);
     return keypair;
   }
+
+  private loadOrCreate(file: string): Keypair {
+    if (!this.cache.has(file)) {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      try {
+        // 'wx': of two processes making the same key at once, one writes it and both read that one.
+        fs.writeFileSync(file, JSON.stringify(Array.from(Keypair.generate().secretKey)), { flag: 'wx', mode: 0o600 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    return this.load(file);
+  }
+}
+
+function missingAuthorityMessage(file: string): string {
+  return (
+    `no protocol authority key at ${file}: every stake, bond and commitment account is derived from it, so none is made on the fly. ` +
+    `If this system had one, restore authority.json from its backup (or point AGENC_KEYS_DIR at the keys directory that holds it). ` +
+    'A new system makes it once: the embedded chain on its first start (`npm start`, or `npm run worker` before the chain has any state); ' +
+    `for a cluster, \`solana-keygen new --no-bip39-passphrase -o ${file}\`, then fund it`
+  );
+}
+
+/** What a process is about to open the chain with: the options it gives openStakeDeps, with the same defaults. */
+export interface ChainLocation {
+  /** A cluster URL; default `$SOLANA_RPC_URL`. When absent (or empty) the embedded chain is used. */
+  rpcUrl?: string;
+  /** Embedded chain state; default `$AGENC_CHAIN_FILE` or `.data/chain/svm-accounts.json`. */
+  accountsFile?: string;
+  /** Default `$AGENC_KEYS_DIR` or `.data/keys`. */
+  keysDir?: string;
+}
+
+/**
+ * Run by a process that is about to open the chain and serve tasks (a worker, `npm start`), before it
+ * does. On the embedded chain's first start (no state in its files yet, so no account derives from any
+ * authority) it makes the authority: the only place a running system makes one. Otherwise a missing
+ * key is refused here, at start-up, naming the file and what to run, rather than at the first task.
+ */
+export function initialiseAuthority(at: ChainLocation = {}): { authority: PublicKey; created: boolean } {
+  const keys = new KeyStore(at.keysDir ?? process.env.AGENC_KEYS_DIR ?? DEFAULT_KEYS_DIR);
+  if (keys.hasAuthority()) return { authority: keys.authority().publicKey, created: false };
+  if (at.rpcUrl ?? process.env.SOLANA_RPC_URL) throw new Error(missingAuthorityMessage(keys.authorityFile));
+  const accountsFile = path.resolve(at.accountsFile ?? process.env.AGENC_CHAIN_FILE ?? DEFAULT_ACCOUNTS_FILE);
+  const state = [accountsFile, historyFileFor(accountsFile), journalFileFor(accountsFile)].filter((f) => fs.existsSync(f));
+  if (state.length) {
+    throw new Error(
+      `no protocol authority key at ${keys.authorityFile}, but the embedded chain already has state (${state.join(', ')}) whose stake, ` +
+        'bond and commitment accounts are derived from an authority: restore authority.json from its backup (or point AGENC_KEYS_DIR at ' +
+        'the keys directory that holds it), or move those chain files away to start a new embedded chain, whose first start makes a new authority',
+    );
+  }
+  return { authority: keys.createAuthority().publicKey, created: true };
 }
 
 function readKeypair(file: string): Keypair {

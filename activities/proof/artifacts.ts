@@ -5,7 +5,8 @@
  *
  * Cache layout (root defaults to <project>/.data/circuits):
  *   <root>/<key>/            complete artifacts of one circuit build; <key> = sha256 of the circuit
- *                            source, circomlib + circom2 versions, compile flags and the ptau source
+ *                            source, circomlib + circom2 versions, compile flags and the ptau (a
+ *                            ceremony file by the sha256 of its content)
  *   <root>/<key>/manifest.json   written last, inside a temp dir that is renamed into place, so a
  *                            directory that exists is complete (a crash leaves only a .tmp-* dir)
  *   <root>/ptau/dev_pot<N>.ptau  locally generated powers of tau (shared by every circuit build)
@@ -81,22 +82,64 @@ function packageVersion(name: string): string {
   return (JSON.parse(fs.readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
 }
 
-function ptauIdentity(ptauPath: string | undefined): string {
+/**
+ * Content hashes of ceremony ptau files, by path, kept while the file's size and mtime are unchanged: a
+ * ceremony file runs to gigabytes (seconds to hash), and one process may ask for the artifacts more than
+ * once (each proof service, the build script, tests).
+ */
+const ptauHashes = new Map<string, { size: number; mtimeMs: number; sha256: Promise<string> }>();
+
+/** SHA-256 of a file, read as a stream so a multi-gigabyte ptau is never held in memory. */
+function sha256OfFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    fs.createReadStream(file)
+      .on('error', (e) =>
+        reject(
+          new ProofArtifactMissingError(
+            `powers of tau file ${file} cannot be read (${e.message}); make it readable by this process or pass another phase-2-prepared .ptau`,
+            file,
+            { cause: e },
+          ),
+        ),
+      )
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+/**
+ * What the artifacts depend on in the ptau: its content. Two ceremony files with the same name and size
+ * (a re-download of a different contribution round, say) give different keys, so one is never served
+ * the other's zkey.
+ */
+async function ptauIdentity(ptauPath: string | undefined): Promise<string> {
   if (!ptauPath) return 'generated-dev';
+  const file = path.resolve(ptauPath);
   let st: fs.Stats;
   try {
-    st = fs.statSync(ptauPath);
+    st = fs.statSync(file);
   } catch {
     throw new ProofArtifactMissingError(
       `powers of tau file ${ptauPath} does not exist; pass an existing phase-2-prepared .ptau or omit ptauPath to generate a development one`,
       ptauPath,
     );
   }
-  return `${path.basename(ptauPath)}:${st.size}`;
+  let known = ptauHashes.get(file);
+  if (!known || known.size !== st.size || known.mtimeMs !== st.mtimeMs) {
+    const entry = { size: st.size, mtimeMs: st.mtimeMs, sha256: sha256OfFile(file) };
+    ptauHashes.set(file, entry);
+    // A failed read is not remembered: the next call reads the file again.
+    entry.sha256.catch(() => {
+      if (ptauHashes.get(file) === entry) ptauHashes.delete(file);
+    });
+    known = entry;
+  }
+  return `sha256:${await known.sha256}`;
 }
 
 /** The cache key of a circuit build: what the artifacts depend on. */
-export function circuitCacheKey(circuitSource: string, ptauPath?: string): string {
+export async function circuitCacheKey(circuitSource: string, ptauPath?: string): Promise<string> {
   return createHash('sha256')
     .update(
       JSON.stringify({
@@ -104,7 +147,7 @@ export function circuitCacheKey(circuitSource: string, ptauPath?: string): strin
         circomlib: packageVersion('circomlib'),
         circom2: packageVersion('circom2'),
         flags: CIRCOM_FLAGS,
-        ptau: ptauIdentity(ptauPath),
+        ptau: await ptauIdentity(ptauPath),
       }),
     )
     .digest('hex');
@@ -192,7 +235,7 @@ const inProcess = new Map<string, Promise<CircuitArtifacts>>();
 export async function ensureArtifacts(opts: ArtifactOptions = {}): Promise<CircuitArtifacts> {
   const root = resolveRoot(opts.artifactsDir);
   const circuitPath = path.resolve(opts.circuitPath ?? DEFAULT_CIRCUIT_PATH);
-  const key = circuitCacheKey(readCircuit(circuitPath), opts.ptauPath);
+  const key = await circuitCacheKey(readCircuit(circuitPath), opts.ptauPath);
   const dir = path.join(root, key);
 
   const hit = tryLoad(dir);

@@ -33,10 +33,17 @@ export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'agenc-chain-'));
 }
 
+/** The key store under `dir/keys` with the protocol authority made, as a new system's set-up makes it. */
+export function testKeys(dir: string): KeyStore {
+  const keys = new KeyStore(path.join(dir, 'keys'));
+  keys.createAuthority();
+  return keys;
+}
+
 export async function embeddedEnv(dir = tempDir()): Promise<ChainEnv> {
   const accountsFile = path.join(dir, 'chain', 'svm-accounts.json');
   const chain = await BankrunChain.open({ accountsFile });
-  return envFor({ chain, keys: new KeyStore(path.join(dir, 'keys')) }, dir, accountsFile);
+  return envFor({ chain, keys: testKeys(dir) }, dir, accountsFile);
 }
 
 export function envFor(deps: StakeDeps, dir: string, accountsFile = ''): ChainEnv {

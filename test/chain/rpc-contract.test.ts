@@ -4,11 +4,10 @@
  * requestAirdrop); without it, against a JSON-RPC server on 127.0.0.1 backed by the real SVM
  * (svm-rpc-server.ts), so they run in every `npm test`.
  */
-import * as path from 'node:path';
 import { Keypair, PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
-import { ChainTransactionError, KeyStore, MEMO_PROGRAM_ID, RpcChain } from '../../activities/chain';
+import { ChainTransactionError, MEMO_PROGRAM_ID, RpcChain } from '../../activities/chain';
 import { runBondContract } from './contract';
-import { envFor, tempDir } from './helpers';
+import { envFor, tempDir, testKeys } from './helpers';
 import { startSvmRpcServer, type SvmRpcServer } from './svm-rpc-server';
 
 const clusterUrl = process.env.SOLANA_RPC_URL;
@@ -28,7 +27,7 @@ function rpcChain(): RpcChain {
 
 test(`lock/release/slash contract through RpcChain at ${endpoint}`, async () => {
   const dir = tempDir();
-  const env = envFor({ chain: rpcChain(), keys: new KeyStore(path.join(dir, 'keys')) }, dir);
+  const env = envFor({ chain: rpcChain(), keys: testKeys(dir) }, dir);
   try {
     await runBondContract(env);
   } finally {

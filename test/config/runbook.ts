@@ -1,15 +1,30 @@
 /**
  * The runbook's Configuration Steps, as facts the config tests check against: Step 2's TOML (which
  * config/speculation-template.toml must reproduce exactly), the values it resolves to, and Step 3's
- * expected `agenc config validate --strict` lines. Copied here so the suite runs on a checkout without
- * ../shared; config.test files also compare against ../shared/spec when it is present.
+ * expected `agenc config validate --strict` lines. Copied here so the tests that use them read one
+ * module; schema.test.ts checks the copy against the runbook itself (../shared/spec), and fails when the
+ * runbook is not there rather than skip: a skipped check would let the copy drift unseen.
  */
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 export const RUNBOOK_PATH = path.resolve(PROJECT_ROOT, '..', 'shared', 'spec', 'speculation-deployment-runbook.md');
 export const TEMPLATE_FILE = path.join(PROJECT_ROOT, 'config', 'speculation-template.toml');
+
+/** The runbook document; throws naming where it was looked for and how to put it there. */
+export function readRunbook(): string {
+  try {
+    return readFileSync(RUNBOOK_PATH, 'utf8');
+  } catch (err) {
+    throw new Error(
+      `the deployment runbook cannot be read at ${RUNBOOK_PATH} (${(err as Error).message}): the config tests check ` +
+        `the project against it, and it lives in shared/spec beside the project (../shared from ${PROJECT_ROOT}); ` +
+        'put a copy of shared/ beside the clone, as CI does, and run again',
+    );
+  }
+}
 
 /** Step 2: Configure Core Settings. */
 export const RUNBOOK_TOML = `[speculation]

@@ -14,6 +14,7 @@ import { readTomlFile, TEMPLATE_PATH } from '../../config/load';
 import { ensureNamespace, ensureSearchAttributes } from '../../workers/temporal-dev-server';
 import { startWorkerProcess, type WorkerProcess, type WorkerProcessOptions } from '../../workers/worker-process';
 import { createStakeOperator } from '../../activities/chain';
+import { KeyStore } from '../../activities/chain/keys';
 import { submitTask, waitForTask, type SubmitRequest } from '../../client/tasks';
 import type { TaskState } from '../../shared/task-model';
 import { testRunDir } from './paths';
@@ -36,14 +37,15 @@ export function writeConfig(dir: string, overrides: Record<string, unknown>): st
 
 /**
  * How a test assembles a worker process on any server (the suite's, one of its own, the time-skipping
- * one): the suite's workflow bundle and circuits, its chain and keys under `dir`, no HTTP server and no
+ * one): the suite's workflow bundle and circuits, its chain and keys under `dir` (the protocol authority
+ * made there, as a new system's set-up does: the worker itself never makes one), no HTTP server and no
  * emulated finality unless asked.
  */
 export function testWorkerOptions(
   at: { address: string; namespace: string; dir: string; configFile: string },
   overrides: Partial<WorkerProcessOptions> = {},
 ): WorkerProcessOptions {
-  return {
+  const options: WorkerProcessOptions = {
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' }),
     address: at.address,
     namespace: at.namespace,
@@ -57,6 +59,8 @@ export function testWorkerOptions(
     embeddedFinalityMs: 0,
     ...overrides,
   };
+  if (options.stake?.keysDir) new KeyStore(options.stake.keysDir).createAuthority();
+  return options;
 }
 
 /** Speculation on for every task, fast timeouts: what most workflow tests want. */

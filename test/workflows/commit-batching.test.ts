@@ -9,8 +9,10 @@
  */
 import { createStakeOperator } from '../../activities/chain';
 import { commitAddress } from '../../activities/chain/commit-activities';
+import { parseMemos } from '../../activities/chain/ledger';
 import { controlHandle } from '../../temporal/control';
 import { getTaskState } from '../../client/tasks';
+import type { TaskState } from '../../shared/task-model';
 import { setConfigUpdate } from '../../shared/messages';
 import { scheduledActivities } from '../helpers/history';
 import { pollUntil } from '../helpers/poll';
@@ -20,6 +22,8 @@ let sys: TestSystem;
 /** Proofs of these tasks wait until the test lets them go. */
 const heldProofs = new Map<string, () => void>();
 const held = new Map<string, Promise<void>>();
+/** Every task this file ran to the end, with its final state: the last test finds each one's commitment on-chain. */
+const finished = new Map<string, TaskState>();
 
 beforeAll(async () => {
   sys = await startTestSystem({
@@ -64,13 +68,20 @@ async function provenChain(batchSize: number): Promise<string[]> {
   return chain;
 }
 
+/** Waits for every task of the chain to end, and remembers each for the on-chain check at the end. */
+async function finalsOf(chain: string[]): Promise<TaskState[]> {
+  const finals = await Promise.all(chain.map((id) => sys.wait(id)));
+  chain.forEach((id, i) => finished.set(id, finals[i]!));
+  return finals;
+}
+
 async function commitsOf(chain: string[]): Promise<number[]> {
   return Promise.all(chain.map(async (id) => (await scheduledActivities(sys.client, id)).filter((a) => a === 'sendCommitments').length));
 }
 
 test("batch_size 20: the whole proven chain goes on-chain in the root's batch, one commit activity, ancestors first", async () => {
   const chain = await provenChain(20);
-  const finals = await Promise.all(chain.map((id) => sys.wait(id)));
+  const finals = await finalsOf(chain);
   expect(finals.map((s) => [s.status, s.committed_by])).toEqual(chain.map(() => ['confirmed', chain[0]]));
   expect(finals.slice(1).map((s) => s.speculation_status)).toEqual(['speculative', 'speculative', 'speculative']);
   expect(await commitsOf(chain)).toEqual([1, 0, 0, 0]);
@@ -80,7 +91,7 @@ test("batch_size 20: the whole proven chain goes on-chain in the root's batch, o
 
 test('batch_size 2: the root carries its dependent; the next one carries the rest of the chain', async () => {
   const chain = await provenChain(2);
-  const finals = await Promise.all(chain.map((id) => sys.wait(id)));
+  const finals = await finalsOf(chain);
   expect(finals.map((s) => [s.status, s.committed_by])).toEqual([
     ['confirmed', chain[0]],
     ['confirmed', chain[0]],
@@ -104,7 +115,7 @@ async function commitSlots(chain: string[]): Promise<number[]> {
 
 test("batch_size 1: every task commits on its own as soon as its parent's commitment has landed; the finality waits overlap, ancestors land first", async () => {
   const chain = await provenChain(1);
-  const finals = await Promise.all(chain.map((id) => sys.wait(id)));
+  const finals = await finalsOf(chain);
   expect(finals.map((s) => [s.status, s.committed_by])).toEqual(chain.map((id) => ['confirmed', id]));
   expect(await commitsOf(chain)).toEqual([1, 1, 1, 1]);
   const at = (iso: string | undefined) => Date.parse(iso!);
@@ -121,6 +132,20 @@ test("batch_size 1: every task commits on its own as soon as its parent's commit
 });
 
 test('every commitment is on-chain exactly once and the stake ledger is whole', async () => {
-  const integrity = await createStakeOperator(sys.worker.stakeDeps!).checkIntegrity({ liveBonds: [] });
+  expect(finished.size).toBe(3 * chainLength);
+  const deps = sys.worker.stakeDeps!;
+  const authority = deps.keys.authority().publicKey;
+  // The authority pays for and signs every commitment transaction, so its history on the chain holds
+  // each one that landed, whatever account it created or did not: count them per task.
+  const onChain = new Map<string, string[]>();
+  for (const { signature, memo } of parseMemos(await deps.chain.getMemoHistory(authority), authority.toBase58())) {
+    const m = memo as { action: string; task?: string };
+    if (m.action === 'commit' && m.task) onChain.set(m.task, [...(onChain.get(m.task) ?? []), signature]);
+  }
+  // Each task's commitment once, and it is the transaction the task reports as its commit.
+  const expected = [...finished].map(([id, state]) => [id, [state.commit_signature]]);
+  expect(Object.fromEntries(onChain)).toEqual(Object.fromEntries(expected));
+
+  const integrity = await createStakeOperator(deps).checkIntegrity({ liveBonds: [] });
   expect(integrity.problems).toEqual([]);
 });
