@@ -14,4 +14,13 @@ export interface MetricsSinks extends Sinks {
     rolledBack(reason: RollbackReason, speculative: boolean): void;
     bondSettled(lockedLamports: number, slashedLamports: number): void;
   };
+  /** Rollout phases (workflows/rollout-phase.ts). */
+  rollout: {
+    /**
+     * Whether the phase's latest reading lacks evidence (`speculation_rollout_insufficient_evidence`).
+     * The value lapses after `ttlMs` unless renewed: the phase renews it every evaluation, and a worker
+     * that no longer runs the phase (another took it after a restart) must not report it forever.
+     */
+    evidence(rollout: string, phase: number, insufficient: boolean, ttlMs: number): void;
+  };
 }

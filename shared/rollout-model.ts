@@ -28,6 +28,8 @@ export interface RolloutThresholds {
    * one or two unlucky tasks can never stop a rollout, while a single rollback can still pause it
    * (which heals itself). Below it, 1 rollback of 4 tasks would read 25% and halt a quiet canary on
    * noise: AgenC's own runtime auto-disabled with no minimum sample.
+   * The same floor is what a phase needs to proceed: a reading below it is insufficient evidence,
+   * neither an incident nor green (see `judgeReading`).
    */
   min_sample: number;
 }
@@ -224,6 +226,13 @@ export interface MetricWindow {
   end: string;
 }
 
+/**
+ * Decision-matrix inputs a metric source may be unable to observe at all (Temporal visibility sees
+ * neither; Prometheus has no memory growth until a worker has an hour of history). Reported as
+ * `unknown` rather than as a quiet 0 / none, so a phase never proceeds on what nobody looked at.
+ */
+export type ObservedSignal = 'p1_alerts' | 'memory_growth';
+
 export interface RolloutReadings {
   speculativeTasks: number;
   rollbacks: number;
@@ -235,6 +244,8 @@ export interface RolloutReadings {
   proofQueueCapacity: number;
   /** Names of firing P1 alerts. */
   p1Alerts: string[];
+  /** Signals the source could not observe: their fields above (0, none) mean nothing. */
+  unknown?: ObservedSignal[];
   /** Which source answered. */
   source?: string;
   /** What the source could not measure, and why. */
@@ -242,8 +253,15 @@ export interface RolloutReadings {
 }
 
 export type DecisionAction =
-  /** All green (or rates below the minimum sample): keep monitoring. */
+  /** All green, on a full sample with every signal observed (before the `rollout-evidence` patch: also below the sample). */
   | 'continue'
+  /**
+   * Nothing in the matrix fires, but the reading is no evidence: fewer than `min_sample`
+   * speculative tasks, or a signal its source cannot observe. Not green; the window goes on.
+   */
+  | 'insufficient_evidence'
+  /** The green window is over without evidence: the phase holds its percentage and keeps evaluating. */
+  | 'hold'
   | 'pause'
   /** Still paused: the reading is not yet clear for a full interval. */
   | 'stay_paused'
@@ -276,7 +294,24 @@ export interface Decision {
   changes?: Record<string, unknown>;
 }
 
-export type PhaseState = 'pending' | 'monitoring' | 'paused' | 'halted' | 'completed' | 'approved' | 'aborted' | 'failed';
+/** `holding`: the phase's window is over without evidence; it keeps its percentage and evaluates until evidence, approve or abort. */
+export type PhaseState = 'pending' | 'monitoring' | 'holding' | 'paused' | 'halted' | 'completed' | 'approved' | 'aborted' | 'failed';
+
+/** What a phase's latest reading is worth as evidence (in its status, its details and the CLI). */
+export interface PhaseEvidence {
+  /** Green, at least `min_sample` speculative tasks, every signal observed: the phase may proceed on it. */
+  sufficient: boolean;
+  /**
+   * Too few speculative tasks, a signal its source cannot observe, or no reading at all: what
+   * `speculation_rollout_insufficient_evidence` reports. A red reading is not this (it is evidence, of a problem).
+   */
+  insufficient: boolean;
+  /** What the evidence lacks, e.g. "0 of 20 speculative tasks in the metric window (min_sample)"; empty when it lacks nothing. */
+  missing: string[];
+  unknown: ObservedSignal[];
+  /** When it was read. */
+  at: string;
+}
 
 export type PhaseOutcome = 'completed' | 'approved' | 'aborted' | 'orphaned';
 
@@ -310,6 +345,10 @@ export interface PhaseCarry {
   rolledBack: boolean;
   /** When the ongoing phase last reported an all-green reading to the rollout. */
   lastQuietReportAt?: number;
+  /** Which quiet action that was (`continue` or `insufficient_evidence`): a change is reported at once. */
+  lastQuietAction?: DecisionAction;
+  /** The latest reading as evidence. */
+  evidence?: PhaseEvidence;
 }
 
 export interface PhaseStatus {
@@ -329,6 +368,8 @@ export interface PhaseStatus {
   /** Every decision of the phase counted by action, dropped ones included. */
   decision_counts: Partial<Record<DecisionAction, number>>;
   waiting_for: string | null;
+  /** The latest reading as evidence (absent before the first reading). */
+  evidence?: PhaseEvidence;
 }
 
 export interface PhaseResult {
@@ -337,7 +378,8 @@ export interface PhaseResult {
   status: PhaseStatus;
 }
 
-export type RolloutState = 'running' | 'paused' | 'halted' | 'completed' | 'aborted';
+/** `holding`: the current phase holds for lack of evidence. */
+export type RolloutState = 'running' | 'holding' | 'paused' | 'halted' | 'completed' | 'aborted';
 
 export interface RolloutStatus {
   name: string;
@@ -350,6 +392,98 @@ export interface RolloutStatus {
   ended_at: string | null;
   abort_reason: string | null;
   waiting_for: string | null;
+}
+
+// ── the decision matrix, one reading at a time ─────────────────────────────────────────────────────
+
+const pctText = (x: number) => `${(x * 100).toFixed(1)}%`;
+const SIGNAL_NAMES: Record<ObservedSignal, string> = { p1_alerts: 'P1 alerts', memory_growth: 'memory growth' };
+
+export interface ReadingJudgement {
+  /** At least `min_sample` speculative tasks: the rates are judged. */
+  sampleSufficient: boolean;
+  /** Rollback rate above the halt threshold (judged on a full sample only). */
+  rateHalt: boolean;
+  /** Rollback rate in the pause band (judged on a full sample only). */
+  ratePause: boolean;
+  /** Proof queue depth / capacity (0 without a capacity). */
+  utilisation: number;
+  queuePause: boolean;
+  memoryHigh: boolean;
+  p1: boolean;
+  /** Signals the source could not observe. */
+  unknown: ObservedSignal[];
+  /** No row of the matrix fires. */
+  clean: boolean;
+  /** Evidence is lacking: too few speculative tasks, or a signal unobserved. */
+  insufficient: boolean;
+  /** Clean, on a full sample, every signal observed: a phase may proceed on it. */
+  evidence: boolean;
+  /** The rows that fire ("rollback rate 12.5% > 10.0%"). */
+  problems: string[];
+  /** What the evidence lacks ("0 of 20 speculative tasks in the metric window (min_sample)"). */
+  gaps: string[];
+  /** Why it is not evidence: problems, then gaps; empty when it is. */
+  missing: string[];
+}
+
+/**
+ * One reading against the decision matrix's thresholds. Rates count only on a full sample (a quiet
+ * canary is never halted on noise); the proof queue, memory growth and P1 alerts count on any
+ * sample. A reading proceeds a phase only as evidence: clean, a full sample, and every signal seen.
+ */
+export function judgeReading(r: RolloutReadings, t: RolloutThresholds): ReadingJudgement {
+  const sampleSufficient = r.speculativeTasks >= t.min_sample;
+  const rateHalt = sampleSufficient && r.rollbackRate > t.halt_rollback_rate;
+  const ratePause = sampleSufficient && !rateHalt && r.rollbackRate >= t.pause_rollback_rate;
+  const utilisation = r.proofQueueCapacity > 0 ? r.proofQueueDepth / r.proofQueueCapacity : 0;
+  const queuePause = utilisation > t.proof_queue_utilisation;
+  const memoryHigh = r.memoryGrowthPerHour > t.memory_growth_per_hour;
+  const p1 = r.p1Alerts.length > 0;
+  const unknown = [...new Set(r.unknown ?? [])];
+  const problems = [
+    p1 ? `P1 alert firing (${r.p1Alerts.join(', ')})` : '',
+    rateHalt ? `rollback rate ${pctText(r.rollbackRate)} > ${pctText(t.halt_rollback_rate)}` : '',
+    ratePause ? `rollback rate ${pctText(r.rollbackRate)} in [${pctText(t.pause_rollback_rate)}, ${pctText(t.halt_rollback_rate)}]` : '',
+    queuePause ? `proof queue ${pctText(utilisation)} > ${pctText(t.proof_queue_utilisation)}` : '',
+    memoryHigh ? `memory growth ${pctText(r.memoryGrowthPerHour)}/h > ${pctText(t.memory_growth_per_hour)}/h` : '',
+  ].filter(Boolean);
+  const gaps = [
+    sampleSufficient ? '' : `${r.speculativeTasks} of ${t.min_sample} speculative tasks in the metric window (min_sample)`,
+    ...unknown.map((u) => `${SIGNAL_NAMES[u]}: not observable by the ${r.source ?? 'metric'} source`),
+  ].filter(Boolean);
+  const clean = problems.length === 0;
+  const insufficient = gaps.length > 0;
+  return {
+    sampleSufficient,
+    rateHalt,
+    ratePause,
+    utilisation,
+    queuePause,
+    memoryHigh,
+    p1,
+    unknown,
+    clean,
+    insufficient,
+    evidence: clean && !insufficient,
+    problems,
+    gaps,
+    missing: [...problems, ...gaps],
+  };
+}
+
+export type WindowVerdict = 'wait' | 'proceed' | 'hold';
+
+/**
+ * Whether a phase proceeds. `greenForMs`: how long its current green stretch has run (null when it
+ * is not green: paused, halted). Before the window is over it waits; once it is over, it proceeds on
+ * a latest reading that is evidence, and holds otherwise (no reading yet included): it keeps its
+ * percentage and goes on evaluating, for as long as it takes, until evidence, approve or abort.
+ * An ongoing phase (`durationMs` null) never proceeds on its own.
+ */
+export function windowVerdict(o: { durationMs: number | null; greenForMs: number | null; lastReadingIsEvidence: boolean | undefined }): WindowVerdict {
+  if (o.durationMs === null || o.greenForMs === null || o.greenForMs < o.durationMs) return 'wait';
+  return o.lastReadingIsEvidence === true ? 'proceed' : 'hold';
 }
 
 /**

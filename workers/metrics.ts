@@ -3,6 +3,13 @@
  * that ran the event (sum them across workers); gauges that describe the whole system
  * (active speculative tasks, rollout) are read from the control workflow at scrape time, so every
  * worker reports the same value: take `max()` across workers, not `sum()`.
+ *
+ * When a scrape cannot read the control workflow, those gauges have no sample in it (Prometheus's
+ * convention for "unknown"): neither the last value, which would hide the outage (an alert on a stuck
+ * value fires, a drain script waits on a number that is no longer true), nor 0, which the runbook's
+ * scripts read as "no speculative tasks left". `speculation_control_up` says which it was (1 read,
+ * 0 not), so an alert can fire on the outage itself. The proof queue depth, read from Temporal, is
+ * left out the same way when it cannot be read.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { InjectedSinks } from '@temporalio/worker';
@@ -28,14 +35,18 @@ export interface SpeculationMetrics {
   bondsSlashedTotal: Counter;
   slashedLamportsTotal: Counter;
   rolloutPhase: Gauge<'rollout'>;
+  rolloutInsufficientEvidence: Gauge<'rollout'>;
+  /** Sets `speculation_rollout_insufficient_evidence{rollout}` for `ttlMs` (the rollout sink's target). */
+  markRolloutEvidence(rollout: string, insufficient: boolean, ttlMs: number): void;
   rolloutPercentage: Gauge;
   enabled: Gauge;
+  controlUp: Gauge;
 }
 
 export interface MetricsSources {
-  /** The control workflow's status, or undefined when it cannot be read (the gauges keep their last value). */
+  /** The control workflow's status; rejects (or answers undefined) when it cannot be read: the gauges read from it then have no sample. */
   controlStatus?: () => Promise<ControlStatus | undefined>;
-  /** Proofs waiting in `agenc-proofs` for a proof worker (system-wide); rejects when it cannot be read (the gauge keeps its last value). */
+  /** Proofs waiting in `agenc-proofs` for a proof worker (system-wide); rejects when it cannot be read: the gauge then has no sample. */
   proofQueueDepth?: () => Promise<number>;
 }
 
@@ -43,18 +54,23 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  let lastStatus: ControlStatus | undefined;
   // One query to the control workflow per scrape: the gauges of one scrape collect concurrently and
-  // share the query in flight. Nothing is cached past it, so a scrape right after an admin change
-  // already shows the change.
+  // share the query in flight. Nothing is kept past it, so a scrape right after an admin change
+  // already shows the change, and a scrape that cannot read the status has none.
   let inFlight: Promise<ControlStatus | undefined> | undefined;
-  const refreshStatus = async () => {
-    inFlight ??= (sources.controlStatus?.().catch(() => undefined) ?? Promise.resolve(undefined)).finally(() => {
+  // Rollout evidence as the phases last reported it, by rollout, with when it lapses.
+  const rolloutEvidence = new Map<string, { value: number; until: number }>();
+  const readStatus = () =>
+    (inFlight ??= (sources.controlStatus?.().catch(() => undefined) ?? Promise.resolve(undefined)).finally(() => {
       inFlight = undefined;
-    });
-    lastStatus = (await inFlight) ?? lastStatus;
-    return lastStatus;
-  };
+    }));
+  /** A collect() for a gauge read from the control status: its value, or no sample when the status is unknown. */
+  const fromStatus = (value: (s: ControlStatus) => number) =>
+    async function (this: Gauge) {
+      const s = await readStatus();
+      if (s) this.set(value(s));
+      else this.remove();
+    };
 
   const m: SpeculationMetrics = {
     registry,
@@ -68,10 +84,7 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
       name: 'speculation_active_tasks',
       help: 'Speculative tasks not yet final (system-wide, from the control workflow)',
       registers,
-      async collect() {
-        const s = await refreshStatus();
-        if (s) this.set(s.active_tasks);
-      },
+      collect: fromStatus((s) => s.active_tasks),
     }),
     rollbackTotal: new Counter({
       name: 'speculation_rollback_total',
@@ -114,25 +127,20 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
       async collect() {
         const depth = await sources.proofQueueDepth?.().catch(() => undefined);
         if (depth !== undefined) this.set(depth);
+        else this.remove();
       },
     }),
     proofQueueCapacity: new Gauge({
       name: 'speculation_proof_queue_capacity',
       help: 'Configured [speculation.proof] queue_size: the proof backlog counted as a full queue',
       registers,
-      async collect() {
-        const s = await refreshStatus();
-        if (s) this.set(s.config.speculation.proof.queue_size);
-      },
+      collect: fromStatus((s) => s.config.speculation.proof.queue_size),
     }),
     stakeAtRisk: new Gauge({
       name: 'speculation_stake_at_risk_lamports',
       help: "Lamports bonded by active speculative tasks (system-wide, by the bond rule over the control workflow's active set)",
       registers,
-      async collect() {
-        const s = await refreshStatus();
-        if (s) this.set(s.active.reduce((sum, a) => sum + bondAmount(a.depth, s.config.speculation.stake), 0));
-      },
+      collect: fromStatus((s) => s.active.reduce((sum, a) => sum + bondAmount(a.depth, s.config.speculation.stake), 0)),
     }),
     hitsTotal: new Counter({ name: 'speculation_hits_total', help: 'Speculative tasks that confirmed', registers }),
     missesTotal: new Counter({ name: 'speculation_misses_total', help: 'Speculative tasks that rolled back', registers }),
@@ -149,22 +157,42 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
       labelNames: ['rollout'],
       registers,
     }),
+    rolloutInsufficientEvidence: new Gauge({
+      name: 'speculation_rollout_insufficient_evidence',
+      help: "1 while a rollout's current phase lacks evidence to proceed (fewer than min_sample speculative tasks, a signal its metric source cannot observe, no reading): it holds rather than proceeds",
+      labelNames: ['rollout'],
+      registers,
+      collect() {
+        // Only what a phase renewed lately: a worker that stopped running the phase drops the series.
+        this.reset();
+        const now = Date.now();
+        for (const [rollout, e] of rolloutEvidence) {
+          if (e.until < now) rolloutEvidence.delete(rollout);
+          else this.set({ rollout }, e.value);
+        }
+      },
+    }),
+    markRolloutEvidence(rollout, insufficient, ttlMs) {
+      rolloutEvidence.set(rollout, { value: insufficient ? 1 : 0, until: Date.now() + ttlMs });
+    },
     rolloutPercentage: new Gauge({
       name: 'speculation_rollout_percentage',
       help: 'speculation.features.rollout_percentage in force',
       registers,
-      async collect() {
-        const s = await refreshStatus();
-        if (s) this.set(s.rollout_percentage);
-      },
+      collect: fromStatus((s) => s.rollout_percentage),
     }),
     enabled: new Gauge({
       name: 'speculation_enabled',
       help: '1 when speculation.enabled is true',
       registers,
+      collect: fromStatus((s) => (s.enabled ? 1 : 0)),
+    }),
+    controlUp: new Gauge({
+      name: 'speculation_control_up',
+      help: "1 when this scrape read the speculation-control workflow's status, 0 when it could not (the gauges read from it then have no sample)",
+      registers,
       async collect() {
-        const s = await refreshStatus();
-        if (s) this.set(s.enabled ? 1 : 0);
+        this.set((await readStatus()) ? 1 : 0);
       },
     }),
   };
@@ -205,6 +233,9 @@ export function metricsSinks(m: SpeculationMetrics): InjectedSinks<MetricsSinks>
           }
         },
       },
+    },
+    rollout: {
+      evidence: { fn: (_info, rollout, _phase, insufficient, ttlMs) => m.markRolloutEvidence(rollout, insufficient, ttlMs) },
     },
   };
 }

@@ -11,18 +11,28 @@
  * | rollback rate > 10%                                       | halt: wait for approve, resume or abort |
  * | rollback rate 5-10%, or proof queue > 80% of capacity     | pause; resume by itself once readings are clear for a full interval |
  * | memory growth > 20%/hour                                  | max_parallel_branches - 1 (min 1), at most once per metric window |
- * | everything green for the phase's whole duration           | proceed                                  |
+ * | nothing fires, but < min_sample speculative tasks, or a signal the source cannot observe | insufficient evidence: not green, the window goes on |
+ * | green for the phase's whole duration, ending on evidence  | proceed                                  |
+ * | the duration is over, the latest reading no evidence      | hold: keep the percentage, evaluate, proceed on the first evidence (or approve / abort) |
  *
  * "Green for the whole window": the phase proceeds when `duration` has passed since the current green
  * stretch began (the phase start, or the last non-green reading / resume), so a phase with an
- * incident lasts longer than its nominal duration. While halted nothing is evaluated: the phase waits
+ * incident lasts longer than its nominal duration. Evidence (patch `rollout-evidence`): a reading
+ * is evidence when it is green on at least `min_sample` speculative tasks with every signal of the
+ * matrix observed (shared/rollout-model.ts `judgeReading`). A quiet reading is not an incident (it
+ * does not restart the window) but not green either: a phase that saw no speculative task, or whose
+ * source cannot see P1 alerts or memory growth, never proceeds by itself. Runs started before the
+ * patch keep the old rule (below the sample counts as green) until they continue as new.
+ * While halted nothing is evaluated: the phase waits
  * for an operator. The last phase may be "ongoing": it keeps evaluating until abort (or approve,
  * which ends the rollout as done); with a finite duration it proceeds (ends the rollout) like any other.
  *
  * History stays bounded: every wait is a `condition` with a timeout (no polling loop), and the phase
  * continues as new when the server suggests it or after `maxEvaluationsPerRun` evaluations,
  * carrying its state (an ongoing phase can run for months). Every decision is logged and signalled
- * to the rollout (the ongoing phase's quiet all-green readings at most once per metric window).
+ * to the rollout (the quiet readings of an ongoing or holding phase, all the same, at most once per
+ * metric window). `speculation_rollout_insufficient_evidence{rollout}` follows the latest reading
+ * through the `rollout` sink (no command, nothing on replay).
  */
 import {
   allHandlersFinished,
@@ -30,7 +40,9 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
+  proxySinks,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -39,9 +51,11 @@ import {
 import {
   type Decision,
   type DecisionAction,
+  judgeReading,
   MAX_DECISIONS_KEPT,
   type MetricWindow,
   type PhaseCarry,
+  type PhaseEvidence,
   type PhaseInput,
   type PhaseOutcome,
   type PhaseResult,
@@ -49,7 +63,9 @@ import {
   type RolloutActivities,
   type RolloutReadings,
   rolloutWorkflowId,
+  windowVerdict,
 } from '../shared/rollout-model';
+import type { MetricsSinks } from '../shared/metrics-sink';
 import { SA } from '../shared/search-attributes';
 import { phaseDecisionSignal, phaseStatusQuery, rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal } from '../shared/messages';
 
@@ -63,10 +79,21 @@ const metrics = proxyActivities<RolloutActivities>({
   retry: { initialInterval: '2s', maximumInterval: '20s', maximumAttempts: 3 },
 });
 
+const { rollout: rolloutSink } = proxySinks<MetricsSinks>();
+
 const DEFAULT_MAX_EVALUATIONS_PER_RUN = 1000;
+/**
+ * The evidence rule: below `min_sample` (or with a signal unobserved) a reading is not green and a
+ * phase whose window ends on it holds. It changes the signals a phase sends (and when it ends), so a
+ * phase started by the code before it replays without it.
+ */
+export const EVIDENCE_PATCH = 'rollout-evidence';
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
+  // Decided once per run, first: a run started before the patch keeps the old rule to its end (or its
+  // continue-as-new), instead of switching in the middle of the history it replays.
+  const evidenceRule = patched(EVIDENCE_PATCH);
   const { plan, phase: n } = input;
   const p = plan.phases[n - 1];
   if (!p) throw new Error(`phase ${n} is not in the plan (${plan.phases.length} phases)`);
@@ -107,6 +134,8 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
         return p.duration_ms === null
           ? `ongoing: ${next}; runs until abort (or approve to end the rollout)`
           : `green until ${iso((c.greenSince ?? Date.now()) + p.duration_ms)} to proceed (${next})`;
+      case 'holding':
+        return `evidence to proceed: a green reading on at least ${t.min_sample} speculative tasks with every signal observed (${next}); or approve (proceed anyway) or abort`;
       case 'paused':
         return c.pauseKind === 'metrics'
           ? `readings to be clear for a full interval (${Math.round(interval / 60_000)} min; ${next}), or resume / approve`
@@ -131,10 +160,19 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
     decisions_dropped: c.decisionsDropped,
     decision_counts: c.decisionCounts,
     waiting_for: waitingFor(),
+    ...(c.evidence ? { evidence: c.evidence } : {}),
   });
   const details = () => {
     const w = waitingFor();
-    setCurrentDetails(`**Phase ${n}/${plan.phases.length} ${p.name} (${p.percentage}%)**: ${c.state}${w ? ` — waiting for ${w}` : ''}`);
+    const lacking = endedAt === null && c.evidence?.insufficient ? ` — insufficient evidence: ${c.evidence.missing.join('; ')}` : '';
+    setCurrentDetails(`**Phase ${n}/${plan.phases.length} ${p.name} (${p.percentage}%)**: ${c.state}${lacking}${w ? ` — waiting for ${w}` : ''}`);
+  };
+  // Long enough to outlast a late evaluation, short enough that a worker which no longer runs this
+  // phase stops reporting it soon.
+  const evidenceTtl = 2 * interval + 60_000;
+  const setEvidence = (e: Omit<PhaseEvidence, 'at'>, at: number) => {
+    c.evidence = { ...e, at: iso(at)! };
+    rolloutSink.evidence(input.rollout, n, e.insufficient, evidenceTtl);
   };
 
   const parent = () => getExternalWorkflowHandle(rolloutWorkflowId(input.rollout));
@@ -152,12 +190,16 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
     c.decisionCounts[action] = (c.decisionCounts[action] ?? 0) + 1;
     log.info(`rollout ${input.rollout} phase ${n}: ${action}: ${reason}`, { rollout: input.rollout, phase: n, decision });
     details();
-    // The ongoing phase reports its quiet all-green readings to the rollout at most once per metric
-    // window (its own status and log keep every one): the rollout's history stays bounded for months.
-    if (p.duration_ms === null && action === 'continue') {
+    // The ongoing phase, and a phase holding for evidence (for as long as it takes), report their
+    // quiet readings to the rollout at most once per metric window while they stay the same (their own
+    // status and log keep every one): the rollout's history stays bounded for months.
+    const quiet = action === 'continue' || (evidenceRule && action === 'insufficient_evidence');
+    if (quiet && (p.duration_ms === null || c.state === 'holding')) {
       const now = Date.now();
-      if (c.lastQuietReportAt !== undefined && now - c.lastQuietReportAt < plan.metric_window_ms) return;
+      const same = (c.lastQuietAction ?? 'continue') === action;
+      if (same && c.lastQuietReportAt !== undefined && now - c.lastQuietReportAt < plan.metric_window_ms) return;
       c.lastQuietReportAt = now;
+      c.lastQuietAction = action;
     }
     try {
       await parent().signal(phaseDecisionSignal, { decision, status: { ...status(), decisions: [] } });
@@ -180,6 +222,8 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
     c.state = outcome === 'completed' ? 'completed' : outcome === 'approved' ? 'approved' : outcome === 'aborted' ? 'aborted' : 'failed';
     endedAt = Date.now();
     details();
+    // The phase no longer holds anything up: the next phase reports its own evidence.
+    rolloutSink.evidence(input.rollout, n, false, evidenceTtl);
     log.info(`rollout ${input.rollout} phase ${n} ended: ${outcome}: ${reason}`);
     // The rollout has every decision already (by signal): the result carries the final status only.
     const result: PhaseResult = { phase: n, outcome, status: { ...status(), decisions: [] } };
@@ -211,6 +255,12 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
   }
   details();
 
+  /** A reading that is not green starts the window again; a holding phase is then back to monitoring. */
+  const restartWindow = (at: number) => {
+    c.greenSince = at;
+    if (c.state === 'holding') c.state = 'monitoring';
+  };
+
   /** One evaluation of the decision matrix. */
   const evaluate = async () => {
     // The phase's clocks (green since, clear since, last reduction) run on the evaluation schedule,
@@ -221,19 +271,19 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
     try {
       r = await metrics.readRolloutMetrics(window);
     } catch (err) {
+      setEvidence({ sufficient: false, insufficient: true, missing: [`no reading: ${(err as Error).message}`], unknown: [] }, now);
       if (c.state === 'monitoring') c.greenSince = now;
+      else if (c.state === 'holding') restartWindow(now);
       await record('no_data', `metrics could not be read: ${(err as Error).message}; the green window restarts`, { window });
       return;
     }
     c.evaluations += 1;
-    const sufficient = r.speculativeTasks >= t.min_sample;
+    const j = judgeReading(r, t);
+    setEvidence({ sufficient: j.evidence, insufficient: j.insufficient, missing: j.gaps, unknown: j.unknown }, now);
+    const sufficient = j.sampleSufficient;
     const numbers = { readings: r, window, sample_sufficient: sufficient };
     const rateText = `rollback rate ${pct(r.rollbackRate)} (${r.rollbacks}/${r.speculativeTasks} speculative tasks${sufficient ? '' : `, below the minimum sample ${t.min_sample}: rates not judged`})`;
-    const rateHalt = sufficient && r.rollbackRate > t.halt_rollback_rate;
-    const ratePause = sufficient && !rateHalt && r.rollbackRate >= t.pause_rollback_rate;
-    const utilisation = r.proofQueueCapacity > 0 ? r.proofQueueDepth / r.proofQueueCapacity : 0;
-    const queuePause = utilisation > t.proof_queue_utilisation;
-    const memoryHigh = r.memoryGrowthPerHour > t.memory_growth_per_hour;
+    const { rateHalt, ratePause, utilisation, queuePause, memoryHigh } = j;
 
     // Memory is its own action: it applies in any state, at most once per metric window, because the
     // reading looks an hour back and would otherwise take a branch off every interval for one spike.
@@ -287,7 +337,7 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
         .filter(Boolean)
         .join('; ');
       c.clearSince = null;
-      if (c.state === 'monitoring') {
+      if (c.state === 'monitoring' || c.state === 'holding') {
         c.state = 'paused';
         c.pauseKind = 'metrics';
         c.greenSince = null;
@@ -316,13 +366,23 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
     }
     if (memoryHigh) {
       // Not green: the branches were just reduced (or could not be); the window restarts.
-      c.greenSince = now;
+      restartWindow(now);
       if (c.lastReduceAt !== now)
         await record(
           'continue',
           `memory growth ${pct(r.memoryGrowthPerHour)}/h still high (branches reduced at ${iso(c.lastReduceAt)}); the green window restarts`,
           numbers,
         );
+      return;
+    }
+    if (evidenceRule && j.insufficient) {
+      await record(
+        'insufficient_evidence',
+        `insufficient evidence: ${j.gaps.join('; ')}; ${rateText}, proof queue ${pct(utilisation)}: not green, ${
+          c.state === 'holding' ? `still holding at ${p.percentage}%` : 'the green window goes on but the phase proceeds only on evidence'
+        }`,
+        numbers,
+      );
       return;
     }
     await record('continue', `green: ${rateText}, proof queue ${pct(utilisation)}, memory ${pct(r.memoryGrowthPerHour)}/h, no P1 alert`, numbers);
@@ -345,7 +405,7 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
     }
     if (pauseReq) {
       pauseReq = false;
-      if (c.state === 'monitoring' || c.state === 'paused') {
+      if (c.state === 'monitoring' || c.state === 'paused' || c.state === 'holding') {
         c.state = 'paused';
         c.pauseKind = 'operator';
         c.greenSince = null;
@@ -366,9 +426,35 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
         await record('operator_resume', `resumed from ${was}: monitoring restarts, the green window restarts`);
       }
     }
-    if (c.state === 'monitoring' && p.duration_ms !== null && c.greenSince !== null && Date.now() - c.greenSince >= p.duration_ms) {
-      await record('proceed', `green for the whole ${p.duration} window since ${iso(c.greenSince)}: proceeding`);
-      return end('completed', `green for ${p.duration}`);
+    if (!evidenceRule) {
+      if (c.state === 'monitoring' && p.duration_ms !== null && c.greenSince !== null && Date.now() - c.greenSince >= p.duration_ms) {
+        await record('proceed', `green for the whole ${p.duration} window since ${iso(c.greenSince)}: proceeding`);
+        return end('completed', `green for ${p.duration}`);
+      }
+    } else if (c.state === 'monitoring' || c.state === 'holding') {
+      const verdict = windowVerdict({
+        durationMs: p.duration_ms,
+        greenForMs: c.greenSince === null ? null : Date.now() - c.greenSince,
+        lastReadingIsEvidence: c.evidence?.sufficient,
+      });
+      if (verdict === 'proceed') {
+        await record(
+          'proceed',
+          c.state === 'holding'
+            ? `evidence at last (a green reading on a full sample, every signal observed) after holding since the ${p.duration} window ended: proceeding`
+            : `green for the whole ${p.duration} window since ${iso(c.greenSince)}, ending on a full sample: proceeding`,
+        );
+        return end('completed', `green for ${p.duration}, with evidence`);
+      }
+      if (verdict === 'hold' && c.state === 'monitoring') {
+        c.state = 'holding';
+        const missing = !c.evidence ? 'no reading yet' : c.evidence.missing.length ? c.evidence.missing.join('; ') : 'the latest reading was not green';
+        await record(
+          'hold',
+          `the ${p.duration} window since ${iso(c.greenSince)} is over without a problem, but on insufficient evidence: ${missing}; ` +
+            `holding at ${p.percentage}% until a green reading on at least ${t.min_sample} speculative tasks with every signal observed (approve proceeds anyway, abort stops)`,
+        );
+      }
     }
     if (evaluationsThisRun >= maxPerRun || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);

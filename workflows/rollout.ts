@@ -8,14 +8,18 @@
  * rollout_percentage to 0 through the control workflow. The `status` query returns every phase with
  * its state and every decision with the numbers behind it (reported by the phases by signal).
  *
+ * A phase that holds for lack of evidence makes the rollout `holding` (not `running`): its details
+ * and status say what the evidence lacks (workflows/rollout-phase.ts).
+ *
  * History: the rollout's own history grows by a few events per decision its phases report. Finite
- * phases report every decision (the default plan: about 1,900 over 13 days, some 8k events). The
- * "ongoing" last phase reports every decision that changes something, and its all-green
- * `continue` readings at most once per metric window (hourly by default), so a year of quiet
- * monitoring adds about 35k events, under Temporal's 50k limit; each phase continues as new on its
- * own, so its history stays bounded however long it runs. The rollout itself does not continue as
- * new: it awaits each phase as a child (the Java test server, for one, mishandles a child that
- * outlives its parent's run), and an ongoing rollout is meant to be ended by approve or abort.
+ * phases report every decision (the default plan: about 1,900 over 13 days, some 8k events) except
+ * while holding. The "ongoing" last phase, and a holding one, report every decision that changes
+ * something, and their unchanged quiet readings at most once per metric window (hourly by
+ * default), so a year of quiet monitoring adds about 35k events, under Temporal's 50k limit; each
+ * phase continues as new on its own, so its history stays bounded however long it runs. The rollout
+ * itself does not continue as new: it awaits each phase as a child (the Java test server, for one,
+ * mishandles a child that outlives its parent's run), and an ongoing rollout is meant to be ended
+ * by approve or abort.
  */
 import {
   allHandlersFinished,
@@ -126,14 +130,16 @@ export async function rollout(input: RolloutInput): Promise<RolloutStatus> {
   const details = () => {
     const cur = c.current ? phaseOf(c.current) : undefined;
     const w = waitingFor();
+    // A phase that lacks evidence says what it lacks here too: "running" alone would read as green.
+    const lacking = cur?.evidence?.insufficient && !cur.ended_at ? ` — insufficient evidence: ${cur.evidence.missing.join('; ')}` : '';
     setCurrentDetails(
-      `**${c.state}**${cur ? ` — phase ${cur.phase}/${plan.phases.length} ${cur.name} (${cur.percentage}%): ${cur.state}` : ''}${w ? ` — waiting for ${w}` : ''}`,
+      `**${c.state}**${cur ? ` — phase ${cur.phase}/${plan.phases.length} ${cur.name} (${cur.percentage}%): ${cur.state}${lacking}` : ''}${w ? ` — waiting for ${w}` : ''}`,
     );
   };
   const deriveState = () => {
     if (c.state === 'completed' || c.state === 'aborted') return;
     const cur = c.current ? phaseOf(c.current) : undefined;
-    c.state = cur?.state === 'halted' ? 'halted' : cur?.state === 'paused' || c.pausedBetween ? 'paused' : 'running';
+    c.state = cur?.state === 'halted' ? 'halted' : cur?.state === 'paused' || c.pausedBetween ? 'paused' : cur?.state === 'holding' ? 'holding' : 'running';
   };
 
   const forward = async (what: 'pause' | 'resume' | 'approve' | 'abort', reason?: string) => {

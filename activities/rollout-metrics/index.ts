@@ -5,7 +5,9 @@
  * `speculation_rollout_phase{rollout}` gauge.
  *
  * Source selection: `AGENC_ROLLOUT_METRICS` = `prometheus` | `visibility`; unset, Prometheus when
- * `PROMETHEUS_URL` is set, Temporal visibility otherwise. Tests pass a source (e.g. an injected one).
+ * `PROMETHEUS_URL` is set, Temporal visibility otherwise (docker-compose.yml sets Prometheus and
+ * Alertmanager). Visibility cannot see P1 alerts or memory growth, so its readings are never
+ * evidence a phase may proceed on. Tests pass a source (e.g. an injected one).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';

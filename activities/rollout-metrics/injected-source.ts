@@ -1,7 +1,7 @@
 /**
  * A source whose readings come from a function the caller provides: tests drive the decision matrix
  * through it (the activity, the workflows and the config changes are all real). Missing fields are
- * filled with a quiet system's values.
+ * filled with a quiet system's values; `unknown` passes through (a test can play a blind source).
  */
 import { rate, type MetricWindow, type RolloutMetricSource, type RolloutReadings } from './source';
 
@@ -23,6 +23,7 @@ export function createInjectedSource(fn: ReadingsFn): RolloutMetricSource {
         proofQueueCapacity: r.proofQueueCapacity ?? 100,
         p1Alerts: r.p1Alerts ?? [],
         source: 'injected',
+        ...(r.unknown ? { unknown: r.unknown } : {}),
         ...(r.notes ? { notes: r.notes } : {}),
       };
     },

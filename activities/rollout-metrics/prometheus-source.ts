@@ -76,7 +76,8 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): RolloutMe
       if (observedRate === undefined) notes.push('rollback rate: no result (nothing speculative started in the last hour)');
       const rollbackRate = observedRate ?? 0;
       const memRatio = scalar(memV);
-      if (memRatio === undefined) notes.push('memory growth: no result (a worker needs an hour of history)');
+      // Not a quiet 0: nobody has seen the memory yet, and a phase must not proceed on it.
+      if (memRatio === undefined) notes.push('memory growth: no result (a worker needs an hour of history): unknown');
       return {
         speculativeTasks,
         rollbacks: Math.round(rollbackRate * speculativeTasks),
@@ -85,6 +86,7 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): RolloutMe
         proofQueueDepth: scalar(depthV) ?? 0,
         proofQueueCapacity: scalar(capV) ?? 0,
         p1Alerts: [...new Set(p1)].sort(),
+        unknown: memRatio === undefined ? ['memory_growth'] : [],
         source: opts.alertmanagerUrl ? 'prometheus+alertmanager' : 'prometheus',
         notes,
       };

@@ -7,7 +7,8 @@
  *   `speculation_rollback_total` too (workflows/speculative-task.ts), so both sources agree.
  * Proof queue: running tasks with AgencStatus = "proving" (waiting in `agenc-proofs` or being proven)
  * against `[speculation.proof] queue_size` from the live configuration, the backlog counted as full.
- * Memory growth cannot be seen in visibility: reported as 0 with a note. P1 alerts neither: none.
+ * Memory growth and P1 alerts cannot be seen in visibility: reported `unknown` (with 0 / none in
+ * their fields and a note), so no phase proceeds on this source without an operator's approve.
  */
 import type { Client } from '@temporalio/client';
 import { controlStatus } from '../../temporal/control';
@@ -45,6 +46,7 @@ export function createVisibilitySource(deps: { client: Client; rawConfig?: () =>
         proofQueueDepth: proving.count,
         proofQueueCapacity: status.config.speculation.proof.queue_size,
         p1Alerts: [],
+        unknown: ['p1_alerts', 'memory_growth'],
         source: 'visibility',
         notes: [
           'memory growth: not visible in Temporal visibility (0); use the Prometheus source (PROMETHEUS_URL) for it',

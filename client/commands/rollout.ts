@@ -8,7 +8,9 @@ import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundErro
 import {
   type Decision,
   defaultPlan,
+  type ObservedSignal,
   parsePlan,
+  type PhaseEvidence,
   planSummary,
   ROLLOUT_NAME_PATTERN,
   type RolloutPlan,
@@ -81,7 +83,8 @@ export function planText(name: string, plan: RolloutPlan): string {
     `evaluation every ${human(plan.evaluation_interval_ms)} over the last ${human(plan.metric_window_ms)}; ` +
       `halt > ${t.halt_rollback_rate * 100}% rollback rate, pause ≥ ${t.pause_rollback_rate * 100}%, ` +
       `reduce branches at memory growth > ${t.memory_growth_per_hour * 100}%/h, pause at proof queue > ${t.proof_queue_utilisation * 100}%, ` +
-      `P1 alert rolls back a phase; rates judged from ${t.min_sample} speculative tasks`,
+      `P1 alert rolls back a phase; rates judged from ${t.min_sample} speculative tasks; ` +
+      `a phase proceeds only on evidence (green on ${t.min_sample}+ speculative tasks, P1 alerts and memory observed), else it holds`,
   ].join('\n');
 }
 
@@ -116,17 +119,22 @@ export async function rolloutStatus(client: Client, name: string): Promise<Rollo
 
 const decisionLine = (d: Decision) => {
   const r = d.readings;
+  // A signal the source cannot observe reads "unknown", never a reassuring 0%/h or "none".
+  const unseen = (s: ObservedSignal) => r?.unknown?.includes(s) ?? false;
   const numbers = r
-    ? ` [tasks ${r.speculativeTasks}, rollbacks ${r.rollbacks}, rate ${(r.rollbackRate * 100).toFixed(1)}%, mem ${(r.memoryGrowthPerHour * 100).toFixed(0)}%/h, queue ${r.proofQueueDepth}/${r.proofQueueCapacity}, P1 ${r.p1Alerts.length ? r.p1Alerts.join(',') : 'none'}]`
+    ? ` [tasks ${r.speculativeTasks}, rollbacks ${r.rollbacks}, rate ${(r.rollbackRate * 100).toFixed(1)}%, mem ${unseen('memory_growth') ? 'unknown' : `${(r.memoryGrowthPerHour * 100).toFixed(0)}%/h`}, queue ${r.proofQueueDepth}/${r.proofQueueCapacity}, P1 ${unseen('p1_alerts') ? 'unknown' : r.p1Alerts.length ? r.p1Alerts.join(',') : 'none'}]`
     : '';
   return `${d.at}  phase ${d.phase}  ${d.action}: ${d.reason}${numbers}`;
 };
 
+const evidenceCell = (e: PhaseEvidence | undefined) => (!e ? '' : e.sufficient ? 'sufficient' : e.insufficient ? 'insufficient' : 'not green');
+
 export function statusText(s: RolloutStatus, decisions = 10): string {
   const cur = s.current_phase ? s.phases[s.current_phase - 1] : undefined;
   const all = s.phases.flatMap((p) => p.decisions).sort((a, b) => a.at.localeCompare(b.at));
+  const lacking = cur?.evidence?.insufficient && !cur.ended_at ? `: insufficient evidence: ${cur.evidence.missing.join('; ')}` : '';
   return [
-    `${s.summary} — ${s.state}${cur ? `, phase ${cur.phase} ${cur.name} (${cur.percentage}%) ${cur.state}` : ''}`,
+    `${s.summary} — ${s.state}${cur ? `, phase ${cur.phase} ${cur.name} (${cur.percentage}%) ${cur.state}${lacking}` : ''}`,
     ...(s.waiting_for ? [`waiting for: ${s.waiting_for}`] : []),
     ...(s.abort_reason ? [`aborted: ${s.abort_reason}`] : []),
     table(
@@ -139,8 +147,9 @@ export function statusText(s: RolloutStatus, decisions = 10): string {
         started: p.started_at,
         evaluations: p.evaluations,
         green_since: p.green_since,
+        evidence: evidenceCell(p.evidence),
       })),
-      ['phase', 'name', 'percentage', 'duration', 'state', 'started', 'evaluations', 'green_since'],
+      ['phase', 'name', 'percentage', 'duration', 'state', 'started', 'evaluations', 'green_since', 'evidence'],
     ),
     all.length ? `last ${Math.min(decisions, all.length)} of ${all.length} decisions (--output json for all, with their numbers):` : 'no decisions yet',
     ...all.slice(-decisions).map(decisionLine),
@@ -190,7 +199,7 @@ export function registerRolloutCommands(program: Command, clientFactory: ClientF
   const signals = [
     ['pause', 'the current phase stops its green clock (monitoring goes on); no next phase starts'],
     ['resume', "resume from a pause or a halt (after a P1 roll-back the phase's percentage is re-applied)"],
-    ['approve', "skip the rest of the current phase's window and proceed; or proceed from a halt or pause"],
+    ['approve', "skip the rest of the current phase's window and proceed; or proceed from a halt, a pause or a hold for lack of evidence"],
     ['abort', 'stop the rollout: rollout_percentage goes to 0'],
   ] as const;
   for (const [signal, description] of signals) {

@@ -7,6 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import type { Client } from '@temporalio/client';
+import { selectMetricSource } from '../../activities/rollout-metrics';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const readRepoFile = (relative: string): string => readFileSync(path.join(repoRoot, relative), 'utf8');
@@ -128,6 +130,23 @@ describe('docker-compose.yml', () => {
     expect(service('alertmanager').command).toContain(`--config.file=${alertmanagerConfig}`);
   });
 
+  it('has the worker judge rollouts from the compose Prometheus (and P1 alerts from Alertmanager), not from Temporal visibility', () => {
+    // The visibility fallback sees neither P1 alerts nor memory growth, so a rollout on it holds at
+    // every phase; compose runs Prometheus, and the worker must use it.
+    const env = service('worker').environment ?? {};
+    const source = selectMetricSource({ client: {} as Client, env: { ...env } });
+    expect(source.name).toBe('prometheus');
+    expect(env.AGENC_ROLLOUT_METRICS).toBe('prometheus');
+    for (const [key, target] of [
+      ['PROMETHEUS_URL', 'prometheus'],
+      ['ALERTMANAGER_URL', 'alertmanager'],
+    ] as const) {
+      const url = new URL(env[key] ?? 'http://unset');
+      expect(`${key} host ${url.hostname}`).toBe(`${key} host ${target}`);
+      expect(`${key} port ${url.port} listens: ${containerPorts(target).includes(Number(url.port))}`).toBe(`${key} port ${url.port} listens: true`);
+    }
+  });
+
   it('scrapes compose services on the ports they listen on', () => {
     const prometheus = parseYaml('config/prometheus/prometheus.yml') as {
       alerting: { alertmanagers: { static_configs: { targets: string[] }[] }[] };
@@ -184,6 +203,7 @@ const exportedMetrics = new Set([
   'speculation_bonds_slashed_total',
   'speculation_slashed_lamports_total',
   'speculation_rollout_phase',
+  'speculation_rollout_insufficient_evidence',
   'speculation_rollout_percentage',
   'speculation_enabled',
   'speculation_tasks_confirmed_total',

@@ -15,6 +15,7 @@ import type { MetricWindow, RolloutReadings, RolloutStatus } from '../../shared/
 import { rolloutWorkflowId } from '../../shared/rollout-model';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { startTimeSkippingEnv } from '../helpers/time-skipping';
+import { createMetrics, metricsSinks, type SpeculationMetrics } from '../../workers/metrics';
 
 /** Readings for one phase's nth evaluation (n from 1). */
 export type Script = (phase: number, n: number, window: MetricWindow) => Partial<RolloutReadings>;
@@ -26,6 +27,12 @@ export interface TimeSkippingRig {
   scripts: Map<string, Script>;
   /** Every reading asked for, by phase workflow id. */
   calls: Map<string, number>;
+  /** The worker's metrics, fed by the workflows' sinks as on a real worker. */
+  metrics: SpeculationMetrics;
+  /** A rollout gauge's value for one rollout (undefined when the series is absent). */
+  gauge(name: string, rollout: string): Promise<number | undefined>;
+  /** The Current Details a workflow shows in the Web UI. */
+  currentDetails(workflowId: string): Promise<string>;
   control(): Promise<ControlStatus>;
   status(name: string): Promise<RolloutStatus>;
   /**
@@ -57,12 +64,14 @@ export async function startTimeSkipping(): Promise<TimeSkippingRig> {
     const script = m ? scripts.get(m[1]!) : undefined;
     return script ? script(Number(m![2]), n, window) : GREEN;
   });
+  const metrics = createMetrics();
   const worker = await Worker.create({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue: TASK_QUEUE,
     workflowBundle: { codePath: process.env.AGENC_TEST_WORKFLOW_BUNDLE! },
-    activities: createRolloutActivities({ client: env.client, rawConfig: () => rawConfig, source }),
+    activities: createRolloutActivities({ client: env.client, rawConfig: () => rawConfig, source, metrics }),
+    sinks: metricsSinks(metrics),
   });
   const running = worker.run();
   await env.client.workflow.start('speculationControl', {
@@ -78,7 +87,16 @@ export async function startTimeSkipping(): Promise<TimeSkippingRig> {
     worker,
     scripts,
     calls,
+    metrics,
     client,
+    async gauge(name, rollout) {
+      const values = (await metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
+      return values.find((v) => v.labels.rollout === rollout)?.value;
+    },
+    async currentDetails(workflowId) {
+      const md = await client.workflow.getHandle(workflowId).query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      return md.currentDetails ?? '';
+    },
     async finish(name, step = '10 minutes') {
       await rig.advanceUntil(name, (s) => s.state === 'completed' || s.state === 'aborted', step);
       return client.workflow.getHandle(rolloutWorkflowId(name)).result() as Promise<RolloutStatus>;

@@ -7,9 +7,11 @@
  */
 import { type DecisionAction, parsePlan, type RolloutPlan, type RolloutStatus, rolloutWorkflowId } from '../../shared/rollout-model';
 import { TASK_QUEUE } from '../../shared/task-queues';
+import { Worker } from '@temporalio/worker';
 import { pollUntil } from '../helpers/poll';
+import { createMetrics, metricsSinks } from '../../workers/metrics';
 import { GREEN, startTimeSkipping, type TimeSkippingRig } from './helpers';
-import { rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal } from '../../shared/messages';
+import { phaseStatusQuery, rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal } from '../../shared/messages';
 
 let rig: TimeSkippingRig;
 beforeAll(async () => {
@@ -38,7 +40,7 @@ function settle(name: string, done: (s: RolloutStatus) => boolean, ms = 15_000):
 
 const actions = (s: RolloutStatus, phase: number): DecisionAction[] => s.phases[phase - 1]!.decisions.map((d) => d.action);
 
-test('green for the whole window proceeds; a finite last phase completes the rollout; rates below the minimum sample do not act', async () => {
+test('green for the whole window proceeds; a finite last phase completes the rollout; rates below the minimum sample do not act and are not green', async () => {
   rig.scripts.set('proceed', (phase, n) => (phase === 1 && n === 2 ? { speculativeTasks: 10, rollbacks: 5 } : GREEN));
   const h = await start(
     'proceed',
@@ -49,14 +51,99 @@ test('green for the whole window proceeds; a finite last phase completes the rol
   );
   const s = await rig.finish(h.workflowId.replace(/^rollout-/, ''));
   expect(s.state).toBe('completed');
-  expect(actions(s, 1)).toEqual(['percentage_set', 'continue', 'continue', 'continue', 'continue', 'continue', 'continue', 'proceed']);
+  // The quiet reading is neither an incident (the window goes on) nor green (it is not evidence);
+  // the phase ends on green readings with a full sample.
+  expect(actions(s, 1)).toEqual(['percentage_set', 'continue', 'insufficient_evidence', 'continue', 'continue', 'continue', 'continue', 'proceed']);
   const lowSample = s.phases[0]!.decisions[2]!;
-  expect(lowSample).toMatchObject({ action: 'continue', sample_sufficient: false, readings: { speculativeTasks: 10, rollbacks: 5, rollbackRate: 0.5 } });
+  expect(lowSample).toMatchObject({
+    action: 'insufficient_evidence',
+    sample_sufficient: false,
+    readings: { speculativeTasks: 10, rollbacks: 5, rollbackRate: 0.5 },
+  });
   expect(lowSample.reason).toMatch(/below the minimum sample 20/);
+  expect(lowSample.reason).toMatch(/insufficient evidence/);
   expect(s.phases[0]!.decisions[1]).toMatchObject({ sample_sufficient: true, window: { start: expect.any(String), end: expect.any(String) } });
   expect(s.phases.map((p) => p.state)).toEqual(['completed', 'completed']);
   expect(Date.parse(s.phases[0]!.ended_at!) - Date.parse(s.phases[0]!.started_at!)).toBeGreaterThanOrEqual(3_600_000);
   expect(await rig.control()).toMatchObject({ enabled: true, rollout_percentage: 20 });
+});
+
+test('a phase that observes no speculative task does not proceed: it holds at its percentage and says insufficient evidence (details, status, metric) until evidence comes', async () => {
+  let quiet = true;
+  rig.scripts.set('quiet', (phase) => (phase === 1 && quiet ? { speculativeTasks: 0, rollbacks: 0 } : GREEN));
+  await start(
+    'quiet',
+    plan([
+      [10, '1h'],
+      [20, '1h'],
+    ]),
+  );
+  // Stop at whichever comes first: the hold, or (the old behaviour) phase 2.
+  let s = await rig.advanceUntil('quiet', (st) => st.phases[0]!.state === 'holding' || (st.current_phase ?? 0) > 1);
+  expect(s.current_phase).toBe(1);
+  expect(s.phases[0]!.state).toBe('holding');
+  expect(s.state).toBe('holding');
+  expect(s.phases[0]!.evidence).toMatchObject({ sufficient: false, missing: [expect.stringMatching(/0 of 20 speculative tasks/)] });
+  expect(s.waiting_for).toMatch(/evidence/);
+  const hold = s.phases[0]!.decisions.find((d) => d.action === 'hold')!;
+  expect(hold.reason).toMatch(/insufficient evidence.*0 of 20 speculative tasks/);
+  expect(await rig.currentDetails('rollout-quiet-phase-1')).toMatch(/holding.*insufficient evidence: 0 of 20 speculative tasks/);
+  expect(await rig.currentDetails('rollout-quiet')).toMatch(/insufficient evidence/);
+  expect(await rig.gauge('speculation_rollout_insufficient_evidence', 'quiet')).toBe(1);
+
+  // A day later it still holds at its own percentage, evaluating every interval; nothing proceeded.
+  const evaluations = s.phases[0]!.evaluations;
+  await rig.env.sleep('1 day');
+  s = await rig.status('quiet');
+  expect(s).toMatchObject({ current_phase: 1, state: 'holding' });
+  expect(s.phases.map((p) => p.state)).toEqual(['holding', 'pending']);
+  expect((await rig.control()).rollout_percentage).toBe(10);
+  const counts = (await rig.client.workflow.getHandle('rollout-quiet-phase-1').query(phaseStatusQuery)).decision_counts;
+  expect(counts.proceed).toBeUndefined();
+  expect(counts.continue).toBeUndefined();
+  expect(counts.insufficient_evidence).toBeGreaterThanOrEqual(evaluations + 144);
+
+  // Evidence arrives: the next green reading on a full sample proceeds.
+  quiet = false;
+  s = await rig.advanceUntil('quiet', (st) => (st.current_phase ?? 0) > 1);
+  expect(actions(s, 1).slice(-2)).toEqual(['continue', 'proceed']);
+  expect(s.phases[0]!.state).toBe('completed');
+  expect(await rig.gauge('speculation_rollout_insufficient_evidence', 'quiet')).toBe(0);
+  expect((await rig.finish('quiet')).state).toBe('completed');
+
+  // The rule's own history (its patch marker, the hold, the evidence that ended it) replays.
+  const history = await rig.client.workflow.getHandle('rollout-quiet-phase-1').fetchHistory();
+  expect(history.events!.some((e) => e.markerRecordedEventAttributes)).toBe(true);
+  await Worker.runReplayHistory(
+    { workflowBundle: { codePath: process.env.AGENC_TEST_WORKFLOW_BUNDLE! }, sinks: metricsSinks(createMetrics()) },
+    history,
+    'rollout-quiet-phase-1',
+  );
+});
+
+test('readings that cannot see P1 alerts or memory growth are not evidence: the phase holds and names them; approve proceeds', async () => {
+  rig.scripts.set('blind', (phase) => (phase === 1 ? { ...GREEN, unknown: ['p1_alerts', 'memory_growth'] } : GREEN));
+  const h = await start(
+    'blind',
+    plan([
+      [10, '1h'],
+      [20, '1h'],
+    ]),
+  );
+  let s = await rig.advanceUntil('blind', (st) => st.phases[0]!.state === 'holding' || (st.current_phase ?? 0) > 1);
+  expect(s.current_phase).toBe(1);
+  expect(s.phases[0]!.state).toBe('holding');
+  expect(s.phases[0]!.decisions.filter((d) => d.readings).map((d) => d.action)).not.toContain('continue');
+  expect(s.phases[0]!.evidence).toMatchObject({ sufficient: false, unknown: ['p1_alerts', 'memory_growth'] });
+  expect(s.phases[0]!.evidence!.missing.join('; ')).toMatch(/P1 alerts.*memory growth/);
+  expect(await rig.currentDetails('rollout-blind-phase-1')).toMatch(/P1 alerts/);
+  expect(await rig.gauge('speculation_rollout_insufficient_evidence', 'blind')).toBe(1);
+
+  await h.signal(rolloutApproveSignal);
+  s = await settle('blind', (st) => st.current_phase === 2 && st.phases[1]!.decisions.length > 0);
+  expect(s.phases[0]!.state).toBe('approved');
+  expect((await rig.finish('blind')).state).toBe('completed');
+  expect((await rig.control()).rollout_percentage).toBe(20);
 });
 
 test('rollback rate > 10% halts until approve; halted, nothing is evaluated; approve proceeds to the next phase', async () => {
