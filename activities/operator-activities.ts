@@ -1,11 +1,12 @@
 /** Operator activities behind the `operatorAction` workflow: stake management, the integrity and stake pool checks. */
-import type { Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { controlStatus } from '../temporal/control';
 import { taskStateQuery } from '../shared/messages';
 import type { OperatorActivities } from '../shared/operator-contract';
 import { taskWorkflowId } from '../shared/task-model';
 import type { LiveCommitment } from '../shared/stake-records';
-import { createStakeOperator, type StakeDeps } from './chain';
+import { createStakeActivities, createStakeOperator, type StakeDeps } from './chain';
 
 export function createOperatorActivities(deps: { client: Client; stake: StakeDeps; rawConfig: () => Record<string, unknown> }): OperatorActivities {
   const operator = createStakeOperator(deps.stake);
@@ -34,6 +35,33 @@ export function createOperatorActivities(deps: { client: Client; stake: StakeDep
     async operatorCheckIntegrity() {
       const bonds = await liveBonds();
       return { ...(await operator.checkIntegrity({ liveBonds: bonds })), live_bonds: bonds.length };
+    },
+    /**
+     * Releases the bond of a task whose workflow closed without settling it (an operator terminated it):
+     * never one of a running task, which settles its own.
+     */
+    async operatorReleaseBond({ taskId, reason, agent }) {
+      const handle = deps.client.workflow.getHandle(taskWorkflowId(taskId));
+      let owner = agent;
+      try {
+        const { status } = await handle.describe();
+        if (status.name === 'RUNNING') {
+          throw ApplicationFailure.nonRetryable(
+            `task ${taskId}'s workflow is running and settles its own bond; roll it back with \`agenc task rollback ${taskId}\` instead`,
+            'TaskStillRunning',
+          );
+        }
+        owner ??= (await handle.query(taskStateQuery)).agent;
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+        if (!owner) {
+          throw ApplicationFailure.nonRetryable(
+            `task ${taskId} is not known to Temporal (its history is gone); name the bond's agent with --agent`,
+            'UnknownTask',
+          );
+        }
+      }
+      return createStakeActivities(deps.stake).releaseBond({ taskId, agent: owner, reason: `operator: ${reason}` });
     },
     async operatorCheckPool(input) {
       const { config } = await controlStatus(deps.client, deps.rawConfig());

@@ -1,12 +1,30 @@
 /** Operator requests the CLI sends through the `operatorAction` workflow. */
-import type { IntegrityResult, PoolReport, StakeInitInput, StakeInitResult, StakeStatusResult, StakeWithdrawInput, StakeWithdrawResult } from './stake-records';
+import type {
+  IntegrityResult,
+  PoolReport,
+  SettleBondResult,
+  StakeInitInput,
+  StakeInitResult,
+  StakeStatusResult,
+  StakeWithdrawInput,
+  StakeWithdrawResult,
+} from './stake-records';
 
 export type OperatorRequest =
   | { kind: 'stakeInit'; input: StakeInitInput }
   | { kind: 'stakeStatus'; input: { agent?: string } }
   | { kind: 'stakeWithdraw'; input: StakeWithdrawInput }
   | { kind: 'checkIntegrity' }
-  | { kind: 'checkPool'; input: { program?: string } };
+  | { kind: 'checkPool'; input: { program?: string } }
+  | { kind: 'releaseBond'; input: ReleaseBondRequest };
+
+/** An operator releases the bond of a task whose workflow closed without settling it (terminated). */
+export interface ReleaseBondRequest {
+  taskId: string;
+  reason: string;
+  /** The bond's agent, when the task's workflow is gone from Temporal and cannot say. */
+  agent?: string;
+}
 
 export interface StakeStatusWithCooldown extends StakeStatusResult {
   /** Agent → ISO time until which it may not speculate after a slash. */
@@ -23,4 +41,5 @@ export interface OperatorActivities {
   operatorStakeWithdraw(input: StakeWithdrawInput): Promise<StakeWithdrawResult>;
   operatorCheckIntegrity(): Promise<IntegrityReport>;
   operatorCheckPool(input: { program?: string }): Promise<PoolReport>;
+  operatorReleaseBond(input: ReleaseBondRequest): Promise<SettleBondResult>;
 }

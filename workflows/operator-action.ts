@@ -23,5 +23,7 @@ export async function operatorAction(request: OperatorRequest): Promise<unknown>
       return acts.operatorCheckIntegrity();
     case 'checkPool':
       return acts.operatorCheckPool(request.input);
+    case 'releaseBond':
+      return acts.operatorReleaseBond(request.input);
   }
 }

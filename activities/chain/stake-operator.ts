@@ -249,7 +249,10 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
         }
         const c = commitments.get(bond.taskId);
         if (!c) {
-          problems.push(`bond ${address.toBase58()} of task ${bond.taskId} (agent "${agent}", ${lamports} lamports) has no live commitment`);
+          problems.push(
+            `bond ${address.toBase58()} of task ${bond.taskId} (agent "${agent}", ${lamports} lamports) has no live commitment; ` +
+              `if the task's workflow closed without settling it (terminated), fix: agenc stake release-bond --task ${bond.taskId} --reason "<why>"`,
+          );
         } else if (c.agent !== agent) {
           problems.push(`bond of task ${bond.taskId} belongs to agent "${agent}" but the live commitment names "${c.agent}"`);
         } else if (c.amount !== lamports) {

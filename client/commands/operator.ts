@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { PublicKey } from '@solana/web3.js';
-import type { PoolReport, StakeInitResult, StakeWithdrawResult } from '../../shared/stake-records';
+import type { PoolReport, SettleBondResult, StakeInitResult, StakeWithdrawResult } from '../../shared/stake-records';
 import type { IntegrityReport, OperatorRequest, StakeStatusWithCooldown } from '../../shared/operator-contract';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { controlStatus, statusBody } from '../../temporal/control';
@@ -16,6 +16,7 @@ const summaries: Record<OperatorRequest['kind'], string> = {
   stakeWithdraw: 'stake withdraw',
   checkIntegrity: 'integrity check',
   checkPool: 'stake pool check',
+  releaseBond: 'release a bond',
 };
 
 /** Runs one operator request to completion; a failure's root cause becomes the CLI's message. */
@@ -89,6 +90,28 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
       input: { agent: opts.agent, amount, requestId: `withdraw-${newTaskId()}` },
     });
     emit(opts, r, () => `agent ${r.agent}: withdrew ${r.withdrawn} lamports to ${r.wallet}; ${r.available_after} still available`);
+  });
+
+  withOutput(
+    stake
+      .command('release-bond')
+      .description(
+        "Release the bond of a task whose workflow closed without settling it (terminated): all of it back to the agent's stake; " +
+          'refused while the task runs (it settles its own). What `agenc admin check-integrity` names for a bond without a live commitment',
+      )
+      .requiredOption('--task <id>', 'the task whose bond to release')
+      .requiredOption('--reason <text>', 'why, kept in the release memo on-chain')
+      .option('-a, --agent <name>', "the bond's agent, only when the task's workflow is gone from Temporal"),
+  ).action(async (opts: OutputOptions & { task: string; reason: string; agent?: string }) => {
+    const r = await runOperatorAction<SettleBondResult>(await clientFactory(), {
+      kind: 'releaseBond',
+      input: { taskId: opts.task, reason: opts.reason, agent: opts.agent },
+    });
+    emit(opts, r, () =>
+      r.alreadySettled
+        ? `bond ${r.bondAddress} of task ${r.taskId} was already ${r.outcome}; nothing moved`
+        : `bond ${r.bondAddress} of task ${r.taskId}: ${r.returned} lamports released to agent ${r.agent}'s stake (${r.signature})`,
+    );
   });
 
   const admin = program.command('admin').description('Operator checks');
