@@ -4,13 +4,15 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import { TemporalFailure } from '@temporalio/common';
 import { admitSpeculation, controlStatus } from '../temporal/control';
 import type { TaskActivities } from '../shared/activity-contract';
 import { FAILURE_TYPES } from '../shared/activity-contract';
 import { taskStateQuery } from '../shared/messages';
 import { taskWorkflowId } from '../shared/task-model';
 import { commitSync, randomSalt } from './proof/fields';
-import { checkPayload, getTaskType, TaskExecutionError } from './task-types/registry';
+import { systemFault } from './proof/system-fault';
+import { checkPayload, findTaskType, TaskExecutionError, taskTypeNames } from './task-types/registry';
 
 export interface TaskActivityDeps {
   client: Client;
@@ -35,11 +37,38 @@ export function createTaskActivities(
       return admitSpeculation(deps.client, { ...request, workerMemoryMb: residentMemoryMb() }, deps.rawConfig());
     },
 
+    /**
+     * Only a TaskExecutionError from the task type is the agent's failure (ExecutionFailed). The
+     * submission was checked against the type and its payload schema (client/tasks.ts refuses an
+     * unknown type or a bad payload), so a type or schema this worker does not have is a worker that
+     * lags the submitter, and any other error is the task type's code or this worker: a retryable
+     * SystemFault, which another worker may run and which never slashes.
+     */
     async executeTask({ taskId, type, payload, parentOutput }) {
+      const taskType = findTaskType(type);
+      if (!taskType) {
+        throw systemFault({
+          fault: 'UnknownTaskType',
+          component: 'task worker',
+          message:
+            `task ${taskId}: task type "${type}" is unknown to this worker (it knows: ${taskTypeNames().join(', ')}); ` +
+            'the submission was accepted, so this worker lags the submitter: deploy the task type to every agenc-tasks worker',
+          details: { taskType: type, known: taskTypeNames() },
+        });
+      }
       const checked = checkPayload(type, payload);
-      if (!checked.ok) throw ApplicationFailure.nonRetryable(checked.message, FAILURE_TYPES.invalidPayload);
+      if (!checked.ok) {
+        throw systemFault({
+          fault: 'PayloadSchemaMismatch',
+          component: 'task worker',
+          message:
+            `task ${taskId}: ${checked.message}; the payload passed this check at submission, ` +
+            `so this worker's "${type}" schema differs from the submitter's: deploy one version of the task type to every agenc-tasks worker`,
+          details: { taskType: type },
+        });
+      }
       try {
-        const { output, proofValue, workMs } = getTaskType(type).execute(checked.payload, BigInt(parentOutput));
+        const { output, proofValue, workMs } = taskType.execute(checked.payload, BigInt(parentOutput));
         // Heartbeats while working: a worker that dies is noticed within the heartbeat timeout.
         for (let left = workMs ?? 0; left > 0; left -= 1000) {
           await Context.current().sleep(Math.min(1000, left));
@@ -57,7 +86,14 @@ export function createTaskActivities(
           // Retryable: an agent's execution error may be transient; the workflow's retry policy bounds the attempts.
           throw ApplicationFailure.retryable(`task ${taskId}: ${err.message}`, FAILURE_TYPES.executionFailed);
         }
-        throw err;
+        if (err instanceof TemporalFailure) throw err; // cancelled while working
+        throw systemFault({
+          fault: `TaskTypeError (${err instanceof Error ? err.name : typeof err})`,
+          component: 'task worker',
+          message: `task ${taskId}: task type "${type}" failed unexpectedly: ${err instanceof Error ? err.message : String(err)}`,
+          cause: err,
+          details: { taskType: type },
+        });
       }
     },
 

@@ -53,6 +53,9 @@ import type { MetricsSinks } from '../shared/metrics-sink';
 import { setLogPhase } from './log-attributes';
 import {
   bondSettlement,
+  bondSettlementBeforeSystemFaults,
+  classifyExecutionFailure,
+  classifyProofFailure,
   commitBatchEntries,
   endReason,
   executionWorkerLost,
@@ -95,6 +98,9 @@ const EXECUTION: ActivityOptions = {
   heartbeatTimeout: '5s',
   retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.invalidPayload] },
 };
+
+/** Rounds of execution attempts all lost to their worker (each round is EXECUTION's attempts) before the task gives up. */
+const MAX_LOST_EXECUTION_ROUNDS = 3;
 
 /**
  * How long a committing task waits for its dependents to say what is proven below them. A dependent
@@ -248,6 +254,11 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
    * release, and its confirmation timer dies with the forward run. Workflows started before keep the old rule.
    */
   const endReasonFrozen = patched('end-reason-frozen');
+  /**
+   * Only what the agent controls slashes (OWN_FAULT_REASONS): a SystemFault or a proof timeout rolls the task
+   * back with its bond released. Workflows started before keep the rule they started with.
+   */
+  const systemFaultsReleased = patched('system-faults-release-bond');
   /** Waits for the parent look whether its workflow still runs (awaitParent). Workflows started before wait without looking. */
   const parentLiveness = patched('parent-liveness');
 
@@ -581,7 +592,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     if (!state.bond || state.bond.state !== 'locked') return;
     // Frozen when the forward run ended (end-reason-frozen), so the status, the reason and this settlement agree.
     const reason = endReason(task.rollbackRequest, task.ownFault?.reason);
-    if (reason && bondSettlement(reason) === 'slash') {
+    if (reason && (systemFaultsReleased ? bondSettlement(reason) : bondSettlementBeforeSystemFaults(reason)) === 'slash') {
       const slashPercentage = task.config!.speculation.stake.slash_percentage;
       const r = await step(CHAIN, `slash: ${slashPercentage * 100}% of the bond to the treasury (${reason})`).slashBond({
         taskId: input.taskId,
@@ -674,7 +685,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
           parentOutput: parentOutput?.output ?? '0',
         });
       let executed: Awaited<ReturnType<typeof execute>> | undefined;
-      while (!executed) {
+      for (let lostRounds = 1; !executed; lostRounds++) {
         try {
           executed = await execute();
         } catch (err) {
@@ -682,13 +693,24 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
           // worker died: the system's fault, like a lost proof attempt, not the agent's. Attempts all lost
           // that way run the execution again instead of failing it and slashing the bond.
           if (!(executionWorkerLost(err) && patched('execution-worker-lost-not-own-fault'))) throw err;
+          // But not forever: an execution that hangs (its worker stops heartbeating every time) ends as
+          // execution_unavailable, bond released, after this many rounds of lost attempts.
+          if (lostRounds >= MAX_LOST_EXECUTION_ROUNDS && patched('bounded-execution-rounds')) throw err;
         }
       }
       proofValue = executed.proofValue;
       state.result = { output: executed.output, salt: executed.salt, commitment: executed.commitment };
     } catch (err) {
       if (isCancellation(err)) throw err;
-      throw new OwnFault('execution_failed', rootMessage(err));
+      if (!systemFaultsReleased) throw new OwnFault('execution_failed', rootMessage(err));
+      const failure = classifyExecutionFailure(err);
+      if (!failure.ownFault) {
+        // No worker could run it (a task type or schema they lack): the system's fault, bond released.
+        state.error = failure.message;
+        requestRollback(failure.reason);
+        await forward.cancelRequested;
+      }
+      throw new OwnFault(failure.reason, failure.message);
     }
     state.result_commitment = state.result.commitment;
     setStatus('executed');
@@ -725,6 +747,17 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
       if (!verdict.valid) throw new Error(`proof did not verify: ${verdict.reason}`);
     } catch (err) {
       if (isCancellation(err)) throw err;
+      if (systemFaultsReleased) {
+        const failure = classifyProofFailure(err, task.config.speculation.confirmation_timeout_ms);
+        state.proof = { state: 'failed', error: failure.message };
+        if (!failure.ownFault) {
+          // The system's fault (no proof worker, a SystemFault) or the machine's load (proof_timeout): bond released.
+          state.error = failure.message;
+          requestRollback(failure.reason);
+          await forward.cancelRequested;
+        }
+        throw new OwnFault(failure.reason, failure.message);
+      }
       const lost = proofActivityLost(err, task.config.speculation.confirmation_timeout_ms);
       state.proof = { state: 'failed', error: lost ?? rootMessage(err) };
       if (lost) {

@@ -6,13 +6,19 @@
  *   const { generateProof, verifyProof } = createProofActivities({ timeoutMs: 30_000, maxConcurrent: 2, queueSize: 2 });
  *   Worker.create({ taskQueue: PROOF_TASK_QUEUE, activities: { generateProof }, maxConcurrentActivityTaskExecutions: 2, ... });
  *
- * Failures are ApplicationFailures whose `type` is the ProofError type: ProofWitnessInvalid,
- * ProofInputInvalid, ProofArtifactMissing, ProofTimeout, ProofQueueFull (all non-retryable); a
- * cancelled activity ends with Temporal's CancelledFailure. Outside an activity context (tests,
- * benchmarks) the functions work too: no heartbeats, same failures.
+ * Failures are ApplicationFailures. What the agent's inputs cause keeps its ProofError type
+ * (ProofWitnessInvalid, ProofInputInvalid; non-retryable), and so does ProofTimeout (the proving limit,
+ * non-retryable). What is the system's fault is a retryable `SystemFault` naming the underlying type,
+ * the worker and the detail (system-fault.ts): an artifact missing or corrupt (ProofArtifactMissing: which
+ * file), a proof made with a key other than the verifier's (ProofKeyMismatch, not an "invalid" verdict:
+ * both key hashes), a full queue (ProofQueueFull), anything unexpected in the prover. A cancelled
+ * activity ends with Temporal's CancelledFailure. Outside an activity context (tests, benchmarks) the
+ * functions work too: no heartbeats, same failures.
  */
 import { ApplicationFailure, asyncLocalStorage, type Context } from '@temporalio/activity';
-import { isProofError, ProofCancelledError } from './errors';
+import { TemporalFailure } from '@temporalio/common';
+import { isProofError, ProofArtifactMissingError, ProofCancelledError, ProofKeyMismatchError, type ProofErrorType } from './errors';
+import { systemFault } from './system-fault';
 import { createProofService, type ProofService, type ProofServiceOptions, type VerifyProofInput } from './service';
 import type { GenerateProofInput, ProofRecord, VerifyResult } from '../../shared/proof-records';
 
@@ -28,10 +34,30 @@ export interface ProofActivities {
   verifyProof(input: VerifyProofInput): Promise<VerifyResult>;
 }
 
-/** Converts a ProofError to the ApplicationFailure the workflow sees; anything else passes through. */
+/**
+ * Proof errors that are the system's fault, never the agent's: its artifacts, its keys, its capacity.
+ * The agent answers only for what its inputs decide (ProofWitnessInvalid, ProofInputInvalid).
+ */
+export const SYSTEM_PROOF_ERRORS: ReadonlySet<ProofErrorType> = new Set<ProofErrorType>(['ProofArtifactMissing', 'ProofKeyMismatch', 'ProofQueueFull']);
+
+/**
+ * The failure the workflow sees. A Temporal failure (a cancellation) passes through; a ProofError the
+ * agent's inputs caused, or ProofTimeout, keeps its type; everything else (SYSTEM_PROOF_ERRORS, and any
+ * error the prover did not expect) is a retryable SystemFault that keeps the underlying message.
+ */
 export function toApplicationFailure(e: unknown): unknown {
-  if (!isProofError(e)) return e;
-  return ApplicationFailure.create({ message: e.message, type: e.type, nonRetryable: !e.retryable, cause: e });
+  if (e instanceof TemporalFailure) return e;
+  if (isProofError(e) && !SYSTEM_PROOF_ERRORS.has(e.type)) {
+    return ApplicationFailure.create({ message: e.message, type: e.type, nonRetryable: !e.retryable, cause: e });
+  }
+  const missingPath = e instanceof ProofArtifactMissingError ? e.missingPath : undefined;
+  return systemFault({
+    fault: isProofError(e) ? e.type : `ProverError (${e instanceof Error ? e.name : typeof e})`,
+    component: 'proof worker',
+    message: e instanceof Error ? e.message : String(e),
+    cause: e,
+    details: missingPath ? { artifact: missingPath } : undefined,
+  });
 }
 
 export function createProofActivities(opts: ProofActivityOptions, service: ProofService = createProofService(opts)): ProofActivities {
@@ -59,11 +85,16 @@ export function createProofActivities(opts: ProofActivityOptions, service: Proof
   }
 
   async function verifyProof(input: VerifyProofInput): Promise<VerifyResult> {
+    let verdict: VerifyResult;
     try {
-      return await service.verifyProof(input);
+      verdict = await service.verifyProof(input);
     } catch (e) {
       throw toApplicationFailure(e);
     }
+    // A proof made with another key is no verdict on the agent's work: the prover and this verifier run
+    // different artifacts. Another verifier (one with the prover's key) may judge it.
+    if (!verdict.valid && verdict.code === 'ProofKeyMismatch') throw toApplicationFailure(new ProofKeyMismatchError(verdict.reason));
+    return verdict;
   }
 
   return { generateProof, verifyProof };

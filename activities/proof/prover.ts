@@ -57,6 +57,47 @@ function readArtifact(file: string, what: string): Uint8Array {
   return value;
 }
 
+/** The verification-key hash each proving key (zkey) yields, by path, checked once per file version. */
+const zkeyVkHashes = new Map<string, { bytes: Uint8Array; hash: Promise<string> }>();
+
+/**
+ * The proving key, checked against the verification key these artifacts record: a zkey from another
+ * build (or one damaged on disk) would make proofs that fail the verifier's pairing check, which reads
+ * like a bad proof. Caught here, before proving, it is what it is: corrupt artifacts. Costs one
+ * verification-key export (about 15 ms) per zkey file version, not per proof.
+ */
+async function readProvingKey(artifacts: ProvingArtifacts): Promise<Uint8Array> {
+  const file = artifacts.zkeyPath;
+  const zkey = readArtifact(file, 'proving key (zkey)');
+  let known = zkeyVkHashes.get(file);
+  if (!known || known.bytes !== zkey) {
+    const entry = { bytes: zkey, hash: snarkjs.zKey.exportVerificationKey({ type: 'mem', data: zkey }).then((vk) => verificationKeyHash(vk)) };
+    zkeyVkHashes.set(file, entry);
+    entry.hash.catch(() => {
+      if (zkeyVkHashes.get(file) === entry) zkeyVkHashes.delete(file);
+    });
+    known = entry;
+  }
+  let derived: string;
+  try {
+    derived = await known.hash;
+  } catch (e) {
+    throw new ProofArtifactMissingError(
+      `proving key (zkey) ${file} is corrupt: no verification key can be read from it (${e instanceof Error ? e.message : String(e)}); rebuild the circuit artifacts`,
+      file,
+      { cause: e },
+    );
+  }
+  if (derived !== artifacts.verificationKeyHash) {
+    throw new ProofArtifactMissingError(
+      `proving key (zkey) ${file} belongs to verification key ${derived}, not to ${artifacts.verificationKeyHash} that these artifacts record; ` +
+        'the zkey comes from another build or was altered: rebuild the artifacts (or share one artifacts directory between proof workers)',
+      file,
+    );
+  }
+  return zkey;
+}
+
 /** Loads (and caches) a verification key, checking it against the expected hash. */
 export function loadVerificationKey(artifacts: VerifyingArtifacts): VerificationKey {
   const file = artifacts.verificationKeyPath;
@@ -88,6 +129,7 @@ export function loadVerificationKey(artifacts: VerifyingArtifacts): Verification
 export function clearArtifactMemoryCache(): void {
   fileCache.clear();
   vkCache.clear();
+  zkeyVkHashes.clear();
   clearWitnessCalculators();
 }
 
@@ -141,8 +183,9 @@ function isoNow(): string {
 /**
  * Generates the task's Groth16 proof. The output commitment is Poseidon(output, salt), computed here.
  * Throws ProofWitnessInvalidError when the inputs do not satisfy the circuit (the witness generator
- * refuses them), ProofInputInvalidError for malformed numbers, ProofArtifactMissingError when the
- * wasm or zkey is missing or unreadable.
+ * refuses them), ProofInputInvalidError for malformed numbers (the agent's doing, both);
+ * ProofArtifactMissingError when the wasm or zkey is missing or unreadable, when the zkey does not
+ * belong to the recorded verification key, or when the wasm is not the task circuit's (the system's).
  */
 export async function proveTask(input: GenerateProofInput, artifacts: ProvingArtifacts): Promise<ProofRecord> {
   const startedAt = isoNow();
@@ -150,7 +193,7 @@ export async function proveTask(input: GenerateProofInput, artifacts: ProvingArt
   const p = parseInput(input);
   const outputCommitment = commitSync(p.output, p.salt);
   const wasm = readArtifact(artifacts.wasmPath, 'circuit wasm');
-  const zkey = readArtifact(artifacts.zkeyPath, 'proving key (zkey)');
+  const zkey = await readProvingKey(artifacts);
 
   const circuitInput = {
     taskId: p.taskIdField,
@@ -176,11 +219,31 @@ export async function proveTask(input: GenerateProofInput, artifacts: ProvingArt
         { cause: e },
       );
     }
-    if (/assert failed|not all inputs|too many values|signal not found|not enough values/i.test(msg)) {
+    const said = msg.replace(/\s+/g, ' ').trim();
+    if (/assert failed/i.test(msg)) {
+      // The agent answers for inputs that break the compute function or the parent opening, which
+      // diagnoseWitness checks as the circuit does. A circuit that rejects inputs satisfying both is not
+      // the task circuit: its wasm is corrupt or compiled from another circuit.
       const why = diagnoseWitness(input);
+      if (!why.length) {
+        throw new ProofArtifactMissingError(
+          `circuit wasm ${artifacts.wasmPath} rejects the inputs of task ${input.taskId}, which satisfy the task circuit ` +
+            `(output = value^2 + parentOutput, parent commitment opens); circuit said: "${said}". The wasm is corrupt or compiled from another circuit: rebuild the artifacts`,
+          artifacts.wasmPath,
+          { cause: e },
+        );
+      }
       throw new ProofWitnessInvalidError(
-        `the inputs of task ${input.taskId} do not satisfy the task circuit (${why.length ? why.join('; ') : 'constraint failed'}); ` +
-          `circuit said: "${msg.replace(/\s+/g, ' ').trim()}". Recompute output with computeOutput() and take the parent's commitment and salt from its proof record`,
+        `the inputs of task ${input.taskId} do not satisfy the task circuit (${why.join('; ')}); ` +
+          `circuit said: "${said}". Recompute output with computeOutput() and take the parent's commitment and salt from its proof record`,
+        { cause: e },
+      );
+    }
+    if (/not all inputs|too many values|signal not found|not enough values/i.test(msg)) {
+      // The inputs' names and shapes are the prover's, the same for every task: a wasm that does not take them is another circuit's.
+      throw new ProofArtifactMissingError(
+        `circuit wasm ${artifacts.wasmPath} does not take the task circuit's inputs (circuit said: "${said}"); it was compiled from another circuit: rebuild the artifacts`,
+        artifacts.wasmPath,
         { cause: e },
       );
     }

@@ -44,7 +44,7 @@ export interface Snarkjs {
   zKey: {
     newZKey(r1cs: string, ptau: string, zkey: string, logger?: Logger): Promise<unknown>;
     contribute(oldZkey: string, newZkey: string, name: string, entropy: string, logger?: Logger): Promise<unknown>;
-    exportVerificationKey(zkey: string, logger?: Logger): Promise<VerificationKey>;
+    exportVerificationKey(zkey: SnarkFile, logger?: Logger): Promise<VerificationKey>;
   };
   r1cs: {
     info(r1cs: string, logger?: Logger): Promise<R1csInfo>;

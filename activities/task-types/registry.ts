@@ -14,10 +14,9 @@ export function taskTypeNames(): string[] {
   return [...TASK_TYPES.keys()];
 }
 
-export function getTaskType(name: string): TaskType<unknown> {
-  const type = TASK_TYPES.get(name);
-  if (!type) throw new Error(`unknown task type "${name}" (known: ${taskTypeNames().join(', ')})`);
-  return type;
+/** The task type of that name on this worker, or undefined when this worker's registry has none. */
+export function findTaskType(name: string): TaskType<unknown> | undefined {
+  return TASK_TYPES.get(name);
 }
 
 /** Validates a payload against its type; the message names the field, the value and what is allowed. */

@@ -5,7 +5,10 @@ export interface TaskType<P> {
   name: string;
   description: string;
   payloadSchema: z.ZodType<P>;
-  /** Runs the task on its parent's output (0 for a root). Throws TaskExecutionError on a failure that is the task's own. */
+  /**
+   * Runs the task on its parent's output (0 for a root). Throws TaskExecutionError on a failure that is
+   * the task's own (its bond may be slashed); anything else it throws is the system's (a SystemFault).
+   */
   execute(payload: P, parentOutput: bigint): { output: bigint; proofValue: bigint; workMs?: number };
 }
 

@@ -1,7 +1,8 @@
 /**
- * The `agenc-proofs` activities with real proofs: failures as typed ApplicationFailures, the
- * concurrency bound, the queue limit, the timeout, heartbeats and cancellation (in Temporal's
- * MockActivityEnvironment: an activity context without a server).
+ * The `agenc-proofs` activities with real proofs: failures as typed ApplicationFailures (the system's
+ * own as SystemFault: system-faults.test.ts goes through each), the concurrency bound, the queue limit,
+ * the timeout, heartbeats and cancellation (in Temporal's MockActivityEnvironment: an activity context
+ * without a server).
  */
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -71,7 +72,7 @@ test('an unsatisfiable witness is a non-retryable ProofWitnessInvalid', async ()
   expect(f.message).toMatch(/output 122 is not value\^2 \+ parentOutput = 121/);
 });
 
-test('missing artifacts are a non-retryable ProofArtifactMissing', async () => {
+test("missing artifacts are a retryable SystemFault (the worker's, not the agent's), naming ProofArtifactMissing and the fix", async () => {
   const acts = createProofActivities({
     artifactsDir: path.join(TEST_SCRATCH_DIR, 'never-built'),
     buildArtifacts: false,
@@ -80,15 +81,16 @@ test('missing artifacts are a non-retryable ProofArtifactMissing', async () => {
     queueSize: 1,
   });
   const f = await failureOf(acts.generateProof(honestWitness('act-3', 'agent-a', 2n).input));
-  expect(f.type).toBe('ProofArtifactMissing');
-  expect(f.nonRetryable).toBe(true);
-  expect(f.message).toMatch(/build-circuits/);
+  expect(f.type).toBe('SystemFault');
+  expect(f.nonRetryable).toBe(false);
+  expect(f.message).toMatch(/^ProofArtifactMissing on proof worker \d+@.*build-circuits/);
   const f2 = await failureOf(
     createProofActivities({ artifacts: { ...artifacts, zkeyPath: '/nonexistent.zkey' }, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 1 }).generateProof(
       honestWitness('act-4', 'agent-a', 2n).input,
     ),
   );
-  expect(f2.type).toBe('ProofArtifactMissing');
+  expect(f2.type).toBe('SystemFault');
+  expect(f2.message).toMatch(/ProofArtifactMissing .*\/nonexistent\.zkey is missing/);
 });
 
 test('a proof over timeoutMs is a non-retryable ProofTimeout, and the process keeps going', async () => {
@@ -99,7 +101,7 @@ test('a proof over timeoutMs is a non-retryable ProofTimeout, and the process ke
   expect(f.message).toMatch(/within 1 ms/);
 });
 
-test('concurrency is bounded and an overfull queue is refused with ProofQueueFull', async () => {
+test('concurrency is bounded and an overfull queue is refused: a retryable SystemFault naming ProofQueueFull', async () => {
   const service = createProofService({ artifacts, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 1 });
   const acts = createProofActivities({ artifacts, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 1 }, service);
   const first = acts.generateProof(honestWitness('q-1', 'agent-a', 2n).input);
@@ -107,9 +109,9 @@ test('concurrency is bounded and an overfull queue is refused with ProofQueueFul
   await Promise.resolve();
   expect(service.stats()).toMatchObject({ running: 1, waiting: 1 });
   const f = await failureOf(acts.generateProof(honestWitness('q-3', 'agent-a', 4n).input));
-  expect(f.type).toBe('ProofQueueFull');
-  expect(f.nonRetryable).toBe(true);
-  expect(f.message).toMatch(/1 proofs running \(max_concurrent 1\) and 1 waiting \(queue_size 1\)/);
+  expect(f.type).toBe('SystemFault');
+  expect(f.nonRetryable).toBe(false);
+  expect(f.message).toMatch(/^ProofQueueFull on proof worker .*1 proofs running \(max_concurrent 1\) and 1 waiting \(queue_size 1\)/);
   const [r1, r2] = await Promise.all([first, second]);
   expect(r1.task_id).toBe('q-1');
   expect(r2.task_id).toBe('q-2');

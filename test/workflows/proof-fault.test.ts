@@ -1,14 +1,22 @@
 /**
- * Who answers for a proof that does not come back, against the real dev server, proofs and SVM: the
- * system when no proof worker takes it (rolled back, bonds released, nothing slashed), the agent when
- * its own proof runs out of proving time (failed, proof_timeout). The system's worker here serves
+ * Who answers for a proof that does not come back, against the real dev server, proofs and SVM. Never
+ * the agent, here: not when no proof worker takes it, nor when a proof worker fails (a verifier with
+ * another key: a SystemFault), both rolled back as proof_unavailable; nor when a proof of the
+ * fixed-size circuit runs out of proving time, which is the machine's load (rolled back as
+ * proof_timeout). Bonds released, nothing slashed, no cooldown. The system's worker here serves
  * `agenc-tasks` only; the tests decide which proof worker, if any, polls `agenc-proofs`.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createStakeOperator } from '../../activities/chain';
-import { createProofActivities, ensureArtifacts } from '../../activities/proof';
-import { PROOF_QUEUE, TASK_QUEUE } from '../../shared/task-queues';
+import { createProofActivities, ensureArtifacts, verificationKeyHash, type CircuitArtifacts, type ProofActivities } from '../../activities/proof';
+import { snarkjs } from '../../activities/proof/snarkjs';
+import type { GenerateProofInput } from '../../shared/proof-records';
+import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, TASK_QUEUE } from '../../shared/task-queues';
+import { controlStatus } from '../../temporal/control';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import type { TaskState } from '../../shared/task-model';
 
 const agent = 'prover';
 let sys: TestSystem;
@@ -42,27 +50,107 @@ test('no proof worker takes the proof: the task rolls back as proof_unavailable 
   expect(after.locked_in_bonds).toBe(0);
 });
 
-test("a proof that runs out of its own proving time is the agent's fault: failed, proof_timeout", async () => {
-  // The configuration cannot set a proving limit below one proof (timeout_ms >= 1000 ms, a proof here
-  // takes a few hundred), so this proof worker runs the real activity with a 1 ms limit.
-  const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
-  const artifacts = await ensureArtifacts({ artifactsDir: process.env.AGENC_CIRCUITS_DIR });
-  const { generateProof } = createProofActivities({ artifacts, timeoutMs: 1, maxConcurrent: 1, queueSize: 1 });
-  const worker = await Worker.create({
-    connection,
-    namespace: sys.namespace,
-    taskQueue: PROOF_QUEUE,
-    activities: { generateProof },
-    maxConcurrentActivityTaskExecutions: 1,
+/**
+ * A system of its own with the usual 60 s confirmation timeout (nothing but the proof may end its tasks),
+ * and proof workers the test assembles from the real activities.
+ */
+describe('a proof worker that fails the task', () => {
+  let own: TestSystem;
+  let artifacts: CircuitArtifacts;
+  beforeAll(async () => {
+    own = await startTestSystem({ name: 'proof-worker-fault', worker: { queues: [TASK_QUEUE] } });
+    await own.fundAgent(agent);
+    artifacts = await ensureArtifacts({ artifactsDir: process.env.AGENC_CIRCUITS_DIR });
   });
-  try {
-    await worker.runUntil(async () => {
-      const task = await sys.submit({ type: 'compute', payload: { value: 3 }, agent });
-      const s = await sys.wait(task);
-      expect(s).toMatchObject({ status: 'failed', rollback_reason: 'proof_timeout', proof: { state: 'failed' } });
-      expect(s.error).toMatch(/did not finish within 1 ms \(proof timeout\)/);
-    });
-  } finally {
-    await connection.close();
+  afterAll(() => own?.close());
+
+  /**
+   * Submits a parent and its speculative child with proof workers made of `prover` and `verifier` running,
+   * and returns both once final; then checks the agent lost nothing and is not cooling down.
+   */
+  async function parentAndChild(ids: { parentId: string; childId: string }, acts: Pick<ProofActivities, 'generateProof' | 'verifyProof'>) {
+    const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
+    const operator = createStakeOperator(own.worker.stakeDeps!);
+    const before = (await operator.stakeStatus({ agent })).agents[0]!;
+    let result: { parent: TaskState; child: TaskState };
+    try {
+      const workerOptions = { connection, namespace: own.namespace, maxConcurrentActivityTaskExecutions: 2 };
+      const prover = await Worker.create({ ...workerOptions, taskQueue: PROOF_QUEUE, activities: { generateProof: acts.generateProof } });
+      const verifier = await Worker.create({ ...workerOptions, taskQueue: PROOF_VERIFICATION_QUEUE, activities: { verifyProof: acts.verifyProof } });
+      const scenario = (async () => {
+        await own.submit({ taskId: ids.parentId, type: 'compute', payload: { value: 3 }, agent });
+        await own.submit({ taskId: ids.childId, type: 'compute', payload: { value: 4 }, dependsOn: ids.parentId, agent });
+        return { child: await own.wait(ids.childId), parent: await own.wait(ids.parentId) };
+      })();
+      // Both workers stop before the connection closes, whatever the scenario's outcome; then its outcome counts.
+      await Promise.allSettled([prover.runUntil(scenario), verifier.runUntil(scenario)]);
+      result = await scenario;
+    } finally {
+      await connection.close();
+    }
+    const after = (await operator.stakeStatus({ agent })).agents[0]!;
+    expect(after.slashed - before.slashed).toBe(0);
+    expect(after.locked_in_bonds).toBe(0);
+    // Nothing slashed, so no cooldown: the agent may speculate at once.
+    expect((await controlStatus(own.client)).cooldowns[agent]).toBeUndefined();
+    return result;
   }
+
+  test("a proof that runs out of proving time is the machine's load, not the agent's: rolled back as proof_timeout, its bond released", async () => {
+    // The configuration cannot set a proving limit below one proof (timeout_ms >= 1000 ms, a proof here
+    // takes a few hundred), so the proof worker runs the real activity with a 1 ms limit for the
+    // speculative (bonded) child, and a 30 s one for its parent.
+    const proving = createProofActivities({ artifacts, timeoutMs: 30_000, maxConcurrent: 2, queueSize: 2 });
+    const starved = createProofActivities({ artifacts, timeoutMs: 1, maxConcurrent: 1, queueSize: 1 });
+    const ids = { parentId: 'timeout-parent', childId: 'timeout-child' };
+    const { parent, child } = await parentAndChild(ids, {
+      generateProof: (input: GenerateProofInput) => (input.taskId === ids.childId ? starved : proving).generateProof(input),
+      verifyProof: proving.verifyProof,
+    });
+    // Not the agent's fault: it rolls back (`failed` is for its own fault), and the bond it took comes back in full.
+    expect(child).toMatchObject({
+      status: 'rolled_back',
+      rollback_reason: 'proof_timeout',
+      speculation_status: 'speculative',
+      proof: { state: 'failed' },
+      bond: { state: 'released' },
+    });
+    expect(child.error).toMatch(/did not finish within 1 ms \(proof timeout\)/);
+    expect(parent).toMatchObject({ status: 'confirmed' });
+  });
+
+  test("a verifier with another key than the prover's is the system's fault (ProofKeyMismatch), not an invalid proof: rolled back as proof_unavailable, its bond released", async () => {
+    // Another build's key for the same circuit, as a proof worker with its own artifacts directory has.
+    const dir = path.join(own.dir, 'other-key');
+    fs.mkdirSync(dir, { recursive: true });
+    const zkeyPath = path.join(dir, 'other.zkey');
+    await snarkjs.zKey.contribute(artifacts.zkeyPath, zkeyPath, 'other build', 'a verifier with another key');
+    const vk = await snarkjs.zKey.exportVerificationKey(zkeyPath);
+    const verificationKeyPath = path.join(dir, 'verification_key.json');
+    fs.writeFileSync(verificationKeyPath, JSON.stringify(vk));
+    const otherKey = verificationKeyHash(vk);
+
+    const proving = createProofActivities({ artifacts, timeoutMs: 30_000, maxConcurrent: 2, queueSize: 2 });
+    const otherVerifier = createProofActivities({
+      artifacts: { ...artifacts, verificationKeyPath, verificationKeyHash: otherKey },
+      timeoutMs: 30_000,
+      maxConcurrent: 1,
+      queueSize: 1,
+    });
+    const ids = { parentId: 'key-parent', childId: 'key-child' };
+    const { parent, child } = await parentAndChild(ids, {
+      generateProof: proving.generateProof,
+      verifyProof: (input) => (input.expected.taskId === ids.childId ? otherVerifier : proving).verifyProof(input),
+    });
+    expect(child).toMatchObject({
+      status: 'rolled_back',
+      rollback_reason: 'proof_unavailable',
+      speculation_status: 'speculative',
+      proof: { state: 'failed' },
+      bond: { state: 'released' },
+    });
+    expect(child.error).toMatch(/^ProofKeyMismatch on proof worker \d+@.* \(the system's fault, not the agent's\)/);
+    expect(child.error).toContain(`made with verification key ${artifacts.verificationKeyHash}, but this verifier uses ${otherKey}`);
+    expect(parent).toMatchObject({ status: 'confirmed' });
+  });
 });

@@ -4,6 +4,9 @@ import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio
 import { OWN_FAULT_REASONS, ROLLBACK_REASONS, TASK_STATUSES, type TaskStatus } from '../../shared/task-model';
 import {
   bondSettlement,
+  bondSettlementBeforeSystemFaults,
+  classifyExecutionFailure,
+  classifyProofFailure,
   commitBatchEntries,
   endReason,
   executionWorkerLost,
@@ -17,6 +20,7 @@ import {
   rollbackExplanation,
   rollbackTakesEffect,
   rootMessage,
+  systemFaultIn,
   unconfirmedAncestors,
   unconfirmedStatus,
   unsettledDependents,
@@ -100,10 +104,111 @@ test("bonds: slashed on the task's own fault only; how a task that did not confi
   expect(endReason(undefined, 'proof_failed')).toBe('proof_failed');
   // A rollback that took effect outranks the task's own fault: its bond is released, not slashed.
   expect(endReason('parent_failed', 'execution_failed')).toBe('parent_failed');
-  expect(bondSettlement(endReason('forced', 'proof_timeout'))).toBe('release');
+  expect(bondSettlement(endReason('forced', 'proof_failed'))).toBe('release');
   expect(unconfirmedStatus(true, false)).toBe('failed');
   expect(unconfirmedStatus(true, true)).toBe('rolled_back');
   expect(unconfirmedStatus(false, true)).toBe('rolled_back');
+});
+
+test('which reasons slash: only what the agent controls (its execution error, a proof its inputs cannot satisfy)', () => {
+  const table: Array<[(typeof ROLLBACK_REASONS)[number], 'slash' | 'release']> = [
+    ['execution_failed', 'slash'],
+    ['proof_failed', 'slash'],
+    // A circuit of fixed size that does not prove in time is the machine's load, not the agent's.
+    ['proof_timeout', 'release'],
+    ['proof_unavailable', 'release'],
+    ['execution_unavailable', 'release'],
+    ['parent_failed', 'release'],
+    ['parent_rolled_back', 'release'],
+    ['confirmation_timeout', 'release'],
+    ['forced', 'release'],
+    ['system_error', 'release'],
+  ];
+  // Every reason is in the table: a new one must say whether it slashes.
+  expect(table.map(([reason]) => reason).sort()).toEqual([...ROLLBACK_REASONS].sort());
+  for (const [reason, settlement] of table) expect([reason, bondSettlement(reason)]).toEqual([reason, settlement]);
+  expect([...OWN_FAULT_REASONS].sort()).toEqual(['execution_failed', 'proof_failed']);
+  // Runs that recorded their settlement under the old rule replay with it (the workflow's patch decides which).
+  expect(bondSettlementBeforeSystemFaults('proof_timeout')).toBe('slash');
+  for (const reason of ROLLBACK_REASONS.filter((r) => r !== 'proof_timeout')) {
+    expect([reason, bondSettlementBeforeSystemFaults(reason)]).toEqual([reason, bondSettlement(reason)]);
+  }
+});
+
+test('a failed proof or execution is classified by its cause chain: a SystemFault anywhere in it releases the bond', () => {
+  const activity = (activityType: string, cause: Error) => new ActivityFailure('activity task failed', activityType, '9', undefined, undefined, cause);
+  const system = (fault: string, detail: string, cause?: Error) =>
+    ApplicationFailure.create({ type: 'SystemFault', message: `${fault} on proof worker 42@host-a (the system's fault, not the agent's): ${detail}`, cause });
+  const keyMismatch = system(
+    'ProofKeyMismatch',
+    'proof for task t1 was made with verification key aaa, but this verifier uses bbb',
+    ApplicationFailure.create({ type: 'ProofKeyMismatchError', message: 'proof for task t1 was made with verification key aaa, but this verifier uses bbb' }),
+  );
+  const artifactMissing = system('ProofArtifactMissing', 'circuit artifact /data/circuits/k/task.zkey is missing');
+  const timedOut = (type: 'SCHEDULE_TO_START' | 'HEARTBEAT') => activity('generateProof', new TimeoutFailure('activity timed out', undefined, type));
+
+  const proofCases: Array<[string, unknown, string, boolean]> = [
+    ['verifier with another key (ProofKeyMismatch)', activity('verifyProof', keyMismatch), 'proof_unavailable', false],
+    ['artifact missing on the proof worker', activity('generateProof', artifactMissing), 'proof_unavailable', false],
+    [
+      'a SystemFault below another ApplicationFailure',
+      activity('generateProof', ApplicationFailure.create({ type: 'Wrapped', message: 'w', cause: artifactMissing })),
+      'proof_unavailable',
+      false,
+    ],
+    ['no proof worker took it', timedOut('SCHEDULE_TO_START'), 'proof_unavailable', false],
+    ['its proof worker stopped answering', timedOut('HEARTBEAT'), 'proof_unavailable', false],
+    [
+      'proving ran out of time (fixed-size circuit)',
+      activity('generateProof', ApplicationFailure.nonRetryable('did not finish within 1 ms (proof timeout)', 'ProofTimeout')),
+      'proof_timeout',
+      false,
+    ],
+    [
+      "the agent's inputs do not satisfy the circuit",
+      activity('generateProof', ApplicationFailure.nonRetryable('output 5 is not value^2', 'ProofWitnessInvalid')),
+      'proof_failed',
+      true,
+    ],
+    ['a proof that did not verify', new Error('proof did not verify: pairing check failed'), 'proof_failed', true],
+  ];
+  for (const [what, err, reason, ownFault] of proofCases) {
+    const v = classifyProofFailure(err, 30_000);
+    expect([what, v.reason, v.ownFault, bondSettlement(v.reason)]).toEqual([what, reason, ownFault, ownFault ? 'slash' : 'release']);
+  }
+  // The message keeps the detail: which keys, which worker (the SystemFault's message, not only the innermost one).
+  expect(classifyProofFailure(activity('verifyProof', keyMismatch), 30_000).message).toMatch(/ProofKeyMismatch on proof worker 42@host-a.*key aaa.*uses bbb/);
+  expect(classifyProofFailure(activity('generateProof', artifactMissing), 30_000).message).toMatch(/task\.zkey is missing/);
+  expect(classifyProofFailure(timedOut('SCHEDULE_TO_START'), 5000).message).toMatch(/no proof worker took it within 5000 ms/);
+  // The rule before SystemFault, kept for replays: a key mismatch was the agent's proof_failed.
+  expect(proofFailureReason(activity('verifyProof', keyMismatch))).toBe('proof_failed');
+
+  const unknownType = ApplicationFailure.create({
+    type: 'SystemFault',
+    message:
+      'UnknownTaskType on task worker 7@host-b (the system\'s fault, not the agent\'s): task t2: task type "resize" is unknown to this worker (it knows: compute)',
+  });
+  const executionCases: Array<[string, unknown, string, boolean]> = [
+    ['a task type this worker lacks', activity('executeTask', unknownType), 'execution_unavailable', false],
+    [
+      'attempts lost to their worker',
+      activity('executeTask', new TimeoutFailure('activity timed out', undefined, 'START_TO_CLOSE')),
+      'execution_unavailable',
+      false,
+    ],
+    [
+      "the task type's own error",
+      activity('executeTask', ApplicationFailure.retryable('task t2: the payload asked this task to fail', 'ExecutionFailed')),
+      'execution_failed',
+      true,
+    ],
+  ];
+  for (const [what, err, reason, ownFault] of executionCases) {
+    const v = classifyExecutionFailure(err);
+    expect([what, v.reason, v.ownFault, bondSettlement(v.reason)]).toEqual([what, reason, ownFault, ownFault ? 'slash' : 'release']);
+  }
+  expect(classifyExecutionFailure(activity('executeTask', unknownType)).message).toMatch(/task type "resize" is unknown to this worker \(it knows: compute\)/);
+  expect(systemFaultIn(new Error('plain'))).toBeUndefined();
 });
 
 test('every rollback reason has words for the Web UI', () => {
