@@ -231,7 +231,7 @@ export interface MetricWindow {
  * neither; Prometheus has no memory growth until a worker has an hour of history). Reported as
  * `unknown` rather than as a quiet 0 / none, so a phase never proceeds on what nobody looked at.
  */
-export type ObservedSignal = 'p1_alerts' | 'memory_growth';
+export type ObservedSignal = 'p1_alerts' | 'memory_growth' | 'proof_queue';
 
 export interface RolloutReadings {
   speculativeTasks: number;
@@ -397,7 +397,7 @@ export interface RolloutStatus {
 // ── the decision matrix, one reading at a time ─────────────────────────────────────────────────────
 
 const pctText = (x: number) => `${(x * 100).toFixed(1)}%`;
-const SIGNAL_NAMES: Record<ObservedSignal, string> = { p1_alerts: 'P1 alerts', memory_growth: 'memory growth' };
+const SIGNAL_NAMES: Record<ObservedSignal, string> = { p1_alerts: 'P1 alerts', memory_growth: 'memory growth', proof_queue: 'proof queue' };
 
 export interface ReadingJudgement {
   /** At least `min_sample` speculative tasks: the rates are judged. */

@@ -6,6 +6,7 @@
  * P1 alerts: Alertmanager's API (`GET /api/v2/alerts`) when `ALERTMANAGER_URL` is set (it knows
  * silences and inhibitions), otherwise Prometheus's own `ALERTS{alertstate="firing",severity="P1"}`.
  */
+import type { ObservedSignal } from '../../shared/rollout-model';
 import { rate, type MetricWindow, type RolloutMetricSource, type RolloutReadings } from './source';
 
 export const PROMETHEUS_QUERIES = {
@@ -78,15 +79,22 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): RolloutMe
       const memRatio = scalar(memV);
       // Not a quiet 0: nobody has seen the memory yet, and a phase must not proceed on it.
       if (memRatio === undefined) notes.push('memory growth: no result (a worker needs an hour of history): unknown');
+      const [depth, capacity] = [scalar(depthV), scalar(capV)];
+      // No sample (a worker that cannot read speculation-control drops its gauges): unknown, never an empty queue.
+      if (depth === undefined || capacity === undefined) notes.push('proof queue: no result (speculation_control_up 0, or no worker scraped): unknown');
+      const unknown: ObservedSignal[] = [
+        ...(memRatio === undefined ? (['memory_growth'] as const) : []),
+        ...(depth === undefined || capacity === undefined ? (['proof_queue'] as const) : []),
+      ];
       return {
         speculativeTasks,
         rollbacks: Math.round(rollbackRate * speculativeTasks),
         rollbackRate: observedRate === undefined ? rate(0, speculativeTasks) : rollbackRate,
         memoryGrowthPerHour: memRatio === undefined ? 0 : Math.max(0, memRatio - 1),
-        proofQueueDepth: scalar(depthV) ?? 0,
-        proofQueueCapacity: scalar(capV) ?? 0,
+        proofQueueDepth: depth ?? 0,
+        proofQueueCapacity: capacity ?? 0,
         p1Alerts: [...new Set(p1)].sort(),
-        unknown: memRatio === undefined ? ['memory_growth'] : [],
+        unknown,
         source: opts.alertmanagerUrl ? 'prometheus+alertmanager' : 'prometheus',
         notes,
       };

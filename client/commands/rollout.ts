@@ -122,7 +122,7 @@ const decisionLine = (d: Decision) => {
   // A signal the source cannot observe reads "unknown", never a reassuring 0%/h or "none".
   const unseen = (s: ObservedSignal) => r?.unknown?.includes(s) ?? false;
   const numbers = r
-    ? ` [tasks ${r.speculativeTasks}, rollbacks ${r.rollbacks}, rate ${(r.rollbackRate * 100).toFixed(1)}%, mem ${unseen('memory_growth') ? 'unknown' : `${(r.memoryGrowthPerHour * 100).toFixed(0)}%/h`}, queue ${r.proofQueueDepth}/${r.proofQueueCapacity}, P1 ${unseen('p1_alerts') ? 'unknown' : r.p1Alerts.length ? r.p1Alerts.join(',') : 'none'}]`
+    ? ` [tasks ${r.speculativeTasks}, rollbacks ${r.rollbacks}, rate ${(r.rollbackRate * 100).toFixed(1)}%, mem ${unseen('memory_growth') ? 'unknown' : `${(r.memoryGrowthPerHour * 100).toFixed(0)}%/h`}, queue ${unseen('proof_queue') ? 'unknown' : `${r.proofQueueDepth}/${r.proofQueueCapacity}`}, P1 ${unseen('p1_alerts') ? 'unknown' : r.p1Alerts.length ? r.p1Alerts.join(',') : 'none'}]`
     : '';
   return `${d.at}  phase ${d.phase}  ${d.action}: ${d.reason}${numbers}`;
 };

@@ -69,7 +69,7 @@ test('an operator reads a rolled-back tree, the speculative tasks and a rollout 
   let rollout: string | undefined;
   if (rolloutRegistered()) {
     const { parsePlan } = await import('../../shared/rollout-model');
-    const { rolloutStatusQuery } = await import('../../shared/messages');
+    const { rolloutApproveSignal, rolloutStatusQuery } = await import('../../shared/messages');
     const { startRollout } = await import('../../client/commands/rollout');
     const plan = parsePlan({
       evaluation_interval: '1s',
@@ -85,6 +85,8 @@ test('an operator reads a rolled-back tree, the speculative tasks and a rollout 
     for (let i = 0; i < 60; i++) {
       const s = await handle.query(rolloutStatusQuery);
       if (s.current_phase === 2 && s.phases[1]?.state === 'monitoring') break;
+      // Nothing speculates here, so the canary holds for want of evidence: the operator approves it.
+      if (s.phases[0]?.state === 'holding') await handle.signal(rolloutApproveSignal);
       await new Promise((r) => setTimeout(r, 500));
     }
     rollout = ROLLOUT;
