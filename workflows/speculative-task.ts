@@ -259,7 +259,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
    * back with its bond released. Workflows started before keep the rule they started with.
    */
   const systemFaultsReleased = patched('system-faults-release-bond');
-  /** Waits for the parent look whether its workflow still runs (awaitParent). Workflows started before wait without looking. */
+  /** While waiting for the parent, look whether its workflow still runs (awaitParent). Workflows started before wait without looking. */
   const parentLiveness = patched('parent-liveness');
 
   const setStatus = (status: TaskStatus, waitingFor: string | null = null) => {

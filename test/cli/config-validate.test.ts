@@ -212,7 +212,7 @@ describe('a file with values out of range', () => {
   it('min_stake > max_stake fails only the min_stake <= max_stake check, once', () => {
     const r = run('minmax');
     expect(r.code).toBe(1);
-    expect(r.lines).toContain('✓ speculation.stake.min_stake >= 0');
+    expect(r.lines).toContain('✓ speculation.stake.min_stake >= 890880');
     expect(r.lines.filter((l) => l.startsWith('✗ '))).toEqual([
       '✗ speculation.stake.min_stake <= speculation.stake.max_stake: speculation.stake.min_stake = 2000000000 must be <= speculation.stake.max_stake (1000000000)',
     ]);

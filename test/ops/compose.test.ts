@@ -206,6 +206,7 @@ const exportedMetrics = new Set([
   'speculation_rollout_insufficient_evidence',
   'speculation_rollout_percentage',
   'speculation_enabled',
+  'speculation_control_up',
   'speculation_tasks_confirmed_total',
   ...['speculation_proof_generation_seconds', 'speculation_depth_histogram', 'speculation_task_latency_seconds'].flatMap((histogram) =>
     ['_bucket', '_sum', '_count'].map((suffix) => histogram + suffix),

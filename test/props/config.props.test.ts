@@ -9,7 +9,17 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { applyEnvOverrides, envNameFor, loadConfig, parseTomlText, TomlSyntaxError } from '../../config/load';
-import { applyDottedChanges, CONFIG_KEYS, ConfigError, type ConfigProblem, formatProblem, NUMERIC_RULES, parseConfig, setAtPath } from '../../config/schema';
+import {
+  applyDottedChanges,
+  CONFIG_KEYS,
+  ConfigError,
+  type ConfigProblem,
+  formatProblem,
+  NUMERIC_RULES,
+  parseConfig,
+  setAtPath,
+  BOND_ACCOUNT_RENT_MINIMUM,
+} from '../../config/schema';
 import { RUNBOOK_TOML, runbookRaw } from '../config/runbook';
 
 const RUNS = { numRuns: 200 };
@@ -100,7 +110,7 @@ describe('every numeric key, a value outside its range or not whole', () => {
         // Rules between keys may refuse an otherwise good value: the stake bounds are set to match.
         const raw = templateWith(key, value);
         if (key === 'speculation.stake.min_stake') setAtPath(raw, 'speculation.stake.max_stake', Number.MAX_SAFE_INTEGER);
-        if (key === 'speculation.stake.max_stake') setAtPath(raw, 'speculation.stake.min_stake', 0);
+        if (key === 'speculation.stake.max_stake') setAtPath(raw, 'speculation.stake.min_stake', BOND_ACCOUNT_RENT_MINIMUM);
         const result = parseConfig(raw);
         if (!result.ok) throw new Error(result.problems.map(formatProblem).join('; '));
         const got = key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], result.config);

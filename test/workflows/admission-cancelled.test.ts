@@ -5,31 +5,19 @@
  * proofs and SVM; clean-up is set far off so it cannot hide a leak.
  */
 import { controlStatus } from '../../temporal/control';
+import { ActivityGate } from '../helpers/activity-gate';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
 const agent = 'hasty';
 let sys: TestSystem;
-/** Admissions of these tasks reach the control workflow only after this delay (a busy control workflow). */
-const slowAdmissions = new Set<string>();
+const gate = new ActivityGate();
 
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'admission-cancelled',
     config: { speculation: { ...SPECULATIVE_CONFIG.speculation, limits: { gc_interval_ms: 3_600_000 } } },
-    worker: {
-      activityInterceptors: [
-        (ctx) => ({
-          inbound: {
-            async execute(input, next) {
-              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
-              if (ctx.info.activityType === 'admitSpeculation' && taskId && slowAdmissions.has(taskId)) await new Promise((r) => setTimeout(r, 4000));
-              return next(input);
-            },
-          },
-        }),
-      ],
-    },
+    worker: { activityInterceptors: [gate.interceptor] },
   });
   await sys.fundAgent(agent);
 });
@@ -39,7 +27,8 @@ test('a task that rolls back while its speculation request is in flight leaves n
   // The parent fails on its proof (a wrong claimed output) while the child's request is still on its way.
   const parent = await sys.submit({ type: 'compute', payload: { value: 2, claimed_output: '7' }, agent });
   const child = `slow-admission-${Date.now()}`;
-  slowAdmissions.add(child);
+  // Its request reaches the control workflow only after 4 s (a busy control workflow).
+  gate.delay('admitSpeculation', child, 4000);
   await sys.submit({ taskId: child, type: 'compute', payload: { value: 3 }, dependsOn: parent, agent });
 
   expect(await sys.wait(parent)).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed' });

@@ -5,13 +5,13 @@
  * tasks running while it is away do not fail and tell it what they owe once it is back; a stored
  * configuration the current schema refuses loads with defaults instead of wedging it.
  */
-import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
 import { admitTask, controlHandle, controlStatus, ensureControl } from '../../temporal/control';
 import { getTaskState } from '../../client/tasks';
 import { CONTROL_WORKFLOW_ID, pauseSignal } from '../../shared/messages';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { taskWorkflowId } from '../../shared/task-model';
+import { ActivityGate } from '../helpers/activity-gate';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -20,15 +20,7 @@ let sys: TestSystem;
 /** How many times the clean-up activity is made to fail (the control workflow gives it three attempts). */
 let cleanupFailuresLeft = 0;
 let cleanupFailures = 0;
-/** Proofs of these tasks wait (heartbeating) until the test lets them go. */
-const heldProofs = new Map<string, { release: () => void; released: Promise<void> }>();
-
-function holdProof(taskId: string): () => void {
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  heldProofs.set(taskId, { release, released });
-  return release;
-}
+const gate = new ActivityGate();
 
 beforeAll(async () => {
   sys = await startTestSystem({
@@ -44,27 +36,18 @@ beforeAll(async () => {
                 cleanupFailures += 1;
                 throw new Error('visibility store unavailable (injected by the test)');
               }
-              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
-              const held = taskId && ctx.info.activityType === 'generateProof' ? heldProofs.get(taskId) : undefined;
-              if (held) {
-                let done = false;
-                void held.released.then(() => (done = true));
-                while (!done) {
-                  Context.current().heartbeat();
-                  await new Promise((r) => setTimeout(r, 500));
-                }
-              }
               return next(input);
             },
           },
         }),
+        gate.interceptor,
       ],
     },
   });
   await sys.fundAgent(agent);
 });
 afterAll(async () => {
-  for (const h of heldProofs.values()) h.release();
+  gate.releaseAll();
   await sys?.close();
 });
 
@@ -110,7 +93,7 @@ test('a clean-up activity failing all three attempts while paused: the control w
 
 test('a speculative chain of two confirms while the control workflow is terminated; restored from its last state, it hears what the tasks owed it', async () => {
   const root = `survive-root-${Date.now()}`;
-  const releaseRoot = holdProof(root);
+  const releaseRoot = gate.hold('generateProof', root);
   await sys.submit({ taskId: root, type: 'compute', payload: { value: 2 }, agent });
   const child = await sys.submit({ type: 'compute', payload: { value: 3 }, dependsOn: root, agent });
   await pollUntil(

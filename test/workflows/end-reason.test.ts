@@ -5,56 +5,25 @@
  * would do the same) must not turn its slash into a release. Status, reason, bond outcome and the agent's
  * cooldown agree.
  */
-import { Context } from '@temporalio/activity';
 import { getTaskState } from '../../client/tasks';
 import { controlStatus } from '../../temporal/control';
 import { forceRollbackSignal } from '../../shared/messages';
 import { taskWorkflowId } from '../../shared/task-model';
+import { ActivityGate } from '../helpers/activity-gate';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
 const agent = 'claimant';
 let sys: TestSystem;
 
-/** Activities (by type and task) that wait, heartbeating, until the test lets them go. */
-const holds = new Map<string, { release: () => void; released: Promise<void> }>();
-function hold(activityType: string, taskId: string): () => void {
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  holds.set(`${activityType}:${taskId}`, { release, released });
-  return release;
-}
+const gate = new ActivityGate();
 
 beforeAll(async () => {
-  sys = await startTestSystem({
-    name: 'end-reason',
-    config: SPECULATIVE_CONFIG,
-    worker: {
-      activityInterceptors: [
-        (ctx) => ({
-          inbound: {
-            async execute(input, next) {
-              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
-              const held = taskId ? holds.get(`${ctx.info.activityType}:${taskId}`) : undefined;
-              if (held) {
-                let done = false;
-                void held.released.then(() => (done = true));
-                while (!done) {
-                  Context.current().heartbeat();
-                  await new Promise((r) => setTimeout(r, 300));
-                }
-              }
-              return next(input);
-            },
-          },
-        }),
-      ],
-    },
-  });
+  sys = await startTestSystem({ name: 'end-reason', config: SPECULATIVE_CONFIG, worker: { activityInterceptors: [gate.interceptor] } });
   await sys.fundAgent(agent);
 });
 afterAll(async () => {
-  for (const h of holds.values()) h.release();
+  gate.releaseAll();
   await sys?.close();
 });
 
@@ -63,9 +32,9 @@ test("an own fault's slash stays a slash when a rollback request arrives while t
   const [root, claimant, grandchild] = [`er-root-${stamp}`, `er-claim-${stamp}`, `er-grand-${stamp}`];
   // The root stays unconfirmed, so the claimant speculates on it (and bonds); the claimant's proof waits
   // until the grandchild has speculated on the claimant (and bonded); the grandchild's release waits for the test.
-  const releaseRoot = hold('generateProof', root);
-  const releaseClaim = hold('generateProof', claimant);
-  const releaseGrandchildBond = hold('releaseBond', grandchild);
+  const releaseRoot = gate.hold('generateProof', root);
+  const releaseClaim = gate.hold('generateProof', claimant);
+  const releaseGrandchildBond = gate.hold('releaseBond', grandchild);
 
   await sys.submit({ taskId: root, type: 'compute', payload: { value: 1 }, agent });
   // A wrong claimed output: its proof cannot verify, the agent's own fault.

@@ -4,22 +4,15 @@
  * without a verdict (terminated by an operator) rolls back within a bounded time and says why; a bond that
  * cannot be taken (an agent without a wallet) makes the task run without speculation instead of failing it.
  */
-import { Context } from '@temporalio/activity';
 import { getTaskState } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
+import { ActivityGate } from '../helpers/activity-gate';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
 const agent = 'steady';
 let sys: TestSystem;
-/** Proofs of these tasks wait, heartbeating, until the test lets them go. */
-const held = new Map<string, { release: () => void; released: Promise<void> }>();
-function holdProof(taskId: string): () => void {
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  held.set(taskId, { release, released });
-  return release;
-}
+const gate = new ActivityGate();
 
 beforeAll(async () => {
   sys = await startTestSystem({
@@ -32,38 +25,18 @@ beforeAll(async () => {
         features: { rollout_percentage: 100, enable_cross_agent_speculation: true },
       },
     },
-    worker: {
-      activityInterceptors: [
-        (ctx) => ({
-          inbound: {
-            async execute(input, next) {
-              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
-              const h = taskId && ctx.info.activityType === 'generateProof' ? held.get(taskId) : undefined;
-              if (h) {
-                let done = false;
-                void h.released.then(() => (done = true));
-                while (!done) {
-                  Context.current().heartbeat();
-                  await new Promise((r) => setTimeout(r, 300));
-                }
-              }
-              return next(input);
-            },
-          },
-        }),
-      ],
-    },
+    worker: { activityInterceptors: [gate.interceptor] },
   });
   await sys.fundAgent(agent);
 });
 afterAll(async () => {
-  for (const h of held.values()) h.release();
+  gate.releaseAll();
   await sys?.close();
 });
 
 test('a parent terminated by an operator: its dependent, waiting for the confirmation, rolls back within seconds and says why', async () => {
   const parent = `nv-parent-${Date.now()}`;
-  holdProof(parent);
+  gate.hold('generateProof', parent);
   await sys.submit({ taskId: parent, type: 'compute', payload: { value: 1 }, agent });
   const child = await sys.submit({ type: 'compute', payload: { value: 2 }, dependsOn: parent, agent });
   const grandchild = await sys.submit({ type: 'compute', payload: { value: 3 }, dependsOn: child, agent });
@@ -86,7 +59,7 @@ test('a parent terminated by an operator: its dependent, waiting for the confirm
 
 test('an agent without a wallet: the bond cannot be taken, the dependent runs without speculation and confirms', async () => {
   const parent = `nv-funded-${Date.now()}`;
-  const releaseParent = holdProof(parent);
+  const releaseParent = gate.hold('generateProof', parent);
   await sys.submit({ taskId: parent, type: 'compute', payload: { value: 4 }, agent });
   const child = await sys.submit({ type: 'compute', payload: { value: 5 }, dependsOn: parent, agent: 'walletless' });
   const waiting = await pollUntil(

@@ -4,12 +4,12 @@
  * caps (measured from real histories), a submission past it is refused naming it; the control
  * workflow's state stays within what it can carry across continue-as-new however long task ids are.
  */
-import { Context } from '@temporalio/activity';
 import { AdmissionError, getTaskState } from '../../client/tasks';
 import { admitTask, controlHandle } from '../../temporal/control';
 import { controlSnapshotQuery, registerDependentSignal } from '../../shared/messages';
 import { MAX_DEPENDENTS, taskWorkflowId } from '../../shared/task-model';
 import { STATE_BUDGET_BYTES } from '../../workflows/control-decisions';
+import { ActivityGate } from '../helpers/activity-gate';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -20,48 +20,20 @@ const PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024;
 
 const agent = 'scaler';
 let sys: TestSystem;
-const held = new Map<string, () => void>();
-const releasedOf = new Map<string, Promise<void>>();
+const gate = new ActivityGate();
 
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'scale-limits',
     config: { speculation: { ...SPECULATIVE_CONFIG.speculation, limits: { max_pending_operations: 50_000 } } },
-    worker: {
-      activityInterceptors: [
-        (ctx) => ({
-          inbound: {
-            async execute(input, next) {
-              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
-              const released = taskId && ctx.info.activityType === 'generateProof' ? releasedOf.get(taskId) : undefined;
-              if (released) {
-                let done = false;
-                void released.then(() => (done = true));
-                while (!done) {
-                  Context.current().heartbeat();
-                  await new Promise((r) => setTimeout(r, 300));
-                }
-              }
-              return next(input);
-            },
-          },
-        }),
-      ],
-    },
+    worker: { activityInterceptors: [gate.interceptor] },
   });
   await sys.fundAgent(agent);
 });
 afterAll(async () => {
-  for (const release of held.values()) release();
+  gate.releaseAll();
   await sys?.close();
 });
-
-function holdProof(taskId: string): () => void {
-  let release!: () => void;
-  releasedOf.set(taskId, new Promise<void>((r) => (release = r)));
-  held.set(taskId, release);
-  return release;
-}
 
 const historyLength = async (taskId: string) => (await sys.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory()).events!.length;
 
@@ -69,7 +41,7 @@ test('each speculative dependent adds a measured number of events to its parent:
   const stamp = Date.now();
   const lone = await sys.submit({ taskId: `lone-${stamp}`, type: 'compute', payload: { value: 1 }, agent });
   const parent = `many-${stamp}`;
-  const release = holdProof(parent);
+  const release = gate.hold('generateProof', parent);
   await sys.submit({ taskId: parent, type: 'compute', payload: { value: 1 }, agent });
   const n = 3;
   const children: string[] = [];
@@ -94,7 +66,7 @@ test('each speculative dependent adds a measured number of events to its parent:
 
 test('a parent with MAX_DEPENDENTS dependents refuses one more at submission, naming the limit', async () => {
   const parent = `crowded-${Date.now()}`;
-  holdProof(parent);
+  gate.hold('generateProof', parent);
   await sys.submit({ taskId: parent, type: 'compute', payload: { value: 2 }, agent });
   // Registrations as dependents send them: the parent records each (its answers go nowhere).
   const handle = sys.client.workflow.getHandle(taskWorkflowId(parent));

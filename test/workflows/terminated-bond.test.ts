@@ -3,57 +3,36 @@
  * proofs and SVM: `agenc admin check-integrity` names the bond and the command that fixes it, and
  * `agenc stake release-bond` releases it (never the bond of a task still running, which settles its own).
  */
-import { Context } from '@temporalio/activity';
 import { runOperatorAction } from '../../client/commands/operator';
 import { getTaskState } from '../../client/tasks';
 import type { IntegrityReport } from '../../shared/operator-contract';
 import type { SettleBondResult } from '../../shared/stake-records';
 import { taskWorkflowId } from '../../shared/task-model';
+import { ActivityGate } from '../helpers/activity-gate';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
 const agent = 'orphaned';
 let sys: TestSystem;
-let releaseRoot: () => void = () => undefined;
+const gate = new ActivityGate();
 
 beforeAll(async () => {
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  releaseRoot = release;
   sys = await startTestSystem({
     name: 'terminated-bond',
     // Clean-up frees a terminated task's slots within a second.
     config: { speculation: { ...SPECULATIVE_CONFIG.speculation, limits: { gc_interval_ms: 500 } } },
-    worker: {
-      activityInterceptors: [
-        (ctx) => ({
-          inbound: {
-            async execute(input, next) {
-              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
-              if (ctx.info.activityType === 'generateProof' && taskId?.startsWith('tb-root-')) {
-                let done = false;
-                void released.then(() => (done = true));
-                while (!done) {
-                  Context.current().heartbeat();
-                  await new Promise((r) => setTimeout(r, 300));
-                }
-              }
-              return next(input);
-            },
-          },
-        }),
-      ],
-    },
+    worker: { activityInterceptors: [gate.interceptor] },
   });
   await sys.fundAgent(agent);
 });
 afterAll(async () => {
-  releaseRoot();
+  gate.releaseAll();
   await sys?.close();
 });
 
 test('the bond of a terminated speculative task: check-integrity names it and the command, release-bond releases it once', async () => {
   const root = `tb-root-${Date.now()}`;
+  const releaseRoot = gate.hold('generateProof', root);
   await sys.submit({ taskId: root, type: 'compute', payload: { value: 1 }, agent });
   const child = await sys.submit({ type: 'compute', payload: { value: 2 }, dependsOn: root, agent });
   const speculating = await pollUntil(
