@@ -64,9 +64,11 @@ const zkeyVkHashes = new Map<string, { bytes: Uint8Array; hash: Promise<string> 
  * The proving key, checked against the verification key these artifacts record: a zkey from another
  * build (or one damaged on disk) would make proofs that fail the verifier's pairing check, which reads
  * like a bad proof. Caught here, before proving, it is what it is: corrupt artifacts. Costs one
- * verification-key export (about 15 ms) per zkey file version, not per proof.
+ * verification-key export per zkey file version, not per proof: about 10 ms, but up to a second for the
+ * first in a process (the curve is built then), which is why the proof service runs it before a proof's
+ * time starts.
  */
-async function readProvingKey(artifacts: ProvingArtifacts): Promise<Uint8Array> {
+export async function readProvingKey(artifacts: ProvingArtifacts): Promise<Uint8Array> {
   const file = artifacts.zkeyPath;
   const zkey = readArtifact(file, 'proving key (zkey)');
   let known = zkeyVkHashes.get(file);

@@ -4,7 +4,7 @@
  */
 import { ensureArtifacts, type CircuitArtifacts } from './artifacts';
 import { ProofCancelledError, ProofTimeoutError } from './errors';
-import { proveTask, verifyTaskProof } from './prover';
+import { proveTask, readProvingKey, verifyTaskProof } from './prover';
 import { BoundedSemaphore, type SemaphoreStats } from './semaphore';
 import type { ExpectedPublicInputs, GenerateProofInput, ProofRecord, VerifyResult } from '../../shared/proof-records';
 
@@ -65,6 +65,9 @@ export function createProofService(opts: ProofServiceOptions): ProofService {
     let work: Promise<ProofRecord> | undefined;
     try {
       const a = await artifacts();
+      // The proving key's check against the verification key (once per process, about a second cold:
+      // the curve is built then) is the worker's own start-up cost: done before the proof's time starts.
+      await readProvingKey(a);
       if (signal?.aborted) throw new ProofCancelledError(`proof of task ${input.taskId} cancelled`);
       work = proveTask(input, a);
       // proving is CPU work in this process and cannot be pre-empted: on timeout or cancellation the

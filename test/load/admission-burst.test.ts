@@ -18,7 +18,14 @@ let sys: TestSystem;
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'burst',
-    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, limits: { max_pending_operations: LIMIT, max_memory_mb: MAX_MEMORY_MB } } },
+    config: {
+      speculation: {
+        ...SPECULATIVE_CONFIG.speculation,
+        // 40 proofs on 2 proving threads of a loaded machine may wait past a minute in the backlog: this test is about admission.
+        confirmation_timeout_ms: 300_000,
+        limits: { max_pending_operations: LIMIT, max_memory_mb: MAX_MEMORY_MB },
+      },
+    },
   });
   await sys.fundAgent('default');
 });
