@@ -4,7 +4,7 @@
  * the timeout, heartbeats and cancellation (in Temporal's MockActivityEnvironment: an activity context
  * without a server).
  */
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import * as path from 'node:path';
 import { createProofActivities, PROOF_TASK_QUEUE } from '../../activities/proof/proof-activities';
@@ -13,7 +13,7 @@ import { PROOF_GENERATION_HISTOGRAM, proofDurationObserver } from '../../activit
 import { createProofService } from '../../activities/proof/service';
 import { releaseProverResources } from '../../activities/proof/snarkjs';
 import type { ProofRecord } from '../../shared/proof-records';
-import { honestWitness, TEST_ARTIFACTS_ROOT, TEST_SCRATCH_DIR } from './helpers';
+import { failureOf, honestWitness, TEST_ARTIFACTS_ROOT, TEST_SCRATCH_DIR } from './helpers';
 
 jest.setTimeout(180_000);
 
@@ -26,16 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await releaseProverResources();
 });
-
-async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ApplicationFailure);
-    return e as ApplicationFailure;
-  }
-  throw new Error('expected a failure');
-}
 
 test('queue name', () => {
   expect(PROOF_TASK_QUEUE).toBe('agenc-proofs');

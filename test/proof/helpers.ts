@@ -1,5 +1,9 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { verificationKeyHash } from '../../activities/proof/canonical-json';
 import { commitSync, computeOutput, randomSalt } from '../../activities/proof/fields';
+import { snarkjs } from '../../activities/proof/snarkjs';
 import type { ExpectedPublicInputs, GenerateProofInput } from '../../shared/proof-records';
 
 /** Scratch space of the proof tests (other keys, broken copies, a second cache root), under .data/. */
@@ -43,4 +47,33 @@ export function honestWitness(taskId: string, agent: string, value: bigint, pare
     salt,
     commitment,
   };
+}
+
+/** The ApplicationFailure an activity's promise rejects with (the test fails if it resolves). */
+export async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(ApplicationFailure);
+    return e as ApplicationFailure;
+  }
+  throw new Error('expected a failure');
+}
+
+/**
+ * Another build's keys for the same circuit, written under `dir`: one more phase-2 contribution to
+ * `zkeyPath`, as an independent build (a proof worker with artifacts of its own) makes.
+ */
+export async function anotherBuildsKeys(
+  zkeyPath: string,
+  dir: string,
+  why: string,
+): Promise<{ zkeyPath: string; verificationKeyPath: string; verificationKeyHash: string }> {
+  fs.mkdirSync(dir, { recursive: true });
+  const otherZkey = path.join(dir, 'other.zkey');
+  await snarkjs.zKey.contribute(zkeyPath, otherZkey, 'other build', why);
+  const vk = await snarkjs.zKey.exportVerificationKey(otherZkey);
+  const verificationKeyPath = path.join(dir, 'other_verification_key.json');
+  fs.writeFileSync(verificationKeyPath, JSON.stringify(vk));
+  return { zkeyPath: otherZkey, verificationKeyPath, verificationKeyHash: verificationKeyHash(vk) };
 }

@@ -14,14 +14,13 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { ensureArtifacts, type CircuitArtifacts } from '../../activities/proof/artifacts';
-import { verificationKeyHash } from '../../activities/proof/canonical-json';
 import { createProofActivities } from '../../activities/proof/proof-activities';
 import { createProofService } from '../../activities/proof/service';
-import { releaseProverResources, snarkjs } from '../../activities/proof/snarkjs';
+import { releaseProverResources } from '../../activities/proof/snarkjs';
 import { createTaskActivities } from '../../activities/task-activities';
 import { AdmissionError, checkSubmitRequest } from '../../client/tasks';
 import { classifyExecutionFailure, classifyProofFailure } from '../../workflows/task-decisions';
-import { honestWitness, TEST_ARTIFACTS_ROOT, TEST_SCRATCH_DIR } from './helpers';
+import { anotherBuildsKeys, failureOf, honestWitness, TEST_ARTIFACTS_ROOT, TEST_SCRATCH_DIR } from './helpers';
 
 jest.setTimeout(180_000);
 
@@ -36,13 +35,7 @@ let other: { zkeyPath: string; verificationKeyPath: string; verificationKeyHash:
 beforeAll(async () => {
   artifacts = await ensureArtifacts({ artifactsDir: TEST_ARTIFACTS_ROOT });
   fs.rmSync(SCRATCH, { recursive: true, force: true });
-  fs.mkdirSync(SCRATCH, { recursive: true });
-  const zkeyPath = path.join(SCRATCH, 'other.zkey');
-  await snarkjs.zKey.contribute(artifacts.zkeyPath, zkeyPath, 'other build', 'another key for the system-fault tests');
-  const vk = await snarkjs.zKey.exportVerificationKey(zkeyPath);
-  const verificationKeyPath = path.join(SCRATCH, 'other_verification_key.json');
-  fs.writeFileSync(verificationKeyPath, JSON.stringify(vk));
-  other = { zkeyPath, verificationKeyPath, verificationKeyHash: verificationKeyHash(vk) };
+  other = await anotherBuildsKeys(artifacts.zkeyPath, SCRATCH, 'another key for the system-fault tests');
   expect(other.verificationKeyHash).not.toBe(artifacts.verificationKeyHash);
 });
 
@@ -52,16 +45,6 @@ afterAll(async () => {
 
 const proofActivities = (a: Partial<CircuitArtifacts>) =>
   createProofActivities({ artifacts: { ...artifacts, ...a }, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 2 });
-
-async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ApplicationFailure);
-    return e as ApplicationFailure;
-  }
-  throw new Error('expected a failure');
-}
 
 /** As the workflow receives it: the activity's failure under an ActivityFailure. */
 const asActivityFailure = (activityType: string, f: ApplicationFailure) =>

@@ -15,13 +15,12 @@ import { getTaskState } from '../../client/tasks';
 import type { TaskState } from '../../shared/task-model';
 import { setConfigUpdate } from '../../shared/messages';
 import { scheduledActivities } from '../helpers/history';
+import { ActivityGate } from '../helpers/activity-gate';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
-/** Proofs of these tasks wait until the test lets them go. */
-const heldProofs = new Map<string, () => void>();
-const held = new Map<string, Promise<void>>();
+const gate = new ActivityGate();
 /** Every task this file ran to the end, with its final state: the last test finds each one's commitment on-chain. */
 const finished = new Map<string, TaskState>();
 
@@ -31,22 +30,15 @@ beforeAll(async () => {
     config: SPECULATIVE_CONFIG,
     worker: {
       embeddedFinalityMs: 2000,
-      activityInterceptors: [
-        (ctx) => ({
-          inbound: {
-            async execute(input, next) {
-              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
-              if (ctx.info.activityType === 'generateProof' && taskId && held.has(taskId)) await held.get(taskId);
-              return next(input);
-            },
-          },
-        }),
-      ],
+      activityInterceptors: [gate.interceptor],
     },
   });
   await sys.fundAgent('default');
 });
-afterAll(() => sys?.close());
+afterAll(async () => {
+  gate.releaseAll();
+  await sys?.close();
+});
 
 const chainLength = 4;
 
@@ -54,7 +46,7 @@ const chainLength = 4;
 async function provenChain(batchSize: number): Promise<string[]> {
   await controlHandle(sys.client).executeUpdate(setConfigUpdate, { args: [{ 'speculation.proof.batch_size': batchSize }] });
   const root = `batch${batchSize}-root`;
-  held.set(root, new Promise((release) => heldProofs.set(root, release)));
+  const releaseRoot = gate.hold('generateProof', root);
   const chain = [await sys.submit({ type: 'compute', payload: { value: 1 }, taskId: root })];
   for (let i = 1; i < chainLength; i++) chain.push(await sys.submit({ type: 'compute', payload: { value: i + 1 }, dependsOn: chain[i - 1] }));
   await pollUntil(
@@ -64,7 +56,7 @@ async function provenChain(batchSize: number): Promise<string[]> {
     60_000,
     200,
   );
-  heldProofs.get(root)!();
+  releaseRoot();
   return chain;
 }
 

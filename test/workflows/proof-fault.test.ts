@@ -6,15 +6,14 @@
  * proof_timeout). Bonds released, nothing slashed, no cooldown. The system's worker here serves
  * `agenc-tasks` only; the tests decide which proof worker, if any, polls `agenc-proofs`.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createStakeOperator } from '../../activities/chain';
-import { createProofActivities, ensureArtifacts, verificationKeyHash, type CircuitArtifacts, type ProofActivities } from '../../activities/proof';
-import { snarkjs } from '../../activities/proof/snarkjs';
+import { createProofActivities, ensureArtifacts, type CircuitArtifacts, type ProofActivities } from '../../activities/proof';
 import type { GenerateProofInput } from '../../shared/proof-records';
 import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, TASK_QUEUE } from '../../shared/task-queues';
 import { controlStatus } from '../../temporal/control';
+import { anotherBuildsKeys } from '../proof/helpers';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 import type { TaskState } from '../../shared/task-model';
 
@@ -121,14 +120,11 @@ describe('a proof worker that fails the task', () => {
 
   test("a verifier with another key than the prover's is the system's fault (ProofKeyMismatch), not an invalid proof: rolled back as proof_unavailable, its bond released", async () => {
     // Another build's key for the same circuit, as a proof worker with its own artifacts directory has.
-    const dir = path.join(own.dir, 'other-key');
-    fs.mkdirSync(dir, { recursive: true });
-    const zkeyPath = path.join(dir, 'other.zkey');
-    await snarkjs.zKey.contribute(artifacts.zkeyPath, zkeyPath, 'other build', 'a verifier with another key');
-    const vk = await snarkjs.zKey.exportVerificationKey(zkeyPath);
-    const verificationKeyPath = path.join(dir, 'verification_key.json');
-    fs.writeFileSync(verificationKeyPath, JSON.stringify(vk));
-    const otherKey = verificationKeyHash(vk);
+    const { verificationKeyPath, verificationKeyHash: otherKey } = await anotherBuildsKeys(
+      artifacts.zkeyPath,
+      path.join(own.dir, 'other-key'),
+      'a verifier with another key',
+    );
 
     const proving = createProofActivities({ artifacts, timeoutMs: 30_000, maxConcurrent: 2, queueSize: 2 });
     const otherVerifier = createProofActivities({

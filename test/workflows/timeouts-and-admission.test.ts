@@ -2,29 +2,16 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { AdmissionError, submitTask } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
+import { ActivityGate } from '../helpers/activity-gate';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
-/** Proofs of these tasks start only after this many ms. */
-const slowProofs = new Map<string, number>();
+const gate = new ActivityGate();
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'timeouts',
     config: { speculation: { ...SPECULATIVE_CONFIG.speculation, confirmation_timeout_ms: 1000, limits: { max_pending_operations: 4 } } },
-    worker: {
-      activityInterceptors: [
-        (ctx) => ({
-          inbound: {
-            async execute(input, next) {
-              const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
-              const delay = ctx.info.activityType === 'generateProof' && taskId ? slowProofs.get(taskId) : undefined;
-              if (delay) await new Promise((resolve) => setTimeout(resolve, delay));
-              return next(input);
-            },
-          },
-        }),
-      ],
-    },
+    worker: { activityInterceptors: [gate.interceptor] },
   });
   await sys.fundAgent('default');
 });
@@ -33,7 +20,7 @@ afterAll(() => sys?.close());
 test("a speculative task whose parent's commitment does not land within confirmation_timeout_ms rolls back, bond released", async () => {
   // The parent's proof takes 5 s, so its commitment lands long after the child's 1 s confirmation timeout.
   const parent = 'slow-parent';
-  slowProofs.set(parent, 5000);
+  gate.delay('generateProof', parent, 5000);
   await sys.submit({ type: 'compute', payload: { value: 1 }, taskId: parent });
   const child = await sys.submit({ type: 'compute', payload: { value: 2 }, dependsOn: parent });
   expect(await sys.wait(child)).toMatchObject({
