@@ -10,6 +10,7 @@ import { createStakeActivities, createStakeOperator, type StakeDeps } from './ch
 
 export function createOperatorActivities(deps: { client: Client; stake: StakeDeps; rawConfig: () => Record<string, unknown> }): OperatorActivities {
   const operator = createStakeOperator(deps.stake);
+  const stake = createStakeActivities(deps.stake);
 
   /** Bonds that should exist now: every active speculative task whose bond is locked. */
   async function liveBonds(): Promise<LiveCommitment[]> {
@@ -61,7 +62,7 @@ export function createOperatorActivities(deps: { client: Client; stake: StakeDep
           );
         }
       }
-      return createStakeActivities(deps.stake).releaseBond({ taskId, agent: owner, reason: `operator: ${reason}` });
+      return stake.releaseBond({ taskId, agent: owner, reason: `operator: ${reason}` });
     },
     async operatorCheckPool(input) {
       const { config } = await controlStatus(deps.client, deps.rawConfig());

@@ -574,11 +574,7 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   /** A closed task's last state, or undefined when it cannot be read (its history gone, or not replayable). */
   async function lastStateOf(taskId: string): Promise<TaskState | undefined> {
     try {
-      return await proxyActivities<TaskActivities>({
-        ...QUICK,
-        retry: { ...QUICK.retry, maximumAttempts: 3 },
-        summary: `read the last state of closed task ${taskId}`,
-      }).getTaskOutcome(taskId);
+      return await step({ ...QUICK, retry: { ...QUICK.retry, maximumAttempts: 3 } }, `read the last state of closed task ${taskId}`).getTaskOutcome(taskId);
     } catch (err) {
       if (isCancellation(err)) throw err;
       return undefined;
