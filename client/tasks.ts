@@ -22,7 +22,7 @@ import {
   taskIdOfWorkflow,
   taskWorkflowId,
 } from '../shared/task-model';
-import type { speculativeTask } from '../workflows/speculative-task';
+import type { speculativeTask } from '../workflows/task/speculative-task';
 
 export const DEFAULT_AGENT = 'default';
 
@@ -35,6 +35,28 @@ export class AdmissionError extends Error {
   ) {
     super(message);
     this.name = 'AdmissionError';
+  }
+}
+
+/** No task has this id (no workflow of it); `field` and `code` as the CLI reports them. */
+export class TaskNotFoundError extends Error {
+  readonly field = 'task_id';
+  readonly code = 'unknown_task';
+  constructor(public readonly taskId: string) {
+    super(`task "${taskId}" does not exist`);
+    this.name = 'TaskNotFoundError';
+  }
+}
+
+/** An argument of a read that is not a value it can take (a filter of `listTasks`); `field` names the flag. */
+export class InvalidArgumentError extends Error {
+  constructor(
+    public readonly field: string,
+    message: string,
+    public readonly code: string,
+  ) {
+    super(message);
+    this.name = 'InvalidArgumentError';
   }
 }
 
@@ -63,7 +85,7 @@ export async function getTaskState(client: Client, taskId: string): Promise<Task
   try {
     return await client.workflow.getHandle(taskWorkflowId(taskId)).query(taskStateQuery);
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new AdmissionError('task_id', `task "${taskId}" does not exist`, 'unknown_task');
+    if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
     throw err;
   }
 }
@@ -100,7 +122,7 @@ export async function submitTask(
     try {
       parent = await getTaskState(client, req.dependsOn);
     } catch (err) {
-      if (err instanceof AdmissionError) {
+      if (err instanceof TaskNotFoundError) {
         throw new AdmissionError('depends_on', `--depends-on "${req.dependsOn}": no such task`, 'unknown_parent');
       }
       throw err;
@@ -184,7 +206,7 @@ export async function waitForTask(
       state = await getTaskState(client, taskId);
     } catch (err) {
       // A query needs a live worker: while one restarts, keep waiting rather than fail the wait.
-      if (err instanceof AdmissionError) throw err;
+      if (err instanceof TaskNotFoundError) throw err;
       opts.onQueryError?.(err as Error);
       if (Date.now() - started >= opts.timeoutMs) {
         if (!state) throw err;
@@ -219,14 +241,15 @@ export interface TaskListRow {
 /**
  * The tasks visibility knows. `status` and `root` go into the visibility query inside quoted literals,
  * so each is checked against what it can be (a task status; a task id, which holds no quote or
- * backslash) and refused with an AdmissionError naming the flag: an unchecked value could end the
- * literal and add clauses of its own, or break the query.
+ * backslash) and refused with an InvalidArgumentError naming the flag: an unchecked value could end the
+ * literal and add clauses of its own, or break the query. (`--root` still throws an AdmissionError, the
+ * class test/cli/task-list.test.ts expects, until that test moves to InvalidArgumentError.)
  */
 export async function listTasks(client: Client, opts: { status?: string; root?: string; limit?: number } = {}): Promise<TaskListRow[]> {
   const clauses = ['WorkflowType="speculativeTask"'];
   if (opts.status !== undefined) {
     if (!(TASK_STATUSES as readonly string[]).includes(opts.status)) {
-      throw new AdmissionError('status', `--status "${opts.status}" is not a task status (one of ${TASK_STATUSES.join(', ')})`, 'invalid_status');
+      throw new InvalidArgumentError('status', `--status "${opts.status}" is not a task status (one of ${TASK_STATUSES.join(', ')})`, 'invalid_status');
     }
     clauses.push(`AgencStatus="${opts.status}"`);
   }

@@ -6,7 +6,7 @@ import type { SpeculationConfig, StakeConfig } from '../config/schema';
 import type { SpeculationDecision, SpeculationRequest } from './messages';
 import type { TaskOutput, TaskState } from './task-model';
 import type { LockBondResult, SettleBondResult } from './stake-records';
-import type { CommitEntry, GenerateProofInput, ProofRecord } from './proof-records';
+import type { CommitEntry, GenerateProofInput, ProofRecord, VerifyProofInput, VerifyResult } from './proof-records';
 
 /** Activities on `agenc-tasks`. */
 export interface TaskActivities {
@@ -40,13 +40,13 @@ export interface TaskActivities {
   commitResults(input: { entries: CommitEntry[] }): Promise<{ signatures: Record<string, string> }>;
 }
 
-/** Activities on `agenc-proofs`. */
+/**
+ * Activities of the proof worker (activities/proof/proof-activities.ts implements them): `generateProof` on
+ * `agenc-proofs`, `verifyProof` on `agenc-proof-verification` (shared/task-queues.ts).
+ */
 export interface ProofActivities {
   generateProof(input: GenerateProofInput): Promise<ProofRecord>;
-  verifyProof(input: {
-    record: ProofRecord;
-    expected: { taskId: string; agent: string; outputCommitment: string; parentCommitment: string };
-  }): Promise<{ valid: boolean; reason?: string }>;
+  verifyProof(input: VerifyProofInput): Promise<VerifyResult>;
 }
 
 /** Failure type names a workflow matches on (ApplicationFailure.type). */

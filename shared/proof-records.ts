@@ -58,6 +58,12 @@ export type VerifyFailureCode = 'ProofCorrupted' | 'ProofKeyMismatch' | 'ProofPu
 
 export type VerifyResult = { valid: true } | { valid: false; reason: string; code: VerifyFailureCode };
 
+/** What `verifyProof` checks: the record against what the task's proof must say. */
+export interface VerifyProofInput {
+  record: ProofRecord;
+  expected: ExpectedPublicInputs;
+}
+
 /** One proven result as it goes on-chain. */
 export interface CommitEntry {
   taskId: string;

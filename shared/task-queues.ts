@@ -8,4 +8,8 @@ export const PROOF_QUEUE = 'agenc-proofs';
  * proof backlog would wait for the whole backlog.
  */
 export const PROOF_VERIFICATION_QUEUE = 'agenc-proof-verification';
-export const ALL_QUEUES = [TASK_QUEUE, PROOF_QUEUE] as const;
+/**
+ * The queues a worker process is started on (`--queues`, WorkerProcessOptions.queues), not every queue:
+ * a worker on PROOF_QUEUE serves PROOF_VERIFICATION_QUEUE as well, which is never chosen on its own.
+ */
+export const SELECTABLE_QUEUES: readonly string[] = [TASK_QUEUE, PROOF_QUEUE];

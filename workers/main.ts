@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { initialiseAuthority } from '../activities/chain/keys';
-import { ALL_QUEUES, TASK_QUEUE } from '../shared/task-queues';
+import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, SELECTABLE_QUEUES, TASK_QUEUE } from '../shared/task-queues';
 import { createLogger } from './logger';
 import { installRuntime } from './runtime';
 import { startWorkerProcess } from './worker-process';
@@ -13,7 +13,11 @@ import { startWorkerProcess } from './worker-process';
 async function main(): Promise<void> {
   const opts = new Command('worker')
     .description('Run AgenC Speculate workers against a Temporal cluster')
-    .option('--queues <list>', `comma-separated task queues (${ALL_QUEUES.join(', ')})`, ALL_QUEUES.join(','))
+    .option(
+      '--queues <list>',
+      `comma-separated task queues (${SELECTABLE_QUEUES.join(', ')}; ${PROOF_QUEUE} brings ${PROOF_VERIFICATION_QUEUE})`,
+      SELECTABLE_QUEUES.join(','),
+    )
     .option('--config <file>', 'speculation configuration (default $AGENC_CONFIG or config/speculation-template.toml)')
     .option('--http-port <port>', 'metrics/admin port (default $METRICS_PORT or 9090; "off" for none)')
     .parse()

@@ -17,7 +17,7 @@ import { createCommitActivity } from '../activities/chain/commit-activities';
 import { createOperatorActivities } from '../activities/operator-activities';
 import { createProofActivities, createProofService, releaseProverResources, type ProofService } from '../activities/proof';
 import { createTaskActivities } from '../activities/task-activities';
-import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, TASK_QUEUE } from '../shared/task-queues';
+import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, SELECTABLE_QUEUES, TASK_QUEUE } from '../shared/task-queues';
 import { activityLogAttributes } from './activity-log-attributes';
 import { createMetrics, metricsSinks, type SpeculationMetrics } from './metrics';
 import { startHttpServer } from './http-server';
@@ -74,9 +74,9 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   const { logger } = opts;
   const address = opts.address ?? temporalAddress();
   const namespace = opts.namespace ?? temporalNamespace();
-  const queues = opts.queues ?? [TASK_QUEUE, PROOF_QUEUE];
+  const queues = opts.queues ?? SELECTABLE_QUEUES;
   for (const q of queues) {
-    if (q !== TASK_QUEUE && q !== PROOF_QUEUE) throw new Error(`unknown task queue "${q}" (known: ${TASK_QUEUE}, ${PROOF_QUEUE})`);
+    if (!SELECTABLE_QUEUES.includes(q)) throw new Error(`unknown task queue "${q}" (known: ${SELECTABLE_QUEUES.join(', ')})`);
   }
   const config = loadConfig({ file: opts.configFile });
   logger.info({ file: config.file, env: config.envApplied }, 'configuration loaded');

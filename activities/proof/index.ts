@@ -1,5 +1,5 @@
 /** Groth16 proofs of task results: the circuit is circuits/task.circom; each proof binds task, agent, output and parent output. */
-export { createProofActivities, toApplicationFailure, PROOF_TASK_QUEUE, type ProofActivities, type ProofActivityOptions } from './proof-activities';
+export { createProofActivities, toApplicationFailure, type ProofActivityOptions } from './proof-activities';
 export {
   circuitCacheKey,
   ensureArtifacts,
@@ -25,6 +25,14 @@ export {
   type ProvingArtifacts,
   type VerifyingArtifacts,
 } from './prover';
-export { createProofService, type ProofService, type ProofServiceOptions, type VerifyProofInput } from './service';
+export { createProofService, type ProofService, type ProofServiceOptions } from './service';
 export { releaseProverResources } from './snarkjs';
-export type { ExpectedPublicInputs, GenerateProofInput, Groth16Proof, ProofRecord, VerifyFailureCode, VerifyResult } from '../../shared/proof-records';
+export type {
+  ExpectedPublicInputs,
+  GenerateProofInput,
+  Groth16Proof,
+  ProofRecord,
+  VerifyFailureCode,
+  VerifyProofInput,
+  VerifyResult,
+} from '../../shared/proof-records';

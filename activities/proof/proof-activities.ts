@@ -1,10 +1,10 @@
 /**
- * Temporal activities of the proof worker: `generateProof` on the `agenc-proofs` task queue, taken no
- * faster than the worker proves (so a backlog waits in Temporal), `verifyProof` on
- * `agenc-proof-verification` (workers/worker-process.ts).
+ * Temporal activities of the proof worker (the contract: ProofActivities in shared/activity-contract.ts):
+ * `generateProof` on the `agenc-proofs` task queue, taken no faster than the worker proves (so a backlog
+ * waits in Temporal), `verifyProof` on `agenc-proof-verification` (workers/worker-process.ts).
  *
  *   const { generateProof, verifyProof } = createProofActivities({ timeoutMs: 30_000, maxConcurrent: 2, queueSize: 2 });
- *   Worker.create({ taskQueue: PROOF_TASK_QUEUE, activities: { generateProof }, maxConcurrentActivityTaskExecutions: 2, ... });
+ *   Worker.create({ taskQueue: PROOF_QUEUE, activities: { generateProof }, maxConcurrentActivityTaskExecutions: 2, ... });
  *
  * Failures are ApplicationFailures. What the agent's inputs cause keeps its ProofError type
  * (ProofWitnessInvalid, ProofInputInvalid; non-retryable), and so does ProofTimeout (the proving limit,
@@ -19,19 +19,13 @@ import { ApplicationFailure, asyncLocalStorage, type Context } from '@temporalio
 import { TemporalFailure } from '@temporalio/common';
 import { isProofError, ProofArtifactMissingError, ProofCancelledError, ProofKeyMismatchError, type ProofErrorType } from './errors';
 import { systemFault } from './system-fault';
-import { createProofService, type ProofService, type ProofServiceOptions, type VerifyProofInput } from './service';
-import type { GenerateProofInput, ProofRecord, VerifyResult } from '../../shared/proof-records';
-
-export const PROOF_TASK_QUEUE = 'agenc-proofs';
+import { createProofService, type ProofService, type ProofServiceOptions } from './service';
+import type { ProofActivities } from '../../shared/activity-contract';
+import type { GenerateProofInput, ProofRecord, VerifyProofInput, VerifyResult } from '../../shared/proof-records';
 
 export interface ProofActivityOptions extends ProofServiceOptions {
   /** Heartbeat period while queued or proving (default 1000 ms; Temporal throttles to the heartbeat timeout). */
   heartbeatIntervalMs?: number;
-}
-
-export interface ProofActivities {
-  generateProof(input: GenerateProofInput): Promise<ProofRecord>;
-  verifyProof(input: VerifyProofInput): Promise<VerifyResult>;
 }
 
 /**

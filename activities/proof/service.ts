@@ -6,7 +6,7 @@ import { ensureArtifacts, type CircuitArtifacts } from './artifacts';
 import { ProofCancelledError, ProofTimeoutError } from './errors';
 import { proveTask, readProvingKey, verifyTaskProof } from './prover';
 import { BoundedSemaphore, type SemaphoreStats } from './semaphore';
-import type { ExpectedPublicInputs, GenerateProofInput, ProofRecord, VerifyResult } from '../../shared/proof-records';
+import type { GenerateProofInput, ProofRecord, VerifyProofInput, VerifyResult } from '../../shared/proof-records';
 
 export interface ProofServiceOptions {
   /** Artifacts cache root (see ensureArtifacts). */
@@ -27,11 +27,6 @@ export interface ProofServiceOptions {
   onProofDuration?: (seconds: number) => void;
   /** Progress lines if the artifacts have to be built. */
   onProgress?: (line: string) => void;
-}
-
-export interface VerifyProofInput {
-  record: ProofRecord;
-  expected: ExpectedPublicInputs;
 }
 
 export interface ProofService {

@@ -8,14 +8,14 @@ import type { ProofRecord } from '../../shared/proof-records';
 import { proofRecordQuery } from '../../shared/messages';
 import { taskWorkflowId } from '../../shared/task-model';
 import { CliError, emit, EXIT, type OutputOptions, withOutput } from '../output';
-import { AdmissionError, getTaskState } from '../tasks';
+import { getTaskState, TaskNotFoundError } from '../tasks';
 import type { ClientFactory } from './context';
 import { checkChainRecord } from './proof-chain';
 
 async function proofOf(clientFactory: ClientFactory, taskId: string) {
   const client = await clientFactory();
   const state = await getTaskState(client, taskId).catch((err) => {
-    throw err instanceof AdmissionError ? new CliError(err.message, EXIT.usage) : err;
+    throw err instanceof TaskNotFoundError ? new CliError(err.message, EXIT.usage) : err;
   });
   const record = (await client.workflow.getHandle(taskWorkflowId(taskId)).query(proofRecordQuery)) as ProofRecord | null;
   if (!record) throw new CliError(`task ${taskId} has no proof yet (status ${state.status}, proof ${state.proof.state})`, EXIT.negative);

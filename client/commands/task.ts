@@ -4,7 +4,17 @@ import { taskTypeNames } from '../../activities/task-types/registry';
 import { forceRollbackSignal } from '../../shared/messages';
 import { type TaskState, taskWorkflowId, TASK_STATUSES } from '../../shared/task-model';
 import { CliError, emit, EXIT, type OutputOptions, parseJsonArg, parsePositiveNumber, progress, table, withOutput } from '../output';
-import { AdmissionError, checkSubmitRequest, DEFAULT_AGENT, getTaskState, listTasks, submitTask, waitForTask } from '../tasks';
+import {
+  AdmissionError,
+  checkSubmitRequest,
+  DEFAULT_AGENT,
+  getTaskState,
+  InvalidArgumentError,
+  listTasks,
+  submitTask,
+  TaskNotFoundError,
+  waitForTask,
+} from '../tasks';
 import type { ClientFactory } from './context';
 
 function describeState(s: TaskState): string {
@@ -24,8 +34,11 @@ function describeState(s: TaskState): string {
   return lines.join('\n');
 }
 
-function rethrowAdmission(err: unknown): never {
-  if (err instanceof AdmissionError) throw new CliError(err.message, EXIT.usage, { field: err.field, code: err.code });
+/** A refused submission, an unknown task or a bad argument is the user's to fix: exit 2, naming the field. */
+function rethrowAsUsageError(err: unknown): never {
+  if (err instanceof AdmissionError || err instanceof TaskNotFoundError || err instanceof InvalidArgumentError) {
+    throw new CliError(err.message, EXIT.usage, { field: err.field, code: err.code });
+  }
   throw err;
 }
 
@@ -46,9 +59,9 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
     try {
       checkSubmitRequest(request);
     } catch (err) {
-      rethrowAdmission(err);
+      rethrowAsUsageError(err);
     }
-    const result = await submitTask(await clientFactory(), request).catch(rethrowAdmission);
+    const result = await submitTask(await clientFactory(), request).catch(rethrowAsUsageError);
     emit(
       opts,
       result,
@@ -59,7 +72,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
 
   withOutput(task.command('status').description('Show a task: status, speculation status, depth, bond, proof').argument('<taskId>')).action(
     async (taskId: string, opts: OutputOptions) => {
-      const state = await getTaskState(await clientFactory(), taskId).catch(rethrowAdmission);
+      const state = await getTaskState(await clientFactory(), taskId).catch(rethrowAsUsageError);
       emit(opts, state, () => describeState(state));
     },
   );
@@ -78,7 +91,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       onProgress: (s, elapsed) =>
         progress(`[${(elapsed / 1000).toFixed(1)}s] task ${taskId}: ${s.status}${s.waiting_for ? ` (waiting for ${s.waiting_for})` : ''}`),
       onQueryError: (err) => progress(`task ${taskId} did not answer (${err.message}); is a worker running? still waiting…`),
-    }).catch(rethrowAdmission);
+    }).catch(rethrowAsUsageError);
     emit(opts, { ...state, timed_out: timedOut }, () =>
       timedOut
         ? `task ${taskId} is still ${state.status} after ${opts.timeout}s`
@@ -96,7 +109,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       .option('--limit <n>', 'at most this many rows', '100'),
   ).action(async (opts: OutputOptions & { status?: string; root?: string; limit: string }) => {
     const rows = await listTasks(await clientFactory(), { status: opts.status, root: opts.root, limit: parsePositiveNumber('--limit', opts.limit) }).catch(
-      rethrowAdmission,
+      rethrowAsUsageError,
     );
     emit(opts, rows, () =>
       table(rows as unknown as Record<string, unknown>[], ['task_id', 'status', 'speculation_status', 'depth', 'parent_task_id', 'agent', 'started']),
@@ -111,7 +124,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       .option('--reason <text>', 'recorded with the rollback', 'manual rollback by operator'),
   ).action(async (taskId: string, opts: OutputOptions & { reason: string }) => {
     const client = await clientFactory();
-    await getTaskState(client, taskId).catch(rethrowAdmission);
+    await getTaskState(client, taskId).catch(rethrowAsUsageError);
     await client.workflow.getHandle(taskWorkflowId(taskId)).signal(forceRollbackSignal, { reason: opts.reason });
     emit(opts, { task_id: taskId, rollback_requested: true }, () => `rollback requested for task ${taskId}; follow it with: agenc task wait ${taskId}`);
   });

@@ -12,14 +12,14 @@ import { controlStatus } from '../../temporal/control';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { PROJECT_ROOT } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
 
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'check-pool',
-    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, confirmation_timeout_ms: 600_000 } },
+    config: speculativeConfig({ speculation: { confirmation_timeout_ms: 600_000 } }),
     worker: { queues: [TASK_QUEUE] },
   });
 });

@@ -8,7 +8,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { stringify } from 'smol-toml';
 import { readTomlFile, TEMPLATE_PATH } from '../../config/load';
 import { ensureNamespace, ensureSearchAttributes } from '../../workers/temporal-dev-server';
@@ -18,20 +17,23 @@ import { KeyStore } from '../../activities/chain/keys';
 import { submitTask, waitForTask, type SubmitRequest } from '../../client/tasks';
 import type { TaskState } from '../../shared/task-model';
 import { testRunDir } from './paths';
+import { installTestRuntime } from './runtime';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token';
 
+/** `over` merged into `base`, table by table (a key `over` sets replaces the base's, except tables, which are merged in turn; arrays are values). */
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) ? deepMerge((base[k] as Record<string, unknown>) ?? {}, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
 /** Deep-merges `overrides` into the runbook's template; the result is written as the test's TOML file. */
 export function writeConfig(dir: string, overrides: Record<string, unknown>): string {
-  const merge = (base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> => {
-    const out = { ...base };
-    for (const [k, v] of Object.entries(over)) {
-      out[k] = v && typeof v === 'object' && !Array.isArray(v) ? merge((base[k] as Record<string, unknown>) ?? {}, v as Record<string, unknown>) : v;
-    }
-    return out;
-  };
   const file = path.join(dir, 'speculation.toml');
-  writeFileSync(file, stringify(merge(readTomlFile(TEMPLATE_PATH), overrides)));
+  writeFileSync(file, stringify(deepMerge(readTomlFile(TEMPLATE_PATH), overrides)));
   return file;
 }
 
@@ -76,6 +78,14 @@ export const SPECULATIVE_CONFIG = {
   },
 };
 
+/**
+ * SPECULATIVE_CONFIG with a test's own settings deep-merged over it, e.g.
+ * `speculativeConfig({ speculation: { limits: { gc_interval_ms: 500 } } })`: only what the test changes.
+ */
+export function speculativeConfig(overrides: Record<string, unknown>): Record<string, unknown> {
+  return deepMerge(SPECULATIVE_CONFIG, overrides);
+}
+
 export interface TestSystem {
   namespace: string;
   dir: string;
@@ -97,18 +107,8 @@ export interface TestSystem {
 
 let counter = 0;
 
-/** Quiet SDK logs in tests (warnings and errors only); once per test file, as each has its own module registry. */
-function installQuietRuntime(): void {
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // already installed by this file (or by the test itself, e.g. to capture logs)
-  }
-}
-
 export async function startTestSystem(opts: { name: string; config?: Record<string, unknown>; worker?: Partial<WorkerProcessOptions> }): Promise<TestSystem> {
-  process.env.RUST_LOG ??= 'error';
-  installQuietRuntime();
+  installTestRuntime();
   const address = process.env.TEMPORAL_ADDRESS;
   if (!address) throw new Error('TEMPORAL_ADDRESS is not set: run the tests through jest (test/global-setup.ts starts the dev server)');
   const namespace = `${opts.name}-${process.pid}-${++counter}`;

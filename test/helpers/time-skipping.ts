@@ -9,19 +9,13 @@
  * `CountWorkflowExecutions` is not supported ("Failed to count workflows").
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { resolveTestServer } from '../../workers/temporal-dev-server';
 import { SA } from '../../shared/search-attributes';
+import { installTestRuntime } from './runtime';
 
 export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
-  process.env.RUST_LOG ??= 'error';
-  try {
-    // The workflows log every decision at info: keep the test output to warnings.
-    Runtime.install({ logger: new DefaultLogger((process.env.TEST_LOG_LEVEL?.toUpperCase() as 'WARN' | undefined) ?? 'WARN') });
-  } catch {
-    // a runtime already exists in this process (another test file installed one)
-  }
+  installTestRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: resolveTestServer().path } },
   });

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import * as path from 'node:path';
+import { PROOF_QUEUE } from '../../shared/task-queues';
 import { PROJECT_ROOT } from './paths';
 import { TEST_ADMIN_TOKEN, type TestSystem } from './system';
 
@@ -39,7 +40,7 @@ export function spawnWorker(
     const log = createWriteStream(path.join(sys.dir, `worker-${children.length}.log`));
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      if (out.includes('"taskQueue":"agenc-proofs"') && out.includes('worker polling')) resolve(child);
+      if (out.includes(`"taskQueue":"${PROOF_QUEUE}"`) && out.includes('worker polling')) resolve(child);
     });
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);

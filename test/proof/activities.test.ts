@@ -7,12 +7,13 @@
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import * as path from 'node:path';
-import { createProofActivities, PROOF_TASK_QUEUE } from '../../activities/proof/proof-activities';
+import { createProofActivities } from '../../activities/proof/proof-activities';
 import { ensureArtifacts, type CircuitArtifacts } from '../../activities/proof/artifacts';
 import { PROOF_GENERATION_HISTOGRAM, proofDurationObserver } from '../../activities/proof/metrics';
 import { createProofService } from '../../activities/proof/service';
 import { releaseProverResources } from '../../activities/proof/snarkjs';
 import type { ProofRecord } from '../../shared/proof-records';
+import { PROOF_QUEUE } from '../../shared/task-queues';
 import { failureOf, honestWitness, TEST_ARTIFACTS_ROOT, TEST_SCRATCH_DIR } from './helpers';
 
 jest.setTimeout(180_000);
@@ -28,7 +29,7 @@ afterAll(async () => {
 });
 
 test('queue name', () => {
-  expect(PROOF_TASK_QUEUE).toBe('agenc-proofs');
+  expect(PROOF_QUEUE).toBe('agenc-proofs');
 });
 
 test('generateProof and verifyProof work without Temporal; durations reach the metric', async () => {

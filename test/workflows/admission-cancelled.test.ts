@@ -6,8 +6,9 @@
  */
 import { controlStatus } from '../../temporal/control';
 import { ActivityGate } from '../helpers/activity-gate';
+import { failingRootWithTree, treeIds } from '../helpers/failing-root';
 import { pollUntil } from '../helpers/poll';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
 const agent = 'hasty';
 let sys: TestSystem;
@@ -16,7 +17,7 @@ const gate = new ActivityGate();
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'admission-cancelled',
-    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, limits: { gc_interval_ms: 3_600_000 } } },
+    config: speculativeConfig({ speculation: { limits: { gc_interval_ms: 3_600_000 } } }),
     worker: { activityInterceptors: [gate.interceptor] },
   });
   await sys.fundAgent(agent);
@@ -25,11 +26,12 @@ afterAll(() => sys?.close());
 
 test('a task that rolls back while its speculation request is in flight leaves no active speculation behind', async () => {
   // The parent fails on its proof (a wrong claimed output) while the child's request is still on its way.
-  const parent = await sys.submit({ type: 'compute', payload: { value: 2, claimed_output: '7' }, agent });
-  const child = `slow-admission-${Date.now()}`;
+  const shape = { agent, above: false, below: 1, ids: `slow-admission-${Date.now()}` };
+  const ids = treeIds(shape);
+  const [parent, child] = [ids.root, ids.below[0]!];
   // Its request reaches the control workflow only after 4 s (a busy control workflow).
   gate.delay('admitSpeculation', child, 4000);
-  await sys.submit({ taskId: child, type: 'compute', payload: { value: 3 }, dependsOn: parent, agent });
+  await failingRootWithTree(sys, shape);
 
   expect(await sys.wait(parent)).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed' });
   expect(await sys.wait(child)).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_failed', bond: null });

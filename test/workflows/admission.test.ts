@@ -8,7 +8,7 @@ import { admitTask, controlStatus } from '../../temporal/control';
 import { AdmissionError } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
 import { pollUntil } from '../helpers/poll';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 import { slotsGivenBack, submitBurst } from '../helpers/burst';
 
 const LIMIT = 4;
@@ -16,7 +16,7 @@ let sys: TestSystem;
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'admission',
-    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, limits: { max_pending_operations: LIMIT, gc_interval_ms: 1000 } } },
+    config: speculativeConfig({ speculation: { limits: { max_pending_operations: LIMIT, gc_interval_ms: 1000 } } }),
   });
   await sys.fundAgent('default');
 });

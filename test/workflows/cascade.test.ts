@@ -4,17 +4,17 @@
  * takes 6 s to finalize a commit, so a whole chain is speculating before anything above it can fail.
  */
 import { createStakeOperator } from '../../activities/chain';
-import { getTaskState } from '../../client/tasks';
 import { forceRollbackSignal } from '../../shared/messages';
 import { taskWorkflowId } from '../../shared/task-model';
+import { failingRootWithTree, untilSpeculating } from '../helpers/failing-root';
 import { activityScheduledAt, scheduledActivities, statusesRecorded } from '../helpers/history';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'cascade',
-    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, features: { rollout_percentage: 100, enable_optimistic_proofs: false } } },
+    config: speculativeConfig({ speculation: { features: { enable_optimistic_proofs: false } } }),
     worker: { embeddedFinalityMs: 6000 },
   });
   await sys.fundAgent('chain-agent');
@@ -22,28 +22,13 @@ beforeAll(async () => {
 });
 afterAll(() => sys?.close());
 
-/** Waits until every task reports one of the given speculation states (they start asynchronously). */
-async function untilSpeculating(ids: string[], timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const states = await Promise.all(ids.map((id) => getTaskState(sys.client, id)));
-    if (states.some((s) => s.status === 'rolled_back' || s.status === 'failed'))
-      throw new Error(`a task ended before the chain speculated: ${states.map((s) => `${s.task_id}:${s.status}`).join(', ')}`);
-    if (states.every((s) => s.speculation_status === 'speculative' && s.bond?.state === 'locked')) return;
-    if (Date.now() > deadline) throw new Error(`not all speculating: ${states.map((s) => `${s.task_id}:${s.status}/${s.speculation_status}`).join(', ')}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 test('a chain of 5 whose root fails: the four below roll back deepest first, bonds released, nothing slashed but the root', async () => {
   const agent = 'chain-agent';
   const before = (await createStakeOperator(sys.worker.stakeDeps!).stakeStatus({ agent })).agents[0]!;
-  const gate = await sys.submit({ type: 'compute', payload: { value: 1 }, agent });
   // The root claims a wrong output: it executes (so its dependents speculate on it), then its proof fails.
-  const root = await sys.submit({ type: 'compute', payload: { value: 2, claimed_output: '12345' }, dependsOn: gate, agent });
-  const chain = [root];
-  for (let i = 0; i < 4; i++) chain.push(await sys.submit({ type: 'compute', payload: { value: 3 + i }, dependsOn: chain[chain.length - 1], agent }));
-  await untilSpeculating(chain);
+  const { above: gate, root, below } = await failingRootWithTree(sys, { agent, below: 4 });
+  const chain = [root, ...below];
+  await untilSpeculating(sys.client, chain, { timeoutMs: 20_000 });
 
   const finals = await Promise.all(chain.map((id) => sys.wait(id)));
   expect(finals[0]).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed', bond: { state: 'slashed' } });
@@ -69,7 +54,7 @@ test('a chain of 5 whose root fails: the four below roll back deepest first, bon
   const after = (await createStakeOperator(sys.worker.stakeDeps!).stakeStatus({ agent })).agents[0]!;
   expect(after.slashed - before.slashed).toBe(150_000);
   expect(after.locked_in_bonds).toBe(0);
-  expect((await sys.wait(gate)).status).toBe('confirmed');
+  expect((await sys.wait(gate!)).status).toBe('confirmed');
 });
 
 test('forceRollback on a task rolls back its subtree and leaves its ancestors alone', async () => {
@@ -77,7 +62,7 @@ test('forceRollback on a task rolls back its subtree and leaves its ancestors al
   const a = await sys.submit({ type: 'compute', payload: { value: 10 }, agent });
   const b = await sys.submit({ type: 'compute', payload: { value: 11 }, dependsOn: a, agent });
   const c = await sys.submit({ type: 'compute', payload: { value: 12 }, dependsOn: b, agent });
-  await untilSpeculating([b, c]);
+  await untilSpeculating(sys.client, [b, c], { timeoutMs: 20_000 });
   await sys.client.workflow.getHandle(taskWorkflowId(b)).signal(forceRollbackSignal, { reason: 'test' });
 
   expect(await sys.wait(b)).toMatchObject({ status: 'rolled_back', rollback_reason: 'forced', bond: { state: 'released' } });

@@ -13,7 +13,7 @@ import { TASK_QUEUE } from '../../shared/task-queues';
 import { taskWorkflowId } from '../../shared/task-model';
 import { ActivityGate } from '../helpers/activity-gate';
 import { pollUntil } from '../helpers/poll';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
 const agent = 'survivor';
 let sys: TestSystem;
@@ -25,7 +25,7 @@ const gate = new ActivityGate();
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'control-survival',
-    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, limits: { gc_interval_ms: 200 } } },
+    config: speculativeConfig({ speculation: { limits: { gc_interval_ms: 200 } } }),
     worker: {
       activityInterceptors: [
         (ctx) => ({

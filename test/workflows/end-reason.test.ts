@@ -10,6 +10,7 @@ import { controlStatus } from '../../temporal/control';
 import { forceRollbackSignal } from '../../shared/messages';
 import { taskWorkflowId } from '../../shared/task-model';
 import { ActivityGate } from '../helpers/activity-gate';
+import { failingRootWithTree, treeIds, untilSpeculating } from '../helpers/failing-root';
 import { pollUntil } from '../helpers/poll';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -28,25 +29,18 @@ afterAll(async () => {
 });
 
 test("an own fault's slash stays a slash when a rollback request arrives while the task waits for its subtree", async () => {
-  const stamp = Date.now();
-  const [root, claimant, grandchild] = [`er-root-${stamp}`, `er-claim-${stamp}`, `er-grand-${stamp}`];
+  // The claimant is the failing root: a wrong claimed output, so its proof cannot verify, the agent's own fault.
+  const shape = { agent, below: 1, ids: `er-${Date.now()}` };
+  const ids = treeIds(shape);
+  const [root, claimant, grandchild] = [ids.above!, ids.root, ids.below[0]!];
   // The root stays unconfirmed, so the claimant speculates on it (and bonds); the claimant's proof waits
   // until the grandchild has speculated on the claimant (and bonded); the grandchild's release waits for the test.
   const releaseRoot = gate.hold('generateProof', root);
   const releaseClaim = gate.hold('generateProof', claimant);
   const releaseGrandchildBond = gate.hold('releaseBond', grandchild);
 
-  await sys.submit({ taskId: root, type: 'compute', payload: { value: 1 }, agent });
-  // A wrong claimed output: its proof cannot verify, the agent's own fault.
-  await sys.submit({ taskId: claimant, type: 'compute', payload: { value: 2, claimed_output: '999' }, dependsOn: root, agent });
-  await sys.submit({ taskId: grandchild, type: 'compute', payload: { value: 3 }, dependsOn: claimant, agent });
-  for (const id of [claimant, grandchild]) {
-    await pollUntil(
-      `${id} speculates`,
-      () => getTaskState(sys.client, id),
-      (s) => s.speculation_status === 'speculative' && s.bond?.state === 'locked',
-    );
-  }
+  await failingRootWithTree(sys, shape);
+  await untilSpeculating(sys.client, [claimant, grandchild]);
 
   releaseClaim();
   await pollUntil(

@@ -8,7 +8,7 @@ import { getTaskState } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
 import { ActivityGate } from '../helpers/activity-gate';
 import { pollUntil } from '../helpers/poll';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
 const agent = 'steady';
 let sys: TestSystem;
@@ -17,14 +17,13 @@ const gate = new ActivityGate();
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'no-verdict',
-    config: {
+    config: speculativeConfig({
       speculation: {
-        ...SPECULATIVE_CONFIG.speculation,
         // How often a waiting dependent looks whether its parent still runs (doubling up to 8 times this).
         limits: { gc_interval_ms: 500 },
-        features: { rollout_percentage: 100, enable_cross_agent_speculation: true },
+        features: { enable_cross_agent_speculation: true },
       },
-    },
+    }),
     worker: { activityInterceptors: [gate.interceptor] },
   });
   await sys.fundAgent(agent);

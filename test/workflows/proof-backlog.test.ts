@@ -14,7 +14,7 @@ import { createStakeOperator } from '../../activities/chain';
 import { OWN_FAULT_REASONS, taskWorkflowId } from '../../shared/task-model';
 import { PROOF_QUEUE, TASK_QUEUE } from '../../shared/task-queues';
 import { pollUntil } from '../helpers/poll';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
 const ROOTS = 5;
 const DEPENDENTS_PER_ROOT = 9;
@@ -26,15 +26,14 @@ let sys: TestSystem;
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'proof-backlog',
-    config: {
+    config: speculativeConfig({
       speculation: {
-        ...SPECULATIVE_CONFIG.speculation,
         max_parallel_branches: DEPENDENTS_PER_ROOT,
         // The burst must drain without a parent's confirmation running out: this test is about the proof backlog.
         confirmation_timeout_ms: 600_000,
         proof: { worker_threads: 1, timeout_ms: PROOF_TIMEOUT_MS },
       },
-    },
+    }),
     // This process serves agenc-tasks only; the test starts the proof worker.
     worker: { queues: [TASK_QUEUE] },
   });

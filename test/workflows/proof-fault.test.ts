@@ -9,12 +9,13 @@
 import * as path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createStakeOperator } from '../../activities/chain';
-import { createProofActivities, ensureArtifacts, type CircuitArtifacts, type ProofActivities } from '../../activities/proof';
+import { createProofActivities, ensureArtifacts, type CircuitArtifacts } from '../../activities/proof';
+import type { ProofActivities } from '../../shared/activity-contract';
 import type { GenerateProofInput } from '../../shared/proof-records';
 import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, TASK_QUEUE } from '../../shared/task-queues';
 import { controlStatus } from '../../temporal/control';
 import { anotherBuildsKeys } from '../proof/helpers';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 import type { TaskState } from '../../shared/task-model';
 
 const agent = 'prover';
@@ -23,7 +24,7 @@ beforeAll(async () => {
   sys = await startTestSystem({
     name: 'proof-fault',
     // A proof waits for a proof worker at most confirmation_timeout_ms.
-    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, confirmation_timeout_ms: 3000 } },
+    config: speculativeConfig({ speculation: { confirmation_timeout_ms: 3000 } }),
     worker: { queues: [TASK_QUEUE] },
   });
   await sys.fundAgent(agent);

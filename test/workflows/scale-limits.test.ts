@@ -11,7 +11,7 @@ import { MAX_DEPENDENTS, taskWorkflowId } from '../../shared/task-model';
 import { STATE_BUDGET_BYTES } from '../../workflows/control-decisions';
 import { ActivityGate } from '../helpers/activity-gate';
 import { pollUntil } from '../helpers/poll';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
 /** The dev server's (and Temporal's default) limits. */
 const HISTORY_EVENTS_LIMIT = 51_200;
@@ -25,7 +25,7 @@ const gate = new ActivityGate();
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'scale-limits',
-    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, limits: { max_pending_operations: 50_000 } } },
+    config: speculativeConfig({ speculation: { limits: { max_pending_operations: 50_000 } } }),
     worker: { activityInterceptors: [gate.interceptor] },
   });
   await sys.fundAgent(agent);

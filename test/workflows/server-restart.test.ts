@@ -8,7 +8,6 @@
 import { mkdtempSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createStakeOperator } from '../../activities/chain';
 import { controlHandle, controlStatus } from '../../temporal/control';
 import { getTaskState, submitTask, waitForTask } from '../../client/tasks';
@@ -18,6 +17,7 @@ import { freePort, isListening, startDevServer, type DevServer, type DevServerOp
 import { startWorkerProcess, type WorkerProcess } from '../../workers/worker-process';
 import { testRunDir } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';
+import { installTestRuntime } from '../helpers/runtime';
 import { SPECULATIVE_CONFIG, testWorkerOptions, writeConfig } from '../helpers/system';
 
 let server: DevServer | undefined;
@@ -48,11 +48,7 @@ function durable(s: ControlStatus) {
 }
 
 test('speculation-control keeps config, cooldowns and counts through a SIGKILL of the server; the tasks finish correctly', async () => {
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // installed already in this file's module registry
-  }
+  installTestRuntime();
   const dir = mkdtempSync(path.join(testRunDir(), 'server-restart-'));
   const address = `127.0.0.1:${await freePort()}`;
   const serverOptions: DevServerOptions = {

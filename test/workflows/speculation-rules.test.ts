@@ -5,14 +5,15 @@
  */
 import { createStakeOperator } from '../../activities/chain';
 import { bondAmount } from '../../activities/chain/bond-amount';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { failingRootWithTree } from '../helpers/failing-root';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
 const stake = { min_stake: 1_000_000, max_stake: 1_000_000_000, stake_per_depth: 500_000 };
 let sys: TestSystem;
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'rules',
-    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, max_depth: 2, max_parallel_branches: 2, stake: { ...stake, slash_percentage: 0.1 } } },
+    config: speculativeConfig({ speculation: { max_depth: 2, max_parallel_branches: 2, stake: { ...stake, slash_percentage: 0.1 } } }),
     worker: { embeddedFinalityMs: 4000 },
   });
   for (const agent of ['fan', 'depth', 'cheat']) await sys.fundAgent(agent);
@@ -50,8 +51,8 @@ test('the depth limit counts unconfirmed ancestors only, not the distance from t
 test('a child whose own proof fails is slashed by exactly slash_percentage, and its agent cools down', async () => {
   const operator = createStakeOperator(sys.worker.stakeDeps!);
   const before = (await operator.stakeStatus({ agent: 'cheat' })).agents[0]!;
-  const parent = await sys.submit({ type: 'compute', payload: { value: 6 }, agent: 'cheat' });
-  const child = await sys.submit({ type: 'compute', payload: { value: 7, claimed_output: '1' }, dependsOn: parent, agent: 'cheat' });
+  // The child claims a wrong output: it speculates on its parent, then its proof fails.
+  const { above: parent, root: child } = await failingRootWithTree(sys, { agent: 'cheat', below: 0 });
   const s = await sys.wait(child);
   const amount = bondAmount(1, stake);
   expect(s).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed', speculation_status: 'speculative' });
@@ -59,7 +60,7 @@ test('a child whose own proof fails is slashed by exactly slash_percentage, and 
   const after = (await operator.stakeStatus({ agent: 'cheat' })).agents[0]!;
   expect(after.slashed - before.slashed).toBe(amount * 0.1);
   expect(after.available).toBe(before.available - amount * 0.1);
-  expect((await sys.wait(parent)).status).toBe('confirmed');
+  expect((await sys.wait(parent!)).status).toBe('confirmed');
 
   // Within cooldown_period_ms the agent may not speculate.
   const p2 = await sys.submit({ type: 'compute', payload: { value: 8 }, agent: 'cheat' });

@@ -14,8 +14,10 @@ import { createStakeOperator } from '../../activities/chain';
 import { getTaskState, submitTask, type SubmitRequest } from '../../client/tasks';
 import { type TaskState, taskWorkflowId } from '../../shared/task-model';
 import { startWorkerProcess, type WorkerProcess } from '../../workers/worker-process';
+import { failingRootWithTree, untilSpeculating } from '../helpers/failing-root';
 import { testRunDir } from '../helpers/paths';
-import { SPECULATIVE_CONFIG, testWorkerOptions, writeConfig } from '../helpers/system';
+import { pollUntil } from '../helpers/poll';
+import { speculativeConfig, testWorkerOptions, writeConfig } from '../helpers/system';
 import { startTimeSkippingEnv } from '../helpers/time-skipping';
 
 let env: TestWorkflowEnvironment;
@@ -51,16 +53,18 @@ beforeAll(async () => {
         address: env.address,
         namespace: env.namespace ?? 'default',
         dir,
-        configFile: writeConfig(dir, {
-          speculation: {
-            ...SPECULATIVE_CONFIG.speculation,
-            confirmation_timeout_ms: 3_600_000,
-            limits: { gc_interval_ms: 3_600_000 },
-            features: { rollout_percentage: 100, enable_optimistic_proofs: false },
-          },
-        }),
+        configFile: writeConfig(
+          dir,
+          speculativeConfig({
+            speculation: {
+              confirmation_timeout_ms: 3_600_000,
+              limits: { gc_interval_ms: 3_600_000 },
+              features: { enable_optimistic_proofs: false },
+            },
+          }),
+        ),
       },
-      // The gate's commit takes 6 s to finalize, so the tree below it is speculating before its root's proof runs.
+      // The commit of the task above the failing root takes 6 s to finalize, so the tree below is speculating before the root's proof runs.
       { embeddedFinalityMs: 6000, activityInterceptors: [chainFault] },
     ),
   );
@@ -70,32 +74,26 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const submit = async (req: SubmitRequest) => (await submitTask(worker.client, req)).task_id;
+const system = { submit: async (req: SubmitRequest) => (await submitTask(worker.client, req)).task_id };
 const state = (id: string) => getTaskState(worker.client, id);
 
-async function until(what: string, ids: string[], ok: (s: TaskState[]) => boolean, advance?: Duration): Promise<TaskState[]> {
-  for (let i = 0; i < 240; i++) {
-    const states = await Promise.all(ids.map(state));
-    if (ok(states)) return states;
-    if (advance) await env.sleep(advance);
-    else await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(
-    `${what}: not reached; ${JSON.stringify((await Promise.all(ids.map(state))).map((s) => [s.task_id, s.status, s.speculation_status, s.bond?.state, s.error]))}`,
-  );
+/** Reads the tasks until `ok`; in wall-clock time, or with the test server's clock moved on by `advance` between reads. */
+function until(what: string, ids: string[], ok: (s: TaskState[]) => boolean, advance?: Duration): Promise<TaskState[]> {
+  return pollUntil(what, () => Promise.all(ids.map(state)), ok, {
+    timeoutMs: 60_000,
+    everyMs: 250,
+    advance: advance === undefined ? undefined : { env, by: advance },
+    show: (states) => states.map((s) => [s.task_id, s.status, s.speculation_status, s.bond?.state, s.error]),
+  });
 }
 
-/** gate → root (its proof fails) → parent → child, with parent and child speculating and the child's bond release refused. */
+/** above → root (its proof fails) → parent → child, with parent and child speculating and the child's bond release refused. */
 async function treeWithStuckChild(agent: string): Promise<{ parent: string; child: string }> {
   await createStakeOperator(worker.stakeDeps!).stakeInit({ agent, amount: 1_000_000_000 });
-  const gate = await submit({ type: 'compute', payload: { value: 1 }, agent });
-  // The root claims a wrong output: it executes (its dependents speculate on it), then its proof fails.
-  const root = await submit({ type: 'compute', payload: { value: 2, claimed_output: '12345' }, dependsOn: gate, agent });
-  const parent = await submit({ type: 'compute', payload: { value: 3 }, dependsOn: root, agent });
-  const child = await submit({ type: 'compute', payload: { value: 4 }, dependsOn: parent, agent });
+  const [parent, child] = (await failingRootWithTree(system, { agent, below: 2 })).below as [string, string];
   unreachableFor = child;
   refusedReleases = 0;
-  await until('parent and child to speculate', [parent, child], (s) => s.every((t) => t.speculation_status === 'speculative' && t.bond?.state === 'locked'));
+  await untilSpeculating(worker.client, [parent, child], { timeoutMs: 60_000 });
   await until('the child to try releasing its bond', [parent, child], (s) => s[1]!.status === 'rolling_back' && refusedReleases > 0);
   return { parent, child };
 }

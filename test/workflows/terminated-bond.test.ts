@@ -10,7 +10,7 @@ import type { SettleBondResult } from '../../shared/stake-records';
 import { taskWorkflowId } from '../../shared/task-model';
 import { ActivityGate } from '../helpers/activity-gate';
 import { pollUntil } from '../helpers/poll';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
 const agent = 'orphaned';
 let sys: TestSystem;
@@ -20,7 +20,7 @@ beforeAll(async () => {
   sys = await startTestSystem({
     name: 'terminated-bond',
     // Clean-up frees a terminated task's slots within a second.
-    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, limits: { gc_interval_ms: 500 } } },
+    config: speculativeConfig({ speculation: { limits: { gc_interval_ms: 500 } } }),
     worker: { activityInterceptors: [gate.interceptor] },
   });
   await sys.fundAgent(agent);

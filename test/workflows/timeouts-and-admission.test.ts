@@ -3,14 +3,14 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { AdmissionError, submitTask } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
 import { ActivityGate } from '../helpers/activity-gate';
-import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
 const gate = new ActivityGate();
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'timeouts',
-    config: { speculation: { ...SPECULATIVE_CONFIG.speculation, confirmation_timeout_ms: 1000, limits: { max_pending_operations: 4 } } },
+    config: speculativeConfig({ speculation: { confirmation_timeout_ms: 1000, limits: { max_pending_operations: 4 } } }),
     worker: { activityInterceptors: [gate.interceptor] },
   });
   await sys.fundAgent('default');

@@ -9,6 +9,7 @@ import { runOperatorAction } from '../../client/commands/operator';
 import { countOpenTasks, getTaskState } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
 import type { IntegrityReport } from '../../shared/operator-contract';
+import { failingRootWithTree } from '../helpers/failing-root';
 import { pollUntil } from '../helpers/poll';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 import { spawnWorker } from '../helpers/worker-child';
@@ -42,9 +43,8 @@ test('a worker killed mid-flight loses nothing: a new worker brings every task t
   const ids = [root];
   for (const v of [2, 3, 4]) ids.push(await sys.submit({ type: 'compute', payload: { value: v }, dependsOn: root }));
   ids.push(await sys.submit({ type: 'compute', payload: { value: 5 }, dependsOn: ids[1] }));
-  const failing = await sys.submit({ type: 'compute', payload: { value: 6, claimed_output: '7' }, agent: 'other' });
-  const failingChild = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent: 'other' });
-  ids.push(failing, failingChild);
+  const failing = await failingRootWithTree(sys, { agent: 'other', above: false, below: 1 });
+  ids.push(failing.root, ...failing.below);
 
   // Kill the worker once a bond is locked: executions, proofs, commits and further locks are in flight.
   await pollUntil(
@@ -87,9 +87,8 @@ test('a worker killed while a dependent locks its bond, whose parent then fails:
   for (let attempt = 1; attempt <= LOCK_KILL_ATTEMPTS; attempt++) {
     const agent = `other-${attempt}`;
     const worker = await startWorkerProcess();
-    const root = await sys.submit({ type: 'compute', payload: { value: 1 } });
-    const failing = await sys.submit({ type: 'compute', payload: { value: 6, claimed_output: '7' }, dependsOn: root, agent });
-    const dependent = await sys.submit({ type: 'compute', payload: { value: 7 }, dependsOn: failing, agent });
+    const tree = await failingRootWithTree(sys, { agent, below: 1 });
+    const [root, failing, dependent] = [tree.above!, tree.root, tree.below[0]!];
     // No pause between reads: the window is a few milliseconds wide.
     const lock = await pollUntil(
       'the dependent to schedule its bond lock',
