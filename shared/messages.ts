@@ -28,7 +28,8 @@ export interface CommitBatch {
   signatures: Record<string, string>;
 }
 /** The parent is confirmed; `batch` is the commitment batch that carried it, which may carry the dependent too. */
-export const parentConfirmedSignal = defineSignal<[TaskOutput & { parentTaskId: string; batch?: CommitBatch }]>('parentConfirmed');
+export type ParentConfirmed = TaskOutput & { parentTaskId: string; batch?: CommitBatch };
+export const parentConfirmedSignal = defineSignal<[ParentConfirmed]>('parentConfirmed');
 /**
  * The parent's commitment has landed on-chain, not yet final (past its point of no return): a proven
  * dependent may now send its own, which lands after it; `batch` is the batch that carried the parent's,
@@ -135,7 +136,10 @@ export const agentSlashedSignal = defineSignal<[{ agent: string; taskId: string 
 export const drainSignal = defineSignal('drain');
 export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
-export const forceRollbackAllSignal = defineSignal('forceRollback');
+/** Operator: every active speculative task rolls back (the task workflow's own `forceRollback` rolls back one). */
+export const forceRollbackAllSignal = defineSignal('forceRollbackAll');
+/** The name `forceRollbackAll` had before it got its own: still heeded, so a signal sent by an older client is not lost. */
+export const forceRollbackAllLegacySignal = defineSignal('forceRollback');
 export const controlStatusQuery = defineQuery<ControlStatus>('status');
 
 /**

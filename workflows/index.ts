@@ -1,5 +1,5 @@
 /** Every workflow the worker registers (the bundle's entry point). */
-export { speculativeTask } from './speculative-task';
+export { speculativeTask } from './task/speculative-task';
 export { speculationControl } from './speculation-control';
 export { operatorAction } from './operator-action';
 export { rollout, rolloutPhase } from './rollout';

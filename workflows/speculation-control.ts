@@ -18,17 +18,16 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { applyDottedChanges, type ConfigProblem, coerceConfig, formatProblem, parseConfig, type SpeculationConfig } from '../config/schema';
+import { applyDottedChanges } from '../config/schema';
 import { FAILURE_TYPES, type TaskActivities } from '../shared/activity-contract';
 import {
   admitSpeculationsUpdate,
   admitTasksUpdate,
   agentSlashedSignal,
-  type ControlStatus,
-  type ControlSnapshot,
   controlSnapshotQuery,
   controlStatusQuery,
   drainSignal,
+  forceRollbackAllLegacySignal,
   forceRollbackAllSignal,
   forceRollbackSignal,
   MAX_ADMISSION_BATCH,
@@ -43,39 +42,23 @@ import {
   taskClosedSignal,
 } from '../shared/messages';
 import { TASK_ID_PATTERN, taskWorkflowId } from '../shared/task-model';
+import { admissionRefusal, cleanupCandidates, decideSpeculation } from './control-decisions';
 import {
-  type ActiveSpeculation,
-  admissionBytes,
-  admissionRefusal,
-  cleanupCandidates,
-  decideSpeculation,
-  speculationBytes,
-  stateBytes,
-} from './control-decisions';
+  applyConfig,
+  type ControlInput,
+  type ControlState,
+  forget,
+  parsedConfig,
+  rejected,
+  restore,
+  setActive,
+  setOpen,
+  snapshot,
+  status,
+} from './control-state';
 
 export type { ActiveSpeculation } from './control-decisions';
-
-/** The state as it crosses continue-as-new, as a closed run is restored, and as the very first run starts (only `rawConfig`). */
-export type ControlInput = ControlSnapshot;
-
-interface ControlState {
-  raw: Record<string, unknown>;
-  config: SpeculationConfig;
-  configVersion: number;
-  updatedAt: string;
-  active: Map<string, ActiveSpeculation>;
-  open: Map<string, number>;
-  cooldowns: Map<string, number>;
-  pendingRollbacks: Set<string>;
-  draining: boolean;
-  paused: boolean;
-  /** The last admission one clean-up round asked about; the next round goes on after it. */
-  cleanupCursor?: string;
-  /** Keys of the stored configuration this build's schema refuses (they fell back to their defaults). */
-  configProblems: string[];
-  /** What `open` and `active` take in the continue-as-new input, kept as they change (stateBytes). */
-  bytes: number;
-}
+export type { ControlInput } from './control-state';
 
 /** Tasks one clean-up round asks about at most: bounds the activity and the history it adds. */
 const CLEANUP_BATCH = 200;
@@ -86,109 +69,6 @@ const { findClosedTasks } = proxyActivities<TaskActivities>({
   summary: 'clean-up: which admitted or speculating tasks have no running workflow',
 });
 
-/**
- * A configuration this workflow already holds, loaded under this build's schema: at start, across
- * continue-as-new, and in the configuration Updates' handlers (which also run on replay, where the schema
- * may have narrowed since the Update was accepted). Never throws: a key the schema now refuses falls back
- * to its default and is reported, so a deploy cannot wedge the workflow that holds the live state.
- */
-function loadedConfig(raw: Record<string, unknown>): { raw: Record<string, unknown>; config: SpeculationConfig; problems: string[] } {
-  const loaded = coerceConfig(raw);
-  const problems = loaded.dropped.map(formatProblem);
-  if (problems.length) log.warn('stored configuration keys refused by this build fell back to their defaults', { problems });
-  return { raw: loaded.raw, config: loaded.config, problems };
-}
-
-/** A new configuration, checked in the Updates' validators: throwing there rejects it before it enters history. */
-function parsedConfig(raw: Record<string, unknown>): SpeculationConfig {
-  const result = parseConfig(raw);
-  if (!result.ok) throw rejected(result.problems);
-  return result.config;
-}
-
-/** Every problem, key by key, in the words the Update's caller sees. */
-function rejected(problems: ConfigProblem[]): Error {
-  return new Error(`configuration rejected: ${problems.map(formatProblem).join('; ')}`);
-}
-
-function restore(input: ControlInput): ControlState {
-  const loaded = loadedConfig(input.rawConfig);
-  const state: ControlState = {
-    bytes: 0,
-    raw: loaded.raw,
-    config: loaded.config,
-    configProblems: loaded.problems,
-    configVersion: input.configVersion ?? 1,
-    updatedAt: new Date().toISOString(),
-    active: new Map((input.active ?? []).map((a) => [a.taskId, a])),
-    open: new Map(Object.entries(input.open ?? {})),
-    cooldowns: new Map(Object.entries(input.cooldowns ?? {})),
-    pendingRollbacks: new Set(input.pendingRollbacks ?? []),
-    draining: input.draining ?? false,
-    paused: input.paused ?? false,
-    cleanupCursor: input.cleanupCursor,
-  };
-  state.bytes = stateBytes(state);
-  return state;
-}
-
-/** Adds or removes an admission, keeping `bytes` in step. */
-function setOpen(state: ControlState, taskId: string, at: number | undefined): void {
-  const had = state.open.has(taskId);
-  if (at === undefined) {
-    if (had) state.bytes -= admissionBytes(taskId);
-    state.open.delete(taskId);
-  } else {
-    if (!had) state.bytes += admissionBytes(taskId);
-    state.open.set(taskId, at);
-  }
-}
-
-/** Adds or removes an active speculation, keeping `bytes` in step. */
-function setActive(state: ControlState, taskId: string, speculation: ActiveSpeculation | undefined): void {
-  const had = state.active.get(taskId);
-  if (had) state.bytes -= speculationBytes(had);
-  if (speculation) {
-    state.bytes += speculationBytes(speculation);
-    state.active.set(taskId, speculation);
-  } else {
-    state.active.delete(taskId);
-  }
-}
-
-function snapshot(state: ControlState): ControlInput {
-  return {
-    rawConfig: state.raw,
-    active: [...state.active.values()],
-    open: Object.fromEntries(state.open),
-    cooldowns: Object.fromEntries(state.cooldowns),
-    pendingRollbacks: [...state.pendingRollbacks],
-    draining: state.draining,
-    paused: state.paused,
-    configVersion: state.configVersion,
-    cleanupCursor: state.cleanupCursor,
-  };
-}
-
-function status(state: ControlState): ControlStatus {
-  const now = Date.now();
-  return {
-    enabled: state.config.speculation.enabled,
-    paused: state.paused,
-    draining: state.draining,
-    rollout_percentage: state.config.speculation.features.rollout_percentage,
-    active_tasks: state.active.size,
-    open_tasks: state.open.size,
-    pending_rollbacks: state.pendingRollbacks.size,
-    active: [...state.active.values()],
-    cooldowns: Object.fromEntries([...state.cooldowns].filter(([, until]) => until > now).map(([agent, until]) => [agent, new Date(until).toISOString()])),
-    config: state.config,
-    config_version: state.configVersion,
-    updated_at: state.updatedAt,
-    config_problems: state.configProblems,
-  };
-}
-
 /** A signal's argument as an object, or undefined: a malformed message is dropped with a warning, never thrown (that would fail the workflow task). */
 function messageFields<K extends string>(signal: string, message: unknown, fields: readonly K[]): Record<K, string> | undefined {
   const m = message as Record<string, unknown> | null | undefined;
@@ -197,36 +77,14 @@ function messageFields<K extends string>(signal: string, message: unknown, field
   return undefined;
 }
 
-export async function speculationControl(input: ControlInput): Promise<void> {
-  const state = restore(input);
-
-  const applyConfig = (nextRaw: Record<string, unknown>) => {
-    const next = loadedConfig(nextRaw);
-    state.raw = next.raw;
-    state.config = next.config;
-    state.configProblems = next.problems;
-    state.configVersion += 1;
-    state.updatedAt = new Date().toISOString();
-    log.info('configuration changed', {
-      version: state.configVersion,
-      enabled: next.config.speculation.enabled,
-      rollout_percentage: next.config.speculation.features.rollout_percentage,
-    });
-  };
-
-  /** Frees everything a task held here; idempotent (a task may be freed by its own signal and by a clean-up). */
-  const forget = (taskId: string) => {
-    setOpen(state, taskId, undefined);
-    setActive(state, taskId, undefined);
-    state.pendingRollbacks.delete(taskId);
-  };
-
+/** The configuration Updates: validated by the schema before they enter history. */
+function handleConfiguration(state: ControlState): void {
   setHandler(
     setConfigUpdate,
     (changes) => {
       const merged = applyDottedChanges(state.raw, changes);
       if (!merged.ok) throw new Error('unreachable: validator accepted unknown keys');
-      applyConfig(merged.raw);
+      applyConfig(state, merged.raw);
       return status(state);
     },
     {
@@ -245,7 +103,7 @@ export async function speculationControl(input: ControlInput): Promise<void> {
   setHandler(
     replaceConfigUpdate,
     (next) => {
-      applyConfig(next);
+      applyConfig(state, next);
       return status(state);
     },
     {
@@ -253,7 +111,10 @@ export async function speculationControl(input: ControlInput): Promise<void> {
       validator: (next) => void parsedConfig(next),
     },
   );
+}
 
+/** Admissions: a slot per submission, then speculation verdicts; a closed task frees its slot. */
+function handleAdmissions(state: ControlState): void {
   const admit = (taskId: string): TaskAdmission => {
     // Checked here for each id: the validator of a concurrent admission may have passed on the same count.
     const refusal = admissionRefusal(state.open, taskId, state.config, state.bytes);
@@ -281,7 +142,7 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     taskClosedSignal,
     (message) => {
       const m = messageFields('taskClosed', message, ['taskId']);
-      if (m) forget(m.taskId);
+      if (m) forget(state, m.taskId);
     },
     { description: 'A task is final, or its workflow never started: its admission slot is free.' },
   );
@@ -310,7 +171,10 @@ export async function speculationControl(input: ControlInput): Promise<void> {
       },
     },
   );
+}
 
+/** What tasks tell it: a speculation ended, an agent slashed. */
+function handleTaskNews(state: ControlState): void {
   setHandler(
     speculationEndedSignal,
     (message) => {
@@ -329,6 +193,10 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     },
     { description: "An agent's bond was slashed: it may not speculate for cooldown_period_ms." },
   );
+}
+
+/** The operator's signals: drain, pause, resume, roll every speculation back. */
+function handleOperators(state: ControlState): void {
   setHandler(
     drainSignal,
     () => {
@@ -351,57 +219,68 @@ export async function speculationControl(input: ControlInput): Promise<void> {
     },
     { description: 'Clear pause and drain.' },
   );
-  setHandler(
-    forceRollbackAllSignal,
-    async () => {
-      const targets = [...state.active.keys()].filter((id) => !state.pendingRollbacks.has(id));
-      for (const id of targets) state.pendingRollbacks.add(id);
-      log.warn('force rollback of every active speculative task', { count: targets.length });
-      await Promise.all(
-        targets.map(async (id) => {
-          try {
-            await getExternalWorkflowHandle(taskWorkflowId(id)).signal(forceRollbackSignal, { reason: 'force-rollback by operator' });
-          } catch {
-            // the task already finished: its speculationEnded signal frees the slot
-            forget(id);
-          }
-        }),
-      );
-    },
-    { description: 'Every active speculative task rolls back through its compensations.' },
-  );
+  const forceRollbackAll = async () => {
+    const targets = [...state.active.keys()].filter((id) => !state.pendingRollbacks.has(id));
+    for (const id of targets) state.pendingRollbacks.add(id);
+    log.warn('force rollback of every active speculative task', { count: targets.length });
+    await Promise.all(
+      targets.map(async (id) => {
+        try {
+          await getExternalWorkflowHandle(taskWorkflowId(id)).signal(forceRollbackSignal, { reason: 'force-rollback by operator' });
+        } catch {
+          // the task already finished: its speculationEnded signal frees the slot
+          forget(state, id);
+        }
+      }),
+    );
+  };
+  setHandler(forceRollbackAllSignal, forceRollbackAll, { description: 'Every active speculative task rolls back through its compensations.' });
+  setHandler(forceRollbackAllLegacySignal, forceRollbackAll, { description: 'The former name of forceRollbackAll, still heeded.' });
+}
+
+/** The status an operator reads and the snapshot a closed run is restored from. */
+function handleQueries(state: ControlState): void {
   setHandler(controlSnapshotQuery, () => snapshot(state), {
     description: 'The whole state as it crosses continue-as-new: what a closed run is restored from.',
   });
   setHandler(controlStatusQuery, () => status(state), {
     description: 'Live configuration, admitted and active speculative tasks, pending rollbacks, drain/pause state.',
   });
+}
 
-  /**
-   * Every `limits.gc_interval_ms`: expired cooldowns go, and admissions and speculations of tasks whose
-   * workflow is not running (terminated by an operator, or a submitter that died between admission and
-   * start) are freed. A task frees its own slots when it ends; this catches those that could not.
-   */
-  const cleanUp = async () => {
-    const now = Date.now();
-    for (const [agent, until] of state.cooldowns) if (until <= now) state.cooldowns.delete(agent);
-    const intervalMs = state.config.speculation.limits.gc_interval_ms;
-    const { taskIds, cursor } = cleanupCandidates(state, { nowMs: now, graceMs: 2 * intervalMs, cursor: state.cleanupCursor, batch: CLEANUP_BATCH });
-    state.cleanupCursor = cursor;
-    if (!taskIds.length) return;
-    let closed: string[];
-    try {
-      closed = await findClosedTasks(taskIds);
-    } catch (err) {
-      // A clean-up that fails (the visibility store briefly down) is tried again next round; it must never
-      // fail this workflow, which holds the live state every task depends on.
-      log.warn('clean-up could not ask which tasks closed; trying again next round', { error: String(err), tasks: taskIds.length });
-      return;
-    }
-    for (const taskId of closed) forget(taskId);
-    if (closed.length) log.warn('clean-up freed the slots of tasks that ended without saying so', { tasks: closed.slice(0, 20), count: closed.length });
-  };
+/**
+ * Every `limits.gc_interval_ms`: expired cooldowns go, and admissions and speculations of tasks whose
+ * workflow is not running (terminated by an operator, or a submitter that died between admission and
+ * start) are freed. A task frees its own slots when it ends; this catches those that could not.
+ */
+async function cleanUp(state: ControlState): Promise<void> {
+  const now = Date.now();
+  for (const [agent, until] of state.cooldowns) if (until <= now) state.cooldowns.delete(agent);
+  const intervalMs = state.config.speculation.limits.gc_interval_ms;
+  const { taskIds, cursor } = cleanupCandidates(state, { nowMs: now, graceMs: 2 * intervalMs, cursor: state.cleanupCursor, batch: CLEANUP_BATCH });
+  state.cleanupCursor = cursor;
+  if (!taskIds.length) return;
+  let closed: string[];
+  try {
+    closed = await findClosedTasks(taskIds);
+  } catch (err) {
+    // A clean-up that fails (the visibility store briefly down) is tried again next round; it must never
+    // fail this workflow, which holds the live state every task depends on.
+    log.warn('clean-up could not ask which tasks closed; trying again next round', { error: String(err), tasks: taskIds.length });
+    return;
+  }
+  for (const taskId of closed) forget(state, taskId);
+  if (closed.length) log.warn('clean-up freed the slots of tasks that ended without saying so', { tasks: closed.slice(0, 20), count: closed.length });
+}
 
+export async function speculationControl(input: ControlInput): Promise<void> {
+  const state = restore(input);
+  // Registered in this order so that messages delivered with the start are handled as they always were.
+  handleConfiguration(state);
+  handleAdmissions(state);
+  handleTaskNews(state);
+  handleOperators(state);
+  handleQueries(state);
   const continueAsNewSuggested = () => workflowInfo().continueAsNewSuggested;
   // Runs started before the clean-up existed replay without its timers; they clean up from their next run on.
   if (patched('periodic-cleanup')) {
@@ -410,7 +289,7 @@ export async function speculationControl(input: ControlInput): Promise<void> {
       // No timers while there is nothing to clean: an idle system adds nothing to this history.
       await condition(() => continueAsNewSuggested() || !idle());
       if (continueAsNewSuggested()) break;
-      if (!(await condition(continueAsNewSuggested, state.config.speculation.limits.gc_interval_ms))) await cleanUp();
+      if (!(await condition(continueAsNewSuggested, state.config.speculation.limits.gc_interval_ms))) await cleanUp(state);
     }
   } else {
     await condition(continueAsNewSuggested);

@@ -4,7 +4,7 @@
  * - speculative tasks: AgencSpeculationStatus = "speculative" (the task keeps it after confirmation);
  * - rollbacks: of those, AgencStatus "rolled_back" or "failed". A speculative task that fails on its
  *   own (proof failure after bonding) ends `failed`, and the worker counts it in
- *   `speculation_rollback_total` too (workflows/speculative-task.ts), so both sources agree.
+ *   `speculation_rollback_total` too (workflows/task/rollback.ts), so both sources agree.
  * Proof queue: running tasks with AgencStatus = "proving" (waiting in `agenc-proofs` or being proven)
  * against `[speculation.proof] queue_size` from the live configuration, the backlog counted as full.
  * Memory growth and P1 alerts cannot be seen in visibility: reported `unknown` (with 0 / none in

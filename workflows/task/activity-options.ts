@@ -1,0 +1,90 @@
+/**
+ * How the task workflow calls its activities: timeouts and retries per kind of step, and the proxies
+ * that carry a one-line summary naming the step (what the Web UI's timeline shows).
+ */
+import { type ActivityOptions, proxyActivities } from '@temporalio/workflow';
+import type { SpeculationConfig } from '../../config/schema';
+import { FAILURE_TYPES, type ProofActivities, type TaskActivities } from '../../shared/activity-contract';
+import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE } from '../../shared/task-queues';
+
+// Timeouts are short because a worker that dies mid-activity is only noticed when they expire: then
+// Temporal retries the activity on a live worker (every activity here is idempotent).
+export const QUICK: ActivityOptions = {
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '500ms', maximumInterval: '10s', backoffCoefficient: 2 },
+};
+
+/** QUICK, but giving up after three attempts: for a read whose absence the caller handles. */
+export const QUICK_BOUNDED: ActivityOptions = { ...QUICK, retry: { ...QUICK.retry, maximumAttempts: 3 } };
+
+/** Chain activities are idempotent: retried without limit, never a double transfer. */
+export const CHAIN: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.stakeInsufficientFunds] },
+};
+
+/**
+ * An execution error is retried twice (after 1 s, then 2 s) before the task fails on its own fault.
+ * The execution heartbeats while it works, so a worker that dies is noticed within the heartbeat
+ * timeout, not at the end of start-to-close.
+ */
+export const EXECUTION: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  heartbeatTimeout: '5s',
+  retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.invalidPayload] },
+};
+
+/**
+ * Commits wait for finality once per batch; a batch on a cluster sends one confirmed transaction per result.
+ * They heartbeat while they wait, so a worker that dies mid-commit is noticed in seconds, not at start-to-close.
+ */
+export const COMMIT: ActivityOptions = { ...CHAIN, startToCloseTimeout: '2 minutes', heartbeatTimeout: '10s' };
+
+/**
+ * What the proof worker may take on top of `timeout_ms`: its own ProofTimeout (the agent's fault) fires
+ * at `timeout_ms` after proving starts, and the margin lets that answer, or a proof finished just in
+ * time, reach the server. Start-to-close firing therefore means the worker stopped answering.
+ */
+const PROOF_ANSWER_MARGIN_MS = 5_000;
+
+/**
+ * A proof waits in the `agenc-proofs` backlog, not in a worker, so only proving counts against the
+ * agent. The wait itself is bounded by `confirmation_timeout_ms`: as long as a speculative dependent
+ * waits for its parent to confirm, since a proof that waits longer holds every dependent past that
+ * limit anyway. Schedule-to-start timeouts are not retried; start-to-close and heartbeat timeouts (a
+ * worker that died or hung) are, on any other proof worker; every one of them is the system's fault.
+ */
+function proofOptions(cfg: SpeculationConfig): ActivityOptions {
+  return {
+    taskQueue: PROOF_QUEUE,
+    scheduleToStartTimeout: cfg.speculation.confirmation_timeout_ms,
+    startToCloseTimeout: cfg.speculation.proof.timeout_ms + PROOF_ANSWER_MARGIN_MS,
+    heartbeatTimeout: '10s',
+    retry: { maximumAttempts: 3, nonRetryableErrorTypes: [FAILURE_TYPES.proofTimeout] },
+  };
+}
+
+/** Verification takes tens of milliseconds, on its own queue so that it never waits behind the proof backlog. */
+function verificationOptions(cfg: SpeculationConfig): ActivityOptions {
+  return {
+    taskQueue: PROOF_VERIFICATION_QUEUE,
+    scheduleToStartTimeout: cfg.speculation.confirmation_timeout_ms,
+    startToCloseTimeout: '15s',
+    retry: { maximumAttempts: 3 },
+  };
+}
+
+/** The task's activities, called with `options`; `summary` names the step in the Web UI. */
+export function taskActivities(options: ActivityOptions, summary: string) {
+  return proxyActivities<TaskActivities>({ ...options, summary });
+}
+
+/** The proof activities on the `agenc-proofs` queue, with the timeouts the live configuration sets. */
+export function proofActivities(cfg: SpeculationConfig, summary: string) {
+  return proxyActivities<ProofActivities>({ summary, ...proofOptions(cfg) });
+}
+
+/** The verification activity on its own queue. */
+export function verificationActivities(cfg: SpeculationConfig, summary: string) {
+  return proxyActivities<ProofActivities>({ summary, ...verificationOptions(cfg) });
+}

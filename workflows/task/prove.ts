@@ -1,0 +1,57 @@
+/** Proof: a Groth16 proof of the output from the agenc-proofs queue, then its verification. */
+import { isCancellation } from '@temporalio/workflow';
+import { classifyProofFailure, proofActivityLost, proofFailureReason, provesBeforeParentConfirmed, rootMessage } from '../task-decisions';
+import { proofActivities, verificationActivities } from './activity-options';
+import { awaitParent } from './parent';
+import { OwnFault, type TaskRun } from './task-run';
+
+/** A Groth16 proof of the output, verified; proven before the parent confirms only with optimistic proofs. */
+export async function prove(run: TaskRun): Promise<void> {
+  const { input, state } = run;
+  const optimisticProofs = run.config!.speculation.features.enable_optimistic_proofs;
+  if (!provesBeforeParentConfirmed({ hasParent: Boolean(input.parentTaskId), parentConfirmed: Boolean(run.parent.confirmed), optimisticProofs })) {
+    run.enter('awaiting_ancestors', `parent task ${input.parentTaskId} to be confirmed before proving`);
+    await awaitParent(run, () => Boolean(run.parent.confirmed));
+  }
+  run.enter('proving', 'a Groth16 proof from the agenc-proofs queue');
+  state.proof = { state: 'generating' };
+  const parent = run.parentOutput;
+  try {
+    run.proofRecord = await proofActivities(run.config!, 'prove: Groth16 proof of the output').generateProof({
+      taskId: input.taskId,
+      agent: input.agent,
+      value: run.proofValue,
+      parentOutput: parent?.output ?? '0',
+      parentSalt: parent?.salt ?? '0',
+      parentCommitment: parent?.commitment ?? '0',
+      output: state.result!.output,
+      salt: state.result!.salt,
+    });
+    const expected = { taskId: input.taskId, agent: input.agent, outputCommitment: state.result!.commitment, parentCommitment: parent?.commitment ?? '0' };
+    const verdict = await verificationActivities(run.config!, 'verify: the proof against the verification key').verifyProof({
+      record: run.proofRecord,
+      expected,
+    });
+    if (!verdict.valid) throw new Error(`proof did not verify: ${verdict.reason}`);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    return proofFailed(run, err);
+  }
+  state.proof = { state: 'verified', verification_key_hash: run.proofRecord.verification_key_hash, duration_ms: run.proofRecord.timing.duration_ms };
+}
+
+async function proofFailed(run: TaskRun, err: unknown): Promise<never> {
+  const confirmationTimeoutMs = run.config!.speculation.confirmation_timeout_ms;
+  if (run.systemFaultsReleased) {
+    const failure = classifyProofFailure(err, confirmationTimeoutMs);
+    run.state.proof = { state: 'failed', error: failure.message };
+    // The system's fault (no proof worker, a SystemFault) or the machine's load (proof_timeout): bond released.
+    if (!failure.ownFault) await run.rollBackForSystemFault(failure.reason, failure.message);
+    throw new OwnFault(failure.reason, failure.message);
+  }
+  const lost = proofActivityLost(err, confirmationTimeoutMs);
+  run.state.proof = { state: 'failed', error: lost ?? rootMessage(err) };
+  // Not the agent's fault: roll back with the bond released, like any other system failure.
+  if (lost) await run.rollBackForSystemFault('proof_unavailable', lost);
+  throw new OwnFault(proofFailureReason(err), rootMessage(err));
+}

@@ -1,0 +1,60 @@
+/**
+ * The rollback, as a saga: the subtree first (each dependent settles before this task compensates,
+ * deepest first across the tree), then this task's compensations in reverse order, inside a
+ * non-cancellable scope. Every compensation is idempotent, so a retry after a crash ends in the same state.
+ */
+import { CancellationScope, condition, log, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { SA } from '../../shared/search-attributes';
+import { rollbackExplanation, unconfirmedStatus, unsettledDependents } from '../task-decisions';
+import { QUICK, taskActivities } from './activity-options';
+import { pushStateToAll } from './dependents';
+import { metricsSink, type TaskRun } from './task-run';
+
+/** How often a rolling-back task checks on dependents that have not settled yet. */
+const SUBTREE_CHECK_INTERVAL = '1 minute';
+
+export async function rollBack(run: TaskRun): Promise<void> {
+  const { input, state } = run;
+  const reason = run.endReason()!;
+  state.rollback_reason = reason;
+  if (run.ownFault) state.error = run.ownFault.message;
+  await CancellationScope.nonCancellable(async () => {
+    run.enter('rolling_back', `${state.dependents.length} dependent(s) to roll back, then this task's compensations`);
+    await pushStateToAll(run);
+    await subtreeSettled(run);
+    await run.compensations.runAll(reason, (failure) => run.recordError(failure));
+  });
+  if (state.speculation_status === 'pending') state.speculation_status = 'non_speculative';
+  run.enter(unconfirmedStatus(Boolean(run.ownFault), Boolean(run.rollbackRequest)));
+  upsertSearchAttributes([{ key: SA.rollbackReason, value: reason }]);
+  const why = rollbackExplanation(reason, { parentTaskId: input.parentTaskId, rootTaskId: input.rootTaskId, error: state.error });
+  const bond = state.bond ? `${state.bond.amount} lamports ${state.bond.state}` : 'none';
+  setCurrentDetails(`**${state.status}** — ${why}; bond ${bond}; ${state.dependents.length} dependent(s) rolled back first`);
+  // A root that fails on its own is a failure, not a rollback; a speculative task's failure undoes speculation.
+  const speculative = state.speculation_status === 'speculative';
+  if (state.status === 'rolled_back' || speculative) metricsSink.rolledBack(reason, speculative);
+}
+
+/**
+ * Waits until every dependent has settled (rolled back, its bond released or slashed), however long
+ * that takes: this task's compensations must not settle its bond while a dependent still holds an
+ * unsettled speculation on it. Every check interval it says which dependents it waits for, and
+ * counts as settled a dependent whose workflow closed without saying so (terminated by an operator),
+ * which never will.
+ */
+async function subtreeSettled(run: TaskRun): Promise<void> {
+  const unsettled = () => unsettledDependents(run.state.dependents, run.settledDependents);
+  while (!(await condition(() => !unsettled().length, SUBTREE_CHECK_INTERVAL))) {
+    const waitingFor = unsettled();
+    const closed = await taskActivities(QUICK, `check: which of ${waitingFor.length} unsettled dependent(s) still run`).findClosedTasks(waitingFor);
+    for (const d of closed) {
+      log.warn('dependent closed without settling (terminated?); its compensations did not run', { taskId: run.input.taskId, dependent: d });
+      run.settledDependents.add(d);
+    }
+    const still = unsettled();
+    if (still.length) {
+      log.warn('still waiting for dependents to settle before compensating', { taskId: run.input.taskId, dependents: still });
+      run.enter('rolling_back', `dependent(s) ${still.join(', ')} to settle, then this task's compensations`);
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * `speculativeTask`: one durable workflow per task (`task-<taskId>`). It builds the task's `TaskRun`,
+ * hands each message to it, and runs it: wait for the parent, admit and bond, execute, prove, await
+ * ancestors, commit — or roll back — then close (task-run.ts has the statuses and what each heeds).
+ *
+ * A dependent starts on its parent's *executed* (unconfirmed) result when the control workflow admits
+ * it, bonding stake for the risk. Its proof may be generated early, but its commitment goes on-chain
+ * only after every ancestor's has landed. When an ancestor fails, the rollback runs as a saga (rollback.ts).
+ */
+import { setHandler } from '@temporalio/workflow';
+import {
+  commitsReadySignal,
+  dependentSettledSignal,
+  forceRollbackSignal,
+  gatherCommitsSignal,
+  parentCommittedSignal,
+  parentConfirmedSignal,
+  parentExecutedSignal,
+  parentProgressSignal,
+  parentRolledBackSignal,
+  proofRecordQuery,
+  registerDependentSignal,
+  taskStateQuery,
+} from '../../shared/messages';
+import type { TaskInput, TaskState } from '../../shared/task-model';
+import { TaskRun } from './task-run';
+
+export async function speculativeTask(input: TaskInput): Promise<TaskState> {
+  const run = new TaskRun(input);
+  // Registered in this order so that signals delivered with the start are handled as they always were.
+  setHandler(registerDependentSignal, ({ taskId }) => run.heardDependentRegistered(taskId), {
+    description: 'A dependent task registers; the parent pushes its current state to it at once and every change after.',
+  });
+  setHandler(parentExecutedSignal, (executed) => run.heardParentExecuted(executed), {
+    description: 'The parent has executed (not yet confirmed): its output, salt, commitment and unconfirmed-ancestor count.',
+  });
+  setHandler(parentProgressSignal, ({ pendingAncestors }) => run.heardParentProgress(pendingAncestors), {
+    description: "The parent's count of unconfirmed ancestors changed.",
+  });
+  setHandler(parentConfirmedSignal, (confirmed) => run.heardParentConfirmed(confirmed), {
+    description: 'The parent is confirmed (proven and committed on-chain).',
+  });
+  setHandler(parentCommittedSignal, ({ batch }) => run.heardParentCommitted(batch), {
+    description: "The parent's commitment has landed on-chain (not yet final): this task may send its own.",
+  });
+  setHandler(parentRolledBackSignal, ({ reason }) => run.requestRollback(reason), {
+    description: 'The parent failed or rolled back: this task and its subtree roll back.',
+  });
+  setHandler(forceRollbackSignal, () => run.requestRollback('forced'), {
+    description: 'Operator: roll this task and its whole subtree back through their compensations.',
+  });
+  setHandler(dependentSettledSignal, ({ taskId }) => run.heardDependentSettled(taskId), { description: 'A dependent reached a final state.' });
+  setHandler(gatherCommitsSignal, ({ parentTaskId }) => run.heardGatheringRequest(parentTaskId), {
+    description: 'The parent is committing: a proven dependent answers with what is proven in its subtree, to go on-chain in the same batch.',
+  });
+  setHandler(commitsReadySignal, ({ taskId, entries }) => run.heardGatheringAnswer(taskId, entries), {
+    description: "A dependent's answer to gathering: its proven subtree, ancestors first.",
+  });
+  setHandler(proofRecordQuery, () => run.proofRecord ?? null, {
+    description: 'The Groth16 proof record: proof, public signals, verification-key hash, timing.',
+  });
+  setHandler(taskStateQuery, () => run.state, { description: "The task's full state: status, speculation status, depth, bond, proof, timestamps." });
+  return run.run();
+}

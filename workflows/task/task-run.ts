@@ -1,0 +1,372 @@
+/**
+ * `TaskRun`: one task's run, as the entity the task workflow drives. It holds the public `TaskState`
+ * and the run's own bookkeeping; `run()` reads as the task's lifecycle. The steps a phase needs are
+ * in files named for them: the parent (parent.ts), the dependents (dependents.ts), the bond (bond.ts),
+ * the commitment and its batching (commit.ts), the rollback and its compensations (rollback.ts,
+ * compensations.ts). Pure decisions stay in ../task-decisions.ts.
+ */
+import {
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  isCancellation,
+  log,
+  patched,
+  proxySinks,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { SpeculationConfig } from '../../config/schema';
+import { type CommitBatch, type ParentConfirmed, type ParentExecuted, taskClosedSignal } from '../../shared/messages';
+import type { MetricsSinks } from '../../shared/metrics-sink';
+import type { CommitEntry, ProofRecord } from '../../shared/proof-records';
+import { SA } from '../../shared/search-attributes';
+import { type RollbackReason, type TaskInput, type TaskOutput, type TaskState, type TaskStatus } from '../../shared/task-model';
+import { setLogPhase } from '../log-attributes';
+import { endReason, rollbackTakesEffect, rootMessage, unconfirmedAncestors } from '../task-decisions';
+import { QUICK, taskActivities } from './activity-options';
+import { admitAndBond } from './admission';
+import { answerGathering, commit } from './commit';
+import { Compensations } from './compensations';
+import { ControlMailbox } from './control-mailbox';
+import { passOnProgress, pushStateTo, pushStateToAll } from './dependents';
+import { awaitParent, registerWithParent, tellParentSettled } from './parent';
+import { execute } from './execute';
+import { prove } from './prove';
+import { rollBack } from './rollback';
+
+export const { metrics: metricsSink } = proxySinks<MetricsSinks>();
+
+/** A failure that is the task's own fault; its bond (if any) is slashed. */
+export class OwnFault extends Error {
+  constructor(
+    public readonly reason: RollbackReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What this task knows of its parent, pushed by the parent's signals. */
+export interface ParentNews {
+  executed?: ParentExecuted;
+  confirmed?: TaskOutput;
+  /** The parent's commitment has landed on-chain (not yet final): this task may send its own. */
+  committed?: boolean;
+  /** The parent's own unconfirmed ancestors. */
+  pendingAncestors: number;
+}
+
+/**
+ * Statuses (`enter` is their only writer; FINAL_STATUSES end the run):
+ *
+ * | status | entered from | goes to | heeds |
+ * |---|---|---|---|
+ * | pending | the start | waiting_parent (a dependent), executing (a root) | forceRollback |
+ * | waiting_parent | pending; again after a refused admission | executing, rolling_back | parentExecuted, parentProgress, parentConfirmed, parentRolledBack, forceRollback |
+ * | executing | pending, waiting_parent | executed, rolling_back | parentConfirmed, parentCommitted, parentRolledBack, forceRollback |
+ * | executed | executing | awaiting_ancestors (to prove), proving | the same |
+ * | awaiting_ancestors | executed (optimistic proofs off), proving (the parent's commitment not landed) | proving, committing, rolling_back | the same, and gatherCommits |
+ * | proving | executed, awaiting_ancestors | awaiting_ancestors, committing, rolling_back | the same, and gatherCommits (answered empty) |
+ * | committing | proving, awaiting_ancestors; gatherCommits (joins the parent's batch) | confirmed; rolling_back only if the commitment cannot land | commitsReady, parentConfirmed; rollback requests are ignored |
+ * | rolling_back | any forward status, on a rollback request or an own fault | failed (own fault), rolled_back | dependentSettled |
+ * | confirmed, failed, rolled_back | committing, rolling_back | — | queries |
+ *
+ * In every status a dependent may register (it hears this task's state at once) and queries answer.
+ */
+export class TaskRun {
+  readonly state: TaskState;
+  /** The live configuration: read when the task starts, then the one its speculation admission answered with. */
+  config?: SpeculationConfig;
+  readonly parent: ParentNews = { pendingAncestors: 0 };
+  /** The first rollback that took effect (later requests are ignored). */
+  rollbackRequest?: RollbackReason;
+  /** The failure that was this task's own fault, once the forward run ended with one. */
+  ownFault?: OwnFault;
+  /** The proof, once generated (verified, unless the task then fails on it). */
+  proofRecord?: ProofRecord;
+  /** Dependents that reached a final state (or whose workflow closed without saying so). */
+  readonly settledDependents = new Set<string>();
+  /** The commitment batch that carried this task's commitment: its own, or an ancestor's that took it along. */
+  commitBatch?: CommitBatch;
+  /** This task's commitment has landed on-chain, and its dependents have been (or will be) told. */
+  commitLanded = false;
+  /** What this task answered an ancestor gathering commits: its own entry and its proven descendants'. */
+  handedUp?: CommitEntry[];
+  /** Dependents' answers to this task's gathering, by dependent. */
+  readonly gathered = new Map<string, CommitEntry[]>();
+  /** The forward run has ended: from then on nothing changes why the task ends (with the end-reason-frozen patch). */
+  forwardEnded = false;
+  /** The input the task executes on: the parent's confirmed output, or its executed one when speculating. */
+  parentOutput?: TaskOutput;
+  /** The execution's private value, proven to produce the output. */
+  proofValue = '0';
+
+  readonly compensations: Compensations;
+  readonly control: ControlMailbox;
+  /** The forward run (parent → commit); a rollback request cancels it. */
+  readonly forward = new CancellationScope();
+
+  /**
+   * A dependent sends its commitment once its parent's has landed, not once it is final, so a chain's
+   * finality waits overlap. Workflows started before keep waiting for the parent's confirmation.
+   */
+  readonly pipelinedCommits = patched('pipelined-commits');
+  /**
+   * Why the task ends is decided once, when its forward run ends: a rollback request arriving while it waits
+   * for its subtree (its confirmation timer, its parent failing, an operator) no longer turns a slash into a
+   * release, and its confirmation timer dies with the forward run. Workflows started before keep the old rule.
+   */
+  readonly endReasonFrozen = patched('end-reason-frozen');
+  /**
+   * Only what the agent controls slashes (OWN_FAULT_REASONS): a SystemFault or a proof timeout rolls the task
+   * back with its bond released. Workflows started before keep the rule they started with.
+   */
+  readonly systemFaultsReleased = patched('system-faults-release-bond');
+  /** While waiting for the parent, look whether its workflow still runs (awaitParent). Workflows started before wait without looking. */
+  readonly parentLiveness = patched('parent-liveness');
+
+  constructor(readonly input: TaskInput) {
+    this.state = {
+      task_id: input.taskId,
+      workflow_id: workflowInfo().workflowId,
+      type: input.type,
+      agent: input.agent,
+      payload: input.payload,
+      parent_task_id: input.parentTaskId ?? null,
+      root_task_id: input.rootTaskId,
+      status: 'pending',
+      speculation_status: 'pending',
+      depth: 0,
+      dependents: [],
+      result: null,
+      result_commitment: null,
+      parent_commitment: null,
+      bond: null,
+      proof: { state: 'none' },
+      commit_signature: null,
+      committed_by: null,
+      rollback_reason: null,
+      error: null,
+      waiting_for: null,
+      timestamps: { submitted: input.submittedAt },
+    };
+    this.compensations = new Compensations(input.taskId);
+    this.control = new ControlMailbox(input.taskId);
+  }
+
+  /** The lifecycle: wait for the parent, admit and bond, execute, prove, await ancestors, commit — or roll back — then close. */
+  async run(): Promise<TaskState> {
+    this.announce();
+    await this.runForward();
+    if (this.goingForward()) await commit(this);
+    if (this.goingForward()) await this.confirm();
+    else await rollBack(this);
+    await this.close();
+    return this.state;
+  }
+
+  /** The only writer of the status: the log phase, the status's first timestamp, the Web UI's details, the search attributes. */
+  enter(status: TaskStatus, waitingFor: string | null = null): void {
+    this.state.status = status;
+    setLogPhase(status);
+    // When the task entered the status: a later wait within it (a rollback's minute checks) keeps it.
+    this.state.timestamps[status] ??= now();
+    this.state.waiting_for = waitingFor;
+    setCurrentDetails(`**${status}**${waitingFor ? ` — waiting for ${waitingFor}` : ''}`);
+    upsertSearchAttributes([
+      { key: SA.status, value: status },
+      { key: SA.speculationStatus, value: this.state.speculation_status },
+      { key: SA.depth, value: this.state.depth },
+    ]);
+  }
+
+  /** A new wait within the same status: what the Web UI and `agenc status` show; the status's timestamp stays. */
+  waitFor(waitingFor: string): void {
+    this.state.waiting_for = waitingFor;
+    setCurrentDetails(`**${this.state.status}** — waiting for ${waitingFor}`);
+  }
+
+  /** Cancels the forward run, unless the task is past the point where a rollback can take effect. */
+  requestRollback(reason: RollbackReason): void {
+    if (!rollbackTakesEffect(this.state.status, Boolean(this.rollbackRequest), this.endReasonFrozen && this.forwardEnded)) return;
+    log.warn('rollback requested', { taskId: this.input.taskId, reason });
+    this.rollbackRequest = reason;
+    this.forward.cancel();
+  }
+
+  /** Why the task ends, once its forward run has; undefined while it may still confirm. */
+  endReason(): RollbackReason | undefined {
+    return endReason(this.rollbackRequest, this.ownFault?.reason);
+  }
+
+  goingForward(): boolean {
+    return !this.rollbackRequest && !this.ownFault;
+  }
+
+  pendingAncestors(): number {
+    return unconfirmedAncestors({
+      hasParent: Boolean(this.input.parentTaskId),
+      parentConfirmed: Boolean(this.parent.confirmed),
+      parentPending: this.parent.pendingAncestors,
+    });
+  }
+
+  batchSize(): number {
+    return this.config?.speculation.proof.batch_size ?? 1;
+  }
+
+  /**
+   * A permanent failure no step expected (an activity's non-retryable error): the task still ends, rolled
+   * back with its compensations run and its dependents told, instead of failing its workflow and leaving
+   * them waiting. Not the agent's fault: a bond is released.
+   */
+  systemError(where: string, err: unknown): void {
+    log.error('unexpected permanent failure; rolling back as system_error', { taskId: this.input.taskId, where, error: rootMessage(err) });
+    this.state.error = `${where} failed: ${rootMessage(err)}`;
+    this.rollbackRequest ??= 'system_error';
+  }
+
+  /** Keeps a failure beside any before it (a compensation that failed for good). */
+  recordError(failure: string): void {
+    this.state.error = [this.state.error, failure].filter(Boolean).join('; ');
+  }
+
+  // What the task hears (its signal handlers): each records it; the replies a relative waits on go at once.
+
+  async heardDependentRegistered(taskId: string): Promise<void> {
+    if (!this.state.dependents.includes(taskId)) this.state.dependents.push(taskId);
+    await pushStateTo(this, taskId);
+  }
+
+  heardParentExecuted(executed: ParentExecuted): void {
+    this.parent.executed = executed;
+    this.parent.pendingAncestors = executed.pendingAncestors;
+  }
+
+  async heardParentProgress(pendingAncestors: number): Promise<void> {
+    this.parent.pendingAncestors = pendingAncestors;
+    await passOnProgress(this);
+  }
+
+  async heardParentConfirmed(confirmed: ParentConfirmed): Promise<void> {
+    this.parent.confirmed = { output: confirmed.output, salt: confirmed.salt, commitment: confirmed.commitment };
+    if (confirmed.batch?.signatures[this.input.taskId]) this.commitBatch = confirmed.batch;
+    await passOnProgress(this);
+  }
+
+  heardParentCommitted(batch: CommitBatch): void {
+    this.parent.committed = true;
+    if (batch.signatures[this.input.taskId]) this.commitBatch = batch;
+  }
+
+  heardDependentSettled(taskId: string): void {
+    this.settledDependents.add(taskId);
+  }
+
+  heardGatheringAnswer(taskId: string, entries: CommitEntry[]): void {
+    this.gathered.set(taskId, entries);
+  }
+
+  heardGatheringRequest(parentTaskId: string): Promise<void> {
+    return answerGathering(this, parentTaskId);
+  }
+
+  private announce(): void {
+    const { input } = this;
+    upsertSearchAttributes([
+      { key: SA.taskId, value: input.taskId },
+      { key: SA.rootTaskId, value: input.rootTaskId },
+      { key: SA.agent, value: input.agent },
+      { key: SA.taskType, value: input.type },
+      ...(input.parentTaskId ? [{ key: SA.parentTaskId, value: input.parentTaskId }] : []),
+    ]);
+    this.enter('pending');
+  }
+
+  /** Parent → execute → prove → ancestors landed, in the cancellable forward scope; ends with why it stopped, if it did. */
+  private async runForward(): Promise<void> {
+    try {
+      await this.forward.run(async () => {
+        this.config = await taskActivities(QUICK, 'read the live speculation configuration').getSpeculationConfig();
+        if (this.input.parentTaskId) await this.startOnParent(this.input.parentTaskId);
+        else this.startedAs('non_speculative');
+        await execute(this);
+        await prove(this);
+        await this.awaitAncestorsLanded();
+      });
+    } catch (err) {
+      if (err instanceof OwnFault) this.ownFault = err;
+      else if (!(isCancellation(err) && this.rollbackRequest)) this.systemError('the forward run', err);
+    }
+    this.forwardEnded = true;
+  }
+
+  private startedAs(speculationStatus: TaskState['speculation_status']): void {
+    this.state.speculation_status = speculationStatus;
+    metricsSink.taskStarted(this.input.type, speculationStatus);
+  }
+
+  /** Waits for the parent to execute; speculates on its result if admitted and bonded, else waits for its confirmation. */
+  private async startOnParent(parentId: string): Promise<void> {
+    this.enter('waiting_parent', `parent task ${parentId} to execute`);
+    await registerWithParent(this, parentId);
+    await awaitParent(this, () => Boolean(this.parent.executed || this.parent.confirmed));
+    if (!this.parent.confirmed && this.parent.executed) {
+      const speculating = await admitAndBond(this, parentId, this.parent.executed.agent);
+      metricsSink.taskStarted(this.input.type, this.state.speculation_status);
+      if (!speculating) {
+        this.enter('waiting_parent', `parent task ${parentId} to be confirmed (${this.state.speculation_status})`);
+        await awaitParent(this, () => Boolean(this.parent.confirmed));
+      }
+    } else {
+      this.startedAs('non_speculative');
+    }
+    this.parentOutput = this.parent.confirmed ?? this.parent.executed;
+    this.state.parent_commitment = this.parentOutput!.commitment;
+  }
+
+  /** Rolls back for a fault that is not the agent's: the bond is released. Never returns (the forward scope is cancelled). */
+  async rollBackForSystemFault(reason: RollbackReason, message: string): Promise<void> {
+    this.state.error = message;
+    this.requestRollback(reason);
+    await this.forward.cancelRequested;
+  }
+
+  /** A commitment lands after its parent's: wait for that (or, before pipelined commits, for the parent's confirmation). */
+  private async awaitAncestorsLanded(): Promise<void> {
+    const { parentTaskId } = this.input;
+    if (!parentTaskId || this.parent.confirmed) return;
+    if (this.pipelinedCommits) {
+      if (this.parent.committed) return;
+      this.enter('awaiting_ancestors', `parent task ${parentTaskId}'s commitment to land on-chain`);
+      await awaitParent(this, () => Boolean(this.parent.confirmed || this.parent.committed));
+    } else {
+      this.enter('awaiting_ancestors', `parent task ${parentTaskId} to be confirmed`);
+      await awaitParent(this, () => Boolean(this.parent.confirmed));
+    }
+  }
+
+  private async confirm(): Promise<void> {
+    const { state } = this;
+    this.enter('confirmed');
+    const carrier = state.committed_by === this.input.taskId ? '' : ` in task ${state.committed_by}'s batch`;
+    const bond = state.bond ? `${state.bond.amount} lamports released` : 'none';
+    setCurrentDetails(`**confirmed** — committed on Solana (${state.commit_signature})${carrier}; bond ${bond}`);
+    metricsSink.confirmed(state.speculation_status);
+    await pushStateToAll(this);
+  }
+
+  /** Final: the parent hears it, the control workflow frees the admission slot (max_pending_operations). */
+  private async close(): Promise<void> {
+    await tellParentSettled(this);
+    await this.control.tell('taskClosed', (control) => control.signal(taskClosedSignal, { taskId: this.input.taskId, status: this.state.status }));
+    await this.control.deliverUndelivered((what) => this.waitFor(what));
+    await condition(allHandlersFinished);
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
