@@ -1,7 +1,10 @@
 /**
  * `rollout`: the runbook's feature-flag rollout (`rollout-<name>`). Runs the plan's phases in order
  * as child workflows `rollout-<name>-phase-<n>` (n from 1); each phase sets its percentage and
- * applies the decision matrix (workflows/rollout-phase.ts).
+ * applies the decision matrix (workflows/rollout-phase.ts). What the rollout derives about itself (its
+ * state from the current phase's, what it waits for, its details, a phase's reported status) is
+ * workflows/rollout-progress.ts, pure functions; `RolloutRun` below holds the state and does the
+ * signals, children, activities and search attributes.
  *
  * Signals `pause`, `resume`, `approve`, `abort` (same names on each phase); the rollout forwards them
  * to the running phase, and acts on them itself between phases. `abort` stops the phase and sets
@@ -24,6 +27,7 @@
 import {
   allHandlersFinished,
   ApplicationFailure,
+  type ChildWorkflowOptions,
   condition,
   getExternalWorkflowHandle,
   log,
@@ -36,7 +40,7 @@ import {
 } from '@temporalio/workflow';
 import {
   type Decision,
-  MAX_DECISIONS_KEPT,
+  type PhaseInput,
   type PhaseResult,
   type PhaseStatus,
   phaseWorkflowId,
@@ -49,6 +53,7 @@ import {
 import { SA } from '../shared/search-attributes';
 import { rolloutPhase } from './rollout-phase';
 import { phaseDecisionSignal, rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal, rolloutStatusQuery } from '../shared/messages';
+import { pendingPhases, phaseAfterDecision, phaseAfterResult, rolloutDetails, rolloutState, type RolloutView, rolloutWaitingFor } from './rollout-progress';
 
 // Re-exported so the bundle's entry point registers both with one line.
 export { rolloutPhase };
@@ -65,234 +70,267 @@ export interface RolloutInput {
   phaseMaxEvaluationsPerRun?: number;
 }
 
-interface RolloutProgress {
-  startedAt: string;
-  state: RolloutState;
-  current: number | null;
-  phases: PhaseStatus[];
-  results: Record<number, PhaseResult['outcome'] | 'failed'>;
-  abortReason: string | null;
-  pausedBetween: boolean;
+export async function rollout(input: RolloutInput): Promise<RolloutStatus> {
+  // A bad input fails the workflow at once instead of retrying its task (clients validate plans first).
+  if (!input.plan?.phases?.length) throw ApplicationFailure.nonRetryable('the rollout plan has no phases', 'InvalidRolloutPlan');
+  const run = new RolloutRun(input);
+  run.listen();
+  upsertSearchAttributes([{ key: SA.rolloutName, value: input.name }]);
+  return run.loop();
 }
 
-export async function rollout(input: RolloutInput): Promise<RolloutStatus> {
+/** How a phase ended: its own outcome, or `failed` when it failed or was terminated. */
+type PhaseEnd = PhaseResult['outcome'] | 'failed';
+type OperatorSignal = 'pause' | 'resume' | 'approve' | 'abort';
+
+/** The child workflow of phase n (from 1). */
+function phaseChild(input: RolloutInput, n: number): Omit<ChildWorkflowOptions, 'typeInfo'> & { args: [PhaseInput] } {
   const { name, plan } = input;
-  // A bad input fails the workflow at once instead of retrying its task (clients validate plans first).
-  if (!plan?.phases?.length) throw ApplicationFailure.nonRetryable('the rollout plan has no phases', 'InvalidRolloutPlan');
-  const summary = planSummary(name, plan);
-  const c: RolloutProgress = {
-    startedAt: new Date().toISOString(),
-    state: 'running',
-    current: null,
-    phases: plan.phases.map((p, i) => ({
-      phase: i + 1,
-      name: p.name,
-      percentage: p.percentage,
-      duration: p.duration,
-      state: 'pending',
-      started_at: null,
-      ended_at: null,
-      green_since: null,
-      evaluations: 0,
-      decisions: [],
-      decisions_dropped: 0,
-      decision_counts: {},
-      waiting_for: null,
-    })),
-    results: {},
-    abortReason: null,
-    pausedBetween: false,
+  const phasePlan = plan.phases[n - 1]!;
+  return {
+    workflowId: phaseWorkflowId(name, n),
+    args: [
+      {
+        rollout: name,
+        phase: n,
+        plan,
+        previousPercentage: n > 1 ? plan.phases[n - 2]!.percentage : 0,
+        ...(input.phaseMaxEvaluationsPerRun ? { maxEvaluationsPerRun: input.phaseMaxEvaluationsPerRun } : {}),
+      },
+    ],
+    staticSummary: `rollout ${name} phase ${n}/${plan.phases.length}: ${phasePlan.name} ${phasePlan.percentage}% for ${phasePlan.duration}`,
+    staticDetails: `Sets rollout_percentage ${phasePlan.percentage}% and evaluates the decision matrix every ${Math.round(plan.evaluation_interval_ms / 60_000)} min. ${phasePlan.success_criteria ? `Success criteria: ${phasePlan.success_criteria}.` : ''}`,
+    typedSearchAttributes: [
+      { key: SA.rolloutName, value: name },
+      { key: SA.rolloutPhase, value: n },
+    ],
   };
-  let endedAt: string | null = null;
-  let approveReq = false;
-  let abortReq: { reason: string } | undefined;
-  // Set by a signal handler: read through a function so TypeScript does not narrow it across awaits.
-  const abortReason = (): string | undefined => abortReq?.reason;
+}
 
-  const phaseOf = (n: number) => c.phases[n - 1]!;
-  const waitingFor = (): string | null => {
-    if (c.state === 'completed' || c.state === 'aborted') return null;
-    if (c.current === null) return c.pausedBetween ? 'resume or approve to start the next phase' : null;
-    return phaseOf(c.current).waiting_for ?? `phase ${c.current}`;
-  };
-  const status = (): RolloutStatus => ({
-    name,
-    state: c.state,
-    summary,
-    current_phase: c.current,
-    phases: c.phases,
-    plan,
-    started_at: c.startedAt,
-    ended_at: endedAt,
-    abort_reason: c.abortReason,
-    waiting_for: waitingFor(),
-  });
-  const details = () => {
-    const cur = c.current ? phaseOf(c.current) : undefined;
-    const w = waitingFor();
-    // A phase that lacks evidence says what it lacks here too: "running" alone would read as green.
-    const lacking = cur?.evidence?.insufficient && !cur.ended_at ? ` — insufficient evidence: ${cur.evidence.missing.join('; ')}` : '';
-    setCurrentDetails(
-      `**${c.state}**${cur ? ` — phase ${cur.phase}/${plan.phases.length} ${cur.name} (${cur.percentage}%): ${cur.state}${lacking}` : ''}${w ? ` — waiting for ${w}` : ''}`,
-    );
-  };
-  const deriveState = () => {
-    if (c.state === 'completed' || c.state === 'aborted') return;
-    const cur = c.current ? phaseOf(c.current) : undefined;
-    c.state = cur?.state === 'halted' ? 'halted' : cur?.state === 'paused' || c.pausedBetween ? 'paused' : cur?.state === 'holding' ? 'holding' : 'running';
-  };
+/** One rollout: its progress, the operator's requests, and everything that acts on them. */
+class RolloutRun implements RolloutView {
+  readonly name: string;
+  readonly plan: RolloutPlan;
+  readonly summary: string;
+  readonly startedAt = new Date().toISOString();
+  state: RolloutState = 'running';
+  current: number | null = null;
+  readonly phases: PhaseStatus[];
+  /** How each phase ended, by phase number: a phase without one is running (or not started). */
+  readonly results: Record<number, PhaseEnd> = {};
+  pausedBetween = false;
+  /** Why the rollout ended as aborted (its status's `abort_reason`). */
+  abortReason: string | null = null;
+  endedAt: string | null = null;
+  /** Operator requests the main loop acts on: approve when no running phase took it, abort always (after the phase stops). */
+  readonly requests: { approve: boolean; abort?: { reason: string } } = { approve: false };
+  /** The current phase's result while it runs. */
+  running: Promise<PhaseResult> | undefined;
 
-  const forward = async (what: 'pause' | 'resume' | 'approve' | 'abort', reason?: string) => {
-    if (c.current === null || c.results[c.current] !== undefined) return false;
-    const h = getExternalWorkflowHandle(phaseWorkflowId(name, c.current));
+  constructor(readonly input: RolloutInput) {
+    this.name = input.name;
+    this.plan = input.plan;
+    this.summary = planSummary(input.name, input.plan);
+    this.phases = pendingPhases(input.plan);
+  }
+
+  listen(): void {
+    setHandler(rolloutPauseSignal, () => this.pause(), {
+      description: 'Pause: the current phase stops its green clock (monitoring goes on); no next phase starts until resume or approve.',
+    });
+    setHandler(rolloutResumeSignal, () => this.resume(), { description: 'Resume from a pause or halt.' });
+    setHandler(rolloutApproveSignal, () => this.approve(), {
+      description: "Skip the rest of the current phase's window and proceed; or proceed from a halted or paused state.",
+    });
+    setHandler(rolloutAbortSignal, (arg) => this.abort(arg?.reason ?? 'aborted by an operator'), {
+      description: 'Stop: rollout_percentage 0 through the control workflow; the rollout ends as aborted.',
+    });
+    setHandler(phaseDecisionSignal, (report) => this.recordDecision(report), { description: 'A phase reports a decision (with its numbers).' });
+    setHandler(rolloutStatusQuery, () => this.status(), { description: 'Phases with their state, the current phase, every decision with its numbers.' });
+  }
+
+  async pause(): Promise<void> {
+    if (!(await this.forward('pause'))) this.pausedBetween = true;
+    this.refresh();
+  }
+
+  async resume(): Promise<void> {
+    this.pausedBetween = false;
+    await this.forward('resume');
+    this.refresh();
+  }
+
+  async approve(): Promise<void> {
+    if (!(await this.forward('approve'))) this.requests.approve = true;
+    this.pausedBetween = false;
+  }
+
+  async abort(reason: string): Promise<void> {
+    this.requests.abort = { reason };
+    // The running phase stops now; the main loop then sets rollout_percentage 0.
+    await this.forward('abort', reason);
+  }
+
+  recordDecision({ decision, status }: { decision: Decision; status: PhaseStatus }): void {
+    const phase = this.phaseOf(decision.phase);
+    Object.assign(phase, phaseAfterDecision(phase, decision, status));
+    this.refresh();
+  }
+
+  /** Passes an operator signal on to the running phase; false when no phase runs or it could not be reached. */
+  async forward(what: OperatorSignal, reason?: string): Promise<boolean> {
+    if (this.current === null || this.results[this.current] !== undefined) return false;
+    const phase = getExternalWorkflowHandle(phaseWorkflowId(this.name, this.current));
     try {
-      if (what === 'pause') await h.signal(rolloutPauseSignal);
-      else if (what === 'resume') await h.signal(rolloutResumeSignal);
-      else if (what === 'approve') await h.signal(rolloutApproveSignal);
-      else await h.signal(rolloutAbortSignal, { reason });
+      if (what === 'pause') await phase.signal(rolloutPauseSignal);
+      else if (what === 'resume') await phase.signal(rolloutResumeSignal);
+      else if (what === 'approve') await phase.signal(rolloutApproveSignal);
+      else await phase.signal(rolloutAbortSignal, { reason });
       return true;
     } catch (err) {
-      log.warn(`could not forward ${what} to phase ${c.current}`, { error: (err as Error).message });
+      log.warn(`could not forward ${what} to phase ${this.current}`, { error: (err as Error).message });
       return false;
     }
-  };
+  }
 
-  setHandler(
-    rolloutPauseSignal,
-    async () => {
-      if (!(await forward('pause'))) c.pausedBetween = true;
-      deriveState();
-      details();
-    },
-    { description: 'Pause: the current phase stops its green clock (monitoring goes on); no next phase starts until resume or approve.' },
-  );
-  setHandler(
-    rolloutResumeSignal,
-    async () => {
-      c.pausedBetween = false;
-      await forward('resume');
-      deriveState();
-      details();
-    },
-    { description: 'Resume from a pause or halt.' },
-  );
-  setHandler(
-    rolloutApproveSignal,
-    async () => {
-      if (!(await forward('approve'))) approveReq = true;
-      c.pausedBetween = false;
-    },
-    { description: "Skip the rest of the current phase's window and proceed; or proceed from a halted or paused state." },
-  );
-  setHandler(
-    rolloutAbortSignal,
-    async (arg) => {
-      abortReq = { reason: arg?.reason ?? 'aborted by an operator' };
-      // The running phase stops now; the main loop then sets rollout_percentage 0.
-      await forward('abort', abortReq.reason);
-    },
-    { description: 'Stop: rollout_percentage 0 through the control workflow; the rollout ends as aborted.' },
-  );
-  setHandler(
-    phaseDecisionSignal,
-    ({ decision, status: s }) => {
-      const ph = phaseOf(decision.phase);
-      const kept: Decision[] = [...ph.decisions, decision];
-      const dropped = Math.max(0, kept.length - MAX_DECISIONS_KEPT);
-      Object.assign(ph, s, { decisions: kept.slice(dropped), decisions_dropped: ph.decisions_dropped + dropped });
-      deriveState();
-      details();
-    },
-    { description: 'A phase reports a decision (with its numbers).' },
-  );
-  setHandler(rolloutStatusQuery, status, { description: 'Phases with their state, the current phase, every decision with its numbers.' });
+  phaseOf(n: number): PhaseStatus {
+    return this.phases[n - 1]!;
+  }
 
-  upsertSearchAttributes([{ key: SA.rolloutName, value: name }]);
+  /** An abort's reason, once an operator asked for one (read through a method: TypeScript would keep a field narrowed across awaits). */
+  abortRequested(): string | undefined {
+    return this.requests.abort?.reason;
+  }
 
-  let running: Promise<PhaseResult> | undefined;
-  const finishAborted = async (reason: string) => {
-    const cur = c.current;
-    if (cur !== null && c.results[cur] === undefined && running) {
-      await forward('abort', reason);
+  status(): RolloutStatus {
+    return {
+      name: this.name,
+      state: this.state,
+      summary: this.summary,
+      current_phase: this.current,
+      phases: this.phases,
+      plan: this.plan,
+      started_at: this.startedAt,
+      ended_at: this.endedAt,
+      abort_reason: this.abortReason,
+      waiting_for: rolloutWaitingFor(this),
+    };
+  }
+
+  details(): void {
+    setCurrentDetails(rolloutDetails(this));
+  }
+
+  /** The state again from the current phase's, and the details with it. */
+  refresh(): void {
+    this.state = rolloutState(this);
+    this.details();
+  }
+
+  /** Phase n becomes the current one, monitoring from now (its child is started next). */
+  beginPhase(n: number): void {
+    this.current = n;
+    Object.assign(this.phaseOf(n), { state: 'monitoring', started_at: new Date().toISOString() });
+    upsertSearchAttributes([{ key: SA.rolloutPhase, value: n }]);
+  }
+
+  phaseStarted(n: number): void {
+    const phasePlan = this.plan.phases[n - 1]!;
+    log.info(`rollout ${this.name}: phase ${n} started (${phasePlan.name}, ${phasePlan.percentage}%)`);
+    this.refresh();
+  }
+
+  phaseEnded(n: number, result: PhaseResult): PhaseEnd {
+    const phase = this.phaseOf(n);
+    Object.assign(phase, phaseAfterResult(phase, result.status));
+    return result.outcome;
+  }
+
+  /** The phase failed or was terminated: the rollout halts until an operator approves (next phase) or aborts. */
+  phaseFailed(n: number, err: unknown): PhaseEnd {
+    this.phaseOf(n).state = 'failed';
+    log.error(`rollout ${this.name} phase ${n} failed`, { error: (err as Error).message });
+    return 'failed';
+  }
+
+  /** Phase n no longer runs: nothing is forwarded to it any more. */
+  markEnded(n: number, end: PhaseEnd): void {
+    this.results[n] = end;
+    this.running = undefined;
+  }
+
+  halt(): void {
+    this.state = 'halted';
+    this.details();
+  }
+
+  /**
+   * The phases in order, each a child workflow awaited to its end, until the last ends or an abort.
+   * Every await is here, in the order the history has them (a helper's extra await could reorder this
+   * loop's commands against a signal handler's); the steps between them are the synchronous methods above.
+   */
+  async loop(): Promise<RolloutStatus> {
+    this.details();
+    for (let n = 1; n <= this.plan.phases.length; n++) {
+      if (this.abortRequested() !== undefined) return this.finishAborted(this.abortRequested()!);
+      if (this.pausedBetween) {
+        // Paused with no phase running: the next phase waits for resume, approve or abort.
+        this.details();
+        await condition(() => !this.pausedBetween || this.requests.approve || this.abortRequested() !== undefined);
+        this.pausedBetween = false;
+        if (this.abortRequested() !== undefined) return this.finishAborted(this.abortRequested()!);
+      }
+      this.requests.approve = false;
+      this.beginPhase(n);
+      await control.recordRolloutPhase({ rollout: this.name, phase: n });
+      const child = await startChild(rolloutPhase, phaseChild(this.input, n));
+      this.phaseStarted(n);
+      this.running = child.result();
+      let end: PhaseEnd;
+      try {
+        end = this.phaseEnded(n, await this.running);
+      } catch (err) {
+        end = this.phaseFailed(n, err);
+      }
+      this.markEnded(n, end);
+      if (this.abortRequested() !== undefined) return this.finishAborted(this.abortRequested()!);
+      if (end === 'aborted') return this.finishAborted(`phase ${n} was aborted`);
+      if (end === 'failed' || end === 'orphaned') {
+        this.halt();
+        await condition(() => this.requests.approve || this.abortRequested() !== undefined);
+        this.requests.approve = false;
+        if (this.abortRequested() !== undefined) return this.finishAborted(this.abortRequested()!);
+        this.state = 'running';
+      }
+      log.info(`rollout ${this.name}: phase ${n} ${end}`);
+    }
+    return this.complete();
+  }
+
+  async complete(): Promise<RolloutStatus> {
+    this.state = 'completed';
+    this.endedAt = new Date().toISOString();
+    this.details();
+    await condition(allHandlersFinished);
+    return this.status();
+  }
+
+  /** Stops the running phase if there is one, sets rollout_percentage 0, and ends the rollout as aborted. */
+  async finishAborted(reason: string): Promise<RolloutStatus> {
+    const current = this.current;
+    if (current !== null && this.results[current] === undefined && this.running) {
+      await this.forward('abort', reason);
       // The phase stops at its next step; it never waits long (no activity runs for more than a minute).
-      await Promise.race([running.catch(() => undefined), sleep('2 minutes')]);
+      await Promise.race([this.running.catch(() => undefined), sleep('2 minutes')]);
     }
     await control.applyRolloutConfig({ 'speculation.features.rollout_percentage': 0 });
-    await control.recordRolloutPhase({ rollout: name, phase: 0 });
-    c.state = 'aborted';
-    c.abortReason = reason;
-    endedAt = new Date().toISOString();
-    log.warn(`rollout ${name} aborted: ${reason}; rollout_percentage set to 0`);
-    details();
+    await control.recordRolloutPhase({ rollout: this.name, phase: 0 });
+    this.state = 'aborted';
+    this.abortReason = reason;
+    this.endedAt = new Date().toISOString();
+    log.warn(`rollout ${this.name} aborted: ${reason}; rollout_percentage set to 0`);
+    this.details();
     await condition(allHandlersFinished);
-    return status();
-  };
-
-  details();
-  for (let n = 1; n <= plan.phases.length; n++) {
-    if (abortReason() !== undefined) return finishAborted(abortReason()!);
-    if (c.pausedBetween) {
-      details();
-      await condition(() => !c.pausedBetween || approveReq || abortReason() !== undefined);
-      c.pausedBetween = false;
-      if (abortReason() !== undefined) return finishAborted(abortReason()!);
-    }
-    approveReq = false;
-    c.current = n;
-    const p = plan.phases[n - 1]!;
-    Object.assign(phaseOf(n), { state: 'monitoring', started_at: new Date().toISOString() });
-    upsertSearchAttributes([{ key: SA.rolloutPhase, value: n }]);
-    await control.recordRolloutPhase({ rollout: name, phase: n });
-    const child = await startChild(rolloutPhase, {
-      workflowId: phaseWorkflowId(name, n),
-      args: [
-        {
-          rollout: name,
-          phase: n,
-          plan,
-          previousPercentage: n > 1 ? plan.phases[n - 2]!.percentage : 0,
-          ...(input.phaseMaxEvaluationsPerRun ? { maxEvaluationsPerRun: input.phaseMaxEvaluationsPerRun } : {}),
-        },
-      ],
-      staticSummary: `rollout ${name} phase ${n}/${plan.phases.length}: ${p.name} ${p.percentage}% for ${p.duration}`,
-      staticDetails: `Sets rollout_percentage ${p.percentage}% and evaluates the decision matrix every ${Math.round(plan.evaluation_interval_ms / 60_000)} min. ${p.success_criteria ? `Success criteria: ${p.success_criteria}.` : ''}`,
-      typedSearchAttributes: [
-        { key: SA.rolloutName, value: name },
-        { key: SA.rolloutPhase, value: n },
-      ],
-    });
-    log.info(`rollout ${name}: phase ${n} started (${p.name}, ${p.percentage}%)`);
-    deriveState();
-    details();
-    running = child.result();
-    let outcome: PhaseResult['outcome'] | 'failed';
-    try {
-      const result = await running;
-      outcome = result.outcome;
-      Object.assign(phaseOf(n), result.status, { decisions: phaseOf(n).decisions, decisions_dropped: phaseOf(n).decisions_dropped });
-    } catch (err) {
-      // The phase failed or was terminated: halt until an operator approves (next phase) or aborts.
-      outcome = 'failed';
-      phaseOf(n).state = 'failed';
-      log.error(`rollout ${name} phase ${n} failed`, { error: (err as Error).message });
-    }
-    c.results[n] = outcome;
-    running = undefined;
-    if (abortReason() !== undefined) return finishAborted(abortReason()!);
-    if (outcome === 'aborted') return finishAborted(`phase ${n} was aborted`);
-    if (outcome === 'failed' || outcome === 'orphaned') {
-      c.state = 'halted';
-      details();
-      await condition(() => approveReq || abortReason() !== undefined);
-      approveReq = false;
-      if (abortReason() !== undefined) return finishAborted(abortReason()!);
-      c.state = 'running';
-    }
-    log.info(`rollout ${name}: phase ${n} ${outcome}`);
+    return this.status();
   }
-  c.state = 'completed';
-  endedAt = new Date().toISOString();
-  details();
-  await condition(allHandlersFinished);
-  return status();
 }
