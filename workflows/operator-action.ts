@@ -6,7 +6,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { OperatorActivities, OperatorRequest } from '../shared/operator-contract';
 
-const acts = proxyActivities<OperatorActivities>({
+const operatorActivities = proxyActivities<OperatorActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, initialInterval: '1s' },
 });
@@ -14,16 +14,16 @@ const acts = proxyActivities<OperatorActivities>({
 export async function operatorAction(request: OperatorRequest): Promise<unknown> {
   switch (request.kind) {
     case 'stakeInit':
-      return acts.operatorStakeInit(request.input);
+      return operatorActivities.operatorStakeInit(request.input);
     case 'stakeStatus':
-      return acts.operatorStakeStatus(request.input);
+      return operatorActivities.operatorStakeStatus(request.input);
     case 'stakeWithdraw':
-      return acts.operatorStakeWithdraw(request.input);
+      return operatorActivities.operatorStakeWithdraw(request.input);
     case 'checkIntegrity':
-      return acts.operatorCheckIntegrity();
+      return operatorActivities.operatorCheckIntegrity();
     case 'checkPool':
-      return acts.operatorCheckPool(request.input);
+      return operatorActivities.operatorCheckPool(request.input);
     case 'releaseBond':
-      return acts.operatorReleaseBond(request.input);
+      return operatorActivities.operatorReleaseBond(request.input);
   }
 }

@@ -82,12 +82,12 @@ import {
   waitingFor,
 } from './rollout-decisions';
 
-const control = proxyActivities<RolloutActivities>({
+const controlActivities = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 },
 });
 /** A reading that fails three times is recorded as `no_data` rather than stalling the phase. */
-const metrics = proxyActivities<RolloutActivities>({
+const readingActivities = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '2s', maximumInterval: '20s', maximumAttempts: 3 },
 });
@@ -227,7 +227,7 @@ class PhaseRun {
 
   /** Carries out one decision: its config changes first, then its state, then its record. */
   async apply(step: PhaseStep, numbers: DecisionNumbers = {}): Promise<void> {
-    if (step.changes) await control.applyRolloutConfig(step.changes);
+    if (step.changes) await controlActivities.applyRolloutConfig(step.changes);
     Object.assign(this.carry, step.next);
     if (step.action) await this.record(step.action, step.reason, step.changes ? { ...numbers, changes: step.changes } : numbers);
   }
@@ -276,7 +276,7 @@ class PhaseRun {
     const window: MetricWindow = { start: iso(Math.max(carry.startedAt, Date.now() - settings.metricWindowMs))!, end: iso(Date.now())! };
     let readings: RolloutReadings;
     try {
-      readings = await metrics.readRolloutMetrics(window);
+      readings = await readingActivities.readRolloutMetrics(window);
     } catch (err) {
       const message = (err as Error).message;
       this.setEvidence({ sufficient: false, insufficient: true, missing: [`no reading: ${message}`], unknown: [] }, now);
@@ -289,7 +289,7 @@ class PhaseRun {
     const numbers = { readings, window, sample_sufficient: judgement.sampleSufficient };
     if (branchReductionDue(judgement, carry, now, settings)) {
       carry.lastReduceAt = now;
-      const live = await control.readControlConfig();
+      const live = await controlActivities.readControlConfig();
       await this.apply(decideBranchReduction(readings, settings.thresholds, live.max_parallel_branches), numbers);
     }
     await this.apply(decideReading(readings, carry, now, settings, judgement), numbers);

@@ -58,7 +58,7 @@ import { pendingPhases, phaseAfterDecision, phaseAfterResult, rolloutDetails, ro
 // Re-exported so the bundle's entry point registers both with one line.
 export { rolloutPhase };
 
-const control = proxyActivities<RolloutActivities>({
+const controlActivities = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 },
 });
@@ -282,7 +282,7 @@ class RolloutRun implements RolloutView {
       }
       this.requests.approve = false;
       this.beginPhase(n);
-      await control.recordRolloutPhase({ rollout: this.name, phase: n });
+      await controlActivities.recordRolloutPhase({ rollout: this.name, phase: n });
       const child = await startChild(rolloutPhase, phaseChild(this.input, n));
       this.phaseStarted(n);
       this.running = child.result();
@@ -323,8 +323,8 @@ class RolloutRun implements RolloutView {
       // The phase stops at its next step; it never waits long (no activity runs for more than a minute).
       await Promise.race([this.running.catch(() => undefined), sleep('2 minutes')]);
     }
-    await control.applyRolloutConfig({ 'speculation.features.rollout_percentage': 0 });
-    await control.recordRolloutPhase({ rollout: this.name, phase: 0 });
+    await controlActivities.applyRolloutConfig({ 'speculation.features.rollout_percentage': 0 });
+    await controlActivities.recordRolloutPhase({ rollout: this.name, phase: 0 });
     this.state = 'aborted';
     this.abortReason = reason;
     this.endedAt = new Date().toISOString();
