@@ -9,7 +9,6 @@ import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { stringify } from 'smol-toml';
-import { readTomlFile, TEMPLATE_PATH } from '../../config/load';
 import { ensureNamespace, ensureSearchAttributes } from '../../workers/temporal-dev-server';
 import { startWorkerProcess, type WorkerProcess, type WorkerProcessOptions } from '../../workers/worker-process';
 import { createStakeOperator } from '../../activities/chain';
@@ -18,22 +17,15 @@ import { submitTask, waitForTask, type SubmitRequest } from '../../client/tasks'
 import type { TaskState } from '../../shared/task-model';
 import { testRunDir } from './paths';
 import { installTestRuntime } from './runtime';
+import { SPECULATIVE_CONFIG, templateWith } from './speculative-config';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token';
-
-/** `over` merged into `base`, table by table (a key `over` sets replaces the base's, except tables, which are merged in turn; arrays are values). */
-function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) ? deepMerge((base[k] as Record<string, unknown>) ?? {}, v as Record<string, unknown>) : v;
-  }
-  return out;
-}
+export { SPECULATIVE_CONFIG, speculativeConfig } from './speculative-config';
 
 /** Deep-merges `overrides` into the runbook's template; the result is written as the test's TOML file. */
 export function writeConfig(dir: string, overrides: Record<string, unknown>): string {
   const file = path.join(dir, 'speculation.toml');
-  writeFileSync(file, stringify(deepMerge(readTomlFile(TEMPLATE_PATH), overrides)));
+  writeFileSync(file, stringify(templateWith(overrides)));
   return file;
 }
 
@@ -63,27 +55,6 @@ export function testWorkerOptions(
   };
   if (options.stake?.keysDir) new KeyStore(options.stake.keysDir).createAuthority();
   return options;
-}
-
-/** Speculation on for every task, fast timeouts: what most workflow tests want. */
-export const SPECULATIVE_CONFIG = {
-  speculation: {
-    enabled: true,
-    mode: 'balanced',
-    max_depth: 5,
-    max_parallel_branches: 4,
-    confirmation_timeout_ms: 60_000,
-    proof: { worker_threads: 2, timeout_ms: 60_000 },
-    features: { rollout_percentage: 100 },
-  },
-};
-
-/**
- * SPECULATIVE_CONFIG with a test's own settings deep-merged over it, e.g.
- * `speculativeConfig({ speculation: { limits: { gc_interval_ms: 500 } } })`: only what the test changes.
- */
-export function speculativeConfig(overrides: Record<string, unknown>): Record<string, unknown> {
-  return deepMerge(SPECULATIVE_CONFIG, overrides);
 }
 
 export interface TestSystem {

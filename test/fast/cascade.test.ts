@@ -1,0 +1,90 @@
+/**
+ * What ends a speculative task from above: its parent failing (the whole speculative subtree rolls back,
+ * deepest first, bonds released, only the failing task slashed), or its parent's commitment not landing
+ * within confirmation_timeout_ms. The real task and control workflows on the time-skipping server, stub
+ * activities.
+ */
+import { startFastRig, type FastRig } from './rig';
+
+let rig: FastRig;
+beforeAll(async () => {
+  rig = await startFastRig();
+});
+afterAll(() => rig?.close());
+
+const seqOf = (activity: Parameters<FastRig['stubs']['called']>[0], taskId: string) => rig.stubs.called(activity, taskId)[0]?.seq ?? Infinity;
+
+test('a parent whose proof does not verify fails (slashed); its speculative subtree rolls back deepest first, bonds released', async () => {
+  const agent = 'cascade';
+  const [gate, root, c1, c2] = ['cas-gate', 'cas-root', 'cas-c1', 'cas-c2'];
+  const gateProof = rig.stubs.hold('generateProof', gate);
+  const rootProof = rig.stubs.hold('generateProof', root);
+  rig.stubs.when('verifyProof', root, async () => ({ valid: false, reason: 'the pairing check failed', code: 'ProofInvalid' }));
+  await rig.submit(gate, { value: 1, agent });
+  await rig.submit(root, { value: 2, dependsOn: gate, agent });
+  await rig.submit(c1, { value: 3, dependsOn: root, agent });
+  await rig.submit(c2, { value: 4, dependsOn: c1, agent });
+  // The two below the root proven and idle, waiting for their ancestors, before the rollback reaches them (see rig.ts on rollbacks).
+  const speculating = await rig.until('the chain below the gate to speculate', [root, c1, c2], ([r, ...below]) =>
+    Boolean(r!.bond?.state === 'locked' && below.every((t) => t.bond?.state === 'locked' && t.status === 'awaiting_ancestors')),
+  );
+  expect(speculating.map((s) => s.depth)).toEqual([1, 2, 3]);
+
+  rootProof.release();
+  const finals = await rig.final([root, c1, c2]);
+  expect(finals[0]).toMatchObject({
+    status: 'failed',
+    rollback_reason: 'proof_failed',
+    error: 'proof did not verify: the pairing check failed',
+    bond: { state: 'slashed', amount: 1_500_000, slashed: 150_000 },
+  });
+  expect(finals.slice(1).map((s) => [s.status, s.rollback_reason, s.speculation_status, s.bond?.state])).toEqual([
+    ['rolled_back', 'parent_failed', 'speculative', 'released'],
+    ['rolled_back', 'parent_rolled_back', 'speculative', 'released'],
+  ]);
+  // Deepest first: each settled only after the one below it.
+  expect(seqOf('releaseBond', c2)).toBeLessThan(seqOf('releaseBond', c1));
+  expect(seqOf('releaseBond', c1)).toBeLessThan(seqOf('slashBond', root));
+  expect([...rig.stubs.called('slashBond', c1), ...rig.stubs.called('slashBond', c2)]).toEqual([]);
+  for (const s of finals) expect(s.timestamps.rolling_back).toBeDefined();
+  expect(rig.metrics.filter((m) => m.name === 'rolledBack').map((m) => m.args)).toEqual([
+    ['parent_rolled_back', true],
+    ['parent_failed', true],
+    ['proof_failed', true],
+  ]);
+
+  gateProof.release();
+  const [g] = await rig.final([gate]);
+  expect(g).toMatchObject({ status: 'confirmed' });
+  expect(rig.stubs.lockedBonds()).toEqual([]);
+});
+
+test("a speculative child whose parent's commitment does not land within confirmation_timeout_ms rolls back, bond released", async () => {
+  // The shortest the schema allows: the parent's proof is held, so this one runs on the wall clock.
+  await rig.setConfig({ 'speculation.confirmation_timeout_ms': 1000 });
+  try {
+    const [p, c] = ['slow-p', 'slow-c'];
+    const parentProof = rig.stubs.hold('generateProof', p);
+    // The child's own proof is still running when its timer fires (held: it cannot end just then, see rig.ts on rollbacks).
+    const childProof = rig.stubs.hold('generateProof', c);
+    await rig.submit(p, { value: 1 });
+    await rig.submit(c, { value: 2, dependsOn: p });
+    await childProof.reached;
+    const [child] = await rig.final([c]);
+    expect(child).toMatchObject({
+      status: 'rolled_back',
+      rollback_reason: 'confirmation_timeout',
+      speculation_status: 'speculative',
+      bond: { state: 'released' },
+    });
+    expect(Date.parse(child!.timestamps.rolling_back!) - Date.parse(child!.timestamps.speculated!)).toBeGreaterThanOrEqual(1000);
+    expect(rig.stubs.called('slashBond', c)).toEqual([]);
+    expect(rig.stubs.called('sendCommitments', c)).toEqual([]);
+
+    parentProof.release();
+    const [parent] = await rig.final([p]);
+    expect(parent).toMatchObject({ status: 'confirmed' });
+  } finally {
+    await rig.setConfig({ 'speculation.confirmation_timeout_ms': 60_000 });
+  }
+});
