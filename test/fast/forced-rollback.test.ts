@@ -37,6 +37,23 @@ test('force-rollback of a task waiting for its ancestors rolls back it and its s
   expect(rig.stubs.called('slashBond')).toEqual([]);
 });
 
+test('a task rolled back while it proves does not show its proof as still generating', async () => {
+  const [p, c] = ['gen-p', 'gen-c'];
+  const parentProof = rig.stubs.hold('generateProof', p);
+  const childProof = rig.stubs.hold('generateProof', c);
+  await rig.submit(p, { value: 1 });
+  await rig.submit(c, { value: 2, dependsOn: p });
+  await childProof.reached;
+  expect(await rig.state(c)).toMatchObject({ status: 'proving', proof: { state: 'generating' } });
+
+  await rig.forceRollback(c);
+  const [child] = await rig.final([c]);
+  expect(child).toMatchObject({ status: 'rolled_back', rollback_reason: 'forced', proof: { state: 'none' } });
+  expect(child!.proof.error).toMatch(/rolled back while proving/);
+  parentProof.release();
+  await rig.final([p]);
+});
+
 test('force-rollbacks (of the task, and of every active speculation) while a task sends its own commitment are too late: it confirms', async () => {
   await rig.setConfig({ 'speculation.proof.batch_size': 1 });
   try {

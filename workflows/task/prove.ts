@@ -34,7 +34,11 @@ export async function prove(run: TaskRun): Promise<void> {
     });
     if (!verdict.valid) throw new Error(`proof did not verify: ${verdict.reason}`);
   } catch (err) {
-    if (isCancellation(err)) throw err;
+    if (isCancellation(err)) {
+      // Rolled back while proving: no verified proof will come.
+      if (state.proof.state === 'generating') state.proof = { state: 'none', error: 'not finished: the task rolled back while proving' };
+      throw err;
+    }
     return proofFailed(run, err);
   }
   state.proof = { state: 'verified', verification_key_hash: run.proofRecord.verification_key_hash, duration_ms: run.proofRecord.timing.duration_ms };
