@@ -30,10 +30,7 @@ export async function admitAndBond(run: TaskRun, parentId: string, parentAgent: 
     return false;
   }
   run.state.depth = depth;
-  if (!(await lockBond(run, depth, decision.config))) {
-    run.state.depth = 0;
-    return false;
-  }
+  if (!(await lockBond(run, depth, decision.config))) return false;
   run.state.speculation_status = 'speculative';
   run.state.timestamps.speculated = new Date().toISOString();
   return true;

@@ -33,6 +33,7 @@ export async function lockBond(run: TaskRun, depth: number, cfg: SpeculationConf
     if (failureType(err) !== FAILURE_TYPES.stakeInsufficientFunds)
       log.warn('bond not taken; running without speculation', { taskId: input.taskId, error: rootMessage(err) });
     state.speculation_status = 'stake_limit';
+    state.depth = 0;
     state.error = rootMessage(err);
     // Nothing was locked: undo the admission now and run on as a non-speculative task.
     run.compensations.forget();

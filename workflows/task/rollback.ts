@@ -19,7 +19,8 @@ export async function rollBack(run: TaskRun): Promise<void> {
   state.rollback_reason = reason;
   if (run.ownFault) state.error = run.ownFault.message;
   await CancellationScope.nonCancellable(async () => {
-    run.enter('rolling_back', `${state.dependents.length} dependent(s) to roll back, then this task's compensations`);
+    const dependents = unsettledDependents(state.dependents, run.settledDependents);
+    run.enter('rolling_back', `${dependents.length ? `dependent(s) ${dependents.join(', ')} to roll back, then ` : ''}this task's compensations`);
     await pushStateToAll(run);
     await subtreeSettled(run);
     await run.compensations.runAll(reason, (failure) => run.recordError(failure));
