@@ -242,8 +242,7 @@ export interface TaskListRow {
  * The tasks visibility knows. `status` and `root` go into the visibility query inside quoted literals,
  * so each is checked against what it can be (a task status; a task id, which holds no quote or
  * backslash) and refused with an InvalidArgumentError naming the flag: an unchecked value could end the
- * literal and add clauses of its own, or break the query. (`--root` still throws an AdmissionError, the
- * class test/cli/task-list.test.ts expects, until that test moves to InvalidArgumentError.)
+ * literal and add clauses of its own, or break the query.
  */
 export async function listTasks(client: Client, opts: { status?: string; root?: string; limit?: number } = {}): Promise<TaskListRow[]> {
   const clauses = ['WorkflowType="speculativeTask"'];
@@ -255,7 +254,7 @@ export async function listTasks(client: Client, opts: { status?: string; root?: 
   }
   if (opts.root !== undefined) {
     if (!TASK_ID_PATTERN.test(opts.root)) {
-      throw new AdmissionError('root', `--root ${JSON.stringify(opts.root)} is not a task id (${TASK_ID_RULE})`, 'invalid_root');
+      throw new InvalidArgumentError('root', `--root ${JSON.stringify(opts.root)} is not a task id (${TASK_ID_RULE})`, 'invalid_root');
     }
     clauses.push(`AgencRootTaskId="${opts.root}"`);
   }

@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
-import { AdmissionError, listTasks } from '../../client/tasks';
+import { InvalidArgumentError, listTasks } from '../../client/tasks';
 import { PROJECT_ROOT } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';
 import { startTestSystem, type TestSystem } from '../helpers/system';
@@ -43,7 +43,7 @@ test.each([
   ['65 characters', 'a'.repeat(65)],
 ])('--root with %s is refused naming the flag, the value and the rule', async (_what, root) => {
   const refusal = listTasks(sys.client, { root });
-  await expect(refusal).rejects.toThrow(AdmissionError);
+  await expect(refusal).rejects.toThrow(InvalidArgumentError);
   await expect(refusal).rejects.toMatchObject({
     field: 'root',
     code: 'invalid_root',
