@@ -98,8 +98,8 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
   const shapes: Shape[] = ctx.quick
     ? [
         { kind: 'chain', descendants: 1 },
-        { kind: 'chain', descendants: 10 },
-        { kind: 'tree', descendants: 10 },
+        { kind: 'chain', descendants: 4 },
+        { kind: 'tree', descendants: 4 },
       ]
     : [
         { kind: 'chain', descendants: 1 },

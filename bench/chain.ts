@@ -11,7 +11,7 @@ import { DEFAULT_CONFIG } from '../config/schema';
 import { type BenchContext, quantile } from './harness';
 
 export async function benchChain(ctx: BenchContext): Promise<void> {
-  const bonds = ctx.quick ? 200 : 1000;
+  const bonds = ctx.quick ? 100 : 1000;
   const sample = 20;
   const dir = path.join(ctx.dir, 'chain-bench');
   // A chain of its own: its set-up makes the protocol authority (opening the chain never does).

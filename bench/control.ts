@@ -68,7 +68,7 @@ async function drive(sys: BenchSystem, clients: number, seconds: number, tag: st
 }
 
 export async function benchControl(ctx: BenchContext): Promise<void> {
-  const seconds = ctx.quick ? 3 : 10;
+  const seconds = ctx.quick ? 1 : 10;
   const concurrency = ctx.quick ? [1, 8] : [1, 4, 16, 64];
   const sys = await ctx.system('control', { config: benchConfig({ speculation: { limits: { max_state_snapshots: 1_000_000 } } }) });
   const levels: Level[] = [];

@@ -53,7 +53,7 @@ const MODULE_TIMEOUT_MS = 480_000;
 
 async function main(): Promise<number> {
   const opts = new Command('bench')
-    .option('--quick', 'a small subset of every measurement (about 2 minutes); results go to a temp dir unless --out')
+    .option('--quick', 'a small subset of every measurement (about a minute); results go to a temp dir unless --out')
     .option('--only <names>', `comma-separated modules (${Object.keys(MODULES).join(', ')})`)
     .option('--out <dir>', 'where results.json and RESULTS.md go (default: bench/ for a full run, a temp dir for --quick)')
     .parse()

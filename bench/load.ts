@@ -14,9 +14,9 @@ const AGENT = 'bench';
 const CHAIN = 5;
 
 export async function benchLoad(ctx: BenchContext): Promise<void> {
-  const tasks = ctx.quick ? 20 : 500;
+  const tasks = ctx.quick ? 10 : 500;
   const finalityMs = ctx.quick ? 500 : 3000;
-  const raw = await rawProofsPerSecond(ctx.quick ? 3 : 10);
+  const raw = await rawProofsPerSecond(ctx.quick ? 2 : 10);
   const sys = await ctx.system('load', { config: benchConfig(), worker: { embeddedFinalityMs: finalityMs } });
   try {
     await sys.fund(AGENT);

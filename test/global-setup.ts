@@ -1,9 +1,9 @@
 /**
- * One Temporal dev server (SQLite on disk, Web UI on a free port) for the whole suite, the workflow
- * bundle built once, and the circuit artifacts built or loaded once. Tests find them through the
- * environment set here.
+ * One Temporal dev server (SQLite on disk, Web UI on a free port) for the whole jest run (`npm test`
+ * runs the suite in lanes, a jest run each, see scripts/test.ts), the workflow bundle built once, and
+ * the circuit artifacts built or loaded once. Tests find them through the environment set here.
  */
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ensureArtifacts } from '../activities/proof';
 import { bundleWorkflows } from '../workers/worker-process';
@@ -19,7 +19,12 @@ function removeOldRuns(dir: string): void {
   mkdirSync(dir, { recursive: true });
   for (const name of readdirSync(dir)) {
     const full = path.join(dir, name);
-    if (Date.now() - statSync(full).mtimeMs > 24 * 3600_000) rmSync(full, { recursive: true, force: true });
+    try {
+      if (Date.now() - statSync(full).mtimeMs > 24 * 3600_000) rmSync(full, { recursive: true, force: true });
+    } catch (err) {
+      // `npm test`'s other lanes clean up at the same moment: what one removed is gone for the others.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 }
 
@@ -43,10 +48,16 @@ export default async function globalSetup(): Promise<void> {
   process.env.TEMPORAL_ADDRESS = server.address;
   process.env.AGENC_TEST_UI_URL = `http://127.0.0.1:${uiPort}`;
 
-  log('bundling workflows…');
-  const bundle = await bundleWorkflows();
+  // `npm test` builds the bundle once for all its lanes (scripts/test.ts) and names it here; a jest run of its own builds one.
+  const prebuilt = process.env.AGENC_TEST_PREBUILT_BUNDLE;
   const bundlePath = path.join(runDir, 'workflow-bundle.js');
-  writeFileSync(bundlePath, bundle.code);
+  if (prebuilt && existsSync(prebuilt)) {
+    log(`workflow bundle: ${path.relative(process.cwd(), prebuilt)} (built once by npm test)`);
+    copyFileSync(prebuilt, bundlePath);
+  } else {
+    log('bundling workflows…');
+    writeFileSync(bundlePath, (await bundleWorkflows()).code);
+  }
   process.env.AGENC_TEST_WORKFLOW_BUNDLE = bundlePath;
 
   log('circuit artifacts (built once, then cached by circuit hash)…');

@@ -10,13 +10,13 @@ import * as path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const QUICK_KEYS = [
-  'speedup.chain.n3',
-  'speedup.tree.b2l3',
+  'speedup.chain.n2',
+  'speedup.tree.b2l2',
   'proofs.worker1',
   'proofs.worker2',
   'cascade.chain.1',
-  'cascade.chain.10',
-  'cascade.tree.10',
+  'cascade.chain.4',
+  'cascade.tree.4',
   'control.ceiling',
   'overhead.hop',
   'load.burst',

@@ -163,9 +163,20 @@ describe('the worker started as compose starts it', () => {
   });
 
   it("answers a scrape at 127.0.0.1 and passes compose's healthcheck", async () => {
-    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
-    expect(res.status).toBe(200);
-    expect(await res.text()).toMatch(/^speculation_active_tasks \d+$/m);
+    // speculation_active_tasks is read from the control workflow at each scrape, and has no sample until
+    // it answers: right after start-up (on a loaded machine, for a few seconds) it may not yet.
+    const scrape = await pollUntil(
+      'a scrape with speculation_active_tasks',
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+        return { status: res.status, text: await res.text() };
+      },
+      (r) => r.status !== 200 || /^speculation_active_tasks \d+$/m.test(r.text),
+      30_000,
+      250,
+    );
+    expect(scrape.status).toBe(200);
+    expect(scrape.text).toMatch(/^speculation_active_tasks \d+$/m);
     const sdk = await fetch(`http://127.0.0.1:${sdkPort}/metrics`);
     expect(sdk.status).toBe(200);
     const [, ...healthcheck] = compose.services.worker?.healthcheck.test ?? [];

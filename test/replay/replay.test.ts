@@ -51,12 +51,17 @@ test('every recorded history replays on the current workflow code', async () => 
     // The sinks the worker registers; a replay does not call them, so nothing is counted twice.
     sinks: metricsSinks(createMetrics()),
   };
-  // One replay per fixture: the same workflow id recorded by several builds is several histories.
-  for (const fixture of fixtures) {
-    for await (const result of Worker.runReplayHistories(options, [fixture])) {
-      replayed.push(fixture.file);
-      if (result.error) failures.push(`${fixture.file} (${workflowType(fixture)}): ${result.error.name}: ${result.error.message}`);
-    }
+  // One replay worker for every fixture (a worker per fixture loaded the bundle once per fixture): it replays
+  // one history at a time and yields one result per history, in order, so the same workflow id
+  // recorded by several builds is several replays, each reported under its own file. A failing
+  // history does not stop the ones after it; a worker that dies stops the results short, which the
+  // last expectation catches.
+  let i = 0;
+  for await (const result of Worker.runReplayHistories(options, fixtures)) {
+    const fixture = fixtures[i++]!;
+    expect(result.workflowId).toBe(fixture.workflowId);
+    replayed.push(fixture.file);
+    if (result.error) failures.push(`${fixture.file} (${workflowType(fixture)}): ${result.error.name}: ${result.error.message}`);
   }
   expect(failures).toEqual([]);
   expect(replayed).toEqual(fixtures.map((f) => f.file));

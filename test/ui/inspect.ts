@@ -348,7 +348,12 @@ export async function inspectUi(
     }
     if (rootRow) {
       await openFromList(page, rootRow.workflowId);
-      const md = await readUserMetadata(page, { until: (m) => m.summary.includes(`task ${opts.rootTaskId} `) && m.currentDetails !== '' });
+      // The frames fill in one by one: the root's summary can show while the task opened before it still
+      // fills Current Details (seen on a loaded machine). Its text is not the root's: wait for it to change.
+      const previous = report.detail?.currentDetails;
+      const md = await readUserMetadata(page, {
+        until: (m) => m.summary.includes(`task ${opts.rootTaskId} `) && m.currentDetails !== '' && m.currentDetails !== previous,
+      });
       report.rootDetail = md;
       shots.push(await screenshot(page, opts.outDir, 'root-detail.png'));
       check(`root ${opts.rootTaskId}: summary shown`, md.summary.includes(`task ${opts.rootTaskId} (`), JSON.stringify(md.summary));
