@@ -22,11 +22,22 @@ module.exports = tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code runs in a deterministic sandbox: no Node built-ins.' })),
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'Workflow code runs in a deterministic sandbox: no Node built-ins.',
+          })),
           patterns: [
             {
-              group: ['../activities/*', '../workers/*', '../client/*', '../temporal/*', '**/config/load', '**/config/temporal'],
-              message: 'Workflow code may import only workflows/, shared/ and config/schema (activities as types only).',
+              group: [
+                '../activities/*',
+                '../workers/*',
+                '../client/*',
+                '../temporal/*',
+                '**/config/load',
+                '**/config/temporal',
+              ],
+              message:
+                'Workflow code may import only workflows/, shared/ and config/schema (activities as types only).',
               allowTypeImports: true,
             },
           ],

@@ -8,7 +8,11 @@ import { taskWorkflowId } from '../shared/task-model';
 import type { LiveCommitment } from '../shared/stake-records';
 import { createStakeActivities, createStakeOperator, type StakeDeps } from './chain';
 
-export function createOperatorActivities(deps: { client: Client; stake: StakeDeps; rawConfig: () => Record<string, unknown> }): OperatorActivities {
+export function createOperatorActivities(deps: {
+  client: Client;
+  stake: StakeDeps;
+  rawConfig: () => Record<string, unknown>;
+}): OperatorActivities {
   const operator = createStakeOperator(deps.stake);
   const stake = createStakeActivities(deps.stake);
 
@@ -23,13 +27,18 @@ export function createOperatorActivities(deps: { client: Client; stake: StakeDep
           .catch(() => undefined),
       ),
     );
-    return states.flatMap((s) => (s?.bond?.state === 'locked' ? [{ taskId: s.task_id, agent: s.agent, amount: s.bond.amount }] : []));
+    return states.flatMap((s) =>
+      s?.bond?.state === 'locked' ? [{ taskId: s.task_id, agent: s.agent, amount: s.bond.amount }] : [],
+    );
   }
 
   return {
     operatorStakeInit: (input) => operator.stakeInit(input),
     async operatorStakeStatus(input) {
-      const [status, control] = await Promise.all([operator.stakeStatus(input), controlStatus(deps.client, deps.rawConfig())]);
+      const [status, control] = await Promise.all([
+        operator.stakeStatus(input),
+        controlStatus(deps.client, deps.rawConfig()),
+      ]);
       return { ...status, cooldown_until: control.cooldowns };
     },
     operatorStakeWithdraw: (input) => operator.stakeWithdraw(input),

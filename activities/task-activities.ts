@@ -26,7 +26,10 @@ export function residentMemoryMb(): number {
 
 export function createTaskActivities(
   deps: TaskActivityDeps,
-): Pick<TaskActivities, 'getSpeculationConfig' | 'admitSpeculation' | 'executeTask' | 'getTaskOutcome' | 'findClosedTasks'> {
+): Pick<
+  TaskActivities,
+  'getSpeculationConfig' | 'admitSpeculation' | 'executeTask' | 'getTaskOutcome' | 'findClosedTasks'
+> {
   return {
     async getSpeculationConfig() {
       return (await controlStatus(deps.client, deps.rawConfig())).config;

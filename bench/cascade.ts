@@ -45,8 +45,10 @@ async function historyEvents(sys: BenchSystem, workflowId: string): Promise<numb
  * closing to `speculation-control`) takes from the sender's command to the server's acknowledgement.
  */
 async function cascadeProfile(sys: BenchSystem, ids: string[], failedAt: number, sample: number) {
-  const chosen = ids.length <= sample ? ids : Array.from({ length: sample }, (_, i) => ids[Math.floor((i * ids.length) / sample)]!);
-  const at = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) => Number(e.eventTime!.seconds) * 1000 + (e.eventTime!.nanos ?? 0) / 1e6;
+  const chosen =
+    ids.length <= sample ? ids : Array.from({ length: sample }, (_, i) => ids[Math.floor((i * ids.length) / sample)]!);
+  const at = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
+    Number(e.eventTime!.seconds) * 1000 + (e.eventTime!.nanos ?? 0) / 1e6;
   const signalMs: number[] = [];
   let events = 0;
   await pool(chosen, 16, async (id) => {
@@ -120,7 +122,14 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
       const controlBefore = await controlHandle(sys.client).describe();
       const rssBefore = process.memoryUsage().rss;
       const t0 = Date.now();
-      const ids = [await sys.submit({ type: 'compute', payload: { value: 1, claimed_output: '12345' }, agent: AGENT, taskId: root })];
+      const ids = [
+        await sys.submit({
+          type: 'compute',
+          payload: { value: 1, claimed_output: '12345' },
+          agent: AGENT,
+          taskId: root,
+        }),
+      ];
       // Level by level: a task is submitted once its parent exists (submission checks the parent).
       const parentOf = parents(shape);
       for (let start = 0; start < shape.descendants;) {
@@ -128,7 +137,13 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
         const firstOfNextLevel = Math.min(shape.descendants, (start + 1) * (shape.kind === 'chain' ? 1 : BRANCHING));
         const level = parentOf.slice(start, firstOfNextLevel).map((p, j) => ({ p, i: start + j }));
         const got = await pool(level, 16, ({ p, i }) =>
-          sys.submit({ type: 'compute', payload: { value: 2 + i }, dependsOn: ids[p], agent: AGENT, taskId: `${root}-${i}` }),
+          sys.submit({
+            type: 'compute',
+            payload: { value: 2 + i },
+            dependsOn: ids[p],
+            agent: AGENT,
+            taskId: `${root}-${i}`,
+          }),
         );
         ids.push(...got);
         start = firstOfNextLevel;
@@ -161,18 +176,25 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
       const states: TaskState[] = await pool(ids.slice(1), 32, (id) => sys.result(id));
       const failedAt = ms(rootState.timestamps.rolling_back);
       const lastMs = Math.max(...states.map((s) => ms(s.timestamps.rolled_back))) - failedAt;
-      const notRolledBack = states.filter((s) => s.status !== 'rolled_back' || (s.bond && s.bond.state !== 'released')).length;
+      const notRolledBack = states.filter(
+        (s) => s.status !== 'rolled_back' || (s.bond && s.bond.state !== 'released'),
+      ).length;
       const integrity = await createStakeOperator(sys.worker.stakeDeps!).checkIntegrity({ liveBonds: [] });
       const direct = ids.slice(1).filter((_, i) => parentOf[i] === 0);
       const rootEvents = await historyEvents(sys, taskWorkflowId(root));
-      const childEvents = await Promise.all(direct.slice(0, BRANCHING).map((id) => historyEvents(sys, taskWorkflowId(id))));
+      const childEvents = await Promise.all(
+        direct.slice(0, BRANCHING).map((id) => historyEvents(sys, taskWorkflowId(id))),
+      );
       const leafEvents = await historyEvents(sys, taskWorkflowId(ids[ids.length - 1]!));
       const profile = await cascadeProfile(sys, ids, failedAt, 100);
       const controlAfter = await controlHandle(sys.client).describe();
       const sameRun = controlAfter.runId === controlBefore.runId;
       const tasks = shape.descendants + 1;
       if (shape.descendants === 1) baselineMs = lastMs;
-      if (shape.kind === 'tree' && shape.descendants === Math.max(...shapes.filter((x) => x.kind === 'tree').map((x) => x.descendants))) {
+      if (
+        shape.kind === 'tree' &&
+        shape.descendants === Math.max(...shapes.filter((x) => x.kind === 'tree').map((x) => x.descendants))
+      ) {
         memory = { rssBefore, rssActive, active: speculating };
       }
       const target = shape.descendants === 100 ? 3000 : shape.descendants === 1000 ? 20_000 : undefined;
@@ -197,7 +219,9 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
           root_history_events: rootEvents,
           largest_child_history_events: Math.max(0, ...childEvents),
           leaf_history_events: leafEvents,
-          ...(sameRun ? { control_history_events_per_task: (controlAfter.historyLength - controlBefore.historyLength) / tasks } : {}),
+          ...(sameRun
+            ? { control_history_events_per_task: (controlAfter.historyLength - controlBefore.historyLength) / tasks }
+            : {}),
           control_continued_as_new: sameRun ? 0 : 1,
           history_events_after_failure_per_task: profile.eventsPerTask,
           signal_ack_median_ms: profile.signalMedianMs,
@@ -219,7 +243,9 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
             ? `speculation-control grew ${controlAfter.historyLength - controlBefore.historyLength} events (${((controlAfter.historyLength - controlBefore.historyLength) / tasks).toFixed(1)} per task)`
             : 'speculation-control continued as new during this shape'),
       });
-      ctx.say(`  ${shape.kind} of ${shape.descendants}: submitted in ${submitMs} ms, speculating after ${speculatingMs} ms, rolled back in ${lastMs} ms`);
+      ctx.say(
+        `  ${shape.kind} of ${shape.descendants}: submitted in ${submitMs} ms, speculating after ${speculatingMs} ms, rolled back in ${lastMs} ms`,
+      );
     }
   } finally {
     await sys.close();
@@ -229,8 +255,15 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
     ctx.record({
       key: 'memory.active_speculative',
       title: `worker memory with ${memory.active} active speculative tasks`,
-      inputs: { active_speculative_tasks: memory.active, process: 'the bench process: the agenc-tasks and agenc-proofs workers and the submitting client' },
-      figures: { rss_idle_mb: memory.rssBefore / 2 ** 20, rss_active_mb: memory.rssActive / 2 ** 20, kb_per_active_task: perTaskKb },
+      inputs: {
+        active_speculative_tasks: memory.active,
+        process: 'the bench process: the agenc-tasks and agenc-proofs workers and the submitting client',
+      },
+      figures: {
+        rss_idle_mb: memory.rssBefore / 2 ** 20,
+        rss_active_mb: memory.rssActive / 2 ** 20,
+        kb_per_active_task: perTaskKb,
+      },
       figure: { name: 'RSS with the tree speculating', value: memory.rssActive / 2 ** 20, unit: 'MB' },
       baseline: { name: 'RSS before the tree was submitted', value: memory.rssBefore / 2 ** 20, unit: 'MB' },
       ratio: memory.rssActive / memory.rssBefore,

@@ -16,7 +16,10 @@ export async function benchChain(ctx: BenchContext): Promise<void> {
   const dir = path.join(ctx.dir, 'chain-bench');
   // A chain of its own: its set-up makes the protocol authority (opening the chain never does).
   new KeyStore(path.join(dir, 'keys')).createAuthority();
-  const deps = await openStakeDeps({ accountsFile: path.join(dir, 'svm-accounts.json'), keysDir: path.join(dir, 'keys') });
+  const deps = await openStakeDeps({
+    accountsFile: path.join(dir, 'svm-accounts.json'),
+    keysDir: path.join(dir, 'keys'),
+  });
   try {
     await createStakeOperator(deps).stakeInit({ agent: 'bench', amount: 1_000_000_000_000 });
     const { lockBond } = createStakeActivities(deps);
@@ -28,12 +31,18 @@ export async function benchChain(ctx: BenchContext): Promise<void> {
     }
     const first = quantile(lockMs.slice(0, sample), 0.5);
     const last = quantile(lockMs.slice(-sample), 0.5);
-    ctx.say(`  lockBond: ${first.toFixed(1)} ms with the first bonds, ${last.toFixed(1)} ms with ${bonds - sample} locked`);
+    ctx.say(
+      `  lockBond: ${first.toFixed(1)} ms with the first bonds, ${last.toFixed(1)} ms with ${bonds - sample} locked`,
+    );
     ctx.record({
       key: 'chain.lock_bond',
       title: 'embedded chain: lockBond as bonds accumulate',
       inputs: { bonds, sample, chain: 'embedded (solana-bankrun), journal persistence' },
-      figures: { first_median_ms: first, last_median_ms: last, mean_ms: lockMs.reduce((a, b) => a + b, 0) / lockMs.length },
+      figures: {
+        first_median_ms: first,
+        last_median_ms: last,
+        mean_ms: lockMs.reduce((a, b) => a + b, 0) / lockMs.length,
+      },
       figure: { name: `median lockBond with ${bonds - sample} bonds locked`, value: last, unit: 'ms' },
       baseline: { name: 'median lockBond among the first bonds', value: first, unit: 'ms' },
       ratio: last / first,

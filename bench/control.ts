@@ -43,7 +43,14 @@ async function drive(sys: BenchSystem, clients: number, seconds: number, tag: st
         try {
           // The real paths: concurrent requests from one process coalesce into batched Updates.
           await admitTask(sys.client, taskId);
-          await admitSpeculation(sys.client, { taskId, parentTaskId: `${taskId}-parent`, agent: 'bench', parentAgent: 'bench', depth: 1, workerMemoryMb: 100 });
+          await admitSpeculation(sys.client, {
+            taskId,
+            parentTaskId: `${taskId}-parent`,
+            agent: 'bench',
+            parentAgent: 'bench',
+            depth: 1,
+            workerMemoryMb: 100,
+          });
           decisions += 2;
           await control.signal(speculationEndedSignal, { taskId, outcome: 'confirmed' });
           await control.signal(taskClosedSignal, { taskId, status: 'confirmed' });
@@ -61,16 +68,27 @@ async function drive(sys: BenchSystem, clients: number, seconds: number, tag: st
   const grown = continuedAsNew
     ? allRuns
         .filter((r) => r.status === 'CONTINUED_AS_NEW')
-        .reduce((sum, r) => sum + (r.runId === before.runId ? r.historyLength - before.historyLength : r.historyLength), 0) +
-      (after.runId === before.runId ? 0 : after.historyLength)
+        .reduce(
+          (sum, r) => sum + (r.runId === before.runId ? r.historyLength - before.historyLength : r.historyLength),
+          0,
+        ) + (after.runId === before.runId ? 0 : after.historyLength)
     : after.historyLength - before.historyLength;
-  return { clients, decisions, errors, seconds: elapsed, eventsPerDecision: grown / Math.max(1, decisions), continuedAsNew };
+  return {
+    clients,
+    decisions,
+    errors,
+    seconds: elapsed,
+    eventsPerDecision: grown / Math.max(1, decisions),
+    continuedAsNew,
+  };
 }
 
 export async function benchControl(ctx: BenchContext): Promise<void> {
   const seconds = ctx.quick ? 1 : 10;
   const concurrency = ctx.quick ? [1, 8] : [1, 4, 16, 64];
-  const sys = await ctx.system('control', { config: benchConfig({ speculation: { limits: { max_state_snapshots: 1_000_000 } } }) });
+  const sys = await ctx.system('control', {
+    config: benchConfig({ speculation: { limits: { max_state_snapshots: 1_000_000 } } }),
+  });
   const levels: Level[] = [];
   try {
     await drive(sys, 1, 1, 'warm');
@@ -88,7 +106,12 @@ export async function benchControl(ctx: BenchContext): Promise<void> {
     ctx.record({
       key: 'control.ceiling',
       title: 'speculation-control decisions/s (admitTask + admitSpeculation Updates)',
-      inputs: { clients: concurrency.join('/'), seconds_per_level: seconds, decisions_per_task: 2, worker: 'one, in the bench process' },
+      inputs: {
+        clients: concurrency.join('/'),
+        seconds_per_level: seconds,
+        decisions_per_task: 2,
+        worker: 'one, in the bench process',
+      },
       figures: {
         ...Object.fromEntries(
           levels.flatMap((l) => [
@@ -102,7 +125,9 @@ export async function benchControl(ctx: BenchContext): Promise<void> {
         single_client_decisions_per_s: rate(single),
         bottleneck_tasks_per_s: rate(peak) / 2,
         continued_as_new: levels.reduce((s, l) => s + l.continuedAsNew, 0),
-        ...(closedRuns.length ? { history_events_at_continue_as_new: Math.max(...closedRuns.map((r) => r.historyLength)) } : {}),
+        ...(closedRuns.length
+          ? { history_events_at_continue_as_new: Math.max(...closedRuns.map((r) => r.historyLength)) }
+          : {}),
       },
       figure: { name: 'peak decisions/s', value: rate(peak), unit: '/s' },
       baseline: { name: 'one client, one decision at a time', value: rate(single), unit: '/s' },

@@ -4,7 +4,14 @@
  * successor. A speculative hop has the same skeleton (the parent's signal, the dependent's workflow
  * tasks, its execution activity) plus what is ours: the admission Update, the bond, the bookkeeping.
  */
-import { condition, defineSignal, getExternalWorkflowHandle, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import {
+  condition,
+  defineSignal,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+} from '@temporalio/workflow';
 
 export interface FloorActivities {
   floorStep(): Promise<void>;

@@ -47,7 +47,10 @@ export interface BenchContext {
   /** Keeps a finished measurement: what a module records survives the module failing or stalling later. */
   record(r: BenchRecord): void;
   /** A fresh namespace with its own control workflow, configuration and chain; `close()` stops its worker. */
-  system(name: string, opts: { config: Record<string, unknown>; worker?: Partial<WorkerProcessOptions> }): Promise<BenchSystem>;
+  system(
+    name: string,
+    opts: { config: Record<string, unknown>; worker?: Partial<WorkerProcessOptions> },
+  ): Promise<BenchSystem>;
 }
 
 export interface BenchSystem {
@@ -69,7 +72,10 @@ export function benchConfig(over: Record<string, unknown> = {}): Record<string, 
   const merge = (base: Record<string, unknown>, o: Record<string, unknown>): Record<string, unknown> => {
     const out = { ...base };
     for (const [k, v] of Object.entries(o)) {
-      out[k] = v && typeof v === 'object' && !Array.isArray(v) ? merge((base[k] as Record<string, unknown>) ?? {}, v as Record<string, unknown>) : v;
+      out[k] =
+        v && typeof v === 'object' && !Array.isArray(v)
+          ? merge((base[k] as Record<string, unknown>) ?? {}, v as Record<string, unknown>)
+          : v;
     }
     return out;
   };
@@ -138,7 +144,10 @@ export function systemFactory(base: Omit<BenchContext, 'system'>): BenchContext[
           timer = setTimeout(() => reject(new Error(`task ${taskId} not final after ${timeoutMs} ms`)), timeoutMs);
         });
         try {
-          return (await Promise.race([client.workflow.getHandle(taskWorkflowId(taskId)).result(), timeout])) as TaskState;
+          return (await Promise.race([
+            client.workflow.getHandle(taskWorkflowId(taskId)).result(),
+            timeout,
+          ])) as TaskState;
         } finally {
           clearTimeout(timer);
         }
@@ -152,7 +161,11 @@ export function systemFactory(base: Omit<BenchContext, 'system'>): BenchContext[
 }
 
 /** Runs `fn` over `items` with at most `limit` at once (a bounded burst on loopback). */
-export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   await Promise.all(

@@ -55,7 +55,10 @@ async function main(): Promise<number> {
   const opts = new Command('bench')
     .option('--quick', 'a small subset of every measurement (about a minute); results go to a temp dir unless --out')
     .option('--only <names>', `comma-separated modules (${Object.keys(MODULES).join(', ')})`)
-    .option('--out <dir>', 'where results.json and RESULTS.md go (default: bench/ for a full run, a temp dir for --quick)')
+    .option(
+      '--out <dir>',
+      'where results.json and RESULTS.md go (default: bench/ for a full run, a temp dir for --quick)',
+    )
     .parse()
     .opts<{ quick?: boolean; only?: string; out?: string }>();
   const quick = Boolean(opts.quick);
@@ -63,7 +66,8 @@ async function main(): Promise<number> {
     ?.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  for (const name of only ?? []) if (!MODULES[name]) throw new Error(`--only: unknown module "${name}" (known: ${Object.keys(MODULES).join(', ')})`);
+  for (const name of only ?? [])
+    if (!MODULES[name]) throw new Error(`--only: unknown module "${name}" (known: ${Object.keys(MODULES).join(', ')})`);
   const outDir = opts.out ?? (quick ? mkdtempSync(path.join(os.tmpdir(), 'agenc-bench-results-')) : __dirname);
 
   process.env.RUST_LOG ??= 'error';
@@ -74,7 +78,11 @@ async function main(): Promise<number> {
 
   const startedAt = new Date();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'agenc-bench-'));
-  const server = await startDevServer({ address: `127.0.0.1:${await freePort()}`, headless: true, dbFile: path.join(dir, 'temporal.db') });
+  const server = await startDevServer({
+    address: `127.0.0.1:${await freePort()}`,
+    headless: true,
+    dbFile: path.join(dir, 'temporal.db'),
+  });
   const records: BenchRecord[] = [];
   const failures: string[] = [];
   try {
@@ -96,7 +104,10 @@ async function main(): Promise<number> {
       // what it recorded before stalling stays in the results.
       let timer: NodeJS.Timeout | undefined;
       const stalled = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`did not finish within ${MODULE_TIMEOUT_MS / 1000} s`)), MODULE_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`did not finish within ${MODULE_TIMEOUT_MS / 1000} s`)),
+          MODULE_TIMEOUT_MS,
+        );
       });
       try {
         await Promise.race([run(ctx), stalled]);
@@ -115,7 +126,13 @@ async function main(): Promise<number> {
   }
   const written = writeReport(
     outDir,
-    { mode: quick ? 'quick' : 'full', startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, only, failures },
+    {
+      mode: quick ? 'quick' : 'full',
+      startedAt: startedAt.toISOString(),
+      durationS: (Date.now() - startedAt.getTime()) / 1000,
+      only,
+      failures,
+    },
     records,
   );
   say(`\nresults: ${written.json}\n         ${written.markdown}`);

@@ -27,7 +27,15 @@ export async function benchLoad(ctx: BenchContext): Promise<void> {
       16,
       async (c) => {
         const ids: string[] = [];
-        for (let i = 0; i < CHAIN; i++) ids.push(await sys.submit({ type: 'compute', payload: { value: c * CHAIN + i }, dependsOn: ids[i - 1], agent: AGENT }));
+        for (let i = 0; i < CHAIN; i++)
+          ids.push(
+            await sys.submit({
+              type: 'compute',
+              payload: { value: c * CHAIN + i },
+              dependsOn: ids[i - 1],
+              agent: AGENT,
+            }),
+          );
         return ids;
       },
     );
@@ -44,7 +52,14 @@ export async function benchLoad(ctx: BenchContext): Promise<void> {
     ctx.record({
       key: 'load.burst',
       title: `load: ${tasks} tasks submitted at once`,
-      inputs: { tasks, chains_of: CHAIN, submission_concurrency: 16, embedded_finality_ms: finalityMs, proof_workers: 1, worker_threads: 1 },
+      inputs: {
+        tasks,
+        chains_of: CHAIN,
+        submission_concurrency: 16,
+        embedded_finality_ms: finalityMs,
+        proof_workers: 1,
+        worker_threads: 1,
+      },
       figures: {
         tasks_per_s: perSecond,
         p50_latency_ms: quantile(latencies, 0.5),

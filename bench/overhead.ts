@@ -46,13 +46,20 @@ function activities(events: HistoryEvent[]) {
 const FLOOR_QUEUE = 'bench-floor';
 
 /** Temporal's floor on this server: ms per minimal hop, per activity round trip, per local activity. */
-async function measureFloor(client: Client, address: string, hops: number): Promise<{ hopMs: number; activityMs: number; localActivityMs: number }> {
+async function measureFloor(
+  client: Client,
+  address: string,
+  hops: number,
+): Promise<{ hopMs: number; activityMs: number; localActivityMs: number }> {
   const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection,
     namespace: client.options.namespace,
     taskQueue: FLOOR_QUEUE,
-    workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('./floor-workflows'), logger: new DefaultLogger('WARN') }),
+    workflowBundle: await bundleWorkflowCode({
+      workflowsPath: require.resolve('./floor-workflows'),
+      logger: new DefaultLogger('WARN'),
+    }),
     activities: { floorStep: async () => undefined },
   });
   try {
@@ -64,7 +71,11 @@ async function measureFloor(client: Client, address: string, hops: number): Prom
         return performance.now() - t;
       };
       const steps = async (n: number, useLocal: boolean, id: string) =>
-        client.workflow.execute('floorSteps', { taskQueue: FLOOR_QUEUE, workflowId: `${run}-${id}`, args: [n, useLocal] });
+        client.workflow.execute('floorSteps', {
+          taskQueue: FLOOR_QUEUE,
+          workflowId: `${run}-${id}`,
+          args: [n, useLocal],
+        });
       await steps(3, false, 'warm-remote');
       await steps(3, true, 'warm-local');
       const n = 4 * hops;
@@ -73,7 +84,9 @@ async function measureFloor(client: Client, address: string, hops: number): Prom
       // The chain is started and waiting before the first signal, as the speculative chain is.
       const ids = Array.from({ length: hops + 1 }, (_, i) => `${run}-hop-${i}`);
       const handles = await Promise.all(
-        ids.map((id, i) => client.workflow.start('floorHop', { taskQueue: FLOOR_QUEUE, workflowId: id, args: [ids[i + 1] ?? null] })),
+        ids.map((id, i) =>
+          client.workflow.start('floorHop', { taskQueue: FLOOR_QUEUE, workflowId: id, args: [ids[i + 1] ?? null] }),
+        ),
       );
       const hopMs =
         (await timed(async () => {
@@ -104,8 +117,11 @@ export async function benchOverhead(ctx: BenchContext): Promise<void> {
       queryMs.push(performance.now() - t);
     }
     // The root works long enough for the whole chain to be submitted and waiting, so no hop includes a submission.
-    const chain = [await sys.submit({ type: 'compute', payload: { value: 2, work_ms: Math.max(3000, hops * 500) }, agent: AGENT })];
-    for (let i = 0; i < hops; i++) chain.push(await sys.submit({ type: 'compute', payload: { value: 3 + i }, dependsOn: chain[i], agent: AGENT }));
+    const chain = [
+      await sys.submit({ type: 'compute', payload: { value: 2, work_ms: Math.max(3000, hops * 500) }, agent: AGENT }),
+    ];
+    for (let i = 0; i < hops; i++)
+      chain.push(await sys.submit({ type: 'compute', payload: { value: 3 + i }, dependsOn: chain[i], agent: AGENT }));
     const states = await Promise.all(chain.map((id) => sys.result(id)));
     const bad = states.filter((s) => s.status !== 'confirmed');
     if (bad.length) throw new Error(`overhead: ${bad.length} task(s) did not confirm`);
@@ -119,7 +135,9 @@ export async function benchOverhead(ctx: BenchContext): Promise<void> {
       if (states[k]!.speculation_status !== 'speculative') continue;
       const start = executedAt[k - 1]!;
       const end = executedAt[k]!;
-      const signaled = histories[k]!.find((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'parentExecuted');
+      const signaled = histories[k]!.find(
+        (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'parentExecuted',
+      );
       const inWindow = activities(histories[k]!).filter((a) => a.scheduled >= start && a.scheduled <= end);
       hopMs.push(end - start);
       const signal = signaled ? at(signaled) - start : 0;
@@ -149,7 +167,13 @@ export async function benchOverhead(ctx: BenchContext): Promise<void> {
     ctx.record({
       key: 'overhead.hop',
       title: 'orchestration overhead per speculative hop',
-      inputs: { hops: hopMs.length, work_ms: 0, root_work_ms: Math.max(3000, hops * 500), optimistic_proofs: false, server: 'temporal dev server (SQLite)' },
+      inputs: {
+        hops: hopMs.length,
+        work_ms: 0,
+        root_work_ms: Math.max(3000, hops * 500),
+        optimistic_proofs: false,
+        server: 'temporal dev server (SQLite)',
+      },
       figures: {
         median_ms: median,
         p95_ms: quantile(hopMs, 0.95),

@@ -126,7 +126,12 @@ export async function benchProofs(opts: BenchProofsOptions = {}): Promise<BenchP
       label: 'snarkjs.groth16.fullProve (in memory)',
       ms: 0,
       run: async (ws) => {
-        for (const w of ws) await snarkjs.groth16.fullProve(circuitInput(w), { type: 'mem', data: wasmBytes }, { type: 'mem', data: zkeyBytes });
+        for (const w of ws)
+          await snarkjs.groth16.fullProve(
+            circuitInput(w),
+            { type: 'mem', data: wasmBytes },
+            { type: 'mem', data: zkeyBytes },
+          );
       },
     },
   ];
@@ -148,7 +153,9 @@ export async function benchProofs(opts: BenchProofsOptions = {}): Promise<BenchP
   });
 
   const record = await proveTask(inputs[0]!, artifacts);
-  const vk = JSON.parse(fs.readFileSync(artifacts.verificationKeyPath, 'utf8')) as Parameters<typeof snarkjs.groth16.verify>[0];
+  const vk = JSON.parse(fs.readFileSync(artifacts.verificationKeyPath, 'utf8')) as Parameters<
+    typeof snarkjs.groth16.verify
+  >[0];
   const tv = performance.now();
   const verifyRuns = 10;
   for (let i = 0; i < verifyRuns; i++) await snarkjs.groth16.verify(vk, record.public_signals, record.proof);

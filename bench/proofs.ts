@@ -24,7 +24,8 @@ const AGENT = 'bench';
 
 /** Raw snarkjs Groth16 proofs per second, one after another, after a warm-up proof. */
 export async function rawProofsPerSecond(n: number): Promise<number> {
-  // The artifacts the workers prove with ($AGENC_CIRCUITS_DIR when set, as for the workers): never a second build of the same circuit.
+  // The artifacts the workers prove with ($AGENC_CIRCUITS_DIR when set, as for the workers): never a second
+  // build of the same circuit.
   const artifacts = await ensureArtifacts({ artifactsDir: process.env.AGENC_CIRCUITS_DIR });
   const inputs = Array.from({ length: n + 1 }, (_, i) => circuitInput(witness(i)));
   await snarkjs.groth16.fullProve(inputs[n]!, artifacts.wasmPath, artifacts.zkeyPath); // warm-up
@@ -59,7 +60,10 @@ async function startProofWorker(sys: BenchSystem): Promise<ProofWorker> {
   );
   let output = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proof worker did not start polling within 60 s:\n${output.slice(-2000)}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`proof worker did not start polling within 60 s:\n${output.slice(-2000)}`)),
+      60_000,
+    );
     child.stdout!.on('data', (d: Buffer) => {
       output += d.toString();
       if (output.includes('worker polling')) {
@@ -104,7 +108,10 @@ async function burst(sys: BenchSystem, n: number, offset: number): Promise<numbe
   );
   const states = await Promise.all(ids.map((id) => sys.result(id)));
   const bad = states.filter((s) => s.status !== 'confirmed');
-  if (bad.length) throw new Error(`proofs: ${bad.length} task(s) did not confirm: ${bad.map((s) => `${s.task_id} ${s.status} ${s.error}`).join(', ')}`);
+  if (bad.length)
+    throw new Error(
+      `proofs: ${bad.length} task(s) did not confirm: ${bad.map((s) => `${s.task_id} ${s.status} ${s.error}`).join(', ')}`,
+    );
   return (n * 1000) / (Math.max(...states.map((s) => ms(s.timestamps.committing))) - t0);
 }
 
@@ -112,7 +119,10 @@ export async function benchProofThroughput(ctx: BenchContext): Promise<void> {
   const n = ctx.quick ? 3 : 30;
   // Raw before and after the queue runs, averaged: the machine's load drifts over a minute.
   const rawBefore = await rawProofsPerSecond(n);
-  const sys = await ctx.system('proofs', { config: benchConfig(), worker: { queues: [TASK_QUEUE], embeddedFinalityMs: 0 } });
+  const sys = await ctx.system('proofs', {
+    config: benchConfig(),
+    worker: { queues: [TASK_QUEUE], embeddedFinalityMs: 0 },
+  });
   const workers: ProofWorker[] = [];
   let peakRssMb: number | undefined;
   const perWorkers: number[] = [];
@@ -147,7 +157,8 @@ export async function benchProofThroughput(ctx: BenchContext): Promise<void> {
       ratioMeaning: 'through Temporal / raw',
       target: '≥ 0.90 of raw',
       met: one / raw >= 0.9,
-      notes: 'each task: execute, prove on agenc-proofs, verify on agenc-proof-verification; the burst is timed from submission to the last proof verified',
+      notes:
+        'each task: execute, prove on agenc-proofs, verify on agenc-proof-verification; the burst is timed from submission to the last proof verified',
     },
     {
       key: 'proofs.worker2',

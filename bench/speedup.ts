@@ -29,7 +29,12 @@ async function runTree(sys: BenchSystem, levels: number, branching: number, work
     const next: string[] = [];
     for (const parent of level) {
       for (let b = 0; b < (parent === undefined ? 1 : branching); b++) {
-        const id = await sys.submit({ type: 'compute', payload: { value: 100 + ids.length, work_ms: workMs }, dependsOn: parent, agent: AGENT });
+        const id = await sys.submit({
+          type: 'compute',
+          payload: { value: 100 + ids.length, work_ms: workMs },
+          dependsOn: parent,
+          agent: AGENT,
+        });
         ids.push(id);
         next.push(id);
       }
@@ -56,7 +61,8 @@ function phases(states: TaskState[]) {
 }
 
 export async function benchSpeedup(ctx: BenchContext): Promise<void> {
-  // --quick only shows every figure is produced (the suite runs it): the smallest chain and tree that have a dependent to speculate.
+  // --quick only shows every figure is produced (the suite runs it): the smallest chain and tree that have a
+  // dependent to speculate.
   const workMs = ctx.quick ? 200 : 2000;
   const finalityMs = ctx.quick ? 300 : 3000;
   const chains = ctx.quick ? [2] : [1, 2, 3, 5, 10];
@@ -65,7 +71,10 @@ export async function benchSpeedup(ctx: BenchContext): Promise<void> {
   // template) is a risk limit that makes deep tasks wait for confirmation, so it is raised to the
   // schema's maximum here and recorded as an input.
   const maxDepth = 20;
-  const sys = await ctx.system('speedup', { config: benchConfig({ speculation: { max_depth: maxDepth } }), worker: { embeddedFinalityMs: finalityMs } });
+  const sys = await ctx.system('speedup', {
+    config: benchConfig({ speculation: { max_depth: maxDepth } }),
+    worker: { embeddedFinalityMs: finalityMs },
+  });
   try {
     await sys.fund(AGENT);
     // Warm-up: the first proof loads the circuit; not part of any measurement.
@@ -129,7 +138,9 @@ export async function benchSpeedup(ctx: BenchContext): Promise<void> {
         notes:
           `off ${off.totalMs} ms, on ${batched.totalMs} ms (batch 1: ${perLevel.totalMs} ms, speed-up ${(off.totalMs / perLevel.totalMs).toFixed(2)}x); ` +
           `exec ${p.execMs} / prove ${p.proveMs} / confirm ${p.confirmMs} ms per task; ${speculative}/${shape.tasks} speculative` +
-          (shape.branching > 1 ? '; the model is the chain formula over the levels, which ignores proofs competing for the cores' : ''),
+          (shape.branching > 1
+            ? '; the model is the chain formula over the levels, which ignores proofs competing for the cores'
+            : ''),
       });
       ctx.say(
         `  ${shape.title}: off ${off.totalMs} ms, on/batch1 ${perLevel.totalMs} ms, on ${batched.totalMs} ms → ${measured.toFixed(2)}x, model ${modelSpeedup.toFixed(2)}x`,

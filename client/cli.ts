@@ -18,7 +18,9 @@ import { CliError, EXIT } from './output';
 export function buildProgram(): { program: Command; close(): Promise<void> } {
   let client: Promise<Client> | undefined;
   const program = new Command('agenc')
-    .description('AgenC Speculate: speculative execution of agent tasks on Temporal, bonded on Solana, proven with Groth16')
+    .description(
+      'AgenC Speculate: speculative execution of agent tasks on Temporal, bonded on Solana, proven with Groth16',
+    )
     .version(version, '-V, --version')
     .option('--address <host:port>', 'Temporal frontend (default $TEMPORAL_ADDRESS or 127.0.0.1:7233)')
     .option('--namespace <name>', 'Temporal namespace (default $TEMPORAL_NAMESPACE or default)')
@@ -63,7 +65,10 @@ export async function main(argv: string[]): Promise<void> {
       if (err instanceof WorkflowNotFoundError && /speculation-control/.test(message)) {
         message = 'the speculation-control workflow is not running: start the worker (`npm start`) first';
       }
-      if (wantsJson(argv)) process.stdout.write(`${JSON.stringify({ error: message, ...(err instanceof CliError ? err.details : {}) }, null, 2)}\n`);
+      if (wantsJson(argv))
+        process.stdout.write(
+          `${JSON.stringify({ error: message, ...(err instanceof CliError ? err.details : {}) }, null, 2)}\n`,
+        );
       process.stderr.write(`agenc: ${message}\n`);
       process.exitCode = exitCode;
     }

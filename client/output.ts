@@ -52,27 +52,34 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
       .map((v, i) => v.padEnd(widths[i] ?? 0))
       .join('  ')
       .trimEnd();
-  return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');
+  return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join(
+    '\n',
+  );
 }
 
 export function parseJsonArg(flag: string, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new CliError(`${flag} is not valid JSON: ${(err as Error).message} (got ${JSON.stringify(text)}; example: '{"value": 42}')`);
+    throw new CliError(
+      `${flag} is not valid JSON: ${(err as Error).message} (got ${JSON.stringify(text)}; example: '{"value": 42}')`,
+    );
   }
 }
 
 export function parsePositiveNumber(flag: string, text: string): number {
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new CliError(`${flag} must be a positive number, got ${JSON.stringify(text)}`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new CliError(`${flag} must be a positive number, got ${JSON.stringify(text)}`);
   return n;
 }
 
 export function parseLamports(flag: string, text: string): number {
   const cleaned = text.replace(/_/g, '');
   if (!/^\d+$/.test(cleaned) || !Number.isSafeInteger(Number(cleaned)) || Number(cleaned) <= 0) {
-    throw new CliError(`${flag} must be a whole number of lamports > 0, got ${JSON.stringify(text)} (1 SOL = 1000000000 lamports)`);
+    throw new CliError(
+      `${flag} must be a whole number of lamports > 0, got ${JSON.stringify(text)} (1 SOL = 1000000000 lamports)`,
+    );
   }
   return Number(cleaned);
 }

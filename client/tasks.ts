@@ -97,7 +97,11 @@ export async function getTaskState(client: Client, taskId: string): Promise<Task
 export function checkSubmitRequest(req: SubmitRequest): { agent: string; taskId: string; payload: unknown } {
   const agent = req.agent ?? DEFAULT_AGENT;
   if (!AGENT_NAME_PATTERN.test(agent)) {
-    throw new AdmissionError('agent', `--agent "${agent}" is not a valid agent name (lower-case letters, digits, _ and -, 1-32 characters)`, 'invalid_agent');
+    throw new AdmissionError(
+      'agent',
+      `--agent "${agent}" is not a valid agent name (lower-case letters, digits, _ and -, 1-32 characters)`,
+      'invalid_agent',
+    );
   }
   const taskId = req.taskId ?? newTaskId();
   if (!TASK_ID_PATTERN.test(taskId)) {
@@ -112,7 +116,14 @@ export async function submitTask(
   client: Client,
   req: SubmitRequest,
   opts: { rawConfig?: Record<string, unknown> } = {},
-): Promise<{ task_id: string; workflow_id: string; parent_task_id: string | null; agent: string; type: string; root_task_id: string }> {
+): Promise<{
+  task_id: string;
+  workflow_id: string;
+  parent_task_id: string | null;
+  agent: string;
+  type: string;
+  root_task_id: string;
+}> {
   const checked = checkSubmitRequest(req);
   const { agent, taskId } = checked;
 
@@ -128,7 +139,9 @@ export async function submitTask(
       throw err;
     }
     if (parent.status === 'failed' || parent.status === 'rolled_back' || parent.status === 'rolling_back') {
-      const what = { failed: 'has failed', rolled_back: 'has rolled back', rolling_back: 'is rolling back' }[parent.status];
+      const what = { failed: 'has failed', rolled_back: 'has rolled back', rolling_back: 'is rolling back' }[
+        parent.status
+      ];
       throw new AdmissionError(
         'depends_on',
         `--depends-on "${req.dependsOn}": that task ${what} (${parent.rollback_reason ?? 'no reason recorded'}); a dependent of it could never confirm`,
@@ -188,14 +201,26 @@ export async function submitTask(
     }
     throw err;
   }
-  return { task_id: taskId, workflow_id: taskWorkflowId(taskId), parent_task_id: req.dependsOn ?? null, agent, type: req.type, root_task_id: rootTaskId };
+  return {
+    task_id: taskId,
+    workflow_id: taskWorkflowId(taskId),
+    parent_task_id: req.dependsOn ?? null,
+    agent,
+    type: req.type,
+    root_task_id: rootTaskId,
+  };
 }
 
 /** Waits for a task to reach a final state, reporting each status change. */
 export async function waitForTask(
   client: Client,
   taskId: string,
-  opts: { timeoutMs: number; onProgress?: (state: TaskState, elapsedMs: number) => void; onQueryError?: (err: Error) => void; pollMs?: number },
+  opts: {
+    timeoutMs: number;
+    onProgress?: (state: TaskState, elapsedMs: number) => void;
+    onQueryError?: (err: Error) => void;
+    pollMs?: number;
+  },
 ): Promise<{ state: TaskState; timedOut: boolean }> {
   const started = Date.now();
   let last: TaskStatus | undefined;
@@ -244,17 +269,28 @@ export interface TaskListRow {
  * backslash) and refused with an InvalidArgumentError naming the flag: an unchecked value could end the
  * literal and add clauses of its own, or break the query.
  */
-export async function listTasks(client: Client, opts: { status?: string; root?: string; limit?: number } = {}): Promise<TaskListRow[]> {
+export async function listTasks(
+  client: Client,
+  opts: { status?: string; root?: string; limit?: number } = {},
+): Promise<TaskListRow[]> {
   const clauses = ['WorkflowType="speculativeTask"'];
   if (opts.status !== undefined) {
     if (!(TASK_STATUSES as readonly string[]).includes(opts.status)) {
-      throw new InvalidArgumentError('status', `--status "${opts.status}" is not a task status (one of ${TASK_STATUSES.join(', ')})`, 'invalid_status');
+      throw new InvalidArgumentError(
+        'status',
+        `--status "${opts.status}" is not a task status (one of ${TASK_STATUSES.join(', ')})`,
+        'invalid_status',
+      );
     }
     clauses.push(`AgencStatus="${opts.status}"`);
   }
   if (opts.root !== undefined) {
     if (!TASK_ID_PATTERN.test(opts.root)) {
-      throw new InvalidArgumentError('root', `--root ${JSON.stringify(opts.root)} is not a task id (${TASK_ID_RULE})`, 'invalid_root');
+      throw new InvalidArgumentError(
+        'root',
+        `--root ${JSON.stringify(opts.root)} is not a task id (${TASK_ID_RULE})`,
+        'invalid_root',
+      );
     }
     clauses.push(`AgencRootTaskId="${opts.root}"`);
   }

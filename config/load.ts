@@ -84,7 +84,12 @@ export function applyEnvOverrides(
       }
     } else if (entry.kind === 'boolean') {
       if (text !== 'true' && text !== 'false') {
-        problems.push({ path: `${entry.key} (from ${name})`, value: text, message: 'must be true or false', kind: 'value' });
+        problems.push({
+          path: `${entry.key} (from ${name})`,
+          value: text,
+          message: 'must be true or false',
+          kind: 'value',
+        });
         continue;
       }
       value = text === 'true';

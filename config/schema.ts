@@ -82,8 +82,12 @@ export const BOND_ACCOUNT_RENT_MINIMUM = 890_880;
 const LAMPORTS_MAX = Number.MAX_SAFE_INTEGER;
 
 const stakeSection = table('[speculation.stake]', {
-  min_stake: numberIn('speculation.stake.min_stake', { min: BOND_ACCOUNT_RENT_MINIMUM, max: LAMPORTS_MAX }).default(1_000_000),
-  max_stake: numberIn('speculation.stake.max_stake', { min: BOND_ACCOUNT_RENT_MINIMUM, max: LAMPORTS_MAX }).default(1_000_000_000),
+  min_stake: numberIn('speculation.stake.min_stake', { min: BOND_ACCOUNT_RENT_MINIMUM, max: LAMPORTS_MAX }).default(
+    1_000_000,
+  ),
+  max_stake: numberIn('speculation.stake.max_stake', { min: BOND_ACCOUNT_RENT_MINIMUM, max: LAMPORTS_MAX }).default(
+    1_000_000_000,
+  ),
   stake_per_depth: numberIn('speculation.stake.stake_per_depth', { min: 0, max: LAMPORTS_MAX }).default(500_000),
   slash_percentage: numberIn('speculation.stake.slash_percentage', { min: 0.01, max: 0.5, integer: false }).optional(),
   cooldown_period_ms: numberIn('speculation.stake.cooldown_period_ms', { min: 0, max: 86_400_000 }).default(300_000),
@@ -99,7 +103,9 @@ const proofSection = table('[speculation.proof]', {
 
 const limitsSection = table('[speculation.limits]', {
   max_memory_mb: numberIn('speculation.limits.max_memory_mb', { min: 512 }).default(8192),
-  max_pending_operations: numberIn('speculation.limits.max_pending_operations', { min: 1, max: 10_000_000 }).default(50_000),
+  max_pending_operations: numberIn('speculation.limits.max_pending_operations', { min: 1, max: 10_000_000 }).default(
+    50_000,
+  ),
   max_state_snapshots: numberIn('speculation.limits.max_state_snapshots', { min: 1, max: 1_000_000 }).default(500),
   gc_interval_ms: numberIn('speculation.limits.gc_interval_ms', { min: 100, max: 3_600_000 }).default(15_000),
 });
@@ -109,8 +115,12 @@ const featuresSection = table('[speculation.features]', {
   enable_cross_agent_speculation: bool().default(false),
   enable_optimistic_proofs: bool().default(true),
   // Not built: accepted only as false, so a file asking for delegation is refused rather than silently ignored.
-  enable_stake_delegation: z.literal(false, { errorMap: () => ({ message: STAKE_DELEGATION_UNSUPPORTED }) }).default(false),
-  rollout_percentage: numberIn('speculation.features.rollout_percentage', { min: 0, max: 100, integer: false }).default(0),
+  enable_stake_delegation: z
+    .literal(false, { errorMap: () => ({ message: STAKE_DELEGATION_UNSUPPORTED }) })
+    .default(false),
+  rollout_percentage: numberIn('speculation.features.rollout_percentage', { min: 0, max: 100, integer: false }).default(
+    0,
+  ),
 });
 
 /** Builds the file schema; `strict` rejects keys the schema does not know. */
@@ -139,7 +149,10 @@ type ParsedFile = z.infer<typeof lenientFileSchema>;
 
 /** The resolved configuration: presets applied, every key present. */
 export interface SpeculationConfig {
-  speculation: Omit<ParsedFile['speculation'], 'max_depth' | 'max_parallel_branches' | 'confirmation_timeout_ms' | 'stake'> & {
+  speculation: Omit<
+    ParsedFile['speculation'],
+    'max_depth' | 'max_parallel_branches' | 'confirmation_timeout_ms' | 'stake'
+  > & {
     max_depth: number;
     max_parallel_branches: number;
     confirmation_timeout_ms: number;
@@ -192,7 +205,8 @@ function zodProblems(raw: unknown, error: z.ZodError): ConfigProblem[] {
       return issue.keys.map((key) => ({
         path: [...issue.path, key].join('.'),
         value: valueAt(raw, [...issue.path, key]),
-        message: 'is not a known key (--strict rejects unknown keys; check the spelling against config/speculation-template.toml)',
+        message:
+          'is not a known key (--strict rejects unknown keys; check the spelling against config/speculation-template.toml)',
         kind: 'unknown_key' as const,
       }));
     }
@@ -322,7 +336,12 @@ export function applyDottedChanges(
   const problems: ConfigProblem[] = [];
   for (const [path, value] of Object.entries(changes)) {
     if (!CONFIG_KEYS.has(path)) {
-      problems.push({ path, value, message: `is not a known key (known keys: ${[...CONFIG_KEYS.keys()].join(', ')})`, kind: 'unknown_key' });
+      problems.push({
+        path,
+        value,
+        message: `is not a known key (known keys: ${[...CONFIG_KEYS.keys()].join(', ')})`,
+        kind: 'unknown_key',
+      });
       continue;
     }
     setAtPath(raw, path, value);
@@ -338,7 +357,8 @@ function deleteAtPath(target: Record<string, unknown>, dottedKey: string): void 
     if (cur === null || typeof cur !== 'object') return;
     cur = (cur as Record<string, unknown>)[part];
   }
-  if (cur !== null && typeof cur === 'object') delete (cur as Record<string, unknown>)[parts[parts.length - 1] as string];
+  if (cur !== null && typeof cur === 'object')
+    delete (cur as Record<string, unknown>)[parts[parts.length - 1] as string];
 }
 
 /**
@@ -347,8 +367,14 @@ function deleteAtPath(target: Record<string, unknown>, dottedKey: string): void 
  * state written by an older build (the control workflow's history, its continue-as-new input), where a
  * deploy that narrowed a range must not wedge the workflow that holds it.
  */
-export function coerceConfig(raw: unknown): { raw: Record<string, unknown>; config: SpeculationConfig; dropped: ConfigProblem[] } {
-  const kept = JSON.parse(JSON.stringify(raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {})) as Record<string, unknown>;
+export function coerceConfig(raw: unknown): {
+  raw: Record<string, unknown>;
+  config: SpeculationConfig;
+  dropped: ConfigProblem[];
+} {
+  const kept = JSON.parse(
+    JSON.stringify(raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}),
+  ) as Record<string, unknown>;
   const dropped: ConfigProblem[] = [];
   // Each round drops at least one key, so this ends; the bound only guards against a schema bug.
   for (let round = 0; round < CONFIG_KEYS.size + 1; round++) {
@@ -361,6 +387,11 @@ export function coerceConfig(raw: unknown): { raw: Record<string, unknown>; conf
     }
     if (JSON.stringify(kept) === before) break;
   }
-  dropped.push({ path: 'speculation', value: raw, message: 'could not be loaded under the current schema; the defaults apply', kind: 'value' });
+  dropped.push({
+    path: 'speculation',
+    value: raw,
+    message: 'could not be loaded under the current schema; the defaults apply',
+    kind: 'value',
+  });
   return { raw: {}, config: DEFAULT_CONFIG, dropped };
 }

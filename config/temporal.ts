@@ -22,7 +22,9 @@ export function temporalNamespace(): string {
 export function temporalAuth(env: NodeJS.ProcessEnv = process.env): { tls?: TLSConfig; apiKey?: string } {
   const { TEMPORAL_TLS_CERT: cert, TEMPORAL_TLS_KEY: key, TEMPORAL_TLS_CA: ca, TEMPORAL_API_KEY: apiKey } = env;
   if (Boolean(cert) !== Boolean(key)) {
-    throw new Error(`mTLS needs both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY; only ${cert ? 'TEMPORAL_TLS_CERT' : 'TEMPORAL_TLS_KEY'} is set`);
+    throw new Error(
+      `mTLS needs both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY; only ${cert ? 'TEMPORAL_TLS_CERT' : 'TEMPORAL_TLS_KEY'} is set`,
+    );
   }
   if (!cert && !ca && !apiKey) return {};
   const tls: TLSConfig = {

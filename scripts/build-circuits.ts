@@ -25,7 +25,10 @@ function parseArgs(argv: string[]): { artifactsDir?: string; ptauPath?: string }
     else if (a === '--help' || a === '-h') {
       console.log('usage: npx tsx scripts/build-circuits.ts [--artifacts DIR] [--ptau FILE]');
       process.exit(0);
-    } else throw new Error(`unknown argument ${a}; usage: npx tsx scripts/build-circuits.ts [--artifacts DIR] [--ptau FILE]`);
+    } else
+      throw new Error(
+        `unknown argument ${a}; usage: npx tsx scripts/build-circuits.ts [--artifacts DIR] [--ptau FILE]`,
+      );
   }
   return out;
 }
@@ -36,7 +39,9 @@ async function main(): Promise<void> {
   const a = await ensureArtifacts({ ...args, onProgress: (line) => console.log(`[build-circuits] ${line}`) });
   const rel = path.relative(process.cwd(), a.dir) || a.dir;
   if (a.cacheHit)
-    console.log(`[build-circuits] cache hit: ${rel} (built ${a.builtAt} in ${(a.buildMs / 1000).toFixed(1)} s; checked in ${Date.now() - t0} ms)`);
+    console.log(
+      `[build-circuits] cache hit: ${rel} (built ${a.builtAt} in ${(a.buildMs / 1000).toFixed(1)} s; checked in ${Date.now() - t0} ms)`,
+    );
   else console.log(`[build-circuits] built ${rel} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   console.log(
     `[build-circuits] constraints: ${a.constraints}, public inputs: ${a.publicInputs}, powers of tau: 2^${a.ptauPower} (${a.ptauSource === 'generated-dev' ? 'generated locally: DEVELOPMENT ONLY' : a.ptauSource})`,

@@ -81,12 +81,16 @@ export function planTasks(rand: Rand, opts: { tasks: number; waves: number; pref
       nodes.push({ taskId, parent: chosen, depth: nodes[chosen]!.depth + 1 });
     }
     const withDependents = nodes.map((_, idx) => idx).filter((idx) => nodes.some((n) => n.parent === idx));
-    const fault: Fault = tree === 0 ? 'proof' : tree === 1 ? 'execution' : pick(rand, ['none', 'none', 'proof', 'execution'] as const);
+    const fault: Fault =
+      tree === 0 ? 'proof' : tree === 1 ? 'execution' : pick(rand, ['none', 'none', 'proof', 'execution'] as const);
     let faultAt = -1;
     if (fault !== 'none') {
       // Below the root where possible: a dependent speculates, so the failure slashes a bond (a compensation to aim at).
       const inner = withDependents.filter((idx) => idx > 0);
-      faultAt = tree < 2 && withDependents.length ? pick(rand, inner.length ? inner : withDependents) : between(rand, 0, size - 1);
+      faultAt =
+        tree < 2 && withDependents.length
+          ? pick(rand, inner.length ? inner : withDependents)
+          : between(rand, 0, size - 1);
     }
     nodes.forEach((n, idx) => {
       const own: Fault = idx === faultAt ? fault : 'none';
@@ -95,8 +99,19 @@ export function planTasks(rand: Rand, opts: { tasks: number; waves: number; pref
       const payload: Record<string, unknown> =
         own === 'execution'
           ? { fail: true }
-          : { value, work_ms: between(rand, 300, 2500), ...(own === 'proof' ? { claimed_output: String(between(rand, 1, 999)) } : {}) };
-      out.push({ taskId: n.taskId, parentTaskId: n.parent === undefined ? undefined : nodes[n.parent]!.taskId, agent, fault: own, payload, wave });
+          : {
+              value,
+              work_ms: between(rand, 300, 2500),
+              ...(own === 'proof' ? { claimed_output: String(between(rand, 1, 999)) } : {}),
+            };
+      out.push({
+        taskId: n.taskId,
+        parentTaskId: n.parent === undefined ? undefined : nodes[n.parent]!.taskId,
+        agent,
+        fault: own,
+        payload,
+        wave,
+      });
     });
     tree += 1;
   }
@@ -110,17 +125,27 @@ export function planTasks(rand: Rand, opts: { tasks: number; waves: number; pref
  * with their proof worker (or the server), which the rules roll back as `proof_unavailable`, bond
  * released: the system's fault, decided by where the kills landed, not by the inputs alone.
  */
-export function expectedOutcome(task: PlannedTask, byId: ReadonlyMap<string, PlannedTask>, lost: ReadonlySet<string> = new Set()): ExpectedOutcome {
+export function expectedOutcome(
+  task: PlannedTask,
+  byId: ReadonlyMap<string, PlannedTask>,
+  lost: ReadonlySet<string> = new Set(),
+): ExpectedOutcome {
   let parent = task.parentTaskId ? byId.get(task.parentTaskId) : undefined;
   let direct = true;
   while (parent) {
-    if (parent.fault !== 'none') return { status: 'rolled_back', reason: direct ? 'parent_failed' : 'parent_rolled_back', bond: 'released' };
+    if (parent.fault !== 'none')
+      return { status: 'rolled_back', reason: direct ? 'parent_failed' : 'parent_rolled_back', bond: 'released' };
     if (lost.has(parent.taskId)) return { status: 'rolled_back', reason: 'parent_rolled_back', bond: 'released' };
     direct = false;
     parent = parent.parentTaskId ? byId.get(parent.parentTaskId) : undefined;
   }
   if (lost.has(task.taskId)) return { status: 'rolled_back', reason: 'proof_unavailable', bond: 'released' };
-  if (task.fault !== 'none') return { status: 'failed', reason: task.fault === 'execution' ? 'execution_failed' : 'proof_failed', bond: 'slashed' };
+  if (task.fault !== 'none')
+    return {
+      status: 'failed',
+      reason: task.fault === 'execution' ? 'execution_failed' : 'proof_failed',
+      bond: 'slashed',
+    };
   return { status: 'confirmed', reason: null, bond: 'released' };
 }
 
@@ -155,13 +180,16 @@ export function planKills(rand: Rand, opts: { kills: number; waves: number; quic
   const provingAt = phases.indexOf('proving');
   if (!targets.includes('proof-worker')) targets[provingAt] = 'proof-worker';
   // Where either the task worker or the server may die: make sure each of them dies at least once.
-  const free = phases.map((p, i) => i).filter((i) => phases[i] !== 'proving' && !(opts.quick && phases[i] === 'committing'));
+  const free = phases
+    .map((p, i) => i)
+    .filter((i) => phases[i] !== 'proving' && !(opts.quick && phases[i] === 'committing'));
   for (const [needed, other] of [
     ['task-worker', 'temporal-server'],
     ['temporal-server', 'task-worker'],
   ] as const) {
     const spare = free.find((i) => targets[i] === other);
-    if (!targets.includes(needed) && spare !== undefined && targets.filter((t) => t === other).length > 1) targets[spare] = needed;
+    if (!targets.includes(needed) && spare !== undefined && targets.filter((t) => t === other).length > 1)
+      targets[spare] = needed;
   }
   // The full run also keeps the server down past the 10 s heartbeat timeout of a proof, so in-flight
   // attempts time out while nobody can hear them.

@@ -26,8 +26,26 @@ import { proofRecordQuery } from '../shared/messages';
 import type { IntegrityReport } from '../shared/operator-contract';
 import { PROOF_QUEUE, TASK_QUEUE } from '../shared/task-queues';
 import { FINAL_STATUSES, taskIdOfWorkflow, taskWorkflowId, type TaskState } from '../shared/task-model';
-import { DATA_DIR, freePort, isListening, startDevServer, type DevServer, type DevServerOptions } from '../workers/temporal-dev-server';
-import { expectedOutcome, mulberry32, PHASES, planKills, planTasks, TARGETS, type Phase, type PlannedKill, type PlannedTask, type Target } from './chaos-plan';
+import {
+  DATA_DIR,
+  freePort,
+  isListening,
+  startDevServer,
+  type DevServer,
+  type DevServerOptions,
+} from '../workers/temporal-dev-server';
+import {
+  expectedOutcome,
+  mulberry32,
+  PHASES,
+  planKills,
+  planTasks,
+  TARGETS,
+  type Phase,
+  type PlannedKill,
+  type PlannedTask,
+  type Target,
+} from './chaos-plan';
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -45,9 +63,11 @@ function parseArgs(argv: string[]): Options {
     if (a === '--quick') quick = true;
     else if (a === '--seed') {
       const v = Number(argv[++i]);
-      if (!Number.isSafeInteger(v) || v < 0) throw new Error(`--seed takes a whole number >= 0, got ${JSON.stringify(argv[i])}`);
+      if (!Number.isSafeInteger(v) || v < 0)
+        throw new Error(`--seed takes a whole number >= 0, got ${JSON.stringify(argv[i])}`);
       seed = v;
-    } else if (a !== '--') throw new Error(`unknown argument ${JSON.stringify(a)} (usage: npm run chaos [-- --seed S] [--quick])`);
+    } else if (a !== '--')
+      throw new Error(`unknown argument ${JSON.stringify(a)} (usage: npm run chaos [-- --seed S] [--quick])`);
   }
   return { seed, quick };
 }
@@ -81,11 +101,15 @@ class WorkerChild {
     this.starts += 1;
     this.expectingExit = false;
     // tsx as a loader inside one node process: SIGKILL must hit the worker itself, not a wrapper around it.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts', '--queues', this.queue, '--http-port', 'off'], {
-      cwd: PROJECT_ROOT,
-      env: this.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'workers/main.ts', '--queues', this.queue, '--http-port', 'off'],
+      {
+        cwd: PROJECT_ROOT,
+        env: this.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.child = child;
     const log = createWriteStream(path.join(this.dir, `${this.target}-${this.starts}.log`));
     child.stdout!.pipe(log);
@@ -93,8 +117,12 @@ class WorkerChild {
     child.once('exit', (code, signal) => {
       if (this.expectingExit || this.child !== child) return;
       // Nothing here killed it: note it, and bring it back as a supervisor would.
-      this.unexpectedExits.push(`${this.target} exited by itself (code ${code}, signal ${signal}); see ${this.target}-${this.starts}.log`);
-      void this.start().catch((err: unknown) => this.unexpectedExits.push(`${this.target} failed to restart: ${String(err)}`));
+      this.unexpectedExits.push(
+        `${this.target} exited by itself (code ${code}, signal ${signal}); see ${this.target}-${this.starts}.log`,
+      );
+      void this.start().catch((err: unknown) =>
+        this.unexpectedExits.push(`${this.target} failed to restart: ${String(err)}`),
+      );
     });
     return new Promise((resolve, reject) => {
       let out = '';
@@ -107,7 +135,9 @@ class WorkerChild {
       };
       child.stdout!.on('data', onData);
       child.stderr!.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-20_000)));
-      child.once('exit', (code) => reject(new Error(`${this.target} exited with ${code} before polling:\n${out.slice(-3000)}`)));
+      child.once('exit', (code) =>
+        reject(new Error(`${this.target} exited with ${code} before polling:\n${out.slice(-3000)}`)),
+      );
     });
   }
 
@@ -188,7 +218,8 @@ async function taskInPhase(
       // identity is pid@host): an attempt whose worker died already looks started until it times out.
       const busy = (raw.pendingActivities ?? []).some((a) => {
         if (!PHASE_ACTIVITIES[phase].includes(a.activityType?.name ?? '')) return false;
-        if (a.state === STARTED) return workerPid === undefined || (a.lastWorkerIdentity ?? '').startsWith(`${workerPid}@`);
+        if (a.state === STARTED)
+          return workerPid === undefined || (a.lastWorkerIdentity ?? '').startsWith(`${workerPid}@`);
         return phase === 'bonding' || phase === 'compensating';
       });
       return busy ? taskIdOfWorkflow(id) : undefined;
@@ -216,7 +247,9 @@ async function main(): Promise<void> {
 
   const dir = path.join(DATA_DIR, 'chaos', `${new Date().toISOString().replace(/[:.]/g, '-')}-seed-${opts.seed}`);
   mkdirSync(dir, { recursive: true });
-  say(`chaos: ${tasks.length} tasks in ${size.waves} waves, ${kills.length} kills; logs and state in ${path.relative(PROJECT_ROOT, dir)}`);
+  say(
+    `chaos: ${tasks.length} tasks in ${size.waves} waves, ${kills.length} kills; logs and state in ${path.relative(PROJECT_ROOT, dir)}`,
+  );
 
   const address = `127.0.0.1:${await freePort()}`;
   const serverOptions: DevServerOptions = {
@@ -271,7 +304,10 @@ async function main(): Promise<void> {
     await Promise.all([workers['task-worker'].start(), workers['proof-worker'].start()]);
     say(`chaos: system up after ${(elapsed() / 1000).toFixed(0)} s (Temporal ${address})`);
     for (const agent of new Set(tasks.map((t) => t.agent))) {
-      await runOperatorAction(client, { kind: 'stakeInit', input: { agent, amount: 1_000_000_000, requestId: `chaos-${agent}` } });
+      await runOperatorAction(client, {
+        kind: 'stakeInit',
+        input: { agent, amount: 1_000_000_000, requestId: `chaos-${agent}` },
+      });
     }
 
     const kill = async (k: KillRecord) => {
@@ -291,7 +327,13 @@ async function main(): Promise<void> {
     const submitWave = async (wave: number) => {
       for (const t of tasks.filter((x) => x.wave === wave)) {
         try {
-          await submitTask(client, { type: 'compute', payload: t.payload, dependsOn: t.parentTaskId, agent: t.agent, taskId: t.taskId });
+          await submitTask(client, {
+            type: 'compute',
+            payload: t.payload,
+            dependsOn: t.parentTaskId,
+            agent: t.agent,
+            taskId: t.taskId,
+          });
         } catch (err) {
           violations.push(`task ${t.taskId} could not be submitted: ${(err as Error).message}`);
         }
@@ -301,7 +343,9 @@ async function main(): Promise<void> {
     let submittedWaves = 0;
     const submitNextWave = async () => {
       await submitWave(submittedWaves);
-      say(`[${(elapsed() / 1000).toFixed(0)}s] wave ${submittedWaves} submitted (${tasks.filter((t) => t.wave === submittedWaves).length} tasks)`);
+      say(
+        `[${(elapsed() / 1000).toFixed(0)}s] wave ${submittedWaves} submitted (${tasks.filter((t) => t.wave === submittedWaves).length} tasks)`,
+      );
       submittedWaves += 1;
     };
     for (const k of kills) {
@@ -312,9 +356,12 @@ async function main(): Promise<void> {
         // The phase's activity for the first half of the wait, then its status is enough (a rollback is
         // compensating from its first step, and its chain transactions take milliseconds).
         const victim = k.target === 'temporal-server' ? undefined : workers[k.target].pid;
-        const hit = await taskInPhase(client, k.phase, k.phase === 'compensating' || Date.now() - waitStarted > size.phaseWaitMs / 2, victim).catch(
-          () => undefined,
-        );
+        const hit = await taskInPhase(
+          client,
+          k.phase,
+          k.phase === 'compensating' || Date.now() - waitStarted > size.phaseWaitMs / 2,
+          victim,
+        ).catch(() => undefined);
         if (hit) {
           Object.assign(k, hit);
           break;
@@ -334,7 +381,9 @@ async function main(): Promise<void> {
         continue;
       }
       k.atMs = elapsed();
-      say(`[${(k.atMs / 1000).toFixed(0)}s] SIGKILL ${k.target} while task ${k.taskId} is ${k.phase} (seen by ${k.seen}); restart after ${k.downMs} ms`);
+      say(
+        `[${(k.atMs / 1000).toFixed(0)}s] SIGKILL ${k.target} while task ${k.taskId} is ${k.phase} (seen by ${k.seen}); restart after ${k.downMs} ms`,
+      );
       await kill(k);
     }
     while (submittedWaves < size.waves) await submitNextWave();
@@ -350,7 +399,9 @@ async function main(): Promise<void> {
           break;
         }
         if (Date.now() > finalDeadline) {
-          violations.push(`task ${t.taskId} is not final ${size.finalWaitMs / 1000} s after the schedule (workflow ${info?.status.name ?? 'not found'})`);
+          violations.push(
+            `task ${t.taskId} is not final ${size.finalWaitMs / 1000} s after the schedule (workflow ${info?.status.name ?? 'not found'})`,
+          );
           break;
         }
         await sleep(500);
@@ -361,12 +412,16 @@ async function main(): Promise<void> {
     checkOutcomes(tasks, byId, lost, results, violations);
     const integrity = await runOperatorAction<IntegrityReport>(client, { kind: 'checkIntegrity' });
     for (const p of integrity.problems) violations.push(`integrity: ${p}`);
-    if (integrity.live_bonds !== 0) violations.push(`integrity: ${integrity.live_bonds} bond(s) still live after every task is final`);
+    if (integrity.live_bonds !== 0)
+      violations.push(`integrity: ${integrity.live_bonds} bond(s) still live after every task is final`);
 
     const records = new Map<string, ProofRecord | null>();
     for (const [taskId, s] of results) {
       if (s.status === 'confirmed')
-        records.set(taskId, (await client.workflow.getHandle(taskWorkflowId(taskId)).query(proofRecordQuery)) as ProofRecord | null);
+        records.set(
+          taskId,
+          (await client.workflow.getHandle(taskWorkflowId(taskId)).query(proofRecordQuery)) as ProofRecord | null,
+        );
     }
     // The chain file belongs to the task worker while it runs: stop it to read the memos.
     await Promise.all(Object.values(workers).map((w) => w.stop()));
@@ -379,8 +434,21 @@ async function main(): Promise<void> {
   }
 
   const unexpected = Object.values(workers).flatMap((w) => w.unexpectedExits);
-  printSummary({ seed: opts.seed, quick: opts.quick, kills, tasks, byId, results, lost, unexpected, durationMs: elapsed() });
-  if (lost.size) say(`proofs lost to kills on every attempt (rolled back as proof_unavailable, as documented): ${[...lost].join(', ')}`);
+  printSummary({
+    seed: opts.seed,
+    quick: opts.quick,
+    kills,
+    tasks,
+    byId,
+    results,
+    lost,
+    unexpected,
+    durationMs: elapsed(),
+  });
+  if (lost.size)
+    say(
+      `proofs lost to kills on every attempt (rolled back as proof_unavailable, as documented): ${[...lost].join(', ')}`,
+    );
   if (violations.length) {
     say(`\nchaos: ${violations.length} violation(s) with seed ${opts.seed} (replay: ${replay}):`);
     for (const v of violations) say(`  ✗ ${v}`);
@@ -400,15 +468,31 @@ async function proofsLostBySystem(client: Client, results: Map<string, TaskState
   for (const [taskId, s] of results) {
     if (s.rollback_reason !== 'proof_unavailable') continue;
     const events = (await client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory()).events ?? [];
-    const proofs = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'generateProof').map((e) => String(e.eventId)));
-    if (events.some((e) => e.activityTaskTimedOutEventAttributes && proofs.has(String(e.activityTaskTimedOutEventAttributes.scheduledEventId))))
+    const proofs = new Set(
+      events
+        .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'generateProof')
+        .map((e) => String(e.eventId)),
+    );
+    if (
+      events.some(
+        (e) =>
+          e.activityTaskTimedOutEventAttributes &&
+          proofs.has(String(e.activityTaskTimedOutEventAttributes.scheduledEventId)),
+      )
+    )
       lost.add(taskId);
   }
   return lost;
 }
 
 /** (a) status, rollback reason and bond of every task against what its inputs dictate. */
-function checkOutcomes(tasks: PlannedTask[], byId: Map<string, PlannedTask>, lost: Set<string>, results: Map<string, TaskState>, violations: string[]): void {
+function checkOutcomes(
+  tasks: PlannedTask[],
+  byId: Map<string, PlannedTask>,
+  lost: Set<string>,
+  results: Map<string, TaskState>,
+  violations: string[],
+): void {
   for (const t of tasks) {
     const s = results.get(t.taskId);
     if (!s) continue;
@@ -418,8 +502,10 @@ function checkOutcomes(tasks: PlannedTask[], byId: Map<string, PlannedTask>, los
       violations.push(`task ${t.taskId}: ${got}, expected ${want.status}/${want.reason ?? '-'}`);
     if ((s.speculation_status === 'speculative') !== Boolean(s.bond))
       violations.push(`task ${t.taskId}: speculation ${s.speculation_status} but bond ${JSON.stringify(s.bond)}`);
-    if (s.bond && s.bond.state !== want.bond) violations.push(`task ${t.taskId}: bond ${s.bond.state}, expected ${want.bond}`);
-    if (s.status === 'confirmed' && !s.commit_signature) violations.push(`task ${t.taskId}: confirmed without a commit signature`);
+    if (s.bond && s.bond.state !== want.bond)
+      violations.push(`task ${t.taskId}: bond ${s.bond.state}, expected ${want.bond}`);
+    if (s.status === 'confirmed' && !s.commit_signature)
+      violations.push(`task ${t.taskId}: confirmed without a commit signature`);
   }
 }
 
@@ -428,7 +514,13 @@ function checkOutcomes(tasks: PlannedTask[], byId: Map<string, PlannedTask>, los
  * none otherwise, exactly one settlement (release or slash) per lock, one commit per confirmed task
  * and none for any other.
  */
-async function checkMemos(tasks: PlannedTask[], results: Map<string, TaskState>, chainFile: string, keysDir: string, violations: string[]): Promise<void> {
+async function checkMemos(
+  tasks: PlannedTask[],
+  results: Map<string, TaskState>,
+  chainFile: string,
+  keysDir: string,
+  violations: string[],
+): Promise<void> {
   // The run's own embedded chain, whatever SOLANA_RPC_URL says ('' selects the embedded SVM).
   const deps = await openStakeDeps({ accountsFile: chainFile, keysDir, rpcUrl: '' });
   try {
@@ -446,12 +538,23 @@ async function checkMemos(tasks: PlannedTask[], results: Map<string, TaskState>,
       if (!s) continue;
       const bond = await count(await bondAddress(authority, t.taskId), t.taskId);
       const commit = await count(await commitAddress(authority, t.taskId), t.taskId);
-      const [locks, releases, slashes, commits] = [bond.lock ?? 0, bond.release ?? 0, bond.slash ?? 0, commit.commit ?? 0];
+      const [locks, releases, slashes, commits] = [
+        bond.lock ?? 0,
+        bond.release ?? 0,
+        bond.slash ?? 0,
+        commit.commit ?? 0,
+      ];
       const memos = `lock ${locks}, release ${releases}, slash ${slashes}, commit ${commits}`;
-      if (locks !== (s.bond ? 1 : 0)) violations.push(`task ${t.taskId}: ${locks} lock memo(s) for ${s.bond ? 'a bonded' : 'an unbonded'} task (${memos})`);
-      if (releases + slashes !== locks) violations.push(`task ${t.taskId}: ${releases + slashes} settlement(s) for ${locks} lock(s) (${memos})`);
-      if (s.bond && (s.bond.state === 'slashed' ? slashes : releases) !== 1) violations.push(`task ${t.taskId}: bond ${s.bond.state} but memos say ${memos}`);
-      if (commits !== (s.status === 'confirmed' ? 1 : 0)) violations.push(`task ${t.taskId}: ${commits} commit memo(s) for a ${s.status} task`);
+      if (locks !== (s.bond ? 1 : 0))
+        violations.push(
+          `task ${t.taskId}: ${locks} lock memo(s) for ${s.bond ? 'a bonded' : 'an unbonded'} task (${memos})`,
+        );
+      if (releases + slashes !== locks)
+        violations.push(`task ${t.taskId}: ${releases + slashes} settlement(s) for ${locks} lock(s) (${memos})`);
+      if (s.bond && (s.bond.state === 'slashed' ? slashes : releases) !== 1)
+        violations.push(`task ${t.taskId}: bond ${s.bond.state} but memos say ${memos}`);
+      if (commits !== (s.status === 'confirmed' ? 1 : 0))
+        violations.push(`task ${t.taskId}: ${commits} commit memo(s) for a ${s.status} task`);
     }
   } finally {
     await deps.chain.close();
@@ -511,13 +614,22 @@ function printSummary(r: {
   const landed = r.kills.filter((k) => k.taskId);
   const byTarget = TARGETS.map((target) => ({
     target,
-    ...Object.fromEntries(PHASES.map((phase) => [phase, landed.filter((k) => k.target === target && k.phase === phase).length])),
+    ...Object.fromEntries(
+      PHASES.map((phase) => [phase, landed.filter((k) => k.target === target && k.phase === phase).length]),
+    ),
   }));
   say(table(byTarget, ['target', ...PHASES]));
-  say(`kills: ${landed.length} of ${r.kills.length} landed (${TARGETS.map((t) => `${t} ${landed.filter((k) => k.target === t).length}`).join(', ')})`);
-  const outcome = (s: TaskState | undefined) => (s ? `${s.status}${s.rollback_reason ? `/${s.rollback_reason}` : ''}` : 'not final');
-  const groups = new Map<string, { expected: number; actual: number; speculative: number; slashed: number; released: number }>();
-  const row = (key: string) => groups.get(key) ?? groups.set(key, { expected: 0, actual: 0, speculative: 0, slashed: 0, released: 0 }).get(key)!;
+  say(
+    `kills: ${landed.length} of ${r.kills.length} landed (${TARGETS.map((t) => `${t} ${landed.filter((k) => k.target === t).length}`).join(', ')})`,
+  );
+  const outcome = (s: TaskState | undefined) =>
+    s ? `${s.status}${s.rollback_reason ? `/${s.rollback_reason}` : ''}` : 'not final';
+  const groups = new Map<
+    string,
+    { expected: number; actual: number; speculative: number; slashed: number; released: number }
+  >();
+  const row = (key: string) =>
+    groups.get(key) ?? groups.set(key, { expected: 0, actual: 0, speculative: 0, slashed: 0, released: 0 }).get(key)!;
   for (const t of r.tasks) {
     const want = expectedOutcome(t, r.byId, r.lost);
     row(`${want.status}${want.reason ? `/${want.reason}` : ''}`).expected += 1;
@@ -534,7 +646,9 @@ function printSummary(r: {
       ['outcome', 'expected', 'actual', 'speculative', 'released', 'slashed'],
     ),
   );
-  say(`tasks: ${r.tasks.length}; final: ${[...r.results.values()].filter((s) => FINAL_STATUSES.includes(s.status)).length}`);
+  say(
+    `tasks: ${r.tasks.length}; final: ${[...r.results.values()].filter((s) => FINAL_STATUSES.includes(s.status)).length}`,
+  );
   if (r.unexpected.length) say(`unexpected exits (restarted): ${r.unexpected.join('; ')}`);
 }
 

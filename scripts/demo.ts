@@ -24,7 +24,10 @@ const say = (m: string) => process.stdout.write(`${m}\n`);
 async function runningSystem(): Promise<Client | undefined> {
   try {
     const client = await connectClient();
-    await Promise.race([controlStatus(client), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000))]);
+    await Promise.race([
+      controlStatus(client),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000)),
+    ]);
     return client;
   } catch {
     return undefined;
@@ -48,14 +51,21 @@ async function main(): Promise<void> {
   let client = await runningSystem();
   if (!client) {
     say('No AgenC system is running at TEMPORAL_ADDRESS: starting the embedded default for this demo…');
-    embedded = await startEmbeddedSystem(createLogger('agenc-demo', { level: 'warn' }), { httpPort: 0, sdkMetricsPort: 0 });
+    embedded = await startEmbeddedSystem(createLogger('agenc-demo', { level: 'warn' }), {
+      httpPort: 0,
+      sdkMetricsPort: 0,
+    });
     client = embedded.worker.client;
   }
   // A fresh agent each run: the bad claim below slashes it, and a slashed agent cools down before it may speculate again.
   const agent = `demo-${randomBytes(2).toString('hex')}`;
-  await runOperatorAction(client, { kind: 'stakeInit', input: { agent, amount: 100_000_000, requestId: `demo-${agent}` } });
+  await runOperatorAction(client, {
+    kind: 'stakeInit',
+    input: { agent, amount: 100_000_000, requestId: `demo-${agent}` },
+  });
   say(`Funded agent ${agent} with 0.1 SOL of stake.`);
-  const submit = async (payload: unknown, dependsOn?: string) => (await submitTask(client!, { type: 'compute', payload, dependsOn, agent })).task_id;
+  const submit = async (payload: unknown, dependsOn?: string) =>
+    (await submitTask(client!, { type: 'compute', payload, dependsOn, agent })).task_id;
 
   const root = await submit({ value: 3 });
   const a = await submit({ value: 4 }, root);
@@ -86,7 +96,8 @@ async function main(): Promise<void> {
       last = view;
     }
     if (states.every((s) => FINAL_STATUSES.includes(s.status))) break;
-    if (Date.now() - started > 180_000) throw new Error('the demo tree did not finish within 3 minutes; is a worker running?');
+    if (Date.now() - started > 180_000)
+      throw new Error('the demo tree did not finish within 3 minutes; is a worker running?');
     await new Promise((r) => setTimeout(r, 500));
   }
   say(

@@ -36,7 +36,10 @@ export interface EmbeddedSystem {
   stop(): Promise<void>;
 }
 
-export async function startEmbeddedSystem(logger: Logger, opts: Partial<WorkerProcessOptions> & { sdkMetricsPort?: number } = {}): Promise<EmbeddedSystem> {
+export async function startEmbeddedSystem(
+  logger: Logger,
+  opts: Partial<WorkerProcessOptions> & { sdkMetricsPort?: number } = {},
+): Promise<EmbeddedSystem> {
   process.env.AGENC_CONFIG ??= LOCAL_CONFIG;
   process.env.RUST_LOG ??= 'error';
   const server = await startDevServer({ log: (m) => logger.info(m) });
@@ -44,7 +47,8 @@ export async function startEmbeddedSystem(logger: Logger, opts: Partial<WorkerPr
   const admin = adminToken();
   // The embedded default's first start makes the protocol authority; a later start with the key missing refuses.
   const { authority, created } = initialiseAuthority(opts.stake);
-  if (created) logger.info({ authority: authority.toBase58() }, 'made the protocol authority (first start of the embedded chain)');
+  if (created)
+    logger.info({ authority: authority.toBase58() }, 'made the protocol authority (first start of the embedded chain)');
   const worker = await startWorkerProcess({ logger, address: server.address, adminToken: admin.token, ...opts });
 
   if (worker.stakeDeps?.chain.kind === 'embedded') {
@@ -52,7 +56,10 @@ export async function startEmbeddedSystem(logger: Logger, opts: Partial<WorkerPr
     const status = await operator.stakeStatus({ agent: 'default' }).catch(() => undefined);
     if (!status?.agents[0]?.deposited) {
       await operator.stakeInit({ agent: 'default', amount: DEFAULT_AGENT_STAKE, requestId: 'embedded-default-agent' });
-      logger.info({ agent: 'default', lamports: DEFAULT_AGENT_STAKE }, "funded the default agent's stake on the embedded chain");
+      logger.info(
+        { agent: 'default', lamports: DEFAULT_AGENT_STAKE },
+        "funded the default agent's stake on the embedded chain",
+      );
     }
   }
   return {

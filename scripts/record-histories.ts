@@ -21,7 +21,14 @@ import type { Client } from '@temporalio/client';
 import { runOperatorAction } from '../client/commands/operator';
 import { controlHandle } from '../temporal/control';
 import { getTaskState } from '../client/tasks';
-import { drainSignal, forceRollbackSignal, pauseSignal, resumeSignal, rolloutApproveSignal, setConfigUpdate } from '../shared/messages';
+import {
+  drainSignal,
+  forceRollbackSignal,
+  pauseSignal,
+  resumeSignal,
+  rolloutApproveSignal,
+  setConfigUpdate,
+} from '../shared/messages';
 import { parsePlan, phaseWorkflowId, type RolloutStatus, rolloutWorkflowId } from '../shared/rollout-model';
 import { type TaskState, taskWorkflowId } from '../shared/task-model';
 import { TASK_QUEUE } from '../shared/task-queues';
@@ -44,9 +51,13 @@ const log = (m: string) => process.stderr.write(`[record] ${m}\n`);
 function keepLandedFixtures(): void {
   const current = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json'));
   if (!current.length) return;
-  const commit = spawnSync('git', ['log', '-1', '--format=%cs-%h', '--', ...current.map((f) => path.join(HISTORIES_DIR, f))], {
-    encoding: 'utf8',
-  }).stdout?.trim();
+  const commit = spawnSync(
+    'git',
+    ['log', '-1', '--format=%cs-%h', '--', ...current.map((f) => path.join(HISTORIES_DIR, f))],
+    {
+      encoding: 'utf8',
+    },
+  ).stdout?.trim();
   const dir = path.join(HISTORIES_DIR, 'landed', commit || `before-${new Date().toISOString().slice(0, 10)}`);
   mkdirSync(dir, { recursive: true });
   for (const file of current) renameSync(path.join(HISTORIES_DIR, file), path.join(dir, file));
@@ -57,7 +68,10 @@ function keepLandedFixtures(): void {
 type Recorded = Map<string, { client: Client; workflowId: string }>;
 
 /** A scenario that took another path would record a fixture covering the wrong thing: stop instead. */
-function expectState(state: TaskState, expected: Partial<Record<'status' | 'speculation_status' | 'rollback_reason' | 'bond', unknown>>): void {
+function expectState(
+  state: TaskState,
+  expected: Partial<Record<'status' | 'speculation_status' | 'rollback_reason' | 'bond', unknown>>,
+): void {
   const actual = {
     status: state.status,
     speculation_status: state.speculation_status,
@@ -66,7 +80,9 @@ function expectState(state: TaskState, expected: Partial<Record<'status' | 'spec
   };
   for (const [key, value] of Object.entries(expected)) {
     if (actual[key as keyof typeof actual] !== value) {
-      throw new Error(`task ${state.task_id} took another path than its fixture covers: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+      throw new Error(
+        `task ${state.task_id} took another path than its fixture covers: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`,
+      );
     }
   }
 }
@@ -108,13 +124,20 @@ async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
     return name;
   };
   // A clean-up round every 2 s, set through the Update operators use, so the control history has its timers and activity.
-  await controlHandle(sys.client).executeUpdate(setConfigUpdate, { args: [{ 'speculation.limits.gc_interval_ms': 2000 }] });
+  await controlHandle(sys.client).executeUpdate(setConfigUpdate, {
+    args: [{ 'speculation.limits.gc_interval_ms': 2000 }],
+  });
   recorded.set('speculation-control', { client: sys.client, workflowId: 'speculation-control' });
   // Agents apart: the slash in the cascade puts its agent in cooldown.
   for (const agent of ['confirm-agent', 'cascade-agent', 'force-agent']) await sys.fundAgent(agent);
 
   log('a speculative child confirmed after its parent; a second child refused by the branch limit');
-  const parent = await sys.submit({ type: 'compute', payload: { value: 100 }, agent: 'confirm-agent', taskId: task('confirmed-parent') });
+  const parent = await sys.submit({
+    type: 'compute',
+    payload: { value: 100 },
+    agent: 'confirm-agent',
+    taskId: task('confirmed-parent'),
+  });
   const child = await sys.submit({
     type: 'compute',
     payload: { value: 200 },
@@ -135,7 +158,12 @@ async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
   expectState(await sys.wait(refused), { status: 'confirmed', speculation_status: 'branch_limit' });
 
   log('cascade: a speculative task fails its proof (slashed), its speculative dependent rolls back');
-  const gate = await sys.submit({ type: 'compute', payload: { value: 1 }, agent: 'cascade-agent', taskId: 'cascade-gate' });
+  const gate = await sys.submit({
+    type: 'compute',
+    payload: { value: 1 },
+    agent: 'cascade-agent',
+    taskId: 'cascade-gate',
+  });
   const failed = await sys.submit({
     type: 'compute',
     payload: { value: 2, claimed_output: '12345' },
@@ -156,10 +184,23 @@ async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
   expectState(await sys.wait(gate), { status: 'confirmed' });
 
   log('a forced rollback of a speculative task');
-  const forcedParent = await sys.submit({ type: 'compute', payload: { value: 10 }, agent: 'force-agent', taskId: 'forced-parent' });
-  const forced = await sys.submit({ type: 'compute', payload: { value: 11 }, dependsOn: forcedParent, agent: 'force-agent', taskId: task('forced-rollback') });
+  const forcedParent = await sys.submit({
+    type: 'compute',
+    payload: { value: 10 },
+    agent: 'force-agent',
+    taskId: 'forced-parent',
+  });
+  const forced = await sys.submit({
+    type: 'compute',
+    payload: { value: 11 },
+    dependsOn: forcedParent,
+    agent: 'force-agent',
+    taskId: task('forced-rollback'),
+  });
   await untilSpeculating(sys, [forced]);
-  await sys.client.workflow.getHandle(taskWorkflowId(forced)).signal(forceRollbackSignal, { reason: 'recording the replay fixture' });
+  await sys.client.workflow
+    .getHandle(taskWorkflowId(forced))
+    .signal(forceRollbackSignal, { reason: 'recording the replay fixture' });
   expectState(await sys.wait(forced), { status: 'rolled_back', rollback_reason: 'forced', bond: 'released' });
   expectState(await sys.wait(forcedParent), { status: 'confirmed' });
 
@@ -171,11 +212,18 @@ async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
     for await (const w of sys.client.workflow.list({ query: 'WorkflowType="operatorAction"' })) ids.push(w.workflowId);
     return ids;
   };
-  const [operator] = await pollUntil('the operator action listed in visibility', listOperatorActions, (ids) => ids.length === 1, 10_000, 200);
+  const [operator] = await pollUntil(
+    'the operator action listed in visibility',
+    listOperatorActions,
+    (ids) => ids.length === 1,
+    10_000,
+    200,
+  );
   recorded.set('operator-action-stake-status', { client: sys.client, workflowId: operator! });
 
   log('the operator signals on the control workflow, then it is ended so its history is a closed run');
-  for (const signal of [pauseSignal, resumeSignal, drainSignal, resumeSignal]) await controlHandle(sys.client).signal(signal);
+  for (const signal of [pauseSignal, resumeSignal, drainSignal, resumeSignal])
+    await controlHandle(sys.client).signal(signal);
   await controlHandle(sys.client).terminate('replay fixture recorded');
 }
 
@@ -191,15 +239,22 @@ async function recordRollout(rig: TimeSkippingRig, recorded: Recorded): Promise<
     ],
   });
   if (!plan.ok) throw new Error(plan.problems.join('; '));
-  const handle = await rig.client.workflow.start('rollout', { workflowId: rolloutWorkflowId(name), taskQueue: TASK_QUEUE, args: [{ name, plan: plan.plan }] });
+  const handle = await rig.client.workflow.start('rollout', {
+    workflowId: rolloutWorkflowId(name),
+    taskQueue: TASK_QUEUE,
+    args: [{ name, plan: plan.plan }],
+  });
   await rig.advanceUntil(name, (s) => s.phases[0]?.state === 'halted');
   await handle.signal(rolloutApproveSignal);
   const done: RolloutStatus = await rig.finish(name);
   if (done.state !== 'completed' || done.phases.map((p) => p.state).join() !== 'approved,completed') {
-    throw new Error(`the rollout took another path than its fixture covers: ${done.state}, phases ${done.phases.map((p) => p.state).join()}`);
+    throw new Error(
+      `the rollout took another path than its fixture covers: ${done.state}, phases ${done.phases.map((p) => p.state).join()}`,
+    );
   }
   recorded.set(rolloutWorkflowId(name), { client: rig.client, workflowId: rolloutWorkflowId(name) });
-  for (const n of [1, 2]) recorded.set(phaseWorkflowId(name, n), { client: rig.client, workflowId: phaseWorkflowId(name, n) });
+  for (const n of [1, 2])
+    recorded.set(phaseWorkflowId(name, n), { client: rig.client, workflowId: phaseWorkflowId(name, n) });
 }
 
 async function main(): Promise<void> {

@@ -35,7 +35,8 @@ async function main(): Promise<number> {
   if (!values.name) throw new CliError('--name is required (e.g. --name canary)');
   const name = checkName(values.name);
   const everyMs = parseDuration(values.every as Duration);
-  if (!Number.isFinite(everyMs) || everyMs < 200) throw new CliError(`--every ${values.every} is not a duration of at least 200ms (e.g. 5s)`);
+  if (!Number.isFinite(everyMs) || everyMs < 200)
+    throw new CliError(`--every ${values.every} is not a duration of at least 200ms (e.g. 5s)`);
 
   const client = await connectClient();
   try {

@@ -16,9 +16,13 @@ async function main(): Promise<void> {
 
   say('');
   say('AgenC Speculate is up.');
-  say(`  Temporal Web UI   ${server.uiUrl ?? `(reused the server at ${server.address}; its UI is wherever it serves it)`}`);
+  say(
+    `  Temporal Web UI   ${server.uiUrl ?? `(reused the server at ${server.address}; its UI is wherever it serves it)`}`,
+  );
   say(`  Temporal          ${server.address} (namespace ${process.env.TEMPORAL_NAMESPACE ?? 'default'})`);
-  say(`  metrics           http://localhost:${worker.httpPort}/metrics${sdkMetricsUrl ? `   (SDK worker metrics: ${sdkMetricsUrl})` : ''}`);
+  say(
+    `  metrics           http://localhost:${worker.httpPort}/metrics${sdkMetricsUrl ? `   (SDK worker metrics: ${sdkMetricsUrl})` : ''}`,
+  );
   say(
     `  admin API         http://localhost:${worker.httpPort}/admin/status${admin.file ? `   (export ADMIN_TOKEN=$(cat ${path.relative(process.cwd(), admin.file)}))` : ''}`,
   );
@@ -49,10 +53,14 @@ async function liveConfigurationLines(worker: WorkerProcess): Promise<string[]> 
   const live = await controlStatus(worker.client);
   const file = worker.config.config.speculation;
   const describe = (enabled: boolean, pct: number) => `${enabled ? 'enabled' : 'disabled'}, rollout ${pct}%`;
-  const lines = [`  speculation       ${describe(live.enabled, live.rollout_percentage)} (live configuration, version ${live.config_version})`];
+  const lines = [
+    `  speculation       ${describe(live.enabled, live.rollout_percentage)} (live configuration, version ${live.config_version})`,
+  ];
   const rollouts: string[] = [];
-  for await (const wf of worker.client.workflow.list({ query: 'WorkflowType="rollout" AND ExecutionStatus="Running"' })) rollouts.push(wf.workflowId);
-  if (rollouts.length) lines.push(`                    rollouts running: ${rollouts.join(', ')} (npx agenc rollout status <name>)`);
+  for await (const wf of worker.client.workflow.list({ query: 'WorkflowType="rollout" AND ExecutionStatus="Running"' }))
+    rollouts.push(wf.workflowId);
+  if (rollouts.length)
+    lines.push(`                    rollouts running: ${rollouts.join(', ')} (npx agenc rollout status <name>)`);
   if (live.enabled !== file.enabled || live.rollout_percentage !== file.features.rollout_percentage) {
     lines.push(
       `                    the file says ${describe(file.enabled, file.features.rollout_percentage)}: admin changes and rollouts are kept across restarts;`,

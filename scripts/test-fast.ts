@@ -32,13 +32,16 @@ interface StepResult {
 /** Runs a step; with `hold` its output is kept (it runs beside jest, whose output goes first). */
 function step(name: string, cmd: string, args: string[], hold = false): Promise<StepResult> {
   const started = Date.now();
-  process.stderr.write(`\n── ${name}: ${path.basename(cmd)} ${args.join(' ')}${hold ? ' (its output after jest)' : ''}\n`);
+  process.stderr.write(
+    `\n── ${name}: ${path.basename(cmd)} ${args.join(' ')}${hold ? ' (its output after jest)' : ''}\n`,
+  );
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: root, env, stdio: hold ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    const done = (ok: boolean) => resolve({ name, ok, seconds: (Date.now() - started) / 1000, output: hold ? output : undefined });
+    const done = (ok: boolean) =>
+      resolve({ name, ok, seconds: (Date.now() - started) / 1000, output: hold ? output : undefined });
     child.on('error', (err) => {
       output += `${String(err)}\n`;
       done(false);
@@ -57,7 +60,12 @@ async function main(): Promise<void> {
   const checks = jestArgs.length
     ? []
     : [
-        step('typecheck', bin('tsc'), ['--noEmit', '-p', '.', '--incremental', '--tsBuildInfoFile', path.join(dataDir, 'tsconfig.tsbuildinfo')], true),
+        step(
+          'typecheck',
+          bin('tsc'),
+          ['--noEmit', '-p', '.', '--incremental', '--tsBuildInfoFile', path.join(dataDir, 'tsconfig.tsbuildinfo')],
+          true,
+        ),
         step('lint', bin('eslint'), ['.', '--max-warnings', '0'], true),
       ];
   const jest = await step('jest (fast tier)', bin('jest'), [
@@ -77,7 +85,11 @@ async function main(): Promise<void> {
     else failed += 1;
   }
   try {
-    const summary = JSON.parse(readFileSync(results, 'utf8')) as { numPassedTests: number; numFailedTests: number; numRuntimeErrorTestSuites: number };
+    const summary = JSON.parse(readFileSync(results, 'utf8')) as {
+      numPassedTests: number;
+      numFailedTests: number;
+      numRuntimeErrorTestSuites: number;
+    };
     passed += summary.numPassedTests;
     // A suite that could not run (a syntax error, a failing beforeAll) has no test results: count it as a failure.
     failed += summary.numFailedTests + summary.numRuntimeErrorTestSuites;
@@ -86,7 +98,9 @@ async function main(): Promise<void> {
     process.stderr.write('jest wrote no results (it crashed before running tests)\n');
   }
   if (!jest.ok && failed === 0) failed += 1;
-  process.stderr.write(`\n${steps.map((s) => `${s.name}: ${s.ok ? 'ok' : 'FAILED'} in ${s.seconds.toFixed(1)} s`).join('; ')}\n`);
+  process.stderr.write(
+    `\n${steps.map((s) => `${s.name}: ${s.ok ? 'ok' : 'FAILED'} in ${s.seconds.toFixed(1)} s`).join('; ')}\n`,
+  );
   process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
   process.exitCode = failed ? 1 : 0;
 }

@@ -14,7 +14,11 @@ const jestArgs = process.argv.slice(2);
 
 function step(name: string, cmd: string, args: string[]): boolean {
   process.stderr.write(`\n── ${name}: ${path.basename(cmd)} ${args.join(' ')}\n`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'error' } });
+  const r = spawnSync(cmd, args, {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'error' },
+  });
   return r.status === 0;
 }
 
@@ -39,7 +43,11 @@ mkdirSync(path.dirname(results), { recursive: true });
 rmSync(results, { force: true });
 const jestOk = step('jest', bin('jest'), ['--json', `--outputFile=${results}`, ...jestArgs]);
 try {
-  const summary = JSON.parse(readFileSync(results, 'utf8')) as { numPassedTests: number; numFailedTests: number; numRuntimeErrorTestSuites: number };
+  const summary = JSON.parse(readFileSync(results, 'utf8')) as {
+    numPassedTests: number;
+    numFailedTests: number;
+    numRuntimeErrorTestSuites: number;
+  };
   passed += summary.numPassedTests;
   // A suite that could not run (a syntax error, a failing beforeAll) has no test results: count it as a failure.
   failed += summary.numFailedTests + summary.numRuntimeErrorTestSuites;

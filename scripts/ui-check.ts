@@ -34,7 +34,11 @@ class Exit extends Error {
 }
 
 /** The root to inspect (given, or the most recent rolled-back task's) and the rollout (given, or the most recent). */
-async function findTargets(namespace: string, root?: string, rollout?: string): Promise<{ root: string; rollout?: string }> {
+async function findTargets(
+  namespace: string,
+  root?: string,
+  rollout?: string,
+): Promise<{ root: string; rollout?: string }> {
   if (root && rollout) return { root, rollout };
   let client: Client;
   try {
@@ -46,7 +50,9 @@ async function findTargets(namespace: string, root?: string, rollout?: string): 
   }
   try {
     if (!root) {
-      for await (const wf of client.workflow.list({ query: 'WorkflowType="speculativeTask" AND AgencStatus="rolled_back"' })) {
+      for await (const wf of client.workflow.list({
+        query: 'WorkflowType="speculativeTask" AND AgencStatus="rolled_back"',
+      })) {
         root = wf.typedSearchAttributes.get(SA.rootTaskId) ?? undefined;
         if (root) break;
       }
@@ -64,7 +70,11 @@ async function findTargets(namespace: string, root?: string, rollout?: string): 
         rollout = wf.typedSearchAttributes.get(SA.rolloutName) ?? wf.workflowId.replace(/^rollout-/, '');
         break;
       }
-      console.log(rollout ? `rollout: ${rollout} (the most recent)` : 'rollout: none found (WorkflowType="rollout"); its checks are skipped');
+      console.log(
+        rollout
+          ? `rollout: ${rollout} (the most recent)`
+          : 'rollout: none found (WorkflowType="rollout"); its checks are skipped',
+      );
     }
     return { root, rollout };
   } finally {
@@ -94,8 +104,10 @@ async function main(): Promise<number> {
   }
   const ui = values.ui!.replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+/.test(ui)) throw new Exit(2, `--ui ${ui} is not an http(s) URL (e.g. http://localhost:8233)`);
-  if (values.root !== undefined && !TASK_ID_PATTERN.test(values.root)) throw new Exit(2, `--root "${values.root}" is not a task id`);
-  if (!existsSync(CHROMIUM_PATH)) throw new Exit(2, `Chromium not found at ${CHROMIUM_PATH}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  if (values.root !== undefined && !TASK_ID_PATTERN.test(values.root))
+    throw new Exit(2, `--root "${values.root}" is not a task id`);
+  if (!existsSync(CHROMIUM_PATH))
+    throw new Exit(2, `Chromium not found at ${CHROMIUM_PATH}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   const namespace = values.namespace!;
 
   // Find what to inspect through visibility (the same queries an operator types).
@@ -107,14 +119,21 @@ async function main(): Promise<number> {
     const res = await fetch(`${ui}/api/v1/settings`);
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
   } catch (err) {
-    throw new Exit(3, `the Web UI does not answer at ${ui}: ${(err as Error).message} (start the system with \`npm start\`, or pass --ui)`);
+    throw new Exit(
+      3,
+      `the Web UI does not answer at ${ui}: ${(err as Error).message} (start the system with \`npm start\`, or pass --ui)`,
+    );
   }
 
   const outDir = path.resolve(values.out!);
   const browser = await launchBrowser();
   try {
     console.log(`inspecting ${ui}/namespaces/${namespace} in Chromium…`);
-    const report = await inspectUi(browser, { ui, namespace }, { rootTaskId: root, rollout, outDir, log: (m) => console.log(`  ${m}`) });
+    const report = await inspectUi(
+      browser,
+      { ui, namespace },
+      { rootTaskId: root, rollout, outDir, log: (m) => console.log(`  ${m}`) },
+    );
     console.log('\nthe tree as the list shows it:');
     for (const r of report.treeRows) {
       const c = r.cells;
@@ -129,7 +148,11 @@ async function main(): Promise<number> {
     console.log(`\nscreenshots in ${path.relative(process.cwd(), outDir) || outDir}:`);
     for (const s of report.screenshots) console.log(`  ${path.relative(process.cwd(), s)}`);
     const failed = report.checks.filter((c) => !c.ok);
-    console.log(failed.length ? `\n${failed.length} of ${report.checks.length} checks FAILED` : `\nall ${report.checks.length} checks passed`);
+    console.log(
+      failed.length
+        ? `\n${failed.length} of ${report.checks.length} checks FAILED`
+        : `\nall ${report.checks.length} checks passed`,
+    );
     return failed.length ? 1 : 0;
   } finally {
     await browser.close();

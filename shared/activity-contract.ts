@@ -13,7 +13,12 @@ export interface TaskActivities {
   getSpeculationConfig(): Promise<SpeculationConfig>;
   admitSpeculation(request: Omit<SpeculationRequest, 'workerMemoryMb'>): Promise<SpeculationDecision>;
   /** Runs the task type's function; `proofValue` is the private input the type's circuit proves it with. */
-  executeTask(input: { taskId: string; type: string; payload: unknown; parentOutput: string }): Promise<TaskOutput & { proofValue: string }>;
+  executeTask(input: {
+    taskId: string;
+    type: string;
+    payload: unknown;
+    parentOutput: string;
+  }): Promise<TaskOutput & { proofValue: string }>;
   getTaskOutcome(taskId: string): Promise<TaskState>;
   /** Which of these tasks have no running workflow (finished, terminated, or never started). */
   findClosedTasks(taskIds: string[]): Promise<string[]>;
@@ -24,7 +29,12 @@ export interface TaskActivities {
     stake: Pick<StakeConfig, 'min_stake' | 'max_stake' | 'stake_per_depth'>;
   }): Promise<LockBondResult>;
   releaseBond(input: { taskId: string; agent: string; reason: string }): Promise<SettleBondResult>;
-  slashBond(input: { taskId: string; agent: string; slashPercentage: number; reason: string }): Promise<SettleBondResult>;
+  slashBond(input: {
+    taskId: string;
+    agent: string;
+    slashPercentage: number;
+    reason: string;
+  }): Promise<SettleBondResult>;
   /**
    * Puts proven results on-chain in the order given (ancestors first), each after the one before has
    * landed, and returns once the last has landed (not yet final). Idempotent per task: a result already

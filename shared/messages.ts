@@ -21,7 +21,8 @@ export interface ParentExecuted extends TaskOutput {
 }
 export const parentExecutedSignal = defineSignal<[ParentExecuted]>('parentExecuted');
 /** The parent's count of unconfirmed ancestors changed (an ancestor above it confirmed). */
-export const parentProgressSignal = defineSignal<[{ parentTaskId: string; pendingAncestors: number }]>('parentProgress');
+export const parentProgressSignal =
+  defineSignal<[{ parentTaskId: string; pendingAncestors: number }]>('parentProgress');
 /** The commitment batch that carried a task's commitment: who sent it, and every task's signature in it. */
 export interface CommitBatch {
   owner: string;
@@ -43,7 +44,8 @@ export const parentCommittedSignal = defineSignal<[{ parentTaskId: string; batch
 export const gatherCommitsSignal = defineSignal<[{ parentTaskId: string }]>('gatherCommits');
 /** A dependent's answer to `gatherCommits`: its own entry then its proven descendants', ancestors first; empty when not ready. */
 export const commitsReadySignal = defineSignal<[{ taskId: string; entries: CommitEntry[] }]>('commitsReady');
-export const parentRolledBackSignal = defineSignal<[{ parentTaskId: string; reason: RollbackReason }]>('parentRolledBack');
+export const parentRolledBackSignal =
+  defineSignal<[{ parentTaskId: string; reason: RollbackReason }]>('parentRolledBack');
 /** A dependent has reached a final state; lets a rolling-back parent compensate after its subtree (deepest first). */
 export const dependentSettledSignal = defineSignal<[{ taskId: string; status: string }]>('dependentSettled');
 export const forceRollbackSignal = defineSignal<[{ reason?: string }]>('forceRollback');
@@ -79,10 +81,13 @@ const REQUEST_FIELDS: Record<keyof SpeculationRequest, { allowed: string; ok: (v
  * malformed request can never be counted as an active speculative task.
  */
 export function speculationRequestProblems(req: unknown): string[] {
-  if (req === null || typeof req !== 'object' || Array.isArray(req)) return [`the request = ${JSON.stringify(req)} must be an object`];
+  if (req === null || typeof req !== 'object' || Array.isArray(req))
+    return [`the request = ${JSON.stringify(req)} must be an object`];
   return Object.entries(REQUEST_FIELDS).flatMap(([field, rule]) => {
     const value = (req as Record<string, unknown>)[field];
-    return rule.ok(value) ? [] : [`${field} = ${value === undefined ? 'missing' : JSON.stringify(value)} must be ${rule.allowed}`];
+    return rule.ok(value)
+      ? []
+      : [`${field} = ${value === undefined ? 'missing' : JSON.stringify(value)} must be ${rule.allowed}`];
   });
 }
 
@@ -116,7 +121,8 @@ export const replaceConfigUpdate = defineUpdate<ControlStatus, [Record<string, u
  * together (temporal/control.ts). One answer per task id, in order.
  */
 export type TaskAdmission =
-  { admitted: true; /** false when this task id already held a slot (a retried submission) */ reserved: boolean } | { admitted: false; message: string };
+  | { admitted: true; /** false when this task id already held a slot (a retried submission) */ reserved: boolean }
+  | { admitted: false; message: string };
 export const admitTasksUpdate = defineUpdate<TaskAdmission[], [{ taskIds: string[] }]>('admitTasks');
 /** At most this many task ids in one `admitTasks` Update. */
 export const MAX_ADMISSION_BATCH = 500;
@@ -126,9 +132,10 @@ export const taskClosedSignal = defineSignal<[{ taskId: string; status: string }
  * Tasks ask to speculate, several at once (a worker process sends its tasks' requests together, see
  * temporal/control.ts): one verdict per request, in order, and the configuration they were made under.
  */
-export const admitSpeculationsUpdate = defineUpdate<{ config: SpeculationConfig; verdicts: SpeculationVerdict[] }, [{ requests: SpeculationRequest[] }]>(
-  'admitSpeculations',
-);
+export const admitSpeculationsUpdate = defineUpdate<
+  { config: SpeculationConfig; verdicts: SpeculationVerdict[] },
+  [{ requests: SpeculationRequest[] }]
+>('admitSpeculations');
 /** At most this many requests in one `admitSpeculations` Update. */
 export const MAX_SPECULATION_BATCH = 500;
 export const speculationEndedSignal = defineSignal<[{ taskId: string; outcome: string }]>('speculationEnded');

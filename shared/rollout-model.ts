@@ -68,7 +68,12 @@ export const DEFAULT_PLAN_FILE = {
   metric_window: '1h',
   phases: [
     { name: 'Canary', percentage: 1, duration: '24h', success_criteria: 'Rollback rate < 5%, No P1 alerts' },
-    { name: 'Early Adopters', percentage: 5, duration: '48h', success_criteria: 'Rollback rate < 3%, Latency within SLO' },
+    {
+      name: 'Early Adopters',
+      percentage: 5,
+      duration: '48h',
+      success_criteria: 'Rollback rate < 3%, Latency within SLO',
+    },
     { name: 'Expanding', percentage: 25, duration: '72h', success_criteria: 'All metrics green, No escalations' },
     { name: 'Majority', percentage: 50, duration: '1 week', success_criteria: 'Stable performance' },
     { name: 'Full', percentage: 100, duration: 'ongoing', success_criteria: 'Monitor for regressions' },
@@ -88,7 +93,9 @@ export function parseDuration(value: Duration): number {
 const durationField = (what: string, allowOngoing: boolean) =>
   z
     .union([z.string(), z.number()], {
-      errorMap: () => ({ message: `${what} must be a duration such as "24h", "1 week", "10 minutes"${allowOngoing ? ' or "ongoing"' : ''}` }),
+      errorMap: () => ({
+        message: `${what} must be a duration such as "24h", "1 week", "10 minutes"${allowOngoing ? ' or "ongoing"' : ''}`,
+      }),
     })
     .superRefine((v, ctx) => {
       if (allowOngoing && typeof v === 'string' && v.trim().toLowerCase() === 'ongoing') return;
@@ -152,7 +159,11 @@ export const planFileSchema = z
       }
       const ongoing = typeof p.duration === 'string' && p.duration.trim().toLowerCase() === 'ongoing';
       if (ongoing && i !== plan.phases.length - 1) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['phases', i, 'duration'], message: '"ongoing" is allowed only for the last phase' });
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['phases', i, 'duration'],
+          message: '"ongoing" is allowed only for the last phase',
+        });
       }
     });
     const t = { ...DEFAULT_THRESHOLDS, ...(plan.thresholds ?? {}) };
@@ -185,7 +196,8 @@ export function parsePlan(raw: unknown): PlanResult {
   return {
     ok: true,
     plan: {
-      evaluation_interval_ms: f.evaluation_interval !== undefined ? parseDuration(f.evaluation_interval as Duration) : 10 * 60_000,
+      evaluation_interval_ms:
+        f.evaluation_interval !== undefined ? parseDuration(f.evaluation_interval as Duration) : 10 * 60_000,
       metric_window_ms: f.metric_window !== undefined ? parseDuration(f.metric_window as Duration) : 60 * 60_000,
       thresholds: { ...DEFAULT_THRESHOLDS, ...(f.thresholds ?? {}) },
       phases: f.phases.map((p) => {
@@ -295,7 +307,8 @@ export interface Decision {
 }
 
 /** `holding`: the phase's window is over without evidence; it keeps its percentage and evaluates until evidence, approve or abort. */
-export type PhaseState = 'pending' | 'monitoring' | 'holding' | 'paused' | 'halted' | 'completed' | 'approved' | 'aborted' | 'failed';
+export type PhaseState =
+  'pending' | 'monitoring' | 'holding' | 'paused' | 'halted' | 'completed' | 'approved' | 'aborted' | 'failed';
 
 /** What a phase's latest reading is worth as evidence (in its status, its details and the CLI). */
 export interface PhaseEvidence {
@@ -397,7 +410,11 @@ export interface RolloutStatus {
 // ── the decision matrix, one reading at a time ─────────────────────────────────────────────────────
 
 const pctText = (x: number) => `${(x * 100).toFixed(1)}%`;
-const SIGNAL_NAMES: Record<ObservedSignal, string> = { p1_alerts: 'P1 alerts', memory_growth: 'memory growth', proof_queue: 'proof queue' };
+const SIGNAL_NAMES: Record<ObservedSignal, string> = {
+  p1_alerts: 'P1 alerts',
+  memory_growth: 'memory growth',
+  proof_queue: 'proof queue',
+};
 
 export interface ReadingJudgement {
   /** At least `min_sample` speculative tasks: the rates are judged. */
@@ -444,12 +461,16 @@ export function judgeReading(r: RolloutReadings, t: RolloutThresholds): ReadingJ
   const problems = [
     p1 ? `P1 alert firing (${r.p1Alerts.join(', ')})` : '',
     rateHalt ? `rollback rate ${pctText(r.rollbackRate)} > ${pctText(t.halt_rollback_rate)}` : '',
-    ratePause ? `rollback rate ${pctText(r.rollbackRate)} in [${pctText(t.pause_rollback_rate)}, ${pctText(t.halt_rollback_rate)}]` : '',
+    ratePause
+      ? `rollback rate ${pctText(r.rollbackRate)} in [${pctText(t.pause_rollback_rate)}, ${pctText(t.halt_rollback_rate)}]`
+      : '',
     queuePause ? `proof queue ${pctText(utilisation)} > ${pctText(t.proof_queue_utilisation)}` : '',
     memoryHigh ? `memory growth ${pctText(r.memoryGrowthPerHour)}/h > ${pctText(t.memory_growth_per_hour)}/h` : '',
   ].filter(Boolean);
   const gaps = [
-    sampleSufficient ? '' : `${r.speculativeTasks} of ${t.min_sample} speculative tasks in the metric window (min_sample)`,
+    sampleSufficient
+      ? ''
+      : `${r.speculativeTasks} of ${t.min_sample} speculative tasks in the metric window (min_sample)`,
     ...unknown.map((u) => `${SIGNAL_NAMES[u]}: not observable by the ${r.source ?? 'metric'} source`),
   ].filter(Boolean);
   const clean = problems.length === 0;
@@ -481,7 +502,11 @@ export type WindowVerdict = 'wait' | 'proceed' | 'hold';
  * percentage and goes on evaluating, for as long as it takes, until evidence, approve or abort.
  * An ongoing phase (`durationMs` null) never proceeds on its own.
  */
-export function windowVerdict(o: { durationMs: number | null; greenForMs: number | null; lastReadingIsEvidence: boolean | undefined }): WindowVerdict {
+export function windowVerdict(o: {
+  durationMs: number | null;
+  greenForMs: number | null;
+  lastReadingIsEvidence: boolean | undefined;
+}): WindowVerdict {
   if (o.durationMs === null || o.greenForMs === null || o.greenForMs < o.durationMs) return 'wait';
   return o.lastReadingIsEvidence === true ? 'proceed' : 'hold';
 }
@@ -498,7 +523,9 @@ export const MAX_DECISIONS_KEPT = 500;
 export interface RolloutActivities {
   readRolloutMetrics(window: MetricWindow): Promise<RolloutReadings>;
   /** setConfig on the control workflow with dotted keys; returns the percentage and branches in force. */
-  applyRolloutConfig(changes: Record<string, unknown>): Promise<{ rollout_percentage: number; max_parallel_branches: number; enabled: boolean }>;
+  applyRolloutConfig(
+    changes: Record<string, unknown>,
+  ): Promise<{ rollout_percentage: number; max_parallel_branches: number; enabled: boolean }>;
   /** The control workflow's live values the rollout acts on. */
   readControlConfig(): Promise<{ rollout_percentage: number; max_parallel_branches: number; enabled: boolean }>;
   /** Sets `speculation_rollout_phase{rollout}` on the worker that runs it (0 when the rollout ends aborted). */

@@ -71,7 +71,8 @@ function startControl(client: Client, input: ControlSnapshot, reuse: 'ALLOW_DUPL
   });
 }
 
-export type EnsureOutcome = { outcome: 'running' } | { outcome: 'started' } | { outcome: 'restored'; closedAs: string; closedAt: string | null };
+export type EnsureOutcome =
+  { outcome: 'running' } | { outcome: 'started' } | { outcome: 'restored'; closedAs: string; closedAt: string | null };
 
 /**
  * Makes sure the control workflow runs, never resetting live state. The very first start takes the
@@ -99,7 +100,9 @@ export async function ensureControl(client: Client, fileConfig: Record<string, u
       let snapshot: ControlSnapshot;
       try {
         const closedRun = client.workflow.getHandle<typeof speculationControl>(CONTROL_WORKFLOW_ID, description.runId);
-        snapshot = await client.connection.withDeadline(Date.now() + SNAPSHOT_QUERY_TIMEOUT_MS, () => closedRun.query(controlSnapshotQuery));
+        snapshot = await client.connection.withDeadline(Date.now() + SNAPSHOT_QUERY_TIMEOUT_MS, () =>
+          closedRun.query(controlSnapshotQuery),
+        );
       } catch (err) {
         throw new ControlNotRunningError(
           `speculation-control closed as ${closedAs}${closedAt ? ` at ${closedAt}` : ''} and its last state could not be read ` +
@@ -121,7 +124,10 @@ export async function ensureControl(client: Client, fileConfig: Record<string, u
  * Starts the control workflow from a configuration file, by an operator's explicit choice, when no run is
  * open: what a closed run whose state cannot be read is brought back with. A running one is left alone.
  */
-export async function startControlFromFile(client: Client, fileConfig: Record<string, unknown>): Promise<'running' | 'started'> {
+export async function startControlFromFile(
+  client: Client,
+  fileConfig: Record<string, unknown>,
+): Promise<'running' | 'started'> {
   try {
     const d = await controlHandle(client).describe();
     if (d.status.name === 'RUNNING') return 'running';
@@ -218,7 +224,8 @@ class ControlBatcher<Item, Answer> {
           continue;
         }
         const code = (err as { cause?: { code?: number } }).cause?.code;
-        if (!(err instanceof ServiceError && code !== undefined && BUSY_CODES.has(code)) || attempt >= UPDATE_ATTEMPTS) throw err;
+        if (!(err instanceof ServiceError && code !== undefined && BUSY_CODES.has(code)) || attempt >= UPDATE_ATTEMPTS)
+          throw err;
         await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random())));
       }
     }
@@ -227,7 +234,10 @@ class ControlBatcher<Item, Answer> {
 
 const batchers = new WeakMap<
   Client,
-  { admissions: ControlBatcher<string, TaskAdmission>; speculations: ControlBatcher<SpeculationRequest, SpeculationDecision> }
+  {
+    admissions: ControlBatcher<string, TaskAdmission>;
+    speculations: ControlBatcher<SpeculationRequest, SpeculationDecision>;
+  }
 >();
 
 function batchersOf(client: Client) {
@@ -246,7 +256,10 @@ function batchersOf(client: Client) {
         }
       }),
       speculations: new ControlBatcher(client, 'speculate', MAX_SPECULATION_BATCH, async (requests, updateId) => {
-        const { config, verdicts } = await controlHandle(client).executeUpdate(admitSpeculationsUpdate, { args: [{ requests }], updateId });
+        const { config, verdicts } = await controlHandle(client).executeUpdate(admitSpeculationsUpdate, {
+          args: [{ requests }],
+          updateId,
+        });
         return verdicts.map((v) => ({ ...v, config }));
       }),
     };
@@ -264,7 +277,11 @@ export function admitTask(client: Client, taskId: string, rawConfig?: Record<str
 }
 
 /** May this task speculate? Every limit that spans tasks is checked by the control workflow at once; allowed means counted as active. */
-export function admitSpeculation(client: Client, request: SpeculationRequest, rawConfig?: Record<string, unknown>): Promise<SpeculationDecision> {
+export function admitSpeculation(
+  client: Client,
+  request: SpeculationRequest,
+  rawConfig?: Record<string, unknown>,
+): Promise<SpeculationDecision> {
   return batchersOf(client).speculations.submit(request, rawConfig);
 }
 

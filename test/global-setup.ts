@@ -48,7 +48,8 @@ export default async function globalSetup(): Promise<void> {
   process.env.TEMPORAL_ADDRESS = server.address;
   process.env.AGENC_TEST_UI_URL = `http://127.0.0.1:${uiPort}`;
 
-  // `npm test` builds the bundle once for all its lanes (scripts/test.ts) and names it here; a jest run of its own builds one.
+  // `npm test` builds the bundle once for all its lanes (scripts/test.ts) and names it here; a jest run of its
+  // own builds one.
   const prebuilt = process.env.AGENC_TEST_PREBUILT_BUNDLE;
   const bundlePath = path.join(runDir, 'workflow-bundle.js');
   if (prebuilt && existsSync(prebuilt)) {
@@ -63,5 +64,7 @@ export default async function globalSetup(): Promise<void> {
   log('circuit artifacts (built once, then cached by circuit hash)…');
   const artifacts = await ensureArtifacts({ artifactsDir: path.join(TEST_DATA_DIR, 'circuits'), onProgress: log });
   process.env.AGENC_CIRCUITS_DIR = path.join(TEST_DATA_DIR, 'circuits');
-  log(`ready: Temporal ${server.address}, UI ${process.env.AGENC_TEST_UI_URL}, vkey ${artifacts.verificationKeyHash.slice(0, 12)}`);
+  log(
+    `ready: Temporal ${server.address}, UI ${process.env.AGENC_TEST_UI_URL}, vkey ${artifacts.verificationKeyHash.slice(0, 12)}`,
+  );
 }

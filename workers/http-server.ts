@@ -14,7 +14,13 @@ import type { Registry } from 'prom-client';
 import { ControlNotRunningError, controlHandle, controlStatus, statusBody } from '../temporal/control';
 import { ConfigError, formatProblem } from '../config/schema';
 import { loadConfig, TomlSyntaxError } from '../config/load';
-import { drainSignal, forceRollbackAllSignal, replaceConfigUpdate, setConfigUpdate, type ControlStatus } from '../shared/messages';
+import {
+  drainSignal,
+  forceRollbackAllSignal,
+  replaceConfigUpdate,
+  setConfigUpdate,
+  type ControlStatus,
+} from '../shared/messages';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -86,11 +92,15 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function startHttpServer(opts: HttpServerOptions): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startHttpServer(
+  opts: HttpServerOptions,
+): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const { client, logger } = opts;
   const adminEnabled = Boolean(opts.adminToken) || Boolean(opts.insecureLocalAdmin);
   if (!adminEnabled) {
-    logger.warn('ADMIN_TOKEN is empty: admin routes are disabled (set ADMIN_TOKEN, or AGENC_INSECURE_LOCAL_ADMIN=1 for local development only)');
+    logger.warn(
+      'ADMIN_TOKEN is empty: admin routes are disabled (set ADMIN_TOKEN, or AGENC_INSECURE_LOCAL_ADMIN=1 for local development only)',
+    );
   }
   /** Admin routes (behind the token) may bring back a closed control workflow, from its own last state. */
   const status = () => controlStatus(client, opts.rawConfig());
@@ -105,7 +115,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<{ server
   };
 
   const requireToken = (req: IncomingMessage) => {
-    if (!adminEnabled) throw new HttpError(503, 'admin routes are disabled: the worker was started without ADMIN_TOKEN');
+    if (!adminEnabled)
+      throw new HttpError(503, 'admin routes are disabled: the worker was started without ADMIN_TOKEN');
     if (!opts.adminToken) return;
     const header = req.headers.authorization ?? '';
     const match = /^Bearer (.+)$/.exec(header);
@@ -129,7 +140,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<{ server
     const raw = url.searchParams.get('timeout_ms');
     if (raw === null) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0 || n > 600_000) throw new HttpError(400, `timeout_ms=${raw} must be a whole number of milliseconds in [0, 600000]`);
+    if (!Number.isInteger(n) || n < 0 || n > 600_000)
+      throw new HttpError(400, `timeout_ms=${raw} must be a whole number of milliseconds in [0, 600000]`);
     return n;
   };
 
@@ -157,11 +169,16 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<{ server
       requireToken(req);
       const body = await readBody(req);
       if (body === null || typeof body !== 'object' || Array.isArray(body) || !Object.keys(body as object).length) {
-        throw new HttpError(400, 'body must be a JSON object of dotted keys, for example {"speculation.enabled": true}');
+        throw new HttpError(
+          400,
+          'body must be a JSON object of dotted keys, for example {"speculation.enabled": true}',
+        );
       }
       await status();
       const changes = body as Record<string, unknown>;
-      const result = await updateConfig(() => controlHandle(client).executeUpdate(setConfigUpdate, { args: [changes] }));
+      const result = await updateConfig(() =>
+        controlHandle(client).executeUpdate(setConfigUpdate, { args: [changes] }),
+      );
       logger.info({ changes }, 'configuration changed through the admin API');
       return [200, result];
     },
@@ -171,12 +188,15 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<{ server
       try {
         loaded = loadConfig({ file: opts.configFile });
       } catch (err) {
-        if (err instanceof ConfigError) throw new HttpError(400, err.message, { problems: err.problems.map(formatProblem) });
+        if (err instanceof ConfigError)
+          throw new HttpError(400, err.message, { problems: err.problems.map(formatProblem) });
         if (err instanceof TomlSyntaxError) throw new HttpError(400, err.message);
         throw err;
       }
       await status();
-      const result = await updateConfig(() => controlHandle(client).executeUpdate(replaceConfigUpdate, { args: [loaded.raw] }));
+      const result = await updateConfig(() =>
+        controlHandle(client).executeUpdate(replaceConfigUpdate, { args: [loaded.raw] }),
+      );
       logger.info({ file: loaded.file }, 'configuration reloaded from file');
       return [200, { reloaded_from: loaded.file, ...result }];
     },
@@ -208,7 +228,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<{ server
     if (!route) {
       const known = Object.keys(routes).filter((k) => k.endsWith(` ${url.pathname}`));
       send(res, known.length ? 405 : 404, {
-        error: known.length ? `${req.method} not allowed on ${url.pathname} (use ${known.join(', ')})` : `no route ${url.pathname}`,
+        error: known.length
+          ? `${req.method} not allowed on ${url.pathname} (use ${known.join(', ')})`
+          : `no route ${url.pathname}`,
       });
       return;
     }

@@ -10,6 +10,13 @@ export function createLogger(name: string, opts: { level?: string; pretty?: bool
     name,
     level: opts.level ?? (process.env.LOG_LEVEL || 'info'),
     redact: { paths: ['secretKey', '*.secretKey', 'authorization', '*.authorization'], censor: '[redacted]' },
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+    ...(pretty
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' },
+          },
+        }
+      : {}),
   });
 }

@@ -29,7 +29,11 @@ async function main(): Promise<void> {
     // The agenc-tasks worker signs with the protocol authority: on the embedded chain's first start it
     // makes one; otherwise it refuses to start without the key file instead of failing every task.
     const { authority, created } = initialiseAuthority();
-    if (created) logger.info({ authority: authority.toBase58() }, 'made the protocol authority (first start of the embedded chain)');
+    if (created)
+      logger.info(
+        { authority: authority.toBase58() },
+        'made the protocol authority (first start of the embedded chain)',
+      );
   }
   const worker = await startWorkerProcess({
     logger,

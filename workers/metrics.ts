@@ -143,7 +143,11 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
       collect: fromStatus((s) => s.active.reduce((sum, a) => sum + bondAmount(a.depth, s.config.speculation.stake), 0)),
     }),
     hitsTotal: new Counter({ name: 'speculation_hits_total', help: 'Speculative tasks that confirmed', registers }),
-    missesTotal: new Counter({ name: 'speculation_misses_total', help: 'Speculative tasks that rolled back', registers }),
+    missesTotal: new Counter({
+      name: 'speculation_misses_total',
+      help: 'Speculative tasks that rolled back',
+      registers,
+    }),
     confirmedTotal: new Counter({ name: 'speculation_tasks_confirmed_total', help: 'Tasks confirmed', registers }),
     bondsSlashedTotal: new Counter({ name: 'speculation_bonds_slashed_total', help: 'Bonds slashed', registers }),
     slashedLamportsTotal: new Counter({
@@ -209,14 +213,19 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
 export function metricsSinks(m: SpeculationMetrics): InjectedSinks<MetricsSinks> {
   return {
     metrics: {
-      taskStarted: { fn: (_info, type, speculationStatus) => m.tasksTotal.inc({ type, speculation_status: speculationStatus }) },
+      taskStarted: {
+        fn: (_info, type, speculationStatus) => m.tasksTotal.inc({ type, speculation_status: speculationStatus }),
+      },
       speculated: { fn: (_info, depth) => m.depthHistogram.observe(depth) },
       confirmed: {
         fn: (info, speculationStatus) => {
           m.confirmedTotal.inc();
           if (speculationStatus === 'speculative') m.hitsTotal.inc();
           // A task is submitted by starting its workflow, so the chain's start time is its submission.
-          m.taskLatencySeconds.observe({ speculation_status: speculationStatus }, (Date.now() - info.startTime.getTime()) / 1000);
+          m.taskLatencySeconds.observe(
+            { speculation_status: speculationStatus },
+            (Date.now() - info.startTime.getTime()) / 1000,
+          );
         },
       },
       rolledBack: {
@@ -235,7 +244,9 @@ export function metricsSinks(m: SpeculationMetrics): InjectedSinks<MetricsSinks>
       },
     },
     rollout: {
-      evidence: { fn: (_info, rollout, _phase, insufficient, ttlMs) => m.markRolloutEvidence(rollout, insufficient, ttlMs) },
+      evidence: {
+        fn: (_info, rollout, _phase, insufficient, ttlMs) => m.markRolloutEvidence(rollout, insufficient, ttlMs),
+      },
     },
   };
 }

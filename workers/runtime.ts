@@ -7,7 +7,10 @@
 import { DefaultLogger, type LogLevel, Runtime } from '@temporalio/worker';
 import type { Logger } from 'pino';
 
-export function installRuntime(logger: Logger, opts: { sdkMetricsPort?: number; host?: string } = {}): { sdkMetricsUrl?: string } {
+export function installRuntime(
+  logger: Logger,
+  opts: { sdkMetricsPort?: number; host?: string } = {},
+): { sdkMetricsUrl?: string } {
   const port = opts.sdkMetricsPort ?? Number(process.env.TEMPORAL_SDK_METRICS_PORT ?? 9464);
   const host = opts.host ?? process.env.METRICS_HOST ?? '127.0.0.1';
   const level = (process.env.TEMPORAL_LOG_LEVEL ?? 'INFO') as LogLevel;

@@ -126,7 +126,10 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
   await connection.operatorService.addSearchAttributes({
     namespace,
     searchAttributes: Object.fromEntries(
-      missing.map((key) => [key.name, key.type === 'INT' ? IndexedValueType.INDEXED_VALUE_TYPE_INT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+      missing.map((key) => [
+        key.name,
+        key.type === 'INT' ? IndexedValueType.INDEXED_VALUE_TYPE_INT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+      ]),
     ),
   });
 }
@@ -184,11 +187,17 @@ export interface DevServerOptions {
 }
 
 /** Waits until the frontend answers gRPC, with a progress line every few seconds. */
-async function waitForFrontend(address: string, child: ChildProcess | undefined, timeoutMs: number, log: Log): Promise<Connection> {
+async function waitForFrontend(
+  address: string,
+  child: ChildProcess | undefined,
+  timeoutMs: number,
+  log: Log,
+): Promise<Connection> {
   const started = Date.now();
   let lastNote = started;
   for (;;) {
-    if (child && child.exitCode !== null) throw new Error(`temporal server exited with code ${child.exitCode} before it answered`);
+    if (child && child.exitCode !== null)
+      throw new Error(`temporal server exited with code ${child.exitCode} before it answered`);
     if (await isListening(address)) {
       try {
         const connection = await Connection.connect({ address, connectTimeout: 2000 });
@@ -198,7 +207,8 @@ async function waitForFrontend(address: string, child: ChildProcess | undefined,
         // frontend port open but not serving yet
       }
     }
-    if (Date.now() - started > timeoutMs) throw new Error(`Temporal did not answer at ${address} within ${timeoutMs / 1000}s`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`Temporal did not answer at ${address} within ${timeoutMs / 1000}s`);
     if (Date.now() - lastNote > 5000) {
       log(`waiting for Temporal at ${address} (${Math.round((Date.now() - started) / 1000)}s)…`);
       lastNote = Date.now();
@@ -224,13 +234,27 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     const dbFile = opts.dbFile ?? path.join(DATA_DIR, 'temporal.db');
     mkdirSync(path.dirname(dbFile), { recursive: true });
     const [host, port] = splitAddress(address);
-    const args = ['server', 'start-dev', '--db-filename', dbFile, '--ip', host, '--port', String(port), '--log-level', 'warn'];
+    const args = [
+      'server',
+      'start-dev',
+      '--db-filename',
+      dbFile,
+      '--ip',
+      host,
+      '--port',
+      String(port),
+      '--log-level',
+      'warn',
+    ];
     args.push(...(opts.headless ? ['--headless'] : ['--ui-port', String(uiPort), '--ui-ip', host]));
     if (namespace !== 'default') args.push('--namespace', namespace);
-    for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_CLI_TYPES)) args.push('--search-attribute', `${name}=${type}`);
+    for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_CLI_TYPES))
+      args.push('--search-attribute', `${name}=${type}`);
     const logFile = opts.logFile ?? path.join(path.dirname(dbFile), 'temporal-server.log');
     const out = openSync(logFile, 'a');
-    log(`starting Temporal dev server (${cli.path}, from ${cli.source}) at ${address}, state in ${dbFile}, log in ${logFile}`);
+    log(
+      `starting Temporal dev server (${cli.path}, from ${cli.source}) at ${address}, state in ${dbFile}, log in ${logFile}`,
+    );
     child = spawn(cli.path, args, { stdio: ['ignore', out, out] });
     // Never leave an orphaned server behind, however this process ends.
     const started = child;

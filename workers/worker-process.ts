@@ -7,7 +7,14 @@
  */
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { type ActivityInterceptorsFactory, bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import {
+  type ActivityInterceptorsFactory,
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Worker,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { ControlNotRunningError, ensureControl, controlStatus } from '../temporal/control';
@@ -15,7 +22,12 @@ import { loadConfig, type LoadedConfig } from '../config/load';
 import { createStakeActivities, openStakeDeps, type StakeDeps } from '../activities/chain';
 import { createCommitActivity } from '../activities/chain/commit-activities';
 import { createOperatorActivities } from '../activities/operator-activities';
-import { createProofActivities, createProofService, releaseProverResources, type ProofService } from '../activities/proof';
+import {
+  createProofActivities,
+  createProofService,
+  releaseProverResources,
+  type ProofService,
+} from '../activities/proof';
 import { createTaskActivities } from '../activities/task-activities';
 import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, SELECTABLE_QUEUES, TASK_QUEUE } from '../shared/task-queues';
 import { activityLogAttributes } from './activity-log-attributes';
@@ -76,7 +88,8 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   const namespace = opts.namespace ?? temporalNamespace();
   const queues = opts.queues ?? SELECTABLE_QUEUES;
   for (const q of queues) {
-    if (!SELECTABLE_QUEUES.includes(q)) throw new Error(`unknown task queue "${q}" (known: ${SELECTABLE_QUEUES.join(', ')})`);
+    if (!SELECTABLE_QUEUES.includes(q))
+      throw new Error(`unknown task queue "${q}" (known: ${SELECTABLE_QUEUES.join(', ')})`);
   }
   const config = loadConfig({ file: opts.configFile });
   logger.info({ file: config.file, env: config.envApplied }, 'configuration loaded');
@@ -87,7 +100,10 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   const rawConfig = () => config.raw;
 
   let proofService: ProofService | undefined;
-  const metrics = createMetrics({ controlStatus: () => controlStatus(client), proofQueueDepth: () => proofBacklog(client) });
+  const metrics = createMetrics({
+    controlStatus: () => controlStatus(client),
+    proofQueueDepth: () => proofBacklog(client),
+  });
 
   const connection = await NativeConnection.connect({ address, ...temporalAuth() });
   const workflowBundle = opts.workflowBundle ?? (await bundleWorkflows());
@@ -120,7 +136,11 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
     // The worker takes no more proofs than it proves at once (maxConcurrentActivityTaskExecutions
     // below), so the service's wait queue only holds a proof whose slot is still busy with the
     // computation of a proof that already timed out (proving cannot be pre-empted): at most one per slot.
-    const proofOptions = { timeoutMs: proofCfg.timeout_ms, maxConcurrent: proofCfg.worker_threads, queueSize: proofCfg.worker_threads };
+    const proofOptions = {
+      timeoutMs: proofCfg.timeout_ms,
+      maxConcurrent: proofCfg.worker_threads,
+      queueSize: proofCfg.worker_threads,
+    };
     proofService = createProofService({
       ...proofOptions,
       artifactsDir: opts.proofArtifactsDir ?? process.env.AGENC_CIRCUITS_DIR,

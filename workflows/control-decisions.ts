@@ -52,7 +52,10 @@ export function speculationBytes(a: ActiveSpeculation): number {
 }
 
 /** The bytes the admissions and active speculations take in the continue-as-new input. */
-export function stateBytes(state: { open: ReadonlyMap<string, unknown>; active: ReadonlyMap<string, ActiveSpeculation> }): number {
+export function stateBytes(state: {
+  open: ReadonlyMap<string, unknown>;
+  active: ReadonlyMap<string, ActiveSpeculation>;
+}): number {
   let bytes = 0;
   for (const id of state.open.keys()) bytes += admissionBytes(id);
   for (const a of state.active.values()) bytes += speculationBytes(a);
@@ -71,7 +74,12 @@ export function stateFullMessage(open: number, bytes: number): string {
  * May one more task be admitted? A task already admitted is admitted again (a retried submission).
  * `bytes` is what the state takes now (stateBytes); past STATE_BUDGET_BYTES nothing more is admitted.
  */
-export function admissionRefusal(open: ReadonlyMap<string, unknown>, taskId: string, config: SpeculationConfig, bytes = 0): string | undefined {
+export function admissionRefusal(
+  open: ReadonlyMap<string, unknown>,
+  taskId: string,
+  config: SpeculationConfig,
+  bytes = 0,
+): string | undefined {
   const limit = config.speculation.limits.max_pending_operations;
   if (open.has(taskId)) return undefined;
   if (open.size >= limit) return tooManyPendingMessage(open.size, limit);
@@ -82,7 +90,10 @@ export function admissionRefusal(open: ReadonlyMap<string, unknown>, taskId: str
 /** Every limit that spans tasks, checked against one consistent state; `allowed` means the caller records the task as active. */
 export function decideSpeculation(view: SpeculationView, req: SpeculationRequest, nowMs: number): SpeculationVerdict {
   const s = view.config.speculation;
-  const refuse = (reason: Extract<SpeculationVerdict, { allowed: false }>['reason'], detail: string): SpeculationVerdict => ({
+  const refuse = (
+    reason: Extract<SpeculationVerdict, { allowed: false }>['reason'],
+    detail: string,
+  ): SpeculationVerdict => ({
     allowed: false,
     reason,
     detail,
@@ -94,25 +105,41 @@ export function decideSpeculation(view: SpeculationView, req: SpeculationRequest
   if (!inRollout(req.taskId, s.features.rollout_percentage)) {
     return refuse('not_in_rollout', `task is outside the ${s.features.rollout_percentage}% rollout`);
   }
-  if (req.depth > s.max_depth) return refuse('depth_limit', `${req.depth} unconfirmed ancestors > max_depth ${s.max_depth}`);
+  if (req.depth > s.max_depth)
+    return refuse('depth_limit', `${req.depth} unconfirmed ancestors > max_depth ${s.max_depth}`);
   const cooldownUntil = view.cooldowns.get(req.agent) ?? 0;
   if (cooldownUntil > nowMs) {
-    return refuse('cooldown', `agent ${req.agent} was slashed; cooldown until ${new Date(cooldownUntil).toISOString()}`);
+    return refuse(
+      'cooldown',
+      `agent ${req.agent} was slashed; cooldown until ${new Date(cooldownUntil).toISOString()}`,
+    );
   }
   if (req.agent !== req.parentAgent && !s.features.enable_cross_agent_speculation) {
-    return refuse('disabled', 'cross-agent speculation is disabled (speculation.features.enable_cross_agent_speculation)');
+    return refuse(
+      'disabled',
+      'cross-agent speculation is disabled (speculation.features.enable_cross_agent_speculation)',
+    );
   }
   const branchLimit = s.features.enable_parallel_speculation ? s.max_parallel_branches : 1;
   let siblings = 0;
   for (const a of view.active.values()) if (a.parentTaskId === req.parentTaskId) siblings += 1;
   if (siblings >= branchLimit) {
-    return refuse('branch_limit', `${siblings} speculative branches already run under ${req.parentTaskId} (limit ${branchLimit})`);
+    return refuse(
+      'branch_limit',
+      `${siblings} speculative branches already run under ${req.parentTaskId} (limit ${branchLimit})`,
+    );
   }
   if (view.bytes !== undefined && view.bytes + speculationBytes(req) > STATE_BUDGET_BYTES) {
-    return refuse('memory_limit', `speculation-control's state is full (${view.bytes} of ${STATE_BUDGET_BYTES} bytes it carries across continue-as-new)`);
+    return refuse(
+      'memory_limit',
+      `speculation-control's state is full (${view.bytes} of ${STATE_BUDGET_BYTES} bytes it carries across continue-as-new)`,
+    );
   }
   if (view.active.size >= s.limits.max_state_snapshots) {
-    return refuse('memory_limit', `${view.active.size} speculative results held (max_state_snapshots ${s.limits.max_state_snapshots})`);
+    return refuse(
+      'memory_limit',
+      `${view.active.size} speculative results held (max_state_snapshots ${s.limits.max_state_snapshots})`,
+    );
   }
   if (req.workerMemoryMb > s.limits.max_memory_mb) {
     return refuse('memory_limit', `worker uses ${req.workerMemoryMb} MB (max_memory_mb ${s.limits.max_memory_mb})`);

@@ -36,10 +36,15 @@ export interface ControlState {
  * may have narrowed since the Update was accepted). Never throws: a key the schema now refuses falls back
  * to its default and is reported, so a deploy cannot wedge the workflow that holds the live state.
  */
-export function loadedConfig(raw: Record<string, unknown>): { raw: Record<string, unknown>; config: SpeculationConfig; problems: string[] } {
+export function loadedConfig(raw: Record<string, unknown>): {
+  raw: Record<string, unknown>;
+  config: SpeculationConfig;
+  problems: string[];
+} {
   const loaded = coerceConfig(raw);
   const problems = loaded.dropped.map(formatProblem);
-  if (problems.length) log.warn('stored configuration keys refused by this build fell back to their defaults', { problems });
+  if (problems.length)
+    log.warn('stored configuration keys refused by this build fell back to their defaults', { problems });
   return { raw: loaded.raw, config: loaded.config, problems };
 }
 
@@ -125,7 +130,11 @@ export function status(state: ControlState): ControlStatus {
     open_tasks: state.open.size,
     pending_rollbacks: state.pendingRollbacks.size,
     active: [...state.active.values()],
-    cooldowns: Object.fromEntries([...state.cooldowns].filter(([, until]) => until > now).map(([agent, until]) => [agent, new Date(until).toISOString()])),
+    cooldowns: Object.fromEntries(
+      [...state.cooldowns]
+        .filter(([, until]) => until > now)
+        .map(([agent, until]) => [agent, new Date(until).toISOString()]),
+    ),
     config: state.config,
     config_version: state.configVersion,
     updated_at: state.updatedAt,

@@ -1,7 +1,7 @@
 /**
  * What a rollout phase (`rolloutPhase`, workflows/rollout-phase.ts) decides, as pure functions of its
- * state: the decision matrix on one reading, the end of its green window, an operator's pause / resume
- * / approve / abort, which decisions it reports to the rollout, what it waits for. A decision is a
+ * state: the decision matrix on one reading and the end of its green window (an operator's requests are
+ * in rollout-requests.ts, what it reports and waits for in rollout-reports.ts). A decision is a
  * `PhaseStep` (action, reason, config `changes`, the state after it); the workflow carries it out in
  * one order (changes, state, record) and does the I/O. Tests: test/rollout/rollout-decisions.test.ts.
  *
@@ -34,11 +34,21 @@ import {
 /** What a phase's decisions read of its state: the part of `PhaseCarry` the matrix works on. */
 export type PhaseView = Pick<
   PhaseCarry,
-  'state' | 'greenSince' | 'clearSince' | 'pauseKind' | 'lastReduceAt' | 'percentageSet' | 'rolledBack' | 'nextEvalAt' | 'evidence'
+  | 'state'
+  | 'greenSince'
+  | 'clearSince'
+  | 'pauseKind'
+  | 'lastReduceAt'
+  | 'percentageSet'
+  | 'rolledBack'
+  | 'nextEvalAt'
+  | 'evidence'
 >;
 
 /** What a decision changes in the phase's state. */
-export type PhaseChange = Partial<Pick<PhaseCarry, 'state' | 'greenSince' | 'clearSince' | 'pauseKind' | 'percentageSet' | 'rolledBack' | 'nextEvalAt'>>;
+export type PhaseChange = Partial<
+  Pick<PhaseCarry, 'state' | 'greenSince' | 'clearSince' | 'pauseKind' | 'percentageSet' | 'rolledBack' | 'nextEvalAt'>
+>;
 
 /** What one phase's decisions need from the plan, fixed for a run (`phaseSettings`). */
 export interface PhaseSettings {
@@ -80,7 +90,11 @@ export type EndingStep = PhaseStep & { end: NonNullable<PhaseStep['end']> };
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function phaseSettings(plan: RolloutPlan, phasePlan: PhasePlan, o: { phase: number; previousPercentage: number; evidenceRule: boolean }): PhaseSettings {
+export function phaseSettings(
+  plan: RolloutPlan,
+  phasePlan: PhasePlan,
+  o: { phase: number; previousPercentage: number; evidenceRule: boolean },
+): PhaseSettings {
   return {
     phase: o.phase,
     isLast: o.phase === plan.phases.length,
@@ -151,12 +165,21 @@ export function decideNoData(message: string, phase: PhaseView, nowMs: number): 
  * back: one spike would otherwise take a branch off every interval). When due, the workflow sets
  * `lastReduceAt`, reads the live max_parallel_branches and applies `decideBranchReduction` first.
  */
-export function branchReductionDue(judgement: ReadingJudgement, phase: PhaseView, nowMs: number, settings: PhaseSettings): boolean {
+export function branchReductionDue(
+  judgement: ReadingJudgement,
+  phase: PhaseView,
+  nowMs: number,
+  settings: PhaseSettings,
+): boolean {
   return judgement.memoryHigh && (phase.lastReduceAt === null || nowMs - phase.lastReduceAt >= settings.metricWindowMs);
 }
 
 /** One branch fewer than the live max_parallel_branches, never below 1. */
-export function decideBranchReduction(readings: RolloutReadings, thresholds: RolloutThresholds, liveBranches: number): PhaseStep {
+export function decideBranchReduction(
+  readings: RolloutReadings,
+  thresholds: RolloutThresholds,
+  liveBranches: number,
+): PhaseStep {
   const to = Math.max(1, liveBranches - 1);
   const growth = `memory growth ${pct(readings.memoryGrowthPerHour)}/h > ${pct(thresholds.memory_growth_per_hour)}/h`;
   if (to < liveBranches) {
@@ -171,7 +194,9 @@ export function decideBranchReduction(readings: RolloutReadings, thresholds: Rol
 }
 
 function rateText(readings: RolloutReadings, judgement: ReadingJudgement, thresholds: RolloutThresholds): string {
-  const below = judgement.sampleSufficient ? '' : `, below the minimum sample ${thresholds.min_sample}: rates not judged`;
+  const below = judgement.sampleSufficient
+    ? ''
+    : `, below the minimum sample ${thresholds.min_sample}: rates not judged`;
   return `rollback rate ${pct(readings.rollbackRate)} (${readings.rollbacks}/${readings.speculativeTasks} speculative tasks${below})`;
 }
 
@@ -198,7 +223,11 @@ export function decideReading(
     };
   }
   if (judgement.rateHalt) {
-    return { action: 'halt', reason: `${rates} > ${pct(thresholds.halt_rollback_rate)}: halted, investigate`, next: { state: 'halted', greenSince: null } };
+    return {
+      action: 'halt',
+      reason: `${rates} > ${pct(thresholds.halt_rollback_rate)}: halted, investigate`,
+      next: { state: 'halted', greenSince: null },
+    };
   }
   if (judgement.ratePause || judgement.queuePause) return decidePause(readings, judgement, rates, phase, thresholds);
   if (phase.state === 'paused') return decideWhilePaused(rates, phase, nowMs, settings.intervalMs);
@@ -215,20 +244,35 @@ export function decideReading(
   }
   const queue = `proof queue ${pct(judgement.utilisation)}`;
   if (settings.evidenceRule && judgement.insufficient) {
-    const goesOn = phase.state === 'holding' ? `still holding at ${settings.percentage}%` : 'the green window goes on but the phase proceeds only on evidence';
+    const goesOn =
+      phase.state === 'holding'
+        ? `still holding at ${settings.percentage}%`
+        : 'the green window goes on but the phase proceeds only on evidence';
     return {
       action: 'insufficient_evidence',
       reason: `insufficient evidence: ${judgement.gaps.join('; ')}; ${rates}, ${queue}: not green, ${goesOn}`,
       next: {},
     };
   }
-  return { action: 'continue', reason: `green: ${rates}, ${queue}, memory ${pct(readings.memoryGrowthPerHour)}/h, no P1 alert`, next: {} };
+  return {
+    action: 'continue',
+    reason: `green: ${rates}, ${queue}, memory ${pct(readings.memoryGrowthPerHour)}/h, no P1 alert`,
+    next: {},
+  };
 }
 
 /** A rollback rate in the pause band, or a proof queue over its threshold: pause (or stay paused), and the clear clock stops. */
-function decidePause(readings: RolloutReadings, judgement: ReadingJudgement, rates: string, phase: PhaseView, thresholds: RolloutThresholds): PhaseStep {
+function decidePause(
+  readings: RolloutReadings,
+  judgement: ReadingJudgement,
+  rates: string,
+  phase: PhaseView,
+  thresholds: RolloutThresholds,
+): PhaseStep {
   const why = [
-    judgement.ratePause ? `${rates} in [${pct(thresholds.pause_rollback_rate)}, ${pct(thresholds.halt_rollback_rate)}]` : '',
+    judgement.ratePause
+      ? `${rates} in [${pct(thresholds.pause_rollback_rate)}, ${pct(thresholds.halt_rollback_rate)}]`
+      : '',
     judgement.queuePause
       ? `proof queue ${readings.proofQueueDepth}/${readings.proofQueueCapacity} (${pct(judgement.utilisation)}) > ${pct(thresholds.proof_queue_utilisation)}: scale proof workers`
       : '',
@@ -248,10 +292,18 @@ function decidePause(readings: RolloutReadings, judgement: ReadingJudgement, rat
 /** Paused, on a clear reading: an operator's pause waits for the operator; a metrics pause resumes once clear for a full interval. */
 function decideWhilePaused(rates: string, phase: PhaseView, nowMs: number, intervalMs: number): PhaseStep {
   if (phase.pauseKind === 'operator') {
-    return { action: 'stay_paused', reason: `readings clear (${rates}), paused by an operator: waiting for resume or approve`, next: {} };
+    return {
+      action: 'stay_paused',
+      reason: `readings clear (${rates}), paused by an operator: waiting for resume or approve`,
+      next: {},
+    };
   }
   if (phase.clearSince === null) {
-    return { action: 'stay_paused', reason: `readings clear (${rates}); resumes if still clear after a full interval`, next: { clearSince: nowMs } };
+    return {
+      action: 'stay_paused',
+      reason: `readings clear (${rates}); resumes if still clear after a full interval`,
+      next: { clearSince: nowMs },
+    };
   }
   if (nowMs - phase.clearSince >= intervalMs) {
     return {
@@ -267,7 +319,12 @@ function decideWhilePaused(rates: string, phase: PhaseView, nowMs: number, inter
 export function decideWindow(phase: PhaseView, nowMs: number, settings: PhaseSettings): PhaseStep | null {
   const { durationMs, duration } = settings;
   if (!settings.evidenceRule) {
-    if (phase.state === 'monitoring' && durationMs !== null && phase.greenSince !== null && nowMs - phase.greenSince >= durationMs) {
+    if (
+      phase.state === 'monitoring' &&
+      durationMs !== null &&
+      phase.greenSince !== null &&
+      nowMs - phase.greenSince >= durationMs
+    ) {
       const reason = `green for the whole ${duration} window since ${iso(phase.greenSince)}: proceeding`;
       return { action: 'proceed', reason, next: {}, end: { outcome: 'completed', reason: `green for ${duration}` } };
     }
@@ -284,105 +341,24 @@ export function decideWindow(phase: PhaseView, nowMs: number, settings: PhaseSet
       phase.state === 'holding'
         ? `evidence at last (a green reading on a full sample, every signal observed) after holding since the ${duration} window ended: proceeding`
         : `green for the whole ${duration} window since ${iso(phase.greenSince)}, ending on a full sample: proceeding`;
-    return { action: 'proceed', reason, next: {}, end: { outcome: 'completed', reason: `green for ${duration}, with evidence` } };
+    return {
+      action: 'proceed',
+      reason,
+      next: {},
+      end: { outcome: 'completed', reason: `green for ${duration}, with evidence` },
+    };
   }
   if (verdict === 'hold' && phase.state === 'monitoring') {
     const evidence = phase.evidence;
-    const missing = !evidence ? 'no reading yet' : evidence.missing.length ? evidence.missing.join('; ') : 'the latest reading was not green';
+    const missing = !evidence
+      ? 'no reading yet'
+      : evidence.missing.length
+        ? evidence.missing.join('; ')
+        : 'the latest reading was not green';
     const reason =
       `the ${duration} window since ${iso(phase.greenSince)} is over without a problem, but on insufficient evidence: ${missing}; ` +
       `holding at ${settings.percentage}% until a green reading on at least ${settings.thresholds.min_sample} speculative tasks with every signal observed (approve proceeds anyway, abort stops)`;
     return { action: 'hold', reason, next: { state: 'holding' } };
   }
   return null;
-}
-
-// ── operator requests, acted on in this order: abort, approve, pause, resume ───────────────────────
-
-export function operatorAbort(reason: string): EndingStep {
-  return { action: 'operator_abort', reason, next: {}, end: { outcome: 'aborted', reason } };
-}
-
-/**
- * Whether approve or resume first sets the percentage a P1 alert rolled back again (`setPercentage`):
- * resume does; approve only on the last phase, so the rollout ends at its full percentage.
- */
-export function reappliesPercentage(request: 'approve' | 'resume', phase: PhaseView, settings: Pick<PhaseSettings, 'isLast'>): boolean {
-  if (phase.percentageSet) return false;
-  return request === 'resume' ? resumes(phase) : settings.isLast;
-}
-
-/** Approve proceeds from any state (after `reappliesPercentage`). */
-export function operatorApprove(phase: PhaseView): EndingStep {
-  return {
-    action: 'operator_approve',
-    reason: `approved in state ${phase.state}: proceeding`,
-    next: {},
-    end: { outcome: 'approved', reason: 'approved by an operator' },
-  };
-}
-
-/** Pause stops the green clock (evaluation goes on); a halted phase stays halted. */
-export function operatorPause(phase: PhaseView): PhaseStep | null {
-  if (phase.state !== 'monitoring' && phase.state !== 'paused' && phase.state !== 'holding') return null;
-  return { action: 'operator_pause', reason: 'paused by an operator', next: { state: 'paused', pauseKind: 'operator', greenSince: null, clearSince: null } };
-}
-
-/** Whether resume does anything: only from a pause or a halt. */
-export function resumes(phase: PhaseView): boolean {
-  return phase.state === 'paused' || phase.state === 'halted';
-}
-
-/** Resume from a pause or halt (else null): monitoring and the window restart at `nowMs` (after `reappliesPercentage`'s step). */
-export function operatorResume(phase: PhaseView, nowMs: number, settings: Pick<PhaseSettings, 'intervalMs'>): PhaseStep | null {
-  if (!resumes(phase)) return null;
-  const next: PhaseChange = { state: 'monitoring', pauseKind: null, clearSince: null, greenSince: nowMs };
-  if (phase.nextEvalAt <= nowMs) next.nextEvalAt = nowMs + settings.intervalMs;
-  return { action: 'operator_resume', reason: `resumed from ${phase.state}: monitoring restarts, the green window restarts`, next };
-}
-
-// ── what the phase waits for, and what it reports ──────────────────────────────────────────────────
-
-/** When the phase next wakes by itself: its next evaluation, or the end of its green window if sooner. */
-export function nextWakeAt(phase: PhaseView, settings: Pick<PhaseSettings, 'durationMs'>): number {
-  if (phase.state === 'monitoring' && settings.durationMs !== null && phase.greenSince !== null) {
-    return Math.min(phase.nextEvalAt, phase.greenSince + settings.durationMs);
-  }
-  return phase.nextEvalAt;
-}
-
-/**
- * Whether a decision is signalled to the rollout: an ongoing or holding phase reports unchanged quiet
- * readings at most once per metric window (its status and log keep all), so the rollout's history stays
- * bounded for months. `quiet` is what the phase then remembers of the report.
- */
-export function rolloutReport(action: DecisionAction, phase: PhaseCarry, nowMs: number, settings: PhaseSettings): RolloutReport {
-  const quiet = action === 'continue' || (settings.evidenceRule && action === 'insufficient_evidence');
-  if (!quiet || (settings.durationMs !== null && phase.state !== 'holding')) return { send: true };
-  const same = (phase.lastQuietAction ?? 'continue') === action;
-  if (same && phase.lastQuietReportAt !== undefined && nowMs - phase.lastQuietReportAt < settings.metricWindowMs) return { send: false };
-  return { send: true, quiet: { lastQuietReportAt: nowMs, lastQuietAction: action } };
-}
-
-/** What the phase is waiting for (its status and details), null once it has ended. */
-export function waitingFor(phase: PhaseView, nowMs: number, settings: PhaseSettings, ended: boolean): string | null {
-  if (ended) return null;
-  if (!phase.nextEvalAt) return "the control workflow to take this phase's percentage";
-  const next = `next evaluation ${iso(phase.nextEvalAt)}`;
-  switch (phase.state) {
-    case 'monitoring':
-      return settings.durationMs === null
-        ? `ongoing: ${next}; runs until abort (or approve to end the rollout)`
-        : `green until ${iso((phase.greenSince ?? nowMs) + settings.durationMs)} to proceed (${next})`;
-    case 'holding':
-      return `evidence to proceed: a green reading on at least ${settings.thresholds.min_sample} speculative tasks with every signal observed (${next}); or approve (proceed anyway) or abort`;
-    case 'paused':
-      return phase.pauseKind === 'metrics'
-        ? `readings to be clear for a full interval (${Math.round(settings.intervalMs / 60_000)} min; ${next}), or resume / approve`
-        : 'an operator: resume or approve';
-    case 'halted':
-      return `an operator: approve (proceed), resume (retry this phase${phase.rolledBack ? ' at its percentage' : ''}) or abort`;
-    default:
-      return null;
-  }
 }

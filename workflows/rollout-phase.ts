@@ -3,10 +3,9 @@
  *
  * It sets the phase's percentage through the control workflow's `setConfig` update (an activity: a
  * workflow cannot call another workflow's update), then evaluates the runbook's decision matrix every
- * `evaluation_interval` over the last `metric_window` of readings. What it decides (the matrix, the end
- * of the green window, the operator's pause / resume / approve / abort) is workflows/rollout-decisions.ts,
- * pure functions; this workflow holds the state and does the timers, signals, activities, sinks,
- * search attributes and continue-as-new.
+ * `evaluation_interval` over the last `metric_window` of readings. What it decides is pure functions:
+ * the matrix and the green window in rollout-decisions.ts, an operator's requests in rollout-requests.ts,
+ * its reports and waits in rollout-reports.ts; this workflow does the timers, signals and I/O.
  *
  * "Green for the whole window": the phase proceeds when `duration` has passed since the current green
  * stretch began (the phase start, or the last non-green reading / resume), so a phase with an incident
@@ -57,7 +56,14 @@ import {
 } from '../shared/rollout-model';
 import type { MetricsSinks } from '../shared/metrics-sink';
 import { SA } from '../shared/search-attributes';
-import { phaseDecisionSignal, phaseStatusQuery, rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal } from '../shared/messages';
+import {
+  phaseDecisionSignal,
+  phaseStatusQuery,
+  rolloutAbortSignal,
+  rolloutApproveSignal,
+  rolloutPauseSignal,
+  rolloutResumeSignal,
+} from '../shared/messages';
 import {
   branchReductionDue,
   decideBranchReduction,
@@ -68,19 +74,13 @@ import {
   endState,
   iso,
   newPhaseCarry,
-  nextWakeAt,
-  operatorAbort,
-  operatorApprove,
-  operatorPause,
-  operatorResume,
   type PhaseSettings,
   phaseSettings,
   type PhaseStep,
-  reappliesPercentage,
-  rolloutReport,
   setPercentage,
-  waitingFor,
 } from './rollout-decisions';
+import { operatorAbort, operatorApprove, operatorPause, operatorResume, reappliesPercentage } from './rollout-requests';
+import { nextWakeAt, rolloutReport, waitingFor } from './rollout-reports';
 
 const controlActivities = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '1 minute',
@@ -109,7 +109,11 @@ export async function rolloutPhase(input: PhaseInput): Promise<PhaseResult> {
   const { plan, phase } = input;
   const phasePlan = plan.phases[phase - 1];
   if (!phasePlan) throw new Error(`phase ${phase} is not in the plan (${plan.phases.length} phases)`);
-  const run = new PhaseRun(input, phasePlan, phaseSettings(plan, phasePlan, { phase, previousPercentage: input.previousPercentage, evidenceRule }));
+  const run = new PhaseRun(
+    input,
+    phasePlan,
+    phaseSettings(plan, phasePlan, { phase, previousPercentage: input.previousPercentage, evidenceRule }),
+  );
   run.listen();
   upsertSearchAttributes([
     { key: SA.rolloutName, value: input.rollout },
@@ -126,7 +130,11 @@ type DecisionNumbers = Pick<Decision, 'readings' | 'window' | 'sample_sufficient
 class PhaseRun {
   readonly carry: PhaseCarry;
   /** Operator requests, set by the signal handlers and acted on by the main loop (one place changes state). */
-  readonly requests: { pause: boolean; resume: boolean; approve: boolean; abort?: { reason: string } } = { pause: false, resume: false, approve: false };
+  readonly requests: { pause: boolean; resume: boolean; approve: boolean; abort?: { reason: string } } = {
+    pause: false,
+    resume: false,
+    approve: false,
+  };
   /** The rollout is gone (terminated): nothing is left to report to; the phase ends itself. */
   orphaned = false;
   endedAt: number | null = null;
@@ -148,15 +156,22 @@ class PhaseRun {
       description: 'Pause the phase: the green clock stops; evaluation goes on; only resume or approve ends it.',
     });
     setHandler(rolloutResumeSignal, () => void (requests.resume = true), {
-      description: "Resume from a pause or halt: monitoring restarts (after a P1 roll-back, this phase's percentage is re-applied).",
+      description:
+        "Resume from a pause or halt: monitoring restarts (after a P1 roll-back, this phase's percentage is re-applied).",
     });
     setHandler(rolloutApproveSignal, () => void (requests.approve = true), {
       description: 'Skip the rest of the window (or leave a halt or pause) and proceed.',
     });
-    setHandler(rolloutAbortSignal, (arg) => void (requests.abort = { reason: arg?.reason ?? 'aborted by an operator' }), {
-      description: 'End the phase as aborted (the rollout sets rollout_percentage 0).',
+    setHandler(
+      rolloutAbortSignal,
+      (arg) => void (requests.abort = { reason: arg?.reason ?? 'aborted by an operator' }),
+      {
+        description: 'End the phase as aborted (the rollout sets rollout_percentage 0).',
+      },
+    );
+    setHandler(phaseStatusQuery, () => this.status(), {
+      description: 'State, green clock, evaluations and every decision with its numbers.',
     });
-    setHandler(phaseStatusQuery, () => this.status(), { description: 'State, green clock, evaluations and every decision with its numbers.' });
   }
 
   requested(): boolean {
@@ -191,7 +206,10 @@ class PhaseRun {
   details(): void {
     const { carry, phasePlan, settings } = this;
     const waiting = this.waitingFor();
-    const lacking = this.endedAt === null && carry.evidence?.insufficient ? ` — insufficient evidence: ${carry.evidence.missing.join('; ')}` : '';
+    const lacking =
+      this.endedAt === null && carry.evidence?.insufficient
+        ? ` — insufficient evidence: ${carry.evidence.missing.join('; ')}`
+        : '';
     setCurrentDetails(
       `**Phase ${settings.phase}/${this.input.plan.phases.length} ${phasePlan.name} (${phasePlan.percentage}%)**: ${carry.state}${lacking}${waiting ? ` — waiting for ${waiting}` : ''}`,
     );
@@ -213,13 +231,20 @@ class PhaseRun {
       carry.decisionsDropped += 1;
     }
     carry.decisionCounts[action] = (carry.decisionCounts[action] ?? 0) + 1;
-    log.info(`rollout ${input.rollout} phase ${phase}: ${action}: ${reason}`, { rollout: input.rollout, phase, decision });
+    log.info(`rollout ${input.rollout} phase ${phase}: ${action}: ${reason}`, {
+      rollout: input.rollout,
+      phase,
+      decision,
+    });
     this.details();
     const report = rolloutReport(action, carry, Date.now(), this.settings);
     if (!report.send) return;
     if (report.quiet) Object.assign(carry, report.quiet);
     try {
-      await getExternalWorkflowHandle(rolloutWorkflowId(input.rollout)).signal(phaseDecisionSignal, { decision, status: { ...this.status(), decisions: [] } });
+      await getExternalWorkflowHandle(rolloutWorkflowId(input.rollout)).signal(phaseDecisionSignal, {
+        decision,
+        status: { ...this.status(), decisions: [] },
+      });
     } catch {
       this.orphaned = true;
     }
@@ -229,7 +254,8 @@ class PhaseRun {
   async apply(step: PhaseStep, numbers: DecisionNumbers = {}): Promise<void> {
     if (step.changes) await controlActivities.applyRolloutConfig(step.changes);
     Object.assign(this.carry, step.next);
-    if (step.action) await this.record(step.action, step.reason, step.changes ? { ...numbers, changes: step.changes } : numbers);
+    if (step.action)
+      await this.record(step.action, step.reason, step.changes ? { ...numbers, changes: step.changes } : numbers);
   }
 
   async applyPercentage(): Promise<void> {
@@ -273,19 +299,33 @@ class PhaseRun {
     // The phase's clocks (green since, clear since, last reduction) run on the evaluation schedule,
     // not on when the reading came back, so "a full interval" is exactly one interval of readings.
     const now = Math.min(carry.nextEvalAt, Date.now());
-    const window: MetricWindow = { start: iso(Math.max(carry.startedAt, Date.now() - settings.metricWindowMs))!, end: iso(Date.now())! };
+    const window: MetricWindow = {
+      start: iso(Math.max(carry.startedAt, Date.now() - settings.metricWindowMs))!,
+      end: iso(Date.now())!,
+    };
     let readings: RolloutReadings;
     try {
       readings = await readingActivities.readRolloutMetrics(window);
     } catch (err) {
       const message = (err as Error).message;
-      this.setEvidence({ sufficient: false, insufficient: true, missing: [`no reading: ${message}`], unknown: [] }, now);
+      this.setEvidence(
+        { sufficient: false, insufficient: true, missing: [`no reading: ${message}`], unknown: [] },
+        now,
+      );
       await this.apply(decideNoData(message, carry, now), { window });
       return;
     }
     carry.evaluations += 1;
     const judgement = judgeReading(readings, settings.thresholds);
-    this.setEvidence({ sufficient: judgement.evidence, insufficient: judgement.insufficient, missing: judgement.gaps, unknown: judgement.unknown }, now);
+    this.setEvidence(
+      {
+        sufficient: judgement.evidence,
+        insufficient: judgement.insufficient,
+        missing: judgement.gaps,
+        unknown: judgement.unknown,
+      },
+      now,
+    );
     const numbers = { readings, window, sample_sufficient: judgement.sampleSufficient };
     if (branchReductionDue(judgement, carry, now, settings)) {
       carry.lastReduceAt = now;
@@ -298,7 +338,8 @@ class PhaseRun {
   /** The operator's requests, in order: abort, approve (both end the phase), pause, resume. */
   async actOnRequests(): Promise<PhaseResult | undefined> {
     const { carry, requests, settings } = this;
-    if (this.orphaned) return this.end('orphaned', `the rollout ${rolloutWorkflowId(this.input.rollout)} no longer exists`);
+    if (this.orphaned)
+      return this.end('orphaned', `the rollout ${rolloutWorkflowId(this.input.rollout)} no longer exists`);
     if (requests.abort) return this.finish(operatorAbort(requests.abort.reason));
     if (requests.approve) {
       requests.approve = false;

@@ -7,7 +7,13 @@
  *
  * Imported by workflow code: no Node built-ins, no clock.
  */
-import { type Decision, MAX_DECISIONS_KEPT, type PhaseStatus, type RolloutPlan, type RolloutState } from '../shared/rollout-model';
+import {
+  type Decision,
+  MAX_DECISIONS_KEPT,
+  type PhaseStatus,
+  type RolloutPlan,
+  type RolloutState,
+} from '../shared/rollout-model';
 
 /** The part of the rollout's state these functions read. */
 export interface RolloutView {
@@ -64,8 +70,13 @@ export function rolloutWaitingFor(view: RolloutView): string | null {
 export function rolloutDetails(view: RolloutView): string {
   const phase = currentPhase(view);
   const waiting = rolloutWaitingFor(view);
-  const lacking = phase?.evidence?.insufficient && !phase.ended_at ? ` — insufficient evidence: ${phase.evidence.missing.join('; ')}` : '';
-  const current = phase ? ` — phase ${phase.phase}/${view.phases.length} ${phase.name} (${phase.percentage}%): ${phase.state}${lacking}` : '';
+  const lacking =
+    phase?.evidence?.insufficient && !phase.ended_at
+      ? ` — insufficient evidence: ${phase.evidence.missing.join('; ')}`
+      : '';
+  const current = phase
+    ? ` — phase ${phase.phase}/${view.phases.length} ${phase.name} (${phase.percentage}%): ${phase.state}${lacking}`
+    : '';
   return `**${view.state}**${current}${waiting ? ` — waiting for ${waiting}` : ''}`;
 }
 

@@ -52,8 +52,23 @@ import {
 } from '../shared/rollout-model';
 import { SA } from '../shared/search-attributes';
 import { rolloutPhase } from './rollout-phase';
-import { phaseDecisionSignal, rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal, rolloutStatusQuery } from '../shared/messages';
-import { pendingPhases, phaseAfterDecision, phaseAfterResult, rolloutDetails, rolloutState, type RolloutView, rolloutWaitingFor } from './rollout-progress';
+import {
+  phaseDecisionSignal,
+  rolloutAbortSignal,
+  rolloutApproveSignal,
+  rolloutPauseSignal,
+  rolloutResumeSignal,
+  rolloutStatusQuery,
+} from '../shared/messages';
+import {
+  pendingPhases,
+  phaseAfterDecision,
+  phaseAfterResult,
+  rolloutDetails,
+  rolloutState,
+  type RolloutView,
+  rolloutWaitingFor,
+} from './rollout-progress';
 
 // Re-exported so the bundle's entry point registers both with one line.
 export { rolloutPhase };
@@ -72,7 +87,8 @@ export interface RolloutInput {
 
 export async function rollout(input: RolloutInput): Promise<RolloutStatus> {
   // A bad input fails the workflow at once instead of retrying its task (clients validate plans first).
-  if (!input.plan?.phases?.length) throw ApplicationFailure.nonRetryable('the rollout plan has no phases', 'InvalidRolloutPlan');
+  if (!input.plan?.phases?.length)
+    throw ApplicationFailure.nonRetryable('the rollout plan has no phases', 'InvalidRolloutPlan');
   const run = new RolloutRun(input);
   run.listen();
   upsertSearchAttributes([{ key: SA.rolloutName, value: input.name }]);
@@ -136,7 +152,8 @@ class RolloutRun implements RolloutView {
 
   listen(): void {
     setHandler(rolloutPauseSignal, () => this.pause(), {
-      description: 'Pause: the current phase stops its green clock (monitoring goes on); no next phase starts until resume or approve.',
+      description:
+        'Pause: the current phase stops its green clock (monitoring goes on); no next phase starts until resume or approve.',
     });
     setHandler(rolloutResumeSignal, () => this.resume(), { description: 'Resume from a pause or halt.' });
     setHandler(rolloutApproveSignal, () => this.approve(), {
@@ -145,8 +162,12 @@ class RolloutRun implements RolloutView {
     setHandler(rolloutAbortSignal, (arg) => this.abort(arg?.reason ?? 'aborted by an operator'), {
       description: 'Stop: rollout_percentage 0 through the control workflow; the rollout ends as aborted.',
     });
-    setHandler(phaseDecisionSignal, (report) => this.recordDecision(report), { description: 'A phase reports a decision (with its numbers).' });
-    setHandler(rolloutStatusQuery, () => this.status(), { description: 'Phases with their state, the current phase, every decision with its numbers.' });
+    setHandler(phaseDecisionSignal, (report) => this.recordDecision(report), {
+      description: 'A phase reports a decision (with its numbers).',
+    });
+    setHandler(rolloutStatusQuery, () => this.status(), {
+      description: 'Phases with their state, the current phase, every decision with its numbers.',
+    });
   }
 
   async pause(): Promise<void> {

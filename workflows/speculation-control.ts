@@ -70,7 +70,11 @@ const { findClosedTasks } = proxyActivities<TaskActivities>({
 });
 
 /** A signal's argument as an object, or undefined: a malformed message is dropped with a warning, never thrown (that would fail the workflow task). */
-function messageFields<K extends string>(signal: string, message: unknown, fields: readonly K[]): Record<K, string> | undefined {
+function messageFields<K extends string>(
+  signal: string,
+  message: unknown,
+  fields: readonly K[],
+): Record<K, string> | undefined {
   const m = message as Record<string, unknown> | null | undefined;
   if (m && typeof m === 'object' && fields.every((f) => typeof m[f] === 'string')) return m as Record<K, string>;
   log.warn('malformed signal dropped', { signal, expected: fields, got: JSON.stringify(message)?.slice(0, 200) });
@@ -88,7 +92,8 @@ function handleConfiguration(state: ControlState): void {
       return status(state);
     },
     {
-      description: 'Change configuration keys given as dotted paths ({"speculation.enabled": true}); validated by the config schema.',
+      description:
+        'Change configuration keys given as dotted paths ({"speculation.enabled": true}); validated by the config schema.',
       validator: (changes) => {
         if (changes === null || typeof changes !== 'object' || Array.isArray(changes) || !Object.keys(changes).length) {
           throw new Error('expected a JSON object of dotted keys, for example {"speculation.enabled": true}');
@@ -107,7 +112,8 @@ function handleConfiguration(state: ControlState): void {
       return status(state);
     },
     {
-      description: 'Replace the whole configuration (the TOML file re-read by /admin/config/reload); validated by the config schema.',
+      description:
+        'Replace the whole configuration (the TOML file re-read by /admin/config/reload); validated by the config schema.',
       validator: (next) => void parsedConfig(next),
     },
   );
@@ -124,10 +130,16 @@ function handleAdmissions(state: ControlState): void {
     return { admitted: true, reserved };
   };
   setHandler(admitTasksUpdate, ({ taskIds }) => taskIds.map(admit), {
-    description: 'Submissions take max_pending_operations slots before their workflows start, in order; a slot is freed when its task is final.',
+    description:
+      'Submissions take max_pending_operations slots before their workflows start, in order; a slot is freed when its task is final.',
     validator: (req) => {
       const ids: unknown = req?.taskIds;
-      if (!Array.isArray(ids) || !ids.length || ids.length > MAX_ADMISSION_BATCH || !ids.every((id) => typeof id === 'string' && TASK_ID_PATTERN.test(id))) {
+      if (
+        !Array.isArray(ids) ||
+        !ids.length ||
+        ids.length > MAX_ADMISSION_BATCH ||
+        !ids.every((id) => typeof id === 'string' && TASK_ID_PATTERN.test(id))
+      ) {
         throw new Error(
           `admitTasks needs {taskIds}: 1 to ${MAX_ADMISSION_BATCH} task ids matching ${TASK_ID_PATTERN}, got ${JSON.stringify(req)?.slice(0, 200)}`,
         );
@@ -153,20 +165,30 @@ function handleAdmissions(state: ControlState): void {
       const verdicts = requests.map((req) => {
         const verdict = decideSpeculation(state, req, Date.now());
         if (verdict.allowed && !state.active.has(req.taskId)) {
-          setActive(state, req.taskId, { taskId: req.taskId, parentTaskId: req.parentTaskId, agent: req.agent, depth: req.depth });
+          setActive(state, req.taskId, {
+            taskId: req.taskId,
+            parentTaskId: req.parentTaskId,
+            agent: req.agent,
+            depth: req.depth,
+          });
         }
         return verdict;
       });
       return { config: state.config, verdicts };
     },
     {
-      description: 'Tasks ask to speculate: every limit is checked at once for each, in order, and a task is counted as active when allowed.',
+      description:
+        'Tasks ask to speculate: every limit is checked at once for each, in order, and a task is counted as active when allowed.',
       validator: (batch) => {
         const requests: unknown = batch?.requests;
         if (!Array.isArray(requests) || !requests.length || requests.length > MAX_SPECULATION_BATCH) {
-          throw new Error(`admitSpeculations needs {requests}: 1 to ${MAX_SPECULATION_BATCH} requests, got ${JSON.stringify(batch)?.slice(0, 200)}`);
+          throw new Error(
+            `admitSpeculations needs {requests}: 1 to ${MAX_SPECULATION_BATCH} requests, got ${JSON.stringify(batch)?.slice(0, 200)}`,
+          );
         }
-        const problems = requests.flatMap((req, i) => speculationRequestProblems(req).map((p) => `requests[${i}]: ${p}`));
+        const problems = requests.flatMap((req, i) =>
+          speculationRequestProblems(req).map((p) => `requests[${i}]: ${p}`),
+        );
         if (problems.length) throw new Error(`admitSpeculations request rejected: ${problems.join('; ')}`);
       },
     },
@@ -226,7 +248,9 @@ function handleOperators(state: ControlState): void {
     await Promise.all(
       targets.map(async (id) => {
         try {
-          await getExternalWorkflowHandle(taskWorkflowId(id)).signal(forceRollbackSignal, { reason: 'force-rollback by operator' });
+          await getExternalWorkflowHandle(taskWorkflowId(id)).signal(forceRollbackSignal, {
+            reason: 'force-rollback by operator',
+          });
         } catch {
           // the task already finished: its speculationEnded signal frees the slot
           forget(state, id);
@@ -234,8 +258,12 @@ function handleOperators(state: ControlState): void {
       }),
     );
   };
-  setHandler(forceRollbackAllSignal, forceRollbackAll, { description: 'Every active speculative task rolls back through its compensations.' });
-  setHandler(forceRollbackAllLegacySignal, forceRollbackAll, { description: 'The former name of forceRollbackAll, still heeded.' });
+  setHandler(forceRollbackAllSignal, forceRollbackAll, {
+    description: 'Every active speculative task rolls back through its compensations.',
+  });
+  setHandler(forceRollbackAllLegacySignal, forceRollbackAll, {
+    description: 'The former name of forceRollbackAll, still heeded.',
+  });
 }
 
 /** The status an operator reads and the snapshot a closed run is restored from. */
@@ -257,7 +285,12 @@ async function cleanUp(state: ControlState): Promise<void> {
   const now = Date.now();
   for (const [agent, until] of state.cooldowns) if (until <= now) state.cooldowns.delete(agent);
   const intervalMs = state.config.speculation.limits.gc_interval_ms;
-  const { taskIds, cursor } = cleanupCandidates(state, { nowMs: now, graceMs: 2 * intervalMs, cursor: state.cleanupCursor, batch: CLEANUP_BATCH });
+  const { taskIds, cursor } = cleanupCandidates(state, {
+    nowMs: now,
+    graceMs: 2 * intervalMs,
+    cursor: state.cleanupCursor,
+    batch: CLEANUP_BATCH,
+  });
   state.cleanupCursor = cursor;
   if (!taskIds.length) return;
   let closed: string[];
@@ -266,11 +299,18 @@ async function cleanUp(state: ControlState): Promise<void> {
   } catch (err) {
     // A clean-up that fails (the visibility store briefly down) is tried again next round; it must never
     // fail this workflow, which holds the live state every task depends on.
-    log.warn('clean-up could not ask which tasks closed; trying again next round', { error: String(err), tasks: taskIds.length });
+    log.warn('clean-up could not ask which tasks closed; trying again next round', {
+      error: String(err),
+      tasks: taskIds.length,
+    });
     return;
   }
   for (const taskId of closed) forget(state, taskId);
-  if (closed.length) log.warn('clean-up freed the slots of tasks that ended without saying so', { tasks: closed.slice(0, 20), count: closed.length });
+  if (closed.length)
+    log.warn('clean-up freed the slots of tasks that ended without saying so', {
+      tasks: closed.slice(0, 20),
+      count: closed.length,
+    });
 }
 
 export async function speculationControl(input: ControlInput): Promise<void> {
@@ -289,7 +329,8 @@ export async function speculationControl(input: ControlInput): Promise<void> {
       // No timers while there is nothing to clean: an idle system adds nothing to this history.
       await condition(() => continueAsNewSuggested() || !idle());
       if (continueAsNewSuggested()) break;
-      if (!(await condition(continueAsNewSuggested, state.config.speculation.limits.gc_interval_ms))) await cleanUp(state);
+      if (!(await condition(continueAsNewSuggested, state.config.speculation.limits.gc_interval_ms)))
+        await cleanUp(state);
     }
   } else {
     await condition(continueAsNewSuggested);

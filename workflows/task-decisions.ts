@@ -18,7 +18,12 @@ export type ParentNews =
   | { kind: 'executed' }
   | { kind: 'nothing_yet' };
 
-export function newsForDependents(t: { status: TaskStatus; hasResult: boolean; ownFault: boolean; rollbackRequested: boolean }): ParentNews {
+export function newsForDependents(t: {
+  status: TaskStatus;
+  hasResult: boolean;
+  ownFault: boolean;
+  rollbackRequested: boolean;
+}): ParentNews {
   if (t.ownFault || t.status === 'failed') return { kind: 'rolled_back', reason: 'parent_failed' };
   if (t.rollbackRequested || t.status === 'rolled_back') return { kind: 'rolled_back', reason: 'parent_rolled_back' };
   if (!t.hasResult) return { kind: 'nothing_yet' };
@@ -29,7 +34,11 @@ export function newsForDependents(t: { status: TaskStatus; hasResult: boolean; o
  * This task's unconfirmed ancestors: its parent and the parent's own, until the parent is confirmed. A
  * dependent that speculates on this task does so at depth 1 + this count.
  */
-export function unconfirmedAncestors(t: { hasParent: boolean; parentConfirmed: boolean; parentPending: number }): number {
+export function unconfirmedAncestors(t: {
+  hasParent: boolean;
+  parentConfirmed: boolean;
+  parentPending: number;
+}): number {
   return t.hasParent && !t.parentConfirmed ? 1 + t.parentPending : 0;
 }
 
@@ -54,8 +63,20 @@ export function rollbackTakesEffect(status: TaskStatus, alreadyRequested: boolea
  * May this task go into its committing parent's batch? Only when it is proven and waits for nothing but
  * its ancestors, nothing asked it to roll back, and batching is on. Joining is its point of no return.
  */
-export function mayJoinParentBatch(t: { status: TaskStatus; proofState: string; rollbackRequested: boolean; ownFault: boolean; batchSize: number }): boolean {
-  return t.status === 'awaiting_ancestors' && t.proofState === 'verified' && !t.rollbackRequested && !t.ownFault && t.batchSize > 1;
+export function mayJoinParentBatch(t: {
+  status: TaskStatus;
+  proofState: string;
+  rollbackRequested: boolean;
+  ownFault: boolean;
+  batchSize: number;
+}): boolean {
+  return (
+    t.status === 'awaiting_ancestors' &&
+    t.proofState === 'verified' &&
+    !t.rollbackRequested &&
+    !t.ownFault &&
+    t.batchSize > 1
+  );
 }
 
 /**
@@ -70,7 +91,11 @@ export function commitBatchEntries<T>(own: T, below: readonly T[], batchSize: nu
  * A task with an unconfirmed parent proves before the parent is confirmed only with optimistic proofs on;
  * either way it commits only after.
  */
-export function provesBeforeParentConfirmed(t: { hasParent: boolean; parentConfirmed: boolean; optimisticProofs: boolean }): boolean {
+export function provesBeforeParentConfirmed(t: {
+  hasParent: boolean;
+  parentConfirmed: boolean;
+  optimisticProofs: boolean;
+}): boolean {
   return !t.hasParent || t.parentConfirmed || t.optimisticProofs;
 }
 
@@ -78,7 +103,10 @@ export function provesBeforeParentConfirmed(t: { hasParent: boolean; parentConfi
  * Why a task did not confirm, or `undefined` when nothing went wrong: a rollback that took effect is
  * the reason even when the task also failed on its own (its bond is then released, not slashed).
  */
-export function endReason(rollbackRequest: RollbackReason | undefined, ownFault: RollbackReason | undefined): RollbackReason | undefined {
+export function endReason(
+  rollbackRequest: RollbackReason | undefined,
+  ownFault: RollbackReason | undefined,
+): RollbackReason | undefined {
   return rollbackRequest ?? ownFault;
 }
 
@@ -98,7 +126,10 @@ export function unconfirmedStatus(ownFault: boolean, rollbackRequested: boolean)
 }
 
 /** The Web UI's words for why a task did not confirm. */
-export function rollbackExplanation(reason: RollbackReason, t: { parentTaskId?: string; rootTaskId: string; error: string | null }): string {
+export function rollbackExplanation(
+  reason: RollbackReason,
+  t: { parentTaskId?: string; rootTaskId: string; error: string | null },
+): string {
   const error = t.error ?? '';
   switch (reason) {
     case 'parent_failed':
@@ -180,7 +211,10 @@ function verdict<R extends RollbackReason>(reason: R, message: string): FailureV
  * - anything else (the agent's inputs do not satisfy the circuit, a proof that did not verify): `proof_failed`.
  * Only the last slashes.
  */
-export function classifyProofFailure(err: unknown, confirmationTimeoutMs: number): FailureVerdict<'proof_unavailable' | 'proof_timeout' | 'proof_failed'> {
+export function classifyProofFailure(
+  err: unknown,
+  confirmationTimeoutMs: number,
+): FailureVerdict<'proof_unavailable' | 'proof_timeout' | 'proof_failed'> {
   const system = systemFaultIn(err);
   if (system) return verdict('proof_unavailable', system.message);
   const lost = proofActivityLost(err, confirmationTimeoutMs);
@@ -198,7 +232,8 @@ export function classifyProofFailure(err: unknown, confirmationTimeoutMs: number
 export function classifyExecutionFailure(err: unknown): FailureVerdict<'execution_unavailable' | 'execution_failed'> {
   const system = systemFaultIn(err);
   if (system) return verdict('execution_unavailable', system.message);
-  if (executionWorkerLost(err)) return verdict('execution_unavailable', `its task worker stopped answering on every attempt: ${rootMessage(err)}`);
+  if (executionWorkerLost(err))
+    return verdict('execution_unavailable', `its task worker stopped answering on every attempt: ${rootMessage(err)}`);
   return verdict('execution_failed', rootMessage(err));
 }
 

@@ -29,8 +29,16 @@ export function bondAddress(authority: PublicKey, taskId: string): Promise<Publi
 
 /** Returns the task id if usable in a bond seed and a memo, else throws InvalidTaskId. */
 export function validateTaskId(taskId: unknown): string {
-  if (typeof taskId !== 'string' || taskId.length === 0 || taskId.length > MAX_TASK_ID_LENGTH || /[\u0000-\u001f]/.test(taskId)) {
-    throw chainFailure('InvalidTaskId', `task id ${JSON.stringify(taskId)} is invalid: expected 1-${MAX_TASK_ID_LENGTH} printable characters`);
+  if (
+    typeof taskId !== 'string' ||
+    taskId.length === 0 ||
+    taskId.length > MAX_TASK_ID_LENGTH ||
+    /[\u0000-\u001f]/.test(taskId)
+  ) {
+    throw chainFailure(
+      'InvalidTaskId',
+      `task id ${JSON.stringify(taskId)} is invalid: expected 1-${MAX_TASK_ID_LENGTH} printable characters`,
+    );
   }
   return taskId;
 }

@@ -187,13 +187,15 @@ export class BankrunChain implements ChainPort {
   /** A real System transfer from the SVM's genesis-funded payer (the faucet), with a Memo. */
   airdrop(address: PublicKey, lamports: number): Promise<SendResult> {
     const faucet = this.context.payer;
-    const tx = new Transaction().add(SystemProgram.transfer({ fromPubkey: faucet.publicKey, toPubkey: address, lamports })).add(
-      new TransactionInstruction({
-        programId: new PublicKey(MEMO_PROGRAM_ID),
-        keys: [{ pubkey: faucet.publicKey, isSigner: true, isWritable: false }],
-        data: Buffer.from(JSON.stringify({ app: 'agenc', action: 'airdrop', amount: lamports }), 'utf8'),
-      }),
-    );
+    const tx = new Transaction()
+      .add(SystemProgram.transfer({ fromPubkey: faucet.publicKey, toPubkey: address, lamports }))
+      .add(
+        new TransactionInstruction({
+          programId: new PublicKey(MEMO_PROGRAM_ID),
+          keys: [{ pubkey: faucet.publicKey, isSigner: true, isWritable: false }],
+          data: Buffer.from(JSON.stringify({ app: 'agenc', action: 'airdrop', amount: lamports }), 'utf8'),
+        }),
+      );
     return this.send(tx, [faucet]);
   }
 
@@ -239,7 +241,9 @@ export class BankrunChain implements ChainPort {
   private async process(tx: Transaction, signers: Keypair[]): Promise<SendResult> {
     if (this.closed) throw new Error(`embedded chain ${this.accountsFile} is closed`);
     if (this.failure) {
-      throw new Error(`embedded chain state could not be persisted (${this.failure.message}); restart the process to reload ${this.accountsFile}`);
+      throw new Error(
+        `embedded chain state could not be persisted (${this.failure.message}); restart the process to reload ${this.accountsFile}`,
+      );
     }
     const feePayer = signers[0];
     if (!feePayer) throw new Error('send() needs at least one signer (the first pays the fee)');
@@ -370,7 +374,12 @@ function readSnapshot(file: string): Snapshot {
 }
 
 /** Journal records after the snapshot's (older ones are in it: a crash between compaction's two writes; the next compaction empties them). */
-async function readJournal(file: string, name: LogName, afterJournal: number, warn: (message: string) => void): Promise<JournalRecord[]> {
+async function readJournal(
+  file: string,
+  name: LogName,
+  afterJournal: number,
+  warn: (message: string) => void,
+): Promise<JournalRecord[]> {
   const records: JournalRecord[] = [];
   let last: JournalRecord | undefined;
   const scan = await scanJsonLines(file, name, (value) => {
@@ -396,7 +405,12 @@ async function readJournal(file: string, name: LogName, afterJournal: number, wa
  * The history up to the last transaction whose accounts were written, indexed as it is read. Later
  * lines were appended, but the crash came before their effects were written: they are cut off.
  */
-async function readHistory(file: string, name: LogName, upToSeq: number, warn: (message: string) => void): Promise<HistoryIndex> {
+async function readHistory(
+  file: string,
+  name: LogName,
+  upToSeq: number,
+  warn: (message: string) => void,
+): Promise<HistoryIndex> {
   const index: HistoryIndex = { byAddress: new Map(), lastSlot: undefined };
   let lastSeq = 0;
   let beyond: { line: number; offset: number; count: number } | undefined;
@@ -431,7 +445,12 @@ async function readHistory(file: string, name: LogName, upToSeq: number, warn: (
 }
 
 function indexHistory(byAddress: Map<string, MemoRecord[]>, entry: HistoryEntry): void {
-  const record: MemoRecord = { signature: entry.signature, slot: entry.slot, feePayer: entry.feePayer, memo: entry.memo };
+  const record: MemoRecord = {
+    signature: entry.signature,
+    slot: entry.slot,
+    feePayer: entry.feePayer,
+    memo: entry.memo,
+  };
   for (const address of new Set(entry.accounts)) {
     const list = byAddress.get(address);
     if (list) list.push(record);

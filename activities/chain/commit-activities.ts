@@ -70,11 +70,15 @@ export function commitDifferences(memo: CommitMemo, entry: CommitEntry): CommitD
     ['parent_commitment', memo.parent, entry.parentCommitment],
     ['verification_key_hash', memo.vkey, entry.verificationKeyHash],
   ];
-  return pairs.filter(([, onChain, expected]) => onChain !== expected).map(([field, on_chain, expected]) => ({ field, on_chain, expected }));
+  return pairs
+    .filter(([, onChain, expected]) => onChain !== expected)
+    .map(([field, on_chain, expected]) => ({ field, on_chain, expected }));
 }
 
 export function describeDifferences(differences: CommitDifference[], expectedAs: string): string {
-  return differences.map((d) => `${d.field}: on-chain ${JSON.stringify(d.on_chain)}, ${expectedAs} ${JSON.stringify(d.expected)}`).join('; ');
+  return differences
+    .map((d) => `${d.field}: on-chain ${JSON.stringify(d.on_chain)}, ${expectedAs} ${JSON.stringify(d.expected)}`)
+    .join('; ');
 }
 
 /** The record's signature when it is this entry's commitment; CommitmentMismatch when it is another's. */
@@ -100,7 +104,8 @@ export const DEFAULT_EMBEDDED_FINALITY_MS = 3000;
 export function embeddedFinalityMs(): number {
   const raw = process.env.AGENC_EMBEDDED_FINALITY_MS;
   const n = raw === undefined ? DEFAULT_EMBEDDED_FINALITY_MS : Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`AGENC_EMBEDDED_FINALITY_MS=${raw} must be a whole number of milliseconds >= 0`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`AGENC_EMBEDDED_FINALITY_MS=${raw} must be a whole number of milliseconds >= 0`);
   return n;
 }
 
@@ -164,7 +169,11 @@ export function createCommitActivity(
     }
   }
 
-  async function sendCommitments({ entries }: { entries: CommitEntry[] }): Promise<{ signatures: Record<string, string> }> {
+  async function sendCommitments({
+    entries,
+  }: {
+    entries: CommitEntry[];
+  }): Promise<{ signatures: Record<string, string> }> {
     if (!entries.length) throw new Error('sendCommitments needs at least one entry');
     const signatures: Record<string, string> = {};
     for (const entry of entries) signatures[entry.taskId] = await commitOne(entry);

@@ -64,7 +64,10 @@ export async function ensureTreasuryFunded(deps: StakeDeps, rentMinimum: number)
   const lamports = await deps.chain.getLamports(treasury);
   if (lamports >= rentMinimum) return;
   const authority = deps.keys.authority();
-  await deps.chain.send(buildTreasuryFundTx({ authority: authority.publicKey, treasury, amount: rentMinimum - lamports }), [authority]);
+  await deps.chain.send(
+    buildTreasuryFundTx({ authority: authority.publicKey, treasury, amount: rentMinimum - lamports }),
+    [authority],
+  );
 }
 
 export async function agentStake(authority: PublicKey, agent: string): Promise<SeededAccount> {
@@ -78,7 +81,10 @@ export async function taskBond(authority: PublicKey, taskId: string): Promise<Se
 /** Throws InvalidAmount unless `value` is a safe integer ≥ `min`. */
 export function requireLamports(what: string, value: unknown, min = 0): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw chainFailure('InvalidAmount', `${what} must be a whole number of lamports ≥ ${min}, got ${JSON.stringify(value)}`);
+    throw chainFailure(
+      'InvalidAmount',
+      `${what} must be a whole number of lamports ≥ ${min}, got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
@@ -88,8 +94,16 @@ export function requireLamports(what: string, value: unknown, min = 0): number {
  * the decimal it prints as (0.29 is 29/100), so float rounding cannot move a lamport.
  */
 export function splitSlash(amount: number, slashPercentage: number): { slashed: number; returned: number } {
-  if (typeof slashPercentage !== 'number' || !Number.isFinite(slashPercentage) || slashPercentage < 0 || slashPercentage > 1) {
-    throw chainFailure('InvalidAmount', `slashPercentage must be a number in [0, 1], got ${JSON.stringify(slashPercentage)}`);
+  if (
+    typeof slashPercentage !== 'number' ||
+    !Number.isFinite(slashPercentage) ||
+    slashPercentage < 0 ||
+    slashPercentage > 1
+  ) {
+    throw chainFailure(
+      'InvalidAmount',
+      `slashPercentage must be a number in [0, 1], got ${JSON.stringify(slashPercentage)}`,
+    );
   }
   const [numerator, denominator] = decimalFraction(slashPercentage);
   const slashed = Number((BigInt(amount) * numerator) / denominator);

@@ -22,8 +22,14 @@ export type ChainFailureType =
   | 'InvalidProgram';
 
 /** A permanent error: retrying the same input cannot succeed. `details` go to the caller as the failure's details. */
-export function chainFailure(type: ChainFailureType, message: string, details?: Record<string, unknown>): ApplicationFailure {
-  return details ? ApplicationFailure.create({ message, type, nonRetryable: true, details: [details] }) : ApplicationFailure.nonRetryable(message, type);
+export function chainFailure(
+  type: ChainFailureType,
+  message: string,
+  details?: Record<string, unknown>,
+): ApplicationFailure {
+  return details
+    ? ApplicationFailure.create({ message, type, nonRetryable: true, details: [details] })
+    : ApplicationFailure.nonRetryable(message, type);
 }
 
 /** An error an operator can fix while Temporal keeps retrying (e.g. funding the authority). */

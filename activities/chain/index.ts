@@ -8,5 +8,11 @@ export { bondAddress, bondSeed, stakeAddress, stakeSeed, validateTaskId } from '
 export { bondAmount, type BondStakeRule } from './bond-amount';
 export { ChainTransactionError, type ChainFailureType } from './errors';
 export { openStakeDeps, splitSlash, type OpenStakeDepsOptions, type StakeDeps } from './context';
-export { createStakeActivities, type LockBondInput, type ReleaseBondInput, type SlashBondInput, type StakeActivities } from './stake-activities';
+export {
+  createStakeActivities,
+  type LockBondInput,
+  type ReleaseBondInput,
+  type SlashBondInput,
+  type StakeActivities,
+} from './stake-activities';
 export { createStakeOperator, type StakeOperator } from './stake-operator';

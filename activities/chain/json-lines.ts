@@ -95,7 +95,9 @@ export async function scanJsonLines(file: string, name: LogName, check: RecordCh
       const view = chunk.subarray(0, bytesRead);
       let from = 0;
       for (let newline = view.indexOf(0x0a, from); newline !== -1; newline = view.indexOf(0x0a, from)) {
-        const bytes = partial.length ? Buffer.concat([...partial, view.subarray(from, newline)]) : view.subarray(from, newline);
+        const bytes = partial.length
+          ? Buffer.concat([...partial, view.subarray(from, newline)])
+          : view.subarray(from, newline);
         partial = [];
         onLine(bytes, lineStart, true);
         lineStart = position + newline + 1;

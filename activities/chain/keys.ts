@@ -155,7 +155,9 @@ export function initialiseAuthority(at: ChainLocation = {}): { authority: Public
   if (keys.hasAuthority()) return { authority: keys.authority().publicKey, created: false };
   if (at.rpcUrl ?? process.env.SOLANA_RPC_URL) throw new Error(missingAuthorityMessage(keys.authorityFile));
   const accountsFile = path.resolve(at.accountsFile ?? process.env.AGENC_CHAIN_FILE ?? DEFAULT_ACCOUNTS_FILE);
-  const state = [accountsFile, historyFileFor(accountsFile), journalFileFor(accountsFile)].filter((f) => fs.existsSync(f));
+  const state = [accountsFile, historyFileFor(accountsFile), journalFileFor(accountsFile)].filter((f) =>
+    fs.existsSync(f),
+  );
   if (state.length) {
     throw new Error(
       `no protocol authority key at ${keys.authorityFile}, but the embedded chain already has state (${state.join(', ')}) whose stake, ` +
@@ -170,7 +172,9 @@ function readKeypair(file: string): Keypair {
   // A secret key others can read is as good as leaked: refuse it (as ssh does) rather than sign with it.
   const mode = fs.statSync(file).mode & 0o777;
   if (mode & 0o077) {
-    throw new Error(`key file ${file} has mode ${mode.toString(8)}: a secret key must be readable by its owner only; run \`chmod 600 ${file}\``);
+    throw new Error(
+      `key file ${file} has mode ${mode.toString(8)}: a secret key must be readable by its owner only; run \`chmod 600 ${file}\``,
+    );
   }
   let bytes: unknown;
   try {

@@ -2,7 +2,15 @@
  * A real cluster (`SOLANA_RPC_URL`: devnet, a local solana-test-validator, ...) through @solana/web3.js.
  * No local state: memo history is read back from the cluster (getSignaturesForAddress + getTransactions).
  */
-import { Connection, SendTransactionError, sendAndConfirmTransaction, type Commitment, type Keypair, type PublicKey, type Transaction } from '@solana/web3.js';
+import {
+  Connection,
+  SendTransactionError,
+  sendAndConfirmTransaction,
+  type Commitment,
+  type Keypair,
+  type PublicKey,
+  type Transaction,
+} from '@solana/web3.js';
 import type { AccountSnapshot, ChainPort, MemoRecord, SendResult } from './port';
 import { MEMO_PROGRAM_ID } from './port';
 import { encodeBase58 } from './base58';
@@ -47,7 +55,10 @@ export class RpcChain implements ChainPort {
       if (!(err instanceof Error)) {
         const signature = tx.signature ? encodeBase58(tx.signature) : null;
         const logs = signature ? await this.getTransactionLogs(signature).catch(() => null) : null;
-        throw new ChainTransactionError(`transaction ${signature ?? '(unsigned)'} failed on-chain: ${JSON.stringify(err)}`, logs);
+        throw new ChainTransactionError(
+          `transaction ${signature ?? '(unsigned)'} failed on-chain: ${JSON.stringify(err)}`,
+          logs,
+        );
       }
       throw err;
     }
@@ -61,7 +72,10 @@ export class RpcChain implements ChainPort {
   async getAccounts(addresses: PublicKey[]): Promise<Array<AccountSnapshot | null>> {
     const out: Array<AccountSnapshot | null> = [];
     for (let i = 0; i < addresses.length; i += MULTIPLE_ACCOUNTS_LIMIT) {
-      const infos = await this.connection.getMultipleAccountsInfo(addresses.slice(i, i + MULTIPLE_ACCOUNTS_LIMIT), this.commitment);
+      const infos = await this.connection.getMultipleAccountsInfo(
+        addresses.slice(i, i + MULTIPLE_ACCOUNTS_LIMIT),
+        this.commitment,
+      );
       for (const info of infos) {
         out.push(info ? { lamports: info.lamports, owner: info.owner.toBase58(), dataLength: info.data.length } : null);
       }
@@ -109,7 +123,10 @@ export class RpcChain implements ChainPort {
         const signature = batch[j]!;
         // A listed signature whose transaction the node cannot return (yet, or any more): skipping it
         // would silently drop a lock or a deposit from the ledger, so fail and let Temporal retry.
-        if (!tx) throw new Error(`${this.url} listed transaction ${signature} for ${address.toBase58()} but returned no transaction for it`);
+        if (!tx)
+          throw new Error(
+            `${this.url} listed transaction ${signature} for ${address.toBase58()} but returned no transaction for it`,
+          );
         if (tx.meta?.err) return;
         const message = tx.transaction.message;
         const keys = message.staticAccountKeys.map((k) => k.toBase58());

@@ -25,7 +25,14 @@ import { chainFailure } from './errors';
 import { validateAgentName } from './keys';
 import { bondHistory, parseMemos, type BondHistory } from './ledger';
 import { buildLockTx, buildReleaseTx, buildSlashTx } from './transactions';
-import { agentStake, ensureAuthorityFunded, ensureTreasuryFunded, splitSlash, taskBond, type StakeDeps } from './context';
+import {
+  agentStake,
+  ensureAuthorityFunded,
+  ensureTreasuryFunded,
+  splitSlash,
+  taskBond,
+  type StakeDeps,
+} from './context';
 
 /** What lockBond found at a bond address it cannot use (the `found` of BondUnusable's details). */
 export type BondFound = 'settled' | 'other_lock' | 'unlocked_lamports';
@@ -68,19 +75,39 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     return bondHistory(parseMemos(await chain.getMemoHistory(address), authority));
   }
 
-  function settledResult(base: { taskId: string; agent: string; bondAddress: string }, history: BondHistory): SettleBondResult {
+  function settledResult(
+    base: { taskId: string; agent: string; bondAddress: string },
+    history: BondHistory,
+  ): SettleBondResult {
     const s = history.settlement;
     if (!s) return { ...base, outcome: 'never_locked', slashed: 0, returned: 0, signature: null, alreadySettled: true };
     if (s.memo.action === 'slash') {
-      return { ...base, outcome: 'slashed', slashed: s.memo.slashed, returned: s.memo.returned, signature: s.signature, alreadySettled: true };
+      return {
+        ...base,
+        outcome: 'slashed',
+        slashed: s.memo.slashed,
+        returned: s.memo.returned,
+        signature: s.signature,
+        alreadySettled: true,
+      };
     }
-    return { ...base, outcome: 'released', slashed: 0, returned: s.memo.amount, signature: s.signature, alreadySettled: true };
+    return {
+      ...base,
+      outcome: 'released',
+      slashed: 0,
+      returned: s.memo.amount,
+      signature: s.signature,
+      alreadySettled: true,
+    };
   }
 
   function checkOwner(history: BondHistory, taskId: string, agent: string): void {
     const owner = history.lock?.memo.agent;
     if (owner !== undefined && owner !== agent) {
-      throw chainFailure('BondAgentMismatch', `the bond for task ${taskId} was locked by agent "${owner}", not "${agent}"; nothing was moved`);
+      throw chainFailure(
+        'BondAgentMismatch',
+        `the bond for task ${taskId} was locked by agent "${owner}", not "${agent}"; nothing was moved`,
+      );
     }
   }
 
@@ -140,14 +167,21 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
       throw err;
     }
 
-    type Found = { kind: 'empty' } | { kind: 'locked'; result: LockBondResult } | { kind: 'unusable'; found: BondFound; failure: ApplicationFailure };
+    type Found =
+      | { kind: 'empty' }
+      | { kind: 'locked'; result: LockBondResult }
+      | { kind: 'unusable'; found: BondFound; failure: ApplicationFailure };
 
     function unusable(found: BondFound, what: string, extra: Record<string, unknown> = {}): Found {
-      const failure = chainFailure(FAILURE_TYPES.bondUnusable, `${what}; task ${taskId} will run without speculation; nothing was moved`, {
-        found,
-        bondAddress: base.bondAddress,
-        ...extra,
-      });
+      const failure = chainFailure(
+        FAILURE_TYPES.bondUnusable,
+        `${what}; task ${taskId} will run without speculation; nothing was moved`,
+        {
+          found,
+          bondAddress: base.bondAddress,
+          ...extra,
+        },
+      );
       return { kind: 'unusable', found, failure };
     }
 
@@ -206,7 +240,10 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     }
   }
 
-  async function settle(input: { taskId: string; agent: string; reason: string }, slashPercentage: number | null): Promise<SettleBondResult> {
+  async function settle(
+    input: { taskId: string; agent: string; reason: string },
+    slashPercentage: number | null,
+  ): Promise<SettleBondResult> {
     const taskId = validateTaskId(input.taskId);
     const agent = validateAgentName(input.agent);
     if (slashPercentage !== null) splitSlash(0, slashPercentage); // InvalidAmount before anything else
@@ -247,12 +284,28 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
         treasury: keys.treasury().publicKey,
         slashed,
         returned,
-        memo: { action: 'slash', task: taskId, agent, amount, slashed, returned, slash_percentage: slashPercentage, reason },
+        memo: {
+          action: 'slash',
+          task: taskId,
+          agent,
+          amount,
+          slashed,
+          returned,
+          slash_percentage: slashPercentage,
+          reason,
+        },
       });
     }
     try {
       const { signature } = await chain.send(tx, [authority]);
-      return { ...base, outcome: slashPercentage === null ? 'released' : 'slashed', slashed, returned, signature, alreadySettled: false };
+      return {
+        ...base,
+        outcome: slashPercentage === null ? 'released' : 'slashed',
+        slashed,
+        returned,
+        signature,
+        alreadySettled: false,
+      };
     } catch (err) {
       const stillThere = await chain.getAccount(bond.address).catch(() => account);
       if (stillThere) throw err;

@@ -51,7 +51,10 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
   function requireRequestId(requestId: unknown): string | undefined {
     if (requestId === undefined) return undefined;
     if (typeof requestId !== 'string' || requestId.length === 0 || requestId.length > 64) {
-      throw chainFailure('InvalidAmount', `requestId must be a string of 1-64 characters, got ${JSON.stringify(requestId)}`);
+      throw chainFailure(
+        'InvalidAmount',
+        `requestId must be a string of 1-64 characters, got ${JSON.stringify(requestId)}`,
+      );
     }
     return requestId;
   }
@@ -109,7 +112,11 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
     const ledger = await ledgerOf(stake.address, agent);
     const live = [...ledger.liveBonds.values()];
     const bondAddresses = await Promise.all(live.map((b) => bondAddress(authority, b.taskId)));
-    const [walletAccount, stakeAccount, ...bondAccounts] = await chain.getAccounts([wallet, stake.address, ...bondAddresses]);
+    const [walletAccount, stakeAccount, ...bondAccounts] = await chain.getAccounts([
+      wallet,
+      stake.address,
+      ...bondAddresses,
+    ]);
     const stakeLamports = stakeAccount?.lamports ?? 0;
     const bonds: BondStatus[] = live.map((b, i) => ({
       task_id: b.taskId,
@@ -169,7 +176,8 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
           `(locked bonds are never withdrawable; ${ledger.reserve} is the rent reserve) but ${amount} was requested`,
       );
     }
-    if (amount === 0) return { ...base, withdrawn: 0, available_after: available, signature: null, alreadyApplied: false };
+    if (amount === 0)
+      return { ...base, withdrawn: 0, available_after: available, signature: null, alreadyApplied: false };
     const rentMin = await chain.rentExemptMinimum(0);
     const walletLamports = await chain.getLamports(wallet);
     if (walletLamports + amount < rentMin) {
@@ -226,7 +234,10 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
       }
       const stake = await agentStake(authority, agent);
       const ledger = await ledgerOf(stake.address, agent);
-      const [walletLamports, stakeLamports] = await Promise.all([chain.getLamports(keys.agentPublicKey(agent)), chain.getLamports(stake.address)]);
+      const [walletLamports, stakeLamports] = await Promise.all([
+        chain.getLamports(keys.agentPublicKey(agent)),
+        chain.getLamports(stake.address),
+      ]);
       totals.wallets += walletLamports;
       totals.stake_accounts += stakeLamports;
       totals.deposited += ledger.deposited + ledger.reserve;
@@ -245,7 +256,9 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
         totals.bonds += lamports;
         bondsOnChain.add(bond.taskId);
         if (lamports !== bond.amount) {
-          problems.push(`bond ${address.toBase58()} of task ${bond.taskId} holds ${lamports} lamports; it was locked with ${bond.amount}`);
+          problems.push(
+            `bond ${address.toBase58()} of task ${bond.taskId} holds ${lamports} lamports; it was locked with ${bond.amount}`,
+          );
         }
         const c = commitments.get(bond.taskId);
         if (!c) {
@@ -254,9 +267,13 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
               `if the task's workflow closed without settling it (terminated), fix: agenc stake release-bond --task ${bond.taskId} --reason "<why>"`,
           );
         } else if (c.agent !== agent) {
-          problems.push(`bond of task ${bond.taskId} belongs to agent "${agent}" but the live commitment names "${c.agent}"`);
+          problems.push(
+            `bond of task ${bond.taskId} belongs to agent "${agent}" but the live commitment names "${c.agent}"`,
+          );
         } else if (c.amount !== lamports) {
-          problems.push(`bond of task ${bond.taskId} holds ${lamports} lamports but the live commitment says ${c.amount}`);
+          problems.push(
+            `bond of task ${bond.taskId} holds ${lamports} lamports but the live commitment says ${c.amount}`,
+          );
         }
       }
     }
@@ -276,11 +293,15 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
     totals.treasury = await chain.getLamports(treasury);
     totals.treasury_funded = treasuryRecord.funded;
     if (treasuryRecord.slashed !== totals.slashed) {
-      problems.push(`treasury records ${treasuryRecord.slashed} lamports slashed but the stake accounts record ${totals.slashed}`);
+      problems.push(
+        `treasury records ${treasuryRecord.slashed} lamports slashed but the stake accounts record ${totals.slashed}`,
+      );
     }
     const expectedTreasury = treasuryRecord.funded + treasuryRecord.slashed;
     if (totals.treasury !== expectedTreasury) {
-      problems.push(`treasury ${treasury.toBase58()} holds ${totals.treasury} lamports; funding and slashes say ${expectedTreasury}`);
+      problems.push(
+        `treasury ${treasury.toBase58()} holds ${totals.treasury} lamports; funding and slashes say ${expectedTreasury}`,
+      );
     }
 
     totals.expected = totals.deposited - totals.withdrawn + totals.treasury_funded;
@@ -321,7 +342,9 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
       );
     }
     if (staked.length === 0) {
-      problems.push('no agent has a stake account, so nothing can back a bond: deposit with `agenc stake init --amount LAMPORTS [--agent NAME]`');
+      problems.push(
+        'no agent has a stake account, so nothing can back a bond: deposit with `agenc stake init --amount LAMPORTS [--agent NAME]`',
+      );
     } else if (available < smallestBond) {
       problems.push(
         `the pool has ${available} lamports available across ${staked.length} agent(s); a speculative task bonds at least ${smallestBond} ` +

@@ -53,7 +53,10 @@ const TAKE_ATTEMPTS = 3;
 export async function acquireStateLock(stateFile: string, warn: (message: string) => void): Promise<StateLock> {
   const real = path.join(fs.realpathSync(path.dirname(stateFile)), path.basename(stateFile));
   if (heldHere.has(real))
-    throw chainFailure('ChainStateLocked', `embedded chain state ${stateFile} is already open in this process: close() the other BankrunChain first`);
+    throw chainFailure(
+      'ChainStateLocked',
+      `embedded chain state ${stateFile} is already open in this process: close() the other BankrunChain first`,
+    );
   heldHere.add(real); // before the first await: two opens in one tick must not both pass
   const servers: Listener[] = [];
   let released = false;
@@ -71,7 +74,8 @@ export async function acquireStateLock(stateFile: string, warn: (message: string
     if (process.platform !== 'win32') {
       const socketFile = `${real}.lock`;
       let unusable: string | undefined;
-      if (Buffer.byteLength(socketFile) > MAX_SOCKET_PATH) unusable = `its path is longer than a Unix socket's ${MAX_SOCKET_PATH} bytes`;
+      if (Buffer.byteLength(socketFile) > MAX_SOCKET_PATH)
+        unusable = `its path is longer than a Unix socket's ${MAX_SOCKET_PATH} bytes`;
       else {
         try {
           servers.push(await take(socketFile, stateFile, holder, true));
@@ -111,7 +115,8 @@ async function take(address: string, stateFile: string, holder: Holder, isFile: 
     const server = await listen(address, holder);
     if (server) return server;
     const probe = await probeHolder(address);
-    if (probe.state === 'live') throw lockedBy(stateFile, probe.holder ? describe(probe.holder) : 'another live process');
+    if (probe.state === 'live')
+      throw lockedBy(stateFile, probe.holder ? describe(probe.holder) : 'another live process');
     if (probe.state === 'unknown') {
       throw chainFailure(
         'ChainStateLocked',
@@ -122,7 +127,9 @@ async function take(address: string, stateFile: string, holder: Holder, isFile: 
     // Nobody listens: a socket file its holder left when killed, or the pid file of an older version.
     if (isFile) fs.rmSync(address, { force: true });
   }
-  throw new Error(`could not take the lock of the embedded chain state ${stateFile}: it changed hands ${TAKE_ATTEMPTS} times while this process tried`);
+  throw new Error(
+    `could not take the lock of the embedded chain state ${stateFile}: it changed hands ${TAKE_ATTEMPTS} times while this process tried`,
+  );
 }
 
 interface Listener {
@@ -169,7 +176,10 @@ function probeHolder(address: string): Promise<Probe> {
       socket.destroy();
       resolve(probe);
     };
-    const timer = setTimeout(() => done(connected ? { state: 'live' } : { state: 'unknown', code: 'no answer' }), PROBE_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => done(connected ? { state: 'live' } : { state: 'unknown', code: 'no answer' }),
+      PROBE_TIMEOUT_MS,
+    );
     socket.setEncoding('utf8');
     socket.on('connect', () => (connected = true));
     socket.on('data', (chunk: string) => (answer += chunk));
@@ -185,7 +195,8 @@ function probeHolder(address: string): Promise<Probe> {
 function parseHolder(text: string): Holder | undefined {
   try {
     const value = JSON.parse(text) as Partial<Holder>;
-    if (typeof value.pid === 'number' && typeof value.host === 'string' && typeof value.since === 'string') return value as Holder;
+    if (typeof value.pid === 'number' && typeof value.host === 'string' && typeof value.since === 'string')
+      return value as Holder;
   } catch {
     // an older or foreign listener: it is live, which is all that matters
   }

@@ -80,7 +80,10 @@ export function buildReleaseTx(p: {
   amount: number;
   memo: Extract<StakeMemo, { action: 'release' }>;
 }): Transaction {
-  return new Transaction().add(transferFromSeeded(p.authority, p.bond, p.stake, p.amount), memoInstruction(p.authority, p.memo));
+  return new Transaction().add(
+    transferFromSeeded(p.authority, p.bond, p.stake, p.amount),
+    memoInstruction(p.authority, p.memo),
+  );
 }
 
 /** Slash: `slashed` to the treasury and `returned` to the stake, one transaction, the bond emptied. */
@@ -135,7 +138,10 @@ export function buildWithdrawTx(p: {
   amount: number;
   memo: Extract<StakeMemo, { action: 'withdraw' }>;
 }): Transaction {
-  return new Transaction().add(transferFromSeeded(p.authority, p.stake, p.wallet, p.amount), memoInstruction(p.authority, p.memo));
+  return new Transaction().add(
+    transferFromSeeded(p.authority, p.stake, p.wallet, p.amount),
+    memoInstruction(p.authority, p.memo),
+  );
 }
 
 /**
@@ -177,7 +183,12 @@ export function buildTreasuryFundTx(p: { authority: PublicKey; treasury: PublicK
   );
 }
 
-function transferFromSeeded(authority: PublicKey, from: SeededAccount, to: PublicKey, lamports: number): TransactionInstruction {
+function transferFromSeeded(
+  authority: PublicKey,
+  from: SeededAccount,
+  to: PublicKey,
+  lamports: number,
+): TransactionInstruction {
   return SystemProgram.transfer({
     fromPubkey: from.address,
     basePubkey: authority,

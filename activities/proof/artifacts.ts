@@ -71,7 +71,10 @@ export interface CircuitArtifacts {
   cacheHit: boolean;
 }
 
-interface Manifest extends Omit<CircuitArtifacts, 'dir' | 'cacheHit' | 'wasmPath' | 'zkeyPath' | 'r1csPath' | 'verificationKeyPath'> {
+interface Manifest extends Omit<
+  CircuitArtifacts,
+  'dir' | 'cacheHit' | 'wasmPath' | 'zkeyPath' | 'r1csPath' | 'verificationKeyPath'
+> {
   manifestVersion: number;
   files: { wasm: string; zkey: string; r1cs: string; verificationKey: string };
   circomlibVersion: string;
@@ -161,9 +164,13 @@ function readCircuit(circuitPath: string): string {
   try {
     return fs.readFileSync(circuitPath, 'utf8');
   } catch (e) {
-    throw new ProofArtifactMissingError(`circuit source ${circuitPath} cannot be read (${(e as Error).message}); restore circuits/task.circom`, circuitPath, {
-      cause: e,
-    });
+    throw new ProofArtifactMissingError(
+      `circuit source ${circuitPath} cannot be read (${(e as Error).message}); restore circuits/task.circom`,
+      circuitPath,
+      {
+        cause: e,
+      },
+    );
   }
 }
 
@@ -192,7 +199,10 @@ export function loadArtifactsFromDir(dir: string): CircuitArtifacts {
   const p = (f: string): string => path.join(dir, f);
   for (const f of Object.values(manifest.files)) {
     if (!fs.existsSync(p(f))) {
-      throw new ProofArtifactMissingError(`circuit artifact ${p(f)} is missing; delete ${dir} and run \`npx tsx scripts/build-circuits.ts\` to rebuild`, p(f));
+      throw new ProofArtifactMissingError(
+        `circuit artifact ${p(f)} is missing; delete ${dir} and run \`npx tsx scripts/build-circuits.ts\` to rebuild`,
+        p(f),
+      );
     }
   }
   const vk = JSON.parse(fs.readFileSync(p(manifest.files.verificationKey), 'utf8')) as unknown;
@@ -339,11 +349,15 @@ async function ensureDevPtau(root: string, power: number, progress: (l: string) 
     const p1 = path.join(tmp, 'pot_1.ptau');
     const pf = path.join(tmp, 'pot_final.ptau');
     progress(`powers of tau 2^${power}: DEVELOPMENT setup, single local contributor (not a trusted ceremony)`);
-    await timed(progress, `powers of tau 2^${power}: new accumulator`, () => snarkjs.powersOfTau.newAccumulator(curve, power, p0));
+    await timed(progress, `powers of tau 2^${power}: new accumulator`, () =>
+      snarkjs.powersOfTau.newAccumulator(curve, power, p0),
+    );
     await timed(progress, `powers of tau 2^${power}: contribution`, () =>
       snarkjs.powersOfTau.contribute(p0, p1, 'agenc-speculate dev', randomBytes(32).toString('hex')),
     );
-    await timed(progress, `powers of tau 2^${power}: prepare phase 2 (slowest step)`, () => snarkjs.powersOfTau.preparePhase2(p1, pf));
+    await timed(progress, `powers of tau 2^${power}: prepare phase 2 (slowest step)`, () =>
+      snarkjs.powersOfTau.preparePhase2(p1, pf),
+    );
     fs.renameSync(pf, final); // atomic; a concurrent builder's equivalent file may be replaced, which is harmless
     return final;
   } finally {
@@ -351,13 +365,21 @@ async function ensureDevPtau(root: string, power: number, progress: (l: string) 
   }
 }
 
-async function buildInto(dir: string, root: string, key: string, circuitPath: string, opts: ArtifactOptions): Promise<CircuitArtifacts> {
+async function buildInto(
+  dir: string,
+  root: string,
+  key: string,
+  circuitPath: string,
+  opts: ArtifactOptions,
+): Promise<CircuitArtifacts> {
   const progress = opts.onProgress ?? (() => undefined);
   const t0 = Date.now();
   const tmp = fs.mkdtempSync(path.join(root, `.tmp-${key.slice(0, 12)}-`));
   try {
-    await timed(progress, `compiling ${path.relative(process.cwd(), circuitPath)} with circom2 ${packageVersion('circom2')}`, () =>
-      runCircom(circuitPath, tmp),
+    await timed(
+      progress,
+      `compiling ${path.relative(process.cwd(), circuitPath)} with circom2 ${packageVersion('circom2')}`,
+      () => runCircom(circuitPath, tmp),
     );
     const base = path.basename(circuitPath, '.circom');
     const r1cs = path.join(tmp, `${base}.r1cs`);
@@ -368,7 +390,9 @@ async function buildInto(dir: string, root: string, key: string, circuitPath: st
 
     const info = await snarkjs.r1cs.info(r1cs);
     const power = requiredPtauPower(info.nConstraints, info.nPubInputs, info.nOutputs);
-    progress(`circuit: ${info.nConstraints} constraints, ${info.nPubInputs} public inputs -> needs powers of tau 2^${power}`);
+    progress(
+      `circuit: ${info.nConstraints} constraints, ${info.nPubInputs} public inputs -> needs powers of tau 2^${power}`,
+    );
 
     const ptau = opts.ptauPath ? path.resolve(opts.ptauPath) : await ensureDevPtau(root, power, progress);
     if (opts.ptauPath) progress(`powers of tau: using ${ptau}`);
@@ -377,7 +401,12 @@ async function buildInto(dir: string, root: string, key: string, circuitPath: st
     const zkey = path.join(tmp, `${base}.zkey`);
     await timed(progress, 'groth16 setup', async () => {
       const errors: string[] = [];
-      const logger = { debug: () => undefined, info: () => undefined, warn: (m: string) => errors.push(m), error: (m: string) => errors.push(m) };
+      const logger = {
+        debug: () => undefined,
+        info: () => undefined,
+        warn: (m: string) => errors.push(m),
+        error: (m: string) => errors.push(m),
+      };
       const ok = await snarkjs.zKey.newZKey(r1cs, ptau, z0, logger);
       if (typeof ok === 'number' || !fs.existsSync(z0)) {
         throw new Error(
@@ -385,7 +414,9 @@ async function buildInto(dir: string, root: string, key: string, circuitPath: st
         );
       }
     });
-    await timed(progress, 'zkey contribution', () => snarkjs.zKey.contribute(z0, zkey, 'agenc-speculate', randomBytes(32).toString('hex')));
+    await timed(progress, 'zkey contribution', () =>
+      snarkjs.zKey.contribute(z0, zkey, 'agenc-speculate', randomBytes(32).toString('hex')),
+    );
     fs.rmSync(z0, { force: true });
     const vk: VerificationKey = await snarkjs.zKey.exportVerificationKey(zkey);
     const vkFile = path.join(tmp, 'verification_key.json');
@@ -394,7 +425,12 @@ async function buildInto(dir: string, root: string, key: string, circuitPath: st
     const manifest: Manifest = {
       manifestVersion: MANIFEST_VERSION,
       key,
-      files: { wasm: path.basename(wasm), zkey: path.basename(zkey), r1cs: path.basename(r1cs), verificationKey: path.basename(vkFile) },
+      files: {
+        wasm: path.basename(wasm),
+        zkey: path.basename(zkey),
+        r1cs: path.basename(r1cs),
+        verificationKey: path.basename(vkFile),
+      },
       verificationKeyHash: verificationKeyHash(vk),
       constraints: info.nConstraints,
       publicInputs: info.nPubInputs,
@@ -414,7 +450,9 @@ async function buildInto(dir: string, root: string, key: string, circuitPath: st
       progress(`another process completed ${dir} first; using it`);
     }
     const built = loadArtifactsFromDir(dir);
-    progress(`artifacts ready in ${path.relative(process.cwd(), dir) || dir} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    progress(
+      `artifacts ready in ${path.relative(process.cwd(), dir) || dir} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+    );
     return { ...built, cacheHit: false };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

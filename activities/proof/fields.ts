@@ -52,11 +52,15 @@ export const ROOT_PARENT_COMMITMENT = 0n;
  */
 export function parseField(name: string, value: string): bigint {
   if (typeof value !== 'string' || !/^(0|[1-9][0-9]*)$/.test(value)) {
-    throw new ProofInputInvalidError(`${name} must be a non-negative decimal integer string, got ${JSON.stringify(value)}`);
+    throw new ProofInputInvalidError(
+      `${name} must be a non-negative decimal integer string, got ${JSON.stringify(value)}`,
+    );
   }
   const v = BigInt(value);
   if (v >= FIELD_MODULUS) {
-    throw new ProofInputInvalidError(`${name} must be below the BN254 scalar field modulus (${FIELD_MODULUS}), got ${value}`);
+    throw new ProofInputInvalidError(
+      `${name} must be below the BN254 scalar field modulus (${FIELD_MODULUS}), got ${value}`,
+    );
   }
   return v;
 }

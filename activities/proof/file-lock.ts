@@ -60,7 +60,9 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
       continue;
     }
     if (Date.now() - started > timeoutMs) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for lock ${lockPath} (held by ${content}); delete it if no build is running`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for lock ${lockPath} (held by ${content}); delete it if no build is running`,
+      );
     }
     if (!announced) {
       opts.onWait?.(content);

@@ -12,7 +12,17 @@ export {
 } from './artifacts';
 export { canonicalJson, verificationKeyHash } from './canonical-json';
 export * from './errors';
-export { commit, commitSync, computeOutput, parseField, randomSalt, toField, toFieldElement, FIELD_MODULUS, ROOT_PARENT_COMMITMENT } from './fields';
+export {
+  commit,
+  commitSync,
+  computeOutput,
+  parseField,
+  randomSalt,
+  toField,
+  toFieldElement,
+  FIELD_MODULUS,
+  ROOT_PARENT_COMMITMENT,
+} from './fields';
 export { PROOF_GENERATION_HISTOGRAM, proofDurationObserver, type ObservesSeconds } from './metrics';
 export { poseidonHash } from './poseidon';
 export {

@@ -53,8 +53,15 @@ function constantsFor(t: number): PoseidonConstants {
   const S = extractNumbers(constantsSource, 'POSEIDON_S', t);
   const mFlat = extractNumbers(constantsSource, 'POSEIDON_M', t);
   const pFlat = extractNumbers(constantsSource, 'POSEIDON_P', t);
-  if (C.length !== t * N_ROUNDS_F + nRoundsP || S.length !== nRoundsP * (2 * t - 1) || mFlat.length !== t * t || pFlat.length !== t * t) {
-    throw new Error(`poseidon constants for t=${t} have an unexpected shape (C ${C.length}, S ${S.length}, M ${mFlat.length}, P ${pFlat.length})`);
+  if (
+    C.length !== t * N_ROUNDS_F + nRoundsP ||
+    S.length !== nRoundsP * (2 * t - 1) ||
+    mFlat.length !== t * t ||
+    pFlat.length !== t * t
+  ) {
+    throw new Error(
+      `poseidon constants for t=${t} have an unexpected shape (C ${C.length}, S ${S.length}, M ${mFlat.length}, P ${pFlat.length})`,
+    );
   }
   const square = (flat: bigint[]): bigint[][] => Array.from({ length: t }, (_, r) => flat.slice(r * t, r * t + t));
   const result = { C, S, M: square(mFlat), P: square(pFlat) };
@@ -72,7 +79,8 @@ const pow5 = (x: bigint): bigint => {
   return (x4 * x) % FIELD_MODULUS;
 };
 /** out[i] = sum_j M[j][i] * in[j]  (circomlib's Mix) */
-const mix = (state: bigint[], m: bigint[][]): bigint[] => state.map((_, i) => mod(state.reduce((acc, v, j) => acc + (m[j] as bigint[])[i]! * v, 0n)));
+const mix = (state: bigint[], m: bigint[][]): bigint[] =>
+  state.map((_, i) => mod(state.reduce((acc, v, j) => acc + (m[j] as bigint[])[i]! * v, 0n)));
 
 /** Poseidon(inputs) exactly as circomlib's `Poseidon(n)` template computes it. Inputs are reduced mod p. */
 export function poseidonHash(inputs: readonly bigint[]): bigint {

@@ -17,7 +17,13 @@
  */
 import { ApplicationFailure, asyncLocalStorage, type Context } from '@temporalio/activity';
 import { TemporalFailure } from '@temporalio/common';
-import { isProofError, ProofArtifactMissingError, ProofCancelledError, ProofKeyMismatchError, type ProofErrorType } from './errors';
+import {
+  isProofError,
+  ProofArtifactMissingError,
+  ProofCancelledError,
+  ProofKeyMismatchError,
+  type ProofErrorType,
+} from './errors';
 import { systemFault } from './system-fault';
 import { createProofService, type ProofService, type ProofServiceOptions } from './service';
 import type { ProofActivities } from '../../shared/activity-contract';
@@ -32,7 +38,11 @@ export interface ProofActivityOptions extends ProofServiceOptions {
  * Proof errors that are the system's fault, never the agent's: its artifacts, its keys, its capacity.
  * The agent answers only for what its inputs decide (ProofWitnessInvalid, ProofInputInvalid).
  */
-export const SYSTEM_PROOF_ERRORS: ReadonlySet<ProofErrorType> = new Set<ProofErrorType>(['ProofArtifactMissing', 'ProofKeyMismatch', 'ProofQueueFull']);
+export const SYSTEM_PROOF_ERRORS: ReadonlySet<ProofErrorType> = new Set<ProofErrorType>([
+  'ProofArtifactMissing',
+  'ProofKeyMismatch',
+  'ProofQueueFull',
+]);
 
 /**
  * The failure the workflow sees. A Temporal failure (a cancellation) passes through; a ProofError the
@@ -54,7 +64,10 @@ export function toApplicationFailure(e: unknown): unknown {
   });
 }
 
-export function createProofActivities(opts: ProofActivityOptions, service: ProofService = createProofService(opts)): ProofActivities {
+export function createProofActivities(
+  opts: ProofActivityOptions,
+  service: ProofService = createProofService(opts),
+): ProofActivities {
   const heartbeatMs = opts.heartbeatIntervalMs ?? 1000;
 
   async function generateProof(input: GenerateProofInput): Promise<ProofRecord> {
@@ -87,7 +100,8 @@ export function createProofActivities(opts: ProofActivityOptions, service: Proof
     }
     // A proof made with another key is no verdict on the agent's work: the prover and this verifier run
     // different artifacts. Another verifier (one with the prover's key) may judge it.
-    if (!verdict.valid && verdict.code === 'ProofKeyMismatch') throw toApplicationFailure(new ProofKeyMismatchError(verdict.reason));
+    if (!verdict.valid && verdict.code === 'ProofKeyMismatch')
+      throw toApplicationFailure(new ProofKeyMismatchError(verdict.reason));
     return verdict;
   }
 

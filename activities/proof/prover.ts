@@ -73,7 +73,10 @@ export async function readProvingKey(artifacts: ProvingArtifacts): Promise<Uint8
   const zkey = readArtifact(file, 'proving key (zkey)');
   let known = zkeyVkHashes.get(file);
   if (!known || known.bytes !== zkey) {
-    const entry = { bytes: zkey, hash: snarkjs.zKey.exportVerificationKey({ type: 'mem', data: zkey }).then((vk) => verificationKeyHash(vk)) };
+    const entry = {
+      bytes: zkey,
+      hash: snarkjs.zKey.exportVerificationKey({ type: 'mem', data: zkey }).then((vk) => verificationKeyHash(vk)),
+    };
     zkeyVkHashes.set(file, entry);
     entry.hash.catch(() => {
       if (zkeyVkHashes.get(file) === entry) zkeyVkHashes.delete(file);
@@ -110,9 +113,13 @@ export function loadVerificationKey(artifacts: VerifyingArtifacts): Verification
     try {
       vk = JSON.parse(fs.readFileSync(file, 'utf8')) as VerificationKey;
     } catch (e) {
-      throw new ProofArtifactMissingError(`verification key ${file} is unreadable (${(e as Error).message}); rebuild the circuit artifacts`, file, {
-        cause: e,
-      });
+      throw new ProofArtifactMissingError(
+        `verification key ${file} is unreadable (${(e as Error).message}); rebuild the circuit artifacts`,
+        file,
+        {
+          cause: e,
+        },
+      );
     }
     hit = { stamp, value: vk };
     vkCache.set(file, hit);
@@ -149,8 +156,10 @@ interface ParsedInput {
 }
 
 function parseInput(input: GenerateProofInput): ParsedInput {
-  if (typeof input.taskId !== 'string' || input.taskId === '') throw new ProofInputInvalidError('taskId must be a non-empty string');
-  if (typeof input.agent !== 'string' || input.agent === '') throw new ProofInputInvalidError('agent must be a non-empty string');
+  if (typeof input.taskId !== 'string' || input.taskId === '')
+    throw new ProofInputInvalidError('taskId must be a non-empty string');
+  if (typeof input.agent !== 'string' || input.agent === '')
+    throw new ProofInputInvalidError('agent must be a non-empty string');
   return {
     taskIdField: toField(input.taskId),
     agentField: toField(input.agent),
@@ -170,10 +179,12 @@ export function diagnoseWitness(input: GenerateProofInput): string[] {
   const expected = computeOutput(p.value, p.parentOutput);
   if (p.output !== expected) reasons.push(`output ${p.output} is not value^2 + parentOutput = ${expected}`);
   if (p.parentCommitment === 0n) {
-    if (p.parentOutput !== 0n) reasons.push(`a root task (parentCommitment 0) must have parentOutput 0, got ${p.parentOutput}`);
+    if (p.parentOutput !== 0n)
+      reasons.push(`a root task (parentCommitment 0) must have parentOutput 0, got ${p.parentOutput}`);
   } else {
     const opened = commitSync(p.parentOutput, p.parentSalt);
-    if (opened !== p.parentCommitment) reasons.push(`parentCommitment ${p.parentCommitment} is not Poseidon(parentOutput, parentSalt) = ${opened}`);
+    if (opened !== p.parentCommitment)
+      reasons.push(`parentCommitment ${p.parentCommitment} is not Poseidon(parentOutput, parentSalt) = ${opened}`);
   }
   return reasons;
 }
@@ -255,7 +266,10 @@ export async function proveTask(input: GenerateProofInput, artifacts: ProvingArt
   let proof: Groth16Proof;
   let publicSignals: string[];
   try {
-    ({ proof, publicSignals } = await snarkjs.groth16.prove({ type: 'mem', data: zkey }, { type: 'mem', data: witness }));
+    ({ proof, publicSignals } = await snarkjs.groth16.prove(
+      { type: 'mem', data: zkey },
+      { type: 'mem', data: witness },
+    ));
   } catch (e) {
     throw new ProofArtifactMissingError(
       `proving with ${artifacts.zkeyPath} failed (${e instanceof Error ? e.message : String(e)}); the zkey is corrupt or does not belong to this circuit: rebuild the artifacts`,
@@ -272,14 +286,19 @@ export async function proveTask(input: GenerateProofInput, artifacts: ProvingArt
     commitments: { output: outputCommitment.toString(), parent: p.parentCommitment.toString() },
     task_id: input.taskId,
     agent: input.agent,
-    timing: { started_at: startedAt, finished_at: finishedAt, duration_ms: Math.round((performance.now() - t0) * 1000) / 1000 },
+    timing: {
+      started_at: startedAt,
+      finished_at: finishedAt,
+      duration_ms: Math.round((performance.now() - t0) * 1000) / 1000,
+    },
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
-const isDecimalArray = (v: unknown, n: number): v is string[] => Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'string' && DECIMAL.test(x));
+const isDecimalArray = (v: unknown, n: number): v is string[] =>
+  Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'string' && DECIMAL.test(x));
 
 function checkShape(record: ProofRecord): string | undefined {
   if (!record || typeof record !== 'object') return 'the proof record is not an object';
@@ -288,9 +307,13 @@ function checkShape(record: ProofRecord): string | undefined {
   if (!pr || typeof pr !== 'object') return 'proof is missing';
   if (!isDecimalArray(pr.pi_a, 3)) return 'proof.pi_a is not 3 decimal strings';
   if (!isDecimalArray(pr.pi_c, 3)) return 'proof.pi_c is not 3 decimal strings';
-  if (!Array.isArray(pr.pi_b) || pr.pi_b.length !== 3 || !pr.pi_b.every((row) => isDecimalArray(row, 2))) return 'proof.pi_b is not 3 pairs of decimal strings';
+  if (!Array.isArray(pr.pi_b) || pr.pi_b.length !== 3 || !pr.pi_b.every((row) => isDecimalArray(row, 2)))
+    return 'proof.pi_b is not 3 pairs of decimal strings';
   if (!isDecimalArray(record.public_signals, 4)) return 'public_signals is not 4 decimal strings';
-  if (record.commitments?.output !== record.public_signals[2] || record.commitments?.parent !== record.public_signals[3]) {
+  if (
+    record.commitments?.output !== record.public_signals[2] ||
+    record.commitments?.parent !== record.public_signals[3]
+  ) {
     return 'commitments in the record disagree with its public signals';
   }
   return undefined;
@@ -303,7 +326,11 @@ function checkShape(record: ProofRecord): string | undefined {
  * Throws ProofArtifactMissingError when the verifier's own key file is missing or altered (that is
  * not a verdict on the proof).
  */
-export async function verifyTaskProof(record: ProofRecord, artifacts: VerifyingArtifacts, expected: ExpectedPublicInputs): Promise<VerifyResult> {
+export async function verifyTaskProof(
+  record: ProofRecord,
+  artifacts: VerifyingArtifacts,
+  expected: ExpectedPublicInputs,
+): Promise<VerifyResult> {
   try {
     await assertTaskProofValid(record, artifacts, expected);
     return { valid: true };
@@ -316,7 +343,11 @@ export async function verifyTaskProof(record: ProofRecord, artifacts: VerifyingA
 }
 
 /** As verifyTaskProof, but throws the typed error (ProofCorruptedError, ProofKeyMismatchError, ...). */
-export async function assertTaskProofValid(record: ProofRecord, artifacts: VerifyingArtifacts, expected: ExpectedPublicInputs): Promise<void> {
+export async function assertTaskProofValid(
+  record: ProofRecord,
+  artifacts: VerifyingArtifacts,
+  expected: ExpectedPublicInputs,
+): Promise<void> {
   const shape = checkShape(record);
   if (shape) throw new ProofCorruptedError(`corrupted proof record for task ${expected.taskId}: ${shape}`);
 
@@ -327,15 +358,29 @@ export async function assertTaskProofValid(record: ProofRecord, artifacts: Verif
     );
   }
 
-  const want = [toField(expected.taskId).toString(), toField(expected.agent).toString(), expected.outputCommitment, expected.parentCommitment];
+  const want = [
+    toField(expected.taskId).toString(),
+    toField(expected.agent).toString(),
+    expected.outputCommitment,
+    expected.parentCommitment,
+  ];
   const names = ['taskId', 'agent', 'outputCommitment', 'parentCommitment'];
-  const wrong = want.flatMap((w, i) => (record.public_signals[i] === w ? [] : [`${names[i]}: proof says ${record.public_signals[i]}, expected ${w}`]));
+  const wrong = want.flatMap((w, i) =>
+    record.public_signals[i] === w ? [] : [`${names[i]}: proof says ${record.public_signals[i]}, expected ${w}`],
+  );
   if (wrong.length)
-    throw new ProofPublicSignalsMismatchError(`proof does not belong to task ${expected.taskId} / agent ${expected.agent}: ${wrong.join('; ')}`);
+    throw new ProofPublicSignalsMismatchError(
+      `proof does not belong to task ${expected.taskId} / agent ${expected.agent}: ${wrong.join('; ')}`,
+    );
 
   const vk = loadVerificationKey(artifacts);
   const complaints: string[] = [];
-  const logger = { debug: () => undefined, info: () => undefined, warn: (m: string) => complaints.push(m), error: (m: string) => complaints.push(m) };
+  const logger = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: (m: string) => complaints.push(m),
+    error: (m: string) => complaints.push(m),
+  };
   let ok: boolean;
   try {
     ok = await snarkjs.groth16.verify(vk, record.public_signals, record.proof, logger);
@@ -347,7 +392,9 @@ export async function assertTaskProofValid(record: ProofRecord, artifacts: Verif
   }
   if (!ok) {
     if (complaints.some((c) => /not valid/i.test(c))) {
-      throw new ProofCorruptedError(`corrupted proof for task ${expected.taskId}: ${complaints.join('; ')} (proof points are not valid curve points)`);
+      throw new ProofCorruptedError(
+        `corrupted proof for task ${expected.taskId}: ${complaints.join('; ')} (proof points are not valid curve points)`,
+      );
     }
     throw new ProofInvalidError(
       `proof for task ${expected.taskId} fails the Groth16 pairing check against key ${artifacts.verificationKeyHash}: it was altered or made with another key; re-prove the task`,

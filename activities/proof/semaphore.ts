@@ -19,12 +19,19 @@ export class BoundedSemaphore {
     readonly maxConcurrent: number,
     readonly queueSize: number,
   ) {
-    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError(`maxConcurrent must be an integer >= 1, got ${maxConcurrent}`);
-    if (!Number.isInteger(queueSize) || queueSize < 0) throw new RangeError(`queueSize must be an integer >= 0, got ${queueSize}`);
+    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1)
+      throw new RangeError(`maxConcurrent must be an integer >= 1, got ${maxConcurrent}`);
+    if (!Number.isInteger(queueSize) || queueSize < 0)
+      throw new RangeError(`queueSize must be an integer >= 0, got ${queueSize}`);
   }
 
   stats(): SemaphoreStats {
-    return { running: this.running, waiting: this.waiters.length, maxConcurrent: this.maxConcurrent, queueSize: this.queueSize };
+    return {
+      running: this.running,
+      waiting: this.waiters.length,
+      maxConcurrent: this.maxConcurrent,
+      queueSize: this.queueSize,
+    };
   }
 
   /** Resolves with a release function once a slot is free. `signal` aborts the wait (not a held slot). */

@@ -40,7 +40,9 @@ export interface ProofService {
 export function createProofService(opts: ProofServiceOptions): ProofService {
   if (!(opts.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${opts.timeoutMs}`);
   const semaphore = new BoundedSemaphore(opts.maxConcurrent, opts.queueSize);
-  let artifactsPromise: Promise<CircuitArtifacts> | undefined = opts.artifacts ? Promise.resolve(opts.artifacts) : undefined;
+  let artifactsPromise: Promise<CircuitArtifacts> | undefined = opts.artifacts
+    ? Promise.resolve(opts.artifacts)
+    : undefined;
 
   const artifacts = (): Promise<CircuitArtifacts> => {
     artifactsPromise ??= ensureArtifacts({

@@ -29,8 +29,17 @@ export interface R1csInfo {
 
 export interface Snarkjs {
   groth16: {
-    fullProve(input: Record<string, unknown>, wasm: SnarkFile, zkey: SnarkFile, logger?: Logger): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
-    prove(zkey: SnarkFile, witness: SnarkFile, logger?: Logger): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
+    fullProve(
+      input: Record<string, unknown>,
+      wasm: SnarkFile,
+      zkey: SnarkFile,
+      logger?: Logger,
+    ): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
+    prove(
+      zkey: SnarkFile,
+      witness: SnarkFile,
+      logger?: Logger,
+    ): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
     verify(vk: VerificationKey, publicSignals: string[], proof: Groth16Proof, logger?: Logger): Promise<boolean>;
   };
   wtns: {

@@ -10,7 +10,9 @@ interface WitnessCalculator {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const circomRuntime = require(require.resolve('circom_runtime', { paths: [path.dirname(require.resolve('snarkjs'))] })) as {
+const circomRuntime = require(
+  require.resolve('circom_runtime', { paths: [path.dirname(require.resolve('snarkjs'))] }),
+) as {
   WitnessCalculatorBuilder(wasm: Uint8Array, options?: Record<string, unknown>): Promise<WitnessCalculator>;
 };
 
@@ -23,7 +25,11 @@ interface Entry {
 const calculators = new Map<string, Entry>();
 
 /** Calculates the binary witness (.wtns bytes) of `input` for the circuit compiled to `wasm`. */
-export function calculateWitness(wasmKey: string, wasm: Uint8Array, input: Record<string, unknown>): Promise<Uint8Array> {
+export function calculateWitness(
+  wasmKey: string,
+  wasm: Uint8Array,
+  input: Record<string, unknown>,
+): Promise<Uint8Array> {
   let entry = calculators.get(wasmKey);
   if (!entry || entry.wasm !== wasm) {
     const calculator = circomRuntime.WitnessCalculatorBuilder(wasm);

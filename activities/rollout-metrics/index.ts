@@ -33,12 +33,20 @@ export interface RolloutActivityDeps {
   env?: NodeJS.ProcessEnv;
 }
 
-export function selectMetricSource(deps: { client: Client; rawConfig?: () => Record<string, unknown>; env?: NodeJS.ProcessEnv }): RolloutMetricSource {
+export function selectMetricSource(deps: {
+  client: Client;
+  rawConfig?: () => Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+}): RolloutMetricSource {
   const env = deps.env ?? process.env;
   const choice = env.AGENC_ROLLOUT_METRICS ?? (env.PROMETHEUS_URL ? 'prometheus' : 'visibility');
   if (choice === 'prometheus') {
-    if (!env.PROMETHEUS_URL) throw new Error('AGENC_ROLLOUT_METRICS=prometheus needs PROMETHEUS_URL (e.g. http://localhost:9091)');
-    return createPrometheusSource({ prometheusUrl: env.PROMETHEUS_URL, alertmanagerUrl: env.ALERTMANAGER_URL || undefined });
+    if (!env.PROMETHEUS_URL)
+      throw new Error('AGENC_ROLLOUT_METRICS=prometheus needs PROMETHEUS_URL (e.g. http://localhost:9091)');
+    return createPrometheusSource({
+      prometheusUrl: env.PROMETHEUS_URL,
+      alertmanagerUrl: env.ALERTMANAGER_URL || undefined,
+    });
   }
   if (choice === 'visibility') return createVisibilitySource(deps);
   throw new Error(`AGENC_ROLLOUT_METRICS=${choice} is not a metric source (use prometheus or visibility)`);
@@ -48,7 +56,11 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
   let source = deps.source;
   const live = async () => {
     const s = await controlStatus(deps.client, deps.rawConfig?.());
-    return { rollout_percentage: s.rollout_percentage, max_parallel_branches: s.config.speculation.max_parallel_branches, enabled: s.enabled };
+    return {
+      rollout_percentage: s.rollout_percentage,
+      max_parallel_branches: s.config.speculation.max_parallel_branches,
+      enabled: s.enabled,
+    };
   };
   return {
     async readRolloutMetrics(window) {
@@ -66,7 +78,11 @@ export function createRolloutActivities(deps: RolloutActivityDeps): RolloutActiv
       await controlStatus(deps.client, deps.rawConfig?.());
       try {
         const s = await controlHandle(deps.client).executeUpdate(setConfigUpdate, { args: [changes] });
-        return { rollout_percentage: s.rollout_percentage, max_parallel_branches: s.config.speculation.max_parallel_branches, enabled: s.enabled };
+        return {
+          rollout_percentage: s.rollout_percentage,
+          max_parallel_branches: s.config.speculation.max_parallel_branches,
+          enabled: s.enabled,
+        };
       } catch (err) {
         // A rejected change (out of range) will be rejected again: do not retry it.
         if (err instanceof WorkflowUpdateFailedError) {

@@ -5,7 +5,10 @@
  */
 import { rate, type MetricWindow, type RolloutMetricSource, type RolloutReadings } from './source';
 
-export type ReadingsFn = (window: MetricWindow, caller?: { workflowId: string }) => Partial<RolloutReadings> | Promise<Partial<RolloutReadings>>;
+export type ReadingsFn = (
+  window: MetricWindow,
+  caller?: { workflowId: string },
+) => Partial<RolloutReadings> | Promise<Partial<RolloutReadings>>;
 
 export function createInjectedSource(fn: ReadingsFn): RolloutMetricSource {
   return {

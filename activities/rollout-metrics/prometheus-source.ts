@@ -38,13 +38,17 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): RolloutMe
     return JSON.parse(text);
   };
   const query = async (q: string, at: string): Promise<Vector> => {
-    const body = (await get(`${base}/api/v1/query?${new URLSearchParams({ query: q, time: String(Date.parse(at) / 1000) })}`)) as {
+    const body = (await get(
+      `${base}/api/v1/query?${new URLSearchParams({ query: q, time: String(Date.parse(at) / 1000) })}`,
+    )) as {
       status: string;
       data?: { resultType: string; result: Vector };
       error?: string;
     };
-    if (body.status !== 'success' || !body.data) throw new Error(`Prometheus query ${q} failed: ${body.error ?? body.status}`);
-    if (body.data.resultType !== 'vector') throw new Error(`Prometheus query ${q} returned ${body.data.resultType}, expected a vector`);
+    if (body.status !== 'success' || !body.data)
+      throw new Error(`Prometheus query ${q} failed: ${body.error ?? body.status}`);
+    if (body.data.resultType !== 'vector')
+      throw new Error(`Prometheus query ${q} returned ${body.data.resultType}, expected a vector`);
     return body.data.result;
   };
   const scalar = (v: Vector): number | undefined => {
@@ -54,7 +58,9 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): RolloutMe
   const p1FromAlertmanager = async (): Promise<string[]> => {
     const url = `${opts.alertmanagerUrl!.replace(/\/+$/, '')}/api/v2/alerts?${new URLSearchParams({ active: 'true', silenced: 'false', inhibited: 'false', filter: 'severity="P1"' })}`;
     const alerts = (await get(url)) as Array<{ labels?: Record<string, string>; status?: { state?: string } }>;
-    return alerts.filter((a) => a.labels?.severity === 'P1' && (a.status?.state ?? 'active') === 'active').map((a) => a.labels?.alertname ?? 'unnamed');
+    return alerts
+      .filter((a) => a.labels?.severity === 'P1' && (a.status?.state ?? 'active') === 'active')
+      .map((a) => a.labels?.alertname ?? 'unnamed');
   };
 
   return {
@@ -68,20 +74,24 @@ export function createPrometheusSource(opts: PrometheusSourceOptions): RolloutMe
         query(q.memoryGrowth, at),
         query(q.proofQueueDepth, at),
         query(q.proofQueueCapacity, at),
-        opts.alertmanagerUrl ? p1FromAlertmanager() : query(q.p1Alerts, at).then((v) => v.map((s) => s.metric.alertname ?? 'unnamed')),
+        opts.alertmanagerUrl
+          ? p1FromAlertmanager()
+          : query(q.p1Alerts, at).then((v) => v.map((s) => s.metric.alertname ?? 'unnamed')),
       ]);
       const notes: string[] = [];
       // increase() extrapolates: round to whole tasks.
       const speculativeTasks = Math.round(scalar(tasksV) ?? 0);
       const observedRate = scalar(rateV);
-      if (observedRate === undefined) notes.push('rollback rate: no result (nothing speculative started in the last hour)');
+      if (observedRate === undefined)
+        notes.push('rollback rate: no result (nothing speculative started in the last hour)');
       const rollbackRate = observedRate ?? 0;
       const memRatio = scalar(memV);
       // Not a quiet 0: nobody has seen the memory yet, and a phase must not proceed on it.
       if (memRatio === undefined) notes.push('memory growth: no result (a worker needs an hour of history): unknown');
       const [depth, capacity] = [scalar(depthV), scalar(capV)];
       // No sample (a worker that cannot read speculation-control drops its gauges): unknown, never an empty queue.
-      if (depth === undefined || capacity === undefined) notes.push('proof queue: no result (speculation_control_up 0, or no worker scraped): unknown');
+      if (depth === undefined || capacity === undefined)
+        notes.push('proof queue: no result (speculation_control_up 0, or no worker scraped): unknown');
       const unknown: ObservedSignal[] = [
         ...(memRatio === undefined ? (['memory_growth'] as const) : []),
         ...(depth === undefined || capacity === undefined ? (['proof_queue'] as const) : []),

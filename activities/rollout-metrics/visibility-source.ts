@@ -27,7 +27,10 @@ export function visibilityQueries(window: MetricWindow) {
   };
 }
 
-export function createVisibilitySource(deps: { client: Client; rawConfig?: () => Record<string, unknown> }): RolloutMetricSource {
+export function createVisibilitySource(deps: {
+  client: Client;
+  rawConfig?: () => Record<string, unknown>;
+}): RolloutMetricSource {
   return {
     name: 'visibility',
     async read(window): Promise<RolloutReadings> {

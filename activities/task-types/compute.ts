@@ -35,7 +35,11 @@ const payloadSchema = z.union(
       .strict(),
     z.object({ fail: z.literal(true, { errorMap: () => ({ message: 'must be true' }) }) }).strict(),
   ],
-  { errorMap: () => ({ message: 'must be {"value": <whole number >= 0>} (optionally with "claimed_output") or {"fail": true}' }) },
+  {
+    errorMap: () => ({
+      message: 'must be {"value": <whole number >= 0>} (optionally with "claimed_output") or {"fail": true}',
+    }),
+  },
 );
 
 type ComputePayload = z.infer<typeof payloadSchema>;
@@ -47,7 +51,8 @@ export const computeTask: TaskType<ComputePayload> = {
   execute(payload, parentOutput) {
     if ('fail' in payload) throw new TaskExecutionError('the payload asked this task to fail ({"fail": true})');
     const value = BigInt(payload.value);
-    const output = payload.claimed_output === undefined ? computeOutput(value, parentOutput) : BigInt(payload.claimed_output);
+    const output =
+      payload.claimed_output === undefined ? computeOutput(value, parentOutput) : BigInt(payload.claimed_output);
     return { output, proofValue: value, workMs: payload.work_ms ?? 0 };
   },
 };

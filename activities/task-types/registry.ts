@@ -8,7 +8,9 @@ import type { TaskType } from './types';
 
 export { TaskExecutionError, type TaskType } from './types';
 
-const TASK_TYPES: ReadonlyMap<string, TaskType<unknown>> = new Map([computeTask as TaskType<unknown>].map((t) => [t.name, t]));
+const TASK_TYPES: ReadonlyMap<string, TaskType<unknown>> = new Map(
+  [computeTask as TaskType<unknown>].map((t) => [t.name, t]),
+);
 
 export function taskTypeNames(): string[] {
   return [...TASK_TYPES.keys()];
@@ -20,11 +22,17 @@ export function findTaskType(name: string): TaskType<unknown> | undefined {
 }
 
 /** Validates a payload against its type; the message names the field, the value and what is allowed. */
-export function checkPayload(typeName: string, payload: unknown): { ok: true; payload: unknown } | { ok: false; message: string } {
+export function checkPayload(
+  typeName: string,
+  payload: unknown,
+): { ok: true; payload: unknown } | { ok: false; message: string } {
   const type = TASK_TYPES.get(typeName);
-  if (!type) return { ok: false, message: `--type "${typeName}" is not a task type (known: ${taskTypeNames().join(', ')})` };
+  if (!type)
+    return { ok: false, message: `--type "${typeName}" is not a task type (known: ${taskTypeNames().join(', ')})` };
   const parsed = type.payloadSchema.safeParse(payload);
   if (parsed.success) return { ok: true, payload: parsed.data };
-  const problems = parsed.error.issues.map((i) => `${i.path.length ? `payload.${i.path.join('.')}` : 'payload'}: ${i.message}`);
+  const problems = parsed.error.issues.map(
+    (i) => `${i.path.length ? `payload.${i.path.join('.')}` : 'payload'}: ${i.message}`,
+  );
   return { ok: false, message: `payload does not match task type "${typeName}": ${problems.join('; ')}` };
 }

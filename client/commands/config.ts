@@ -24,7 +24,8 @@ export interface CheckLine {
 
 function ruleText(path: string): string {
   const rule = NUMERIC_RULES.find((r) => r.path === path)!;
-  if (rule.min !== undefined && rule.max !== undefined && rule.max !== Number.MAX_SAFE_INTEGER) return `${path} within range [${rule.min}, ${rule.max}]`;
+  if (rule.min !== undefined && rule.max !== undefined && rule.max !== Number.MAX_SAFE_INTEGER)
+    return `${path} within range [${rule.min}, ${rule.max}]`;
   if (rule.min !== undefined) return `${path} >= ${rule.min}`;
   return `${path} <= ${rule.max}`;
 }
@@ -44,16 +45,21 @@ export function validationReport(
     return found.length ? found.map(formatProblem).join('; ') : undefined;
   };
   const checks: CheckLine[] = [];
-  const add = (check: string, problem: string | undefined) => checks.push({ ok: !problem, check, ...(problem ? { problem } : {}) });
+  const add = (check: string, problem: string | undefined) =>
+    checks.push({ ok: !problem, check, ...(problem ? { problem } : {}) });
 
-  const values = (path: string) => (p: ConfigProblem) => p.kind === 'value' && (p.path === path || p.path.startsWith(`${path} `));
+  const values = (path: string) => (p: ConfigProblem) =>
+    p.kind === 'value' && (p.path === path || p.path.startsWith(`${path} `));
   for (const rule of NUMERIC_RULES) add(ruleText(rule.path), problemFor(values(rule.path)));
   add(
     'speculation.stake.min_stake <= speculation.stake.max_stake',
     problemFor((p) => p.kind === 'cross_key'),
   );
   add(`speculation.mode is one of ${MODES.join(', ')}`, problemFor(values('speculation.mode')));
-  add(`speculation.rollback_policy is one of ${ROLLBACK_POLICIES.join(', ')}`, problemFor(values('speculation.rollback_policy')));
+  add(
+    `speculation.rollback_policy is one of ${ROLLBACK_POLICIES.join(', ')}`,
+    problemFor(values('speculation.rollback_policy')),
+  );
   add('speculation.proof.generator is valid', problemFor(values('speculation.proof.generator')));
   if (strict) {
     add(
@@ -101,7 +107,14 @@ export function registerConfigCommands(program: Command, clientFactory: ClientFa
     const report = validationReport(env.raw, Boolean(opts.strict), env.problems);
     emit(
       opts,
-      { valid: report.valid, file: opts.config, strict: Boolean(opts.strict), env_overrides: env.applied, checks: report.checks, config: report.config },
+      {
+        valid: report.valid,
+        file: opts.config,
+        strict: Boolean(opts.strict),
+        env_overrides: env.applied,
+        checks: report.checks,
+        config: report.config,
+      },
       () => {
         const lines = report.checks.map((c) => (c.ok ? `✓ ${c.check}` : `✗ ${c.check}: ${c.problem}`));
         if (env.applied.length) lines.unshift(`(environment overrides applied: ${env.applied.join(', ')})`);
@@ -113,18 +126,27 @@ export function registerConfigCommands(program: Command, clientFactory: ClientFa
     if (!report.valid) process.exitCode = EXIT.negative;
   });
 
-  withOutput(config.command('show').description('Show the live configuration held by the speculation-control workflow')).action(async (opts: OutputOptions) => {
+  withOutput(
+    config.command('show').description('Show the live configuration held by the speculation-control workflow'),
+  ).action(async (opts: OutputOptions) => {
     const status = await controlStatus(await clientFactory());
     emit(opts, { config: status.config, config_version: status.config_version, updated_at: status.updated_at }, () =>
-      [`version ${status.config_version}, updated ${status.updated_at}`, JSON.stringify(status.config, null, 2)].join('\n'),
+      [`version ${status.config_version}, updated ${status.updated_at}`, JSON.stringify(status.config, null, 2)].join(
+        '\n',
+      ),
     );
   });
 
   withOutput(
     config
       .command('set')
-      .description('Change live configuration keys, e.g. `agenc config set speculation.enabled=true speculation.features.rollout_percentage=5`')
-      .argument('<assignments...>', 'KEY=VALUE pairs with dotted keys; values are JSON (true, 5, "balanced") or bare words'),
+      .description(
+        'Change live configuration keys, e.g. `agenc config set speculation.enabled=true speculation.features.rollout_percentage=5`',
+      )
+      .argument(
+        '<assignments...>',
+        'KEY=VALUE pairs with dotted keys; values are JSON (true, 5, "balanced") or bare words',
+      ),
   ).action(async (assignments: string[], opts: OutputOptions) => {
     const changes: Record<string, unknown> = {};
     for (const a of assignments) {
@@ -142,13 +164,19 @@ export function registerConfigCommands(program: Command, clientFactory: ClientFa
     // Unknown keys need no running system to be named; values are checked by the control workflow's
     // validator, against the live configuration they are merged into.
     const merged = applyDottedChanges({}, changes);
-    if (!merged.ok) throw new CliError(`configuration rejected: ${merged.problems.map(formatProblem).join('; ')}`, EXIT.usage);
+    if (!merged.ok)
+      throw new CliError(`configuration rejected: ${merged.problems.map(formatProblem).join('; ')}`, EXIT.usage);
     const client = await clientFactory();
     try {
       const status = await controlHandle(client).executeUpdate(setConfigUpdate, { args: [changes] });
       emit(
         opts,
-        { changed: changes, enabled: status.enabled, rollout_percentage: status.rollout_percentage, config_version: status.config_version },
+        {
+          changed: changes,
+          enabled: status.enabled,
+          rollout_percentage: status.rollout_percentage,
+          config_version: status.config_version,
+        },
         () =>
           `configuration version ${status.config_version}: ${Object.entries(changes)
             .map(([k, v]) => `${k}=${JSON.stringify(v)}`)

@@ -65,15 +65,28 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
   });
 
   withOutput(
-    stake.command('status').description('Deposited, available, locked in bonds, slashed, cooldown, per agent').option('-a, --agent <name>', 'only this agent'),
+    stake
+      .command('status')
+      .description('Deposited, available, locked in bonds, slashed, cooldown, per agent')
+      .option('-a, --agent <name>', 'only this agent'),
   ).action(async (opts: OutputOptions & { agent?: string }) => {
-    const r = await runOperatorAction<StakeStatusWithCooldown>(await clientFactory(), { kind: 'stakeStatus', input: { agent: opts.agent } });
-    const rows = r.agents.map((a) => ({ ...a, bonds: a.bonds.length, cooldown_until: r.cooldown_until[a.agent] ?? null }));
-    emit(opts, { ...r, agents: r.agents.map((a) => ({ ...a, cooldown_until: r.cooldown_until[a.agent] ?? null })) }, () =>
-      [
-        `chain: ${r.chain}   treasury: ${r.treasury.lamports} lamports (${r.treasury.address})`,
-        table(rows, ['agent', 'deposited', 'available', 'locked_in_bonds', 'slashed', 'bonds', 'cooldown_until']),
-      ].join('\n'),
+    const r = await runOperatorAction<StakeStatusWithCooldown>(await clientFactory(), {
+      kind: 'stakeStatus',
+      input: { agent: opts.agent },
+    });
+    const rows = r.agents.map((a) => ({
+      ...a,
+      bonds: a.bonds.length,
+      cooldown_until: r.cooldown_until[a.agent] ?? null,
+    }));
+    emit(
+      opts,
+      { ...r, agents: r.agents.map((a) => ({ ...a, cooldown_until: r.cooldown_until[a.agent] ?? null })) },
+      () =>
+        [
+          `chain: ${r.chain}   treasury: ${r.treasury.lamports} lamports (${r.treasury.address})`,
+          table(rows, ['agent', 'deposited', 'available', 'locked_in_bonds', 'slashed', 'bonds', 'cooldown_until']),
+        ].join('\n'),
     );
   });
 
@@ -89,7 +102,11 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
       kind: 'stakeWithdraw',
       input: { agent: opts.agent, amount, requestId: `withdraw-${newTaskId()}` },
     });
-    emit(opts, r, () => `agent ${r.agent}: withdrew ${r.withdrawn} lamports to ${r.wallet}; ${r.available_after} still available`);
+    emit(
+      opts,
+      r,
+      () => `agent ${r.agent}: withdrew ${r.withdrawn} lamports to ${r.wallet}; ${r.available_after} still available`,
+    );
   });
 
   withOutput(
@@ -118,10 +135,13 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
   withOutput(
     admin
       .command('check-integrity')
-      .description('Check lamports are conserved and every bond matches a live speculative commitment; exit 1 on any problem')
+      .description(
+        'Check lamports are conserved and every bond matches a live speculative commitment; exit 1 on any problem',
+      )
       .requiredOption('--component <name>', 'what to check (speculation)'),
   ).action(async (opts: OutputOptions & { component: string }) => {
-    if (opts.component !== 'speculation') throw new CliError(`--component "${opts.component}" is not known (only: speculation)`);
+    if (opts.component !== 'speculation')
+      throw new CliError(`--component "${opts.component}" is not known (only: speculation)`);
     const r = await runOperatorAction<IntegrityReport>(await clientFactory(), { kind: 'checkIntegrity' });
     emit(opts, r, () =>
       [
@@ -140,17 +160,27 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
   withOutput(
     admin
       .command('check-pool')
-      .description('Check the stake pool is initialized with enough liquidity for a bond, and the bond escrow holds what was locked; exit 1 on any problem')
-      .option('--program <id>', "the protocol's address (its authority; see the README); when given it must be this deployment's"),
+      .description(
+        'Check the stake pool is initialized with enough liquidity for a bond, and the bond escrow holds what was locked; exit 1 on any problem',
+      )
+      .option(
+        '--program <id>',
+        "the protocol's address (its authority; see the README); when given it must be this deployment's",
+      ),
   ).action(async (opts: OutputOptions & { program?: string }) => {
     if (opts.program !== undefined) {
       try {
         new PublicKey(opts.program);
       } catch {
-        throw new CliError(`--program "${opts.program}" is not a base58 Solana address (32 bytes, e.g. the authority printed by \`agenc admin check-pool\`)`);
+        throw new CliError(
+          `--program "${opts.program}" is not a base58 Solana address (32 bytes, e.g. the authority printed by \`agenc admin check-pool\`)`,
+        );
       }
     }
-    const r = await runOperatorAction<PoolReport>(await clientFactory(), { kind: 'checkPool', input: { program: opts.program } });
+    const r = await runOperatorAction<PoolReport>(await clientFactory(), {
+      kind: 'checkPool',
+      input: { program: opts.program },
+    });
     emit(opts, r, () =>
       [
         `chain: ${r.chain}`,
@@ -165,12 +195,14 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
     if (!r.ok) process.exitCode = EXIT.negative;
   });
 
-  withOutput(admin.command('status').description('Speculation status as GET /admin/status shows it')).action(async (opts: OutputOptions) => {
-    const body = statusBody(await controlStatus(await clientFactory()));
-    emit(opts, body, () =>
-      Object.entries(body.speculation)
-        .map(([k, v]) => `${k}: ${v}`)
-        .join('\n'),
-    );
-  });
+  withOutput(admin.command('status').description('Speculation status as GET /admin/status shows it')).action(
+    async (opts: OutputOptions) => {
+      const body = statusBody(await controlStatus(await clientFactory()));
+      emit(opts, body, () =>
+        Object.entries(body.speculation)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\n'),
+      );
+    },
+  );
 }

@@ -12,7 +12,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PublicKey } from '@solana/web3.js';
 import { DEFAULT_ACCOUNTS_FILE, historyFileFor, journalFileFor } from '../../activities/chain/bankrun-chain';
-import { commitAddress, commitDifferences, readCommitRecord, type CommitDifference } from '../../activities/chain/commit-activities';
+import {
+  commitAddress,
+  commitDifferences,
+  readCommitRecord,
+  type CommitDifference,
+} from '../../activities/chain/commit-activities';
 import { DEFAULT_KEYS_DIR, KeyStore } from '../../activities/chain/keys';
 import type { ChainPort, MemoRecord } from '../../activities/chain/port';
 import { RpcChain } from '../../activities/chain/rpc-chain';
@@ -30,7 +35,13 @@ export interface ChainRecordCheck {
   address: string;
   /** The transaction that wrote the record; null when there is none. */
   signature: string | null;
-  record: { task_id: string; agent: string; commitment: string; parent_commitment: string; verification_key_hash: string } | null;
+  record: {
+    task_id: string;
+    agent: string;
+    commitment: string;
+    parent_commitment: string;
+    verification_key_hash: string;
+  } | null;
   /** Fields where the chain and the proof record disagree; `record` alone when there is no record. */
   differences: Array<CommitDifference | { field: 'record'; on_chain: null; expected: string }>;
   reason?: string;
@@ -74,7 +85,13 @@ export async function checkChainRecord(proof: ProofRecord, opts: { authority?: s
     ok: differences.length === 0,
     address: found.address,
     signature: found.signature,
-    record: { task_id: m.task, agent: m.agent, commitment: m.commitment, parent_commitment: m.parent, verification_key_hash: m.vkey },
+    record: {
+      task_id: m.task,
+      agent: m.agent,
+      commitment: m.commitment,
+      parent_commitment: m.parent,
+      verification_key_hash: m.vkey,
+    },
     differences,
     ...(differences.length
       ? {
@@ -123,7 +140,9 @@ interface HistoryLine extends MemoRecord {
 }
 
 /** The embedded chain's ledger, read-only: the transactions that touched each address, oldest first. */
-async function embeddedLedger(accountsFile: string): Promise<{ chain: Pick<ChainPort, 'getMemoHistory'>; kind: 'embedded'; source: string }> {
+async function embeddedLedger(
+  accountsFile: string,
+): Promise<{ chain: Pick<ChainPort, 'getMemoHistory'>; kind: 'embedded'; source: string }> {
   const historyFile = historyFileFor(accountsFile);
   if (!fs.existsSync(accountsFile) && !fs.existsSync(historyFile)) {
     throw new CliError(
@@ -134,17 +153,23 @@ async function embeddedLedger(accountsFile: string): Promise<{ chain: Pick<Chain
   }
   // The journal before the snapshot: a compaction between the two reads then moves records into the
   // snapshot we read next, never out of both.
-  const journalSeqs = jsonLines<{ seq?: unknown }>(journalFileFor(accountsFile)).map((r) => (typeof r.seq === 'number' ? r.seq : 0));
+  const journalSeqs = jsonLines<{ seq?: unknown }>(journalFileFor(accountsFile)).map((r) =>
+    typeof r.seq === 'number' ? r.seq : 0,
+  );
   const snapshotSeq = readSnapshotSeq(accountsFile);
   const persisted = Math.max(snapshotSeq, ...journalSeqs);
-  const history = jsonLines<HistoryLine>(historyFile).filter((h) => typeof h.seq === 'number' && h.seq <= persisted && Array.isArray(h.accounts));
+  const history = jsonLines<HistoryLine>(historyFile).filter(
+    (h) => typeof h.seq === 'number' && h.seq <= persisted && Array.isArray(h.accounts),
+  );
   return {
     kind: 'embedded',
     source: accountsFile,
     chain: {
       async getMemoHistory(address: PublicKey): Promise<MemoRecord[]> {
         const wanted = address.toBase58();
-        return history.filter((h) => h.accounts.includes(wanted)).map(({ signature, slot, feePayer, memo }) => ({ signature, slot, feePayer, memo }));
+        return history
+          .filter((h) => h.accounts.includes(wanted))
+          .map(({ signature, slot, feePayer, memo }) => ({ signature, slot, feePayer, memo }));
       },
     },
   };
@@ -159,7 +184,8 @@ function readSnapshotSeq(file: string): number {
     throw err;
   }
   const seq = (JSON.parse(text) as { seq?: unknown }).seq;
-  if (typeof seq !== 'number') throw new CliError(`${file} is not an embedded-chain accounts snapshot (it has no "seq")`, EXIT.system);
+  if (typeof seq !== 'number')
+    throw new CliError(`${file} is not an embedded-chain accounts snapshot (it has no "seq")`, EXIT.system);
   return seq;
 }
 

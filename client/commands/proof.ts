@@ -17,27 +17,36 @@ async function proofOf(clientFactory: ClientFactory, taskId: string) {
   const state = await getTaskState(client, taskId).catch((err) => {
     throw err instanceof TaskNotFoundError ? new CliError(err.message, EXIT.usage) : err;
   });
-  const record = (await client.workflow.getHandle(taskWorkflowId(taskId)).query(proofRecordQuery)) as ProofRecord | null;
-  if (!record) throw new CliError(`task ${taskId} has no proof yet (status ${state.status}, proof ${state.proof.state})`, EXIT.negative);
+  const record = (await client.workflow
+    .getHandle(taskWorkflowId(taskId))
+    .query(proofRecordQuery)) as ProofRecord | null;
+  if (!record)
+    throw new CliError(
+      `task ${taskId} has no proof yet (status ${state.status}, proof ${state.proof.state})`,
+      EXIT.negative,
+    );
   return { state, record };
 }
 
 export function registerProofCommands(program: Command, clientFactory: ClientFactory): void {
   const proof = program.command('proof').description('Read and verify task proofs');
 
-  withOutput(proof.command('get').description("Show a task's proof record (proof, public signals, verification-key hash, timing)").argument('<taskId>')).action(
-    async (taskId: string, opts: OutputOptions) => {
-      const { record } = await proofOf(clientFactory, taskId);
-      emit(opts, record, () =>
-        [
-          `proof of task ${taskId}: ${record.proof_type}`,
-          `  public signals:        ${record.public_signals.join(', ')}`,
-          `  verification key hash: ${record.verification_key_hash}`,
-          `  generated in:          ${record.timing.duration_ms} ms (${record.timing.finished_at})`,
-        ].join('\n'),
-      );
-    },
-  );
+  withOutput(
+    proof
+      .command('get')
+      .description("Show a task's proof record (proof, public signals, verification-key hash, timing)")
+      .argument('<taskId>'),
+  ).action(async (taskId: string, opts: OutputOptions) => {
+    const { record } = await proofOf(clientFactory, taskId);
+    emit(opts, record, () =>
+      [
+        `proof of task ${taskId}: ${record.proof_type}`,
+        `  public signals:        ${record.public_signals.join(', ')}`,
+        `  verification key hash: ${record.verification_key_hash}`,
+        `  generated in:          ${record.timing.duration_ms} ms (${record.timing.finished_at})`,
+      ].join('\n'),
+    );
+  });
 
   withOutput(
     proof
@@ -48,10 +57,16 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
       )
       .argument('<taskId>')
       .option('--artifacts <dir>', 'circuit artifacts cache (default .data/circuits or $AGENC_CIRCUITS_DIR)')
-      .option('--authority <address>', 'the protocol authority that signs commitment records (default: the key in $AGENC_KEYS_DIR or .data/keys)'),
+      .option(
+        '--authority <address>',
+        'the protocol authority that signs commitment records (default: the key in $AGENC_KEYS_DIR or .data/keys)',
+      ),
   ).action(async (taskId: string, opts: OutputOptions & { artifacts?: string; authority?: string }) => {
     const { state, record } = await proofOf(clientFactory, taskId);
-    const artifacts = await ensureArtifacts({ artifactsDir: opts.artifacts ?? process.env.AGENC_CIRCUITS_DIR, build: false });
+    const artifacts = await ensureArtifacts({
+      artifactsDir: opts.artifacts ?? process.env.AGENC_CIRCUITS_DIR,
+      build: false,
+    });
     const verdict = await verifyTaskProof(record, artifacts, {
       taskId: state.task_id,
       agent: state.agent,
@@ -65,15 +80,25 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
       : !chain.ok
         ? { reason: chain.reason, code: chain.record ? 'ChainRecordMismatch' : 'ChainRecordMissing' }
         : {};
-    emit(opts, { task_id: taskId, valid, verification_key_hash: artifacts.verificationKeyHash, ...failure, proof: verdict, chain }, () =>
-      [
-        verdict.valid
-          ? `✓ proof of task ${taskId} is valid (key ${artifacts.verificationKeyHash.slice(0, 16)}…)`
-          : `✗ proof of task ${taskId} is not valid: ${verdict.reason}`,
-        chain.ok
-          ? `✓ the chain's commitment record matches the proof (signature ${chain.signature}, record ${chain.address}, ${chain.chain} chain)`
-          : `✗ ${chain.reason}`,
-      ].join('\n'),
+    emit(
+      opts,
+      {
+        task_id: taskId,
+        valid,
+        verification_key_hash: artifacts.verificationKeyHash,
+        ...failure,
+        proof: verdict,
+        chain,
+      },
+      () =>
+        [
+          verdict.valid
+            ? `✓ proof of task ${taskId} is valid (key ${artifacts.verificationKeyHash.slice(0, 16)}…)`
+            : `✗ proof of task ${taskId} is not valid: ${verdict.reason}`,
+          chain.ok
+            ? `✓ the chain's commitment record matches the proof (signature ${chain.signature}, record ${chain.address}, ${chain.chain} chain)`
+            : `✗ ${chain.reason}`,
+        ].join('\n'),
     );
     if (!valid) process.exitCode = EXIT.negative;
   });

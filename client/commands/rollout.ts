@@ -22,11 +22,19 @@ import { TASK_QUEUE } from '../../shared/task-queues';
 import { CliError, emit, EXIT, type OutputOptions, table, withOutput } from '../output';
 import type { ClientFactory } from './context';
 import type { rollout } from '../../workflows/rollout';
-import { rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal, rolloutStatusQuery } from '../../shared/messages';
+import {
+  rolloutAbortSignal,
+  rolloutApproveSignal,
+  rolloutPauseSignal,
+  rolloutResumeSignal,
+  rolloutStatusQuery,
+} from '../../shared/messages';
 
 export function checkName(name: string): string {
   if (!ROLLOUT_NAME_PATTERN.test(name)) {
-    throw new CliError(`rollout name "${name}" is not valid (letters, digits, _ . -, 1-48 characters, starting with a letter or digit; e.g. canary)`);
+    throw new CliError(
+      `rollout name "${name}" is not valid (letters, digits, _ . -, 1-48 characters, starting with a letter or digit; e.g. canary)`,
+    );
   }
   return name;
 }
@@ -48,7 +56,10 @@ export function loadPlanFile(file?: string): { plan: RolloutPlan; source: string
   }
   const result = parsePlan(raw);
   if (!result.ok) {
-    throw new CliError(`plan file ${file} is invalid:\n  ${result.problems.join('\n  ')}`, EXIT.usage, { file, problems: result.problems });
+    throw new CliError(`plan file ${file} is invalid:\n  ${result.problems.join('\n  ')}`, EXIT.usage, {
+      file,
+      problems: result.problems,
+    });
   }
   return { plan: result.plan, source: file };
 }
@@ -75,7 +86,10 @@ export function planText(name: string, plan: RolloutPlan): string {
         phase: i + 1,
         name: p.name,
         percentage: `${p.percentage}%`,
-        duration: p.duration_ms === null || p.duration === human(p.duration_ms) ? p.duration : `${p.duration} (${human(p.duration_ms)})`,
+        duration:
+          p.duration_ms === null || p.duration === human(p.duration_ms)
+            ? p.duration
+            : `${p.duration} (${human(p.duration_ms)})`,
         criteria: p.success_criteria ?? '',
       })),
       ['phase', 'name', 'percentage', 'duration', 'criteria'],
@@ -101,7 +115,10 @@ export async function startRollout(client: Client, name: string, plan: RolloutPl
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new CliError(`rollout "${name}" is already running: see \`agenc rollout status ${name}\` (or abort it first)`, EXIT.usage);
+      throw new CliError(
+        `rollout "${name}" is already running: see \`agenc rollout status ${name}\` (or abort it first)`,
+        EXIT.usage,
+      );
     }
     throw err;
   }
@@ -112,7 +129,10 @@ export async function rolloutStatus(client: Client, name: string): Promise<Rollo
     return await client.workflow.getHandle(rolloutWorkflowId(name)).query(rolloutStatusQuery);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError)
-      throw new CliError(`no rollout named "${name}" (start one with \`agenc rollout start --name ${name}\`)`, EXIT.usage);
+      throw new CliError(
+        `no rollout named "${name}" (start one with \`agenc rollout start --name ${name}\`)`,
+        EXIT.usage,
+      );
     throw err;
   }
 }
@@ -127,12 +147,14 @@ const decisionLine = (d: Decision) => {
   return `${d.at}  phase ${d.phase}  ${d.action}: ${d.reason}${numbers}`;
 };
 
-const evidenceCell = (e: PhaseEvidence | undefined) => (!e ? '' : e.sufficient ? 'sufficient' : e.insufficient ? 'insufficient' : 'not green');
+const evidenceCell = (e: PhaseEvidence | undefined) =>
+  !e ? '' : e.sufficient ? 'sufficient' : e.insufficient ? 'insufficient' : 'not green';
 
 export function statusText(s: RolloutStatus, decisions = 10): string {
   const cur = s.current_phase ? s.phases[s.current_phase - 1] : undefined;
   const all = s.phases.flatMap((p) => p.decisions).sort((a, b) => a.at.localeCompare(b.at));
-  const lacking = cur?.evidence?.insufficient && !cur.ended_at ? `: insufficient evidence: ${cur.evidence.missing.join('; ')}` : '';
+  const lacking =
+    cur?.evidence?.insufficient && !cur.ended_at ? `: insufficient evidence: ${cur.evidence.missing.join('; ')}` : '';
   return [
     `${s.summary} — ${s.state}${cur ? `, phase ${cur.phase} ${cur.name} (${cur.percentage}%) ${cur.state}${lacking}` : ''}`,
     ...(s.waiting_for ? [`waiting for: ${s.waiting_for}`] : []),
@@ -151,18 +173,26 @@ export function statusText(s: RolloutStatus, decisions = 10): string {
       })),
       ['phase', 'name', 'percentage', 'duration', 'state', 'started', 'evaluations', 'green_since', 'evidence'],
     ),
-    all.length ? `last ${Math.min(decisions, all.length)} of ${all.length} decisions (--output json for all, with their numbers):` : 'no decisions yet',
+    all.length
+      ? `last ${Math.min(decisions, all.length)} of ${all.length} decisions (--output json for all, with their numbers):`
+      : 'no decisions yet',
     ...all.slice(-decisions).map(decisionLine),
   ].join('\n');
 }
 
 export function registerRolloutCommands(program: Command, clientFactory: ClientFactory): void {
-  const cmd = program.command('rollout').description("Feature-flag rollout phases (1% → 100%) run as durable workflows, with the runbook's decision matrix");
+  const cmd = program
+    .command('rollout')
+    .description(
+      "Feature-flag rollout phases (1% → 100%) run as durable workflows, with the runbook's decision matrix",
+    );
 
   withOutput(
     cmd
       .command('start')
-      .description("Start rollout-<name> from a plan file (default: the runbook's table); --dry-run prints and validates the plan only")
+      .description(
+        "Start rollout-<name> from a plan file (default: the runbook's table); --dry-run prints and validates the plan only",
+      )
       .requiredOption('-n, --name <name>', 'rollout name, e.g. canary (workflow id rollout-<name>)')
       .option('-p, --plan <file>', 'plan file (JSON), e.g. config/rollout-plan.example.json')
       .option('--dry-run', 'validate and print the plan; start nothing'),
@@ -181,8 +211,16 @@ export function registerRolloutCommands(program: Command, clientFactory: ClientF
     const handle = await startRollout(client, name, plan);
     emit(
       opts,
-      { started: true, name, workflow_id: handle.workflowId, run_id: handle.firstExecutionRunId, plan_source: source, plan },
-      () => `${planText(name, plan)}\nstarted ${handle.workflowId}; follow it with \`agenc rollout status ${name}\` or in the Temporal Web UI`,
+      {
+        started: true,
+        name,
+        workflow_id: handle.workflowId,
+        run_id: handle.firstExecutionRunId,
+        plan_source: source,
+        plan,
+      },
+      () =>
+        `${planText(name, plan)}\nstarted ${handle.workflowId}; follow it with \`agenc rollout status ${name}\` or in the Temporal Web UI`,
     );
   });
 
@@ -199,7 +237,10 @@ export function registerRolloutCommands(program: Command, clientFactory: ClientF
   const signals = [
     ['pause', 'the current phase stops its green clock (monitoring goes on); no next phase starts'],
     ['resume', "resume from a pause or a halt (after a P1 roll-back the phase's percentage is re-applied)"],
-    ['approve', "skip the rest of the current phase's window and proceed; or proceed from a halt, a pause or a hold for lack of evidence"],
+    [
+      'approve',
+      "skip the rest of the current phase's window and proceed; or proceed from a halt, a pause or a hold for lack of evidence",
+    ],
     ['abort', 'stop the rollout: rollout_percentage goes to 0'],
   ] as const;
   for (const [signal, description] of signals) {
@@ -209,13 +250,18 @@ export function registerRolloutCommands(program: Command, clientFactory: ClientF
       const client = await clientFactory();
       const before = await rolloutStatus(client, checkName(name));
       if (before.state === 'completed' || before.state === 'aborted') {
-        throw new CliError(`rollout "${name}" has already ended (${before.state})`, EXIT.negative, { state: before.state });
+        throw new CliError(`rollout "${name}" has already ended (${before.state})`, EXIT.negative, {
+          state: before.state,
+        });
       }
       const handle = client.workflow.getHandle(rolloutWorkflowId(name));
       if (signal === 'pause') await handle.signal(rolloutPauseSignal);
       else if (signal === 'resume') await handle.signal(rolloutResumeSignal);
       else if (signal === 'approve') await handle.signal(rolloutApproveSignal);
-      else await handle.signal(rolloutAbortSignal, { reason: opts.reason ?? 'aborted by an operator (agenc rollout abort)' });
+      else
+        await handle.signal(rolloutAbortSignal, {
+          reason: opts.reason ?? 'aborted by an operator (agenc rollout abort)',
+        });
       // The signal is handled on the worker in a moment; show the state a little after it.
       await new Promise((r) => setTimeout(r, 500));
       const after = await rolloutStatus(client, name).catch(() => before);

@@ -2,16 +2,29 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { drainSignal, forceRollbackAllSignal, pauseSignal, resumeSignal } from '../../shared/messages';
-import { ControlNotRunningError, controlHandle, controlStatus, ensureControl, startControlFromFile, statusBody } from '../../temporal/control';
+import {
+  ControlNotRunningError,
+  controlHandle,
+  controlStatus,
+  ensureControl,
+  startControlFromFile,
+  statusBody,
+} from '../../temporal/control';
 import { CliError, emit, EXIT, type OutputOptions, withOutput } from '../output';
 import type { ClientFactory } from './context';
 
 export function registerSpeculationCommands(program: Command, clientFactory: ClientFactory): void {
-  const speculation = program.command('speculation').description('Switch speculation off and on without changing the configuration file');
+  const speculation = program
+    .command('speculation')
+    .description('Switch speculation off and on without changing the configuration file');
   const signals = [
     ['pause', pauseSignal, 'no new speculation until resume; running tasks go on'],
     ['resume', resumeSignal, 'clear pause and drain'],
-    ['drain', drainSignal, 'no new speculation; active speculative tasks finish (see also POST /admin/speculation/drain)'],
+    [
+      'drain',
+      drainSignal,
+      'no new speculation; active speculative tasks finish (see also POST /admin/speculation/drain)',
+    ],
     ['force-rollback', forceRollbackAllSignal, 'every active speculative task rolls back through its compensations'],
   ] as const;
   for (const [name, signal, description] of signals) {
@@ -35,7 +48,10 @@ export function registerSpeculationCommands(program: Command, clientFactory: Cli
         'Bring back the speculation-control workflow after it closed (terminated, failed): from its own last state ' +
           '(live configuration, pause/drain, cooldowns, admitted and active tasks); a running one is left alone',
       )
-      .option('--from-config <file>', 'start it from this configuration file instead, when its last state cannot be read (live changes are lost)'),
+      .option(
+        '--from-config <file>',
+        'start it from this configuration file instead, when its last state cannot be read (live changes are lost)',
+      ),
   ).action(async (opts: OutputOptions & { fromConfig?: string }) => {
     const client = await clientFactory();
     let outcome: string;
@@ -59,7 +75,8 @@ export function registerSpeculationCommands(program: Command, clientFactory: Cli
     emit(
       opts,
       { outcome, ...body },
-      () => `${said[outcome]}; paused: ${body.speculation.paused}, draining: ${body.speculation.draining}, rollout: ${body.speculation.rollout_percentage}%`,
+      () =>
+        `${said[outcome]}; paused: ${body.speculation.paused}, draining: ${body.speculation.draining}, rollout: ${body.speculation.rollout_percentage}%`,
     );
   });
 }

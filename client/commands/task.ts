@@ -3,7 +3,17 @@ import type { Command } from 'commander';
 import { taskTypeNames } from '../../activities/task-types/registry';
 import { forceRollbackSignal } from '../../shared/messages';
 import { type TaskState, taskWorkflowId, TASK_STATUSES } from '../../shared/task-model';
-import { CliError, emit, EXIT, type OutputOptions, parseJsonArg, parsePositiveNumber, progress, table, withOutput } from '../output';
+import {
+  CliError,
+  emit,
+  EXIT,
+  type OutputOptions,
+  parseJsonArg,
+  parsePositiveNumber,
+  progress,
+  table,
+  withOutput,
+} from '../output';
 import {
   AdmissionError,
   checkSubmitRequest,
@@ -52,35 +62,54 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       .requiredOption('-t, --type <type>', `task type (${taskTypeNames().join(', ')})`)
       .requiredOption('-p, --payload <json>', 'payload as JSON, e.g. \'{"value": 42}\' or \'{"fail": true}\'')
       .option('-d, --depends-on <taskId>', 'the parent task whose result this task consumes')
-      .option('-a, --agent <name>', 'the agent submitting (its stake bonds speculation)', process.env.AGENC_AGENT ?? DEFAULT_AGENT)
+      .option(
+        '-a, --agent <name>',
+        'the agent submitting (its stake bonds speculation)',
+        process.env.AGENC_AGENT ?? DEFAULT_AGENT,
+      )
       .option('--task-id <id>', 'choose the task id (default: a random one)'),
-  ).action(async (opts: OutputOptions & { type: string; payload: string; dependsOn?: string; agent: string; taskId?: string }) => {
-    const request = { type: opts.type, payload: parseJsonArg('--payload', opts.payload), dependsOn: opts.dependsOn, agent: opts.agent, taskId: opts.taskId };
-    try {
-      checkSubmitRequest(request);
-    } catch (err) {
-      rethrowAsUsageError(err);
-    }
-    const result = await submitTask(await clientFactory(), request).catch(rethrowAsUsageError);
-    emit(
-      opts,
-      result,
-      () =>
-        `submitted task ${result.task_id}${result.parent_task_id ? ` (depends on ${result.parent_task_id})` : ''}; follow it with: agenc task wait ${result.task_id}`,
-    );
-  });
-
-  withOutput(task.command('status').description('Show a task: status, speculation status, depth, bond, proof').argument('<taskId>')).action(
-    async (taskId: string, opts: OutputOptions) => {
-      const state = await getTaskState(await clientFactory(), taskId).catch(rethrowAsUsageError);
-      emit(opts, state, () => describeState(state));
+  ).action(
+    async (
+      opts: OutputOptions & { type: string; payload: string; dependsOn?: string; agent: string; taskId?: string },
+    ) => {
+      const request = {
+        type: opts.type,
+        payload: parseJsonArg('--payload', opts.payload),
+        dependsOn: opts.dependsOn,
+        agent: opts.agent,
+        taskId: opts.taskId,
+      };
+      try {
+        checkSubmitRequest(request);
+      } catch (err) {
+        rethrowAsUsageError(err);
+      }
+      const result = await submitTask(await clientFactory(), request).catch(rethrowAsUsageError);
+      emit(
+        opts,
+        result,
+        () =>
+          `submitted task ${result.task_id}${result.parent_task_id ? ` (depends on ${result.parent_task_id})` : ''}; follow it with: agenc task wait ${result.task_id}`,
+      );
     },
   );
 
   withOutput(
     task
+      .command('status')
+      .description('Show a task: status, speculation status, depth, bond, proof')
+      .argument('<taskId>'),
+  ).action(async (taskId: string, opts: OutputOptions) => {
+    const state = await getTaskState(await clientFactory(), taskId).catch(rethrowAsUsageError);
+    emit(opts, state, () => describeState(state));
+  });
+
+  withOutput(
+    task
       .command('wait')
-      .description('Wait until a task is final; exit 0 when confirmed, 1 when it failed, rolled back or the timeout passed')
+      .description(
+        'Wait until a task is final; exit 0 when confirmed, 1 when it failed, rolled back or the timeout passed',
+      )
       .argument('<taskId>')
       .option('--timeout <seconds>', 'give up after this many seconds', '300'),
   ).action(async (taskId: string, opts: OutputOptions & { timeout: string }) => {
@@ -89,8 +118,11 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
     const { state, timedOut } = await waitForTask(client, taskId, {
       timeoutMs,
       onProgress: (s, elapsed) =>
-        progress(`[${(elapsed / 1000).toFixed(1)}s] task ${taskId}: ${s.status}${s.waiting_for ? ` (waiting for ${s.waiting_for})` : ''}`),
-      onQueryError: (err) => progress(`task ${taskId} did not answer (${err.message}); is a worker running? still waiting…`),
+        progress(
+          `[${(elapsed / 1000).toFixed(1)}s] task ${taskId}: ${s.status}${s.waiting_for ? ` (waiting for ${s.waiting_for})` : ''}`,
+        ),
+      onQueryError: (err) =>
+        progress(`task ${taskId} did not answer (${err.message}); is a worker running? still waiting…`),
     }).catch(rethrowAsUsageError);
     emit(opts, { ...state, timed_out: timedOut }, () =>
       timedOut
@@ -108,11 +140,21 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       .option('--root <taskId>', 'only the tree under this root task')
       .option('--limit <n>', 'at most this many rows', '100'),
   ).action(async (opts: OutputOptions & { status?: string; root?: string; limit: string }) => {
-    const rows = await listTasks(await clientFactory(), { status: opts.status, root: opts.root, limit: parsePositiveNumber('--limit', opts.limit) }).catch(
-      rethrowAsUsageError,
-    );
+    const rows = await listTasks(await clientFactory(), {
+      status: opts.status,
+      root: opts.root,
+      limit: parsePositiveNumber('--limit', opts.limit),
+    }).catch(rethrowAsUsageError);
     emit(opts, rows, () =>
-      table(rows as unknown as Record<string, unknown>[], ['task_id', 'status', 'speculation_status', 'depth', 'parent_task_id', 'agent', 'started']),
+      table(rows as unknown as Record<string, unknown>[], [
+        'task_id',
+        'status',
+        'speculation_status',
+        'depth',
+        'parent_task_id',
+        'agent',
+        'started',
+      ]),
     );
   });
 
@@ -126,6 +168,10 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
     const client = await clientFactory();
     await getTaskState(client, taskId).catch(rethrowAsUsageError);
     await client.workflow.getHandle(taskWorkflowId(taskId)).signal(forceRollbackSignal, { reason: opts.reason });
-    emit(opts, { task_id: taskId, rollback_requested: true }, () => `rollback requested for task ${taskId}; follow it with: agenc task wait ${taskId}`);
+    emit(
+      opts,
+      { task_id: taskId, rollback_requested: true },
+      () => `rollback requested for task ${taskId}; follow it with: agenc task wait ${taskId}`,
+    );
   });
 }

@@ -37,13 +37,27 @@ test('npm run bench -- --quick measures everything and writes results.json and R
   if (code !== 0) throw new Error(`bench --quick exited ${code}:\n${output.slice(-4000)}`);
 
   const { results } = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as {
-    results: Record<string, { figures: Record<string, unknown>; figure: { value: unknown }; baseline: { value: unknown }; ratio: unknown; inputs: object }>;
+    results: Record<
+      string,
+      {
+        figures: Record<string, unknown>;
+        figure: { value: unknown };
+        baseline: { value: unknown };
+        ratio: unknown;
+        inputs: object;
+      }
+    >;
   };
   expect(Object.keys(results).sort()).toEqual([...QUICK_KEYS].sort());
   for (const [key, r] of Object.entries(results)) {
     const numbers = [r.figure.value, r.baseline.value, r.ratio, ...Object.values(r.figures)];
-    expect({ key, allFinite: numbers.every((v) => typeof v === 'number' && Number.isFinite(v)) }).toEqual({ key, allFinite: true });
+    expect({ key, allFinite: numbers.every((v) => typeof v === 'number' && Number.isFinite(v)) }).toEqual({
+      key,
+      allFinite: true,
+    });
     expect(Object.keys(r.inputs).length).toBeGreaterThan(0);
   }
-  expect(readFileSync(path.join(out, 'RESULTS.md'), 'utf8')).toContain('| measurement | inputs | figure | baseline | ratio | target | met |');
+  expect(readFileSync(path.join(out, 'RESULTS.md'), 'utf8')).toContain(
+    '| measurement | inputs | figure | baseline | ratio | target | met |',
+  );
 }, 600_000);

@@ -37,13 +37,23 @@ test('slash sends floor(amount × percentage) to the treasury and the rest back,
   const locked = await balances(env, 'alice', 't-slash');
   const treasuryBefore = locked.treasury;
 
-  const slash = await env.activities.slashBond({ taskId: 't-slash', agent: 'alice', slashPercentage: 0.1, reason: 'proof failed' });
+  const slash = await env.activities.slashBond({
+    taskId: 't-slash',
+    agent: 'alice',
+    slashPercentage: 0.1,
+    reason: 'proof failed',
+  });
   expect(slash).toMatchObject({ outcome: 'slashed', slashed: 100_000, returned: 900_007, alreadySettled: false });
 
   const after = await balances(env, 'alice', 't-slash');
   // The first slash also funds the treasury to the rent-exempt minimum (a separate authority transfer).
   const funding = treasuryBefore === 0 ? await env.chain.rentExemptMinimum(0) : 0;
-  expect(after).toEqual({ wallet: locked.wallet, stake: locked.stake + 900_007, bond: 0, treasury: treasuryBefore + funding + 100_000 });
+  expect(after).toEqual({
+    wallet: locked.wallet,
+    stake: locked.stake + 900_007,
+    bond: 0,
+    treasury: treasuryBefore + funding + 100_000,
+  });
 
   const logs = await env.chain.getTransactionLogs(slash.signature ?? '');
   expect(logs?.filter((l) => l.startsWith('Program 11111111111111111111111111111111 invoke'))).toHaveLength(2);
@@ -55,12 +65,24 @@ test('every transaction runs the Memo program with JSON naming action, task, dep
   expect(logs).toContain('Program MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr success');
   const memoLine = logs.find((l) => l.startsWith('Program log: Memo'));
   expect(memoLine).toBeDefined();
-  const json = JSON.parse(JSON.parse((memoLine ?? '').replace(/^Program log: Memo \(len \d+\): /, ''))) as Record<string, unknown>;
-  expect(json).toMatchObject({ app: 'agenc', action: 'lock', task: 't-memo', agent: 'alice', depth: 3, amount: 2_500_000 });
+  const json = JSON.parse(JSON.parse((memoLine ?? '').replace(/^Program log: Memo \(len \d+\): /, ''))) as Record<
+    string,
+    unknown
+  >;
+  expect(json).toMatchObject({
+    app: 'agenc',
+    action: 'lock',
+    task: 't-memo',
+    agent: 'alice',
+    depth: 3,
+    amount: 2_500_000,
+  });
 
   const release = await env.activities.releaseBond({ taskId: 't-memo', agent: 'alice', reason: 'ok' });
   const releaseLogs = (await env.chain.getTransactionLogs(release.signature ?? '')) ?? [];
-  expect(releaseLogs.some((l) => l.includes('\\"action\\":\\"release\\"') && l.includes('\\"amount\\":2500000'))).toBe(true);
+  expect(releaseLogs.some((l) => l.includes('\\"action\\":\\"release\\"') && l.includes('\\"amount\\":2500000'))).toBe(
+    true,
+  );
 });
 
 test('the adapter contract (also run against a cluster by rpc-contract.test.ts)', async () => {

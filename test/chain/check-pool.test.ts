@@ -81,7 +81,10 @@ test('once stake is deposited the pool is initialized and funded: exit 0, accoun
     funded: true,
     problems: [],
     authority: { address: authority().toBase58(), lamports: await chain.getLamports(authority()) },
-    treasury: { address: keys.treasury().publicKey.toBase58(), lamports: await chain.getLamports(keys.treasury().publicKey) },
+    treasury: {
+      address: keys.treasury().publicKey.toBase58(),
+      lamports: await chain.getLamports(keys.treasury().publicKey),
+    },
     stake: { agents: 1, available: 1_000_000_000 },
     escrow: { bond_accounts: 0, locked_in_bonds: 0, held: 0 },
   });
@@ -130,5 +133,7 @@ test('a locked bond shows in the escrow; lamports in a bond account that no lock
   const moved = await json();
   expect(moved.code).toBe(1);
   expect(moved.report.escrow).toEqual({ bond_accounts: 1, locked_in_bonds: locked, held: locked + 5_000 });
-  expect(moved.report.problems).toEqual([expect.stringContaining(`bond accounts hold ${locked + 5_000} lamports; the locks recorded for them say ${locked}`)]);
+  expect(moved.report.problems).toEqual([
+    expect.stringContaining(`bond accounts hold ${locked + 5_000} lamports; the locks recorded for them say ${locked}`),
+  ]);
 });

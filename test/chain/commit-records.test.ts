@@ -27,7 +27,8 @@ const entry = (taskId: string, over: Partial<CommitEntry> = {}): CommitEntry => 
 });
 
 const send = (...entries: CommitEntry[]) => commit.sendCommitments({ entries });
-const historyOf = async (taskId: string) => env.chain.getMemoHistory(await commitAddress(env.keys.authority().publicKey, taskId));
+const historyOf = async (taskId: string) =>
+  env.chain.getMemoHistory(await commitAddress(env.keys.authority().publicKey, taskId));
 
 /** What the chain's ledger says about a task's commit address: how many transactions touched it, and the memo of each. */
 async function ledger(taskId: string) {
@@ -75,19 +76,22 @@ test.each([
     { verificationKeyHash: 'cd'.repeat(32) },
     new RegExp(`verification_key_hash: on-chain "${'ab'.repeat(32)}", this entry "${'cd'.repeat(32)}"`),
   ],
-])('a record with another %s is CommitmentMismatch (non-retryable), never a success; nothing is sent', async (_field, over, message) => {
-  const first = await send(entry('c-diff'));
-  const before = await ledger('c-diff');
-  const error = await send(entry('c-diff', over)).then(
-    () => null,
-    (e: unknown) => e as Error & { type?: string; nonRetryable?: boolean },
-  );
-  expect(error).toMatchObject({ type: 'CommitmentMismatch', nonRetryable: true });
-  expect(error?.message).toMatch(/task c-diff already has a different commitment on-chain/);
-  expect(error?.message).toContain(first.signatures['c-diff']);
-  expect(error?.message).toMatch(message);
-  expect(await ledger('c-diff')).toEqual(before);
-});
+])(
+  'a record with another %s is CommitmentMismatch (non-retryable), never a success; nothing is sent',
+  async (_field, over, message) => {
+    const first = await send(entry('c-diff'));
+    const before = await ledger('c-diff');
+    const error = await send(entry('c-diff', over)).then(
+      () => null,
+      (e: unknown) => e as Error & { type?: string; nonRetryable?: boolean },
+    );
+    expect(error).toMatchObject({ type: 'CommitmentMismatch', nonRetryable: true });
+    expect(error?.message).toMatch(/task c-diff already has a different commitment on-chain/);
+    expect(error?.message).toContain(first.signatures['c-diff']);
+    expect(error?.message).toMatch(message);
+    expect(await ledger('c-diff')).toEqual(before);
+  },
+);
 
 test('a commit address pre-funded by a plain transfer is not a commitment: the authority-signed record is written anyway', async () => {
   const transfer = await foreignTransfer('c-prefunded');
@@ -96,7 +100,14 @@ test('a commit address pre-funded by a plain transfer is not a commitment: the a
   const record = await readCommitRecord(env.chain, env.keys.authority().publicKey, 'c-prefunded');
   expect(record).toMatchObject({
     signature: signatures['c-prefunded'],
-    memo: { action: 'commit', task: 'c-prefunded', agent: 'bob', commitment: '1111', parent: '0', vkey: 'ab'.repeat(32) },
+    memo: {
+      action: 'commit',
+      task: 'c-prefunded',
+      agent: 'bob',
+      commitment: '1111',
+      parent: '0',
+      vkey: 'ab'.repeat(32),
+    },
   });
   // …and it is idempotent from then on, like any other record.
   expect(await send(entry('c-prefunded'))).toEqual({ signatures });
@@ -104,7 +115,15 @@ test('a commit address pre-funded by a plain transfer is not a commitment: the a
 });
 
 test('a commit memo signed by someone other than the authority is ignored: the real commitment lands and is the record', async () => {
-  const forged = JSON.stringify({ app: 'agenc', action: 'commit', task: 'c-forged', agent: 'bob', commitment: '6666', parent: '0', vkey: 'ab'.repeat(32) });
+  const forged = JSON.stringify({
+    app: 'agenc',
+    action: 'commit',
+    task: 'c-forged',
+    agent: 'bob',
+    commitment: '6666',
+    parent: '0',
+    vkey: 'ab'.repeat(32),
+  });
   const forgery = await foreignTransfer('c-forged', forged);
   const { signatures } = await send(entry('c-forged'));
   expect(signatures['c-forged']).not.toBe(forgery);
@@ -117,7 +136,10 @@ test('a commit memo signed by someone other than the authority is ignored: the r
 test('in a batch, a mismatch stops at that entry: the ancestors before it landed, nothing after it is sent', async () => {
   await send(entry('b-2', { commitment: '5' }));
   const error = await send(entry('b-1'), entry('b-2'), entry('b-3')).catch((e: unknown) => e);
-  expect(error).toMatchObject({ type: 'CommitmentMismatch', message: expect.stringContaining('task b-2 already has a different commitment on-chain') });
+  expect(error).toMatchObject({
+    type: 'CommitmentMismatch',
+    message: expect.stringContaining('task b-2 already has a different commitment on-chain'),
+  });
   expect((await ledger('b-1')).transactions).toBe(1);
   expect((await ledger('b-3')).transactions).toBe(0);
 });

@@ -25,11 +25,17 @@ export async function runBondContract(env: ChainEnv): Promise<void> {
   const lock1 = await env.activities.lockBond({ taskId: t1, agent, depth: 2, stake: STAKE });
   expect(lock1).toMatchObject({ amount: 1_500_003, alreadyLocked: false });
   expect(await balances(env, agent, t1)).toEqual({ ...start, stake: start.stake - 1_500_003, bond: 1_500_003 });
-  expect(await env.activities.lockBond({ taskId: t1, agent, depth: 2, stake: STAKE })).toMatchObject({ alreadyLocked: true, signature: lock1.signature });
+  expect(await env.activities.lockBond({ taskId: t1, agent, depth: 2, stake: STAKE })).toMatchObject({
+    alreadyLocked: true,
+    signature: lock1.signature,
+  });
   const rel = await env.activities.releaseBond({ taskId: t1, agent, reason: 'contract' });
   expect(rel).toMatchObject({ outcome: 'released', returned: 1_500_003, alreadySettled: false });
   expect(await balances(env, agent, t1)).toEqual(start);
-  expect(await env.activities.releaseBond({ taskId: t1, agent, reason: 'contract' })).toEqual({ ...rel, alreadySettled: true });
+  expect(await env.activities.releaseBond({ taskId: t1, agent, reason: 'contract' })).toEqual({
+    ...rel,
+    alreadySettled: true,
+  });
 
   // lock → slash: floor to the treasury, the rest back
   const t2 = `c-${run}-slash`;
@@ -44,13 +50,21 @@ export async function runBondContract(env: ChainEnv): Promise<void> {
     bond: 0,
     treasury: locked.treasury + funding + 100_000,
   });
-  expect(await env.activities.slashBond({ taskId: t2, agent, slashPercentage: 0.1, reason: 'contract' })).toEqual({ ...slash, alreadySettled: true });
+  expect(await env.activities.slashBond({ taskId: t2, agent, slashPercentage: 0.1, reason: 'contract' })).toEqual({
+    ...slash,
+    alreadySettled: true,
+  });
 
   const logs = (await env.chain.getTransactionLogs(slash.signature ?? '')) ?? [];
   expect(logs).toContain('Program MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr success');
 
   const status = (await env.operator.stakeStatus({ agent })).agents[0];
-  expect(status).toMatchObject({ deposited: 20_000_000, slashed: 100_000, locked_in_bonds: 0, available: 20_000_000 - 100_000 });
+  expect(status).toMatchObject({
+    deposited: 20_000_000,
+    slashed: 100_000,
+    locked_in_bonds: 0,
+    available: 20_000_000 - 100_000,
+  });
 
   // What counts is what the authority signed, read back through this adapter's history: a settled bond
   // cannot be locked again; lamports someone else sent to a bond address are no lock, and nothing settles them.
@@ -66,7 +80,10 @@ export async function runBondContract(env: ChainEnv): Promise<void> {
     type: 'BondUnusable',
     message: expect.stringContaining(`holds ${rent} lamports that no lock signed by the authority put there`),
   });
-  expect(await env.activities.releaseBond({ taskId: t3, agent, reason: 'contract' })).toMatchObject({ outcome: 'never_locked', returned: 0 });
+  expect(await env.activities.releaseBond({ taskId: t3, agent, reason: 'contract' })).toMatchObject({
+    outcome: 'never_locked',
+    returned: 0,
+  });
   expect(await balances(env, agent, t3)).toEqual(prefunded);
 
   // A commitment record: idempotent with the same content, CommitmentMismatch with another, and written

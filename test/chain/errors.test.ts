@@ -34,16 +34,27 @@ async function expectFailure(call: () => Promise<unknown>, type: string, message
   expect(await world()).toEqual(before);
 }
 
-const lock = (over: Record<string, unknown>) => () => env.activities.lockBond({ taskId: 'e1', agent: 'alice', depth: 0, stake: STAKE, ...over } as never);
+const lock = (over: Record<string, unknown>) => () =>
+  env.activities.lockBond({ taskId: 'e1', agent: 'alice', depth: 0, stake: STAKE, ...over } as never);
 
 test('insufficient stake names the available and required lamports', async () => {
-  await expectFailure(lock({ depth: 100 }), 'StakeInsufficientFunds', /"alice" has 4000000 lamports available .* requires 51000000/);
+  await expectFailure(
+    lock({ depth: 100 }),
+    'StakeInsufficientFunds',
+    /"alice" has 4000000 lamports available .* requires 51000000/,
+  );
 });
 
 test('unknown agent, for every activity and operator function that needs a wallet', async () => {
   await expectFailure(lock({ agent: 'nobody' }), 'UnknownAgent', /unknown agent "nobody"/);
-  await expectFailure(() => env.activities.releaseBond({ taskId: 'held', agent: 'nobody', reason: '' }), 'UnknownAgent');
-  await expectFailure(() => env.activities.slashBond({ taskId: 'held', agent: 'nobody', slashPercentage: 0.1, reason: '' }), 'UnknownAgent');
+  await expectFailure(
+    () => env.activities.releaseBond({ taskId: 'held', agent: 'nobody', reason: '' }),
+    'UnknownAgent',
+  );
+  await expectFailure(
+    () => env.activities.slashBond({ taskId: 'held', agent: 'nobody', slashPercentage: 0.1, reason: '' }),
+    'UnknownAgent',
+  );
   await expectFailure(() => env.operator.stakeWithdraw({ agent: 'nobody' }), 'UnknownAgent');
   await expectFailure(() => env.operator.stakeStatus({ agent: 'nobody' }), 'UnknownAgent');
 });
@@ -67,7 +78,10 @@ test('negative or non-integer depths and amounts', async () => {
   await expectFailure(() => env.operator.stakeInit({ agent: 'alice', amount: 1.5 }), 'InvalidAmount');
   await expectFailure(() => env.operator.stakeWithdraw({ agent: 'alice', amount: -1 }), 'InvalidAmount');
   for (const slashPercentage of [-0.1, 1.5, Number.NaN]) {
-    await expectFailure(() => env.activities.slashBond({ taskId: 'held', agent: 'alice', slashPercentage, reason: '' }), 'InvalidAmount');
+    await expectFailure(
+      () => env.activities.slashBond({ taskId: 'held', agent: 'alice', slashPercentage, reason: '' }),
+      'InvalidAmount',
+    );
   }
 });
 
@@ -77,14 +91,29 @@ test('a stake config whose minimum is above max_stake, and a bond below the rent
     'InvalidStakeConfig',
     /above speculation\.stake\.max_stake/,
   );
-  await expectFailure(lock({ stake: { min_stake: 1_000, max_stake: 1_000_000, stake_per_depth: 0 } }), 'InvalidAmount', /rent-exempt minimum of 890880/);
+  await expectFailure(
+    lock({ stake: { min_stake: 1_000, max_stake: 1_000_000, stake_per_depth: 0 } }),
+    'InvalidAmount',
+    /rent-exempt minimum of 890880/,
+  );
 });
 
 test('withdrawing more than is available (locked bonds included) fails', async () => {
-  await expectFailure(() => env.operator.stakeWithdraw({ agent: 'alice', amount: 4_000_001 }), 'StakeInsufficientFunds', /4000000 lamports available/);
+  await expectFailure(
+    () => env.operator.stakeWithdraw({ agent: 'alice', amount: 4_000_001 }),
+    'StakeInsufficientFunds',
+    /4000000 lamports available/,
+  );
 });
 
 test("settling another agent's bond fails", async () => {
-  await expectFailure(() => env.activities.releaseBond({ taskId: 'held', agent: 'bob', reason: '' }), 'BondAgentMismatch', /locked by agent "alice"/);
-  await expectFailure(() => env.activities.slashBond({ taskId: 'held', agent: 'bob', slashPercentage: 0.1, reason: '' }), 'BondAgentMismatch');
+  await expectFailure(
+    () => env.activities.releaseBond({ taskId: 'held', agent: 'bob', reason: '' }),
+    'BondAgentMismatch',
+    /locked by agent "alice"/,
+  );
+  await expectFailure(
+    () => env.activities.slashBond({ taskId: 'held', agent: 'bob', slashPercentage: 0.1, reason: '' }),
+    'BondAgentMismatch',
+  );
 });

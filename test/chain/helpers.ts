@@ -75,6 +75,8 @@ export async function balances(env: ChainEnv, agent: string, taskId: string): Pr
     await bondAddress(authority, taskId),
     env.keys.treasury().publicKey,
   ];
-  const [wallet = 0, stake = 0, bond = 0, treasury = 0] = await Promise.all(addresses.map((a) => env.chain.getLamports(a)));
+  const [wallet = 0, stake = 0, bond = 0, treasury = 0] = await Promise.all(
+    addresses.map((a) => env.chain.getLamports(a)),
+  );
   return { wallet: env.keys.hasAgent(agent) ? wallet : 0, stake, bond, treasury };
 }

@@ -22,7 +22,10 @@ async function prefund(taskId: string, lamports: number): Promise<void> {
   const wallet = env.keys.agent('bob');
   const to = await bondAddress(env.keys.authority().publicKey, taskId);
   await env.chain.airdrop(wallet.publicKey, 1_000_000_000); // the wallet stays rent-exempt after the transfer and its fee
-  await env.chain.send(new Transaction().add(SystemProgram.transfer({ fromPubkey: wallet.publicKey, toPubkey: to, lamports })), [wallet]);
+  await env.chain.send(
+    new Transaction().add(SystemProgram.transfer({ fromPubkey: wallet.publicKey, toPubkey: to, lamports })),
+    [wallet],
+  );
 }
 
 /** The lock fails as BondUnusable, non-retryable, and moves nothing. */
@@ -54,13 +57,28 @@ test('release and slash retried: alreadySettled with the original outcome and am
   expect(await balances(env, 'bob', 't-rel')).toEqual(afterRelease);
 
   await env.activities.lockBond(lockInput('t-sl'));
-  const slashed = await env.activities.slashBond({ taskId: 't-sl', agent: 'bob', slashPercentage: 0.1, reason: 'proof failed' });
+  const slashed = await env.activities.slashBond({
+    taskId: 't-sl',
+    agent: 'bob',
+    slashPercentage: 0.1,
+    reason: 'proof failed',
+  });
   const afterSlash = await balances(env, 'bob', 't-sl');
-  const slashedAgain = await env.activities.slashBond({ taskId: 't-sl', agent: 'bob', slashPercentage: 0.1, reason: 'proof failed' });
+  const slashedAgain = await env.activities.slashBond({
+    taskId: 't-sl',
+    agent: 'bob',
+    slashPercentage: 0.1,
+    reason: 'proof failed',
+  });
   expect(slashedAgain).toEqual({ ...slashed, alreadySettled: true });
   // A release arriving after the slash (e.g. a late compensation) reports the slash and moves nothing.
   const lateRelease = await env.activities.releaseBond({ taskId: 't-sl', agent: 'bob', reason: 'late' });
-  expect(lateRelease).toMatchObject({ outcome: 'slashed', slashed: slashed.slashed, returned: slashed.returned, alreadySettled: true });
+  expect(lateRelease).toMatchObject({
+    outcome: 'slashed',
+    slashed: slashed.slashed,
+    returned: slashed.returned,
+    alreadySettled: true,
+  });
   expect(await balances(env, 'bob', 't-sl')).toEqual(afterSlash);
 });
 
@@ -121,12 +139,23 @@ test('release and slash retried after a crash between send and return move nothi
       treasury: env.keys.treasury().publicKey,
       slashed: 150_000,
       returned: 1_350_000,
-      memo: { action: 'slash', task: 't-crash-sl', agent: 'bob', amount: 1_500_000, slashed: 150_000, returned: 1_350_000, slash_percentage: 0.1, reason: 'x' },
+      memo: {
+        action: 'slash',
+        task: 't-crash-sl',
+        agent: 'bob',
+        amount: 1_500_000,
+        slashed: 150_000,
+        returned: 1_350_000,
+        slash_percentage: 0.1,
+        reason: 'x',
+      },
     }),
     [authority],
   );
   const afterSlash = await balances(env, 'bob', 't-crash-sl');
-  expect(await env.activities.slashBond({ taskId: 't-crash-sl', agent: 'bob', slashPercentage: 0.1, reason: 'x' })).toMatchObject({
+  expect(
+    await env.activities.slashBond({ taskId: 't-crash-sl', agent: 'bob', slashPercentage: 0.1, reason: 'x' }),
+  ).toMatchObject({
     outcome: 'slashed',
     slashed: 150_000,
     returned: 1_350_000,
@@ -142,11 +171,18 @@ test('lock after the bond was released or slashed (a reset, a reused task id): B
   await expectBondUnusable(
     () => env.activities.lockBond(lockInput('t-done')),
     't-done',
-    new RegExp(`bond for task t-done was already locked and released at signature ${release.signature}; a settled bond cannot back a new speculation`),
+    new RegExp(
+      `bond for task t-done was already locked and released at signature ${release.signature}; a settled bond cannot back a new speculation`,
+    ),
   );
 
   await env.activities.lockBond(lockInput('t-slashed'));
-  const slash = await env.activities.slashBond({ taskId: 't-slashed', agent: 'bob', slashPercentage: 0.1, reason: 'proof failed' });
+  const slash = await env.activities.slashBond({
+    taskId: 't-slashed',
+    agent: 'bob',
+    slashPercentage: 0.1,
+    reason: 'proof failed',
+  });
   await expectBondUnusable(
     () => env.activities.lockBond(lockInput('t-slashed')),
     't-slashed',
@@ -161,7 +197,9 @@ test('a bond address pre-funded by a plain transfer is not a lock: BondUnusable 
   await expectBondUnusable(
     () => env.activities.lockBond(lockInput('t-dust')),
     't-dust',
-    new RegExp(`holds ${dust} lamports that no lock signed by the authority put there.*will run without speculation; nothing was moved`),
+    new RegExp(
+      `holds ${dust} lamports that no lock signed by the authority put there.*will run without speculation; nothing was moved`,
+    ),
   );
 });
 
@@ -185,7 +223,9 @@ test('settling moves only a live lock: lamports sent to a bond address before an
     returned: 0,
     signature: null,
   });
-  expect(await env.activities.slashBond({ taskId: 't-unlocked', agent: 'bob', slashPercentage: 0.5, reason: 'x' })).toMatchObject({
+  expect(
+    await env.activities.slashBond({ taskId: 't-unlocked', agent: 'bob', slashPercentage: 0.5, reason: 'x' }),
+  ).toMatchObject({
     outcome: 'never_locked',
     slashed: 0,
   });
@@ -195,7 +235,10 @@ test('settling moves only a live lock: lamports sent to a bond address before an
   const release = await env.activities.releaseBond({ taskId: 't-again', agent: 'bob', reason: 'confirmed' });
   await prefund('t-again', await env.chain.rentExemptMinimum(0));
   const refilled = await balances(env, 'bob', 't-again');
-  expect(await env.activities.releaseBond({ taskId: 't-again', agent: 'bob', reason: 'late' })).toEqual({ ...release, alreadySettled: true });
+  expect(await env.activities.releaseBond({ taskId: 't-again', agent: 'bob', reason: 'late' })).toEqual({
+    ...release,
+    alreadySettled: true,
+  });
   expect(await balances(env, 'bob', 't-again')).toEqual(refilled);
 });
 
@@ -225,10 +268,14 @@ test('concurrent retries of one lock move lamports once', async () => {
 
 test('concurrent locks of one task with different amounts: one locks, the other is not counted as landed (BondUnusable)', async () => {
   const before = await balances(env, 'bob', 't-race2');
-  const results = await Promise.allSettled([1, 3].map((depth) => env.activities.lockBond({ ...lockInput('t-race2'), depth })));
+  const results = await Promise.allSettled(
+    [1, 3].map((depth) => env.activities.lockBond({ ...lockInput('t-race2'), depth })),
+  );
   const locked = results.filter((r) => r.status === 'fulfilled');
   expect(locked).toHaveLength(1);
   const amount = (locked[0] as PromiseFulfilledResult<{ amount: number; alreadyLocked: boolean }>).value.amount;
-  expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: { type: 'BondUnusable', nonRetryable: true } });
+  expect(results.find((r) => r.status === 'rejected')).toMatchObject({
+    reason: { type: 'BondUnusable', nonRetryable: true },
+  });
   expect(await balances(env, 'bob', 't-race2')).toEqual({ ...before, stake: before.stake - amount, bond: amount });
 });

@@ -52,7 +52,9 @@ test('a bond with no live commitment, and a commitment with no bond, are reporte
 
 test('a commitment whose amount differs from its bond is reported', async () => {
   const result = await env.operator.checkIntegrity({ liveBonds: [live[0]!, { ...live[1]!, amount: 1_400_000 }] });
-  expect(result.problems).toEqual([expect.stringMatching(/bond of task b1 holds 1500000 lamports but the live commitment says 1400000/)]);
+  expect(result.problems).toEqual([
+    expect.stringMatching(/bond of task b1 holds 1500000 lamports but the live commitment says 1400000/),
+  ]);
 });
 
 test('lamports moved out of band (a real authority-signed transfer without a ledger memo) break conservation', async () => {
@@ -85,5 +87,7 @@ test('lamports moved out of band (a real authority-signed transfer without a led
 test('lamports arriving out of band (a faucet transfer into the treasury) are reported too', async () => {
   await env.chain.airdrop(env.keys.treasury().publicKey, 777);
   const result = await env.operator.checkIntegrity({ liveBonds: live });
-  expect(result.problems).toEqual(expect.arrayContaining([expect.stringMatching(/treasury .* holds \d+ lamports; funding and slashes say/)]));
+  expect(result.problems).toEqual(
+    expect.arrayContaining([expect.stringMatching(/treasury .* holds \d+ lamports; funding and slashes say/)]),
+  );
 });

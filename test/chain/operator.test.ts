@@ -12,7 +12,13 @@ afterEach(() => env.close());
 test('stakeInit creates the wallet and stake account, status reports deposits, bonds and slashes', async () => {
   const rent = await env.chain.rentExemptMinimum(0);
   const first = await env.operator.stakeInit({ agent: 'alice', amount: 10_000_000 });
-  expect(first).toMatchObject({ agent: 'alice', deposited: 10_000_000, rent_reserve_added: rent, airdropped: 10_000_000 + rent, alreadyApplied: false });
+  expect(first).toMatchObject({
+    agent: 'alice',
+    deposited: 10_000_000,
+    rent_reserve_added: rent,
+    airdropped: 10_000_000 + rent,
+    alreadyApplied: false,
+  });
   const second = await env.operator.stakeInit({ agent: 'alice', amount: 2_000_000 });
   expect(second).toMatchObject({ deposited: 2_000_000, rent_reserve_added: 0, stake_account: first.stake_account });
 
@@ -46,7 +52,12 @@ test('stakeWithdraw takes only what is available, never locked bonds; default is
   const all = await env.operator.stakeWithdraw({ agent: 'bob' });
   expect(all).toMatchObject({ withdrawn: 9_000_000, available_after: 0 });
   const status = (await env.operator.stakeStatus({ agent: 'bob' })).agents[0];
-  expect(status).toMatchObject({ available: 0, locked_in_bonds: 1_000_000, withdrawn: 9_000_000, wallet_lamports: walletBefore + 9_000_000 });
+  expect(status).toMatchObject({
+    available: 0,
+    locked_in_bonds: 1_000_000,
+    withdrawn: 9_000_000,
+    wallet_lamports: walletBefore + 9_000_000,
+  });
   await env.activities.releaseBond({ taskId: 'w', agent: 'bob', reason: 'ok' });
   expect(await env.operator.stakeWithdraw({ agent: 'bob', amount: 1_000_000 })).toMatchObject({ withdrawn: 1_000_000 });
   expect((await env.operator.checkIntegrity({ liveBonds: [] })).ok).toBe(true);
@@ -54,10 +65,19 @@ test('stakeWithdraw takes only what is available, never locked bonds; default is
 
 test('a retried stakeInit or stakeWithdraw with the same requestId is applied once', async () => {
   await env.operator.stakeInit({ agent: 'carol', amount: 3_000_000, requestId: 'req-1' });
-  expect(await env.operator.stakeInit({ agent: 'carol', amount: 3_000_000, requestId: 'req-1' })).toMatchObject({ alreadyApplied: true, deposited: 0 });
+  expect(await env.operator.stakeInit({ agent: 'carol', amount: 3_000_000, requestId: 'req-1' })).toMatchObject({
+    alreadyApplied: true,
+    deposited: 0,
+  });
   await env.operator.stakeWithdraw({ agent: 'carol', amount: 1_000_000, requestId: 'req-2' });
-  expect(await env.operator.stakeWithdraw({ agent: 'carol', amount: 1_000_000, requestId: 'req-2' })).toMatchObject({ alreadyApplied: true });
-  expect((await env.operator.stakeStatus({ agent: 'carol' })).agents[0]).toMatchObject({ deposited: 3_000_000, withdrawn: 1_000_000, available: 2_000_000 });
+  expect(await env.operator.stakeWithdraw({ agent: 'carol', amount: 1_000_000, requestId: 'req-2' })).toMatchObject({
+    alreadyApplied: true,
+  });
+  expect((await env.operator.stakeStatus({ agent: 'carol' })).agents[0]).toMatchObject({
+    deposited: 3_000_000,
+    withdrawn: 1_000_000,
+    available: 2_000_000,
+  });
 });
 
 test('key files are created with mode 0600 in the Solana CLI format', async () => {

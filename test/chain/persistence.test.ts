@@ -7,7 +7,11 @@ import { STAKE, balances, embeddedEnv, envFor, tempDir, type ChainEnv } from './
 
 async function reopen(dir: string, options: { compactEvery?: number; warn?: (message: string) => void } = {}) {
   const accountsFile = path.join(dir, 'chain', 'svm-accounts.json');
-  return envFor({ chain: await BankrunChain.open({ accountsFile, ...options }), keys: new KeyStore(path.join(dir, 'keys')) }, dir, accountsFile);
+  return envFor(
+    { chain: await BankrunChain.open({ accountsFile, ...options }), keys: new KeyStore(path.join(dir, 'keys')) },
+    dir,
+    accountsFile,
+  );
 }
 
 /**
@@ -46,11 +50,16 @@ test('a new BankrunChain on the same file sees the same balances, bonds and ledg
     expect(await again.chain.getLamports(again.keys.authority().publicKey)).toBe(authorityBefore);
     expect(await again.operator.stakeStatus({ agent: 'carol' })).toEqual(statusBefore);
     // Retries after the restart still see the settled and the live bond.
-    expect(await again.activities.slashBond({ taskId: 'p1', agent: 'carol', slashPercentage: 0.25, reason: 'x' })).toMatchObject({
+    expect(
+      await again.activities.slashBond({ taskId: 'p1', agent: 'carol', slashPercentage: 0.25, reason: 'x' }),
+    ).toMatchObject({
       alreadySettled: true,
       slashed: 250_000,
     });
-    expect(await again.activities.lockBond({ taskId: 'p2', agent: 'carol', depth: 4, stake: STAKE })).toMatchObject({ alreadyLocked: true, amount: 3_000_000 });
+    expect(await again.activities.lockBond({ taskId: 'p2', agent: 'carol', depth: 4, stake: STAKE })).toMatchObject({
+      alreadyLocked: true,
+      amount: 3_000_000,
+    });
     const released = await again.activities.releaseBond({ taskId: 'p2', agent: 'carol', reason: 'ok' });
     expect(released).toMatchObject({ returned: 3_000_000, alreadySettled: false });
     expect((await again.operator.checkIntegrity({ liveBonds: [] })).ok).toBe(true);
@@ -69,15 +78,21 @@ test('what a send changed is on disk before send returns: a crash right after it
   expect(JSON.parse(history[history.length - 1]!)).toMatchObject({ signature: lock.signature });
   // The transaction's accounts are in the journal's last record, not in a rewrite of the whole state.
   const journal = lines(journalFileFor(env.accountsFile));
-  expect(JSON.parse(journal[journal.length - 1]!).accounts).toContainEqual(expect.objectContaining({ address: lock.bondAddress, lamports: '1000000' }));
+  expect(JSON.parse(journal[journal.length - 1]!).accounts).toContainEqual(
+    expect.objectContaining({ address: lock.bondAddress, lamports: '1000000' }),
+  );
   expect(fs.readdirSync(path.dirname(env.accountsFile)).filter((f) => f.includes('.tmp-'))).toEqual([]);
   await crash(env); // no close(): the process is gone
 
   const again = await reopen(dir);
   try {
     expect(await balances(again, 'dave', 'w1')).toEqual(before);
-    expect(await again.activities.lockBond({ taskId: 'w1', agent: 'dave', depth: 0, stake: STAKE })).toMatchObject({ alreadyLocked: true });
-    expect((await again.operator.checkIntegrity({ liveBonds: [{ taskId: 'w1', agent: 'dave', amount: lock.amount }] })).ok).toBe(true);
+    expect(await again.activities.lockBond({ taskId: 'w1', agent: 'dave', depth: 0, stake: STAKE })).toMatchObject({
+      alreadyLocked: true,
+    });
+    expect(
+      (await again.operator.checkIntegrity({ liveBonds: [{ taskId: 'w1', agent: 'dave', amount: lock.amount }] })).ok,
+    ).toBe(true);
   } finally {
     await again.close();
   }
@@ -96,7 +111,9 @@ test('a journal record torn by a crash mid-append is dropped, and the next send 
   const warnings: string[] = [];
   const again = await reopen(dir, { warn: (m) => warnings.push(m) });
   try {
-    expect(warnings).toEqual([expect.stringMatching(new RegExp(`${escape(journalFile)} line ${records + 1}\\b.*cut short`))]);
+    expect(warnings).toEqual([
+      expect.stringMatching(new RegExp(`${escape(journalFile)} line ${records + 1}\\b.*cut short`)),
+    ]);
     expect(await balances(again, 'fay', 'none')).toEqual(before);
     await again.activities.lockBond({ taskId: 'f1', agent: 'fay', depth: 0, stake: STAKE });
     expect(lines(journalFile)).toHaveLength(records + 1);
@@ -118,7 +135,10 @@ test('every compactEvery records the whole state becomes the snapshot and the jo
   // Reopened with room for one more record: the release's transaction compacts.
   const env = await reopen(dir, { compactEvery: records + 1 });
   await env.activities.releaseBond({ taskId: 'g1', agent: 'gus', reason: 'ok' });
-  const snapshot = JSON.parse(fs.readFileSync(env.accountsFile, 'utf8')) as { journal: number; accounts: Array<{ address: string }> };
+  const snapshot = JSON.parse(fs.readFileSync(env.accountsFile, 'utf8')) as {
+    journal: number;
+    accounts: Array<{ address: string }>;
+  };
   expect(snapshot.journal).toBeGreaterThan(records);
   expect(lines(journalFile).length).toBeLessThan(records);
   expect(snapshot.accounts.map((a) => a.address)).not.toContain(bondAddress); // released: the bond account is closed
@@ -160,7 +180,10 @@ test('history appended without its snapshot (crash between the two writes) is dr
         expect.stringMatching(new RegExp(`${escape(historyFile)} line ${lines.length + 1}\\b.*never written`)),
       ]),
     );
-    expect((await again.operator.stakeStatus({ agent: 'erin' })).agents[0]).toMatchObject({ deposited: 5_000_000, withdrawn: 0 });
+    expect((await again.operator.stakeStatus({ agent: 'erin' })).agents[0]).toMatchObject({
+      deposited: 5_000_000,
+      withdrawn: 0,
+    });
   } finally {
     await again.close();
   }
@@ -182,7 +205,9 @@ test('a second process (or an unclosed chain) cannot open the same state file', 
 async function expectRefused(dir: string, file: string, line: number): Promise<void> {
   const bytes = fs.readFileSync(file);
   const warnings: string[] = [];
-  await expect(reopen(dir, { warn: (m) => warnings.push(m) })).rejects.toThrow(new RegExp(`${escape(file)} line ${line}\\b[^]*back ?up`));
+  await expect(reopen(dir, { warn: (m) => warnings.push(m) })).rejects.toThrow(
+    new RegExp(`${escape(file)} line ${line}\\b[^]*back ?up`),
+  );
   expect(fs.readFileSync(file).equals(bytes)).toBe(true); // left as it was, for whoever repairs it
   expect(warnings).toEqual([]);
 }

@@ -39,7 +39,13 @@ test(`RpcChain at ${endpoint}: a rejected transaction is a ChainTransactionError
   const chain = rpcChain();
   const payer = Keypair.generate();
   await chain.airdrop(payer.publicKey, 1_000_000);
-  const tx = new Transaction().add(SystemProgram.transfer({ fromPubkey: payer.publicKey, toPubkey: Keypair.generate().publicKey, lamports: 2_000_000 }));
+  const tx = new Transaction().add(
+    SystemProgram.transfer({
+      fromPubkey: payer.publicKey,
+      toPubkey: Keypair.generate().publicKey,
+      lamports: 2_000_000,
+    }),
+  );
   const err: unknown = await chain.send(tx, [payer]).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ChainTransactionError);
   expect((err as ChainTransactionError).logs).toContainEqual(expect.stringMatching(/^Transfer: insufficient lamports/));

@@ -14,7 +14,8 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 const children: ChildProcess[] = [];
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
 /** A process of its own that opens the chain and keeps it open until killed; resolves once it has it. */
@@ -24,7 +25,11 @@ function holdChain(accountsFile: string, wrap: string[] = []): Promise<ChildProc
     `() => { process.stdout.write('open\\n'); setInterval(() => undefined, 1 << 30); },` +
     `(err) => { process.stderr.write(String(err && err.stack || err)); process.exit(2); });`;
   const argv = [...wrap, process.execPath, '--import', 'tsx', '-e', script];
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'error' } });
+  const child = spawn(argv[0]!, argv.slice(1), {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: 'error' },
+  });
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -33,7 +38,9 @@ function holdChain(accountsFile: string, wrap: string[] = []): Promise<ChildProc
       if (out.includes('open\n')) resolve(child);
     });
     child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.once('exit', (code, signal) => reject(new Error(`holder exited (${code ?? signal}) before opening the chain:\n${out.slice(-3000)}`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`holder exited (${code ?? signal}) before opening the chain:\n${out.slice(-3000)}`)),
+    );
   });
 }
 

@@ -56,7 +56,10 @@ test('requestAirdrop is a real transfer inside the SVM: getBalance and getAccoun
 
 test('the same airdrop requested twice at once is two transfers, not one transaction replayed', async () => {
   const to = Keypair.generate().publicKey;
-  const [a, b] = await Promise.all([connection.requestAirdrop(to, 1_000_000), connection.requestAirdrop(to, 1_000_000)]);
+  const [a, b] = await Promise.all([
+    connection.requestAirdrop(to, 1_000_000),
+    connection.requestAirdrop(to, 1_000_000),
+  ]);
   expect(a).not.toBe(b);
   expect(await connection.getBalance(to)).toBe(2_000_000);
 });
@@ -74,7 +77,9 @@ test('blocks follow the clock: a new blockhash once a block time has passed, hei
 test('a transfer with a memo is in getSignaturesForAddress (newest first, before/limit) and getTransaction(s)', async () => {
   const payer = await funded(1_000_000_000);
   const recipient = Keypair.generate().publicKey;
-  const first = await sendAndConfirmTransaction(connection, transfer(payer, recipient, 1_000_000, 'hello svm'), [payer]);
+  const first = await sendAndConfirmTransaction(connection, transfer(payer, recipient, 1_000_000, 'hello svm'), [
+    payer,
+  ]);
   const second = await sendAndConfirmTransaction(connection, transfer(payer, recipient, 2_000_000), [payer]);
   expect(await connection.getBalance(recipient)).toBe(3_000_000);
 
@@ -85,7 +90,9 @@ test('a transfer with a memo is in getSignaturesForAddress (newest first, before
   ]);
   expect(history[0]?.slot).toBeGreaterThanOrEqual(history[1]?.slot ?? Infinity);
   expect((await connection.getSignaturesForAddress(recipient, { limit: 1 })).map((s) => s.signature)).toEqual([second]);
-  expect((await connection.getSignaturesForAddress(recipient, { before: second })).map((s) => s.signature)).toEqual([first]);
+  expect((await connection.getSignaturesForAddress(recipient, { before: second })).map((s) => s.signature)).toEqual([
+    first,
+  ]);
 
   const tx = await connection.getTransaction(first, { maxSupportedTransactionVersion: 0 });
   expect(tx).toMatchObject({ version: 'legacy', meta: { err: null, fee: 5000 } });
@@ -97,9 +104,12 @@ test('a transfer with a memo is in getSignaturesForAddress (newest first, before
   expect([tx?.meta?.preBalances[r], tx?.meta?.postBalances[r]]).toEqual([0, 1_000_000]);
   expect((tx?.meta?.preBalances[0] ?? 0) - (tx?.meta?.postBalances[0] ?? 0)).toBe(1_000_000 + 5000);
 
-  const batch = await connection.getTransactions([first, second, '1111111111111111111111111111111111111111111111111111111111111111'], {
-    maxSupportedTransactionVersion: 0,
-  });
+  const batch = await connection.getTransactions(
+    [first, second, '1111111111111111111111111111111111111111111111111111111111111111'],
+    {
+      maxSupportedTransactionVersion: 0,
+    },
+  );
   expect(batch.map((t) => t?.transaction.signatures[0] ?? null)).toEqual([first, second, null]);
 });
 
@@ -128,7 +138,11 @@ test('a transaction with a bad signature is refused before the SVM sees it', asy
 
 test('a transfer beyond the balance fails preflight: SendTransactionError with the program logs, nothing lands', async () => {
   const payer = await funded(1_000_000);
-  const err: unknown = await sendAndConfirmTransaction(connection, transfer(payer, Keypair.generate().publicKey, 2_000_000), [payer]).catch((e: unknown) => e);
+  const err: unknown = await sendAndConfirmTransaction(
+    connection,
+    transfer(payer, Keypair.generate().publicKey, 2_000_000),
+    [payer],
+  ).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(SendTransactionError);
   expect((err as Error).message).toContain('custom program error: 0x1');
   const logs = await (err as SendTransactionError).getLogs(connection);
@@ -139,9 +153,13 @@ test('a transfer beyond the balance fails preflight: SendTransactionError with t
 
 test('with skipPreflight a failing transfer lands: fee charged, the error in status, history and getTransaction', async () => {
   const payer = await funded(1_000_000);
-  const signature = await connection.sendTransaction(transfer(payer, Keypair.generate().publicKey, 2_000_000), [payer], {
-    skipPreflight: true,
-  });
+  const signature = await connection.sendTransaction(
+    transfer(payer, Keypair.generate().publicKey, 2_000_000),
+    [payer],
+    {
+      skipPreflight: true,
+    },
+  );
   const latest = await connection.getLatestBlockhash();
   const outcome = await connection.confirmTransaction({ signature, ...latest }).then(
     (r) => r.value.err,
@@ -150,7 +168,10 @@ test('with skipPreflight a failing transfer lands: fee charged, the error in sta
   const expected = { InstructionError: [0, { Custom: 1 }] };
   expect(outcome).toEqual(expected);
   expect(await connection.getBalance(payer.publicKey)).toBe(1_000_000 - 5000);
-  expect((await connection.getSignatureStatus(signature)).value).toMatchObject({ err: expected, confirmationStatus: 'finalized' });
+  expect((await connection.getSignatureStatus(signature)).value).toMatchObject({
+    err: expected,
+    confirmationStatus: 'finalized',
+  });
   expect((await connection.getSignaturesForAddress(payer.publicKey))[0]).toMatchObject({ signature, err: expected });
   const tx = await connection.getTransaction(signature, { maxSupportedTransactionVersion: 0 });
   expect(tx?.meta).toMatchObject({ err: expected, fee: 5000 });
@@ -159,14 +180,22 @@ test('with skipPreflight a failing transfer lands: fee charged, the error in sta
 
 test('signatureSubscribe notifies once with the slot and the result', async () => {
   const signature = await connection.requestAirdrop(Keypair.generate().publicKey, 1_000_000_000);
-  const notified = await new Promise((resolve) => connection.onSignature(signature, (result, context) => resolve({ result, context })));
+  const notified = await new Promise((resolve) =>
+    connection.onSignature(signature, (result, context) => resolve({ result, context })),
+  );
   const [status] = (await connection.getSignatureStatuses([signature])).value;
   expect(notified).toEqual({ result: { err: null }, context: { slot: status?.slot } });
 }, 10_000);
 
 test('an unknown method answers -32601 naming it, over HTTP and WebSocket; a batch is answered in order', async () => {
   const post = async (body: unknown) =>
-    (await fetch(server.url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })).json();
+    (
+      await fetch(server.url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+    ).json();
   expect(await post({ jsonrpc: '2.0', id: 7, method: 'getFooBar', params: [] })).toEqual({
     jsonrpc: '2.0',
     id: 7,

@@ -16,7 +16,14 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
-import { PublicKey, SystemProgram, Transaction, VersionedTransaction, type Message, type VersionedMessage } from '@solana/web3.js';
+import {
+  PublicKey,
+  SystemProgram,
+  Transaction,
+  VersionedTransaction,
+  type Message,
+  type VersionedMessage,
+} from '@solana/web3.js';
 import { start, type BanksTransactionMeta, type ProgramTestContext } from 'solana-bankrun';
 import { decodeBase58, encodeBase58 } from '../../activities/chain/base58';
 import { MEMO_PROGRAM_ID } from '../../activities/chain/port';
@@ -120,15 +127,25 @@ class SvmRpc {
           this.issued.set(blockhash, height + MAX_PROCESSING_AGE);
           return withContext({ blockhash, lastValidBlockHeight: height + MAX_PROCESSING_AGE });
         }),
-      getMinimumBalanceForRentExemption: async (p) => Number((await client.getRent()).minimumBalance(BigInt(integer(p[0], 'dataLength')))),
+      getMinimumBalanceForRentExemption: async (p) =>
+        Number((await client.getRent()).minimumBalance(BigInt(integer(p[0], 'dataLength')))),
       getBalance: async (p) => withContext(Number(await client.getBalance(address(p[0])))),
       getAccountInfo: async (p) => withContext(await this.account(p[0], options(p[1]))),
-      getMultipleAccounts: async (p) => withContext(await Promise.all(list(p[0]).map((a) => this.account(a, options(p[1]))))),
+      getMultipleAccounts: async (p) =>
+        withContext(await Promise.all(list(p[0]).map((a) => this.account(a, options(p[1]))))),
       getSignatureStatuses: async (p) =>
         withContext(
           list(p[0]).map((s) => {
             const r = typeof s === 'string' ? this.records.get(s) : undefined;
-            return r ? { slot: r.slot, confirmations: null, err: r.err, status: status(r.err), confirmationStatus: 'finalized' } : null;
+            return r
+              ? {
+                  slot: r.slot,
+                  confirmations: null,
+                  err: r.err,
+                  status: status(r.err),
+                  confirmationStatus: 'finalized',
+                }
+              : null;
           }),
         ),
       getSignaturesForAddress: async (p) => this.signaturesFor(address(p[0]), options(p[1])),
@@ -137,10 +154,13 @@ class SvmRpc {
         const config = options(p[1]);
         const encoded = text(p[0], 'transaction');
         const encoding = config.encoding ?? 'base58';
-        if (encoding !== 'base58' && encoding !== 'base64') throw invalidParams(`unsupported encoding: ${String(encoding)}`);
+        if (encoding !== 'base58' && encoding !== 'base64')
+          throw invalidParams(`unsupported encoding: ${String(encoding)}`);
         let tx: VersionedTransaction;
         try {
-          tx = VersionedTransaction.deserialize(encoding === 'base64' ? Buffer.from(encoded, 'base64') : decodeBase58(encoded));
+          tx = VersionedTransaction.deserialize(
+            encoding === 'base64' ? Buffer.from(encoded, 'base64') : decodeBase58(encoded),
+          );
         } catch (err) {
           throw invalidParams(`invalid transaction: ${(err as Error).message}`);
         }
@@ -214,8 +234,14 @@ class SvmRpc {
   }
 
   private async call(request: unknown): Promise<object | undefined> {
-    const { jsonrpc, id, method, params } = Object(request) as { jsonrpc?: unknown; id?: Id; method?: unknown; params?: unknown };
-    if (jsonrpc !== '2.0' || typeof method !== 'string') return failure(id ?? null, new RpcError(-32600, 'Invalid request'));
+    const { jsonrpc, id, method, params } = Object(request) as {
+      jsonrpc?: unknown;
+      id?: Id;
+      method?: unknown;
+      params?: unknown;
+    };
+    if (jsonrpc !== '2.0' || typeof method !== 'string')
+      return failure(id ?? null, new RpcError(-32600, 'Invalid request'));
     try {
       const handler = Object.hasOwn(this.methods, method) ? this.methods[method] : undefined;
       if (!handler) throw new RpcError(-32601, `Method not found: ${method}`);
@@ -247,9 +273,11 @@ class SvmRpc {
     const client = this.context.banksClient;
     const signature = signatureOf(tx);
     if (this.records.has(signature)) throw preflightFailure('This transaction has already been processed', null);
-    if (!Transaction.from(tx.serialize()).verifySignatures()) throw new RpcError(-32003, 'Transaction signature verification failure');
+    if (!Transaction.from(tx.serialize()).verifySignatures())
+      throw new RpcError(-32003, 'Transaction signature verification failure');
     const lastValid = this.issued.get(tx.message.recentBlockhash);
-    if (lastValid !== undefined && Number(await client.getBlockHeight()) > lastValid) throw preflightFailure('Blockhash not found', null);
+    if (lastValid !== undefined && Number(await client.getBlockHeight()) > lastValid)
+      throw preflightFailure('Blockhash not found', null);
     // A blockhash not issued here (a durable nonce, say) goes to the SVM as it is, to be judged there.
     const run = VersionedTransaction.deserialize(tx.serialize());
     if (lastValid !== undefined) run.message.recentBlockhash = (await client.getLatestBlockhash())?.[0] ?? '';
@@ -277,7 +305,8 @@ class SvmRpc {
       unitsConsumed: Number(result.meta?.computeUnitsConsumed ?? 0n),
     };
     this.records.set(signature, record);
-    for (const key of new Set(keys.map((k) => k.toBase58()))) this.history.set(key, [...(this.history.get(key) ?? []), signature]);
+    for (const key of new Set(keys.map((k) => k.toBase58())))
+      this.history.set(key, [...(this.history.get(key) ?? []), signature]);
     for (const [id, s] of this.subscriptions) if (s.signature === signature) this.notify(id, record);
     return signature;
   }
@@ -293,12 +322,20 @@ class SvmRpc {
 
   private async account(value: unknown, config: Record<string, unknown>): Promise<object | null> {
     const encoding = config.encoding ?? 'base58';
-    if (encoding !== 'base58' && encoding !== 'base64') throw invalidParams(`unsupported encoding: ${String(encoding)}`);
+    if (encoding !== 'base58' && encoding !== 'base64')
+      throw invalidParams(`unsupported encoding: ${String(encoding)}`);
     const info = await this.context.banksClient.getAccount(address(value));
     if (!info) return null;
     const data = encoding === 'base64' ? Buffer.from(info.data).toString('base64') : encodeBase58(info.data);
     const { executable, lamports, rentEpoch } = info;
-    return { data: [data, encoding], executable, lamports, owner: info.owner.toBase58(), rentEpoch, space: info.data.length };
+    return {
+      data: [data, encoding],
+      executable,
+      lamports,
+      owner: info.owner.toBase58(),
+      rentEpoch,
+      space: info.data.length,
+    };
   }
 
   private signaturesFor(key: PublicKey, config: Record<string, unknown>): object[] {
@@ -314,7 +351,9 @@ class SvmRpc {
     return newestFirst.slice(0, limit).flatMap((signature) => {
       const r = this.records.get(signature);
       const memo = r && memoOf(r.tx.message);
-      return r ? [{ signature, slot: r.slot, err: r.err, memo, blockTime: r.blockTime, confirmationStatus: 'finalized' }] : [];
+      return r
+        ? [{ signature, slot: r.slot, err: r.err, memo, blockTime: r.blockTime, confirmationStatus: 'finalized' }]
+        : [];
     });
   }
 
@@ -335,7 +374,10 @@ class SvmRpc {
       blockTime,
       // A validator names the version only to clients that said which versions they support.
       ...(config.maxSupportedTransactionVersion === undefined ? {} : { version: 'legacy' }),
-      transaction: { signatures: r.tx.signatures.map(encodeBase58), message: { accountKeys, header, recentBlockhash, instructions } },
+      transaction: {
+        signatures: r.tx.signatures.map(encodeBase58),
+        message: { accountKeys, header, recentBlockhash, instructions },
+      },
       meta: {
         err,
         status: status(err),
@@ -359,7 +401,15 @@ class SvmRpc {
 function preflightFailure(message: string, meta: BanksTransactionMeta | null): RpcError {
   const logs = meta?.logMessages ?? [];
   const unitsConsumed = Number(meta?.computeUnitsConsumed ?? 0n);
-  const data = { accounts: null, err: txError(message), innerInstructions: null, logs, replacementBlockhash: null, returnData: null, unitsConsumed };
+  const data = {
+    accounts: null,
+    err: txError(message),
+    innerInstructions: null,
+    logs,
+    replacementBlockhash: null,
+    returnData: null,
+    unitsConsumed,
+  };
   return new RpcError(-32002, `Transaction simulation failed: ${message}`, data);
 }
 
@@ -403,7 +453,10 @@ function send(socket: WebSocket, message: object): void {
 function withDeadline<T>(work: Promise<T>, ms = 30_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RpcError(-32603, `Internal error: the SVM did not answer within ${ms} ms`)), ms);
+    timer = setTimeout(
+      () => reject(new RpcError(-32603, `Internal error: the SVM did not answer within ${ms} ms`)),
+      ms,
+    );
   });
   return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
@@ -430,7 +483,8 @@ function checked<T>(valid: boolean, value: unknown, problem: string): T {
 }
 const list = (v: unknown) => checked<unknown[]>(Array.isArray(v), v, 'expected an array');
 const text = (v: unknown, what: string) => checked<string>(typeof v === 'string', v, `${what} must be a string`);
-const integer = (v: unknown, what: string) => checked<number>(Number.isSafeInteger(v) && Number(v) >= 0, v, `${what} must be a non-negative integer`);
+const integer = (v: unknown, what: string) =>
+  checked<number>(Number.isSafeInteger(v) && Number(v) >= 0, v, `${what} must be a non-negative integer`);
 
 function address(value: unknown): PublicKey {
   try {

@@ -34,7 +34,13 @@ test(`the quick chaos run (seed ${SEED}) ends with every task as its inputs dict
       .every((n) => n >= 1),
   ).toBe(true);
   // The tree mixes every kind of outcome.
-  for (const outcome of ['confirmed', 'failed/proof_failed', 'failed/execution_failed', 'rolled_back/parent_failed', 'rolled_back/parent_rolled_back']) {
+  for (const outcome of [
+    'confirmed',
+    'failed/proof_failed',
+    'failed/execution_failed',
+    'rolled_back/parent_failed',
+    'rolled_back/parent_rolled_back',
+  ]) {
     expect(out).toMatch(new RegExp(`^${outcome.replace('/', '\\/')}\\s+\\d+\\s+\\d+`, 'm'));
   }
 }, 330_000);

@@ -35,10 +35,15 @@ function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 function agenc(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: PROJECT_ROOT, env: cliEnv(extraEnv), timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      resolve({ code, stdout, stderr, lines: stdout.split('\n').filter((l) => l !== '') });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: PROJECT_ROOT, env: cliEnv(extraEnv), timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+        resolve({ code, stdout, stderr, lines: stdout.split('\n').filter((l) => l !== '') });
+      },
+    );
   });
 }
 
@@ -50,7 +55,8 @@ function templateEdit(n: number, replace: string | null, extra: string[] = []): 
   return lines.join('\n');
 }
 
-const unknownKeyMessage = 'is not a known key (--strict rejects unknown keys; check the spelling against config/speculation-template.toml)';
+const unknownKeyMessage =
+  'is not a known key (--strict rejects unknown keys; check the spelling against config/speculation-template.toml)';
 
 let dir: string;
 const files: Record<string, string> = {};
@@ -94,8 +100,13 @@ beforeAll(async () => {
     unknownStrict: () => agenc(validate(files.unknown as string, '--strict')),
     flagsStrict: () => agenc(validate(files.flags as string, '--strict')),
     minmax: () => agenc(validate(files.minmax as string, '--strict')),
-    env: () => agenc(validate(TEMPLATE, '--strict'), { AGENC_SPECULATION_MAX_DEPTH: '25', AGENC_SPECULATION_ENABLED: 'yes' }),
-    noEnv: () => agenc(validate(TEMPLATE, '--strict', '--no-env'), { AGENC_SPECULATION_MAX_DEPTH: '25', AGENC_SPECULATION_ENABLED: 'yes' }),
+    env: () =>
+      agenc(validate(TEMPLATE, '--strict'), { AGENC_SPECULATION_MAX_DEPTH: '25', AGENC_SPECULATION_ENABLED: 'yes' }),
+    noEnv: () =>
+      agenc(validate(TEMPLATE, '--strict', '--no-env'), {
+        AGENC_SPECULATION_MAX_DEPTH: '25',
+        AGENC_SPECULATION_ENABLED: 'yes',
+      }),
     missing: () => agenc(validate(path.join(dir, 'speculation-prod.toml'))),
     help: () => agenc(['--help']),
     submitHelp: () => agenc(['task', 'submit', '--help']),
@@ -191,7 +202,11 @@ describe('a file with values out of range', () => {
           check: 'speculation.max_depth within range [1, 20]',
           problem: 'speculation.max_depth = 21 is out of range: allowed an integer in [1, 20]',
         },
-        { ok: false, check: 'speculation.proof.generator is valid', problem: 'speculation.proof.generator = "plonk" must be one of "groth16"' },
+        {
+          ok: false,
+          check: 'speculation.proof.generator is valid',
+          problem: 'speculation.proof.generator = "plonk" must be one of "groth16"',
+        },
         { ok: true, check: 'No unknown keys' },
       ]),
     );
@@ -250,7 +265,9 @@ describe('unknown keys fail only with --strict', () => {
   it('with --strict: the key named, exit 1', () => {
     const r = run('unknownStrict');
     expect(r.code).toBe(1);
-    expect(r.lines.filter((l) => l.startsWith('✗ '))).toEqual([`✗ No unknown keys: speculation.stake.slashing_percentage = 0.2 ${unknownKeyMessage}`]);
+    expect(r.lines.filter((l) => l.startsWith('✗ '))).toEqual([
+      `✗ No unknown keys: speculation.stake.slashing_percentage = 0.2 ${unknownKeyMessage}`,
+    ]);
     expect(r.lines.at(-1)).toBe('Configuration invalid: 1 check(s) failed.');
   });
 });
@@ -270,7 +287,9 @@ describe('inconsistent feature flags under --strict', () => {
     expect(r.code).toBe(1);
     expect(r.lines).toContain('✓ speculation.features.rollout_percentage within range [0, 100]');
     expect(r.lines).toContain('✓ speculation.max_parallel_branches within range [1, 16]');
-    expect(r.lines.filter((l) => l.startsWith('✗ '))).toEqual([`✗ Feature flag combinations are valid: ${named.join('; ')}`]);
+    expect(r.lines.filter((l) => l.startsWith('✗ '))).toEqual([
+      `✗ Feature flag combinations are valid: ${named.join('; ')}`,
+    ]);
     expect(r.lines.at(-1)).toBe('Configuration invalid: 1 check(s) failed.');
   });
 });
@@ -280,7 +299,9 @@ describe('AGENC_SPECULATION_* in the environment', () => {
     const r = run('env');
     expect(r.code).toBe(1);
     expect(r.lines[0]).toBe('(environment overrides applied: AGENC_SPECULATION_MAX_DEPTH)');
-    expect(r.lines).toContain('✗ speculation.max_depth within range [1, 20]: speculation.max_depth = 25 is out of range: allowed an integer in [1, 20]');
+    expect(r.lines).toContain(
+      '✗ speculation.max_depth within range [1, 20]: speculation.max_depth = 25 is out of range: allowed an integer in [1, 20]',
+    );
     expect(r.lines).toContain(
       '✗ speculation.enabled (from AGENC_SPECULATION_ENABLED) is valid: speculation.enabled (from AGENC_SPECULATION_ENABLED) = "yes" must be true or false',
     );
@@ -306,14 +327,18 @@ describe('usage errors', () => {
     const r = run('yaml');
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toContain("error: option '-o, --output <format>' argument 'yaml' is invalid. Allowed choices are text, json.");
+    expect(r.stderr).toContain(
+      "error: option '-o, --output <format>' argument 'yaml' is invalid. Allowed choices are text, json.",
+    );
   });
 
   it('task submit with an invalid --payload exits 2 naming --payload, before any connection to Temporal', () => {
     const r = run('badPayload');
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^agenc: --payload is not valid JSON: .+ \(got "\{not json"; example: '\{"value": 42\}'\)\n$/);
+    expect(r.stderr).toMatch(
+      /^agenc: --payload is not valid JSON: .+ \(got "\{not json"; example: '\{"value": 42\}'\)\n$/,
+    );
     // TEMPORAL_ADDRESS is a closed port: had the command connected first it would have said so, with exit 3.
     expect(r.stderr).not.toContain('cannot reach Temporal');
   });
@@ -337,7 +362,8 @@ describe('--output on every command', () => {
   it('agenc config validate --help lists --config, --strict, --no-env and -o, --output', () => {
     const r = run('validateHelp');
     expect(r.code).toBe(0);
-    for (const flag of ['-c, --config <file>', '--strict', '--no-env', '-o, --output <format>']) expect(r.stdout).toContain(flag);
+    for (const flag of ['-c, --config <file>', '--strict', '--no-env', '-o, --output <format>'])
+      expect(r.stdout).toContain(flag);
   });
 
   describe('every leaf command of buildProgram()', () => {
@@ -352,7 +378,15 @@ describe('--output on every command', () => {
     it('the walk finds the commands the runbook uses', () => {
       const names = leaves.map(([name]) => name);
       expect(names).toEqual(
-        expect.arrayContaining(['task submit', 'task status', 'task wait', 'config validate', 'config set', 'stake init', 'admin check-integrity']),
+        expect.arrayContaining([
+          'task submit',
+          'task status',
+          'task wait',
+          'config validate',
+          'config set',
+          'stake init',
+          'admin check-integrity',
+        ]),
       );
     });
 

@@ -40,7 +40,8 @@ function agenc(args: string[], env: Record<string, string> = {}): Promise<Run> {
       process.execPath,
       [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'proof', 'verify', ...args],
       { cwd: PROJECT_ROOT, timeout: 60_000, env: { ...base, ...env } },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
     );
   });
 }
@@ -101,7 +102,9 @@ test('a confirmed task: the proof is valid and the chain record says what the pr
   const text = await agenc([confirmed]);
   expect(text.code).toBe(0);
   expect(text.stdout).toContain(`✓ proof of task ${confirmed} is valid`);
-  expect(text.stdout).toContain(`✓ the chain's commitment record matches the proof (signature ${state.commit_signature}`);
+  expect(text.stdout).toContain(
+    `✓ the chain's commitment record matches the proof (signature ${state.commit_signature}`,
+  );
 });
 
 test('the chain holds a different commitment for the task: exit 1 naming the field, though the proof itself is valid', async () => {
@@ -116,7 +119,12 @@ test('the chain holds a different commitment for the task: exit 1 naming the fie
 
   const { code, report } = await json(taskId);
   expect(code).toBe(1);
-  expect(report).toMatchObject({ valid: false, code: 'ChainRecordMismatch', proof: { valid: true }, chain: { ok: false } });
+  expect(report).toMatchObject({
+    valid: false,
+    code: 'ChainRecordMismatch',
+    proof: { valid: true },
+    chain: { ok: false },
+  });
   expect(report.chain.differences).toEqual([
     { field: 'commitment', on_chain: '12345', expected: proof.commitments.output },
     { field: 'verification_key_hash', on_chain: 'stale', expected: proof.verification_key_hash },
@@ -141,11 +149,18 @@ test('no record on the chain read (another chain, or none at all): exit 1 naming
 
   const { code, report } = await json(confirmed, { AGENC_CHAIN_FILE: otherFile });
   expect(code).toBe(1);
-  expect(report).toMatchObject({ valid: false, code: 'ChainRecordMissing', proof: { valid: true }, chain: { ok: false, record: null, signature: null } });
+  expect(report).toMatchObject({
+    valid: false,
+    code: 'ChainRecordMissing',
+    proof: { valid: true },
+    chain: { ok: false, record: null, signature: null },
+  });
   expect(report.chain.differences).toEqual([expect.objectContaining({ field: 'record', on_chain: null })]);
   expect(report.reason).toContain(`no commitment record for task ${confirmed} on the chain (${otherFile})`);
 
-  const nowhere = await agenc([confirmed], { AGENC_CHAIN_FILE: path.join(testRunDir(), 'no-such-chain', 'svm-accounts.json') });
+  const nowhere = await agenc([confirmed], {
+    AGENC_CHAIN_FILE: path.join(testRunDir(), 'no-such-chain', 'svm-accounts.json'),
+  });
   expect(nowhere.code).toBe(3);
   expect(nowhere.stderr).toContain('no embedded chain state at');
 });

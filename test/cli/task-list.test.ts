@@ -58,7 +58,8 @@ test('the CLI refuses a bad --root as bad input (exit 2), with the same message'
       process.execPath,
       [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'task', 'list', '--root', root],
       { cwd: PROJECT_ROOT, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
     );
   });
   expect(run).toMatchObject({ code: 2, stdout: '' });

@@ -13,7 +13,9 @@ const run = promisify(execFile);
 const { version } = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string };
 
 test.each([['--version'], ['-V']])('agenc %s prints the package.json version alone and exits 0', async (flag) => {
-  const { stdout, stderr } = await run(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), flag], { cwd: PROJECT_ROOT });
+  const { stdout, stderr } = await run(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), flag], {
+    cwd: PROJECT_ROOT,
+  });
   expect(stdout).toBe(`${version}\n`);
   expect(stderr).toBe('');
   expect(version).toMatch(/^\d+\.\d+\.\d+$/);

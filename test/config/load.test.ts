@@ -5,7 +5,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { applyEnvOverrides, envNameFor, loadConfig, parseTomlText, readTomlFile, TEMPLATE_PATH, TomlSyntaxError } from '../../config/load';
+import {
+  applyEnvOverrides,
+  envNameFor,
+  loadConfig,
+  parseTomlText,
+  readTomlFile,
+  TEMPLATE_PATH,
+  TomlSyntaxError,
+} from '../../config/load';
 import { ConfigError, type ConfigProblem, CONFIG_KEYS } from '../../config/schema';
 import { RUNBOOK_RESOLVED, RUNBOOK_TOML, TEMPLATE_FILE } from './runbook';
 
@@ -48,7 +56,9 @@ function expectAt(err: TomlSyntaxError, file: string, text: string, line: number
   const lineText = text.split('\n')[line - 1] ?? '';
   expect(err.column).toBeGreaterThanOrEqual(1);
   expect(err.column).toBeLessThanOrEqual(lineText.length + 1);
-  expect(err.message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${line}:${err.column}: TOML syntax error: \\S`));
+  expect(err.message).toMatch(
+    new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${line}:${err.column}: TOML syntax error: \\S`),
+  );
 }
 
 describe('loading the template', () => {
@@ -171,7 +181,10 @@ describe('AGENC_SPECULATION_* environment overrides', () => {
     const loaded = loadConfig({ file: TEMPLATE_PATH, strict: true, env });
     expect(loaded.config.speculation.enabled).toBe(true);
     expect(loaded.config.speculation.features.rollout_percentage).toBe(5);
-    expect([...loaded.envApplied].sort()).toEqual(['AGENC_SPECULATION_ENABLED', 'AGENC_SPECULATION_FEATURES_ROLLOUT_PERCENTAGE']);
+    expect([...loaded.envApplied].sort()).toEqual([
+      'AGENC_SPECULATION_ENABLED',
+      'AGENC_SPECULATION_FEATURES_ROLLOUT_PERCENTAGE',
+    ]);
   });
 
   it('the rollout override alone, speculation still disabled: fine without --strict, a named feature-flag problem with it', () => {
@@ -189,26 +202,57 @@ describe('AGENC_SPECULATION_* environment overrides', () => {
 
   it('string and underscored numeric values: AGENC_SPECULATION_MODE over a file without explicit keys brings the preset', () => {
     const file = write('mode-only.toml', '[speculation]\nmode = "conservative"\n');
-    const loaded = loadConfig({ file, strict: true, env: { AGENC_SPECULATION_MODE: 'aggressive', AGENC_SPECULATION_STAKE_MIN_STAKE: '2_000_000' } });
-    expect(loaded.config.speculation).toMatchObject({ mode: 'aggressive', max_depth: 10, max_parallel_branches: 8, confirmation_timeout_ms: 15_000 });
+    const loaded = loadConfig({
+      file,
+      strict: true,
+      env: { AGENC_SPECULATION_MODE: 'aggressive', AGENC_SPECULATION_STAKE_MIN_STAKE: '2_000_000' },
+    });
+    expect(loaded.config.speculation).toMatchObject({
+      mode: 'aggressive',
+      max_depth: 10,
+      max_parallel_branches: 8,
+      confirmation_timeout_ms: 15_000,
+    });
     expect(loaded.config.speculation.stake).toMatchObject({ min_stake: 2_000_000, slash_percentage: 0.05 });
   });
 
   it('an override that is well formed but out of range is checked like the file', () => {
     const err = configErrorOf(() => loadConfig({ file: TEMPLATE_PATH, env: { AGENC_SPECULATION_MAX_DEPTH: '25' } }));
-    expect(err.problems).toMatchObject([{ path: 'speculation.max_depth', value: 25, message: 'is out of range: allowed an integer in [1, 20]' }]);
+    expect(err.problems).toMatchObject([
+      { path: 'speculation.max_depth', value: 25, message: 'is out of range: allowed an integer in [1, 20]' },
+    ]);
   });
 
   it.each<[string, string, Omit<ConfigProblem, 'kind'>]>([
-    ['AGENC_SPECULATION_MAX_DEPTH', 'seven', { path: 'speculation.max_depth (from AGENC_SPECULATION_MAX_DEPTH)', value: 'seven', message: 'must be a number' }],
-    ['AGENC_SPECULATION_MAX_DEPTH', '', { path: 'speculation.max_depth (from AGENC_SPECULATION_MAX_DEPTH)', value: '', message: 'must be a number' }],
+    [
+      'AGENC_SPECULATION_MAX_DEPTH',
+      'seven',
+      { path: 'speculation.max_depth (from AGENC_SPECULATION_MAX_DEPTH)', value: 'seven', message: 'must be a number' },
+    ],
+    [
+      'AGENC_SPECULATION_MAX_DEPTH',
+      '',
+      { path: 'speculation.max_depth (from AGENC_SPECULATION_MAX_DEPTH)', value: '', message: 'must be a number' },
+    ],
     [
       'AGENC_SPECULATION_FEATURES_ROLLOUT_PERCENTAGE',
       '5%',
-      { path: 'speculation.features.rollout_percentage (from AGENC_SPECULATION_FEATURES_ROLLOUT_PERCENTAGE)', value: '5%', message: 'must be a number' },
+      {
+        path: 'speculation.features.rollout_percentage (from AGENC_SPECULATION_FEATURES_ROLLOUT_PERCENTAGE)',
+        value: '5%',
+        message: 'must be a number',
+      },
     ],
-    ['AGENC_SPECULATION_ENABLED', 'yes', { path: 'speculation.enabled (from AGENC_SPECULATION_ENABLED)', value: 'yes', message: 'must be true or false' }],
-    ['AGENC_SPECULATION_ENABLED', 'TRUE', { path: 'speculation.enabled (from AGENC_SPECULATION_ENABLED)', value: 'TRUE', message: 'must be true or false' }],
+    [
+      'AGENC_SPECULATION_ENABLED',
+      'yes',
+      { path: 'speculation.enabled (from AGENC_SPECULATION_ENABLED)', value: 'yes', message: 'must be true or false' },
+    ],
+    [
+      'AGENC_SPECULATION_ENABLED',
+      'TRUE',
+      { path: 'speculation.enabled (from AGENC_SPECULATION_ENABLED)', value: 'TRUE', message: 'must be true or false' },
+    ],
   ])('a malformed value %s=%j is a problem naming the variable', (name, value, problem) => {
     const err = configErrorOf(() => loadConfig({ file: TEMPLATE_PATH, env: { [name]: value } }));
     expect(err.problems).toMatchObject([problem]);
@@ -230,7 +274,9 @@ describe('AGENC_SPECULATION_* environment overrides', () => {
 
   it("reports every environment problem together with the file's own problems", () => {
     const file = write('bad-depth.toml', templateWithLine(4, 'max_depth = 21'));
-    const err = configErrorOf(() => loadConfig({ file, env: { AGENC_SPECULATION_ENABLED: 'on', AGENC_SPECULATION_BOGUS: '1' } }));
+    const err = configErrorOf(() =>
+      loadConfig({ file, env: { AGENC_SPECULATION_ENABLED: 'on', AGENC_SPECULATION_BOGUS: '1' } }),
+    );
     expect(err.problems.map((p) => p.path).sort()).toEqual([
       'AGENC_SPECULATION_BOGUS',
       'speculation.enabled (from AGENC_SPECULATION_ENABLED)',
@@ -240,7 +286,10 @@ describe('AGENC_SPECULATION_* environment overrides', () => {
 
   it('applyEnvOverrides leaves the raw object it is given unchanged', () => {
     const raw = { speculation: { max_depth: 3 } };
-    const result = applyEnvOverrides(raw, { AGENC_SPECULATION_MAX_DEPTH: '7', AGENC_SPECULATION_PROOF_WORKER_THREADS: '4' });
+    const result = applyEnvOverrides(raw, {
+      AGENC_SPECULATION_MAX_DEPTH: '7',
+      AGENC_SPECULATION_PROOF_WORKER_THREADS: '4',
+    });
     expect(raw).toEqual({ speculation: { max_depth: 3 } });
     expect(result.raw).toEqual({ speculation: { max_depth: 7, proof: { worker_threads: 4 } } });
     expect(result.problems).toMatchObject([]);

@@ -17,7 +17,15 @@ import {
   type SpeculationConfig,
   STAKE_DELEGATION_UNSUPPORTED,
 } from '../../config/schema';
-import { readRunbook, RUNBOOK_RESOLVED, RUNBOOK_TOML, runbookBlock, runbookRaw, runbookWith, TEMPLATE_FILE } from './runbook';
+import {
+  readRunbook,
+  RUNBOOK_RESOLVED,
+  RUNBOOK_TOML,
+  runbookBlock,
+  runbookRaw,
+  runbookWith,
+  TEMPLATE_FILE,
+} from './runbook';
 
 function problemsOf(raw: unknown, strict = false): ConfigProblem[] {
   const result = parseConfig(raw, { strict });
@@ -27,7 +35,8 @@ function problemsOf(raw: unknown, strict = false): ConfigProblem[] {
 
 function configOf(raw: unknown, strict = false): SpeculationConfig {
   const result = parseConfig(raw, { strict });
-  if (!result.ok) throw new Error(`expected a valid configuration, got:\n${result.problems.map(formatProblem).join('\n')}`);
+  if (!result.ok)
+    throw new Error(`expected a valid configuration, got:\n${result.problems.map(formatProblem).join('\n')}`);
   return result.config;
 }
 
@@ -66,7 +75,12 @@ describe('the runbook template (Configuration Steps, Step 2)', () => {
     const config = configOf({}, true);
     expect(config).toEqual(DEFAULT_CONFIG);
     expect(config.speculation.mode).toBe('conservative');
-    expect(config.speculation).toMatchObject({ max_depth: 3, max_parallel_branches: 2, confirmation_timeout_ms: 60_000, enabled: false });
+    expect(config.speculation).toMatchObject({
+      max_depth: 3,
+      max_parallel_branches: 2,
+      confirmation_timeout_ms: 60_000,
+      enabled: false,
+    });
     expect(config.speculation.stake.slash_percentage).toBe(0.15);
   });
 });
@@ -109,7 +123,9 @@ describe('a value out of its range is a problem naming the key path, the value a
     expect(formatProblem(problems[0] as ConfigProblem)).toMatch(
       /^speculation\.limits\.max_memory_mb = 511 is out of range: allowed an integer (>= 512|in \[512, \d+\])$/,
     );
-    expect(configOf(runbookWith({ 'speculation.limits.max_memory_mb': 512 })).speculation.limits.max_memory_mb).toBe(512);
+    expect(configOf(runbookWith({ 'speculation.limits.max_memory_mb': 512 })).speculation.limits.max_memory_mb).toBe(
+      512,
+    );
   });
 
   it('the bounds themselves are allowed', () => {
@@ -125,21 +141,42 @@ describe('a value out of its range is a problem naming the key path, the value a
       true,
     );
     expect(config.speculation).toMatchObject({ max_depth: 20, max_parallel_branches: 16 });
-    expect(configOf(runbookWith({ 'speculation.max_depth': 1, 'speculation.stake.slash_percentage': 0.01 })).speculation.max_depth).toBe(1);
+    expect(
+      configOf(runbookWith({ 'speculation.max_depth': 1, 'speculation.stake.slash_percentage': 0.01 })).speculation
+        .max_depth,
+    ).toBe(1);
   });
 
   it('min_stake > max_stake names both keys and the max_stake it must not exceed', () => {
     const problems = problemsOf(runbookWith({ 'speculation.stake.min_stake': 2_000_000_000 }));
     expect(problems).toMatchObject([
-      { path: 'speculation.stake.min_stake', value: 2_000_000_000, message: 'must be <= speculation.stake.max_stake (1000000000)' },
+      {
+        path: 'speculation.stake.min_stake',
+        value: 2_000_000_000,
+        message: 'must be <= speculation.stake.max_stake (1000000000)',
+      },
     ]);
-    expect(formatProblem(problems[0] as ConfigProblem)).toBe('speculation.stake.min_stake = 2000000000 must be <= speculation.stake.max_stake (1000000000)');
-    expect(configOf(runbookWith({ 'speculation.stake.min_stake': 1_000_000_000 })).speculation.stake.min_stake).toBe(1_000_000_000);
+    expect(formatProblem(problems[0] as ConfigProblem)).toBe(
+      'speculation.stake.min_stake = 2000000000 must be <= speculation.stake.max_stake (1000000000)',
+    );
+    expect(configOf(runbookWith({ 'speculation.stake.min_stake': 1_000_000_000 })).speculation.stake.min_stake).toBe(
+      1_000_000_000,
+    );
   });
 
   it('every problem in a file is reported, not just the first', () => {
-    const problems = problemsOf(runbookWith({ 'speculation.max_depth': 21, 'speculation.proof.worker_threads': 0, 'speculation.proof.generator': 'plonk' }));
-    expect(problems.map((p) => p.path).sort()).toEqual(['speculation.max_depth', 'speculation.proof.generator', 'speculation.proof.worker_threads']);
+    const problems = problemsOf(
+      runbookWith({
+        'speculation.max_depth': 21,
+        'speculation.proof.worker_threads': 0,
+        'speculation.proof.generator': 'plonk',
+      }),
+    );
+    expect(problems.map((p) => p.path).sort()).toEqual([
+      'speculation.max_depth',
+      'speculation.proof.generator',
+      'speculation.proof.worker_threads',
+    ]);
   });
 
   it('parseConfigOrThrow throws a ConfigError listing each problem under the source name', () => {
@@ -156,18 +193,29 @@ describe('mode presets', () => {
     ['conservative', 3, 2, 60_000, 0.15],
     ['balanced', 5, 4, 30_000, 0.1],
     ['aggressive', 10, 8, 15_000, 0.05],
-  ] as const)('mode = %s without explicit keys gives depth %d, branches %d, timeout %d ms, slash %d', (mode, depth, branches, timeout, slash) => {
-    const { speculation } = configOf({ speculation: { mode } }, true);
-    expect(speculation.mode).toBe(mode);
-    expect(speculation.max_depth).toBe(depth);
-    expect(speculation.max_parallel_branches).toBe(branches);
-    expect(speculation.confirmation_timeout_ms).toBe(timeout);
-    expect(speculation.stake.slash_percentage).toBe(slash);
-    expect(MODE_PRESETS[mode]).toEqual({ max_depth: depth, max_parallel_branches: branches, confirmation_timeout_ms: timeout, slash_percentage: slash });
-  });
+  ] as const)(
+    'mode = %s without explicit keys gives depth %d, branches %d, timeout %d ms, slash %d',
+    (mode, depth, branches, timeout, slash) => {
+      const { speculation } = configOf({ speculation: { mode } }, true);
+      expect(speculation.mode).toBe(mode);
+      expect(speculation.max_depth).toBe(depth);
+      expect(speculation.max_parallel_branches).toBe(branches);
+      expect(speculation.confirmation_timeout_ms).toBe(timeout);
+      expect(speculation.stake.slash_percentage).toBe(slash);
+      expect(MODE_PRESETS[mode]).toEqual({
+        max_depth: depth,
+        max_parallel_branches: branches,
+        confirmation_timeout_ms: timeout,
+        slash_percentage: slash,
+      });
+    },
+  );
 
   it('explicit keys override the preset, key by key', () => {
-    const { speculation } = configOf({ speculation: { mode: 'aggressive', max_depth: 2, stake: { slash_percentage: 0.2 } } }, true);
+    const { speculation } = configOf(
+      { speculation: { mode: 'aggressive', max_depth: 2, stake: { slash_percentage: 0.2 } } },
+      true,
+    );
     expect(speculation.max_depth).toBe(2);
     expect(speculation.stake.slash_percentage).toBe(0.2);
     // The keys not given still come from the aggressive preset.
@@ -177,14 +225,26 @@ describe('mode presets', () => {
 
   it('the template with mode = "balanced" keeps its explicit values (explicit wins over preset)', () => {
     const { speculation } = configOf(runbookWith({ 'speculation.mode': 'balanced' }), true);
-    expect(speculation).toMatchObject({ mode: 'balanced', max_depth: 3, max_parallel_branches: 2, confirmation_timeout_ms: 60_000 });
+    expect(speculation).toMatchObject({
+      mode: 'balanced',
+      max_depth: 3,
+      max_parallel_branches: 2,
+      confirmation_timeout_ms: 60_000,
+    });
     expect(speculation.stake.slash_percentage).toBe(0.1);
   });
 
   it('a preset value is still checked against feature flags (parallel off with the balanced 4 branches)', () => {
-    const problems = problemsOf({ speculation: { mode: 'balanced', features: { enable_parallel_speculation: false } } }, true);
+    const problems = problemsOf(
+      { speculation: { mode: 'balanced', features: { enable_parallel_speculation: false } } },
+      true,
+    );
     expect(problems).toMatchObject([
-      { path: 'speculation.max_parallel_branches', value: 4, message: 'must be 1 when speculation.features.enable_parallel_speculation = false' },
+      {
+        path: 'speculation.max_parallel_branches',
+        value: 4,
+        message: 'must be 1 when speculation.features.enable_parallel_speculation = false',
+      },
     ]);
   });
 });
@@ -193,7 +253,8 @@ describe('--strict: unknown keys', () => {
   const unknownKey = (path: string, value: unknown) => ({
     path,
     value,
-    message: 'is not a known key (--strict rejects unknown keys; check the spelling against config/speculation-template.toml)',
+    message:
+      'is not a known key (--strict rejects unknown keys; check the spelling against config/speculation-template.toml)',
   });
 
   it('rejects an unknown top-level table, naming it; without --strict it is ignored', () => {
@@ -236,14 +297,24 @@ describe('--strict: feature-flag combinations, each named', () => {
     const raw = runbookWith({ 'speculation.features.enable_parallel_speculation': false });
     expect(problemsOf(raw, true)).toMatchObject([parallel]);
     expect(configOf(raw).speculation.max_parallel_branches).toBe(2);
-    expect(configOf(runbookWith({ 'speculation.features.enable_parallel_speculation': false, 'speculation.max_parallel_branches': 1 }), true)).toBeDefined();
+    expect(
+      configOf(
+        runbookWith({
+          'speculation.features.enable_parallel_speculation': false,
+          'speculation.max_parallel_branches': 1,
+        }),
+        true,
+      ),
+    ).toBeDefined();
   });
 
   it('a rollout percentage above 0 while speculation is disabled', () => {
     const raw = runbookWith({ 'speculation.features.rollout_percentage': 5 });
     expect(problemsOf(raw, true)).toMatchObject([rollout]);
     expect(configOf(raw).speculation.features.rollout_percentage).toBe(5);
-    expect(configOf(runbookWith({ 'speculation.features.rollout_percentage': 5, 'speculation.enabled': true }), true)).toBeDefined();
+    expect(
+      configOf(runbookWith({ 'speculation.features.rollout_percentage': 5, 'speculation.enabled': true }), true),
+    ).toBeDefined();
   });
 
   it('both at once are both named', () => {
@@ -264,28 +335,45 @@ describe('keys of features this release does not have', () => {
       ['yes', false],
     ] as const) {
       expect(problemsOf(runbookWith({ 'speculation.features.enable_stake_delegation': value }), strict)).toEqual([
-        { path: 'speculation.features.enable_stake_delegation', value, message: STAKE_DELEGATION_UNSUPPORTED, kind: 'value' },
+        {
+          path: 'speculation.features.enable_stake_delegation',
+          value,
+          message: STAKE_DELEGATION_UNSUPPORTED,
+          kind: 'value',
+        },
       ]);
     }
-    expect(formatProblem(problemsOf(runbookWith({ 'speculation.features.enable_stake_delegation': true }))[0] as ConfigProblem)).toBe(
+    expect(
+      formatProblem(
+        problemsOf(runbookWith({ 'speculation.features.enable_stake_delegation': true }))[0] as ConfigProblem,
+      ),
+    ).toBe(
       'speculation.features.enable_stake_delegation = true is not supported: this release has no stake delegation (an agent bonds only its own stake); set it to false or remove the key',
     );
-    expect(configOf(runbookWith({ 'speculation.features.enable_stake_delegation': false }), true).speculation.features.enable_stake_delegation).toBe(false);
+    expect(
+      configOf(runbookWith({ 'speculation.features.enable_stake_delegation': false }), true).speculation.features
+        .enable_stake_delegation,
+    ).toBe(false);
   });
 });
 
 describe('applyDottedChanges (the admin API shape)', () => {
   it('sets known dotted keys over the raw file, leaving the rest and the base untouched', () => {
     const base = runbookRaw();
-    const result = applyDottedChanges(base, { 'speculation.enabled': true, 'speculation.features.rollout_percentage': 1.0 });
+    const result = applyDottedChanges(base, {
+      'speculation.enabled': true,
+      'speculation.features.rollout_percentage': 1.0,
+    });
     if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
     expect(base).toEqual(runbookRaw());
     const config = configOf(result.raw, true);
     expect(config.speculation.enabled).toBe(true);
     expect(config.speculation.features.rollout_percentage).toBe(1);
-    expect({ ...config.speculation, enabled: false, features: { ...config.speculation.features, rollout_percentage: 0 } }).toEqual(
-      RUNBOOK_RESOLVED.speculation,
-    );
+    expect({
+      ...config.speculation,
+      enabled: false,
+      features: { ...config.speculation.features, rollout_percentage: 0 },
+    }).toEqual(RUNBOOK_RESOLVED.speculation);
   });
 
   it('creates the sections a key needs on an empty base', () => {
@@ -312,7 +400,9 @@ describe('applyDottedChanges (the admin API shape)', () => {
   it('a known key with a bad value passes through and the schema then names it', () => {
     const result = applyDottedChanges(runbookRaw(), { 'speculation.max_depth': 50 });
     if (!result.ok) throw new Error('expected the change to apply');
-    expect(problemsOf(result.raw).map(formatProblem)).toEqual(['speculation.max_depth = 50 is out of range: allowed an integer in [1, 20]']);
+    expect(problemsOf(result.raw).map(formatProblem)).toEqual([
+      'speculation.max_depth = 50 is out of range: allowed an integer in [1, 20]',
+    ]);
   });
 
   it('a mode change brings the new preset for keys the file does not set', () => {
@@ -321,18 +411,33 @@ describe('applyDottedChanges (the admin API shape)', () => {
     const result = applyDottedChanges(base, { 'speculation.mode': 'aggressive' });
     if (!result.ok) throw new Error('expected the change to apply');
     const { speculation } = configOf(result.raw, true);
-    expect(speculation).toMatchObject({ mode: 'aggressive', max_depth: 10, max_parallel_branches: 8, confirmation_timeout_ms: 15_000 });
+    expect(speculation).toMatchObject({
+      mode: 'aggressive',
+      max_depth: 10,
+      max_parallel_branches: 8,
+      confirmation_timeout_ms: 15_000,
+    });
     expect(speculation.stake.slash_percentage).toBe(0.05);
 
     const balanced = applyDottedChanges(result.raw, { 'speculation.mode': 'balanced' });
     if (!balanced.ok) throw new Error('expected the change to apply');
-    expect(configOf(balanced.raw).speculation).toMatchObject({ mode: 'balanced', max_depth: 5, max_parallel_branches: 4, confirmation_timeout_ms: 30_000 });
+    expect(configOf(balanced.raw).speculation).toMatchObject({
+      mode: 'balanced',
+      max_depth: 5,
+      max_parallel_branches: 4,
+      confirmation_timeout_ms: 30_000,
+    });
   });
 
   it('a mode change keeps keys the file sets explicitly', () => {
     const result = applyDottedChanges(runbookRaw(), { 'speculation.mode': 'aggressive' });
     if (!result.ok) throw new Error('expected the change to apply');
     const { speculation } = configOf(result.raw, true);
-    expect(speculation).toMatchObject({ mode: 'aggressive', max_depth: 3, max_parallel_branches: 2, confirmation_timeout_ms: 60_000 });
+    expect(speculation).toMatchObject({
+      mode: 'aggressive',
+      max_depth: 3,
+      max_parallel_branches: 2,
+      confirmation_timeout_ms: 60_000,
+    });
   });
 });

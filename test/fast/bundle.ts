@@ -39,7 +39,8 @@ export async function workflowBundle(): Promise<string> {
   const { bundleWorkflows } = await import('../../workers/worker-process');
   const { code } = await bundleWorkflows();
   mkdirSync(DIR, { recursive: true });
-  for (const old of readdirSync(DIR)) if (old.startsWith('workflow-bundle-') && old.endsWith('.js')) rmSync(path.join(DIR, old), { force: true });
+  for (const old of readdirSync(DIR))
+    if (old.startsWith('workflow-bundle-') && old.endsWith('.js')) rmSync(path.join(DIR, old), { force: true });
   // Written aside, then renamed: a reader never sees half a bundle.
   const partial = `${file}.${process.pid}.partial`;
   writeFileSync(partial, code);

@@ -12,21 +12,29 @@ beforeAll(async () => {
 });
 afterAll(() => rig?.close());
 
-const seqOf = (activity: Parameters<FastRig['stubs']['called']>[0], taskId: string) => rig.stubs.called(activity, taskId)[0]?.seq ?? Infinity;
+const seqOf = (activity: Parameters<FastRig['stubs']['called']>[0], taskId: string) =>
+  rig.stubs.called(activity, taskId)[0]?.seq ?? Infinity;
 
 test('a parent whose proof does not verify fails (slashed); its speculative subtree rolls back deepest first, bonds released', async () => {
   const agent = 'cascade';
   const [gate, root, c1, c2] = ['cas-gate', 'cas-root', 'cas-c1', 'cas-c2'];
   const gateProof = rig.stubs.hold('generateProof', gate);
   const rootProof = rig.stubs.hold('generateProof', root);
-  rig.stubs.when('verifyProof', root, async () => ({ valid: false, reason: 'the pairing check failed', code: 'ProofInvalid' }));
+  rig.stubs.when('verifyProof', root, async () => ({
+    valid: false,
+    reason: 'the pairing check failed',
+    code: 'ProofInvalid',
+  }));
   await rig.submit(gate, { value: 1, agent });
   await rig.submit(root, { value: 2, dependsOn: gate, agent });
   await rig.submit(c1, { value: 3, dependsOn: root, agent });
   await rig.submit(c2, { value: 4, dependsOn: c1, agent });
   // The two below the root proven and idle, waiting for their ancestors, before the rollback reaches them (see rig.ts on rollbacks).
   const speculating = await rig.until('the chain below the gate to speculate', [root, c1, c2], ([r, ...below]) =>
-    Boolean(r!.bond?.state === 'locked' && below.every((t) => t.bond?.state === 'locked' && t.status === 'awaiting_ancestors')),
+    Boolean(
+      r!.bond?.state === 'locked' &&
+      below.every((t) => t.bond?.state === 'locked' && t.status === 'awaiting_ancestors'),
+    ),
   );
   expect(speculating.map((s) => s.depth)).toEqual([1, 2, 3]);
 
@@ -77,7 +85,9 @@ test("a speculative child whose parent's commitment does not land within confirm
       speculation_status: 'speculative',
       bond: { state: 'released' },
     });
-    expect(Date.parse(child!.timestamps.rolling_back!) - Date.parse(child!.timestamps.speculated!)).toBeGreaterThanOrEqual(1000);
+    expect(
+      Date.parse(child!.timestamps.rolling_back!) - Date.parse(child!.timestamps.speculated!),
+    ).toBeGreaterThanOrEqual(1000);
     expect(rig.stubs.called('slashBond', c)).toEqual([]);
     expect(rig.stubs.called('sendCommitments', c)).toEqual([]);
 

@@ -37,7 +37,9 @@ const commits = (chain: string[]) =>
 test("batch_size 20: the whole proven chain goes on-chain in the root's batch, one commit activity, ancestors first", async () => {
   const chain = await provenChain('b20', 20);
   const finals = await rig.final(chain);
-  expect(finals.map((s) => [s.status, s.committed_by, s.commit_signature])).toEqual(chain.map((id) => ['confirmed', chain[0], `commit-${id}`]));
+  expect(finals.map((s) => [s.status, s.committed_by, s.commit_signature])).toEqual(
+    chain.map((id) => ['confirmed', chain[0], `commit-${id}`]),
+  );
   expect(finals.slice(1).map((s) => [s.speculation_status, s.depth, s.bond?.state])).toEqual([
     ['speculative', 1, 'released'],
     ['speculative', 2, 'released'],
@@ -72,6 +74,8 @@ test("batch_size 1: every task commits on its own, each once its parent's commit
   expect(rig.stubs.called('awaitFinality').filter((c) => chain.includes(c.taskId!))).toHaveLength(4);
   // Each task confirmed only after its parent did.
   for (let k = 1; k < chain.length; k++) {
-    expect(Date.parse(finals[k]!.timestamps.confirmed!)).toBeGreaterThanOrEqual(Date.parse(finals[k - 1]!.timestamps.confirmed!));
+    expect(Date.parse(finals[k]!.timestamps.confirmed!)).toBeGreaterThanOrEqual(
+      Date.parse(finals[k - 1]!.timestamps.confirmed!),
+    );
   }
 });

@@ -35,7 +35,8 @@ async function controlSignals(): Promise<string[]> {
 /** How many of a task's signals to the control workflow failed (it was missing). */
 async function failedSignalsToControl(taskId: string): Promise<number> {
   const { events } = await rig.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory();
-  return (events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED).length;
+  return (events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED)
+    .length;
 }
 
 /** Restores the control workflow from its last state, as `agenc speculation restore-control` (or a worker's start) does. */
@@ -60,7 +61,9 @@ test('a speculative chain confirms while the control workflow is terminated; res
   await rig.until('both to wait for the control workflow', [p, c], (s) =>
     s.every((t) => Boolean(t.waiting_for?.startsWith('speculation-control to be restored'))),
   );
-  expect((await rig.state(c)).waiting_for).toBe('speculation-control to be restored, to tell it: speculationEnded, taskClosed');
+  expect((await rig.state(c)).waiting_for).toBe(
+    'speculation-control to be restored, to tell it: speculationEnded, taskClosed',
+  );
   for (const id of [p, c]) expect(await rig.workflowStatus(id)).toBe('RUNNING');
 
   for (const id of [p, c]) expect(await failedSignalsToControl(id)).toBeGreaterThan(0);
@@ -69,10 +72,17 @@ test('a speculative chain confirms while the control workflow is terminated; res
   await restoreControl();
   expect((await rig.control()).config_version).toBe(before.config_version);
   // The tasks' next tries (their backoff doubles up to a minute) on the test server's clock.
-  await rig.controlUntil('the tasks to deliver what they owed', (s) => s.active_tasks === 0 && s.open_tasks === 0, { advance: '5 seconds' });
+  await rig.controlUntil('the tasks to deliver what they owed', (s) => s.active_tasks === 0 && s.open_tasks === 0, {
+    advance: '5 seconds',
+  });
   expect((await controlSignals()).sort()).toEqual([`speculationEnded ${c}`, `taskClosed ${c}`, `taskClosed ${p}`]);
   for (const id of [p, c]) {
-    await rig.advanceUntil(`${id} to complete`, async () => (await rig.workflowStatus(id)) === 'COMPLETED', '5 seconds', 30);
+    await rig.advanceUntil(
+      `${id} to complete`,
+      async () => (await rig.workflowStatus(id)) === 'COMPLETED',
+      '5 seconds',
+      30,
+    );
   }
 });
 
@@ -81,7 +91,11 @@ test("a slash while the control workflow is terminated: once restored, it hears 
   const [p, c] = ['slash-away-p', 'slash-away-c'];
   const parentProof = rig.stubs.hold('generateProof', p);
   const childProof = rig.stubs.hold('generateProof', c);
-  rig.stubs.when('verifyProof', c, async () => ({ valid: false, reason: 'the pairing check failed', code: 'ProofInvalid' }));
+  rig.stubs.when('verifyProof', c, async () => ({
+    valid: false,
+    reason: 'the pairing check failed',
+    code: 'ProofInvalid',
+  }));
   await rig.submit(p, { value: 1, agent });
   await rig.submit(c, { value: 2, dependsOn: p, agent });
   await childProof.reached;
@@ -91,14 +105,26 @@ test("a slash while the control workflow is terminated: once restored, it hears 
   parentProof.release();
   const [, child] = await rig.final([p, c]);
   expect(child).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed', bond: { state: 'slashed' } });
-  await rig.until('the child to wait for the control workflow', [c], ([s]) => Boolean(s!.waiting_for?.startsWith('speculation-control to be restored')));
-  expect((await rig.state(c)).waiting_for).toBe('speculation-control to be restored, to tell it: agentSlashed, speculationEnded, taskClosed');
+  await rig.until('the child to wait for the control workflow', [c], ([s]) =>
+    Boolean(s!.waiting_for?.startsWith('speculation-control to be restored')),
+  );
+  expect((await rig.state(c)).waiting_for).toBe(
+    'speculation-control to be restored, to tell it: agentSlashed, speculationEnded, taskClosed',
+  );
 
   await restoreControl();
-  const after = await rig.controlUntil('the slash delivered', (s) => s.cooldowns[agent] !== undefined && s.active_tasks === 0 && s.open_tasks === 0, {
-    advance: '5 seconds',
-  });
+  const after = await rig.controlUntil(
+    'the slash delivered',
+    (s) => s.cooldowns[agent] !== undefined && s.active_tasks === 0 && s.open_tasks === 0,
+    {
+      advance: '5 seconds',
+    },
+  );
   expect(after.active).toEqual([]);
   // The new run heard them from the child in the order it sent them.
-  expect((await controlSignals()).filter((x) => x.endsWith(` ${c}`))).toEqual([`agentSlashed ${c}`, `speculationEnded ${c}`, `taskClosed ${c}`]);
+  expect((await controlSignals()).filter((x) => x.endsWith(` ${c}`))).toEqual([
+    `agentSlashed ${c}`,
+    `speculationEnded ${c}`,
+    `taskClosed ${c}`,
+  ]);
 });

@@ -22,7 +22,11 @@ async function speculativeChild(prefix: string, agent: string): Promise<string> 
   const parentProof = rig.stubs.hold('generateProof', p);
   await rig.submit(p, { value: 1, agent });
   await rig.submit(c, { value: 2, dependsOn: p, agent });
-  await rig.until('the child to speculate and execute', [c], ([s]) => s!.bond?.state === 'locked' && rig.stubs.called('executeTask', c).length > 0);
+  await rig.until(
+    'the child to speculate and execute',
+    [c],
+    ([s]) => s!.bond?.state === 'locked' && rig.stubs.called('executeTask', c).length > 0,
+  );
   parentProof.release();
   await rig.until('the parent to confirm', [p], ([s]) => s!.status === 'confirmed');
   return c;
@@ -36,7 +40,13 @@ test('a round of execution attempts all lost to their worker runs again: the tas
   const c = await speculativeChild('lost1', agent);
   // The retry backoff within a round (1 s, 2 s) on the test server's clock.
   const [child] = await rig.final([c], { advance: '500 milliseconds' });
-  expect(child).toMatchObject({ status: 'confirmed', speculation_status: 'speculative', rollback_reason: null, error: null, bond: { state: 'released' } });
+  expect(child).toMatchObject({
+    status: 'confirmed',
+    speculation_status: 'speculative',
+    rollback_reason: null,
+    error: null,
+    bond: { state: 'released' },
+  });
   // Round 1: three attempts lost; round 2: its first attempt ran.
   expect(attempts(c)).toEqual([1, 2, 3, 1]);
   expect(rig.stubs.called('slashBond')).toEqual([]);

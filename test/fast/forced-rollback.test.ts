@@ -14,7 +14,8 @@ beforeAll(async () => {
 });
 afterAll(() => rig?.close());
 
-const seqOf = (activity: Parameters<FastRig['stubs']['called']>[0], taskId: string) => rig.stubs.called(activity, taskId)[0]?.seq ?? Infinity;
+const seqOf = (activity: Parameters<FastRig['stubs']['called']>[0], taskId: string) =>
+  rig.stubs.called(activity, taskId)[0]?.seq ?? Infinity;
 
 test('force-rollback of a task waiting for its ancestors rolls back it and its subtree, deepest first, and leaves its parent alone', async () => {
   const [a, b, c] = ['fr-a', 'fr-b', 'fr-c'];
@@ -22,12 +23,24 @@ test('force-rollback of a task waiting for its ancestors rolls back it and its s
   await rig.submit(a, { value: 1 });
   await rig.submit(b, { value: 2, dependsOn: a });
   await rig.submit(c, { value: 3, dependsOn: b });
-  await rig.until('b and c proven and waiting', [b, c], (s) => s.every((t) => t.status === 'awaiting_ancestors' && t.bond?.state === 'locked'));
+  await rig.until('b and c proven and waiting', [b, c], (s) =>
+    s.every((t) => t.status === 'awaiting_ancestors' && t.bond?.state === 'locked'),
+  );
 
   await rig.forceRollback(b);
   const [tb, tc] = await rig.final([b, c]);
-  expect(tb).toMatchObject({ status: 'rolled_back', rollback_reason: 'forced', speculation_status: 'speculative', bond: { state: 'released' } });
-  expect(tc).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_rolled_back', speculation_status: 'speculative', bond: { state: 'released' } });
+  expect(tb).toMatchObject({
+    status: 'rolled_back',
+    rollback_reason: 'forced',
+    speculation_status: 'speculative',
+    bond: { state: 'released' },
+  });
+  expect(tc).toMatchObject({
+    status: 'rolled_back',
+    rollback_reason: 'parent_rolled_back',
+    speculation_status: 'speculative',
+    bond: { state: 'released' },
+  });
   expect(seqOf('releaseBond', c)).toBeLessThan(seqOf('releaseBond', b));
   expect([...rig.stubs.called('sendCommitments', b), ...rig.stubs.called('sendCommitments', c)]).toEqual([]);
 
@@ -62,10 +75,17 @@ test('force-rollbacks (of the task, and of every active speculation) while a tas
     const childCommit = rig.stubs.hold('sendCommitments', c);
     await rig.submit(p, { value: 1 });
     await rig.submit(c, { value: 2, dependsOn: p });
-    await rig.until('the child proven and waiting', [c], ([s]) => s!.status === 'awaiting_ancestors' && s!.proof.state === 'verified');
+    await rig.until(
+      'the child proven and waiting',
+      [c],
+      ([s]) => s!.status === 'awaiting_ancestors' && s!.proof.state === 'verified',
+    );
     parentProof.release();
     await childCommit.reached;
-    expect(await rig.state(c)).toMatchObject({ status: 'committing', waiting_for: 'the commitment transaction on Solana' });
+    expect(await rig.state(c)).toMatchObject({
+      status: 'committing',
+      waiting_for: 'the commitment transaction on Solana',
+    });
 
     await controlHandle(rig.client).signal(forceRollbackAllSignal);
     await rig.forceRollback(c);
@@ -96,10 +116,17 @@ test("force-rollback of a dependent handed into its committing parent's batch is
   const parentCommit = rig.stubs.hold('sendCommitments', p);
   await rig.submit(p, { value: 1 });
   await rig.submit(c, { value: 2, dependsOn: p });
-  await rig.until('the child proven and waiting', [c], ([s]) => s!.status === 'awaiting_ancestors' && s!.proof.state === 'verified');
+  await rig.until(
+    'the child proven and waiting',
+    [c],
+    ([s]) => s!.status === 'awaiting_ancestors' && s!.proof.state === 'verified',
+  );
   parentProof.release();
   await parentCommit.reached;
-  expect(await rig.state(c)).toMatchObject({ status: 'committing', waiting_for: `parent task ${p}'s commitment batch` });
+  expect(await rig.state(c)).toMatchObject({
+    status: 'committing',
+    waiting_for: `parent task ${p}'s commitment batch`,
+  });
 
   await rig.forceRollback(c);
   await rig.forceRollback(p);
@@ -109,6 +136,12 @@ test("force-rollback of a dependent handed into its committing parent's batch is
 
   const [parent, child] = await rig.final([p, c]);
   expect(parent).toMatchObject({ status: 'confirmed', rollback_reason: null, committed_by: p });
-  expect(child).toMatchObject({ status: 'confirmed', rollback_reason: null, committed_by: p, commit_signature: `commit-${c}`, bond: { state: 'released' } });
+  expect(child).toMatchObject({
+    status: 'confirmed',
+    rollback_reason: null,
+    committed_by: p,
+    commit_signature: `commit-${c}`,
+    bond: { state: 'released' },
+  });
   expect(rig.stubs.called('sendCommitments', c)).toEqual([]);
 });

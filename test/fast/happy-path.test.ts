@@ -27,8 +27,17 @@ test('a speculative child executes and proves on its unconfirmed parent, waits f
   await rig.submit(c, { value: 4, dependsOn: p });
 
   // Proven on the parent's executed result and waiting for the parent's commitment.
-  const [waiting] = await rig.until('the child proven and waiting for its parent', [c], ([s]) => s!.status === 'awaiting_ancestors');
-  expect(waiting).toMatchObject({ speculation_status: 'speculative', depth: 1, bond: { state: 'locked', amount: 1_500_000 }, proof: { state: 'verified' } });
+  const [waiting] = await rig.until(
+    'the child proven and waiting for its parent',
+    [c],
+    ([s]) => s!.status === 'awaiting_ancestors',
+  );
+  expect(waiting).toMatchObject({
+    speculation_status: 'speculative',
+    depth: 1,
+    bond: { state: 'locked', amount: 1_500_000 },
+    proof: { state: 'verified' },
+  });
   expect(waiting!.waiting_for).toContain(`parent task ${p}'s commitment`);
   expect(rig.stubs.called('sendCommitments', c)).toEqual([]);
   expect((await rig.control()).active).toEqual([{ taskId: c, parentTaskId: p, agent: 'default', depth: 1 }]);
@@ -49,7 +58,9 @@ test('a speculative child executes and proves on its unconfirmed parent, waits f
   });
   expect(BigInt(child!.result!.output)).toBe(4n * 4n + BigInt(parent!.result!.output));
   const t = child!.timestamps;
-  const order = [t.speculated, t.executing, t.executed, t.proving, t.awaiting_ancestors, t.committing, t.confirmed].map((iso) => Date.parse(iso!));
+  const order = [t.speculated, t.executing, t.executed, t.proving, t.awaiting_ancestors, t.committing, t.confirmed].map(
+    (iso) => Date.parse(iso!),
+  );
   expect(order).toEqual([...order].sort((a, b) => a - b));
 
   // Proved before the parent committed (optimistic proofs), committed only after the parent's commitment landed.
@@ -70,36 +81,63 @@ test('a speculative child executes and proves on its unconfirmed parent, waits f
 
   // Both slots are given back to the control workflow.
   await rig.controlUntil('both slots given back', (s) => s.active_tasks === 0 && s.open_tasks === 0);
-  expect(rig.metrics.filter((m) => m.name === 'confirmed').map((m) => m.args)).toEqual([['non_speculative'], ['speculative']]);
+  expect(rig.metrics.filter((m) => m.name === 'confirmed').map((m) => m.args)).toEqual([
+    ['non_speculative'],
+    ['speculative'],
+  ]);
 });
 
 test.each([
   [
     'StakeInsufficientFunds',
-    () => ApplicationFailure.nonRetryable('stake account holds 0 lamports, the bond needs 1500000', FAILURE_TYPES.stakeInsufficientFunds),
+    () =>
+      ApplicationFailure.nonRetryable(
+        'stake account holds 0 lamports, the bond needs 1500000',
+        FAILURE_TYPES.stakeInsufficientFunds,
+      ),
   ],
-  ['BondUnusable', () => ApplicationFailure.nonRetryable('the bond address was settled before', FAILURE_TYPES.bondUnusable)],
-])('a bond that cannot be locked (%s) runs the child without speculation: stake_limit, it waits for the confirmed parent, no bond', async (kind, failure) => {
-  const [p, c] = [`stake-${kind}-p`, `stake-${kind}-c`];
-  const parentProof = rig.stubs.hold('generateProof', p);
-  rig.stubs.when('lockBond', c, async () => {
-    throw failure();
-  });
-  await rig.submit(p, { value: 1 });
-  await rig.submit(c, { value: 2, dependsOn: p });
+  [
+    'BondUnusable',
+    () => ApplicationFailure.nonRetryable('the bond address was settled before', FAILURE_TYPES.bondUnusable),
+  ],
+])(
+  'a bond that cannot be locked (%s) runs the child without speculation: stake_limit, it waits for the confirmed parent, no bond',
+  async (kind, failure) => {
+    const [p, c] = [`stake-${kind}-p`, `stake-${kind}-c`];
+    const parentProof = rig.stubs.hold('generateProof', p);
+    rig.stubs.when('lockBond', c, async () => {
+      throw failure();
+    });
+    await rig.submit(p, { value: 1 });
+    await rig.submit(c, { value: 2, dependsOn: p });
 
-  const [refused] = await rig.until('the child to wait for its parent without speculating', [c], ([s]) => Boolean(s!.waiting_for?.includes('(stake_limit)')));
-  expect(refused).toMatchObject({ status: 'waiting_parent', speculation_status: 'stake_limit', depth: 0, bond: null, error: failure().message });
-  expect(refused!.waiting_for).toBe(`parent task ${p} to be confirmed (stake_limit)`);
-  expect(rig.stubs.called('executeTask', c)).toEqual([]);
-  // Its admission is undone at once: it no longer counts as active.
-  await rig.controlUntil('the speculation slot freed', (s) => s.active_tasks === 0);
+    const [refused] = await rig.until('the child to wait for its parent without speculating', [c], ([s]) =>
+      Boolean(s!.waiting_for?.includes('(stake_limit)')),
+    );
+    expect(refused).toMatchObject({
+      status: 'waiting_parent',
+      speculation_status: 'stake_limit',
+      depth: 0,
+      bond: null,
+      error: failure().message,
+    });
+    expect(refused!.waiting_for).toBe(`parent task ${p} to be confirmed (stake_limit)`);
+    expect(rig.stubs.called('executeTask', c)).toEqual([]);
+    // Its admission is undone at once: it no longer counts as active.
+    await rig.controlUntil('the speculation slot freed', (s) => s.active_tasks === 0);
 
-  parentProof.release();
-  const [, child] = await rig.final([p, c]);
-  expect(child).toMatchObject({ status: 'confirmed', speculation_status: 'stake_limit', depth: 0, bond: null, rollback_reason: null });
-  // Non-speculative: it executed only once the parent was confirmed (its commitment final).
-  expect(seqOf('awaitFinality', p)).toBeLessThan(seqOf('executeTask', c));
-  expect(rig.stubs.called('lockBond', c)).toHaveLength(1);
-  expect([...rig.stubs.called('releaseBond', c), ...rig.stubs.called('slashBond', c)]).toEqual([]);
-});
+    parentProof.release();
+    const [, child] = await rig.final([p, c]);
+    expect(child).toMatchObject({
+      status: 'confirmed',
+      speculation_status: 'stake_limit',
+      depth: 0,
+      bond: null,
+      rollback_reason: null,
+    });
+    // Non-speculative: it executed only once the parent was confirmed (its commitment final).
+    expect(seqOf('awaitFinality', p)).toBeLessThan(seqOf('executeTask', c));
+    expect(rig.stubs.called('lockBond', c)).toHaveLength(1);
+    expect([...rig.stubs.called('releaseBond', c), ...rig.stubs.called('slashBond', c)]).toEqual([]);
+  },
+);

@@ -16,7 +16,8 @@ beforeAll(async () => {
 });
 afterAll(() => rig?.close());
 
-const seqOf = (activity: Parameters<FastRig['stubs']['called']>[0], taskId: string) => rig.stubs.called(activity, taskId)[0]?.seq ?? Infinity;
+const seqOf = (activity: Parameters<FastRig['stubs']['called']>[0], taskId: string) =>
+  rig.stubs.called(activity, taskId)[0]?.seq ?? Infinity;
 
 test("proof_failed: slashed; an operator's force-rollback and its parent's rollback while it waits for its subtree change nothing", async () => {
   const agent = 'claimant';
@@ -64,15 +65,24 @@ test("proof_failed: slashed; an operator's force-rollback and its parent's rollb
     bond: { state: 'slashed', amount: 1_500_000, slashed: 150_000, returned: 1_350_000 },
   });
   expect(claimant!.error).toContain('the witness does not satisfy the circuit');
-  expect(grandchild).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_failed', bond: { state: 'released' } });
+  expect(grandchild).toMatchObject({
+    status: 'rolled_back',
+    rollback_reason: 'parent_failed',
+    bond: { state: 'released' },
+  });
   expect(parent).toMatchObject({ status: 'rolled_back', rollback_reason: 'forced' });
 
-  expect(rig.stubs.called('slashBond', c).map((x) => x.input)).toEqual([{ taskId: c, agent, slashPercentage: 0.1, reason: 'proof_failed' }]);
+  expect(rig.stubs.called('slashBond', c).map((x) => x.input)).toEqual([
+    { taskId: c, agent, slashPercentage: 0.1, reason: 'proof_failed' },
+  ]);
   expect(rig.stubs.called('releaseBond', c)).toEqual([]);
   // Deepest first: the grandchild settled before the claimant, the claimant before its parent ended.
   expect(seqOf('releaseBond', g)).toBeLessThan(seqOf('slashBond', c));
   expect(rig.stubs.lockedBonds()).toEqual([]);
-  await rig.controlUntil('the cooldown, the speculations ended', (s) => s.cooldowns[agent] !== undefined && !s.active.some((a) => [c, g].includes(a.taskId)));
+  await rig.controlUntil(
+    'the cooldown, the speculations ended',
+    (s) => s.cooldowns[agent] !== undefined && !s.active.some((a) => [c, g].includes(a.taskId)),
+  );
   parentProof.release();
 });
 
@@ -82,7 +92,8 @@ test('execution_failed (after its two retries): slashed; force-rollbacks while i
   const parentProof = rig.stubs.hold('generateProof', p);
   // Its first attempt waits until the parent is confirmed, so the retries' backoff is all the test server has to wait for.
   const firstAttempt = rig.stubs.hold('executeTask', c);
-  const ownError = (attempt: number) => ApplicationFailure.retryable(`task ${c}: the task type failed (attempt ${attempt})`, 'ExecutionFailed');
+  const ownError = (attempt: number) =>
+    ApplicationFailure.retryable(`task ${c}: the task type failed (attempt ${attempt})`, 'ExecutionFailed');
   rig.stubs.when('executeTask', c, async (call) => {
     throw ownError(call.attempt);
   });
@@ -96,7 +107,11 @@ test('execution_failed (after its two retries): slashed; force-rollbacks while i
   firstAttempt.fail(ownError(1));
 
   // The retries (after 1 s, then 2 s) on the test server's clock.
-  await rig.advanceUntil('the child to settle its bond', () => rig.stubs.called('slashBond', c).length > 0, '500 milliseconds');
+  await rig.advanceUntil(
+    'the child to settle its bond',
+    () => rig.stubs.called('slashBond', c).length > 0,
+    '500 milliseconds',
+  );
   expect(rig.stubs.called('executeTask', c).map((x) => x.attempt)).toEqual([1, 2, 3]);
   expect(await rig.state(c)).toMatchObject({ status: 'rolling_back', rollback_reason: 'execution_failed' });
 
@@ -119,7 +134,10 @@ test('execution_failed (after its two retries): slashed; force-rollbacks while i
   expect(rig.stubs.called('slashBond', c)).toHaveLength(1);
   expect(rig.stubs.called('releaseBond', c)).toEqual([]);
   expect(rig.stubs.called('generateProof', c)).toEqual([]);
-  await rig.controlUntil('the cooldown, the speculation ended', (s) => s.cooldowns[agent] !== undefined && !s.active.some((a) => a.taskId === c));
+  await rig.controlUntil(
+    'the cooldown, the speculation ended',
+    (s) => s.cooldowns[agent] !== undefined && !s.active.some((a) => a.taskId === c),
+  );
   // The operator's force-rollback of every active speculation is no longer pending for it.
   expect((await controlHandle(rig.client).query(controlSnapshotQuery)).pendingRollbacks).not.toContain(c);
 

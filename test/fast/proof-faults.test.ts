@@ -28,7 +28,11 @@ async function childProving(prefix: string, proof: Behaviour): Promise<{ p: stri
   await rig.submit(p, { value: 5 });
   await rig.submit(c, { value: 6, dependsOn: p });
   // Its bond is locked, or already settled when its proof failed at once.
-  await rig.until('the child to speculate and ask for its proof', [c], ([s]) => s!.bond !== null && rig.stubs.called('generateProof', c).length > 0);
+  await rig.until(
+    'the child to speculate and ask for its proof',
+    [c],
+    ([s]) => s!.bond !== null && rig.stubs.called('generateProof', c).length > 0,
+  );
   parentProof.release();
   await rig.until('the parent to confirm', [p], ([s]) => s!.status === 'confirmed');
   return { p, c };
@@ -45,7 +49,10 @@ async function expectNothingSlashed(c: string): Promise<void> {
 test('no proof worker takes the proof within confirmation_timeout_ms (a real schedule-to-start timeout): proof_unavailable, bond released, not slashed', async () => {
   const [p, c] = ['backlog-p', 'backlog-c'];
   // The child proves only once its parent is confirmed, and a proof waits for a proof worker at most 1 s.
-  await rig.setConfig({ 'speculation.confirmation_timeout_ms': 1000, 'speculation.features.enable_optimistic_proofs': false });
+  await rig.setConfig({
+    'speculation.confirmation_timeout_ms': 1000,
+    'speculation.features.enable_optimistic_proofs': false,
+  });
   try {
     // The parent's commitment has landed (so the child's confirmation timer has nothing left to time out), not yet final.
     const parentFinality = rig.stubs.hold('awaitFinality', p);
@@ -57,7 +64,11 @@ test('no proof worker takes the proof within confirmation_timeout_ms (a real sch
     const [waiting] = await rig.until('the child to speculate and wait for its parent before proving', [c], ([s]) =>
       Boolean(s!.waiting_for?.includes('to be confirmed before proving')),
     );
-    expect(waiting).toMatchObject({ status: 'awaiting_ancestors', speculation_status: 'speculative', bond: { state: 'locked' } });
+    expect(waiting).toMatchObject({
+      status: 'awaiting_ancestors',
+      speculation_status: 'speculative',
+      bond: { state: 'locked' },
+    });
     parentFinality.release();
 
     const [parent, child] = await rig.final([p, c]);
@@ -68,13 +79,17 @@ test('no proof worker takes the proof within confirmation_timeout_ms (a real sch
       speculation_status: 'speculative',
       proof: { state: 'failed' },
       bond: { state: 'released' },
-      error: 'no proof worker took it within 1000 ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers',
+      error:
+        'no proof worker took it within 1000 ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers',
     });
     expect(rig.stubs.called('generateProof', c)).toEqual([]);
     await expectNothingSlashed(c);
   } finally {
     await rig.startWorker(PROOF_QUEUE);
-    await rig.setConfig({ 'speculation.confirmation_timeout_ms': 60_000, 'speculation.features.enable_optimistic_proofs': true });
+    await rig.setConfig({
+      'speculation.confirmation_timeout_ms': 60_000,
+      'speculation.features.enable_optimistic_proofs': true,
+    });
   }
 });
 
@@ -97,10 +112,20 @@ test('a proof worker lost on every attempt (heartbeat timeouts): proof_unavailab
 
 test("a proof worker that fails on its own (SystemFault, retried) is the system's fault: proof_unavailable, bond released", async () => {
   const fault = () =>
-    systemFault({ fault: 'ProofArtifactMissing', component: 'proof worker', message: 'task.zkey is missing', details: { artifact: 'task.zkey' } });
+    systemFault({
+      fault: 'ProofArtifactMissing',
+      component: 'proof worker',
+      message: 'task.zkey is missing',
+      details: { artifact: 'task.zkey' },
+    });
   const { c } = await childProving('sysfault', behave.fail(fault));
   const [child] = await rig.final([c], { advance: '500 milliseconds' });
-  expect(child).toMatchObject({ status: 'rolled_back', rollback_reason: 'proof_unavailable', proof: { state: 'failed' }, bond: { state: 'released' } });
+  expect(child).toMatchObject({
+    status: 'rolled_back',
+    rollback_reason: 'proof_unavailable',
+    proof: { state: 'failed' },
+    bond: { state: 'released' },
+  });
   expect(child!.error).toBe(fault().message);
   expect(rig.stubs.called('generateProof', c)).toHaveLength(3);
   await expectNothingSlashed(c);
@@ -109,10 +134,20 @@ test("a proof worker that fails on its own (SystemFault, retried) is the system'
 test("a proof out of proving time (ProofTimeout) is the machine's load: proof_timeout, rolled back, bond released", async () => {
   const { c } = await childProving(
     'ptimeout',
-    behave.fail(() => ApplicationFailure.nonRetryable('proof of task ptimeout-c did not finish within 60000 ms (proof timeout)', FAILURE_TYPES.proofTimeout)),
+    behave.fail(() =>
+      ApplicationFailure.nonRetryable(
+        'proof of task ptimeout-c did not finish within 60000 ms (proof timeout)',
+        FAILURE_TYPES.proofTimeout,
+      ),
+    ),
   );
   const [child] = await rig.final([c]);
-  expect(child).toMatchObject({ status: 'rolled_back', rollback_reason: 'proof_timeout', proof: { state: 'failed' }, bond: { state: 'released' } });
+  expect(child).toMatchObject({
+    status: 'rolled_back',
+    rollback_reason: 'proof_timeout',
+    proof: { state: 'failed' },
+    bond: { state: 'released' },
+  });
   expect(child!.error).toMatch(/did not finish within 60000 ms/);
   expect(rig.stubs.called('generateProof', c)).toHaveLength(1);
   await expectNothingSlashed(c);

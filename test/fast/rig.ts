@@ -60,14 +60,23 @@ export interface FastRig {
   submit(taskId: string, opts?: { value?: number; dependsOn?: string; agent?: string }): Promise<string>;
   state(taskId: string): Promise<TaskState>;
   /** Polls the tasks' states until `ok` holds; with `advance`, moves the server's clock by that much between polls. */
-  until(what: string, ids: string[], ok: (states: TaskState[]) => boolean, opts?: { advance?: Duration; timeoutMs?: number }): Promise<TaskState[]>;
+  until(
+    what: string,
+    ids: string[],
+    ok: (states: TaskState[]) => boolean,
+    opts?: { advance?: Duration; timeoutMs?: number },
+  ): Promise<TaskState[]>;
   /** Each task's final state (confirmed, failed or rolled_back). */
   final(ids: string[], opts?: { advance?: Duration; timeoutMs?: number }): Promise<TaskState[]>;
   /** Moves the server's clock in `step`s until `done` holds (checked between steps). */
   advanceUntil(what: string, done: () => boolean | Promise<boolean>, step?: Duration, maxSteps?: number): Promise<void>;
   control(): Promise<ControlStatus>;
   /** Polls the control workflow's status until `ok` holds. */
-  controlUntil(what: string, ok: (s: ControlStatus) => boolean, opts?: { advance?: Duration; timeoutMs?: number }): Promise<ControlStatus>;
+  controlUntil(
+    what: string,
+    ok: (s: ControlStatus) => boolean,
+    opts?: { advance?: Duration; timeoutMs?: number },
+  ): Promise<ControlStatus>;
   setConfig(changes: Record<string, unknown>): Promise<ControlStatus>;
   forceRollback(taskId: string): Promise<void>;
   /** Waits until the task's workflow has handled every `signalName` signal it received (a workflow task completed after the last). */
@@ -109,9 +118,19 @@ export async function startFastRig(opts: { config?: Raw } = {}): Promise<FastRig
   const common = { connection: env.nativeConnection, namespace, shutdownGraceTime: '1s' as Duration };
   const proofs = stubs.proofActivities();
   const workerOptions = {
-    [TASK_QUEUE]: { ...common, taskQueue: TASK_QUEUE, workflowBundle: { codePath }, activities: stubs.taskActivities(), sinks },
+    [TASK_QUEUE]: {
+      ...common,
+      taskQueue: TASK_QUEUE,
+      workflowBundle: { codePath },
+      activities: stubs.taskActivities(),
+      sinks,
+    },
     [PROOF_QUEUE]: { ...common, taskQueue: PROOF_QUEUE, activities: { generateProof: proofs.generateProof } },
-    [PROOF_VERIFICATION_QUEUE]: { ...common, taskQueue: PROOF_VERIFICATION_QUEUE, activities: { verifyProof: proofs.verifyProof } },
+    [PROOF_VERIFICATION_QUEUE]: {
+      ...common,
+      taskQueue: PROOF_VERIFICATION_QUEUE,
+      activities: { verifyProof: proofs.verifyProof },
+    },
   };
   type Queue = keyof typeof workerOptions;
   const workers = new Map<Queue, { worker: Worker; running: Promise<void> }>();
@@ -135,7 +154,16 @@ export async function startFastRig(opts: { config?: Raw } = {}): Promise<FastRig
       timeoutMs: o.timeoutMs ?? 15_000,
       everyMs: 50,
       advance: o.advance ? { env, by: o.advance } : undefined,
-      show: (states) => states.map((s) => [s.task_id, s.status, s.speculation_status, s.rollback_reason, s.bond?.state, s.waiting_for, s.error]),
+      show: (states) =>
+        states.map((s) => [
+          s.task_id,
+          s.status,
+          s.speculation_status,
+          s.rollback_reason,
+          s.bond?.state,
+          s.waiting_for,
+          s.error,
+        ]),
     });
 
   const rig: FastRig = {
@@ -150,7 +178,8 @@ export async function startFastRig(opts: { config?: Raw } = {}): Promise<FastRig
     },
     state,
     until,
-    final: (ids, o) => until(`${ids.join(', ')} to end`, ids, (states) => states.every((s) => FINAL_STATUSES.includes(s.status)), o),
+    final: (ids, o) =>
+      until(`${ids.join(', ')} to end`, ids, (states) => states.every((s) => FINAL_STATUSES.includes(s.status)), o),
     async advanceUntil(what, done, step = '1 second', maxSteps = 200) {
       for (let i = 0; i < maxSteps; i++) {
         if (await done()) return;
@@ -164,10 +193,16 @@ export async function startFastRig(opts: { config?: Raw } = {}): Promise<FastRig
         timeoutMs: o.timeoutMs ?? 15_000,
         everyMs: 50,
         advance: o.advance ? { env, by: o.advance } : undefined,
-        show: (s) => ({ active: s.active, open: s.open_tasks, cooldowns: s.cooldowns, pending_rollbacks: s.pending_rollbacks }),
+        show: (s) => ({
+          active: s.active,
+          open: s.open_tasks,
+          cooldowns: s.cooldowns,
+          pending_rollbacks: s.pending_rollbacks,
+        }),
       }),
     setConfig: (changes) => controlHandle(client).executeUpdate(setConfigUpdate, { args: [changes] }),
-    forceRollback: (taskId) => client.workflow.getHandle(taskWorkflowId(taskId)).signal(forceRollbackSignal, { reason: 'operator (test)' }),
+    forceRollback: (taskId) =>
+      client.workflow.getHandle(taskWorkflowId(taskId)).signal(forceRollbackSignal, { reason: 'operator (test)' }),
     async workflowStatus(taskId) {
       return (await client.workflow.getHandle(taskWorkflowId(taskId)).describe()).status.name;
     },
@@ -179,10 +214,15 @@ export async function startFastRig(opts: { config?: Raw } = {}): Promise<FastRig
         (events) => {
           const signalled = events
             .map(
-              (e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED && e.workflowExecutionSignaledEventAttributes?.signalName === signalName,
+              (e) =>
+                e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED &&
+                e.workflowExecutionSignaledEventAttributes?.signalName === signalName,
             )
             .lastIndexOf(true);
-          return signalled >= 0 && events.slice(signalled).some((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+          return (
+            signalled >= 0 &&
+            events.slice(signalled).some((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+          );
         },
         { timeoutMs: 10_000, everyMs: 50, show: (events) => events.length },
       );

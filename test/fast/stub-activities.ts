@@ -60,7 +60,8 @@ function taskIdOf(activity: ActivityName, input: unknown): string | undefined {
   if (typeof i === 'string') return i; // getTaskOutcome
   if (Array.isArray(i) || !i) return undefined; // findClosedTasks
   if (activity === 'verifyProof') return (i.expected as { taskId: string }).taskId;
-  if (activity === 'sendCommitments' || activity === 'commitResults') return (i.entries as Array<{ taskId: string }>)[0]?.taskId;
+  if (activity === 'sendCommitments' || activity === 'commitResults')
+    return (i.entries as Array<{ taskId: string }>)[0]?.taskId;
   if (activity === 'awaitFinality') return Object.keys(i.signatures as Record<string, string>)[0];
   return typeof i.taskId === 'string' ? i.taskId : undefined;
 }
@@ -89,7 +90,11 @@ export const behave = {
     (timeoutType: TimeoutType = 'HEARTBEAT'): Behaviour =>
     async (call) => {
       const message = `activity ${timeoutType} timeout: no answer from the worker (stub: attempt ${call.attempt} lost)`;
-      throw ApplicationFailure.create({ message, type: 'ActivityWorkerLost', cause: new TimeoutFailure(message, undefined, timeoutType) });
+      throw ApplicationFailure.create({
+        message,
+        type: 'ActivityWorkerLost',
+        cause: new TimeoutFailure(message, undefined, timeoutType),
+      });
     },
   /** Waits `ms` of wall-clock time, then runs the default. */
   delay:
@@ -106,7 +111,10 @@ export class StubActivities {
   private readonly teardownHooks: Array<() => void> = [];
   private seq = 0;
   /** Bonds by task: what the stub chain holds. */
-  readonly bonds = new Map<string, { agent: string; amount: number; state: 'locked' | 'released' | 'slashed'; slashed: number }>();
+  readonly bonds = new Map<
+    string,
+    { agent: string; amount: number; state: 'locked' | 'released' | 'slashed'; slashed: number }
+  >();
   /** Task ids in the order their commitments landed (each once). */
   readonly landed: string[] = [];
 
@@ -200,21 +208,31 @@ export class StubActivities {
     const run = this.run.bind(this);
     const client = this.client;
     return {
-      getSpeculationConfig: () => run('getSpeculationConfig', undefined, async () => (await controlStatus(client, this.rawConfig())).config),
-      admitSpeculation: (request) => run('admitSpeculation', request, () => admitSpeculation(client, { ...request, workerMemoryMb: 128 }, this.rawConfig())),
+      getSpeculationConfig: () =>
+        run('getSpeculationConfig', undefined, async () => (await controlStatus(client, this.rawConfig())).config),
+      admitSpeculation: (request) =>
+        run('admitSpeculation', request, () =>
+          admitSpeculation(client, { ...request, workerMemoryMb: 128 }, this.rawConfig()),
+        ),
       executeTask: (input) =>
         run('executeTask', input, async () => {
           const value = BigInt((input.payload as { value?: number }).value ?? 0);
           const output = value * value + BigInt(input.parentOutput);
           const salt = BigInt(input.taskId.length + 7);
-          return { output: output.toString(), salt: salt.toString(), commitment: (output * 1_000_003n + salt).toString(), proofValue: value.toString() };
+          return {
+            output: output.toString(),
+            salt: salt.toString(),
+            commitment: (output * 1_000_003n + salt).toString(),
+            proofValue: value.toString(),
+          };
         }),
       getTaskOutcome: (taskId) =>
         run('getTaskOutcome', taskId, async () => {
           try {
             return await client.workflow.getHandle(taskWorkflowId(taskId)).query(taskStateQuery);
           } catch (err) {
-            if (err instanceof WorkflowNotFoundError) throw ApplicationFailure.nonRetryable(`task ${taskId} does not exist`, 'UnknownTask');
+            if (err instanceof WorkflowNotFoundError)
+              throw ApplicationFailure.nonRetryable(`task ${taskId} does not exist`, 'UnknownTask');
             throw err;
           }
         }),
@@ -248,7 +266,8 @@ export class StubActivities {
           };
         }),
       releaseBond: (input) => run('releaseBond', input, async () => this.settle(input.taskId, input.agent, 0)),
-      slashBond: (input) => run('slashBond', input, async () => this.settle(input.taskId, input.agent, input.slashPercentage)),
+      slashBond: (input) =>
+        run('slashBond', input, async () => this.settle(input.taskId, input.agent, input.slashPercentage)),
       sendCommitments: (input) => run('sendCommitments', input, async () => this.commit(input.entries)),
       awaitFinality: (input) => run('awaitFinality', input, async () => undefined),
       commitResults: (input) => run('commitResults', input, async () => this.commit(input.entries)),
@@ -295,7 +314,13 @@ export class StubActivities {
       bond.state = slashPercentage > 0 ? 'slashed' : 'released';
       bond.slashed = Math.floor(bond.amount * slashPercentage);
     }
-    return { ...base, outcome: bond.state === 'slashed' ? 'slashed' : 'released', slashed: bond.slashed, returned: bond.amount - bond.slashed, alreadySettled };
+    return {
+      ...base,
+      outcome: bond.state === 'slashed' ? 'slashed' : 'released',
+      slashed: bond.slashed,
+      returned: bond.amount - bond.slashed,
+      alreadySettled,
+    };
   }
 
   private commit(entries: Array<{ taskId: string }>): { signatures: Record<string, string> } {

@@ -8,7 +8,11 @@ import { pollUntil } from './poll';
  * Submits `count` tasks `burst-0`… at the same moment, each standing for `workMs` of work so that none
  * frees its slot while the burst lasts: the ids, the admitted ones, and what every other submission got.
  */
-export async function submitBurst(client: Client, count: number, workMs: number): Promise<{ ids: string[]; admitted: string[]; others: unknown[] }> {
+export async function submitBurst(
+  client: Client,
+  count: number,
+  workMs: number,
+): Promise<{ ids: string[]; admitted: string[]; others: unknown[] }> {
   const ids = Array.from({ length: count }, (_, i) => `burst-${i}`);
   const outcomes = await Promise.all(
     ids.map((taskId, i) =>
@@ -18,7 +22,11 @@ export async function submitBurst(client: Client, count: number, workMs: number)
       ),
     ),
   );
-  return { ids, admitted: ids.filter((_, i) => outcomes[i] === 'admitted'), others: outcomes.filter((o) => o !== 'admitted') };
+  return {
+    ids,
+    admitted: ids.filter((_, i) => outcomes[i] === 'admitted'),
+    others: outcomes.filter((o) => o !== 'admitted'),
+  };
 }
 
 /** Waits until every admission slot is free: a task reports itself final a moment before its taskClosed signal reaches the control workflow. */

@@ -45,14 +45,34 @@ export function treeIds(shape: TreeShape & { ids: string }): FailingRootTree {
 }
 
 /** Submits the tree, top down (compute tasks: values 1 above, 2 the root, 3, 4… below), and returns its ids. */
-export async function failingRootWithTree(system: { submit(req: SubmitRequest): Promise<string> }, shape: TreeShape = {}): Promise<FailingRootTree> {
+export async function failingRootWithTree(
+  system: { submit(req: SubmitRequest): Promise<string> },
+  shape: TreeShape = {},
+): Promise<FailingRootTree> {
   const named = shape.ids === undefined ? undefined : treeIds({ ...shape, ids: shape.ids });
   const { agent } = shape;
-  const above = shape.above === false ? undefined : await system.submit({ type: 'compute', payload: { value: 1 }, agent, taskId: named?.above });
-  const root = await system.submit({ type: 'compute', payload: { value: 2, claimed_output: WRONG_OUTPUT }, dependsOn: above, agent, taskId: named?.root });
+  const above =
+    shape.above === false
+      ? undefined
+      : await system.submit({ type: 'compute', payload: { value: 1 }, agent, taskId: named?.above });
+  const root = await system.submit({
+    type: 'compute',
+    payload: { value: 2, claimed_output: WRONG_OUTPUT },
+    dependsOn: above,
+    agent,
+    taskId: named?.root,
+  });
   const below: string[] = [];
   for (let i = 0; i < (shape.below ?? 1); i++) {
-    below.push(await system.submit({ type: 'compute', payload: { value: 3 + i }, dependsOn: below[i - 1] ?? root, agent, taskId: named?.below[i] }));
+    below.push(
+      await system.submit({
+        type: 'compute',
+        payload: { value: 3 + i },
+        dependsOn: below[i - 1] ?? root,
+        agent,
+        taskId: named?.below[i],
+      }),
+    );
   }
   return { above, root, below };
 }
@@ -73,8 +93,12 @@ export async function untilSpeculating(
     {
       ...opts,
       everyMs: 200,
-      hopeless: (states) => (states.some((s) => s.status === 'rolled_back' || s.status === 'failed') ? 'a task ended before it speculated' : undefined),
-      show: (states) => states.map((s) => `${s.task_id}: ${s.status}/${s.speculation_status}, bond ${s.bond?.state ?? 'none'}`),
+      hopeless: (states) =>
+        states.some((s) => s.status === 'rolled_back' || s.status === 'failed')
+          ? 'a task ended before it speculated'
+          : undefined,
+      show: (states) =>
+        states.map((s) => `${s.task_id}: ${s.status}/${s.speculation_status}, bond ${s.bond?.state ?? 'none'}`),
     },
   );
 }

@@ -3,7 +3,11 @@ import type { Client } from '@temporalio/client';
 import { taskWorkflowId } from '../../shared/task-model';
 
 /** When the task's workflow scheduled the named activity (first time), or undefined if it never did. */
-export async function activityScheduledAt(client: Client, taskId: string, activityType: string): Promise<number | undefined> {
+export async function activityScheduledAt(
+  client: Client,
+  taskId: string,
+  activityType: string,
+): Promise<number | undefined> {
   const history = await client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory();
   for (const event of history.events ?? []) {
     if (event.activityTaskScheduledEventAttributes?.activityType?.name === activityType) {
@@ -18,7 +22,9 @@ export async function activityScheduledAt(client: Client, taskId: string, activi
 export async function scheduledActivities(client: Client, taskId: string): Promise<string[]> {
   const history = await client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory();
   return (history.events ?? []).flatMap((e) =>
-    e.activityTaskScheduledEventAttributes?.activityType?.name ? [e.activityTaskScheduledEventAttributes.activityType.name] : [],
+    e.activityTaskScheduledEventAttributes?.activityType?.name
+      ? [e.activityTaskScheduledEventAttributes.activityType.name]
+      : [],
   );
 }
 

@@ -51,7 +51,9 @@ export async function pollUntil<T>(
     const hopeless = seen ? opts.hopeless?.(last as T) : undefined;
     if (hopeless) throw new Error(`${what}: cannot happen any more (${hopeless}); last value ${lastValue}`);
     if (Date.now() > deadline) {
-      throw new Error(`${what}: not reached within ${timeoutMs} ms; last value ${lastValue}${lastErr ? `, last error ${String(lastErr)}` : ''}`);
+      throw new Error(
+        `${what}: not reached within ${timeoutMs} ms; last value ${lastValue}${lastErr ? `, last error ${String(lastErr)}` : ''}`,
+      );
     }
     if (opts.advance) await opts.advance.env.sleep(opts.advance.by);
     else await sleep(opts.everyMs ?? 500);

@@ -78,10 +78,17 @@ export interface TestSystem {
 
 let counter = 0;
 
-export async function startTestSystem(opts: { name: string; config?: Record<string, unknown>; worker?: Partial<WorkerProcessOptions> }): Promise<TestSystem> {
+export async function startTestSystem(opts: {
+  name: string;
+  config?: Record<string, unknown>;
+  worker?: Partial<WorkerProcessOptions>;
+}): Promise<TestSystem> {
   installTestRuntime();
   const address = process.env.TEMPORAL_ADDRESS;
-  if (!address) throw new Error('TEMPORAL_ADDRESS is not set: run the tests through jest (test/global-setup.ts starts the dev server)');
+  if (!address)
+    throw new Error(
+      'TEMPORAL_ADDRESS is not set: run the tests through jest (test/global-setup.ts starts the dev server)',
+    );
   const namespace = `${opts.name}-${process.pid}-${++counter}`;
   const dir = mkdtempSync(path.join(testRunDir(), `${opts.name}-`));
   const configFile = writeConfig(dir, opts.config ?? SPECULATIVE_CONFIG);
@@ -93,7 +100,9 @@ export async function startTestSystem(opts: { name: string; config?: Record<stri
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
   const startWorker = (overrides: Partial<WorkerProcessOptions> = {}) =>
-    startWorkerProcess(testWorkerOptions({ address, namespace, dir, configFile }, { logger, httpPort: 0, ...opts.worker, ...overrides }));
+    startWorkerProcess(
+      testWorkerOptions({ address, namespace, dir, configFile }, { logger, httpPort: 0, ...opts.worker, ...overrides }),
+    );
   let worker = await startWorker();
   const extraWorkers: WorkerProcess[] = [];
 
@@ -113,7 +122,8 @@ export async function startTestSystem(opts: { name: string; config?: Record<stri
     },
     async wait(taskId, timeoutMs = 90_000) {
       const { state, timedOut } = await waitForTask(client, taskId, { timeoutMs });
-      if (timedOut) throw new Error(`task ${taskId} still ${state.status} after ${timeoutMs} ms: ${JSON.stringify(state)}`);
+      if (timedOut)
+        throw new Error(`task ${taskId} still ${state.status} after ${timeoutMs} ms: ${JSON.stringify(state)}`);
       return state;
     },
     async stopWorker() {

@@ -53,7 +53,13 @@ test(`a burst of ${BURST} submissions: exactly ${LIMIT} admitted and finished, t
       ]),
     );
     // Nothing half-submitted: a workflow exists for exactly the admitted tasks (visibility is eventually consistent: wait for all of them to show).
-    const started = await pollUntil('visibility to list the admitted tasks', startedTaskIds, (ids) => ids.length >= LIMIT, 15_000, 250);
+    const started = await pollUntil(
+      'visibility to list the admitted tasks',
+      startedTaskIds,
+      (ids) => ids.length >= LIMIT,
+      15_000,
+      250,
+    );
     expect(started).toEqual(admitted.map((id) => `task-${id}`).sort());
 
     const finals = await Promise.all(admitted.map((id) => sys.wait(id, 180_000)));
@@ -67,9 +73,13 @@ test(`a burst of ${BURST} submissions: exactly ${LIMIT} admitted and finished, t
 
 test('thirty-five dependents asking to speculate at once: the worker sends their requests as batched Updates, one in flight at a time, and every task finishes', async () => {
   const root = await sys.submit({ type: 'compute', payload: { value: 1, work_ms: 1000 } });
-  const dependents = await Promise.all(Array.from({ length: 35 }, (_, i) => sys.submit({ type: 'compute', payload: { value: i }, dependsOn: root })));
+  const dependents = await Promise.all(
+    Array.from({ length: 35 }, (_, i) => sys.submit({ type: 'compute', payload: { value: i }, dependsOn: root })),
+  );
   const finals = await Promise.all([root, ...dependents].map((id) => sys.wait(id, 240_000)));
-  expect(finals.filter((s) => s.status !== 'confirmed').map((s) => [s.task_id, s.status, s.rollback_reason])).toEqual([]);
+  expect(finals.filter((s) => s.status !== 'confirmed').map((s) => [s.task_id, s.status, s.rollback_reason])).toEqual(
+    [],
+  );
   // Up to max_parallel_branches (4) speculated; the rest were refused by the branch limit, or started once the root was confirmed.
   const statuses = finals.slice(1).map((s) => s.speculation_status);
   expect(statuses.filter((s) => !['speculative', 'branch_limit', 'non_speculative'].includes(s))).toEqual([]);

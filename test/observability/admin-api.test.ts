@@ -28,11 +28,13 @@ const status = async () => {
   return res.json.speculation as Record<string, unknown>;
 };
 /** `token: null` sends no Authorization header. */
-const postConfig = (body: string, token: string | null = TEST_ADMIN_TOKEN) => http(port, 'POST', '/admin/config', curlData(token ?? undefined, body));
+const postConfig = (body: string, token: string | null = TEST_ADMIN_TOKEN) =>
+  http(port, 'POST', '/admin/config', curlData(token ?? undefined, body));
 const reload = (token: string | null = TEST_ADMIN_TOKEN) =>
   http(port, 'POST', '/admin/config/reload', { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
 const metricValue = (res: HttpResult, name: string, labels: Record<string, string> = {}) =>
-  parseExposition(res.text).find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+  parseExposition(res.text).find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    ?.value;
 
 describe('GET /metrics (fresh worker, no task run yet)', () => {
   let metrics: HttpResult;
@@ -77,7 +79,12 @@ describe('GET /metrics (fresh worker, no task run yet)', () => {
   });
 
   test('Node process metrics are exported', () => {
-    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) {
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
       expect({ name, value: metricValue(metrics, name) }).toEqual({ name, value: expect.any(Number) });
     }
     expect(metricValue(metrics, 'process_resident_memory_bytes')).toBeGreaterThan(0);
@@ -90,7 +97,13 @@ describe('GET /admin/status (open, read-only)', () => {
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('application/json');
     expect(res.json).toEqual({
-      speculation: expect.objectContaining({ enabled: false, active_tasks: 0, pending_rollbacks: 0, rollout_percentage: 0, mode: 'conservative' }),
+      speculation: expect.objectContaining({
+        enabled: false,
+        active_tasks: 0,
+        pending_rollbacks: 0,
+        rollout_percentage: 0,
+        mode: 'conservative',
+      }),
     });
   });
 
@@ -124,7 +137,10 @@ describe('POST /admin/config refusals', () => {
     ['the token under another scheme', { authorization: `Basic ${TEST_ADMIN_TOKEN}` }],
     ['the token without a scheme', { authorization: TEST_ADMIN_TOKEN }],
   ])('with %s: 401', async (_what, headers) => {
-    const res = await http(port, 'POST', '/admin/config', { body: runbookBody, headers: { 'content-type': 'application/json', ...headers } });
+    const res = await http(port, 'POST', '/admin/config', {
+      body: runbookBody,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
     expect(res.status).toBe(401);
   });
 
@@ -206,14 +222,23 @@ describe('POST /admin/config, accepted (the runbook rollout and rollback command
     expect(res.json.speculation).toMatchObject({ enabled: true, rollout_percentage: 1 });
     expect(res.json.speculation.config_version).toBe((before.config_version as number) + 1);
 
-    expect(await status()).toMatchObject({ enabled: true, rollout_percentage: 1, config_version: res.json.speculation.config_version });
+    expect(await status()).toMatchObject({
+      enabled: true,
+      rollout_percentage: 1,
+      config_version: res.json.speculation.config_version,
+    });
     const metrics = await http(port, 'GET', '/metrics');
     expect(metricValue(metrics, 'speculation_enabled')).toBe(1);
     expect(metricValue(metrics, 'speculation_rollout_percentage')).toBe(1);
 
-    const config = await http(port, 'GET', '/admin/config', { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    const config = await http(port, 'GET', '/admin/config', {
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+    });
     expect(config.status).toBe(200);
-    expect(config.json.config.speculation).toMatchObject({ enabled: true, features: expect.objectContaining({ rollout_percentage: 1 }) });
+    expect(config.json.config.speculation).toMatchObject({
+      enabled: true,
+      features: expect.objectContaining({ rollout_percentage: 1 }),
+    });
   });
 
   test('phase 2 changes only the percentage', async () => {
@@ -234,12 +259,21 @@ describe('POST /admin/config, accepted (the runbook rollout and rollback command
 describe('POST /admin/config/reload', () => {
   test('re-reads the TOML file the worker was started with', async () => {
     const before = await status();
-    expect(writeConfig(sys.dir, { speculation: { enabled: true, mode: 'aggressive', features: { rollout_percentage: 25 } } })).toBe(sys.configFile);
+    expect(
+      writeConfig(sys.dir, {
+        speculation: { enabled: true, mode: 'aggressive', features: { rollout_percentage: 25 } },
+      }),
+    ).toBe(sys.configFile);
     const res = await reload();
     expect(res.status).toBe(200);
     expect(res.json.reloaded_from).toBe(sys.configFile);
     expect(res.json.speculation).toMatchObject({ enabled: true, mode: 'aggressive', rollout_percentage: 25 });
-    expect(await status()).toMatchObject({ enabled: true, mode: 'aggressive', rollout_percentage: 25, config_version: (before.config_version as number) + 1 });
+    expect(await status()).toMatchObject({
+      enabled: true,
+      mode: 'aggressive',
+      rollout_percentage: 25,
+      config_version: (before.config_version as number) + 1,
+    });
   });
 
   test('a file with a TOML syntax error: 400 naming line and column, nothing changed', async () => {
@@ -302,7 +336,8 @@ describe('admin routes on a server started without a token', () => {
     { level: 'info' },
     new Writable({
       write(chunk: Buffer, _enc, cb) {
-        for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+        for (const l of chunk.toString('utf8').split('\n').filter(Boolean))
+          lines.push(JSON.parse(l) as Record<string, unknown>);
         cb();
       },
     }),
@@ -321,32 +356,57 @@ describe('admin routes on a server started without a token', () => {
   test.each([
     ['an empty token', { adminToken: '' }],
     ['no token', {}],
-  ])('with %s: admin writes answer 503 (with or without an Authorization header), reads stay open', async (_what, extra) => {
-    lines.length = 0;
-    const server = await start(extra);
-    try {
-      const before = await status();
-      for (const headers of [{}, { authorization: 'Bearer ' }, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }] as Record<string, string>[]) {
-        for (const path of ['/admin/config', '/admin/config/reload', '/admin/speculation/drain', '/admin/speculation/force-rollback']) {
-          const res = await http(server.port, 'POST', path, { body: '{"speculation.enabled": true}', headers });
-          expect({ path, headers, status: res.status }).toEqual({ path, headers, status: 503 });
-          expect(res.json.error).toMatch(/ADMIN_TOKEN/);
+  ])(
+    'with %s: admin writes answer 503 (with or without an Authorization header), reads stay open',
+    async (_what, extra) => {
+      lines.length = 0;
+      const server = await start(extra);
+      try {
+        const before = await status();
+        for (const headers of [
+          {},
+          { authorization: 'Bearer ' },
+          { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+        ] as Record<string, string>[]) {
+          for (const path of [
+            '/admin/config',
+            '/admin/config/reload',
+            '/admin/speculation/drain',
+            '/admin/speculation/force-rollback',
+          ]) {
+            const res = await http(server.port, 'POST', path, { body: '{"speculation.enabled": true}', headers });
+            expect({ path, headers, status: res.status }).toEqual({ path, headers, status: 503 });
+            expect(res.json.error).toMatch(/ADMIN_TOKEN/);
+          }
         }
+        expect((await http(server.port, 'GET', '/admin/config')).status).toBe(503);
+        expect(await http(server.port, 'GET', '/admin/status')).toMatchObject({
+          status: 200,
+          json: { speculation: { enabled: before.enabled } },
+        });
+        expect((await http(server.port, 'GET', '/metrics')).status).toBe(200);
+        expect((await status()).config_version).toBe(before.config_version);
+        expect(lines).toContainEqual(
+          expect.objectContaining({
+            level: 40,
+            msg: expect.stringMatching(/ADMIN_TOKEN is empty: admin routes are disabled/),
+          }),
+        );
+      } finally {
+        await server.close();
       }
-      expect((await http(server.port, 'GET', '/admin/config')).status).toBe(503);
-      expect(await http(server.port, 'GET', '/admin/status')).toMatchObject({ status: 200, json: { speculation: { enabled: before.enabled } } });
-      expect((await http(server.port, 'GET', '/metrics')).status).toBe(200);
-      expect((await status()).config_version).toBe(before.config_version);
-      expect(lines).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringMatching(/ADMIN_TOKEN is empty: admin routes are disabled/) }));
-    } finally {
-      await server.close();
-    }
-  });
+    },
+  );
 
   test('with insecureLocalAdmin (local development): admin writes work without a token', async () => {
     const server = await start({ adminToken: '', insecureLocalAdmin: true });
     try {
-      const res = await http(server.port, 'POST', '/admin/config', curlData(undefined, '{"speculation.features.rollout_percentage": 50}'));
+      const res = await http(
+        server.port,
+        'POST',
+        '/admin/config',
+        curlData(undefined, '{"speculation.features.rollout_percentage": 50}'),
+      );
       expect(res.status).toBe(200);
       expect(await status()).toMatchObject({ rollout_percentage: 50 });
     } finally {

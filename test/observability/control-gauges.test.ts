@@ -38,7 +38,9 @@ async function controlSamples(): Promise<Record<string, number>> {
 
 test('while the control workflow answers, its gauges are exposed and speculation_control_up is 1', async () => {
   // A value no gauge would show by default, so a stale one is recognisable below.
-  await controlHandle(sys.client).executeUpdate(setConfigUpdate, { args: [{ 'speculation.features.rollout_percentage': 37 }] });
+  await controlHandle(sys.client).executeUpdate(setConfigUpdate, {
+    args: [{ 'speculation.features.rollout_percentage': 37 }],
+  });
   expect(await controlSamples()).toEqual({
     speculation_active_tasks: 0,
     speculation_enabled: 1,
@@ -76,5 +78,9 @@ test('once the control workflow answers again, the gauges come back with its val
   await ensureControl(sys.client, sys.worker.config.raw);
   // Started again from the configuration file, whose rollout is 100%.
   await pollUntil('the gauges to come back', controlSamples, (s) => s.speculation_control_up === 1, 30_000, 200);
-  expect(await controlSamples()).toMatchObject({ speculation_active_tasks: 0, speculation_rollout_percentage: 100, speculation_control_up: 1 });
+  expect(await controlSamples()).toMatchObject({
+    speculation_active_tasks: 0,
+    speculation_rollout_percentage: 100,
+    speculation_control_up: 1,
+  });
 });

@@ -49,7 +49,8 @@ let confirmed: string;
 const taskLines = (taskId: string) => lines.filter((l) => l.workflowId === `task-${taskId}`);
 const workflowLines = () => lines.filter((l) => l.sdkComponent === 'workflow' && l.workflowType === 'speculativeTask');
 /** Lines about a task's activities: the SDK's lifecycle lines (sdkComponent "worker") and the activities' own (sdkComponent "activity"). */
-const activityLines = () => lines.filter((l) => typeof l.activityType === 'string' && l.workflowType === 'speculativeTask');
+const activityLines = () =>
+  lines.filter((l) => typeof l.activityType === 'string' && l.workflowType === 'speculativeTask');
 
 beforeAll(async () => {
   ({ sdkMetricsUrl } = installRuntime(logger, { sdkMetricsPort: await freePort(), host: '127.0.0.1' }));
@@ -85,12 +86,17 @@ test("every line is one JSON object with pino's level, time and msg", () => {
     }
   });
   expect(notJson).toEqual([]);
-  for (const l of lines) expect(l).toEqual(expect.objectContaining({ level: expect.any(Number), time: expect.any(Number), msg: expect.any(String) }));
+  for (const l of lines)
+    expect(l).toEqual(
+      expect.objectContaining({ level: expect.any(Number), time: expect.any(Number), msg: expect.any(String) }),
+    );
 });
 
 test("the worker's own lines go to the logger it was given", () => {
   expect(lines).toContainEqual(expect.objectContaining({ msg: 'configuration loaded', file: sys.configFile }));
-  expect(lines).toContainEqual(expect.objectContaining({ msg: 'metrics and admin API listening', port: sys.worker.httpPort }));
+  expect(lines).toContainEqual(
+    expect.objectContaining({ msg: 'metrics and admin API listening', port: sys.worker.httpPort }),
+  );
 });
 
 test('workflow lines of a task carry its workflowId and taskId (and the run, type and namespace)', () => {
@@ -109,7 +115,9 @@ test('workflow lines of a task carry its workflowId and taskId (and the run, typ
       namespace: sys.namespace,
     }),
   );
-  const missing = wf.filter((l) => typeof l.workflowId !== 'string' || l.taskId !== String(l.workflowId).replace(/^task-/, ''));
+  const missing = wf.filter(
+    (l) => typeof l.workflowId !== 'string' || l.taskId !== String(l.workflowId).replace(/^task-/, ''),
+  );
   expect(missing.map((l) => ({ msg: l.msg, workflowId: l.workflowId, taskId: l.taskId }))).toEqual([]);
 });
 
@@ -142,8 +150,18 @@ test('activity lines of a task carry its workflowId and activity type', () => {
 test('activity lines of a task carry its taskId and phase', () => {
   const act = activityLines();
   expect(act.length).toBeGreaterThan(0);
-  const incomplete = act.filter((l) => l.taskId !== String(l.workflowId).replace(/^task-/, '') || typeof l.phase !== 'string');
-  expect(incomplete.map((l) => ({ msg: l.msg, workflowId: l.workflowId, activityType: l.activityType, taskId: l.taskId, phase: l.phase }))).toEqual([]);
+  const incomplete = act.filter(
+    (l) => l.taskId !== String(l.workflowId).replace(/^task-/, '') || typeof l.phase !== 'string',
+  );
+  expect(
+    incomplete.map((l) => ({
+      msg: l.msg,
+      workflowId: l.workflowId,
+      activityType: l.activityType,
+      taskId: l.taskId,
+      phase: l.phase,
+    })),
+  ).toEqual([]);
 });
 
 test("the Temporal SDK's worker metrics are served on their own port", async () => {

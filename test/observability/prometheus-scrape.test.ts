@@ -49,7 +49,8 @@ const scalarOf = (v: Vector) => (v.length ? Number(v[0]!.value[1]) : undefined);
 
 beforeAll(async () => {
   const probe = spawnSync(PROMETHEUS, ['--version'], { encoding: 'utf8' });
-  if (probe.error) throw new Error(`${PROMETHEUS} is not installed: apt-get install -y prometheus (this test is never skipped)`);
+  if (probe.error)
+    throw new Error(`${PROMETHEUS} is not installed: apt-get install -y prometheus (this test is never skipped)`);
 
   // Commits take 5 s to finalize, so a dependent stays speculative long enough to be forced back.
   sys = await startTestSystem({ name: 'obs-prom', worker: { embeddedFinalityMs: 5000 } });
@@ -82,7 +83,12 @@ beforeAll(async () => {
   const out = openSync(promLog, 'a');
   prom = spawn(
     PROMETHEUS,
-    [`--config.file=${configFile}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'],
+    [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+      '--log.level=warn',
+    ],
     { stdio: ['ignore', out, out] },
   );
   closeSync(out);
@@ -116,18 +122,35 @@ afterAll(async () => {
 test('Prometheus scrapes the worker as job "agenc" (the runbook connectivity check) with the rule file loaded', async () => {
   const targets = await pollUntil(
     'the agenc target to be up',
-    () => api<{ activeTargets: { labels: Record<string, string>; health: string; lastError: string; scrapeUrl: string }[] }>('/api/v1/targets'),
+    () =>
+      api<{
+        activeTargets: { labels: Record<string, string>; health: string; lastError: string; scrapeUrl: string }[];
+      }>('/api/v1/targets'),
     (d) => d.activeTargets.some((t) => t.labels.job === 'agenc' && t.health === 'up'),
     15_000,
   );
   const agenc = targets.activeTargets.filter((t) => t.labels.job === 'agenc');
-  expect(agenc).toEqual([expect.objectContaining({ health: 'up', lastError: '', scrapeUrl: `http://127.0.0.1:${sys.worker.httpPort}/metrics` })]);
+  expect(agenc).toEqual([
+    expect.objectContaining({
+      health: 'up',
+      lastError: '',
+      scrapeUrl: `http://127.0.0.1:${sys.worker.httpPort}/metrics`,
+    }),
+  ]);
 
-  const rules = await api<{ groups: { name: string; file: string; rules: { name: string; health: string; type: string }[] }[] }>('/api/v1/rules');
+  const rules = await api<{
+    groups: { name: string; file: string; rules: { name: string; health: string; type: string }[] }[];
+  }>('/api/v1/rules');
   expect(rules.groups.map((g) => g.name).sort()).toEqual(['speculation.alerts', 'speculation.recording']);
   expect(rules.groups.every((g) => g.file === RULES_FILE)).toBe(true);
   const names = rules.groups.flatMap((g) => g.rules.map((r) => r.name));
-  expect(names).toEqual(expect.arrayContaining(['speculation:rollbacks_by_reason:rate5m', 'SpeculationRollbackRateCritical', 'SpeculationWorkerDown']));
+  expect(names).toEqual(
+    expect.arrayContaining([
+      'speculation:rollbacks_by_reason:rate5m',
+      'SpeculationRollbackRateCritical',
+      'SpeculationWorkerDown',
+    ]),
+  );
   // The worker is up, so the P1 WorkerDown alert is not pending or firing.
   expect(await query('ALERTS{alertname="SpeculationWorkerDown"}')).toEqual([]);
 });
@@ -185,7 +208,9 @@ test('the recording rules evaluate over the scraped series', async () => {
     30_000,
   );
   expect(scalarOf(rate)).toBeGreaterThan(0);
-  const rules = await api<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>('/api/v1/rules');
+  const rules = await api<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>(
+    '/api/v1/rules',
+  );
   const unhealthy = rules.groups.flatMap((g) => g.rules).filter((r) => r.health === 'err');
   expect(unhealthy).toEqual([]);
 });
@@ -204,7 +229,11 @@ test("the rollout's Prometheus source reads the rollback rate of speculative tas
     100,
   );
   await sys.client.workflow.getHandle(taskWorkflowId(child)).signal(forceRollbackSignal, { reason: 'test' });
-  expect(await sys.wait(child)).toMatchObject({ status: 'rolled_back', rollback_reason: 'forced', speculation_status: 'speculative' });
+  expect(await sys.wait(child)).toMatchObject({
+    status: 'rolled_back',
+    rollback_reason: 'forced',
+    speculation_status: 'speculative',
+  });
   expect((await sys.wait(parent)).status).toBe('confirmed');
 
   const source = createPrometheusSource({ prometheusUrl: `http://127.0.0.1:${promPort}` });
@@ -216,7 +245,13 @@ test("the rollout's Prometheus source reads the rollback rate of speculative tas
     30_000,
   );
   // One speculative start, one miss: 100%, not the 200% that counting every rollback would give.
-  expect(readings).toMatchObject({ source: 'prometheus', speculativeTasks: 1, rollbacks: 1, p1Alerts: [], proofQueueCapacity: 2000 });
+  expect(readings).toMatchObject({
+    source: 'prometheus',
+    speculativeTasks: 1,
+    rollbacks: 1,
+    p1Alerts: [],
+    proofQueueCapacity: 2000,
+  });
   expect(readings.rollbackRate).toBeCloseTo(1, 1);
   expect(scalarOf(await query('sum(speculation_rollback_total)'))).toBe(2);
 });
@@ -224,11 +259,14 @@ test("the rollout's Prometheus source reads the rollback rate of speculative tas
 test('each confirmed task is observed once in the latency histogram by how it ran, and Prometheus records speculation_p99_latency_ms', async () => {
   const latency = async () => {
     const samples = parseExposition((await http(sys.worker.httpPort!, 'GET', '/metrics')).text);
-    const of = (name: string, status: string) => samples.find((s) => s.name === name && s.labels.speculation_status === status)?.value ?? 0;
+    const of = (name: string, status: string) =>
+      samples.find((s) => s.name === name && s.labels.speculation_status === status)?.value ?? 0;
     return {
       speculative: of('speculation_task_latency_seconds_count', 'speculative'),
       nonSpeculative: of('speculation_task_latency_seconds_count', 'non_speculative'),
-      sum: of('speculation_task_latency_seconds_sum', 'speculative') + of('speculation_task_latency_seconds_sum', 'non_speculative'),
+      sum:
+        of('speculation_task_latency_seconds_sum', 'speculative') +
+        of('speculation_task_latency_seconds_sum', 'non_speculative'),
     };
   };
   const before = await latency();
@@ -238,7 +276,10 @@ test('each confirmed task is observed once in the latency histogram by how it ra
   expect(await sys.wait(parent)).toMatchObject({ status: 'confirmed', speculation_status: 'non_speculative' });
 
   const after = await latency();
-  expect({ speculative: after.speculative - before.speculative, nonSpeculative: after.nonSpeculative - before.nonSpeculative }).toEqual({
+  expect({
+    speculative: after.speculative - before.speculative,
+    nonSpeculative: after.nonSpeculative - before.nonSpeculative,
+  }).toEqual({
     speculative: 1,
     nonSpeculative: 1,
   });

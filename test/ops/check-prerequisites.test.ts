@@ -22,7 +22,8 @@ interface RunResult {
 /** Asynchronous on purpose: the stand-in servers live in this process and must keep answering. */
 function runScript(args: string[], env: Record<string, string | undefined>): Promise<RunResult> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['TEMPORAL_ADDRESS', 'SOLANA_RPC_URL', 'AGENC_DATA_DIR', 'AGENC_CIRCUITS_DIR', 'AGENC_CLI']) delete childEnv[name];
+  for (const name of ['TEMPORAL_ADDRESS', 'SOLANA_RPC_URL', 'AGENC_DATA_DIR', 'AGENC_CIRCUITS_DIR', 'AGENC_CLI'])
+    delete childEnv[name];
   for (const [name, value] of Object.entries(env)) if (value !== undefined) childEnv[name] = value;
   return new Promise((resolve) => {
     execFile('bash', [script, ...args], { env: childEnv, cwd: work, timeout: 60_000 }, (error, stdout, stderr) => {
@@ -40,7 +41,8 @@ function line(output: string, check: string): string {
 
 const listen = <T extends TcpServer | HttpServer>(server: T): Promise<number> =>
   new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-const close = (server: TcpServer | HttpServer): Promise<void> => new Promise((resolve) => server.close(() => resolve()));
+const close = (server: TcpServer | HttpServer): Promise<void> =>
+  new Promise((resolve) => server.close(() => resolve()));
 
 let work: string;
 let temporal: TcpServer;
@@ -154,14 +156,18 @@ describe('check-prerequisites.sh --component speculation', () => {
     expect(diskLine.startsWith(reportedGb >= 100 ? '✓' : '✗')).toBe(true);
 
     expect(line(out, 'Temporal reachable')).toBe(`✓ Temporal reachable: ${temporalAddress}`);
-    expect(line(out, 'Proof artifacts present')).toBe(`✓ Proof artifacts present: 1 verification key(s) under ${circuitsWithKey}`);
+    expect(line(out, 'Proof artifacts present')).toBe(
+      `✓ Proof artifacts present: 1 verification key(s) under ${circuitsWithKey}`,
+    );
     expect(line(out, 'Required accounts funded')).toBe('✓ Required accounts funded');
     expect(line(out, 'Solana RPC responsive')).toMatch(/^✓ Solana RPC responsive: \d+ms$/);
 
     // Exit status follows the lines: non-zero exactly when some minimum (here: this host's) is not met.
     const failed = out.split('\n').filter((candidate) => candidate.startsWith('✗')).length;
     expect(result.code).toBe(failed > 0 ? 1 : 0);
-    expect(out.trimEnd().split('\n').at(-1)).toBe(failed > 0 ? `${failed} prerequisite(s) not met` : 'All prerequisites met');
+    expect(out.trimEnd().split('\n').at(-1)).toBe(
+      failed > 0 ? `${failed} prerequisite(s) not met` : 'All prerequisites met',
+    );
   });
 
   const failingEnv = (): Record<string, string> => ({
@@ -187,7 +193,9 @@ describe('check-prerequisites.sh --component speculation', () => {
       expect(line(out, 'Required accounts funded')).toBe(
         '✗ Required accounts funded: no stake available for agent(s) dry (agenc stake init --amount 1000000000 --agent NAME)',
       );
-      expect(line(out, 'Solana RPC responsive')).toMatch(/^✗ Solana RPC responsive: \d+ms but getHealth is not ok: .*Node is behind/);
+      expect(line(out, 'Solana RPC responsive')).toMatch(
+        /^✗ Solana RPC responsive: \d+ms but getHealth is not ok: .*Node is behind/,
+      );
       expect(result.code).toBe(1);
       expect(out).toMatch(/\d+ prerequisite\(s\) not met\n$/);
     } finally {
@@ -209,8 +217,12 @@ describe('check-prerequisites.sh --component speculation', () => {
       AGENC_CIRCUITS_DIR: circuitsWithKey,
       AGENC_CLI: path.join(work, 'no-such-cli'),
     });
-    expect(line(result.stdout, 'Required accounts funded')).toMatch(/^⚠ Required accounts funded: could not check \(the agenc CLI did not answer/);
-    expect(line(result.stdout, 'Solana RPC')).toBe('– Solana RPC: SOLANA_RPC_URL not set, embedded SVM in use, skipped');
+    expect(line(result.stdout, 'Required accounts funded')).toMatch(
+      /^⚠ Required accounts funded: could not check \(the agenc CLI did not answer/,
+    );
+    expect(line(result.stdout, 'Solana RPC')).toBe(
+      '– Solana RPC: SOLANA_RPC_URL not set, embedded SVM in use, skipped',
+    );
   });
 
   it('cannot check funding when the CLI answers without an agent list', async () => {
@@ -221,6 +233,8 @@ describe('check-prerequisites.sh --component speculation', () => {
       AGENC_CLI: fakeCli,
       FAKE_STAKE_STATUS: '{"stake_lamports": 1000000000}',
     });
-    expect(line(result.stdout, 'Required accounts funded')).toBe('⚠ Required accounts funded: could not check (agenc stake status gave no agent list)');
+    expect(line(result.stdout, 'Required accounts funded')).toBe(
+      '⚠ Required accounts funded: could not check (agenc stake status gave no agent list)',
+    );
   });
 });

@@ -31,7 +31,9 @@ interface WorkerService {
   healthcheck: { test: string[] };
 }
 
-const compose = parse(readFileSync(path.join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, WorkerService> };
+const compose = parse(readFileSync(path.join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, WorkerService>;
+};
 const dockerfile = readFileSync(path.join(PROJECT_ROOT, 'Dockerfile'), 'utf8');
 
 /** `ENV KEY=VALUE` lines of the Dockerfile: the environment every container of the image starts with. */
@@ -56,7 +58,8 @@ function interpolate(value: string, vars: Record<string, string>): string {
 /** The container's environment for a compose service built from the Dockerfile, with `vars` as the shell's. */
 function containerEnvironment(service: string, vars: Record<string, string>): Record<string, string> {
   const env = { ...imageEnvironment() };
-  for (const [key, value] of Object.entries(compose.services[service]?.environment ?? {})) env[key] = interpolate(String(value), vars);
+  for (const [key, value] of Object.entries(compose.services[service]?.environment ?? {}))
+    env[key] = interpolate(String(value), vars);
   return env;
 }
 
@@ -75,7 +78,9 @@ test('compose gives both workers ports they publish and Prometheus scrapes, and 
     expect(`${service} METRICS_HOST=${env.METRICS_HOST}`).toBe(`${service} METRICS_HOST=0.0.0.0`);
     for (const key of ['METRICS_PORT', 'TEMPORAL_SDK_METRICS_PORT']) {
       const port = Number(env[key]);
-      expect(`${service} ${key}=${env[key]} offered: ${containerPorts(service).includes(port)}`).toBe(`${service} ${key}=${env[key]} offered: true`);
+      expect(`${service} ${key}=${env[key]} offered: ${containerPorts(service).includes(port)}`).toBe(
+        `${service} ${key}=${env[key]} offered: true`,
+      );
     }
     const healthcheck = compose.services[service]?.healthcheck.test.join(' ') ?? '';
     expect(healthcheck).toContain(`http://127.0.0.1:${env.METRICS_PORT}/metrics`);
@@ -134,7 +139,11 @@ describe('the worker started as compose starts it', () => {
     // The image's CMD, `npx tsx workers/main.ts`, with the same tsx that npx resolves.
     expect(dockerfile).toMatch(/^CMD \["npx", "tsx", "workers\/main\.ts"\]$/m);
     expect(compose.services.worker?.command).toBeUndefined();
-    child = spawn(path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'), ['workers/main.ts'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'), ['workers/main.ts'], {
+      cwd: PROJECT_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
@@ -180,7 +189,9 @@ describe('the worker started as compose starts it', () => {
     const sdk = await fetch(`http://127.0.0.1:${sdkPort}/metrics`);
     expect(sdk.status).toBe(200);
     const [, ...healthcheck] = compose.services.worker?.healthcheck.test ?? [];
-    const [cmd = '', ...args] = healthcheck.map((part) => part.replace(`:${containerEnvironment('worker', SHELL).METRICS_PORT}/`, `:${metricsPort}/`));
+    const [cmd = '', ...args] = healthcheck.map((part) =>
+      part.replace(`:${containerEnvironment('worker', SHELL).METRICS_PORT}/`, `:${metricsPort}/`),
+    );
     expect(cmd).toBe('node');
     await expect(run(process.execPath, args)).resolves.toBeDefined();
   });

@@ -120,7 +120,8 @@ describe('docker-compose.yml', () => {
       .map((spec) => spec.split(':')[0] ?? '')
       .filter((source) => source.startsWith('./'));
     expect(bindSources.length).toBeGreaterThan(0);
-    for (const source of bindSources) expect(`${source} exists: ${existsSync(path.join(repoRoot, source))}`).toBe(`${source} exists: true`);
+    for (const source of bindSources)
+      expect(`${source} exists: ${existsSync(path.join(repoRoot, source))}`).toBe(`${source} exists: true`);
   });
 
   it('points Prometheus and Alertmanager at the mounted config files', () => {
@@ -143,7 +144,9 @@ describe('docker-compose.yml', () => {
     ] as const) {
       const url = new URL(env[key] ?? 'http://unset');
       expect(`${key} host ${url.hostname}`).toBe(`${key} host ${target}`);
-      expect(`${key} port ${url.port} listens: ${containerPorts(target).includes(Number(url.port))}`).toBe(`${key} port ${url.port} listens: true`);
+      expect(`${key} port ${url.port} listens: ${containerPorts(target).includes(Number(url.port))}`).toBe(
+        `${key} port ${url.port} listens: true`,
+      );
     }
   });
 
@@ -162,8 +165,18 @@ describe('docker-compose.yml', () => {
         ...(scrape.static_configs ?? []).flatMap((group) => group.targets),
         ...(scrape.dns_sd_configs ?? []).flatMap((sd) => sd.names.map((name) => `${name}:${sd.port}`)),
       ]);
-    targets.push(...prometheus.alerting.alertmanagers.flatMap((am) => am.static_configs.flatMap((group) => group.targets)));
-    expect(targets).toEqual(expect.arrayContaining(['worker:9090', 'worker:9464', 'proof-worker:9090', 'proof-worker:9464', 'alertmanager:9093']));
+    targets.push(
+      ...prometheus.alerting.alertmanagers.flatMap((am) => am.static_configs.flatMap((group) => group.targets)),
+    );
+    expect(targets).toEqual(
+      expect.arrayContaining([
+        'worker:9090',
+        'worker:9464',
+        'proof-worker:9090',
+        'proof-worker:9464',
+        'alertmanager:9093',
+      ]),
+    );
     for (const target of targets) {
       const [host = '', port = ''] = target.split(':');
       expect(`${target} listens: ${containerPorts(host).includes(Number(port))}`).toBe(`${target} listens: true`);
@@ -184,7 +197,9 @@ describe('Grafana provisioning', () => {
     const datasources = parseYaml('config/grafana/provisioning/datasources/prometheus.yml') as {
       datasources: { uid: string; type: string; url: string }[];
     };
-    expect(datasources.datasources).toEqual([expect.objectContaining({ uid: 'prometheus', type: 'prometheus', url: 'http://prometheus:9090' })]);
+    expect(datasources.datasources).toEqual([
+      expect.objectContaining({ uid: 'prometheus', type: 'prometheus', url: 'http://prometheus:9090' }),
+    ]);
     expect(containerPorts('prometheus')).toContain(9090);
   });
 });
@@ -208,14 +223,18 @@ const exportedMetrics = new Set([
   'speculation_enabled',
   'speculation_control_up',
   'speculation_tasks_confirmed_total',
-  ...['speculation_proof_generation_seconds', 'speculation_depth_histogram', 'speculation_task_latency_seconds'].flatMap((histogram) =>
-    ['_bucket', '_sum', '_count'].map((suffix) => histogram + suffix),
-  ),
+  ...[
+    'speculation_proof_generation_seconds',
+    'speculation_depth_histogram',
+    'speculation_task_latency_seconds',
+  ].flatMap((histogram) => ['_bucket', '_sum', '_count'].map((suffix) => histogram + suffix)),
 ]);
 const isDefaultProcessMetric = (name: string): boolean => /^(process|nodejs)_/.test(name);
 
 function recordingRules(): Set<string> {
-  const rules = parseYaml('config/prometheus/rules/speculation.rules.yml') as { groups: { rules: { record?: string }[] }[] };
+  const rules = parseYaml('config/prometheus/rules/speculation.rules.yml') as {
+    groups: { rules: { record?: string }[] }[];
+  };
   return new Set(rules.groups.flatMap((group) => group.rules.flatMap((rule) => (rule.record ? [rule.record] : []))));
 }
 
@@ -253,9 +272,13 @@ describe('metricNamesIn', () => {
 describe('Prometheus rules file', () => {
   it('reads only metrics the worker exports, its own recording rules, and up', () => {
     const known = recordingRules();
-    const rules = parseYaml('config/prometheus/rules/speculation.rules.yml') as { groups: { rules: { expr: string }[] }[] };
+    const rules = parseYaml('config/prometheus/rules/speculation.rules.yml') as {
+      groups: { rules: { expr: string }[] }[];
+    };
     for (const rule of rules.groups.flatMap((group) => group.rules)) {
-      const unknown = metricNamesIn(rule.expr).filter((name) => !exportedMetrics.has(name) && !known.has(name) && name !== 'up');
+      const unknown = metricNamesIn(rule.expr).filter(
+        (name) => !exportedMetrics.has(name) && !known.has(name) && name !== 'up',
+      );
       expect(`${rule.expr.trim()} unknown ${JSON.stringify(unknown)}`).toMatch(/ unknown \[\]$/);
     }
   });
@@ -287,15 +310,21 @@ describe('Grafana dashboard speculation-overview', () => {
       for (const expr of exprs) {
         const names = metricNamesIn(expr);
         expect(`${panel.title}: ${expr} names ${names.length}`).not.toMatch(/ names 0$/);
-        const unknown = names.filter((name) => !exportedMetrics.has(name) && !known.has(name) && !isDefaultProcessMetric(name));
+        const unknown = names.filter(
+          (name) => !exportedMetrics.has(name) && !known.has(name) && !isDefaultProcessMetric(name),
+        );
         expect(`${panel.title}: ${expr} unknown ${JSON.stringify(unknown)}`).toMatch(/ unknown \[\]$/);
       }
     }
   });
 
   it('covers the core metrics', () => {
-    const queried = new Set(panels.flatMap((panel) => (panel.targets ?? []).flatMap((target) => metricNamesIn(target.expr ?? ''))));
-    const rules = parseYaml('config/prometheus/rules/speculation.rules.yml') as { groups: { rules: { record?: string; expr: string }[] }[] };
+    const queried = new Set(
+      panels.flatMap((panel) => (panel.targets ?? []).flatMap((target) => metricNamesIn(target.expr ?? ''))),
+    );
+    const rules = parseYaml('config/prometheus/rules/speculation.rules.yml') as {
+      groups: { rules: { record?: string; expr: string }[] }[];
+    };
     // A recording rule stands for the metrics it is computed from.
     for (const rule of rules.groups.flatMap((group) => group.rules)) {
       if (rule.record && queried.has(rule.record)) for (const name of metricNamesIn(rule.expr)) queried.add(name);

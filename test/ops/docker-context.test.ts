@@ -9,7 +9,9 @@ import { buildContext, isExcluded, parseDockerignore } from '../helpers/docker-c
 import { PROJECT_ROOT } from '../helpers/paths';
 
 describe('the .dockerignore rule matcher', () => {
-  const rules = parseDockerignore(['# comment', '', '/.data', 'node_modules', '**/*.pem', 'docs/*.md', '!docs/keep.md', 'a?c', 'x/[0-9]'].join('\n'));
+  const rules = parseDockerignore(
+    ['# comment', '', '/.data', 'node_modules', '**/*.pem', 'docs/*.md', '!docs/keep.md', 'a?c', 'x/[0-9]'].join('\n'),
+  );
 
   it.each([
     ['.data', true],

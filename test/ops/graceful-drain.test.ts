@@ -33,7 +33,11 @@ interface Run {
 }
 
 function drain(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const base: NodeJS.ProcessEnv = { ...process.env, ADMIN_TOKEN: TEST_ADMIN_TOKEN, AGENC_URL: `http://127.0.0.1:${sys.worker.httpPort}` };
+  const base: NodeJS.ProcessEnv = {
+    ...process.env,
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    AGENC_URL: `http://127.0.0.1:${sys.worker.httpPort}`,
+  };
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) delete base[key];
     else base[key] = value;

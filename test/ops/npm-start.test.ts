@@ -37,7 +37,11 @@ beforeAll(async () => {
   };
   delete env.ADMIN_TOKEN; // npm start generates one into the data directory
   delete env.AGENC_CONFIG; // and uses config/speculation-local.toml
-  child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+    cwd: PROJECT_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -60,7 +64,9 @@ test('says it is up, where everything is, and which configuration is live', () =
   expect(stdout).toContain('AgenC Speculate is up.');
   expect(stdout).toContain(`Temporal          ${process.env.TEMPORAL_ADDRESS} (namespace ${namespace})`);
   expect(stdout).toContain(`http://localhost:${metricsPort}/metrics`);
-  expect(stdout).toContain(`export ADMIN_TOKEN=$(cat ${path.relative(PROJECT_ROOT, path.join(dataDir, 'admin-token'))})`);
+  expect(stdout).toContain(
+    `export ADMIN_TOKEN=$(cat ${path.relative(PROJECT_ROOT, path.join(dataDir, 'admin-token'))})`,
+  );
   expect(stdout).toContain(path.join('config', 'speculation-local.toml'));
   expect(stdout).toMatch(/speculation {7}enabled, rollout 100% \(live configuration, version \d+\)/);
   // The generated admin token is private to the user.
@@ -73,9 +79,17 @@ test('a dependent speculates on its parent and both confirm; /admin/status answe
     const client = new Client({ connection, namespace });
     const parent = (await submitTask(client, { type: 'compute', payload: { value: 100 } })).task_id;
     const child = (await submitTask(client, { type: 'compute', payload: { value: 200 }, dependsOn: parent })).task_id;
-    const [p, c] = await Promise.all([waitForTask(client, parent, { timeoutMs: 60_000 }), waitForTask(client, child, { timeoutMs: 60_000 })]);
+    const [p, c] = await Promise.all([
+      waitForTask(client, parent, { timeoutMs: 60_000 }),
+      waitForTask(client, child, { timeoutMs: 60_000 }),
+    ]);
     expect(p.state.status).toBe('confirmed');
-    expect(c.state).toMatchObject({ status: 'confirmed', speculation_status: 'speculative', depth: 1, bond: { state: 'released' } });
+    expect(c.state).toMatchObject({
+      status: 'confirmed',
+      speculation_status: 'speculative',
+      depth: 1,
+      bond: { state: 'released' },
+    });
   } finally {
     await connection.close();
   }

@@ -117,7 +117,9 @@ describe('Prometheus configuration', () => {
       scrape_configs: { job_name: string; static_configs?: { targets: string[] }[] }[];
     };
     const targetsOf = (job: string): string[] =>
-      config.scrape_configs.filter((scrape) => scrape.job_name === job).flatMap((scrape) => (scrape.static_configs ?? []).flatMap((group) => group.targets));
+      config.scrape_configs
+        .filter((scrape) => scrape.job_name === job)
+        .flatMap((scrape) => (scrape.static_configs ?? []).flatMap((group) => group.targets));
     expect(targetsOf('agenc')).toContain('worker:9090');
     expect(targetsOf('temporal-worker-sdk')).toContain('worker:9464');
   });
@@ -134,7 +136,13 @@ describe('Alertmanager configuration', () => {
     [['severity=P3', 'component=speculation'], 'speculation'],
   ])('routes %j to %s', (labels, receiver) => {
     requireTool('amtool');
-    const { status, output } = run('amtool', ['config', 'routes', 'test', `--config.file=${alertmanagerFile}`, ...labels]);
+    const { status, output } = run('amtool', [
+      'config',
+      'routes',
+      'test',
+      `--config.file=${alertmanagerFile}`,
+      ...labels,
+    ]);
     expect(status).toBe(0);
     expect(
       output

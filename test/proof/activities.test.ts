@@ -76,9 +76,12 @@ test("missing artifacts are a retryable SystemFault (the worker's, not the agent
   expect(f.nonRetryable).toBe(false);
   expect(f.message).toMatch(/^ProofArtifactMissing on proof worker \d+@.*build-circuits/);
   const f2 = await failureOf(
-    createProofActivities({ artifacts: { ...artifacts, zkeyPath: '/nonexistent.zkey' }, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 1 }).generateProof(
-      honestWitness('act-4', 'agent-a', 2n).input,
-    ),
+    createProofActivities({
+      artifacts: { ...artifacts, zkeyPath: '/nonexistent.zkey' },
+      timeoutMs: 30_000,
+      maxConcurrent: 1,
+      queueSize: 1,
+    }).generateProof(honestWitness('act-4', 'agent-a', 2n).input),
   );
   expect(f2.type).toBe('SystemFault');
   expect(f2.message).toMatch(/ProofArtifactMissing .*\/nonexistent\.zkey is missing/);
@@ -102,7 +105,9 @@ test('concurrency is bounded and an overfull queue is refused: a retryable Syste
   const f = await failureOf(acts.generateProof(honestWitness('q-3', 'agent-a', 4n).input));
   expect(f.type).toBe('SystemFault');
   expect(f.nonRetryable).toBe(false);
-  expect(f.message).toMatch(/^ProofQueueFull on proof worker .*1 proofs running \(max_concurrent 1\) and 1 waiting \(queue_size 1\)/);
+  expect(f.message).toMatch(
+    /^ProofQueueFull on proof worker .*1 proofs running \(max_concurrent 1\) and 1 waiting \(queue_size 1\)/,
+  );
   const [r1, r2] = await Promise.all([first, second]);
   expect(r1.task_id).toBe('q-1');
   expect(r2.task_id).toBe('q-2');
@@ -112,7 +117,13 @@ test('concurrency is bounded and an overfull queue is refused: a retryable Syste
 });
 
 test('heartbeats while running, inside an activity context', async () => {
-  const acts = createProofActivities({ artifacts, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 1, heartbeatIntervalMs: 10 });
+  const acts = createProofActivities({
+    artifacts,
+    timeoutMs: 30_000,
+    maxConcurrent: 1,
+    queueSize: 1,
+    heartbeatIntervalMs: 10,
+  });
   const env = new MockActivityEnvironment();
   const beats: unknown[] = [];
   env.on('heartbeat', (d: unknown) => beats.push(d));

@@ -38,10 +38,14 @@ interface Run {
 function buildProcess(killWhen?: RegExp): Promise<Run> {
   return new Promise((resolve, reject) => {
     // tsx loaded in-process (`node --import tsx`), so killing the child kills the build itself
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/build-circuits.ts', '--artifacts', ROOT, '--ptau', ptau], {
-      cwd: PROJECT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/build-circuits.ts', '--artifacts', ROOT, '--ptau', ptau],
+      {
+        cwd: PROJECT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     const onData = (d: Buffer): void => {
       out += d.toString();
@@ -60,7 +64,9 @@ test('a build killed mid-way leaves no cache that looks complete', async () => {
   const key = await circuitCacheKey(fs.readFileSync(DEFAULT_CIRCUIT_PATH, 'utf8'), ptau);
   expect(fs.existsSync(path.join(ROOT, key))).toBe(false);
   expect(fs.readdirSync(ROOT).some((n) => n.startsWith('.tmp-'))).toBe(true); // the dead builder's work, never read
-  await expect(ensureArtifacts({ artifactsDir: ROOT, ptauPath: ptau, build: false })).rejects.toThrow(ProofArtifactMissingError);
+  await expect(ensureArtifacts({ artifactsDir: ROOT, ptauPath: ptau, build: false })).rejects.toThrow(
+    ProofArtifactMissingError,
+  );
 });
 
 test('two processes building at once: one builds, the other waits, one intact cache', async () => {

@@ -44,7 +44,9 @@ describe('fields', () => {
   });
 
   test('toField is sha256 mod p, commit is Poseidon(output, salt), computeOutput is value^2 + parentOutput', async () => {
-    expect(toField('')).toBe(BigInt('0xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855') % FIELD_MODULUS);
+    expect(toField('')).toBe(
+      BigInt('0xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855') % FIELD_MODULUS,
+    );
     expect(await commit(3n, 4n)).toBe(poseidonHash([3n, 4n]));
     expect(computeOutput(7n, 0n)).toBe(49n);
     expect(computeOutput(3n, 49n)).toBe(58n);
@@ -57,7 +59,12 @@ describe('fields', () => {
 describe('honest proofs', () => {
   test('a root task proves and verifies', async () => {
     expect(rootProof.proof_type).toBe('groth16');
-    expect(rootProof.public_signals).toEqual([toField('task-root').toString(), toField('agent-alice').toString(), root.commitment.toString(), '0']);
+    expect(rootProof.public_signals).toEqual([
+      toField('task-root').toString(),
+      toField('agent-alice').toString(),
+      root.commitment.toString(),
+      '0',
+    ]);
     expect(rootProof.verification_key_hash).toBe(artifacts.verificationKeyHash);
     expect(rootProof.commitments).toEqual({ output: root.commitment.toString(), parent: '0' });
     expect(rootProof.task_id).toBe('task-root');
@@ -75,7 +82,10 @@ describe('honest proofs', () => {
     await expect(verifyTaskProof(proof, artifacts, child.expected)).resolves.toEqual({ valid: true });
     // the parent commitment is bound: the same proof does not pass as built on another parent
     const other = honestWitness('task-other', 'agent-alice', 5n);
-    const r = await verifyTaskProof(proof, artifacts, { ...child.expected, parentCommitment: other.commitment.toString() });
+    const r = await verifyTaskProof(proof, artifacts, {
+      ...child.expected,
+      parentCommitment: other.commitment.toString(),
+    });
     expect(r).toMatchObject({ valid: false, code: 'ProofPublicSignalsMismatch' });
   });
 });
@@ -95,7 +105,9 @@ describe('cheats fail witness generation', () => {
     await expect(proveTask(forged, artifacts)).rejects.toThrow(ProofWitnessInvalidError);
     // claiming another parent output under the real commitment
     const lied = { ...child.input, parentOutput: '1', output: computeOutput(3n, 1n).toString() };
-    await expect(proveTask(lied, artifacts)).rejects.toThrow(/parentCommitment .* is not Poseidon\(parentOutput, parentSalt\)/);
+    await expect(proveTask(lied, artifacts)).rejects.toThrow(
+      /parentCommitment .* is not Poseidon\(parentOutput, parentSalt\)/,
+    );
   });
 
   test('a root with nonzero parentOutput', async () => {
@@ -107,7 +119,9 @@ describe('cheats fail witness generation', () => {
 
   test('malformed numbers are refused before the circuit', async () => {
     await expect(proveTask({ ...root.input, value: '-1' }, artifacts)).rejects.toThrow(ProofInputInvalidError);
-    await expect(proveTask({ ...root.input, salt: FIELD_MODULUS.toString() }, artifacts)).rejects.toThrow(ProofInputInvalidError);
+    await expect(proveTask({ ...root.input, salt: FIELD_MODULUS.toString() }, artifacts)).rejects.toThrow(
+      ProofInputInvalidError,
+    );
   });
 });
 
@@ -176,18 +190,30 @@ describe('cheats fail verification', () => {
     expect(r).toMatchObject({ valid: false, code: 'ProofKeyMismatch' });
     await expect(assertTaskProofValid(proof, artifacts, root.expected)).rejects.toThrow(ProofKeyMismatchError);
     // lying about the key in the record does not help: the pairing fails
-    const r2 = await verifyTaskProof({ ...proof, verification_key_hash: artifacts.verificationKeyHash }, artifacts, root.expected);
+    const r2 = await verifyTaskProof(
+      { ...proof, verification_key_hash: artifacts.verificationKeyHash },
+      artifacts,
+      root.expected,
+    );
     expect(r2).toMatchObject({ valid: false, code: 'ProofInvalid' });
   });
 });
 
 describe('artifacts', () => {
   test('a missing artifact is a typed error', async () => {
-    await expect(proveTask(root.input, { ...artifacts, zkeyPath: path.join(TEST_SCRATCH_DIR, 'nope.zkey') })).rejects.toThrow(ProofArtifactMissingError);
-    await expect(proveTask(root.input, { ...artifacts, wasmPath: path.join(TEST_SCRATCH_DIR, 'nope.wasm') })).rejects.toThrow(/circuit wasm .* is missing/);
-    await expect(verifyTaskProof(rootProof, { ...artifacts, verificationKeyPath: path.join(TEST_SCRATCH_DIR, 'nope.json') }, root.expected)).rejects.toThrow(
-      ProofArtifactMissingError,
-    );
+    await expect(
+      proveTask(root.input, { ...artifacts, zkeyPath: path.join(TEST_SCRATCH_DIR, 'nope.zkey') }),
+    ).rejects.toThrow(ProofArtifactMissingError);
+    await expect(
+      proveTask(root.input, { ...artifacts, wasmPath: path.join(TEST_SCRATCH_DIR, 'nope.wasm') }),
+    ).rejects.toThrow(/circuit wasm .* is missing/);
+    await expect(
+      verifyTaskProof(
+        rootProof,
+        { ...artifacts, verificationKeyPath: path.join(TEST_SCRATCH_DIR, 'nope.json') },
+        root.expected,
+      ),
+    ).rejects.toThrow(ProofArtifactMissingError);
     const empty = path.join(TEST_SCRATCH_DIR, 'empty-root');
     fs.rmSync(empty, { recursive: true, force: true });
     await expect(ensureArtifacts({ artifactsDir: empty, build: false })).rejects.toThrow(ProofArtifactMissingError);

@@ -51,7 +51,11 @@ const asActivityFailure = (activityType: string, f: ApplicationFailure) =>
   new ActivityFailure('activity task failed', activityType, '1', undefined, undefined, f);
 
 /** A retryable SystemFault of this worker for `fault`, which the workflow classifies as a proof the system could not make. */
-async function proofSystemFault(p: Promise<unknown>, fault: string, activityType = 'generateProof'): Promise<ApplicationFailure> {
+async function proofSystemFault(
+  p: Promise<unknown>,
+  fault: string,
+  activityType = 'generateProof',
+): Promise<ApplicationFailure> {
   const f = await failureOf(p);
   expect([f.type, f.nonRetryable]).toEqual(['SystemFault', false]);
   expect(f.message).toContain(`${fault} on proof worker ${WORKER} (the system's fault, not the agent's): `);
@@ -71,11 +75,17 @@ describe('proof artifacts missing or corrupt on this worker', () => {
       maxConcurrent: 1,
       queueSize: 1,
     });
-    const f1 = await proofSystemFault(unbuilt.generateProof(honestWitness('sf-1', 'agent-a', 2n).input), 'ProofArtifactMissing');
+    const f1 = await proofSystemFault(
+      unbuilt.generateProof(honestWitness('sf-1', 'agent-a', 2n).input),
+      'ProofArtifactMissing',
+    );
     expect(f1.message).toContain(path.join(SCRATCH, 'never-built'));
 
     const zkeyPath = path.join(SCRATCH, 'gone.zkey');
-    const f2 = await proofSystemFault(proofActivities({ zkeyPath }).generateProof(honestWitness('sf-2', 'agent-a', 2n).input), 'ProofArtifactMissing');
+    const f2 = await proofSystemFault(
+      proofActivities({ zkeyPath }).generateProof(honestWitness('sf-2', 'agent-a', 2n).input),
+      'ProofArtifactMissing',
+    );
     expect(f2.message).toContain(`proving key (zkey) ${zkeyPath} is missing`);
     expect(f2.details?.[0]).toMatchObject({ artifact: zkeyPath });
 
@@ -93,12 +103,18 @@ describe('proof artifacts missing or corrupt on this worker', () => {
   test('a wasm that is not wasm, a zkey that is not a zkey, an altered verification key: SystemFaults naming the file', async () => {
     const wasmPath = path.join(SCRATCH, 'garbage.wasm');
     fs.writeFileSync(wasmPath, 'this is not a wasm module');
-    const f1 = await proofSystemFault(proofActivities({ wasmPath }).generateProof(honestWitness('sf-4', 'agent-a', 2n).input), 'ProofArtifactMissing');
+    const f1 = await proofSystemFault(
+      proofActivities({ wasmPath }).generateProof(honestWitness('sf-4', 'agent-a', 2n).input),
+      'ProofArtifactMissing',
+    );
     expect(f1.message).toContain(`circuit wasm ${wasmPath} is corrupt`);
 
     const zkeyPath = path.join(SCRATCH, 'garbage.zkey');
     fs.writeFileSync(zkeyPath, fs.readFileSync(artifacts.zkeyPath).subarray(0, 200));
-    const f2 = await proofSystemFault(proofActivities({ zkeyPath }).generateProof(honestWitness('sf-5', 'agent-a', 2n).input), 'ProofArtifactMissing');
+    const f2 = await proofSystemFault(
+      proofActivities({ zkeyPath }).generateProof(honestWitness('sf-5', 'agent-a', 2n).input),
+      'ProofArtifactMissing',
+    );
     expect(f2.message).toContain(`proving key (zkey) ${zkeyPath} is corrupt`);
 
     const w = honestWitness('sf-6', 'agent-a', 4n);
@@ -120,7 +136,9 @@ describe('proof artifacts missing or corrupt on this worker', () => {
       proofActivities({ zkeyPath: other.zkeyPath }).generateProof(honestWitness('sf-7', 'agent-a', 5n).input),
       'ProofArtifactMissing',
     );
-    expect(f.message).toContain(`belongs to verification key ${other.verificationKeyHash}, not to ${artifacts.verificationKeyHash}`);
+    expect(f.message).toContain(
+      `belongs to verification key ${other.verificationKeyHash}, not to ${artifacts.verificationKeyHash}`,
+    );
   });
 
   test("a wasm compiled from another circuit: an honest witness is the system's fault, a wrong output still the agent's", async () => {
@@ -137,34 +155,59 @@ describe('proof artifacts missing or corrupt on this worker', () => {
     if (!fs.existsSync(wasmPath) || !fs.existsSync(source) || fs.readFileSync(source, 'utf8') !== text) {
       fs.rmSync(wasmPath, { force: true });
       fs.writeFileSync(source, text);
-      const r = spawnSync(process.execPath, [require.resolve('circom2/cli.js'), source, '--wasm', '--O2', '-o', dir], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [require.resolve('circom2/cli.js'), source, '--wasm', '--O2', '-o', dir], {
+        cwd: PROJECT_ROOT,
+        encoding: 'utf8',
+      });
       expect([r.status, r.stderr]).toEqual([0, r.stderr]);
     }
     const acts = proofActivities({ wasmPath });
 
-    const f = await proofSystemFault(acts.generateProof(honestWitness('sf-8', 'agent-a', 6n).input), 'ProofArtifactMissing');
-    expect(f.message).toMatch(/rejects the inputs of task sf-8, which satisfy the task circuit .* compiled from another circuit/);
+    const f = await proofSystemFault(
+      acts.generateProof(honestWitness('sf-8', 'agent-a', 6n).input),
+      'ProofArtifactMissing',
+    );
+    expect(f.message).toMatch(
+      /rejects the inputs of task sf-8, which satisfy the task circuit .* compiled from another circuit/,
+    );
 
     const wrong = await failureOf(acts.generateProof({ ...honestWitness('sf-9', 'agent-a', 6n).input, output: '500' }));
     expect([wrong.type, wrong.nonRetryable]).toEqual(['ProofWitnessInvalid', true]);
-    expect(classifyProofFailure(asActivityFailure('generateProof', wrong), 30_000)).toMatchObject({ reason: 'proof_failed', ownFault: true });
+    expect(classifyProofFailure(asActivityFailure('generateProof', wrong), 30_000)).toMatchObject({
+      reason: 'proof_failed',
+      ownFault: true,
+    });
   });
 });
 
 describe('keys, capacity, the unexpected', () => {
   test('a proof made with another key is a SystemFault at verification (both key hashes), not an invalid proof; a verifier with its key accepts it', async () => {
     const w = honestWitness('sf-10', 'agent-a', 7n);
-    const record = await proofActivities({ zkeyPath: other.zkeyPath, verificationKeyHash: other.verificationKeyHash }).generateProof(w.input);
+    const record = await proofActivities({
+      zkeyPath: other.zkeyPath,
+      verificationKeyHash: other.verificationKeyHash,
+    }).generateProof(w.input);
     expect(record.verification_key_hash).toBe(other.verificationKeyHash);
 
-    const f = await proofSystemFault(proofActivities({}).verifyProof({ record, expected: w.expected }), 'ProofKeyMismatch', 'verifyProof');
-    expect(f.message).toContain(`made with verification key ${other.verificationKeyHash}, but this verifier uses ${artifacts.verificationKeyHash}`);
+    const f = await proofSystemFault(
+      proofActivities({}).verifyProof({ record, expected: w.expected }),
+      'ProofKeyMismatch',
+      'verifyProof',
+    );
+    expect(f.message).toContain(
+      `made with verification key ${other.verificationKeyHash}, but this verifier uses ${artifacts.verificationKeyHash}`,
+    );
 
     // Retryable because another verifier can judge it: one that holds the prover's key.
-    const sameKey = proofActivities({ verificationKeyPath: other.verificationKeyPath, verificationKeyHash: other.verificationKeyHash });
+    const sameKey = proofActivities({
+      verificationKeyPath: other.verificationKeyPath,
+      verificationKeyHash: other.verificationKeyHash,
+    });
     await expect(sameKey.verifyProof({ record, expected: w.expected })).resolves.toEqual({ valid: true });
     // A proof that does not belong to the task stays a verdict.
-    await expect(sameKey.verifyProof({ record, expected: { ...w.expected, taskId: 'sf-other' } })).resolves.toMatchObject({
+    await expect(
+      sameKey.verifyProof({ record, expected: { ...w.expected, taskId: 'sf-other' } }),
+    ).resolves.toMatchObject({
       valid: false,
       code: 'ProofPublicSignalsMismatch',
     });
@@ -174,7 +217,10 @@ describe('keys, capacity, the unexpected', () => {
     const service = createProofService({ artifacts, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 0 });
     const acts = createProofActivities({ artifacts, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 0 }, service);
     const busy = acts.generateProof(honestWitness('sf-11', 'agent-a', 2n).input);
-    const f1 = await proofSystemFault(acts.generateProof(honestWitness('sf-12', 'agent-a', 3n).input), 'ProofQueueFull');
+    const f1 = await proofSystemFault(
+      acts.generateProof(honestWitness('sf-12', 'agent-a', 3n).input),
+      'ProofQueueFull',
+    );
     expect(f1.message).toMatch(/queue_size 0/);
     await busy;
 
@@ -185,7 +231,10 @@ describe('keys, capacity, the unexpected', () => {
         generateProof: () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'pi_a')")),
       },
     );
-    const f2 = await proofSystemFault(broken.generateProof(honestWitness('sf-13', 'agent-a', 3n).input), 'ProverError (TypeError)');
+    const f2 = await proofSystemFault(
+      broken.generateProof(honestWitness('sf-13', 'agent-a', 3n).input),
+      'ProverError (TypeError)',
+    );
     expect(f2.message).toContain("reading 'pi_a'");
   });
 
@@ -193,21 +242,32 @@ describe('keys, capacity, the unexpected', () => {
     const w = honestWitness('sf-14', 'agent-a', 11n);
     const wrong = await failureOf(proofActivities({}).generateProof({ ...w.input, output: '122' }));
     expect([wrong.type, wrong.nonRetryable]).toEqual(['ProofWitnessInvalid', true]);
-    expect(classifyProofFailure(asActivityFailure('generateProof', wrong), 30_000)).toMatchObject({ reason: 'proof_failed', ownFault: true });
+    expect(classifyProofFailure(asActivityFailure('generateProof', wrong), 30_000)).toMatchObject({
+      reason: 'proof_failed',
+      ownFault: true,
+    });
 
-    const slow = await failureOf(createProofActivities({ artifacts, timeoutMs: 1, maxConcurrent: 1, queueSize: 1 }).generateProof(w.input));
+    const slow = await failureOf(
+      createProofActivities({ artifacts, timeoutMs: 1, maxConcurrent: 1, queueSize: 1 }).generateProof(w.input),
+    );
     expect([slow.type, slow.nonRetryable]).toEqual(['ProofTimeout', true]);
-    expect(classifyProofFailure(asActivityFailure('generateProof', slow), 30_000)).toMatchObject({ reason: 'proof_timeout', ownFault: false });
+    expect(classifyProofFailure(asActivityFailure('generateProof', slow), 30_000)).toMatchObject({
+      reason: 'proof_timeout',
+      ownFault: false,
+    });
   });
 });
 
 describe('executeTask', () => {
   const acts = createTaskActivities({ client: undefined as unknown as Client, rawConfig: () => ({}) });
-  const run = (type: string, payload: unknown) => new MockActivityEnvironment().run(acts.executeTask, { taskId: 'sf-t1', type, payload, parentOutput: '0' });
+  const run = (type: string, payload: unknown) =>
+    new MockActivityEnvironment().run(acts.executeTask, { taskId: 'sf-t1', type, payload, parentOutput: '0' });
 
   test('a task type is refused at submission when no worker of the submitter knows it', () => {
     expect(() => checkSubmitRequest({ type: 'resize', payload: { value: 1 } })).toThrow(AdmissionError);
-    expect(() => checkSubmitRequest({ type: 'resize', payload: { value: 1 } })).toThrow('--type "resize" is not a task type (known: compute)');
+    expect(() => checkSubmitRequest({ type: 'resize', payload: { value: 1 } })).toThrow(
+      '--type "resize" is not a task type (known: compute)',
+    );
   });
 
   test('a task type or payload schema this worker lacks is a retryable SystemFault naming the type, the known types and the worker', async () => {
@@ -217,7 +277,13 @@ describe('executeTask', () => {
       `UnknownTaskType on task worker ${WORKER} (the system's fault, not the agent's): task sf-t1: task type "resize" is unknown to this worker (it knows: compute); ` +
         'the submission was accepted, so this worker lags the submitter: deploy the task type to every agenc-tasks worker',
     );
-    expect(f.details?.[0]).toMatchObject({ fault: 'UnknownTaskType', component: 'task worker', worker: WORKER, taskType: 'resize', known: ['compute'] });
+    expect(f.details?.[0]).toMatchObject({
+      fault: 'UnknownTaskType',
+      component: 'task worker',
+      worker: WORKER,
+      taskType: 'resize',
+      known: ['compute'],
+    });
     expect(classifyExecutionFailure(asActivityFailure('executeTask', f))).toMatchObject({
       reason: 'execution_unavailable',
       ownFault: false,
@@ -226,13 +292,18 @@ describe('executeTask', () => {
 
     const schema = await failureOf(run('compute', { value: 1, colour: 'red' }));
     expect([schema.type, schema.nonRetryable]).toEqual(['SystemFault', false]);
-    expect(schema.message).toMatch(/^PayloadSchemaMismatch on task worker .*payload does not match task type "compute"/);
+    expect(schema.message).toMatch(
+      /^PayloadSchemaMismatch on task worker .*payload does not match task type "compute"/,
+    );
   });
 
   test("the task type's own error stays the agent's ExecutionFailed; a result is a result", async () => {
     const f = await failureOf(run('compute', { fail: true }));
     expect([f.type, f.nonRetryable]).toEqual(['ExecutionFailed', false]);
-    expect(classifyExecutionFailure(asActivityFailure('executeTask', f))).toMatchObject({ reason: 'execution_failed', ownFault: true });
+    expect(classifyExecutionFailure(asActivityFailure('executeTask', f))).toMatchObject({
+      reason: 'execution_failed',
+      ownFault: true,
+    });
     await expect(run('compute', { value: 3 })).resolves.toMatchObject({ output: '9', proofValue: '3' });
   });
 });

@@ -31,16 +31,22 @@ interface Run {
 /** The environment an operator's shell would give: no AGENC_* or TEMPORAL_* but the unreachable address. */
 function operatorEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('AGENC_') && !name.startsWith('TEMPORAL_')) env[name] = value;
+  for (const [name, value] of Object.entries(process.env))
+    if (!name.startsWith('AGENC_') && !name.startsWith('TEMPORAL_')) env[name] = value;
   return { ...env, TEMPORAL_ADDRESS: UNREACHABLE_TEMPORAL };
 }
 
 /** `node bin/agenc.js …` as a child process. */
 function agencProcess(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: PROJECT_ROOT, env: operatorEnv(), timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: PROJECT_ROOT, env: operatorEnv(), timeout: 60_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -89,7 +95,10 @@ function expectUsageError(run: Run, field: RegExp): void {
 
 /** Argument text as a shell can pass it (no NUL), including unicode. */
 const argText = fc.string({ unit: 'grapheme', maxLength: 40 }).filter((s) => !s.includes('\0'));
-/** In process a run costs milliseconds, not a Node start-up (each of the 12 runs a property had as a child process took 0.7 s). */
+/**
+ * In process a run costs milliseconds, not a Node start-up (each of the 12 runs a property had as a child
+ * process took 0.7 s).
+ */
 const RUNS = { numRuns: 200 };
 
 describe('agenc task submit', () => {
@@ -107,7 +116,9 @@ describe('agenc task submit', () => {
         }
       });
     await fc.assert(
-      fc.asyncProperty(payload, async (p) => expectUsageError(await agenc(['task', 'submit', '-t', 'compute', '-p', p]), /^agenc: (--payload|payload)/)),
+      fc.asyncProperty(payload, async (p) =>
+        expectUsageError(await agenc(['task', 'submit', '-t', 'compute', '-p', p]), /^agenc: (--payload|payload)/),
+      ),
       RUNS,
     );
   });
@@ -116,7 +127,11 @@ describe('agenc task submit', () => {
     await fc.assert(
       fc.asyncProperty(
         argText.filter((t) => t !== 'compute'),
-        async (type) => expectUsageError(await agenc(['task', 'submit', '-t', type, '-p', '{"value": 1}']), /--type .* is not a task type \(known: compute\)/s),
+        async (type) =>
+          expectUsageError(
+            await agenc(['task', 'submit', '-t', type, '-p', '{"value": 1}']),
+            /--type .* is not a task type \(known: compute\)/s,
+          ),
       ),
       RUNS,
     );
@@ -130,7 +145,10 @@ describe('agenc task submit', () => {
         argText.filter((s) => !s.startsWith('-')),
         async (flag, value) => {
           fc.pre(!(flag === '--agent' ? AGENT_NAME_PATTERN : TASK_ID_PATTERN).test(value));
-          expectUsageError(await agenc(['task', 'submit', '-t', 'compute', '-p', '{"value": 1}', flag, value]), flag === '--agent' ? /--agent/ : /task id/);
+          expectUsageError(
+            await agenc(['task', 'submit', '-t', 'compute', '-p', '{"value": 1}', flag, value]),
+            flag === '--agent' ? /--agent/ : /task id/,
+          );
         },
       ),
       RUNS,
@@ -155,10 +173,17 @@ describe('numeric options', () => {
   });
 
   test('agenc stake init --amount: exit 2 naming --amount', async () => {
-    const notLamports = fc.oneof(notPositive, fc.double({ min: 0.001, max: 1e6, noInteger: true }).map(String), fc.constant('9007199254740993'));
+    const notLamports = fc.oneof(
+      notPositive,
+      fc.double({ min: 0.001, max: 1e6, noInteger: true }).map(String),
+      fc.constant('9007199254740993'),
+    );
     await fc.assert(
       fc.asyncProperty(notLamports, async (a) =>
-        expectUsageError(await agenc(['stake', 'init', '--agent', 'alice', `--amount=${a}`]), /--amount must be a whole number of lamports/),
+        expectUsageError(
+          await agenc(['stake', 'init', '--agent', 'alice', `--amount=${a}`]),
+          /--amount must be a whole number of lamports/,
+        ),
       ),
       RUNS,
     );
@@ -199,7 +224,8 @@ test('the binary (`node bin/agenc.js`, a child process) answers one case of each
   ];
   // Two at a time: each is a Node start-up and a tsx compile.
   const runs: Run[] = [];
-  for (let i = 0; i < cases.length; i += 2) runs.push(...(await Promise.all(cases.slice(i, i + 2).map(([args]) => agencProcess(args)))));
+  for (let i = 0; i < cases.length; i += 2)
+    runs.push(...(await Promise.all(cases.slice(i, i + 2).map(([args]) => agencProcess(args)))));
   cases.forEach(([, field], i) => expectUsageError(runs[i]!, field));
   // The same answer as in process, word for word: the in-process runs above stand for the binary.
   const inProcess: Run[] = [];

@@ -52,7 +52,9 @@ const anyValue = fc.oneof(
 
 function wrongTypeFor(key: string) {
   const kind = CONFIG_KEYS.get(key);
-  return anyValue.filter((v) => (kind === 'number' ? typeof v !== 'number' : kind === 'boolean' ? typeof v !== 'boolean' : typeof v !== 'string'));
+  return anyValue.filter((v) =>
+    kind === 'number' ? typeof v !== 'number' : kind === 'boolean' ? typeof v !== 'boolean' : typeof v !== 'string',
+  );
 }
 
 describe('every key, a value of the wrong type', () => {
@@ -81,9 +83,15 @@ describe('every numeric key, a value outside its range or not whole', () => {
     const rule = ruleOf(key)!;
     const outside = fc.oneof(
       // fast-check counts -0 as below 0; for the schema (and for JSON) it is 0, inside the range.
-      ...(rule.min !== undefined ? [fc.double({ max: rule.min, maxExcluded: true, noNaN: true }).filter((v) => v < rule.min!)] : []),
-      ...(rule.max !== undefined ? [fc.double({ min: rule.max, minExcluded: true, noNaN: true }).filter((v) => v > rule.max!)] : []),
-      ...(rule.integer ? [fc.double({ min: rule.min ?? -1e9, max: rule.max ?? 1e9, noNaN: true }).filter((v) => !Number.isInteger(v))] : []),
+      ...(rule.min !== undefined
+        ? [fc.double({ max: rule.min, maxExcluded: true, noNaN: true }).filter((v) => v < rule.min!)]
+        : []),
+      ...(rule.max !== undefined
+        ? [fc.double({ min: rule.max, minExcluded: true, noNaN: true }).filter((v) => v > rule.max!)]
+        : []),
+      ...(rule.integer
+        ? [fc.double({ min: rule.min ?? -1e9, max: rule.max ?? 1e9, noNaN: true }).filter((v) => !Number.isInteger(v))]
+        : []),
     );
     fc.assert(
       fc.property(outside, (value) => {
@@ -104,13 +112,17 @@ describe('every numeric key, a value outside its range or not whole', () => {
     const rule = ruleOf(key)!;
     const min = rule.min ?? -1e9;
     const max = rule.max ?? Math.max(min + 1e9, 1e9);
-    const inside = rule.integer ? fc.integer({ min: Math.ceil(min), max: Math.min(max, Number.MAX_SAFE_INTEGER) }) : fc.double({ min, max, noNaN: true });
+    const inside = rule.integer
+      ? fc.integer({ min: Math.ceil(min), max: Math.min(max, Number.MAX_SAFE_INTEGER) })
+      : fc.double({ min, max, noNaN: true });
     fc.assert(
       fc.property(inside, (value) => {
         // Rules between keys may refuse an otherwise good value: the stake bounds are set to match.
         const raw = templateWith(key, value);
-        if (key === 'speculation.stake.min_stake') setAtPath(raw, 'speculation.stake.max_stake', Number.MAX_SAFE_INTEGER);
-        if (key === 'speculation.stake.max_stake') setAtPath(raw, 'speculation.stake.min_stake', BOND_ACCOUNT_RENT_MINIMUM);
+        if (key === 'speculation.stake.min_stake')
+          setAtPath(raw, 'speculation.stake.max_stake', Number.MAX_SAFE_INTEGER);
+        if (key === 'speculation.stake.max_stake')
+          setAtPath(raw, 'speculation.stake.min_stake', BOND_ACCOUNT_RENT_MINIMUM);
         const result = parseConfig(raw);
         if (!result.ok) throw new Error(result.problems.map(formatProblem).join('; '));
         const got = key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], result.config);
@@ -122,7 +134,14 @@ describe('every numeric key, a value outside its range or not whole', () => {
 });
 
 describe('unknown keys', () => {
-  const sections = ['', 'speculation', 'speculation.stake', 'speculation.proof', 'speculation.limits', 'speculation.features'];
+  const sections = [
+    '',
+    'speculation',
+    'speculation.stake',
+    'speculation.proof',
+    'speculation.limits',
+    'speculation.features',
+  ];
   const unknownKey = fc
     .tuple(fc.constantFrom(...sections), fc.stringMatching(/^[a-z_][a-z0-9_]{0,15}$/))
     .map(([section, name]) => (section ? `${section}.${name}` : name))
@@ -151,16 +170,19 @@ describe('unknown keys', () => {
 
   test('dotted changes (admin API, setConfig) with an unknown key: every unknown key named, nothing applied', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 30 }), anyValue, { minKeys: 1, maxKeys: 4 }), (changes) => {
-        const unknown = Object.keys(changes).filter((k) => !CONFIG_KEYS.has(k));
-        fc.pre(unknown.length > 0);
-        const before = runbookRaw();
-        const result = applyDottedChanges(before, changes);
-        expect(result.ok).toBe(false);
-        if (result.ok) return;
-        expect(result.problems.map((p) => p.path).sort()).toEqual(unknown.sort());
-        expect(before).toEqual(runbookRaw());
-      }),
+      fc.property(
+        fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 30 }), anyValue, { minKeys: 1, maxKeys: 4 }),
+        (changes) => {
+          const unknown = Object.keys(changes).filter((k) => !CONFIG_KEYS.has(k));
+          fc.pre(unknown.length > 0);
+          const before = runbookRaw();
+          const result = applyDottedChanges(before, changes);
+          expect(result.ok).toBe(false);
+          if (result.ok) return;
+          expect(result.problems.map((p) => p.path).sort()).toEqual(unknown.sort());
+          expect(before).toEqual(runbookRaw());
+        },
+      ),
       RUNS,
     );
   });
@@ -183,13 +205,32 @@ describe('whole documents of any shape', () => {
 
 describe('a table given as something else', () => {
   test('the document or any section as a scalar, array or null: refused, naming it and saying a table is expected', () => {
-    const notTable = fc.oneof(fc.constant(null), fc.string({ maxLength: 10 }), fc.double(), fc.boolean(), fc.array(fc.integer(), { maxLength: 3 }));
-    const where = fc.constantFrom('', 'speculation', 'speculation.stake', 'speculation.proof', 'speculation.limits', 'speculation.features');
+    const notTable = fc.oneof(
+      fc.constant(null),
+      fc.string({ maxLength: 10 }),
+      fc.double(),
+      fc.boolean(),
+      fc.array(fc.integer(), { maxLength: 3 }),
+    );
+    const where = fc.constantFrom(
+      '',
+      'speculation',
+      'speculation.stake',
+      'speculation.proof',
+      'speculation.limits',
+      'speculation.features',
+    );
     fc.assert(
       fc.property(where, notTable, (section, value) => {
         const raw = section ? templateWith(section, value) : value;
         const problems = problemsOf(raw);
-        expect(problems).toEqual([expect.objectContaining({ path: section || 'configuration', value, message: expect.stringMatching(/^must be a table \(/) })]);
+        expect(problems).toEqual([
+          expect.objectContaining({
+            path: section || 'configuration',
+            value,
+            message: expect.stringMatching(/^must be a table \(/),
+          }),
+        ]);
       }),
       RUNS,
     );
@@ -204,9 +245,18 @@ describe('broken TOML', () => {
 
   /** The template with a random edit: a span deleted, or random text inserted at a random place. */
   const mutated = fc.oneof(
-    fc.tuple(fc.nat(RUNBOOK_TOML.length), fc.integer({ min: 1, max: 20 })).map(([at, n]) => RUNBOOK_TOML.slice(0, at) + RUNBOOK_TOML.slice(at + n)),
     fc
-      .tuple(fc.nat(RUNBOOK_TOML.length), fc.string({ unit: fc.constantFrom(...'[]="\'.#{},\n =0123456789abc_-+:tT'.split('')), minLength: 1, maxLength: 8 }))
+      .tuple(fc.nat(RUNBOOK_TOML.length), fc.integer({ min: 1, max: 20 }))
+      .map(([at, n]) => RUNBOOK_TOML.slice(0, at) + RUNBOOK_TOML.slice(at + n)),
+    fc
+      .tuple(
+        fc.nat(RUNBOOK_TOML.length),
+        fc.string({
+          unit: fc.constantFrom(...'[]="\'.#{},\n =0123456789abc_-+:tT'.split('')),
+          minLength: 1,
+          maxLength: 8,
+        }),
+      )
       .map(([at, s]) => RUNBOOK_TOML.slice(0, at) + s + RUNBOOK_TOML.slice(at)),
     fc.string({ unit: 'grapheme', maxLength: 200 }),
   );
@@ -223,7 +273,9 @@ describe('broken TOML', () => {
         } catch (err) {
           if (err instanceof TomlSyntaxError) {
             outcomes.syntax += 1;
-            expect(err.message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: TOML syntax error: .+`));
+            expect(err.message).toMatch(
+              new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: TOML syntax error: .+`),
+            );
             expect(err.line).toBeGreaterThanOrEqual(1);
             expect(err.column).toBeGreaterThanOrEqual(1);
           } else if (err instanceof ConfigError) {
@@ -259,7 +311,10 @@ describe('broken TOML', () => {
 
 describe('AGENC_SPECULATION_* overrides with any text', () => {
   test('a known variable: applied, or a problem naming the key and the variable; unknown variables named', () => {
-    const name = fc.oneof(fc.constantFrom(...KEYS.map(envNameFor)), fc.stringMatching(/^AGENC_SPECULATION_[A-Z_]{1,20}$/));
+    const name = fc.oneof(
+      fc.constantFrom(...KEYS.map(envNameFor)),
+      fc.stringMatching(/^AGENC_SPECULATION_[A-Z_]{1,20}$/),
+    );
     fc.assert(
       fc.property(name, fc.string({ unit: 'grapheme', maxLength: 20 }), (variable, text) => {
         const { problems, applied } = applyEnvOverrides(runbookRaw(), { [variable]: text });

@@ -12,7 +12,12 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/cl
 import { AdmissionError, submitTask } from '../../client/tasks';
 import { controlHandle, controlStatus } from '../../temporal/control';
 import { CONFIG_KEYS } from '../../config/schema';
-import { admitSpeculationsUpdate, type ControlStatus, replaceConfigUpdate, setConfigUpdate } from '../../shared/messages';
+import {
+  admitSpeculationsUpdate,
+  type ControlStatus,
+  replaceConfigUpdate,
+  setConfigUpdate,
+} from '../../shared/messages';
 import { AGENT_NAME_PATTERN, TASK_ID_PATTERN, taskWorkflowId } from '../../shared/task-model';
 import { http } from '../observability/helpers';
 import { startTestSystem, TEST_ADMIN_TOKEN, type TestSystem } from '../helpers/system';
@@ -29,7 +34,13 @@ afterAll(() => sys?.close());
 const KEYS = [...CONFIG_KEYS.keys()];
 const live = () => controlStatus(sys.client);
 /** What a refusal must leave as it was. */
-const snapshot = (s: ControlStatus) => ({ config: s.config, version: s.config_version, active: s.active, draining: s.draining, paused: s.paused });
+const snapshot = (s: ControlStatus) => ({
+  config: s.config,
+  version: s.config_version,
+  active: s.active,
+  draining: s.draining,
+  paused: s.paused,
+});
 
 /** Update results, counted to compare with what the control workflow's history recorded. */
 const outcomes = { accepted: 0, refused: 0 };
@@ -47,13 +58,22 @@ async function updateOutcome(run: () => Promise<unknown>): Promise<{ ok: true } 
 }
 
 function kindOf(v: unknown): string {
-  return typeof v === 'number' ? 'number' : typeof v === 'boolean' ? 'boolean' : typeof v === 'string' ? 'string' : 'other';
+  return typeof v === 'number'
+    ? 'number'
+    : typeof v === 'boolean'
+      ? 'boolean'
+      : typeof v === 'string'
+        ? 'string'
+        : 'other';
 }
 
 /** A change of one key: a known key with any JSON value (sometimes the right kind), or any key at all. */
 const change = fc.oneof(
   fc.tuple(fc.constantFrom(...KEYS), fc.jsonValue({ maxDepth: 2 })),
-  fc.tuple(fc.constantFrom(...KEYS), fc.oneof(fc.integer({ min: -5, max: 200 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean())),
+  fc.tuple(
+    fc.constantFrom(...KEYS),
+    fc.oneof(fc.integer({ min: -5, max: 200 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean()),
+  ),
   fc.tuple(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.jsonValue({ maxDepth: 2 })),
 );
 const changes = fc.array(change, { minLength: 1, maxLength: 3 }).map((pairs) => Object.fromEntries(pairs));
@@ -70,7 +90,10 @@ describe('setConfig Update (what `agenc config set` and POST /admin/config send)
           expect(mustRefuse).toBe(false);
           expect(after.config_version).toBe(before.config_version + 1);
           for (const [k, v] of Object.entries(c)) {
-            expect({ k, v: k.split('.').reduce<unknown>((o, p) => (o as Record<string, unknown>)[p], after.config) }).toEqual({ k, v });
+            expect({
+              k,
+              v: k.split('.').reduce<unknown>((o, p) => (o as Record<string, unknown>)[p], after.config),
+            }).toEqual({ k, v });
           }
         } else {
           expect(snapshot(after)).toEqual(snapshot(before));
@@ -95,7 +118,9 @@ describe('setConfig Update (what `agenc config set` and POST /admin/config send)
         ),
         async (arg) => {
           const before = await live();
-          const r = await updateOutcome(() => controlHandle(sys.client).executeUpdate(setConfigUpdate, { args: [arg as Record<string, unknown>] }));
+          const r = await updateOutcome(() =>
+            controlHandle(sys.client).executeUpdate(setConfigUpdate, { args: [arg as Record<string, unknown>] }),
+          );
           expect(r).toEqual({ ok: false, message: expect.stringMatching(/JSON object of dotted keys/) });
           expect(snapshot(await live())).toEqual(snapshot(before));
         },
@@ -115,7 +140,9 @@ describe('replaceConfig Update (what POST /admin/config/reload sends)', () => {
     await fc.assert(
       fc.asyncProperty(section, async (speculation) => {
         const before = await live();
-        const r = await updateOutcome(() => controlHandle(sys.client).executeUpdate(replaceConfigUpdate, { args: [{ speculation }] }));
+        const r = await updateOutcome(() =>
+          controlHandle(sys.client).executeUpdate(replaceConfigUpdate, { args: [{ speculation }] }),
+        );
         if (!r.ok) {
           expect(r.message).toMatch(/^configuration rejected: speculation\./);
           expect(snapshot(await live())).toEqual(snapshot(before));
@@ -127,21 +154,33 @@ describe('replaceConfig Update (what POST /admin/config/reload sends)', () => {
 
   test('a document that is not a table: refused, nothing changed', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.string(), fc.integer(), fc.boolean()), async (arg) => {
-        const before = await live();
-        const r = await updateOutcome(() =>
-          controlHandle(sys.client).executeUpdate(replaceConfigUpdate, { args: [arg as unknown as Record<string, unknown>] }),
-        );
-        expect(r).toEqual({ ok: false, message: expect.stringMatching(/^configuration rejected: /) });
-        expect(snapshot(await live())).toEqual(snapshot(before));
-      }),
+      fc.asyncProperty(
+        fc.oneof(fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.string(), fc.integer(), fc.boolean()),
+        async (arg) => {
+          const before = await live();
+          const r = await updateOutcome(() =>
+            controlHandle(sys.client).executeUpdate(replaceConfigUpdate, {
+              args: [arg as unknown as Record<string, unknown>],
+            }),
+          );
+          expect(r).toEqual({ ok: false, message: expect.stringMatching(/^configuration rejected: /) });
+          expect(snapshot(await live())).toEqual(snapshot(before));
+        },
+      ),
       { numRuns: 15 },
     );
   });
 });
 
 describe('admitSpeculations Update (tasks asking to speculate)', () => {
-  const wellFormed = { taskId: 't1', parentTaskId: 'p1', agent: 'default', depth: 1, parentAgent: 'default', workerMemoryMb: 100 };
+  const wellFormed = {
+    taskId: 't1',
+    parentTaskId: 'p1',
+    agent: 'default',
+    depth: 1,
+    parentAgent: 'default',
+    workerMemoryMb: 100,
+  };
   const fields = Object.keys(wellFormed) as (keyof typeof wellFormed)[];
 
   test('a request with any field missing or of the wrong type: refused naming the field, no task counted active', async () => {
@@ -149,8 +188,13 @@ describe('admitSpeculations Update (tasks asking to speculate)', () => {
       args: [{ 'speculation.enabled': true, 'speculation.features.rollout_percentage': 100 }],
     });
     const broken = fc
-      .tuple(fc.constantFrom(...fields), fc.oneof(fc.constant(undefined), fc.constant(null), fc.jsonValue({ maxDepth: 1 })))
-      .filter(([field, v]) => v === undefined || typeof v !== typeof wellFormed[field] || (typeof v === 'string' && v === ''));
+      .tuple(
+        fc.constantFrom(...fields),
+        fc.oneof(fc.constant(undefined), fc.constant(null), fc.jsonValue({ maxDepth: 1 })),
+      )
+      .filter(
+        ([field, v]) => v === undefined || typeof v !== typeof wellFormed[field] || (typeof v === 'string' && v === ''),
+      );
     await fc.assert(
       fc.asyncProperty(broken, fc.string({ minLength: 1, maxLength: 8 }), async ([field, value], id) => {
         const req: Record<string, unknown> = { ...wellFormed, taskId: `bad-${id}` };
@@ -159,7 +203,9 @@ describe('admitSpeculations Update (tasks asking to speculate)', () => {
         const before = await live();
         // A malformed request refuses its whole batch, well-formed neighbours included: nothing is counted active.
         const requests = [{ ...wellFormed, taskId: `good-${id}` }, req];
-        const r = await updateOutcome(() => controlHandle(sys.client).executeUpdate(admitSpeculationsUpdate, { args: [{ requests } as never] }));
+        const r = await updateOutcome(() =>
+          controlHandle(sys.client).executeUpdate(admitSpeculationsUpdate, { args: [{ requests } as never] }),
+        );
         expect(r).toEqual({ ok: false, message: expect.stringContaining(field) });
         expect(snapshot(await live())).toEqual(snapshot(before));
       }),
@@ -180,12 +226,17 @@ describe("the control workflow's history", () => {
 });
 
 describe('POST /admin/config bodies and headers', () => {
-  const post = (body: string | Buffer, headers: Record<string, string> = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }) =>
-    http(port, 'POST', '/admin/config', { body, headers: { 'content-type': 'application/json', ...headers } });
+  const post = (
+    body: string | Buffer,
+    headers: Record<string, string> = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+  ) => http(port, 'POST', '/admin/config', { body, headers: { 'content-type': 'application/json', ...headers } });
 
   const body = fc.oneof(
     fc
-      .record({ 'speculation.features.rollout_percentage': fc.integer({ min: 0, max: 100 }), 'speculation.max_depth': fc.integer({ min: 1, max: 20 }) })
+      .record({
+        'speculation.features.rollout_percentage': fc.integer({ min: 0, max: 100 }),
+        'speculation.max_depth': fc.integer({ min: 1, max: 20 }),
+      })
       .map((c) => JSON.stringify(c)),
     changes.map((c) => JSON.stringify(c)),
     fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
@@ -224,7 +275,12 @@ describe('POST /admin/config bodies and headers', () => {
           .string({ minLength: 1, maxLength: 5000 })
           .filter((s) => /^[\x21-\x7e]*$/.test(s))
           .map((s) => `Bearer ${TEST_ADMIN_TOKEN}${s}`),
-        fc.constantFrom(`bearer ${TEST_ADMIN_TOKEN}`, `Bearer  ${TEST_ADMIN_TOKEN}`, `Bearer ${TEST_ADMIN_TOKEN.toUpperCase()}`, `Token ${TEST_ADMIN_TOKEN}`),
+        fc.constantFrom(
+          `bearer ${TEST_ADMIN_TOKEN}`,
+          `Bearer  ${TEST_ADMIN_TOKEN}`,
+          `Bearer ${TEST_ADMIN_TOKEN.toUpperCase()}`,
+          `Token ${TEST_ADMIN_TOKEN}`,
+        ),
       )
       .filter((h) => h !== `Bearer ${TEST_ADMIN_TOKEN}`);
     await fc.assert(
@@ -241,7 +297,15 @@ describe('POST /admin/config bodies and headers', () => {
 
 describe('task submission with any payload', () => {
   const payload = fc.oneof(
-    fc.record({ value: fc.oneof(fc.integer(), fc.double(), fc.bigInt().map(Number), fc.string(), fc.constant(Number.MAX_SAFE_INTEGER + 2)) }),
+    fc.record({
+      value: fc.oneof(
+        fc.integer(),
+        fc.double(),
+        fc.bigInt().map(Number),
+        fc.string(),
+        fc.constant(Number.MAX_SAFE_INTEGER + 2),
+      ),
+    }),
     fc.record({ value: fc.nat(), claimed_output: fc.oneof(fc.string({ unit: 'grapheme' }), fc.bigInt().map(String)) }),
     fc.jsonValue({ maxDepth: 4 }),
     fc.string({ unit: 'grapheme', minLength: 20_000, maxLength: 40_000 }).map((s) => ({ value: 1, note: s })),
@@ -259,7 +323,9 @@ describe('task submission with any payload', () => {
           if (!(err instanceof AdmissionError)) throw err;
           expect(err.field).toBe('payload');
           expect(err.message).toMatch(/^payload/);
-          await expect(sys.client.workflow.getHandle(taskWorkflowId(taskId)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+          await expect(sys.client.workflow.getHandle(taskWorkflowId(taskId)).describe()).rejects.toBeInstanceOf(
+            WorkflowNotFoundError,
+          );
           return;
         }
         const input = (await sys.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory()).events![0]!;
@@ -286,12 +352,17 @@ describe('task submission with any payload', () => {
       expect((err as AdmissionError).field).toBe('payload');
       // The message names what is allowed and stays short: it does not echo the payload.
       expect((err as AdmissionError).message.length).toBeLessThan(300);
-      await expect(sys.client.workflow.getHandle(taskWorkflowId(taskId)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+      await expect(sys.client.workflow.getHandle(taskWorkflowId(taskId)).describe()).rejects.toBeInstanceOf(
+        WorkflowNotFoundError,
+      );
     }
   });
 
   test('task ids, parents and agents of any text: refused naming the field before anything starts', async () => {
-    const text = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 80 }), fc.string({ minLength: 65, maxLength: 20_000 }));
+    const text = fc.oneof(
+      fc.string({ unit: 'grapheme', maxLength: 80 }),
+      fc.string({ minLength: 65, maxLength: 20_000 }),
+    );
     const field = fc.constantFrom('taskId', 'dependsOn', 'agent') as fc.Arbitrary<'taskId' | 'dependsOn' | 'agent'>;
     await fc.assert(
       fc.asyncProperty(field, text, async (f, value) => {
@@ -306,7 +377,10 @@ describe('task submission with any payload', () => {
         }
         expect(refused).toBeDefined();
         expect(refused!.field).toBe({ taskId: 'task_id', dependsOn: 'depends_on', agent: 'agent' }[f]);
-        if (f !== 'taskId') await expect(sys.client.workflow.getHandle(taskWorkflowId(req.taskId)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+        if (f !== 'taskId')
+          await expect(sys.client.workflow.getHandle(taskWorkflowId(req.taskId)).describe()).rejects.toBeInstanceOf(
+            WorkflowNotFoundError,
+          );
       }),
       { numRuns: 40 },
     );

@@ -19,7 +19,9 @@ interface Protojson {
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const protojson = require(
-  require.resolve('protobufjs/ext/protojson', { paths: [path.dirname(require.resolve('@temporalio/proto/package.json'))] }),
+  require.resolve('protobufjs/ext/protojson', {
+    paths: [path.dirname(require.resolve('@temporalio/proto/package.json'))],
+  }),
 ) as Protojson;
 
 /** A history as the Temporal CLI and Web UI export it. */

@@ -28,7 +28,8 @@ const fixtures = (readdirSync(HISTORIES, { recursive: true }) as string[])
     workflowId: path.basename(file, '.json'),
     history: historyFromJson(JSON.parse(readFileSync(path.join(HISTORIES, file), 'utf8'))),
   }));
-const workflowType = (f: (typeof fixtures)[number]) => f.history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
+const workflowType = (f: (typeof fixtures)[number]) =>
+  f.history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
 
 beforeAll(() => {
   try {
@@ -61,7 +62,8 @@ test('every recorded history replays on the current workflow code', async () => 
     const fixture = fixtures[i++]!;
     expect(result.workflowId).toBe(fixture.workflowId);
     replayed.push(fixture.file);
-    if (result.error) failures.push(`${fixture.file} (${workflowType(fixture)}): ${result.error.name}: ${result.error.message}`);
+    if (result.error)
+      failures.push(`${fixture.file} (${workflowType(fixture)}): ${result.error.name}: ${result.error.message}`);
   }
   expect(failures).toEqual([]);
   expect(replayed).toEqual(fixtures.map((f) => f.file));

@@ -19,10 +19,14 @@ test('monotonic: a task inside the rollout at p% is inside at every q% >= p', ()
 
 test('over 10,000 random ids the share inside is within ±1.5 points of the percentage', () => {
   fc.assert(
-    fc.property(fc.uniqueArray(taskId, { minLength: 10_000, maxLength: 10_000 }), fc.constantFrom(1, 5, 25, 50, 100, 12.5, 73), (ids, p) => {
-      const share = (100 * ids.filter((id) => inRollout(id, p)).length) / ids.length;
-      return Math.abs(share - p) <= 1.5;
-    }),
+    fc.property(
+      fc.uniqueArray(taskId, { minLength: 10_000, maxLength: 10_000 }),
+      fc.constantFrom(1, 5, 25, 50, 100, 12.5, 73),
+      (ids, p) => {
+        const share = (100 * ids.filter((id) => inRollout(id, p)).length) / ids.length;
+        return Math.abs(share - p) <= 1.5;
+      },
+    ),
     { numRuns: 20 },
   );
 });

@@ -42,7 +42,8 @@ const url = (p: string) => `http://127.0.0.1:${sys.worker.httpPort}${p}`;
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 const window = () => ({ start: t0, end: new Date(Date.now() + 60_000).toISOString() });
 
-const until = <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000) => pollUntil(what, read, ok, ms, 250);
+const until = <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000) =>
+  pollUntil(what, read, ok, ms, 250);
 
 test('visibility counts real speculative tasks and rollbacks; drain times out (504), the emergency script force-rolls back; bonds released', async () => {
   const root = await sys.submit({ type: 'compute', payload: { value: 3 } });
@@ -62,14 +63,25 @@ test('visibility counts real speculative tasks and rollbacks; drain times out (5
     () => source.read(window()),
     (r) => r.speculativeTasks === 3,
   );
-  expect(before).toMatchObject({ speculativeTasks: 3, rollbacks: 0, rollbackRate: 0, memoryGrowthPerHour: 0, p1Alerts: [], source: 'visibility' });
+  expect(before).toMatchObject({
+    speculativeTasks: 3,
+    rollbacks: 0,
+    rollbackRate: 0,
+    memoryGrowthPerHour: 0,
+    p1Alerts: [],
+    source: 'visibility',
+  });
   expect(before.proofQueueDepth).toBeGreaterThanOrEqual(1); // the root at least waits in `proving`
   expect(before.proofQueueCapacity).toBe(sys.worker.config.config.speculation.proof.queue_size);
 
   // Drain through the admin API: nothing can finish, so it answers 504 with what is left.
   const drain = await fetch(url('/admin/speculation/drain?timeout_ms=1000'), { method: 'POST', headers: admin });
   expect(drain.status).toBe(504);
-  expect(await drain.json()).toMatchObject({ drained: false, remaining: 3, speculation: { draining: true, active_tasks: 3 } });
+  expect(await drain.json()).toMatchObject({
+    drained: false,
+    remaining: 3,
+    speculation: { draining: true, active_tasks: 3 },
+  });
 
   // The runbook's emergency script (corrected): disable, drain (504 → curl -f fails), force-rollback, verify.
   const emergency = await run('bash', [path.join(PROJECT_ROOT, 'scripts', 'emergency-rollback.sh')], {
@@ -130,7 +142,11 @@ test('a rollout on the real worker reads the visibility source, which sees no sp
   );
   expect(s).toMatchObject({ current_phase: 1, summary: 'rollout canary: 2 phases 1% → 100%' });
   const reading = s.phases[0]!.decisions.find((d) => d.readings)!;
-  expect(reading.readings).toMatchObject({ source: 'visibility', speculativeTasks: 0, unknown: ['p1_alerts', 'memory_growth'] });
+  expect(reading.readings).toMatchObject({
+    source: 'visibility',
+    speculativeTasks: 0,
+    unknown: ['p1_alerts', 'memory_growth'],
+  });
   expect(reading).toMatchObject({ action: 'insufficient_evidence', sample_sufficient: false });
   await until(
     'search attributes on the rollout and its phase',
@@ -146,17 +162,26 @@ test('a rollout on the real worker reads the visibility source, which sees no sp
   );
   expect(held).toMatchObject({ state: 'holding', current_phase: 1 });
   await new Promise((resolve) => setTimeout(resolve, 3000));
-  expect(await rolloutStatus(sys.client, 'canary')).toMatchObject({ state: 'holding', current_phase: 1, phases: [{ state: 'holding' }, { state: 'pending' }] });
+  expect(await rolloutStatus(sys.client, 'canary')).toMatchObject({
+    state: 'holding',
+    current_phase: 1,
+    phases: [{ state: 'holding' }, { state: 'pending' }],
+  });
   expect(await controlStatus(sys.client)).toMatchObject({ enabled: true, rollout_percentage: 1 });
 
   const agenc = (...args: string[]) =>
-    run('node', [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'rollout', ...args], { env: process.env });
+    run('node', [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'rollout', ...args], {
+      env: process.env,
+    });
   const json = JSON.parse((await agenc('status', 'canary', '--output', 'json')).stdout);
   expect(json).toMatchObject({
     name: 'canary',
     state: 'holding',
     current_phase: 1,
-    phases: [{ state: 'holding', evidence: { sufficient: false, unknown: ['p1_alerts', 'memory_growth'] } }, { state: 'pending' }],
+    phases: [
+      { state: 'holding', evidence: { sufficient: false, unknown: ['p1_alerts', 'memory_growth'] } },
+      { state: 'pending' },
+    ],
   });
   const text = (await agenc('status', 'canary')).stdout;
   // The headline says what holds the canary, not just that it runs.

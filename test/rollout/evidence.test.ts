@@ -27,7 +27,14 @@ describe('judgeReading', () => {
     ['exactly min_sample', { speculativeTasks: 20 }, true, true, true, []],
     ['no speculative task at all', { speculativeTasks: 0 }, true, false, false, [/0 of 20 speculative tasks/]],
     ['one below min_sample', { speculativeTasks: 19 }, true, false, false, [/19 of 20 speculative tasks/]],
-    ['50% rollbacks on 10 tasks: rates not judged', { speculativeTasks: 10, rollbacks: 5 }, true, false, false, [/10 of 20/]],
+    [
+      '50% rollbacks on 10 tasks: rates not judged',
+      { speculativeTasks: 10, rollbacks: 5 },
+      true,
+      false,
+      false,
+      [/10 of 20/],
+    ],
     ['P1 alerts unseen', { unknown: ['p1_alerts'] }, true, true, false, [/P1 alerts/]],
     [
       'P1 alerts and memory unseen, no tasks',
@@ -38,7 +45,14 @@ describe('judgeReading', () => {
       [/0 of 20/, /P1 alerts/, /memory growth/],
     ],
     ['12.5% rollbacks on 40 tasks', { speculativeTasks: 40, rollbacks: 5 }, false, true, false, [/rollback rate/]],
-    ['a full proof queue with no tasks', { speculativeTasks: 0, proofQueueDepth: 90 }, false, false, false, [/proof queue/, /0 of 20/]],
+    [
+      'a full proof queue with no tasks',
+      { speculativeTasks: 0, proofQueueDepth: 90 },
+      false,
+      false,
+      false,
+      [/proof queue/, /0 of 20/],
+    ],
     ['a firing P1 alert', { p1Alerts: ['SpeculationWorkerDown'] }, false, true, false, [/P1 alert firing/]],
   ] as const)('%s', (_what, r, clean, sample, evidence, missing) => {
     const j = judgeReading(reading(r as Partial<RolloutReadings>), DEFAULT_THRESHOLDS);
@@ -48,13 +62,24 @@ describe('judgeReading', () => {
   });
 
   it('judges rates only on a full sample: 50% of 10 tasks neither halts nor pauses, 12.5% of 40 halts', () => {
-    expect(judgeReading(reading({ speculativeTasks: 10, rollbacks: 5 }), DEFAULT_THRESHOLDS)).toMatchObject({ rateHalt: false, ratePause: false });
-    expect(judgeReading(reading({ speculativeTasks: 40, rollbacks: 5 }), DEFAULT_THRESHOLDS)).toMatchObject({ rateHalt: true, ratePause: false });
-    expect(judgeReading(reading({ speculativeTasks: 40, rollbacks: 3 }), DEFAULT_THRESHOLDS)).toMatchObject({ rateHalt: false, ratePause: true });
+    expect(judgeReading(reading({ speculativeTasks: 10, rollbacks: 5 }), DEFAULT_THRESHOLDS)).toMatchObject({
+      rateHalt: false,
+      ratePause: false,
+    });
+    expect(judgeReading(reading({ speculativeTasks: 40, rollbacks: 5 }), DEFAULT_THRESHOLDS)).toMatchObject({
+      rateHalt: true,
+      ratePause: false,
+    });
+    expect(judgeReading(reading({ speculativeTasks: 40, rollbacks: 3 }), DEFAULT_THRESHOLDS)).toMatchObject({
+      rateHalt: false,
+      ratePause: true,
+    });
   });
 
   it('reports what its source could not observe', () => {
-    expect(judgeReading(reading({ unknown: ['memory_growth'] }), DEFAULT_THRESHOLDS).unknown).toEqual(['memory_growth']);
+    expect(judgeReading(reading({ unknown: ['memory_growth'] }), DEFAULT_THRESHOLDS).unknown).toEqual([
+      'memory_growth',
+    ]);
     expect(judgeReading(reading({}), DEFAULT_THRESHOLDS).unknown).toEqual([]);
   });
 });

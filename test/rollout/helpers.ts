@@ -45,11 +45,21 @@ export interface TimeSkippingRig {
   /** Advances simulated time in steps until the rollout has ended; returns its result. */
   finish(name: string, step?: string): Promise<RolloutStatus>;
   /** Advances simulated time in steps until `done` holds (or throws after `maxSteps`). */
-  advanceUntil(name: string, done: (s: RolloutStatus) => boolean, step?: string, maxSteps?: number): Promise<RolloutStatus>;
+  advanceUntil(
+    name: string,
+    done: (s: RolloutStatus) => boolean,
+    step?: string,
+    maxSteps?: number,
+  ): Promise<RolloutStatus>;
   close(): Promise<void>;
 }
 
-export const GREEN: Partial<RolloutReadings> = { speculativeTasks: 40, rollbacks: 0, proofQueueDepth: 1, proofQueueCapacity: 100 };
+export const GREEN: Partial<RolloutReadings> = {
+  speculativeTasks: 40,
+  rollbacks: 0,
+  proofQueueDepth: 1,
+  proofQueueCapacity: 100,
+};
 
 export async function startTimeSkipping(): Promise<TimeSkippingRig> {
   const env = await startTimeSkippingEnv();
@@ -94,7 +104,9 @@ export async function startTimeSkipping(): Promise<TimeSkippingRig> {
       return values.find((v) => v.labels.rollout === rollout)?.value;
     },
     async currentDetails(workflowId) {
-      const md = await client.workflow.getHandle(workflowId).query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      const md = await client.workflow
+        .getHandle(workflowId)
+        .query<{ currentDetails?: string }>('__temporal_workflow_metadata');
       return md.currentDetails ?? '';
     },
     async finish(name, step = '10 minutes') {
@@ -113,7 +125,9 @@ export async function startTimeSkipping(): Promise<TimeSkippingRig> {
         if (done(s)) return s;
         await env.sleep(step as Duration);
       }
-      throw new Error(`rollout ${name} did not reach the expected state: ${JSON.stringify(await status(name), null, 1).slice(0, 3000)}`);
+      throw new Error(
+        `rollout ${name} did not reach the expected state: ${JSON.stringify(await status(name), null, 1).slice(0, 3000)}`,
+      );
     },
     async close() {
       worker.shutdown();

@@ -23,20 +23,20 @@ import {
   decideWindow,
   endState,
   newPhaseCarry,
-  nextWakeAt,
-  operatorAbort,
-  operatorApprove,
-  operatorPause,
-  operatorResume,
   type PhaseChange,
   type PhaseSettings,
   phaseSettings,
   type PhaseView,
-  reappliesPercentage,
-  rolloutReport,
   setPercentage,
-  waitingFor,
 } from '../../workflows/rollout-decisions';
+import {
+  operatorAbort,
+  operatorApprove,
+  operatorPause,
+  operatorResume,
+  reappliesPercentage,
+} from '../../workflows/rollout-requests';
+import { nextWakeAt, rolloutReport, waitingFor } from '../../workflows/rollout-reports';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -60,8 +60,19 @@ const settings = (over: Partial<PhaseSettings> = {}): PhaseSettings => ({
   ...over,
 });
 
-const SUFFICIENT: PhaseEvidence = { sufficient: true, insufficient: false, missing: [], unknown: [], at: new Date(NOW).toISOString() };
-const QUIET: PhaseEvidence = { ...SUFFICIENT, sufficient: false, insufficient: true, missing: ['0 of 20 speculative tasks in the metric window (min_sample)'] };
+const SUFFICIENT: PhaseEvidence = {
+  sufficient: true,
+  insufficient: false,
+  missing: [],
+  unknown: [],
+  at: new Date(NOW).toISOString(),
+};
+const QUIET: PhaseEvidence = {
+  ...SUFFICIENT,
+  sufficient: false,
+  insufficient: true,
+  missing: ['0 of 20 speculative tasks in the metric window (min_sample)'],
+};
 
 /** A monitoring phase, green since 30 minutes ago, next evaluation in 10 minutes, unless overridden. */
 const phase = (over: Partial<PhaseCarry> = {}): PhaseCarry => ({
@@ -103,7 +114,14 @@ const paused = (pauseKind: 'metrics' | 'operator', clearSince: number | null = n
 
 /** Each row: a reading, the phase it finds (monitoring, green since 30 minutes, unless set), the decision and the state after it. */
 const MATRIX: Array<
-  [what: string, reading: Partial<RolloutReadings>, phase: Partial<PhaseCarry>, action: DecisionAction | null, next: PhaseChange, reason: RegExp]
+  [
+    what: string,
+    reading: Partial<RolloutReadings>,
+    phase: Partial<PhaseCarry>,
+    action: DecisionAction | null,
+    next: PhaseChange,
+    reason: RegExp,
+  ]
 > = [
   [
     'green on a full sample',
@@ -121,16 +139,58 @@ const MATRIX: Array<
     ROLLED_BACK,
     /^P1 alert firing \(SpeculationWorkerDown\): rollout_percentage back to 10%; halted$/,
   ],
-  ['a P1 alert comes before a rate to halt on', { p1Alerts: ['A', 'B'], rollbacks: 20 }, {}, 'rollback_phase', ROLLED_BACK, /\(A, B\)/],
-  ['a P1 alert on no sample at all', { p1Alerts: ['A'], speculativeTasks: 0 }, {}, 'rollback_phase', ROLLED_BACK, /P1 alert firing/],
-  ['a P1 alert while paused', { p1Alerts: ['A'] }, paused('operator'), 'rollback_phase', ROLLED_BACK, /P1 alert firing/],
-  ['12.5% > 10%: halt', { rollbacks: 5 }, {}, 'halt', HALTED, /^rollback rate 12\.5% \(5\/40 speculative tasks\) > 10\.0%: halted, investigate$/],
+  [
+    'a P1 alert comes before a rate to halt on',
+    { p1Alerts: ['A', 'B'], rollbacks: 20 },
+    {},
+    'rollback_phase',
+    ROLLED_BACK,
+    /\(A, B\)/,
+  ],
+  [
+    'a P1 alert on no sample at all',
+    { p1Alerts: ['A'], speculativeTasks: 0 },
+    {},
+    'rollback_phase',
+    ROLLED_BACK,
+    /P1 alert firing/,
+  ],
+  [
+    'a P1 alert while paused',
+    { p1Alerts: ['A'] },
+    paused('operator'),
+    'rollback_phase',
+    ROLLED_BACK,
+    /P1 alert firing/,
+  ],
+  [
+    '12.5% > 10%: halt',
+    { rollbacks: 5 },
+    {},
+    'halt',
+    HALTED,
+    /^rollback rate 12\.5% \(5\/40 speculative tasks\) > 10\.0%: halted, investigate$/,
+  ],
   ['10.5% (21/200) > 10%: halt', { speculativeTasks: 200, rollbacks: 21 }, {}, 'halt', HALTED, /10\.5%/],
   ['exactly 10% pauses, it does not halt', { rollbacks: 4 }, {}, 'pause', PAUSED, /10\.0% .* in \[5\.0%, 10\.0%\]/],
   ['7.5% pauses', { rollbacks: 3 }, {}, 'pause', PAUSED, /^rollback rate 7\.5% .*: paused, monitoring continues$/],
   ['exactly 5% pauses', { rollbacks: 2 }, {}, 'pause', PAUSED, /5\.0% .* in \[5\.0%, 10\.0%\]/],
-  ['4.9% (49/1000) is green', { speculativeTasks: 1000, rollbacks: 49 }, {}, 'continue', {}, /^green: rollback rate 4\.9%/],
-  ['exactly min_sample: 3 of 20 (15%) halts', { speculativeTasks: 20, rollbacks: 3 }, {}, 'halt', HALTED, /15\.0% \(3\/20 speculative tasks\) > 10\.0%/],
+  [
+    '4.9% (49/1000) is green',
+    { speculativeTasks: 1000, rollbacks: 49 },
+    {},
+    'continue',
+    {},
+    /^green: rollback rate 4\.9%/,
+  ],
+  [
+    'exactly min_sample: 3 of 20 (15%) halts',
+    { speculativeTasks: 20, rollbacks: 3 },
+    {},
+    'halt',
+    HALTED,
+    /15\.0% \(3\/20 speculative tasks\) > 10\.0%/,
+  ],
   [
     'one below min_sample: 3 of 19 (15.8%) is not judged, and no evidence',
     { speculativeTasks: 19, rollbacks: 3 },
@@ -148,7 +208,14 @@ const MATRIX: Array<
     /50\.0% \(5\/10 speculative tasks, below the minimum sample 20/,
   ],
   ['no speculative task at all', { speculativeTasks: 0 }, {}, 'insufficient_evidence', {}, /0 of 20 speculative tasks/],
-  ['insufficient evidence while holding', { speculativeTasks: 0 }, { state: 'holding' }, 'insufficient_evidence', {}, /not green, still holding at 20%$/],
+  [
+    'insufficient evidence while holding',
+    { speculativeTasks: 0 },
+    { state: 'holding' },
+    'insufficient_evidence',
+    {},
+    /not green, still holding at 20%$/,
+  ],
   [
     'P1 alerts unobservable',
     { unknown: ['p1_alerts'] },
@@ -166,10 +233,38 @@ const MATRIX: Array<
     /P1 alerts: .*; memory growth: not observable/,
   ],
   ['proof queue at exactly 80% is green', { proofQueueDepth: 80 }, {}, 'continue', {}, /proof queue 80\.0%/],
-  ['proof queue at 81% pauses', { proofQueueDepth: 81 }, {}, 'pause', PAUSED, /^proof queue 81\/100 \(81\.0%\) > 80\.0%: scale proof workers: paused/],
-  ['a full proof queue pauses on any sample', { speculativeTasks: 0, proofQueueDepth: 90 }, {}, 'pause', PAUSED, /proof queue 90\/100/],
-  ['a rate in the band and a full queue: both named', { rollbacks: 3, proofQueueDepth: 95 }, {}, 'pause', PAUSED, /in \[5\.0%, 10\.0%\]; proof queue 95\/100/],
-  ['a rate in the band while holding pauses', { rollbacks: 3 }, { state: 'holding' }, 'pause', PAUSED, /paused, monitoring continues/],
+  [
+    'proof queue at 81% pauses',
+    { proofQueueDepth: 81 },
+    {},
+    'pause',
+    PAUSED,
+    /^proof queue 81\/100 \(81\.0%\) > 80\.0%: scale proof workers: paused/,
+  ],
+  [
+    'a full proof queue pauses on any sample',
+    { speculativeTasks: 0, proofQueueDepth: 90 },
+    {},
+    'pause',
+    PAUSED,
+    /proof queue 90\/100/,
+  ],
+  [
+    'a rate in the band and a full queue: both named',
+    { rollbacks: 3, proofQueueDepth: 95 },
+    {},
+    'pause',
+    PAUSED,
+    /in \[5\.0%, 10\.0%\]; proof queue 95\/100/,
+  ],
+  [
+    'a rate in the band while holding pauses',
+    { rollbacks: 3 },
+    { state: 'holding' },
+    'pause',
+    PAUSED,
+    /paused, monitoring continues/,
+  ],
   [
     'a rate in the band while paused: stays, the clear clock stops',
     { rollbacks: 3 },
@@ -266,8 +361,12 @@ describe('decideReading: the decision matrix on one reading', () => {
 
   test('a P1 alert on the first phase rolls back to 0%', () => {
     const first = settings({ phase: 1, previousPercentage: 0, percentage: 10 });
-    expect(decideReading(reading({ p1Alerts: ['A'] }), phase(), NOW, first).changes).toEqual({ 'speculation.features.rollout_percentage': 0 });
-    expect(decideReading(reading({ p1Alerts: ['A'] }), phase(), NOW, settings()).changes).toEqual({ 'speculation.features.rollout_percentage': 10 });
+    expect(decideReading(reading({ p1Alerts: ['A'] }), phase(), NOW, first).changes).toEqual({
+      'speculation.features.rollout_percentage': 0,
+    });
+    expect(decideReading(reading({ p1Alerts: ['A'] }), phase(), NOW, settings()).changes).toEqual({
+      'speculation.features.rollout_percentage': 10,
+    });
   });
 
   test.each<[string, Partial<RolloutReadings>, string]>([
@@ -311,7 +410,11 @@ describe('no reading at all: not green, the window restarts', () => {
     ['paused', {}],
   ])('while %s', (state, next) => {
     const step = decideNoData('source down', phase({ state }), NOW);
-    expect(step).toEqual({ action: 'no_data', reason: 'metrics could not be read: source down; the green window restarts', next });
+    expect(step).toEqual({
+      action: 'no_data',
+      reason: 'metrics could not be read: source down; the green window restarts',
+      next,
+    });
   });
 });
 
@@ -344,7 +447,14 @@ const WINDOWS: Array<
     { state: 'holding' },
     /but on insufficient evidence: 0 of 20 speculative tasks.*holding at 20% until/,
   ],
-  ['the duration is over before any reading: hold', { greenSince: over }, {}, 'hold', { state: 'holding' }, /insufficient evidence: no reading yet;/],
+  [
+    'the duration is over before any reading: hold',
+    { greenSince: over },
+    {},
+    'hold',
+    { state: 'holding' },
+    /insufficient evidence: no reading yet;/,
+  ],
   [
     'the duration is over on a red reading: hold',
     { greenSince: over, evidence: { ...SUFFICIENT, sufficient: false } },
@@ -361,9 +471,23 @@ const WINDOWS: Array<
     { outcome: 'completed' },
     /^evidence at last .* after holding since the 1h window ended: proceeding$/,
   ],
-  ['holding, still no evidence: nothing new', { state: 'holding', greenSince: over, evidence: QUIET }, {}, null, undefined, null],
+  [
+    'holding, still no evidence: nothing new',
+    { state: 'holding', greenSince: over, evidence: QUIET },
+    {},
+    null,
+    undefined,
+    null,
+  ],
   ['paused: the green clock is stopped', { ...paused('operator'), evidence: SUFFICIENT }, {}, null, undefined, null],
-  ['halted: waits for an operator', { state: 'halted', greenSince: null, evidence: SUFFICIENT }, {}, null, undefined, null],
+  [
+    'halted: waits for an operator',
+    { state: 'halted', greenSince: null, evidence: SUFFICIENT },
+    {},
+    null,
+    undefined,
+    null,
+  ],
   [
     'an ongoing phase never proceeds by itself',
     { greenSince: NOW - 365 * 24 * HOUR, evidence: SUFFICIENT },
@@ -418,11 +542,21 @@ describe('operator requests: pause and resume', () => {
     ['paused, next evaluation overdue: one is scheduled an interval on', 'paused', NOW - 1, true],
     ['halted, next evaluation due now: one is scheduled an interval on', 'halted', NOW, true],
   ])('resume from %s: monitoring and the green window restart', (_what, state, nextEvalAt, schedules) => {
-    const step = operatorResume(phase({ state, nextEvalAt, pauseKind: 'metrics', clearSince: NOW - MIN }), NOW, settings());
+    const step = operatorResume(
+      phase({ state, nextEvalAt, pauseKind: 'metrics', clearSince: NOW - MIN }),
+      NOW,
+      settings(),
+    );
     expect(step).toEqual({
       action: 'operator_resume',
       reason: `resumed from ${state}: monitoring restarts, the green window restarts`,
-      next: { state: 'monitoring', pauseKind: null, clearSince: null, greenSince: NOW, ...(schedules ? { nextEvalAt: NOW + 10 * MIN } : {}) },
+      next: {
+        state: 'monitoring',
+        pauseKind: null,
+        clearSince: null,
+        greenSince: NOW,
+        ...(schedules ? { nextEvalAt: NOW + 10 * MIN } : {}),
+      },
     });
   });
 
@@ -434,8 +568,20 @@ describe('operator requests: pause and resume', () => {
     ['resume after a P1 roll-back', true, 'resume', { state: 'halted', percentageSet: false, rolledBack: true }, {}],
     ['resume from an ordinary halt', false, 'resume', { state: 'halted' }, {}],
     ['resume while monitoring (ignored)', false, 'resume', { percentageSet: false }, {}],
-    ['approve the last phase after a P1 roll-back', true, 'approve', { state: 'halted', percentageSet: false, rolledBack: true }, { isLast: true }],
-    ['approve another phase after a P1 roll-back (the next sets its own)', false, 'approve', { state: 'halted', percentageSet: false, rolledBack: true }, {}],
+    [
+      'approve the last phase after a P1 roll-back',
+      true,
+      'approve',
+      { state: 'halted', percentageSet: false, rolledBack: true },
+      { isLast: true },
+    ],
+    [
+      'approve another phase after a P1 roll-back (the next sets its own)',
+      false,
+      'approve',
+      { state: 'halted', percentageSet: false, rolledBack: true },
+      {},
+    ],
     ['approve the last phase, percentage in force', false, 'approve', {}, { isLast: true }],
   ])('%s → sets the percentage again first: %s', (_what, again, request, over, settingsOver) => {
     expect(reappliesPercentage(request, phase(over), settings(settingsOver))).toBe(again);
@@ -443,14 +589,17 @@ describe('operator requests: pause and resume', () => {
 });
 
 describe('operator requests: approve and abort end the phase', () => {
-  test.each<PhaseState>(['monitoring', 'holding', 'paused', 'halted'])('approve while %s ends the phase approved', (state) => {
-    expect(operatorApprove(phase({ state }))).toEqual({
-      action: 'operator_approve',
-      reason: `approved in state ${state}: proceeding`,
-      next: {},
-      end: { outcome: 'approved', reason: 'approved by an operator' },
-    });
-  });
+  test.each<PhaseState>(['monitoring', 'holding', 'paused', 'halted'])(
+    'approve while %s ends the phase approved',
+    (state) => {
+      expect(operatorApprove(phase({ state }))).toEqual({
+        action: 'operator_approve',
+        reason: `approved in state ${state}: proceeding`,
+        next: {},
+        end: { outcome: 'approved', reason: 'approved by an operator' },
+      });
+    },
+  );
 
   test('abort ends the phase aborted, with the operator reason', () => {
     expect(operatorAbort('bad canary')).toEqual({
@@ -473,19 +622,52 @@ describe('operator requests: approve and abort end the phase', () => {
 
 describe('setPercentage', () => {
   test.each([
-    [1, 10, { 'speculation.features.rollout_percentage': 10, 'speculation.enabled': true }, 'rollout_percentage 10%, speculation enabled'],
+    [
+      1,
+      10,
+      { 'speculation.features.rollout_percentage': 10, 'speculation.enabled': true },
+      'rollout_percentage 10%, speculation enabled',
+    ],
     [2, 20, { 'speculation.features.rollout_percentage': 20 }, 'rollout_percentage 20%'],
   ])('phase %s at %s%%', (n, percentage, changes, reason) => {
-    expect(setPercentage({ phase: n, percentage })).toEqual({ action: 'percentage_set', reason, changes, next: { percentageSet: true, rolledBack: false } });
+    expect(setPercentage({ phase: n, percentage })).toEqual({
+      action: 'percentage_set',
+      reason,
+      changes,
+      next: { percentageSet: true, rolledBack: false },
+    });
   });
 });
 
 const ongoing = settings({ durationMs: null, duration: 'ongoing' });
 /** Each row: a decision, the phase that records it, whether it is signalled to the rollout, and whether the phase remembers it as its latest quiet report. */
-const REPORTS: Array<[what: string, action: DecisionAction, phase: Partial<PhaseCarry>, settings: PhaseSettings, send: boolean, remembered: boolean]> = [
+const REPORTS: Array<
+  [
+    what: string,
+    action: DecisionAction,
+    phase: Partial<PhaseCarry>,
+    settings: PhaseSettings,
+    send: boolean,
+    remembered: boolean,
+  ]
+> = [
   ['a finite phase reports every green reading', 'continue', { lastQuietReportAt: NOW - MIN }, settings(), true, false],
-  ['a finite phase reports insufficient evidence while monitoring', 'insufficient_evidence', { lastQuietReportAt: NOW - MIN }, settings(), true, false],
-  ['holding: the first quiet reading is reported', 'insufficient_evidence', { state: 'holding' }, settings(), true, true],
+  [
+    'a finite phase reports insufficient evidence while monitoring',
+    'insufficient_evidence',
+    { lastQuietReportAt: NOW - MIN },
+    settings(),
+    true,
+    false,
+  ],
+  [
+    'holding: the first quiet reading is reported',
+    'insufficient_evidence',
+    { state: 'holding' },
+    settings(),
+    true,
+    true,
+  ],
   [
     'holding: the same again within the window is not',
     'insufficient_evidence',
@@ -510,7 +692,14 @@ const REPORTS: Array<[what: string, action: DecisionAction, phase: Partial<Phase
     true,
     true,
   ],
-  ['ongoing: green within the window is not reported', 'continue', { lastQuietReportAt: NOW - MIN }, ongoing, false, false],
+  [
+    'ongoing: green within the window is not reported',
+    'continue',
+    { lastQuietReportAt: NOW - MIN },
+    ongoing,
+    false,
+    false,
+  ],
   [
     'ongoing: an earlier report without an action counts as green',
     'continue',
@@ -519,7 +708,14 @@ const REPORTS: Array<[what: string, action: DecisionAction, phase: Partial<Phase
     false,
     false,
   ],
-  ['ongoing: a decision that changes something always is', 'pause', { lastQuietReportAt: NOW - MIN }, ongoing, true, false],
+  [
+    'ongoing: a decision that changes something always is',
+    'pause',
+    { lastQuietReportAt: NOW - MIN },
+    ongoing,
+    true,
+    false,
+  ],
   [
     'before the evidence rule insufficient evidence is not quiet',
     'insufficient_evidence',
@@ -533,21 +729,60 @@ const REPORTS: Array<[what: string, action: DecisionAction, phase: Partial<Phase
 describe('rolloutReport: quiet readings of an ongoing or holding phase at most once per metric window', () => {
   test.each(REPORTS)('%s', (_what, action, over, s, send, remembered) => {
     const report = rolloutReport(action, phase(over), NOW, s);
-    expect(report).toEqual({ send, ...(remembered ? { quiet: { lastQuietReportAt: NOW, lastQuietAction: action } } : {}) });
+    expect(report).toEqual({
+      send,
+      ...(remembered ? { quiet: { lastQuietReportAt: NOW, lastQuietAction: action } } : {}),
+    });
   });
 });
 
 describe('what the phase waits for, and when it wakes', () => {
   test.each<[string, Partial<PhaseView>, Partial<PhaseSettings>, boolean, RegExp | null]>([
     ['ended', {}, {}, true, null],
-    ['its percentage not yet taken', { nextEvalAt: 0 }, {}, false, /^the control workflow to take this phase's percentage$/],
-    ['monitoring', {}, {}, false, /^green until 2026-01-01T12:30:00\.000Z to proceed \(next evaluation 2026-01-01T12:10:00\.000Z\)$/],
+    [
+      'its percentage not yet taken',
+      { nextEvalAt: 0 },
+      {},
+      false,
+      /^the control workflow to take this phase's percentage$/,
+    ],
+    [
+      'monitoring',
+      {},
+      {},
+      false,
+      /^green until 2026-01-01T12:30:00\.000Z to proceed \(next evaluation 2026-01-01T12:10:00\.000Z\)$/,
+    ],
     ['ongoing', {}, { durationMs: null, duration: 'ongoing' }, false, /^ongoing: next evaluation .*; runs until abort/],
-    ['holding', { state: 'holding' }, {}, false, /^evidence to proceed: a green reading on at least 20 speculative tasks/],
-    ['paused on metrics', paused('metrics'), {}, false, /^readings to be clear for a full interval \(10 min; next evaluation/],
+    [
+      'holding',
+      { state: 'holding' },
+      {},
+      false,
+      /^evidence to proceed: a green reading on at least 20 speculative tasks/,
+    ],
+    [
+      'paused on metrics',
+      paused('metrics'),
+      {},
+      false,
+      /^readings to be clear for a full interval \(10 min; next evaluation/,
+    ],
     ['paused by an operator', paused('operator'), {}, false, /^an operator: resume or approve$/],
-    ['halted', { state: 'halted' }, {}, false, /^an operator: approve \(proceed\), resume \(retry this phase\) or abort$/],
-    ['halted after a P1 roll-back', { state: 'halted', rolledBack: true }, {}, false, /resume \(retry this phase at its percentage\)/],
+    [
+      'halted',
+      { state: 'halted' },
+      {},
+      false,
+      /^an operator: approve \(proceed\), resume \(retry this phase\) or abort$/,
+    ],
+    [
+      'halted after a P1 roll-back',
+      { state: 'halted', rolledBack: true },
+      {},
+      false,
+      /resume \(retry this phase at its percentage\)/,
+    ],
   ])('%s', (_what, over, settingsOver, ended, expected) => {
     const text = waitingFor(phase(over), NOW, settings(settingsOver), ended);
     if (expected === null) expect(text).toBeNull();

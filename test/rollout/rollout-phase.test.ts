@@ -6,13 +6,25 @@
  * control workflow whose configuration they change. The decisions themselves, row by row and at
  * their edge values, are table-tested without a workflow in rollout-decisions.test.ts.
  */
-import { type DecisionAction, parsePlan, type RolloutPlan, type RolloutStatus, rolloutWorkflowId } from '../../shared/rollout-model';
+import {
+  type DecisionAction,
+  parsePlan,
+  type RolloutPlan,
+  type RolloutStatus,
+  rolloutWorkflowId,
+} from '../../shared/rollout-model';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { Worker } from '@temporalio/worker';
 import { pollUntil } from '../helpers/poll';
 import { createMetrics, metricsSinks } from '../../workers/metrics';
 import { GREEN, startTimeSkipping, type TimeSkippingRig } from './helpers';
-import { phaseStatusQuery, rolloutAbortSignal, rolloutApproveSignal, rolloutPauseSignal, rolloutResumeSignal } from '../../shared/messages';
+import {
+  phaseStatusQuery,
+  rolloutAbortSignal,
+  rolloutApproveSignal,
+  rolloutPauseSignal,
+  rolloutResumeSignal,
+} from '../../shared/messages';
 
 let rig: TimeSkippingRig;
 beforeAll(async () => {
@@ -31,7 +43,11 @@ function plan(phases: Array<[number, string]>, extra: Record<string, unknown> = 
 }
 
 function start(name: string, p: RolloutPlan, extra: Record<string, unknown> = {}) {
-  return rig.client.workflow.start('rollout', { workflowId: rolloutWorkflowId(name), taskQueue: TASK_QUEUE, args: [{ name, plan: p, ...extra }] });
+  return rig.client.workflow.start('rollout', {
+    workflowId: rolloutWorkflowId(name),
+    taskQueue: TASK_QUEUE,
+    args: [{ name, plan: p, ...extra }],
+  });
 }
 
 /** Real-time wait (simulated time does not jump) for a signal's effect to show in the status. */
@@ -39,7 +55,8 @@ function settle(name: string, done: (s: RolloutStatus) => boolean, ms = 15_000):
   return pollUntil(`rollout ${name}: state reached`, () => rig.status(name), done, ms, 100);
 }
 
-const actions = (s: RolloutStatus, phase: number): DecisionAction[] => s.phases[phase - 1]!.decisions.map((d) => d.action);
+const actions = (s: RolloutStatus, phase: number): DecisionAction[] =>
+  s.phases[phase - 1]!.decisions.map((d) => d.action);
 
 test('green for the whole window proceeds; a finite last phase completes the rollout; rates below the minimum sample do not act and are not green', async () => {
   rig.scripts.set('proceed', (phase, n) => (phase === 1 && n === 2 ? { speculativeTasks: 10, rollbacks: 5 } : GREEN));
@@ -54,7 +71,16 @@ test('green for the whole window proceeds; a finite last phase completes the rol
   expect(s.state).toBe('completed');
   // The quiet reading is neither an incident (the window goes on) nor green (it is not evidence);
   // the phase ends on green readings with a full sample.
-  expect(actions(s, 1)).toEqual(['percentage_set', 'continue', 'insufficient_evidence', 'continue', 'continue', 'continue', 'continue', 'proceed']);
+  expect(actions(s, 1)).toEqual([
+    'percentage_set',
+    'continue',
+    'insufficient_evidence',
+    'continue',
+    'continue',
+    'continue',
+    'continue',
+    'proceed',
+  ]);
   const lowSample = s.phases[0]!.decisions[2]!;
   expect(lowSample).toMatchObject({
     action: 'insufficient_evidence',
@@ -63,7 +89,10 @@ test('green for the whole window proceeds; a finite last phase completes the rol
   });
   expect(lowSample.reason).toMatch(/below the minimum sample 20/);
   expect(lowSample.reason).toMatch(/insufficient evidence/);
-  expect(s.phases[0]!.decisions[1]).toMatchObject({ sample_sufficient: true, window: { start: expect.any(String), end: expect.any(String) } });
+  expect(s.phases[0]!.decisions[1]).toMatchObject({
+    sample_sufficient: true,
+    window: { start: expect.any(String), end: expect.any(String) },
+  });
   expect(s.phases.map((p) => p.state)).toEqual(['completed', 'completed']);
   expect(Date.parse(s.phases[0]!.ended_at!) - Date.parse(s.phases[0]!.started_at!)).toBeGreaterThanOrEqual(3_600_000);
   expect(await rig.control()).toMatchObject({ enabled: true, rollout_percentage: 20 });
@@ -84,11 +113,16 @@ test('a phase that observes no speculative task does not proceed: it holds at it
   expect(s.current_phase).toBe(1);
   expect(s.phases[0]!.state).toBe('holding');
   expect(s.state).toBe('holding');
-  expect(s.phases[0]!.evidence).toMatchObject({ sufficient: false, missing: [expect.stringMatching(/0 of 20 speculative tasks/)] });
+  expect(s.phases[0]!.evidence).toMatchObject({
+    sufficient: false,
+    missing: [expect.stringMatching(/0 of 20 speculative tasks/)],
+  });
   expect(s.waiting_for).toMatch(/evidence/);
   const hold = s.phases[0]!.decisions.find((d) => d.action === 'hold')!;
   expect(hold.reason).toMatch(/insufficient evidence.*0 of 20 speculative tasks/);
-  expect(await rig.currentDetails('rollout-quiet-phase-1')).toMatch(/holding.*insufficient evidence: 0 of 20 speculative tasks/);
+  expect(await rig.currentDetails('rollout-quiet-phase-1')).toMatch(
+    /holding.*insufficient evidence: 0 of 20 speculative tasks/,
+  );
   expect(await rig.currentDetails('rollout-quiet')).toMatch(/insufficient evidence/);
   expect(await rig.gauge('speculation_rollout_insufficient_evidence', 'quiet')).toBe(1);
 
@@ -159,7 +193,11 @@ test('rollback rate > 10% halts until approve; halted, nothing is evaluated; app
   let s = await rig.advanceUntil('halt', (st) => st.phases[0]!.state === 'halted');
   expect(s.state).toBe('halted');
   const halt = s.phases[0]!.decisions.at(-1)!;
-  expect(halt).toMatchObject({ action: 'halt', sample_sufficient: true, readings: { speculativeTasks: 40, rollbacks: 5, rollbackRate: 0.125 } });
+  expect(halt).toMatchObject({
+    action: 'halt',
+    sample_sufficient: true,
+    readings: { speculativeTasks: 40, rollbacks: 5, rollbackRate: 0.125 },
+  });
   expect(halt.reason).toMatch(/12\.5%.*> 10\.0%/);
   expect(s.waiting_for).toMatch(/approve/);
   expect((await rig.control()).rollout_percentage).toBe(10);
@@ -205,7 +243,9 @@ test('rollback rate 5-10% or a proof queue over 80% pauses; clear for a full int
   expect(d[2]!.readings).toMatchObject({ rollbackRate: 0.075, speculativeTasks: 40 });
   expect(d[3]!.reason).toMatch(/proof queue 90\/100 \(90\.0%\) > 80\.0%/);
   // Resumed at the 5th evaluation (50 min), then a whole green hour: 110 minutes in all.
-  expect(Date.parse(s.phases[0]!.ended_at!) - Date.parse(s.phases[0]!.started_at!)).toBeGreaterThanOrEqual(110 * 60_000);
+  expect(Date.parse(s.phases[0]!.ended_at!) - Date.parse(s.phases[0]!.started_at!)).toBeGreaterThanOrEqual(
+    110 * 60_000,
+  );
   expect(s.state).toBe('completed');
 });
 
@@ -216,7 +256,10 @@ test('memory growth > 20%/hour takes one off max_parallel_branches (once per met
   const s = await rig.finish('memory');
   const reduce = s.phases[0]!.decisions.filter((d) => d.action === 'reduce_branches');
   expect(reduce).toHaveLength(1);
-  expect(reduce[0]).toMatchObject({ changes: { 'speculation.max_parallel_branches': Math.max(1, before - 1) }, readings: { memoryGrowthPerHour: 0.35 } });
+  expect(reduce[0]).toMatchObject({
+    changes: { 'speculation.max_parallel_branches': Math.max(1, before - 1) },
+    readings: { memoryGrowthPerHour: 0.35 },
+  });
   expect((await rig.control()).config.speculation.max_parallel_branches).toBe(Math.max(1, before - 1));
   // The reduction and the reading after it are not green: the hour restarts from the 3rd evaluation.
   expect(s.phases[0]!.evaluations).toBe(9);
@@ -224,7 +267,9 @@ test('memory growth > 20%/hour takes one off max_parallel_branches (once per met
 });
 
 test("a P1 alert rolls back to the previous phase's percentage and halts; resume re-applies it; abort sets 0", async () => {
-  rig.scripts.set('p1', (phase, n) => (phase === 2 && n === 2 ? { ...GREEN, p1Alerts: ['SpeculationWorkerDown'] } : GREEN));
+  rig.scripts.set('p1', (phase, n) =>
+    phase === 2 && n === 2 ? { ...GREEN, p1Alerts: ['SpeculationWorkerDown'] } : GREEN,
+  );
   const h = await start(
     'p1',
     plan([
@@ -244,7 +289,10 @@ test("a P1 alert rolls back to the previous phase's percentage and halts; resume
   await h.signal(rolloutResumeSignal);
   s = await settle('p1', (st) => st.phases[1]!.state === 'monitoring');
   const a = actions(s, 2);
-  expect(a.slice(a.lastIndexOf('operator_resume') - 1, a.lastIndexOf('operator_resume') + 1)).toEqual(['percentage_set', 'operator_resume']);
+  expect(a.slice(a.lastIndexOf('operator_resume') - 1, a.lastIndexOf('operator_resume') + 1)).toEqual([
+    'percentage_set',
+    'operator_resume',
+  ]);
   expect((await rig.control()).rollout_percentage).toBe(20);
 
   await h.signal(rolloutAbortSignal, { reason: 'test abort' });
@@ -305,7 +353,11 @@ test('a long phase continues as new and keeps every decision', async () => {
   expect(s.phases[0]!.decision_counts).toMatchObject({ percentage_set: 1, continue: 12, proceed: 1 });
   expect(actions(s, 1)).toHaveLength(14);
   const history = await rig.client.workflow.getHandle(rolloutWorkflowId('can')).fetchHistory();
-  const childStarted = history.events!.find((e) => e.childWorkflowExecutionStartedEventAttributes)!.childWorkflowExecutionStartedEventAttributes!;
-  const firstRun = await rig.client.workflow.getHandle(childStarted.workflowExecution!.workflowId!, childStarted.workflowExecution!.runId!).describe();
+  const childStarted = history.events!.find(
+    (e) => e.childWorkflowExecutionStartedEventAttributes,
+  )!.childWorkflowExecutionStartedEventAttributes!;
+  const firstRun = await rig.client.workflow
+    .getHandle(childStarted.workflowExecution!.workflowId!, childStarted.workflowExecution!.runId!)
+    .describe();
   expect(firstRun.status.name).toBe('CONTINUED_AS_NEW');
 });

@@ -23,7 +23,12 @@ test('the default plan runs every phase in order and reaches 100%', async () => 
     taskQueue: TASK_QUEUE,
     args: [{ name: 'full', plan }],
   });
-  const s = await rig.advanceUntil('full', (st) => st.current_phase === 5 && st.phases[4]!.evaluations >= 3, '1 day', 40);
+  const s = await rig.advanceUntil(
+    'full',
+    (st) => st.current_phase === 5 && st.phases[4]!.evaluations >= 3,
+    '1 day',
+    40,
+  );
   const control = await rig.control();
   expect(control).toMatchObject({ enabled: true, rollout_percentage: 100 });
   for (const p of s.phases.slice(0, 4)) {
@@ -44,5 +49,7 @@ test('the default plan runs every phase in order and reaches 100%', async () => 
   const final = await rig.finish('full');
   expect(final.state).toBe('completed');
   expect(final.phases[4]!.state).toBe('approved');
-  process.stderr.write(`default plan: ${simulatedDays.toFixed(1)} simulated days in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.stderr.write(
+    `default plan: ${simulatedDays.toFixed(1)} simulated days in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
 });

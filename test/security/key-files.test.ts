@@ -27,19 +27,24 @@ test('new key files are mode 600, their directories 700', () => {
   store.treasury();
   store.agent('alice', { create: true });
   expect([dir, path.join(dir, 'agents')].map(modeOf)).toEqual([0o700, 0o700]);
-  expect(['authority.json', 'treasury.json', 'agents/alice.json'].map((f) => modeOf(path.join(dir, f)))).toEqual([0o600, 0o600, 0o600]);
+  expect(['authority.json', 'treasury.json', 'agents/alice.json'].map((f) => modeOf(path.join(dir, f)))).toEqual([
+    0o600, 0o600, 0o600,
+  ]);
 });
 
-test.each([0o644, 0o640, 0o604, 0o660, 0o666])('a key file of mode %o is refused, naming the file, the mode and chmod 600', (mode) => {
-  const publicKey = new KeyStore(dir).agent('alice', { create: true }).publicKey.toBase58();
-  const file = path.join(dir, 'agents', 'alice.json');
-  chmodSync(file, mode);
-  expect(() => new KeyStore(dir).agent('alice')).toThrow(
-    `key file ${file} has mode ${mode.toString(8)}: a secret key must be readable by its owner only; run \`chmod 600 ${file}\``,
-  );
-  chmodSync(file, 0o600);
-  expect(new KeyStore(dir).agent('alice').publicKey.toBase58()).toBe(publicKey);
-});
+test.each([0o644, 0o640, 0o604, 0o660, 0o666])(
+  'a key file of mode %o is refused, naming the file, the mode and chmod 600',
+  (mode) => {
+    const publicKey = new KeyStore(dir).agent('alice', { create: true }).publicKey.toBase58();
+    const file = path.join(dir, 'agents', 'alice.json');
+    chmodSync(file, mode);
+    expect(() => new KeyStore(dir).agent('alice')).toThrow(
+      `key file ${file} has mode ${mode.toString(8)}: a secret key must be readable by its owner only; run \`chmod 600 ${file}\``,
+    );
+    chmodSync(file, 0o600);
+    expect(new KeyStore(dir).agent('alice').publicKey.toBase58()).toBe(publicKey);
+  },
+);
 
 test('the authority key is checked the same way', () => {
   new KeyStore(dir).createAuthority();
@@ -74,7 +79,11 @@ test('a keys directory without authority.json is refused, naming the file and wh
 
 test("the embedded chain's first start makes the authority once; later starts keep it", () => {
   const base = mkdtempSync(path.join(testRunDir(), 'first-start-'));
-  const at = { keysDir: path.join(base, 'keys'), accountsFile: path.join(base, 'chain', 'svm-accounts.json'), rpcUrl: '' };
+  const at = {
+    keysDir: path.join(base, 'keys'),
+    accountsFile: path.join(base, 'chain', 'svm-accounts.json'),
+    rpcUrl: '',
+  };
   const first = initialiseAuthority(at);
   expect(first.created).toBe(true);
   expect(modeOf(path.join(at.keysDir, 'authority.json'))).toBe(0o600);
@@ -101,7 +110,10 @@ describe('a worker whose embedded chain has state but whose authority key is gon
     initialiseAuthority({ keysDir, accountsFile: chainFile, rpcUrl: '' });
     const chain = await BankrunChain.open({ accountsFile: chainFile });
     try {
-      await createStakeOperator({ chain, keys: new KeyStore(keysDir) }).stakeInit({ agent: 'default', amount: 10_000_000 });
+      await createStakeOperator({ chain, keys: new KeyStore(keysDir) }).stakeInit({
+        agent: 'default',
+        amount: 10_000_000,
+      });
     } finally {
       await chain.close();
     }
@@ -115,7 +127,9 @@ describe('a worker whose embedded chain has state but whose authority key is gon
     } catch (err) {
       message = (err as Error).message;
     }
-    expect(message).toContain(`no protocol authority key at ${path.join(keysDir, 'authority.json')}, but the embedded chain already has state (${chainFile}`);
+    expect(message).toContain(
+      `no protocol authority key at ${path.join(keysDir, 'authority.json')}, but the embedded chain already has state (${chainFile}`,
+    );
     expect(message).toContain('restore authority.json from its backup');
     expect(message).toContain('move those chain files away to start a new embedded chain');
     expect(existsSync(path.join(keysDir, 'authority.json'))).toBe(false);
@@ -127,11 +141,22 @@ describe('a worker whose embedded chain has state but whose authority key is gon
     const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS! });
     await ensureNamespace(connection, namespace);
     await connection.close();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts', '--queues', 'agenc-tasks', '--http-port', 'off'], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, AGENC_KEYS_DIR: keysDir, AGENC_CHAIN_FILE: chainFile, SOLANA_RPC_URL: '', TEMPORAL_NAMESPACE: namespace, RUST_LOG: 'error' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'workers/main.ts', '--queues', 'agenc-tasks', '--http-port', 'off'],
+      {
+        cwd: PROJECT_ROOT,
+        env: {
+          ...process.env,
+          AGENC_KEYS_DIR: keysDir,
+          AGENC_CHAIN_FILE: chainFile,
+          SOLANA_RPC_URL: '',
+          TEMPORAL_NAMESPACE: namespace,
+          RUST_LOG: 'error',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -145,7 +170,10 @@ describe('a worker whose embedded chain has state but whose authority key is gon
         resolve(c);
       });
     });
-    expect({ code, refusal: /no protocol authority key at .*, but the embedded chain already has state/.test(output) }).toEqual({ code: 1, refusal: true });
+    expect({
+      code,
+      refusal: /no protocol authority key at .*, but the embedded chain already has state/.test(output),
+    }).toEqual({ code: 1, refusal: true });
     expect(output).toContain(path.join(keysDir, 'authority.json'));
     expect(existsSync(path.join(keysDir, 'authority.json'))).toBe(false);
   }, 60_000);

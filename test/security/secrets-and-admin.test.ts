@@ -64,21 +64,32 @@ describe('admin API', () => {
     `/admin/config?admin_token=${ADMIN_TOKEN}`,
   ])('the token in the query string is not a credential: POST %s is 401 and changes nothing', async (url) => {
     const before = (await http(port, 'GET', '/admin/status')).json.speculation.config_version;
-    const res = await http(port, 'POST', url, { body: '{"speculation.features.rollout_percentage": 7}', headers: { 'content-type': 'application/json' } });
+    const res = await http(port, 'POST', url, {
+      body: '{"speculation.features.rollout_percentage": 7}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(401);
     expect(res.text).not.toContain(ADMIN_TOKEN);
     expect((await http(port, 'GET', `/admin/config?token=${ADMIN_TOKEN}`)).status).toBe(401);
     expect((await http(port, 'GET', '/admin/status')).json.speculation.config_version).toBe(before);
   });
 
-  test.each(['HEAD', 'OPTIONS', 'TRACE', 'PATCH', 'PUT', 'DELETE'])('%s on the admin routes is refused (405), with or without the token', async (method) => {
-    for (const route of ['/admin/config', '/admin/config/reload', '/admin/speculation/drain', '/admin/speculation/force-rollback']) {
-      for (const headers of [{}, bearer()]) {
-        const res = await http(port, method, route, { headers });
-        expect({ method, route, status: res.status }).toEqual({ method, route, status: 405 });
+  test.each(['HEAD', 'OPTIONS', 'TRACE', 'PATCH', 'PUT', 'DELETE'])(
+    '%s on the admin routes is refused (405), with or without the token',
+    async (method) => {
+      for (const route of [
+        '/admin/config',
+        '/admin/config/reload',
+        '/admin/speculation/drain',
+        '/admin/speculation/force-rollback',
+      ]) {
+        for (const headers of [{}, bearer()]) {
+          const res = await http(port, method, route, { headers });
+          expect({ method, route, status: res.status }).toEqual({ method, route, status: 405 });
+        }
       }
-    }
-  });
+    },
+  );
 
   test('a body streamed without a length (chunked) over 64 KiB: 413, nothing changed', async () => {
     const before = (await http(port, 'GET', '/admin/status')).json.speculation.config_version;
@@ -96,7 +107,9 @@ describe('admin API', () => {
           resolve(res.statusCode ?? 0);
         },
       );
-      req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err),
+      );
       req.write('{"speculation.features.rollout_percentage": 9, "pad": "');
       for (let i = 0; i < 20; i += 1) req.write('x'.repeat(8 * 1024));
       req.end('"}');
@@ -159,9 +172,13 @@ describe('key files', () => {
     const entries = walk(keysDir());
     const files = entries.filter((e) => !e.dir);
     // The authority and the two funded agents at least (the treasury's file appears with the first slash).
-    expect(files.map((f) => path.relative(keysDir(), f.file))).toEqual(expect.arrayContaining(['agents/bob.json', 'agents/default.json', 'authority.json']));
+    expect(files.map((f) => path.relative(keysDir(), f.file))).toEqual(
+      expect.arrayContaining(['agents/bob.json', 'agents/default.json', 'authority.json']),
+    );
     expect(files.filter((f) => f.mode !== 0o600).map((f) => `${f.file} ${f.mode.toString(8)}`)).toEqual([]);
-    expect([{ mode: statSync(keysDir()).mode & 0o777 }, ...entries.filter((e) => e.dir)].filter((d) => d.mode & 0o077)).toEqual([]);
+    expect(
+      [{ mode: statSync(keysDir()).mode & 0o777 }, ...entries.filter((e) => e.dir)].filter((d) => d.mode & 0o077),
+    ).toEqual([]);
   });
 });
 
@@ -170,7 +187,10 @@ describe('no secret in histories, logs, /metrics or admin answers', () => {
   const secrets = () =>
     walk(keysDir())
       .filter((e) => !e.dir)
-      .map((e) => ({ file: path.relative(keysDir(), e.file), bytes: Buffer.from(JSON.parse(readFileSync(e.file, 'utf8')) as number[]) }));
+      .map((e) => ({
+        file: path.relative(keysDir(), e.file),
+        bytes: Buffer.from(JSON.parse(readFileSync(e.file, 'utf8')) as number[]),
+      }));
 
   /** Every encoding the bytes could appear in. */
   function needles(name: string, full: Buffer): { what: string; text: string }[] {
@@ -178,7 +198,10 @@ describe('no secret in histories, logs, /metrics or admin answers', () => {
     const forms = (label: string, b: Buffer) => [
       { what: `${name} ${label} as a JSON byte array`, text: JSON.stringify([...b]) },
       { what: `${name} ${label} as a JSON byte array with spaces`, text: [...b].join(', ') },
-      { what: `${name} ${label} as a serialized Uint8Array`, text: JSON.stringify({ ...Uint8Array.from(b) }).slice(1, -1) },
+      {
+        what: `${name} ${label} as a serialized Uint8Array`,
+        text: JSON.stringify({ ...Uint8Array.from(b) }).slice(1, -1),
+      },
       { what: `${name} ${label} in base58`, text: encodeBase58(b) },
       { what: `${name} ${label} in base64`, text: b.toString('base64').replace(/=+$/, '') },
       { what: `${name} ${label} in base64url`, text: b.toString('base64url') },
@@ -194,8 +217,10 @@ describe('no secret in histories, logs, /metrics or admin answers', () => {
    * Buffers' own toJSON, leaving payloads in base64 only.
    */
   function historyText(value: unknown, out: string[] = []): string {
-    if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'), Buffer.from(value).toString('base64'));
-    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint') out.push(String(value));
+    if (value instanceof Uint8Array)
+      out.push(Buffer.from(value).toString('utf8'), Buffer.from(value).toString('base64'));
+    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint')
+      out.push(String(value));
     else if (value && typeof value === 'object') for (const v of Object.values(value)) historyText(v, out);
     return out.join('\n');
   }
@@ -210,7 +235,14 @@ describe('no secret in histories, logs, /metrics or admin answers', () => {
         })
       ).status,
     ).toBe(200);
-    expect((await http(port, 'POST', '/admin/config', { body: '{"nope": 1}', headers: { ...bearer(), 'content-type': 'application/json' } })).status).toBe(400);
+    expect(
+      (
+        await http(port, 'POST', '/admin/config', {
+          body: '{"nope": 1}',
+          headers: { ...bearer(), 'content-type': 'application/json' },
+        })
+      ).status,
+    ).toBe(400);
 
     const haystacks: { where: string; text: string }[] = [];
     for await (const wf of sys.client.workflow.list()) {
@@ -218,12 +250,26 @@ describe('no secret in histories, logs, /metrics or admin answers', () => {
       haystacks.push({ where: `history of ${wf.workflowId}`, text: historyText(history) });
     }
     expect(haystacks.map((h) => h.where)).toEqual(
-      expect.arrayContaining([`history of task-${parent}`, `history of task-${child}`, 'history of speculation-control']),
+      expect.arrayContaining([
+        `history of task-${parent}`,
+        `history of task-${child}`,
+        'history of speculation-control',
+      ]),
     );
-    for (const route of ['/metrics', '/admin/status', '/healthz']) haystacks.push({ where: `GET ${route}`, text: (await http(port, 'GET', route)).text });
-    haystacks.push({ where: 'GET /admin/config', text: (await http(port, 'GET', '/admin/config', { headers: bearer() })).text });
+    for (const route of ['/metrics', '/admin/status', '/healthz'])
+      haystacks.push({ where: `GET ${route}`, text: (await http(port, 'GET', route)).text });
+    haystacks.push({
+      where: 'GET /admin/config',
+      text: (await http(port, 'GET', '/admin/config', { headers: bearer() })).text,
+    });
     // Workflow lines reach the Runtime logger after their activation: wait until the pair's are in.
-    await pollUntil('log lines of the child task', async () => logText.join('').includes(`task-${child}`), Boolean, 10_000, 100);
+    await pollUntil(
+      'log lines of the child task',
+      async () => logText.join('').includes(`task-${child}`),
+      Boolean,
+      10_000,
+      100,
+    );
     haystacks.push({ where: 'the logs', text: logText.join('') });
 
     const keys = secrets();
@@ -231,8 +277,12 @@ describe('no secret in histories, logs, /metrics or admin answers', () => {
     const all = [{ what: 'the admin token', text: ADMIN_TOKEN }, ...keys.flatMap((k) => needles(k.file, k.bytes))];
     // The search reads decoded payloads: the child's bond address (base58, from its state) is found in its history.
     const bondAddress = (await sys.wait(child)).bond!.address;
-    expect(haystacks.filter((h) => h.text.includes(bondAddress)).map((h) => h.where)).toContain(`history of task-${child}`);
-    const found = all.flatMap((n) => haystacks.filter((h) => h.text.includes(n.text)).map((h) => `${n.what} in ${h.where}`));
+    expect(haystacks.filter((h) => h.text.includes(bondAddress)).map((h) => h.where)).toContain(
+      `history of task-${child}`,
+    );
+    const found = all.flatMap((n) =>
+      haystacks.filter((h) => h.text.includes(n.text)).map((h) => `${n.what} in ${h.where}`),
+    );
     expect(found).toEqual([]);
   });
 });

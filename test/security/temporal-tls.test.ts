@@ -93,9 +93,19 @@ interface GrpcProxy {
 }
 
 /** An HTTP/2 (gRPC) TLS endpoint forwarding every call to `upstream` (plaintext), trailers included. */
-async function startGrpcProxy(opts: { upstream: string; requireClientCert: boolean; apiKey?: string }): Promise<GrpcProxy> {
+async function startGrpcProxy(opts: {
+  upstream: string;
+  requireClientCert: boolean;
+  apiKey?: string;
+}): Promise<GrpcProxy> {
   const upstream = http2.connect(`http://${opts.upstream}`);
-  const proxy: GrpcProxy = { address: '', forwarded: 0, clientSubjects: new Set(), bearers: new Set(), close: async () => undefined };
+  const proxy: GrpcProxy = {
+    address: '',
+    forwarded: 0,
+    clientSubjects: new Set(),
+    bearers: new Set(),
+    close: async () => undefined,
+  };
   const server = http2.createSecureServer({
     key: readFileSync(file('server.key')),
     cert: readFileSync(file('server.pem')),
@@ -116,7 +126,12 @@ async function startGrpcProxy(opts: { upstream: string; requireClientCert: boole
     if (typeof authorization === 'string') proxy.bearers.add(authorization);
     if (opts.apiKey && authorization !== `Bearer ${opts.apiKey}`) {
       stream.respond(
-        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'missing or wrong API key' },
+        {
+          ':status': 200,
+          'content-type': 'application/grpc',
+          'grpc-status': '16',
+          'grpc-message': 'missing or wrong API key',
+        },
         { endStream: true },
       );
       return;
@@ -194,7 +209,11 @@ afterAll(async () => {
   await keyed?.close();
 });
 
-const goodCert = () => ({ TEMPORAL_TLS_CERT: file('agenc-worker.pem'), TEMPORAL_TLS_KEY: file('agenc-worker.key'), TEMPORAL_TLS_CA: file('ca.pem') });
+const goodCert = () => ({
+  TEMPORAL_TLS_CERT: file('agenc-worker.pem'),
+  TEMPORAL_TLS_KEY: file('agenc-worker.key'),
+  TEMPORAL_TLS_CA: file('ca.pem'),
+});
 
 describe('mTLS (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA)', () => {
   let sys: TestSystem | undefined;
@@ -219,7 +238,10 @@ describe('mTLS (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA)', () => {
 
   test.each([
     ['no client certificate', { TEMPORAL_TLS_CA: 'ca.pem' }],
-    ['a client certificate from another CA', { TEMPORAL_TLS_CERT: 'intruder.pem', TEMPORAL_TLS_KEY: 'intruder.key', TEMPORAL_TLS_CA: 'ca.pem' }],
+    [
+      'a client certificate from another CA',
+      { TEMPORAL_TLS_CERT: 'intruder.pem', TEMPORAL_TLS_KEY: 'intruder.key', TEMPORAL_TLS_CA: 'ca.pem' },
+    ],
   ])('with %s: the client and the worker connection are refused', async (_what, vars) => {
     const env = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, file(v)]));
     await withTlsEnv(env, async () => {

@@ -46,7 +46,15 @@ export const TASK_COLUMNS = [
   'Start',
   'End',
 ];
-export const ROLLOUT_COLUMNS = ['Status', 'Workflow ID', 'Type', 'AgencRolloutName', 'AgencRolloutPhase', 'Start', 'End'];
+export const ROLLOUT_COLUMNS = [
+  'Status',
+  'Workflow ID',
+  'Type',
+  'AgencRolloutName',
+  'AgencRolloutPhase',
+  'Start',
+  'End',
+];
 
 export interface UiTarget {
   /** e.g. http://localhost:8233 */
@@ -79,7 +87,11 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 export async function newUiContext(browser: Browser): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 }, timezoneId: 'UTC', locale: 'en-US' });
+  const context = await browser.newContext({
+    viewport: { width: 1600, height: 1000 },
+    timezoneId: 'UTC',
+    locale: 'en-US',
+  });
   context.setDefaultTimeout(20_000);
   context.setDefaultNavigationTimeout(30_000);
   return context;
@@ -87,7 +99,8 @@ export async function newUiContext(browser: Browser): Promise<BrowserContext> {
 
 const base = (t: UiTarget) => `${t.ui.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(t.namespace)}`;
 export const listUrl = (t: UiTarget, query: string) => `${base(t)}/workflows?query=${encodeURIComponent(query)}`;
-export const workflowUrl = (t: UiTarget, workflowId: string) => `${base(t)}/workflows/${encodeURIComponent(workflowId)}`;
+export const workflowUrl = (t: UiTarget, workflowId: string) =>
+  `${base(t)}/workflows/${encodeURIComponent(workflowId)}`;
 
 /** Sets the list's columns for the namespace (what an operator does once with "Configure Columns"). */
 export async function setListColumns(page: Page, t: UiTarget, columns: string[]): Promise<void> {
@@ -96,10 +109,17 @@ export async function setListColumns(page: Page, t: UiTarget, columns: string[])
   await page.evaluate(
     ([ns, cols]) => {
       // Runs in the page (the project's tsconfig has no DOM types).
-      const localStorage = (globalThis as unknown as { localStorage: { getItem(k: string): string | null; setItem(k: string, v: string): void } }).localStorage;
+      const localStorage = (
+        globalThis as unknown as {
+          localStorage: { getItem(k: string): string | null; setItem(k: string, v: string): void };
+        }
+      ).localStorage;
       const key = 'namespace-workflow-table-columns';
       const current = JSON.parse(localStorage.getItem(key) ?? '{}') as Record<string, unknown>;
-      localStorage.setItem(key, JSON.stringify({ ...current, [ns as string]: (cols as string[]).map((label) => ({ label })) }));
+      localStorage.setItem(
+        key,
+        JSON.stringify({ ...current, [ns as string]: (cols as string[]).map((label) => ({ label })) }),
+      );
     },
     [t.namespace, columns] as const,
   );
@@ -193,7 +213,10 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * Current Details headings. Retries until `until` holds (the frames fill in after the tab shows, and a
  * previous workflow's frames may still be on screen for a moment) or `timeoutMs` passes.
  */
-export async function readUserMetadata(page: Page, opts: { until?: (md: WorkflowMetadata) => boolean; timeoutMs?: number } = {}): Promise<WorkflowMetadata> {
+export async function readUserMetadata(
+  page: Page,
+  opts: { until?: (md: WorkflowMetadata) => boolean; timeoutMs?: number } = {},
+): Promise<WorkflowMetadata> {
   await showTab(page, 'User Metadata');
   const until = opts.until ?? ((md) => Boolean(md.summary && md.details && md.currentDetails));
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
@@ -202,7 +225,12 @@ export async function readUserMetadata(page: Page, opts: { until?: (md: Workflow
     const labels = await page.locator('iframe[title="output"]').evaluateAll((frames) =>
       frames.map((f) => {
         // Runs in the page (the project's tsconfig has no DOM types).
-        type Node = { tagName: string; textContent: string | null; previousElementSibling: Node | null; parentElement: Node | null };
+        type Node = {
+          tagName: string;
+          textContent: string | null;
+          previousElementSibling: Node | null;
+          parentElement: Node | null;
+        };
         let el = f as unknown as Node | null;
         while (el && el.tagName !== 'BODY') {
           const heading = el.previousElementSibling?.textContent?.trim();
@@ -224,7 +252,12 @@ export async function readUserMetadata(page: Page, opts: { until?: (md: Workflow
       );
     }
     const pick = (re: RegExp) => texts[labels.findIndex((l) => re.test(l))] ?? '';
-    const md: WorkflowMetadata = { url: page.url(), summary: pick(/^Summary/), details: pick(/^Details/), currentDetails: pick(/^Current Details/) };
+    const md: WorkflowMetadata = {
+      url: page.url(),
+      summary: pick(/^Summary/),
+      details: pick(/^Details/),
+      currentDetails: pick(/^Current Details/),
+    };
     if (until(md) || Date.now() > deadline) return md;
     await page.waitForTimeout(300);
   }
@@ -294,11 +327,21 @@ export async function inspectUi(
   };
   const context = await newUiContext(browser);
   const page = await context.newPage();
-  const report: InspectionReport = { checks, screenshots: shots, treeRows: [], speculativeRows: [], rolloutRows: [], ok: false };
+  const report: InspectionReport = {
+    checks,
+    screenshots: shots,
+    treeRows: [],
+    speculativeRows: [],
+    rolloutRows: [],
+    ok: false,
+  };
   try {
     // 1. Everything under the root.
     const expectIds = Object.keys(opts.expect?.statuses ?? {}).map((id) => `task-${id}`);
-    const tree = await readWorkflowList(page, t, `AgencRootTaskId="${opts.rootTaskId}"`, { columns: TASK_COLUMNS, expectIds });
+    const tree = await readWorkflowList(page, t, `AgencRootTaskId="${opts.rootTaskId}"`, {
+      columns: TASK_COLUMNS,
+      expectIds,
+    });
     report.treeRows = tree.rows;
     shots.push(await screenshot(page, opts.outDir, 'rolled-back-tree.png'));
     check(
@@ -309,14 +352,26 @@ export async function inspectUi(
     check(
       'tree list shows the AgencStatus column',
       tree.headers.includes('AgencStatus') && tree.rows.every((r) => (r.cells.AgencStatus ?? '') !== ''),
-      tree.rows.map((r) => `${r.workflowId}=${r.cells.AgencStatus || '(blank)'}/${r.cells.AgencSpeculationStatus || '(blank)'}`).join(', '),
+      tree.rows
+        .map(
+          (r) => `${r.workflowId}=${r.cells.AgencStatus || '(blank)'}/${r.cells.AgencSpeculationStatus || '(blank)'}`,
+        )
+        .join(', '),
     );
     for (const [id, status] of Object.entries(opts.expect?.statuses ?? {})) {
       const row = tree.rows.find((r) => r.workflowId === `task-${id}`);
-      check(`task ${id} shows status ${status}`, row?.cells.AgencStatus === status, `row: ${row ? JSON.stringify(row.cells) : 'missing'}`);
+      check(
+        `task ${id} shows status ${status}`,
+        row?.cells.AgencStatus === status,
+        `row: ${row ? JSON.stringify(row.cells) : 'missing'}`,
+      );
     }
     const rootRow = tree.rows.find((r) => r.workflowId === `task-${opts.rootTaskId}`);
-    check('the root is in its tree', Boolean(rootRow), rootRow ? `task-${opts.rootTaskId} ${rootRow.cells.AgencStatus}` : 'no row for the root');
+    check(
+      'the root is in its tree',
+      Boolean(rootRow),
+      rootRow ? `task-${opts.rootTaskId} ${rootRow.cells.AgencStatus}` : 'no row for the root',
+    );
     const rolledBack = tree.rows.filter((r) => r.cells.AgencStatus === 'rolled_back');
     check(
       'some task of the tree shows rolled_back',
@@ -326,16 +381,23 @@ export async function inspectUi(
 
     // 2. One rolled-back task (the deepest: its parent is not the root), then the root: opened from the list.
     const victim = [...rolledBack].sort(
-      (a, b) => Number(a.cells.AgencParentTaskId === opts.rootTaskId) - Number(b.cells.AgencParentTaskId === opts.rootTaskId),
+      (a, b) =>
+        Number(a.cells.AgencParentTaskId === opts.rootTaskId) - Number(b.cells.AgencParentTaskId === opts.rootTaskId),
     )[0];
     if (victim) {
       const id = victim.workflowId.replace(/^task-/, '');
       await openFromList(page, victim.workflowId);
-      const md = await readUserMetadata(page, { until: (m) => m.summary.includes(`task ${id} `) && m.details !== '' && m.currentDetails !== '' });
+      const md = await readUserMetadata(page, {
+        until: (m) => m.summary.includes(`task ${id} `) && m.details !== '' && m.currentDetails !== '',
+      });
       report.detail = md;
       shots.push(await screenshot(page, opts.outDir, 'task-detail.png'));
       check(`task ${id}: summary shown`, md.summary.includes(`task ${id} (`), JSON.stringify(md.summary));
-      check(`task ${id}: details shown`, md.details.includes(id) && md.details.includes(opts.rootTaskId), JSON.stringify(md.details));
+      check(
+        `task ${id}: details shown`,
+        md.details.includes(id) && md.details.includes(opts.rootTaskId),
+        JSON.stringify(md.details),
+      );
       const sa = await readSearchAttributes(page);
       shots.push(await screenshot(page, opts.outDir, 'task-search-attributes.png'));
       const statusShown = /rolled_back/.test(md.currentDetails) || sa.AgencStatus === 'rolled_back';
@@ -352,11 +414,16 @@ export async function inspectUi(
       // fills Current Details (seen on a loaded machine). Its text is not the root's: wait for it to change.
       const previous = report.detail?.currentDetails;
       const md = await readUserMetadata(page, {
-        until: (m) => m.summary.includes(`task ${opts.rootTaskId} `) && m.currentDetails !== '' && m.currentDetails !== previous,
+        until: (m) =>
+          m.summary.includes(`task ${opts.rootTaskId} `) && m.currentDetails !== '' && m.currentDetails !== previous,
       });
       report.rootDetail = md;
       shots.push(await screenshot(page, opts.outDir, 'root-detail.png'));
-      check(`root ${opts.rootTaskId}: summary shown`, md.summary.includes(`task ${opts.rootTaskId} (`), JSON.stringify(md.summary));
+      check(
+        `root ${opts.rootTaskId}: summary shown`,
+        md.summary.includes(`task ${opts.rootTaskId} (`),
+        JSON.stringify(md.summary),
+      );
       check(
         `root ${opts.rootTaskId}: current details or status shown`,
         md.currentDetails !== '' || (rootRow.cells.AgencStatus ?? '') !== '',
@@ -387,15 +454,27 @@ export async function inspectUi(
       check(
         `rollout ${opts.rollout}: the rollout and its phases listed`,
         list.rows.some((r) => r.workflowId === rolloutId) && phases.length > 0,
-        list.rows.map((r) => `${r.workflowId} (${r.cells.Type}, phase ${r.cells.AgencRolloutPhase || '-'}, ${r.cells.Status})`).join(', ') || 'none',
+        list.rows
+          .map((r) => `${r.workflowId} (${r.cells.Type}, phase ${r.cells.AgencRolloutPhase || '-'}, ${r.cells.Status})`)
+          .join(', ') || 'none',
       );
       if (list.rows.some((r) => r.workflowId === rolloutId)) {
         await openFromList(page, rolloutId);
-        const md = await readUserMetadata(page, { until: (m) => m.summary.includes(`rollout ${opts.rollout}`) && m.currentDetails !== '' });
+        const md = await readUserMetadata(page, {
+          until: (m) => m.summary.includes(`rollout ${opts.rollout}`) && m.currentDetails !== '',
+        });
         report.rolloutDetail = md;
         shots.push(await screenshot(page, opts.outDir, 'rollout-detail.png'));
-        check(`rollout ${opts.rollout}: summary shown`, md.summary.includes(`rollout ${opts.rollout}`), JSON.stringify(md.summary));
-        check(`rollout ${opts.rollout}: current details shown`, md.currentDetails !== '', JSON.stringify(md.currentDetails));
+        check(
+          `rollout ${opts.rollout}: summary shown`,
+          md.summary.includes(`rollout ${opts.rollout}`),
+          JSON.stringify(md.summary),
+        );
+        check(
+          `rollout ${opts.rollout}: current details shown`,
+          md.currentDetails !== '',
+          JSON.stringify(md.currentDetails),
+        );
         await showTab(page, 'Relationships');
         await page
           .getByRole('link', { name: `${rolloutId}-phase-1` })

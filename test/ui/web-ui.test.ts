@@ -21,12 +21,18 @@ let rolloutStarted = false;
 /** The rollout workflows are registered (another change adds them): start one only when they are. */
 function rolloutRegistered(): boolean {
   const index = readFileSync(path.join(REPO, 'workflows', 'index.ts'), 'utf8');
-  return /export\s*\{[^}]*\brollout\b[^}]*\}/.test(index) && existsSync(path.join(REPO, 'client', 'commands', 'rollout.ts'));
+  return (
+    /export\s*\{[^}]*\brollout\b[^}]*\}/.test(index) && existsSync(path.join(REPO, 'client', 'commands', 'rollout.ts'))
+  );
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
-  if (!process.env.AGENC_TEST_UI_URL) throw new Error('AGENC_TEST_UI_URL is not set: run through jest (test/global-setup.ts starts the dev server and its UI)');
+  if (!existsSync(CHROMIUM_PATH))
+    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  if (!process.env.AGENC_TEST_UI_URL)
+    throw new Error(
+      'AGENC_TEST_UI_URL is not set: run through jest (test/global-setup.ts starts the dev server and its UI)',
+    );
   sys = await startTestSystem({ name: 'ui' });
   await sys.fundAgent('default');
 });
@@ -54,7 +60,11 @@ test('an operator reads a rolled-back tree, the speculative tasks and a rollout 
   const grandchild = await sys.submit({ type: 'compute', payload: { value: 4 }, dependsOn: left });
   const parent = await sys.submit({ type: 'compute', payload: { value: 5 } });
   const child = await sys.submit({ type: 'compute', payload: { value: 6 }, dependsOn: parent });
-  const final = Object.fromEntries(await Promise.all([root, left, right, grandchild, parent, child].map(async (id) => [id, (await sys.wait(id)).status])));
+  const final = Object.fromEntries(
+    await Promise.all(
+      [root, left, right, grandchild, parent, child].map(async (id) => [id, (await sys.wait(id)).status]),
+    ),
+  );
   expect(final).toEqual({
     [root]: 'failed',
     [left]: 'rolled_back',
@@ -104,7 +114,9 @@ test('an operator reads a rolled-back tree, the speculative tasks and a rollout 
       rootTaskId: root,
       outDir: OUT_DIR,
       rollout,
-      expect: { statuses: { [root]: 'failed', [left]: 'rolled_back', [right]: 'rolled_back', [grandchild]: 'rolled_back' } },
+      expect: {
+        statuses: { [root]: 'failed', [left]: 'rolled_back', [right]: 'rolled_back', [grandchild]: 'rolled_back' },
+      },
       log: (m) => process.env.UI_TEST_VERBOSE && process.stderr.write(`[ui] ${m}\n`),
     },
   );
@@ -118,7 +130,9 @@ test('an operator reads a rolled-back tree, the speculative tasks and a rollout 
 
   // The tree: every task by workflow id, with its status, parent and root.
   const row = (id: string) => report.treeRows.find((r) => r.workflowId === `task-${id}`)?.cells;
-  expect(report.treeRows.map((r) => r.workflowId).sort()).toEqual([root, left, right, grandchild].map((id) => `task-${id}`).sort());
+  expect(report.treeRows.map((r) => r.workflowId).sort()).toEqual(
+    [root, left, right, grandchild].map((id) => `task-${id}`).sort(),
+  );
   expect(row(root)).toMatchObject({ AgencStatus: 'failed', AgencParentTaskId: '', AgencRootTaskId: root });
   expect(row(left)).toMatchObject({ AgencStatus: 'rolled_back', AgencParentTaskId: root, AgencRootTaskId: root });
   expect(row(right)).toMatchObject({ AgencStatus: 'rolled_back', AgencParentTaskId: root, AgencRootTaskId: root });

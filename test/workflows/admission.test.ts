@@ -40,7 +40,9 @@ test('concurrent submitters never get more than max_pending_operations tasks ope
   expect(refused).toHaveLength(ids.length - LIMIT);
   for (const r of refused) {
     expect([r.field, r.code]).toEqual(['max_pending_operations', 'too_many_pending']);
-    expect(r.message).toMatch(/^4 tasks are open, the limit is speculation\.limits\.max_pending_operations = 4; wait for tasks to finish or raise the limit$/);
+    expect(r.message).toMatch(
+      /^4 tasks are open, the limit is speculation\.limits\.max_pending_operations = 4; wait for tasks to finish or raise the limit$/,
+    );
   }
   const started = await Promise.all(ids.map(isStarted));
   expect(ids.filter((_, i) => started[i]).sort()).toEqual([...admitted].sort());

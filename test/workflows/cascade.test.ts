@@ -48,7 +48,11 @@ test('a chain of 5 whose root fails: the four below roll back deepest first, bon
   for (let i = 1; i < order.length; i++) expect(order[i]!).toBeGreaterThan(order[i - 1]!);
   for (const id of chain.slice(1)) expect(await scheduledActivities(sys.client, id)).not.toContain('slashBond');
   // While undoing, each task said so (rolling_back) until its subtree and its compensations were done.
-  for (const id of chain) expect((await statusesRecorded(sys.client, id)).slice(-2)).toEqual(['rolling_back', id === root ? 'failed' : 'rolled_back']);
+  for (const id of chain)
+    expect((await statusesRecorded(sys.client, id)).slice(-2)).toEqual([
+      'rolling_back',
+      id === root ? 'failed' : 'rolled_back',
+    ]);
 
   // Only the root's bond was slashed, by exactly slash_percentage (0.1) of its depth-1 bond.
   const after = (await createStakeOperator(sys.worker.stakeDeps!).stakeStatus({ agent })).agents[0]!;
@@ -65,8 +69,16 @@ test('forceRollback on a task rolls back its subtree and leaves its ancestors al
   await untilSpeculating(sys.client, [b, c], { timeoutMs: 20_000 });
   await sys.client.workflow.getHandle(taskWorkflowId(b)).signal(forceRollbackSignal, { reason: 'test' });
 
-  expect(await sys.wait(b)).toMatchObject({ status: 'rolled_back', rollback_reason: 'forced', bond: { state: 'released' } });
-  expect(await sys.wait(c)).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_rolled_back', bond: { state: 'released' } });
+  expect(await sys.wait(b)).toMatchObject({
+    status: 'rolled_back',
+    rollback_reason: 'forced',
+    bond: { state: 'released' },
+  });
+  expect(await sys.wait(c)).toMatchObject({
+    status: 'rolled_back',
+    rollback_reason: 'parent_rolled_back',
+    bond: { state: 'released' },
+  });
   expect((await sys.wait(a)).status).toBe('confirmed');
   const integrity = await createStakeOperator(sys.worker.stakeDeps!).checkIntegrity({ liveBonds: [] });
   expect(integrity.problems).toEqual([]);

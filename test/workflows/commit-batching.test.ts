@@ -44,11 +44,14 @@ const chainLength = 4;
 
 /** A chain of four whose root proves only once the three below it are proven and waiting for it. */
 async function provenChain(batchSize: number): Promise<string[]> {
-  await controlHandle(sys.client).executeUpdate(setConfigUpdate, { args: [{ 'speculation.proof.batch_size': batchSize }] });
+  await controlHandle(sys.client).executeUpdate(setConfigUpdate, {
+    args: [{ 'speculation.proof.batch_size': batchSize }],
+  });
   const root = `batch${batchSize}-root`;
   const releaseRoot = gate.hold('generateProof', root);
   const chain = [await sys.submit({ type: 'compute', payload: { value: 1 }, taskId: root })];
-  for (let i = 1; i < chainLength; i++) chain.push(await sys.submit({ type: 'compute', payload: { value: i + 1 }, dependsOn: chain[i - 1] }));
+  for (let i = 1; i < chainLength; i++)
+    chain.push(await sys.submit({ type: 'compute', payload: { value: i + 1 }, dependsOn: chain[i - 1] }));
   await pollUntil(
     'the three below the root to be proven and waiting for it',
     () => Promise.all(chain.slice(1).map((id) => getTaskState(sys.client, id))),
@@ -68,7 +71,9 @@ async function finalsOf(chain: string[]): Promise<TaskState[]> {
 }
 
 async function commitsOf(chain: string[]): Promise<number[]> {
-  return Promise.all(chain.map(async (id) => (await scheduledActivities(sys.client, id)).filter((a) => a === 'sendCommitments').length));
+  return Promise.all(
+    chain.map(async (id) => (await scheduledActivities(sys.client, id)).filter((a) => a === 'sendCommitments').length),
+  );
 }
 
 test("batch_size 20: the whole proven chain goes on-chain in the root's batch, one commit activity, ancestors first", async () => {

@@ -36,7 +36,12 @@ test('a worker killed while a commitment awaits finality stalls the task for sec
     `the finality wait to run on worker ${victim.pid}`,
     async () => (await handle.describe()).raw.pendingActivities ?? [],
     (pending) =>
-      pending.some((a) => a.activityType?.name === 'awaitFinality' && a.state === STARTED && (a.lastWorkerIdentity ?? '').startsWith(`${victim.pid}@`)),
+      pending.some(
+        (a) =>
+          a.activityType?.name === 'awaitFinality' &&
+          a.state === STARTED &&
+          (a.lastWorkerIdentity ?? '').startsWith(`${victim.pid}@`),
+      ),
     60_000,
     100,
   );
@@ -47,7 +52,9 @@ test('a worker killed while a commitment awaits finality stalls the task for sec
 
   expect(await sys.wait(task, 180_000)).toMatchObject({ status: 'confirmed' });
   const stallMs = Date.now() - killedAt;
-  process.stderr.write(`[commit-lost] confirmed ${stallMs} ms after the kill (finality ${FINALITY_MS} ms, heartbeat timeout 10 s)\n`);
+  process.stderr.write(
+    `[commit-lost] confirmed ${stallMs} ms after the kill (finality ${FINALITY_MS} ms, heartbeat timeout 10 s)\n`,
+  );
   // The heartbeat timeout, a retry and the finality wait again; the start-to-close would be 120 s.
   expect(stallMs).toBeLessThan(40_000);
   worker.kill('SIGTERM');

@@ -2,10 +2,18 @@
 import fc from 'fast-check';
 import { parseConfigOrThrow, type SpeculationConfig } from '../../config/schema';
 import type { SpeculationRequest } from '../../shared/messages';
-import { type ActiveSpeculation, admissionRefusal, cleanupCandidates, decideSpeculation, type SpeculationView } from '../../workflows/control-decisions';
+import {
+  type ActiveSpeculation,
+  admissionRefusal,
+  cleanupCandidates,
+  decideSpeculation,
+  type SpeculationView,
+} from '../../workflows/control-decisions';
 
 const config = (speculation: Record<string, unknown> = {}): SpeculationConfig =>
-  parseConfigOrThrow({ speculation: { enabled: true, mode: 'balanced', features: { rollout_percentage: 100 }, ...speculation } });
+  parseConfigOrThrow({
+    speculation: { enabled: true, mode: 'balanced', features: { rollout_percentage: 100 }, ...speculation },
+  });
 
 const view = (over: Partial<SpeculationView> = {}): SpeculationView => ({
   config: config(),
@@ -55,17 +63,27 @@ test('speculation: each refusal reason, in the order an operator would look for 
     ['cooldown', view({ cooldowns: new Map([['a', 2000]]) }), {}],
     ['disabled', view(), { parentAgent: 'b' }],
     ['branch_limit', view({ active: active(4) }), {}],
-    ['memory_limit', view({ config: config({ limits: { max_state_snapshots: 3 } }), active: active(3, 'elsewhere') }), {}],
+    [
+      'memory_limit',
+      view({ config: config({ limits: { max_state_snapshots: 3 } }), active: active(3, 'elsewhere') }),
+      {},
+    ],
     ['memory_limit', view({ config: config({ limits: { max_memory_mb: 512 } }) }), { workerMemoryMb: 513 }],
   ];
   for (const [reason, v, req] of cases) {
     expect(decideSpeculation(v, request(req), 1000)).toMatchObject({ allowed: false, reason });
   }
-  expect(decideSpeculation(view({ cooldowns: new Map([['a', 1000]]) }), request(), 1000)).toMatchObject({ allowed: true });
+  expect(decideSpeculation(view({ cooldowns: new Map([['a', 1000]]) }), request(), 1000)).toMatchObject({
+    allowed: true,
+  });
   expect(decideSpeculation(view({ active: active(3) }), request(), 1000)).toMatchObject({ allowed: true });
   // A task already active is allowed again (a retried admission after a worker crash), whatever changed since.
   expect(
-    decideSpeculation(view({ draining: true, active: new Map([['t1', { taskId: 't1', parentTaskId: 'p', agent: 'a', depth: 1 }]]) }), request(), 0),
+    decideSpeculation(
+      view({ draining: true, active: new Map([['t1', { taskId: 't1', parentTaskId: 'p', agent: 'a', depth: 1 }]]) }),
+      request(),
+      0,
+    ),
   ).toMatchObject({ allowed: true });
 });
 
@@ -79,7 +97,9 @@ test('clean-up candidates: every active speculation, and stale admissions round-
   expect(second.taskIds).toEqual(['s', 't3', 't4', 't5']);
   const third = cleanupCandidates(state, { nowMs: 1000, graceMs: 300, cursor: second.cursor, batch: 3 });
   expect(third.taskIds).toEqual(['s', 't6', 't7', 't0']);
-  expect(cleanupCandidates({ active: new Map(), open: new Map() }, { nowMs: 0, graceMs: 0, cursor: 'gone', batch: 3 })).toEqual({
+  expect(
+    cleanupCandidates({ active: new Map(), open: new Map() }, { nowMs: 0, graceMs: 0, cursor: 'gone', batch: 3 }),
+  ).toEqual({
     taskIds: [],
     cursor: 'gone',
   });

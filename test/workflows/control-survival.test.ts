@@ -31,7 +31,11 @@ beforeAll(async () => {
         (ctx) => ({
           inbound: {
             async execute(input, next) {
-              if (ctx.info.activityType === 'findClosedTasks' && ctx.info.workflowExecution?.workflowId === CONTROL_WORKFLOW_ID && cleanupFailuresLeft > 0) {
+              if (
+                ctx.info.activityType === 'findClosedTasks' &&
+                ctx.info.workflowExecution?.workflowId === CONTROL_WORKFLOW_ID &&
+                cleanupFailuresLeft > 0
+              ) {
                 cleanupFailuresLeft -= 1;
                 cleanupFailures += 1;
                 throw new Error('visibility store unavailable (injected by the test)');
@@ -116,15 +120,21 @@ test('a speculative chain of two confirms while the control workflow is terminat
   expect(r).toMatchObject({ status: 'confirmed' });
   expect(c).toMatchObject({ status: 'confirmed', speculation_status: 'speculative', bond: { state: 'released' } });
   // Both wait to tell the control workflow (slot free, speculation ended): running, not failed.
-  for (const id of [root, child]) expect((await sys.client.workflow.getHandle(taskWorkflowId(id)).describe()).status.name).toBe('RUNNING');
+  for (const id of [root, child])
+    expect((await sys.client.workflow.getHandle(taskWorkflowId(id)).describe()).status.name).toBe('RUNNING');
 
   // Anonymous status reads never start it.
   const res = await fetch(`http://127.0.0.1:${sys.worker.httpPort}/admin/status`);
   expect(res.status).toBe(503);
-  expect(((await res.json()) as { error: string }).error).toMatch(/speculation-control is not running.*agenc speculation restore-control/);
+  expect(((await res.json()) as { error: string }).error).toMatch(
+    /speculation-control is not running.*agenc speculation restore-control/,
+  );
   expect((await controlHandle(sys.client).describe()).status.name).toBe('TERMINATED');
 
-  expect(await ensureControl(sys.client, sys.worker.config.raw)).toMatchObject({ outcome: 'restored', closedAs: 'TERMINATED' });
+  expect(await ensureControl(sys.client, sys.worker.config.raw)).toMatchObject({
+    outcome: 'restored',
+    closedAs: 'TERMINATED',
+  });
   const restored = await controlStatus(sys.client);
   expect(restored).toMatchObject({ paused: true, config_version: before.config_version });
   expect(restored.config).toEqual(before.config);
@@ -153,7 +163,13 @@ test('a stored configuration that the current schema refuses loads with defaults
   const handle = await namespaceClient.workflow.start('speculationControl', {
     workflowId: id,
     taskQueue: TASK_QUEUE,
-    args: [{ rawConfig: { speculation: { enabled: true, mode: 'balanced', max_depth: 50, features: { rollout_percentage: 100 } } } }],
+    args: [
+      {
+        rawConfig: {
+          speculation: { enabled: true, mode: 'balanced', max_depth: 50, features: { rollout_percentage: 100 } },
+        },
+      },
+    ],
   });
   const status = await pollUntil(
     'the status of a control workflow with a refused stored key',
@@ -162,9 +178,15 @@ test('a stored configuration that the current schema refuses loads with defaults
     15_000,
   );
   expect(status).toMatchObject({ enabled: true, rollout_percentage: 100, config: { speculation: { max_depth: 5 } } });
-  expect((status as { config_problems: string[] }).config_problems).toEqual([expect.stringMatching(/^speculation\.max_depth = 50 /)]);
+  expect((status as { config_problems: string[] }).config_problems).toEqual([
+    expect.stringMatching(/^speculation\.max_depth = 50 /),
+  ]);
 
   // Its history replays on this build.
-  await Worker.runReplayHistory({ workflowBundle: { codePath: process.env.AGENC_TEST_WORKFLOW_BUNDLE! } }, await handle.fetchHistory(), id);
+  await Worker.runReplayHistory(
+    { workflowBundle: { codePath: process.env.AGENC_TEST_WORKFLOW_BUNDLE! } },
+    await handle.fetchHistory(),
+    id,
+  );
   await handle.terminate('test done');
 });

@@ -20,7 +20,11 @@ let sys: TestSystem;
 const gate = new ActivityGate();
 
 beforeAll(async () => {
-  sys = await startTestSystem({ name: 'end-reason', config: SPECULATIVE_CONFIG, worker: { activityInterceptors: [gate.interceptor] } });
+  sys = await startTestSystem({
+    name: 'end-reason',
+    config: SPECULATIVE_CONFIG,
+    worker: { activityInterceptors: [gate.interceptor] },
+  });
   await sys.fundAgent(agent);
 });
 afterAll(async () => {
@@ -63,7 +67,11 @@ test("an own fault's slash stays a slash when a rollback request arrives while t
   expect(c).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed', bond: { state: 'slashed' } });
   expect(c.bond!.slashed).toBeGreaterThan(0);
   expect((await controlStatus(sys.client)).cooldowns[agent]).toBeDefined();
-  expect(await sys.wait(grandchild)).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_failed', bond: { state: 'released' } });
+  expect(await sys.wait(grandchild)).toMatchObject({
+    status: 'rolled_back',
+    rollback_reason: 'parent_failed',
+    bond: { state: 'released' },
+  });
 
   releaseRoot();
   expect(await sys.wait(root)).toMatchObject({ status: 'confirmed' });

@@ -32,7 +32,12 @@ afterAll(async () => {
 test('a worker killed during every execution attempt of a valid speculative task does not fail it or slash its agent', async () => {
   let worker = await startWorker();
   const root = await sys.submit({ type: 'compute', payload: { value: 1 }, agent: 'innocent' });
-  const dependent = await sys.submit({ type: 'compute', payload: { value: 2, work_ms: 20_000 }, dependsOn: root, agent: 'innocent' });
+  const dependent = await sys.submit({
+    type: 'compute',
+    payload: { value: 2, work_ms: 20_000 },
+    dependsOn: root,
+    agent: 'innocent',
+  });
   const handle = sys.client.workflow.getHandle(taskWorkflowId(dependent));
   // The kills are for the dependent's executions only: a kill during the root's commitment would hold
   // the root for its commit activity's 2-minute timeout, past the dependent's confirmation timeout.
@@ -46,7 +51,10 @@ test('a worker killed during every execution attempt of a valid speculative task
       (pending) =>
         pending.some(
           (a) =>
-            a.activityType?.name === 'executeTask' && a.state === STARTED && a.attempt === attempt && (a.lastWorkerIdentity ?? '').startsWith(`${victim.pid}@`),
+            a.activityType?.name === 'executeTask' &&
+            a.state === STARTED &&
+            a.attempt === attempt &&
+            (a.lastWorkerIdentity ?? '').startsWith(`${victim.pid}@`),
         ),
       120_000,
       200,
@@ -56,7 +64,12 @@ test('a worker killed during every execution attempt of a valid speculative task
     worker = await startWorker();
   }
   const final = await sys.wait(dependent, 240_000);
-  expect(final).toMatchObject({ status: 'confirmed', speculation_status: 'speculative', rollback_reason: null, bond: { state: 'released' } });
+  expect(final).toMatchObject({
+    status: 'confirmed',
+    speculation_status: 'speculative',
+    rollback_reason: null,
+    bond: { state: 'released' },
+  });
   worker.kill('SIGTERM');
   await new Promise((r) => worker.once('exit', r));
 }, 420_000);

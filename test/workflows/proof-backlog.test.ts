@@ -45,8 +45,12 @@ const { PENDING_ACTIVITY_STATE_SCHEDULED, PENDING_ACTIVITY_STATE_STARTED } = tem
 
 /** The burst's proof activities as the Web UI shows them: waiting in the task queue, or taken by a worker. */
 async function proofActivities(taskIds: string[]): Promise<{ waiting: number; taken: number }> {
-  const described = await Promise.all(taskIds.map((id) => sys.client.workflow.getHandle(taskWorkflowId(id)).describe()));
-  const proofs = described.flatMap((d) => d.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'generateProof');
+  const described = await Promise.all(
+    taskIds.map((id) => sys.client.workflow.getHandle(taskWorkflowId(id)).describe()),
+  );
+  const proofs = described
+    .flatMap((d) => d.raw.pendingActivities ?? [])
+    .filter((a) => a.activityType?.name === 'generateProof');
   return {
     waiting: proofs.filter((a) => a.state === PENDING_ACTIVITY_STATE_SCHEDULED).length,
     taken: proofs.filter((a) => a.state === PENDING_ACTIVITY_STATE_STARTED).length,
@@ -62,10 +66,14 @@ test('a burst of proofs larger than the workers can prove within timeout_ms slas
   const operator = createStakeOperator(sys.worker.stakeDeps!);
   const before = (await operator.stakeStatus({ agent })).agents[0]!;
 
-  const roots = await Promise.all(Array.from({ length: ROOTS }, (_, r) => sys.submit({ type: 'compute', payload: { value: r }, agent })));
+  const roots = await Promise.all(
+    Array.from({ length: ROOTS }, (_, r) => sys.submit({ type: 'compute', payload: { value: r }, agent })),
+  );
   const dependents = await Promise.all(
     roots.flatMap((root, r) =>
-      Array.from({ length: DEPENDENTS_PER_ROOT }, (_, d) => sys.submit({ type: 'compute', payload: { value: r * 100 + d }, dependsOn: root, agent })),
+      Array.from({ length: DEPENDENTS_PER_ROOT }, (_, d) =>
+        sys.submit({ type: 'compute', payload: { value: r * 100 + d }, dependsOn: root, agent }),
+      ),
     ),
   );
   const all = [...roots, ...dependents];
@@ -79,7 +87,13 @@ test('a burst of proofs larger than the workers can prove within timeout_ms slas
     240_000,
     1000,
   );
-  await pollUntil('speculation_proof_queue_depth to count the backlog', proofQueueDepthGauge, (depth) => depth > 0, 20_000, 500);
+  await pollUntil(
+    'speculation_proof_queue_depth to count the backlog',
+    proofQueueDepthGauge,
+    (depth) => depth > 0,
+    20_000,
+    500,
+  );
 
   // One proof worker with one proving thread takes one proof at a time; the rest stays in the queue.
   const drainStarted = Date.now();
@@ -99,7 +113,9 @@ test('a burst of proofs larger than the workers can prove within timeout_ms slas
 
   const ownFaults = finals.filter((s) => s.rollback_reason !== null && OWN_FAULT_REASONS.includes(s.rollback_reason));
   expect(ownFaults.map((s) => `${s.task_id}: ${s.rollback_reason} (${s.error})`)).toEqual([]);
-  expect(finals.filter((s) => s.status !== 'confirmed').map((s) => `${s.task_id}: ${s.status} (${s.rollback_reason})`)).toEqual([]);
+  expect(
+    finals.filter((s) => s.status !== 'confirmed').map((s) => `${s.task_id}: ${s.status} (${s.rollback_reason})`),
+  ).toEqual([]);
   const bonded = finals.filter((s) => s.bond);
   expect(bonded.length).toBeGreaterThan(0); // stake was at risk: the burst speculated
   expect(bonded.filter((s) => s.bond!.state !== 'released').map((s) => `${s.task_id}: ${s.bond!.state}`)).toEqual([]);

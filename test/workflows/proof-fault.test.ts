@@ -39,7 +39,9 @@ test('no proof worker takes the proof: the task rolls back as proof_unavailable 
 
   const p = await sys.wait(parent);
   expect(p).toMatchObject({ status: 'rolled_back', rollback_reason: 'proof_unavailable', proof: { state: 'failed' } });
-  expect(p.error).toBe('no proof worker took it within 3000 ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers');
+  expect(p.error).toBe(
+    'no proof worker took it within 3000 ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers',
+  );
   const c = await sys.wait(child);
   // Its parent's rollback and its own confirmation timeout are both 3 s away: either way, not its fault.
   expect(c).toMatchObject({ status: 'rolled_back', speculation_status: 'speculative', bond: { state: 'released' } });
@@ -68,18 +70,35 @@ describe('a proof worker that fails the task', () => {
    * Submits a parent and its speculative child with proof workers made of `prover` and `verifier` running,
    * and returns both once final; then checks the agent lost nothing and is not cooling down.
    */
-  async function parentAndChild(ids: { parentId: string; childId: string }, acts: Pick<ProofActivities, 'generateProof' | 'verifyProof'>) {
+  async function parentAndChild(
+    ids: { parentId: string; childId: string },
+    acts: Pick<ProofActivities, 'generateProof' | 'verifyProof'>,
+  ) {
     const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
     const operator = createStakeOperator(own.worker.stakeDeps!);
     const before = (await operator.stakeStatus({ agent })).agents[0]!;
     let result: { parent: TaskState; child: TaskState };
     try {
       const workerOptions = { connection, namespace: own.namespace, maxConcurrentActivityTaskExecutions: 2 };
-      const prover = await Worker.create({ ...workerOptions, taskQueue: PROOF_QUEUE, activities: { generateProof: acts.generateProof } });
-      const verifier = await Worker.create({ ...workerOptions, taskQueue: PROOF_VERIFICATION_QUEUE, activities: { verifyProof: acts.verifyProof } });
+      const prover = await Worker.create({
+        ...workerOptions,
+        taskQueue: PROOF_QUEUE,
+        activities: { generateProof: acts.generateProof },
+      });
+      const verifier = await Worker.create({
+        ...workerOptions,
+        taskQueue: PROOF_VERIFICATION_QUEUE,
+        activities: { verifyProof: acts.verifyProof },
+      });
       const scenario = (async () => {
         await own.submit({ taskId: ids.parentId, type: 'compute', payload: { value: 3 }, agent });
-        await own.submit({ taskId: ids.childId, type: 'compute', payload: { value: 4 }, dependsOn: ids.parentId, agent });
+        await own.submit({
+          taskId: ids.childId,
+          type: 'compute',
+          payload: { value: 4 },
+          dependsOn: ids.parentId,
+          agent,
+        });
         return { child: await own.wait(ids.childId), parent: await own.wait(ids.parentId) };
       })();
       // Both workers stop before the connection closes, whatever the scenario's outcome; then its outcome counts.
@@ -104,7 +123,8 @@ describe('a proof worker that fails the task', () => {
     const starved = createProofActivities({ artifacts, timeoutMs: 1, maxConcurrent: 1, queueSize: 1 });
     const ids = { parentId: 'timeout-parent', childId: 'timeout-child' };
     const { parent, child } = await parentAndChild(ids, {
-      generateProof: (input: GenerateProofInput) => (input.taskId === ids.childId ? starved : proving).generateProof(input),
+      generateProof: (input: GenerateProofInput) =>
+        (input.taskId === ids.childId ? starved : proving).generateProof(input),
       verifyProof: proving.verifyProof,
     });
     // Not the agent's fault: it rolls back (`failed` is for its own fault), and the bond it took comes back in full.
@@ -147,7 +167,9 @@ describe('a proof worker that fails the task', () => {
       bond: { state: 'released' },
     });
     expect(child.error).toMatch(/^ProofKeyMismatch on proof worker \d+@.* \(the system's fault, not the agent's\)/);
-    expect(child.error).toContain(`made with verification key ${artifacts.verificationKeyHash}, but this verifier uses ${otherKey}`);
+    expect(child.error).toContain(
+      `made with verification key ${artifacts.verificationKeyHash}, but this verifier uses ${otherKey}`,
+    );
     expect(parent).toMatchObject({ status: 'confirmed' });
   });
 });

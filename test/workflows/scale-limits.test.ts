@@ -35,7 +35,8 @@ afterAll(async () => {
   await sys?.close();
 });
 
-const historyLength = async (taskId: string) => (await sys.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory()).events!.length;
+const historyLength = async (taskId: string) =>
+  (await sys.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory()).events!.length;
 
 test('each speculative dependent adds a measured number of events to its parent: MAX_DEPENDENTS keeps history and outgoing signals at most at half their limits', async () => {
   const stamp = Date.now();
@@ -45,7 +46,8 @@ test('each speculative dependent adds a measured number of events to its parent:
   await sys.submit({ taskId: parent, type: 'compute', payload: { value: 1 }, agent });
   const n = 3;
   const children: string[] = [];
-  for (let i = 0; i < n; i++) children.push(await sys.submit({ type: 'compute', payload: { value: i }, dependsOn: parent, agent }));
+  for (let i = 0; i < n; i++)
+    children.push(await sys.submit({ type: 'compute', payload: { value: i }, dependsOn: parent, agent }));
   for (const c of children)
     await pollUntil(
       `${c} speculates`,
@@ -57,7 +59,9 @@ test('each speculative dependent adds a measured number of events to its parent:
 
   const perDependent = ((await historyLength(parent)) - (await historyLength(lone))) / n;
   const atTheCap = (await historyLength(lone)) + MAX_DEPENDENTS * perDependent;
-  process.stderr.write(`[scale] ${perDependent} history events per speculative dependent; at MAX_DEPENDENTS ${MAX_DEPENDENTS}: ${atTheCap} events\n`);
+  process.stderr.write(
+    `[scale] ${perDependent} history events per speculative dependent; at MAX_DEPENDENTS ${MAX_DEPENDENTS}: ${atTheCap} events\n`,
+  );
   expect(perDependent).toBeGreaterThan(0);
   expect(atTheCap).toBeLessThan(HISTORY_EVENTS_LIMIT / 2);
   // A parent signals every dependent at once on each change.
@@ -71,7 +75,9 @@ test('a parent with MAX_DEPENDENTS dependents refuses one more at submission, na
   // Registrations as dependents send them: the parent records each (its answers go nowhere).
   const handle = sys.client.workflow.getHandle(taskWorkflowId(parent));
   for (let i = 0; i < MAX_DEPENDENTS; i += 100) {
-    await Promise.all(Array.from({ length: 100 }, (_, j) => handle.signal(registerDependentSignal, { taskId: `phantom-${i + j}` })));
+    await Promise.all(
+      Array.from({ length: 100 }, (_, j) => handle.signal(registerDependentSignal, { taskId: `phantom-${i + j}` })),
+    );
   }
   await pollUntil(
     'every registration recorded',
@@ -81,10 +87,14 @@ test('a parent with MAX_DEPENDENTS dependents refuses one more at submission, na
     1000,
   );
 
-  const refused = await sys.submit({ type: 'compute', payload: { value: 3 }, dependsOn: parent, agent }).catch((err: unknown) => err);
+  const refused = await sys
+    .submit({ type: 'compute', payload: { value: 3 }, dependsOn: parent, agent })
+    .catch((err: unknown) => err);
   expect(refused).toBeInstanceOf(AdmissionError);
   expect(refused).toMatchObject({ field: 'depends_on', code: 'too_many_dependents' });
-  expect((refused as Error).message).toMatch(new RegExp(`already has ${MAX_DEPENDENTS} dependents, the most one task may have`));
+  expect((refused as Error).message).toMatch(
+    new RegExp(`already has ${MAX_DEPENDENTS} dependents, the most one task may have`),
+  );
   await handle.terminate('test done');
 });
 
@@ -99,7 +109,9 @@ test("speculation-control's state stays within what it carries across continue-a
     refusal = answers.find((a) => !a.admitted)?.message;
   }
   process.stderr.write(`[scale] 64-character ids: ${admitted} admissions fit; refused then: ${refusal}\n`);
-  expect(refusal).toMatch(/^speculation-control's state is full: \d+ open tasks take about \d+ of the 1900000 bytes it carries across continue-as-new/);
+  expect(refusal).toMatch(
+    /^speculation-control's state is full: \d+ open tasks take about \d+ of the 1900000 bytes it carries across continue-as-new/,
+  );
   const snapshot = await controlHandle(sys.client).query(controlSnapshotQuery);
   const bytes = Buffer.byteLength(JSON.stringify(snapshot));
   expect(bytes).toBeLessThan(PAYLOAD_LIMIT_BYTES);

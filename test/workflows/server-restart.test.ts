@@ -13,7 +13,13 @@ import { controlHandle, controlStatus } from '../../temporal/control';
 import { getTaskState, submitTask, waitForTask } from '../../client/tasks';
 import { setConfigUpdate, type ControlStatus } from '../../shared/messages';
 import type { TaskState } from '../../shared/task-model';
-import { freePort, isListening, startDevServer, type DevServer, type DevServerOptions } from '../../workers/temporal-dev-server';
+import {
+  freePort,
+  isListening,
+  startDevServer,
+  type DevServer,
+  type DevServerOptions,
+} from '../../workers/temporal-dev-server';
 import { startWorkerProcess, type WorkerProcess } from '../../workers/worker-process';
 import { testRunDir } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';
@@ -61,7 +67,9 @@ test('speculation-control keeps config, cooldowns and counts through a SIGKILL o
   server = await startDevServer(serverOptions);
   expect(server.started).toBe(true);
 
-  worker = await startWorkerProcess(testWorkerOptions({ address, namespace: 'default', dir, configFile: writeConfig(dir, SPECULATIVE_CONFIG) }));
+  worker = await startWorkerProcess(
+    testWorkerOptions({ address, namespace: 'default', dir, configFile: writeConfig(dir, SPECULATIVE_CONFIG) }),
+  );
   let workerStopped = false;
   void worker.done.finally(() => (workerStopped = true));
   connection = await Connection.connect({ address });
@@ -103,12 +111,17 @@ test('speculation-control keeps config, cooldowns and counts through a SIGKILL o
 
   // Active speculative tasks (executing for 20 s on their parent's unconfirmed result) and an admitted root.
   const root = await submit('steady', { value: 3 });
-  const speculating = [await submit('steady', { value: 4, work_ms: 20_000 }, root), await submit('steady', { value: 5, work_ms: 20_000 }, root)];
+  const speculating = [
+    await submit('steady', { value: 4, work_ms: 20_000 }, root),
+    await submit('steady', { value: 5, work_ms: 20_000 }, root),
+  ];
   const busyRoot = await submit('steady', { value: 6, work_ms: 20_000 });
   await pollUntil(
     'both dependents to speculate and their parent to confirm',
     () => Promise.all([root, ...speculating].map((id) => getTaskState(client, id))),
-    ([r, ...deps]) => r!.status === 'confirmed' && deps.every((d) => d.speculation_status === 'speculative' && d.status === 'executing'),
+    ([r, ...deps]) =>
+      r!.status === 'confirmed' &&
+      deps.every((d) => d.speculation_status === 'speculative' && d.status === 'executing'),
     30_000,
     200,
   );
@@ -146,7 +159,8 @@ test('speculation-control keeps config, cooldowns and counts through a SIGKILL o
   expect(workerStopped).toBe(false);
 
   const finals = await Promise.all([...speculating, busyRoot].map(finish));
-  for (const s of finals.slice(0, 2)) expect(s).toMatchObject({ status: 'confirmed', speculation_status: 'speculative', bond: { state: 'released' } });
+  for (const s of finals.slice(0, 2))
+    expect(s).toMatchObject({ status: 'confirmed', speculation_status: 'speculative', bond: { state: 'released' } });
   expect(finals[2]).toMatchObject({ status: 'confirmed', speculation_status: 'non_speculative', bond: null });
   const settled = await pollUntil(
     'the slots to be freed',

@@ -13,7 +13,9 @@ let sys: TestSystem;
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'rules',
-    config: speculativeConfig({ speculation: { max_depth: 2, max_parallel_branches: 2, stake: { ...stake, slash_percentage: 0.1 } } }),
+    config: speculativeConfig({
+      speculation: { max_depth: 2, max_parallel_branches: 2, stake: { ...stake, slash_percentage: 0.1 } },
+    }),
     worker: { embeddedFinalityMs: 4000 },
   });
   for (const agent of ['fan', 'depth', 'cheat']) await sys.fundAgent(agent);
@@ -22,7 +24,9 @@ afterAll(() => sys?.close());
 
 test('fan-out wider than max_parallel_branches: the extra children run non-speculatively and still confirm', async () => {
   const parent = await sys.submit({ type: 'compute', payload: { value: 1 }, agent: 'fan' });
-  const children = await Promise.all([2, 3, 4, 5].map((v) => sys.submit({ type: 'compute', payload: { value: v }, dependsOn: parent, agent: 'fan' })));
+  const children = await Promise.all(
+    [2, 3, 4, 5].map((v) => sys.submit({ type: 'compute', payload: { value: v }, dependsOn: parent, agent: 'fan' })),
+  );
   const finals = await Promise.all(children.map((id) => sys.wait(id)));
   expect(finals.map((s) => s.status)).toEqual(['confirmed', 'confirmed', 'confirmed', 'confirmed']);
   const statuses = finals.map((s) => s.speculation_status).sort();

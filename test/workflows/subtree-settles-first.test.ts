@@ -35,7 +35,10 @@ const chainFault: ActivityInterceptorsFactory = (ctx) => ({
       const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
       if (type === 'releaseBond' && taskId === unreachableFor) {
         refusedReleases += 1;
-        throw ApplicationFailure.retryable(`injected fault: the chain does not answer the bond release of task ${taskId}`, 'ChainUnavailable');
+        throw ApplicationFailure.retryable(
+          `injected fault: the chain does not answer the bond release of task ${taskId}`,
+          'ChainUnavailable',
+        );
       }
       const result = await next(input);
       if ((type === 'releaseBond' || type === 'slashBond') && taskId) settled.push(taskId);
@@ -94,7 +97,11 @@ async function treeWithStuckChild(agent: string): Promise<{ parent: string; chil
   unreachableFor = child;
   refusedReleases = 0;
   await untilSpeculating(worker.client, [parent, child], { timeoutMs: 60_000 });
-  await until('the child to try releasing its bond', [parent, child], (s) => s[1]!.status === 'rolling_back' && refusedReleases > 0);
+  await until(
+    'the child to try releasing its bond',
+    [parent, child],
+    (s) => s[1]!.status === 'rolling_back' && refusedReleases > 0,
+  );
   return { parent, child };
 }
 
@@ -115,7 +122,12 @@ test('a parent whose dependent cannot settle for 15 minutes keeps its bond locke
 
   // The chain answers again: the child settles, then the parent.
   unreachableFor = undefined;
-  const [p, c] = await until('the tree to settle', [parent, child], (s) => s.every((t) => t.status === 'rolled_back'), '30 seconds');
+  const [p, c] = await until(
+    'the tree to settle',
+    [parent, child],
+    (s) => s.every((t) => t.status === 'rolled_back'),
+    '30 seconds',
+  );
   expect(c).toMatchObject({ rollback_reason: 'parent_rolled_back', bond: { state: 'released' } });
   expect(p).toMatchObject({ rollback_reason: 'parent_failed', bond: { state: 'released' } });
   expect(settled.indexOf(child)).toBeGreaterThanOrEqual(0);

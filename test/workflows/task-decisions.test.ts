@@ -77,7 +77,13 @@ test('a rollback takes effect once, and never once the task is committing or fin
 });
 
 test("only a proven task waiting for its ancestors, with nothing asking it to roll back, joins a parent's batch", () => {
-  const ready = { status: 'awaiting_ancestors' as TaskStatus, proofState: 'verified', rollbackRequested: false, ownFault: false, batchSize: 20 };
+  const ready = {
+    status: 'awaiting_ancestors' as TaskStatus,
+    proofState: 'verified',
+    rollbackRequested: false,
+    ownFault: false,
+    batchSize: 20,
+  };
   expect(mayJoinParentBatch(ready)).toBe(true);
   expect(mayJoinParentBatch({ ...ready, status: 'proving' })).toBe(false);
   expect(mayJoinParentBatch({ ...ready, proofState: 'generating' })).toBe(false);
@@ -98,7 +104,11 @@ test('a commitment batch is this task, then a prefix of its descendants in preor
 });
 
 test("bonds: slashed on the task's own fault only; how a task that did not confirm ends", () => {
-  for (const reason of ROLLBACK_REASONS) expect([reason, bondSettlement(reason)]).toEqual([reason, OWN_FAULT_REASONS.includes(reason) ? 'slash' : 'release']);
+  for (const reason of ROLLBACK_REASONS)
+    expect([reason, bondSettlement(reason)]).toEqual([
+      reason,
+      OWN_FAULT_REASONS.includes(reason) ? 'slash' : 'release',
+    ]);
   expect(bondSettlement(undefined)).toBe('release');
   expect(endReason(undefined, undefined)).toBeUndefined();
   expect(endReason(undefined, 'proof_failed')).toBe('proof_failed');
@@ -136,16 +146,25 @@ test('which reasons slash: only what the agent controls (its execution error, a 
 });
 
 test('a failed proof or execution is classified by its cause chain: a SystemFault anywhere in it releases the bond', () => {
-  const activity = (activityType: string, cause: Error) => new ActivityFailure('activity task failed', activityType, '9', undefined, undefined, cause);
+  const activity = (activityType: string, cause: Error) =>
+    new ActivityFailure('activity task failed', activityType, '9', undefined, undefined, cause);
   const system = (fault: string, detail: string, cause?: Error) =>
-    ApplicationFailure.create({ type: 'SystemFault', message: `${fault} on proof worker 42@host-a (the system's fault, not the agent's): ${detail}`, cause });
+    ApplicationFailure.create({
+      type: 'SystemFault',
+      message: `${fault} on proof worker 42@host-a (the system's fault, not the agent's): ${detail}`,
+      cause,
+    });
   const keyMismatch = system(
     'ProofKeyMismatch',
     'proof for task t1 was made with verification key aaa, but this verifier uses bbb',
-    ApplicationFailure.create({ type: 'ProofKeyMismatchError', message: 'proof for task t1 was made with verification key aaa, but this verifier uses bbb' }),
+    ApplicationFailure.create({
+      type: 'ProofKeyMismatchError',
+      message: 'proof for task t1 was made with verification key aaa, but this verifier uses bbb',
+    }),
   );
   const artifactMissing = system('ProofArtifactMissing', 'circuit artifact /data/circuits/k/task.zkey is missing');
-  const timedOut = (type: 'SCHEDULE_TO_START' | 'HEARTBEAT') => activity('generateProof', new TimeoutFailure('activity timed out', undefined, type));
+  const timedOut = (type: 'SCHEDULE_TO_START' | 'HEARTBEAT') =>
+    activity('generateProof', new TimeoutFailure('activity timed out', undefined, type));
 
   const proofCases: Array<[string, unknown, string, boolean]> = [
     ['verifier with another key (ProofKeyMismatch)', activity('verifyProof', keyMismatch), 'proof_unavailable', false],
@@ -160,7 +179,10 @@ test('a failed proof or execution is classified by its cause chain: a SystemFaul
     ['its proof worker stopped answering', timedOut('HEARTBEAT'), 'proof_unavailable', false],
     [
       'proving ran out of time (fixed-size circuit)',
-      activity('generateProof', ApplicationFailure.nonRetryable('did not finish within 1 ms (proof timeout)', 'ProofTimeout')),
+      activity(
+        'generateProof',
+        ApplicationFailure.nonRetryable('did not finish within 1 ms (proof timeout)', 'ProofTimeout'),
+      ),
       'proof_timeout',
       false,
     ],
@@ -174,12 +196,23 @@ test('a failed proof or execution is classified by its cause chain: a SystemFaul
   ];
   for (const [what, err, reason, ownFault] of proofCases) {
     const v = classifyProofFailure(err, 30_000);
-    expect([what, v.reason, v.ownFault, bondSettlement(v.reason)]).toEqual([what, reason, ownFault, ownFault ? 'slash' : 'release']);
+    expect([what, v.reason, v.ownFault, bondSettlement(v.reason)]).toEqual([
+      what,
+      reason,
+      ownFault,
+      ownFault ? 'slash' : 'release',
+    ]);
   }
   // The message keeps the detail: which keys, which worker (the SystemFault's message, not only the innermost one).
-  expect(classifyProofFailure(activity('verifyProof', keyMismatch), 30_000).message).toMatch(/ProofKeyMismatch on proof worker 42@host-a.*key aaa.*uses bbb/);
-  expect(classifyProofFailure(activity('generateProof', artifactMissing), 30_000).message).toMatch(/task\.zkey is missing/);
-  expect(classifyProofFailure(timedOut('SCHEDULE_TO_START'), 5000).message).toMatch(/no proof worker took it within 5000 ms/);
+  expect(classifyProofFailure(activity('verifyProof', keyMismatch), 30_000).message).toMatch(
+    /ProofKeyMismatch on proof worker 42@host-a.*key aaa.*uses bbb/,
+  );
+  expect(classifyProofFailure(activity('generateProof', artifactMissing), 30_000).message).toMatch(
+    /task\.zkey is missing/,
+  );
+  expect(classifyProofFailure(timedOut('SCHEDULE_TO_START'), 5000).message).toMatch(
+    /no proof worker took it within 5000 ms/,
+  );
   // The rule before SystemFault, kept for replays: a key mismatch was the agent's proof_failed.
   expect(proofFailureReason(activity('verifyProof', keyMismatch))).toBe('proof_failed');
 
@@ -198,16 +231,26 @@ test('a failed proof or execution is classified by its cause chain: a SystemFaul
     ],
     [
       "the task type's own error",
-      activity('executeTask', ApplicationFailure.retryable('task t2: the payload asked this task to fail', 'ExecutionFailed')),
+      activity(
+        'executeTask',
+        ApplicationFailure.retryable('task t2: the payload asked this task to fail', 'ExecutionFailed'),
+      ),
       'execution_failed',
       true,
     ],
   ];
   for (const [what, err, reason, ownFault] of executionCases) {
     const v = classifyExecutionFailure(err);
-    expect([what, v.reason, v.ownFault, bondSettlement(v.reason)]).toEqual([what, reason, ownFault, ownFault ? 'slash' : 'release']);
+    expect([what, v.reason, v.ownFault, bondSettlement(v.reason)]).toEqual([
+      what,
+      reason,
+      ownFault,
+      ownFault ? 'slash' : 'release',
+    ]);
   }
-  expect(classifyExecutionFailure(activity('executeTask', unknownType)).message).toMatch(/task type "resize" is unknown to this worker \(it knows: compute\)/);
+  expect(classifyExecutionFailure(activity('executeTask', unknownType)).message).toMatch(
+    /task type "resize" is unknown to this worker \(it knows: compute\)/,
+  );
   expect(systemFaultIn(new Error('plain'))).toBeUndefined();
 });
 
@@ -216,7 +259,9 @@ test('every rollback reason has words for the Web UI', () => {
     const words = rollbackExplanation(reason, { parentTaskId: 'p1', rootTaskId: 'r1', error: 'boom' });
     expect(words.length).toBeGreaterThan(10);
   }
-  expect(rollbackExplanation('parent_rolled_back', { parentTaskId: 'p1', rootTaskId: 'r1', error: null })).toBe('parent task p1 rolled back (tree root r1)');
+  expect(rollbackExplanation('parent_rolled_back', { parentTaskId: 'p1', rootTaskId: 'r1', error: null })).toBe(
+    'parent task p1 rolled back (tree root r1)',
+  );
 });
 
 test('failures are classified through their cause chain: the type, the root message, a proof worker lost', () => {
@@ -227,7 +272,11 @@ test('failures are classified through their cause chain: the type, the root mess
   expect(proofActivityLost(wrapped, 30_000)).toBeUndefined();
   expect(proofFailureReason(wrapped)).toBe('proof_failed');
   const proofTimeout = ApplicationFailure.nonRetryable('proving took too long', 'ProofTimeout');
-  expect(proofFailureReason(new ActivityFailure('activity failed', 'generateProof', '4', undefined, undefined, proofTimeout))).toBe('proof_timeout');
+  expect(
+    proofFailureReason(
+      new ActivityFailure('activity failed', 'generateProof', '4', undefined, undefined, proofTimeout),
+    ),
+  ).toBe('proof_timeout');
   expect(proofFailureReason(new Error('proof did not verify: bad pairing'))).toBe('proof_failed');
 
   const queued = new ActivityFailure(
@@ -241,16 +290,34 @@ test('failures are classified through their cause chain: the type, the root mess
   expect(proofActivityLost(queued, 30_000)).toBe(
     'no proof worker took it within 30000 ms (confirmation_timeout_ms) in the agenc-proofs backlog; add proof workers',
   );
-  const hung = new ActivityFailure('activity timed out', 'generateProof', '3', undefined, undefined, new TimeoutFailure('timeout', undefined, 'HEARTBEAT'));
-  expect(proofActivityLost(hung, 30_000)).toBe('its proof worker stopped answering (HEARTBEAT timeout) on every attempt; check the agenc-proofs workers');
+  const hung = new ActivityFailure(
+    'activity timed out',
+    'generateProof',
+    '3',
+    undefined,
+    undefined,
+    new TimeoutFailure('timeout', undefined, 'HEARTBEAT'),
+  );
+  expect(proofActivityLost(hung, 30_000)).toBe(
+    'its proof worker stopped answering (HEARTBEAT timeout) on every attempt; check the agenc-proofs workers',
+  );
 });
 
 test('an execution is lost to its worker when its attempts time out at start-to-close or on a missed heartbeat, never on an error of its own', () => {
   const timedOut = (type: 'START_TO_CLOSE' | 'HEARTBEAT' | 'SCHEDULE_TO_CLOSE') =>
-    new ActivityFailure('activity timed out', 'executeTask', '5', undefined, undefined, new TimeoutFailure('timeout', undefined, type));
+    new ActivityFailure(
+      'activity timed out',
+      'executeTask',
+      '5',
+      undefined,
+      undefined,
+      new TimeoutFailure('timeout', undefined, type),
+    );
   expect(executionWorkerLost(timedOut('START_TO_CLOSE'))).toBe(true);
   expect(executionWorkerLost(timedOut('HEARTBEAT'))).toBe(true);
   expect(executionWorkerLost(timedOut('SCHEDULE_TO_CLOSE'))).toBe(false);
   const ownError = ApplicationFailure.retryable('task t: division by zero', 'ExecutionFailed');
-  expect(executionWorkerLost(new ActivityFailure('activity failed', 'executeTask', '6', undefined, undefined, ownError))).toBe(false);
+  expect(
+    executionWorkerLost(new ActivityFailure('activity failed', 'executeTask', '6', undefined, undefined, ownError)),
+  ).toBe(false);
 });

@@ -41,11 +41,13 @@ test('the bond of a terminated speculative task: check-integrity names it and th
     (s) => s.bond?.state === 'locked',
   );
 
-  await expect(runOperatorAction(sys.client, { kind: 'releaseBond', input: { taskId: child, reason: 'test' } })).rejects.toThrow(
-    new RegExp(`task ${child}'s workflow is running and settles its own bond`),
-  );
+  await expect(
+    runOperatorAction(sys.client, { kind: 'releaseBond', input: { taskId: child, reason: 'test' } }),
+  ).rejects.toThrow(new RegExp(`task ${child}'s workflow is running and settles its own bond`));
 
-  await sys.client.workflow.getHandle(taskWorkflowId(child)).terminate('test: an operator terminates a speculative task');
+  await sys.client.workflow
+    .getHandle(taskWorkflowId(child))
+    .terminate('test: an operator terminates a speculative task');
   const report = await pollUntil(
     'check-integrity reports the orphaned bond',
     () => runOperatorAction<IntegrityReport>(sys.client, { kind: 'checkIntegrity' }),
@@ -59,13 +61,24 @@ test('the bond of a terminated speculative task: check-integrity names it and th
     ),
   ]);
 
-  const released = await runOperatorAction<SettleBondResult>(sys.client, { kind: 'releaseBond', input: { taskId: child, reason: 'terminated by mistake' } });
+  const released = await runOperatorAction<SettleBondResult>(sys.client, {
+    kind: 'releaseBond',
+    input: { taskId: child, reason: 'terminated by mistake' },
+  });
   expect(released).toMatchObject({ outcome: 'released', returned: speculating.bond!.amount, alreadySettled: false });
-  expect(await runOperatorAction<SettleBondResult>(sys.client, { kind: 'releaseBond', input: { taskId: child, reason: 'again' } })).toMatchObject({
+  expect(
+    await runOperatorAction<SettleBondResult>(sys.client, {
+      kind: 'releaseBond',
+      input: { taskId: child, reason: 'again' },
+    }),
+  ).toMatchObject({
     outcome: 'released',
     alreadySettled: true,
   });
-  expect(await runOperatorAction<IntegrityReport>(sys.client, { kind: 'checkIntegrity' })).toMatchObject({ ok: true, problems: [] });
+  expect(await runOperatorAction<IntegrityReport>(sys.client, { kind: 'checkIntegrity' })).toMatchObject({
+    ok: true,
+    problems: [],
+  });
   releaseRoot();
   expect(await sys.wait(root)).toMatchObject({ status: 'confirmed' });
 });

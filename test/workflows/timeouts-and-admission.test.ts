@@ -10,7 +10,9 @@ const gate = new ActivityGate();
 beforeAll(async () => {
   sys = await startTestSystem({
     name: 'timeouts',
-    config: speculativeConfig({ speculation: { confirmation_timeout_ms: 1000, limits: { max_pending_operations: 4 } } }),
+    config: speculativeConfig({
+      speculation: { confirmation_timeout_ms: 1000, limits: { max_pending_operations: 4 } },
+    }),
     worker: { activityInterceptors: [gate.interceptor] },
   });
   await sys.fundAgent('default');
@@ -42,14 +44,20 @@ async function refusal(req: Parameters<typeof submitTask>[1]): Promise<Admission
 }
 
 async function notStarted(taskId: string): Promise<void> {
-  await expect(sys.client.workflow.getHandle(taskWorkflowId(taskId)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  await expect(sys.client.workflow.getHandle(taskWorkflowId(taskId)).describe()).rejects.toBeInstanceOf(
+    WorkflowNotFoundError,
+  );
 }
 
 test('admission refuses bad submissions with a clear error and starts nothing', async () => {
   const root = await sys.submit({ type: 'compute', payload: { value: 3 }, taskId: 'adm-root' });
 
   const dup = await refusal({ type: 'compute', payload: { value: 3 }, taskId: 'adm-root' });
-  expect([dup.field, dup.code, dup.message]).toEqual(['task_id', 'duplicate_task', 'task id "adm-root" already exists; task ids are unique']);
+  expect([dup.field, dup.code, dup.message]).toEqual([
+    'task_id',
+    'duplicate_task',
+    'task id "adm-root" already exists; task ids are unique',
+  ]);
 
   const unknown = await refusal({ type: 'compute', payload: { value: 3 }, dependsOn: 'no-such-task', taskId: 'adm-1' });
   expect([unknown.field, unknown.code]).toEqual(['depends_on', 'unknown_parent']);

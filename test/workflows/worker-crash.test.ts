@@ -61,7 +61,15 @@ test('a worker killed mid-flight loses nothing: a new worker brings every task t
 
   const second = await startWorkerProcess();
   const finals = await Promise.all(ids.map((id) => sys.wait(id, 200_000)));
-  expect(finals.map((s) => s.status)).toEqual(['confirmed', 'confirmed', 'confirmed', 'confirmed', 'confirmed', 'failed', 'rolled_back']);
+  expect(finals.map((s) => s.status)).toEqual([
+    'confirmed',
+    'confirmed',
+    'confirmed',
+    'confirmed',
+    'confirmed',
+    'failed',
+    'rolled_back',
+  ]);
   for (const s of finals.filter((f) => f.status === 'confirmed')) expect(s.commit_signature).toBeTruthy();
   for (const s of finals.filter((f) => f.bond)) expect(['released', 'slashed']).toContain(s.bond!.state);
 
@@ -75,7 +83,9 @@ async function lockInFlight(taskId: string): Promise<'not_yet' | 'in_flight' | '
   const lock = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'lockBond');
   if (!lock) return 'not_yet';
   const completed = events.some(
-    (e) => e.activityTaskCompletedEventAttributes && String(e.activityTaskCompletedEventAttributes.scheduledEventId) === String(lock.eventId),
+    (e) =>
+      e.activityTaskCompletedEventAttributes &&
+      String(e.activityTaskCompletedEventAttributes.scheduledEventId) === String(lock.eventId),
   );
   return completed ? 'done' : 'in_flight';
 }
@@ -103,12 +113,20 @@ test('a worker killed while a dependent locks its bond, whose parent then fails:
       await new Promise((r) => worker.once('exit', r));
     }
     const survivor = hit ? await startWorkerProcess() : worker;
-    const [rootState, failingState, dependentState] = await Promise.all([sys.wait(root, 200_000), sys.wait(failing, 200_000), sys.wait(dependent, 200_000)]);
+    const [rootState, failingState, dependentState] = await Promise.all([
+      sys.wait(root, 200_000),
+      sys.wait(failing, 200_000),
+      sys.wait(dependent, 200_000),
+    ]);
     expect(rootState.status).toBe('confirmed');
     expect(failingState).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed' });
     if (dependentState.speculation_status === 'speculative') {
       // Locked, then rolled back because its parent failed: not its fault, so released in full.
-      expect(dependentState).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_failed', bond: { state: 'released' } });
+      expect(dependentState).toMatchObject({
+        status: 'rolled_back',
+        rollback_reason: 'parent_failed',
+        bond: { state: 'released' },
+      });
     } else {
       expect(dependentState).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_failed' });
     }

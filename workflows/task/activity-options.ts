@@ -20,7 +20,12 @@ export const QUICK_BOUNDED: ActivityOptions = { ...QUICK, retry: { ...QUICK.retr
 /** Chain activities are idempotent: retried without limit, never a double transfer. */
 export const CHAIN: ActivityOptions = {
   startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.stakeInsufficientFunds] },
+  retry: {
+    initialInterval: '1s',
+    maximumInterval: '30s',
+    backoffCoefficient: 2,
+    nonRetryableErrorTypes: [FAILURE_TYPES.stakeInsufficientFunds],
+  },
 };
 
 /**
@@ -31,7 +36,12 @@ export const CHAIN: ActivityOptions = {
 export const EXECUTION: ActivityOptions = {
   startToCloseTimeout: '30s',
   heartbeatTimeout: '5s',
-  retry: { maximumAttempts: 3, initialInterval: '1s', backoffCoefficient: 2, nonRetryableErrorTypes: [FAILURE_TYPES.invalidPayload] },
+  retry: {
+    maximumAttempts: 3,
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    nonRetryableErrorTypes: [FAILURE_TYPES.invalidPayload],
+  },
 };
 
 /**

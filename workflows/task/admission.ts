@@ -15,7 +15,8 @@ export async function admitAndBond(run: TaskRun, parentId: string, parentAgent: 
   // Registered before the admission: a rollback that cancels the request still frees the slot.
   run.compensations.register('end speculation (free the control slot)', () => endSpeculation(run));
   const request = { taskId: run.input.taskId, parentTaskId: parentId, agent: run.input.agent, parentAgent, depth };
-  const admit = () => taskActivities(QUICK, `admit: may this task speculate at depth ${depth}?`).admitSpeculation(request);
+  const admit = () =>
+    taskActivities(QUICK, `admit: may this task speculate at depth ${depth}?`).admitSpeculation(request);
   // A cancelled admission may still be applied by the control workflow after this task freed its slot,
   // leaking it until clean-up: with admission-awaited the answer is awaited (milliseconds), and a
   // rollback requested meanwhile takes effect right after, its compensation freeing the slot last.
@@ -49,7 +50,10 @@ export function startConfirmationTimer(run: TaskRun): void {
     try {
       // Once the parent's commitment has landed its outcome is settled: nothing is left to time out.
       const settled = () => Boolean(run.parent.confirmed) || (run.pipelinedCommits && Boolean(run.parent.committed));
-      const ended = () => FINAL_STATUSES.includes(run.state.status) || Boolean(run.rollbackRequest) || (run.endReasonFrozen && run.forwardEnded);
+      const ended = () =>
+        FINAL_STATUSES.includes(run.state.status) ||
+        Boolean(run.rollbackRequest) ||
+        (run.endReasonFrozen && run.forwardEnded);
       if (!(await condition(() => settled() || ended(), timeoutMs))) run.requestRollback('confirmation_timeout');
     } catch (err) {
       if (!isCancellation(err)) throw err;

@@ -48,9 +48,15 @@ export async function settleBond(run: TaskRun): Promise<void> {
   if (!state.bond || state.bond.state !== 'locked') return;
   // Frozen when the forward run ended (end-reason-frozen), so the status, the reason and this settlement agree.
   const reason = run.endReason();
-  if (reason && (run.systemFaultsReleased ? bondSettlement(reason) : bondSettlementBeforeSystemFaults(reason)) === 'slash') {
+  if (
+    reason &&
+    (run.systemFaultsReleased ? bondSettlement(reason) : bondSettlementBeforeSystemFaults(reason)) === 'slash'
+  ) {
     const slashPercentage = run.config!.speculation.stake.slash_percentage;
-    const slashed = await taskActivities(CHAIN, `slash: ${slashPercentage * 100}% of the bond to the treasury (${reason})`).slashBond({
+    const slashed = await taskActivities(
+      CHAIN,
+      `slash: ${slashPercentage * 100}% of the bond to the treasury (${reason})`,
+    ).slashBond({
       taskId: input.taskId,
       agent: input.agent,
       slashPercentage,
@@ -58,9 +64,14 @@ export async function settleBond(run: TaskRun): Promise<void> {
     });
     state.bond = { ...state.bond, state: 'slashed', slashed: slashed.slashed, returned: slashed.returned };
     metricsSink.bondSettled(state.bond.amount, slashed.slashed ?? 0);
-    await run.control.tell('agentSlashed', (control) => control.signal(agentSlashedSignal, { agent: input.agent, taskId: input.taskId }));
+    await run.control.tell('agentSlashed', (control) =>
+      control.signal(agentSlashedSignal, { agent: input.agent, taskId: input.taskId }),
+    );
   } else {
-    await taskActivities(CHAIN, `release: the bond back to ${input.agent}'s stake (${reason ?? 'confirmed'})`).releaseBond({
+    await taskActivities(
+      CHAIN,
+      `release: the bond back to ${input.agent}'s stake (${reason ?? 'confirmed'})`,
+    ).releaseBond({
       taskId: input.taskId,
       agent: input.agent,
       reason: reason ?? 'confirmed',
@@ -73,5 +84,7 @@ export async function settleBond(run: TaskRun): Promise<void> {
 /** The speculation is over (undone, settled, or never bonded): the control workflow frees its slot. */
 export async function endSpeculation(run: TaskRun): Promise<void> {
   const { taskId } = run.input;
-  await run.control.tell('speculationEnded', (control) => control.signal(speculationEndedSignal, { taskId, outcome: run.state.status }));
+  await run.control.tell('speculationEnded', (control) =>
+    control.signal(speculationEndedSignal, { taskId, outcome: run.state.status }),
+  );
 }

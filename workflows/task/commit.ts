@@ -34,7 +34,10 @@ async function commitOnAncestorsLanded(run: TaskRun): Promise<void> {
   await CancellationScope.nonCancellable(async () => {
     if (!run.commitBatch) {
       const entries = await batchToCommit(run);
-      const summary = entries.length > 1 ? `commit: ${entries.length} commitments on Solana, ancestors first` : 'commit: the output commitment on Solana';
+      const summary =
+        entries.length > 1
+          ? `commit: ${entries.length} commitments on Solana, ancestors first`
+          : 'commit: the output commitment on Solana';
       const { signatures } = await taskActivities(COMMIT, summary).sendCommitments({ entries });
       run.commitBatch = { owner: run.input.taskId, signatures };
       run.commitLanded = true;
@@ -66,7 +69,9 @@ async function commitOnAncestorsConfirmed(run: TaskRun): Promise<void> {
     if (!run.commitBatch) {
       const entries = await batchToCommit(run);
       const summary =
-        entries.length > 1 ? `commit: ${entries.length} commitments on Solana, ancestors first, one finality wait` : 'commit: the output commitment on Solana';
+        entries.length > 1
+          ? `commit: ${entries.length} commitments on Solana, ancestors first, one finality wait`
+          : 'commit: the output commitment on Solana';
       const { signatures } = await taskActivities(COMMIT, summary).commitResults({ entries });
       run.commitBatch = { owner: run.input.taskId, signatures };
     }
@@ -103,7 +108,9 @@ function commitEntry(run: TaskRun): CommitEntry {
 async function gatherBelow(run: TaskRun): Promise<CommitEntry[]> {
   const asked = unsettledDependents(run.state.dependents, run.settledDependents);
   if (!asked.length) return [];
-  await Promise.all(asked.map((d) => signalTask(d, (h) => h.signal(gatherCommitsSignal, { parentTaskId: run.input.taskId }))));
+  await Promise.all(
+    asked.map((d) => signalTask(d, (h) => h.signal(gatherCommitsSignal, { parentTaskId: run.input.taskId }))),
+  );
   await condition(() => asked.every((d) => run.gathered.has(d) || run.settledDependents.has(d)), COMMIT_GATHER_TIMEOUT);
   return asked.flatMap((d) => run.gathered.get(d) ?? []);
 }
@@ -116,7 +123,8 @@ async function gatherBelow(run: TaskRun): Promise<CommitEntry[]> {
  * handler), not in the run, so that the commands it issues keep their place in recorded histories.
  */
 export async function answerGathering(run: TaskRun, parentTaskId: string): Promise<void> {
-  const answer = (entries: CommitEntry[]) => signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: run.input.taskId, entries }));
+  const answer = (entries: CommitEntry[]) =>
+    signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: run.input.taskId, entries }));
   if (run.handedUp) return answer(run.handedUp);
   const ready = mayJoinParentBatch({
     status: run.state.status,

@@ -36,7 +36,11 @@ export class Compensations {
       try {
         await c.run();
       } catch (err) {
-        log.error('compensation failed for good; see agenc admin check-integrity', { taskId: this.taskId, step: c.name, error: rootMessage(err) });
+        log.error('compensation failed for good; see agenc admin check-integrity', {
+          taskId: this.taskId,
+          step: c.name,
+          error: rootMessage(err),
+        });
         failed(`${c.name} failed: ${rootMessage(err)}`);
       }
     }

@@ -55,11 +55,14 @@ export class ControlMailbox {
         continue;
       } catch (err) {
         if (Date.now() >= giveUpAt) {
-          log.error("speculation-control stayed missing; its clean-up frees this task's slots, a slash cooldown is lost", {
-            taskId: this.taskId,
-            undelivered: this.undelivered.map((m) => m.what),
-            error: rootMessage(err),
-          });
+          log.error(
+            "speculation-control stayed missing; its clean-up frees this task's slots, a slash cooldown is lost",
+            {
+              taskId: this.taskId,
+              undelivered: this.undelivered.map((m) => m.what),
+              error: rootMessage(err),
+            },
+          );
           return;
         }
       }

@@ -21,13 +21,25 @@ export async function pushStateTo(run: TaskRun, dependentId: string): Promise<vo
     rollbackRequested: Boolean(run.rollbackRequest),
   });
   if (news.kind === 'rolled_back') {
-    await signalTask(dependentId, (h) => h.signal(parentRolledBackSignal, { parentTaskId: input.taskId, reason: news.reason }));
+    await signalTask(dependentId, (h) =>
+      h.signal(parentRolledBackSignal, { parentTaskId: input.taskId, reason: news.reason }),
+    );
   } else if (news.kind === 'confirmed') {
-    await signalTask(dependentId, (h) => h.signal(parentConfirmedSignal, { parentTaskId: input.taskId, ...state.result!, batch: run.commitBatch }));
+    await signalTask(dependentId, (h) =>
+      h.signal(parentConfirmedSignal, { parentTaskId: input.taskId, ...state.result!, batch: run.commitBatch }),
+    );
   } else if (news.kind === 'executed') {
-    const executed: ParentExecuted = { parentTaskId: input.taskId, agent: input.agent, pendingAncestors: run.pendingAncestors(), ...state.result! };
+    const executed: ParentExecuted = {
+      parentTaskId: input.taskId,
+      agent: input.agent,
+      pendingAncestors: run.pendingAncestors(),
+      ...state.result!,
+    };
     await signalTask(dependentId, (h) => h.signal(parentExecutedSignal, executed));
-    if (run.commitLanded) await signalTask(dependentId, (h) => h.signal(parentCommittedSignal, { parentTaskId: input.taskId, batch: run.commitBatch! }));
+    if (run.commitLanded)
+      await signalTask(dependentId, (h) =>
+        h.signal(parentCommittedSignal, { parentTaskId: input.taskId, batch: run.commitBatch! }),
+      );
   }
 }
 

@@ -9,9 +9,13 @@ import type { TaskRun } from './task-run';
 /** Registers as the parent's dependent (it pushes its state from then on); a parent already finished is read instead. */
 export async function registerWithParent(run: TaskRun, parentId: string): Promise<void> {
   try {
-    await getExternalWorkflowHandle(taskWorkflowId(parentId)).signal(registerDependentSignal, { taskId: run.input.taskId });
+    await getExternalWorkflowHandle(taskWorkflowId(parentId)).signal(registerDependentSignal, {
+      taskId: run.input.taskId,
+    });
   } catch {
-    const outcome = await taskActivities(QUICK, `read the outcome of finished parent ${parentId}`).getTaskOutcome(parentId);
+    const outcome = await taskActivities(QUICK, `read the outcome of finished parent ${parentId}`).getTaskOutcome(
+      parentId,
+    );
     if (outcome.status === 'confirmed' && outcome.result) run.parent.confirmed = outcome.result;
     else run.requestRollback(outcome.status === 'failed' ? 'parent_failed' : 'parent_rolled_back');
   }
@@ -28,7 +32,9 @@ export async function awaitParent(run: TaskRun, until: () => boolean): Promise<v
   if (!run.parentLiveness) return void (await condition(until));
   const everyMs = run.config!.speculation.limits.gc_interval_ms;
   for (let waitMs = everyMs; !(await condition(until, waitMs)); waitMs = Math.min(2 * waitMs, 8 * everyMs)) {
-    const [closed] = await taskActivities(QUICK, `check: does parent task ${parentId} still run`).findClosedTasks([parentId]);
+    const [closed] = await taskActivities(QUICK, `check: does parent task ${parentId} still run`).findClosedTasks([
+      parentId,
+    ]);
     if (!closed) continue;
     const outcome = await lastStateOf(parentId);
     if (until()) return;
@@ -56,5 +62,6 @@ async function lastStateOf(taskId: string): Promise<TaskState | undefined> {
 /** Tells the parent this task reached a final state, so it may compensate (it waits for its subtree first). */
 export async function tellParentSettled(run: TaskRun): Promise<void> {
   const { parentTaskId, taskId } = run.input;
-  if (parentTaskId) await signalTask(parentTaskId, (h) => h.signal(dependentSettledSignal, { taskId, status: run.state.status }));
+  if (parentTaskId)
+    await signalTask(parentTaskId, (h) => h.signal(dependentSettledSignal, { taskId, status: run.state.status }));
 }

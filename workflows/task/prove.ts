@@ -1,6 +1,12 @@
 /** Proof: a Groth16 proof of the output from the agenc-proofs queue, then its verification. */
 import { isCancellation } from '@temporalio/workflow';
-import { classifyProofFailure, proofActivityLost, proofFailureReason, provesBeforeParentConfirmed, rootMessage } from '../task-decisions';
+import {
+  classifyProofFailure,
+  proofActivityLost,
+  proofFailureReason,
+  provesBeforeParentConfirmed,
+  rootMessage,
+} from '../task-decisions';
 import { proofActivities, verificationActivities } from './activity-options';
 import { awaitParent } from './parent';
 import { OwnFault, type TaskRun } from './task-run';
@@ -9,7 +15,13 @@ import { OwnFault, type TaskRun } from './task-run';
 export async function prove(run: TaskRun): Promise<void> {
   const { input, state } = run;
   const optimisticProofs = run.config!.speculation.features.enable_optimistic_proofs;
-  if (!provesBeforeParentConfirmed({ hasParent: Boolean(input.parentTaskId), parentConfirmed: Boolean(run.parent.confirmed), optimisticProofs })) {
+  if (
+    !provesBeforeParentConfirmed({
+      hasParent: Boolean(input.parentTaskId),
+      parentConfirmed: Boolean(run.parent.confirmed),
+      optimisticProofs,
+    })
+  ) {
     run.enter('awaiting_ancestors', `parent task ${input.parentTaskId} to be confirmed before proving`);
     await awaitParent(run, () => Boolean(run.parent.confirmed));
   }
@@ -27,8 +39,16 @@ export async function prove(run: TaskRun): Promise<void> {
       output: state.result!.output,
       salt: state.result!.salt,
     });
-    const expected = { taskId: input.taskId, agent: input.agent, outputCommitment: state.result!.commitment, parentCommitment: parent?.commitment ?? '0' };
-    const verdict = await verificationActivities(run.config!, 'verify: the proof against the verification key').verifyProof({
+    const expected = {
+      taskId: input.taskId,
+      agent: input.agent,
+      outputCommitment: state.result!.commitment,
+      parentCommitment: parent?.commitment ?? '0',
+    };
+    const verdict = await verificationActivities(
+      run.config!,
+      'verify: the proof against the verification key',
+    ).verifyProof({
       record: run.proofRecord,
       expected,
     });
@@ -36,12 +56,17 @@ export async function prove(run: TaskRun): Promise<void> {
   } catch (err) {
     if (isCancellation(err)) {
       // Rolled back while proving: no verified proof will come.
-      if (state.proof.state === 'generating') state.proof = { state: 'none', error: 'not finished: the task rolled back while proving' };
+      if (state.proof.state === 'generating')
+        state.proof = { state: 'none', error: 'not finished: the task rolled back while proving' };
       throw err;
     }
     return proofFailed(run, err);
   }
-  state.proof = { state: 'verified', verification_key_hash: run.proofRecord.verification_key_hash, duration_ms: run.proofRecord.timing.duration_ms };
+  state.proof = {
+    state: 'verified',
+    verification_key_hash: run.proofRecord.verification_key_hash,
+    duration_ms: run.proofRecord.timing.duration_ms,
+  };
 }
 
 async function proofFailed(run: TaskRun, err: unknown): Promise<never> {

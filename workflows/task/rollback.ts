@@ -20,7 +20,10 @@ export async function rollBack(run: TaskRun): Promise<void> {
   if (run.ownFault) state.error = run.ownFault.message;
   await CancellationScope.nonCancellable(async () => {
     const dependents = unsettledDependents(state.dependents, run.settledDependents);
-    run.enter('rolling_back', `${dependents.length ? `dependent(s) ${dependents.join(', ')} to roll back, then ` : ''}this task's compensations`);
+    run.enter(
+      'rolling_back',
+      `${dependents.length ? `dependent(s) ${dependents.join(', ')} to roll back, then ` : ''}this task's compensations`,
+    );
     await pushStateToAll(run);
     await subtreeSettled(run);
     await run.compensations.runAll(reason, (failure) => run.recordError(failure));
@@ -28,9 +31,15 @@ export async function rollBack(run: TaskRun): Promise<void> {
   if (state.speculation_status === 'pending') state.speculation_status = 'non_speculative';
   run.enter(unconfirmedStatus(Boolean(run.ownFault), Boolean(run.rollbackRequest)));
   upsertSearchAttributes([{ key: SA.rollbackReason, value: reason }]);
-  const why = rollbackExplanation(reason, { parentTaskId: input.parentTaskId, rootTaskId: input.rootTaskId, error: state.error });
+  const why = rollbackExplanation(reason, {
+    parentTaskId: input.parentTaskId,
+    rootTaskId: input.rootTaskId,
+    error: state.error,
+  });
   const bond = state.bond ? `${state.bond.amount} lamports ${state.bond.state}` : 'none';
-  setCurrentDetails(`**${state.status}** — ${why}; bond ${bond}; ${state.dependents.length} dependent(s) rolled back first`);
+  setCurrentDetails(
+    `**${state.status}** — ${why}; bond ${bond}; ${state.dependents.length} dependent(s) rolled back first`,
+  );
   // A root that fails on its own is a failure, not a rollback; a speculative task's failure undoes speculation.
   const speculative = state.speculation_status === 'speculative';
   if (state.status === 'rolled_back' || speculative) metricsSink.rolledBack(reason, speculative);
@@ -47,14 +56,23 @@ async function subtreeSettled(run: TaskRun): Promise<void> {
   const unsettled = () => unsettledDependents(run.state.dependents, run.settledDependents);
   while (!(await condition(() => !unsettled().length, SUBTREE_CHECK_INTERVAL))) {
     const waitingFor = unsettled();
-    const closed = await taskActivities(QUICK, `check: which of ${waitingFor.length} unsettled dependent(s) still run`).findClosedTasks(waitingFor);
+    const closed = await taskActivities(
+      QUICK,
+      `check: which of ${waitingFor.length} unsettled dependent(s) still run`,
+    ).findClosedTasks(waitingFor);
     for (const d of closed) {
-      log.warn('dependent closed without settling (terminated?); its compensations did not run', { taskId: run.input.taskId, dependent: d });
+      log.warn('dependent closed without settling (terminated?); its compensations did not run', {
+        taskId: run.input.taskId,
+        dependent: d,
+      });
       run.settledDependents.add(d);
     }
     const still = unsettled();
     if (still.length) {
-      log.warn('still waiting for dependents to settle before compensating', { taskId: run.input.taskId, dependents: still });
+      log.warn('still waiting for dependents to settle before compensating', {
+        taskId: run.input.taskId,
+        dependents: still,
+      });
       run.enter('rolling_back', `dependent(s) ${still.join(', ')} to settle, then this task's compensations`);
     }
   }

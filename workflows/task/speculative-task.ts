@@ -29,10 +29,12 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   const run = new TaskRun(input);
   // Registered in this order so that signals delivered with the start are handled as they always were.
   setHandler(registerDependentSignal, ({ taskId }) => run.heardDependentRegistered(taskId), {
-    description: 'A dependent task registers; the parent pushes its current state to it at once and every change after.',
+    description:
+      'A dependent task registers; the parent pushes its current state to it at once and every change after.',
   });
   setHandler(parentExecutedSignal, (executed) => run.heardParentExecuted(executed), {
-    description: 'The parent has executed (not yet confirmed): its output, salt, commitment and unconfirmed-ancestor count.',
+    description:
+      'The parent has executed (not yet confirmed): its output, salt, commitment and unconfirmed-ancestor count.',
   });
   setHandler(parentProgressSignal, ({ pendingAncestors }) => run.heardParentProgress(pendingAncestors), {
     description: "The parent's count of unconfirmed ancestors changed.",
@@ -49,9 +51,12 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   setHandler(forceRollbackSignal, () => run.requestRollback('forced'), {
     description: 'Operator: roll this task and its whole subtree back through their compensations.',
   });
-  setHandler(dependentSettledSignal, ({ taskId }) => run.heardDependentSettled(taskId), { description: 'A dependent reached a final state.' });
+  setHandler(dependentSettledSignal, ({ taskId }) => run.heardDependentSettled(taskId), {
+    description: 'A dependent reached a final state.',
+  });
   setHandler(gatherCommitsSignal, ({ parentTaskId }) => run.heardGatheringRequest(parentTaskId), {
-    description: 'The parent is committing: a proven dependent answers with what is proven in its subtree, to go on-chain in the same batch.',
+    description:
+      'The parent is committing: a proven dependent answers with what is proven in its subtree, to go on-chain in the same batch.',
   });
   setHandler(commitsReadySignal, ({ taskId, entries }) => run.heardGatheringAnswer(taskId, entries), {
     description: "A dependent's answer to gathering: its proven subtree, ancestors first.",
@@ -59,6 +64,8 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   setHandler(proofRecordQuery, () => run.proofRecord ?? null, {
     description: 'The Groth16 proof record: proof, public signals, verification-key hash, timing.',
   });
-  setHandler(taskStateQuery, () => run.state, { description: "The task's full state: status, speculation status, depth, bond, proof, timestamps." });
+  setHandler(taskStateQuery, () => run.state, {
+    description: "The task's full state: status, speculation status, depth, bond, proof, timestamps.",
+  });
   return run.run();
 }

@@ -22,7 +22,13 @@ import { type CommitBatch, type ParentConfirmed, type ParentExecuted, taskClosed
 import type { MetricsSinks } from '../../shared/metrics-sink';
 import type { CommitEntry, ProofRecord } from '../../shared/proof-records';
 import { SA } from '../../shared/search-attributes';
-import { type RollbackReason, type TaskInput, type TaskOutput, type TaskState, type TaskStatus } from '../../shared/task-model';
+import {
+  type RollbackReason,
+  type TaskInput,
+  type TaskOutput,
+  type TaskState,
+  type TaskStatus,
+} from '../../shared/task-model';
 import { setLogPhase } from '../log-attributes';
 import { endReason, rollbackTakesEffect, rootMessage, unconfirmedAncestors } from '../task-decisions';
 import { QUICK, taskActivities } from './activity-options';
@@ -190,7 +196,10 @@ export class TaskRun {
 
   /** Cancels the forward run, unless the task is past the point where a rollback can take effect. */
   requestRollback(reason: RollbackReason): void {
-    if (!rollbackTakesEffect(this.state.status, Boolean(this.rollbackRequest), this.endReasonFrozen && this.forwardEnded)) return;
+    if (
+      !rollbackTakesEffect(this.state.status, Boolean(this.rollbackRequest), this.endReasonFrozen && this.forwardEnded)
+    )
+      return;
     log.warn('rollback requested', { taskId: this.input.taskId, reason });
     this.rollbackRequest = reason;
     this.forward.cancel();
@@ -223,7 +232,11 @@ export class TaskRun {
    * them waiting. Not the agent's fault: a bond is released.
    */
   systemError(where: string, err: unknown): void {
-    log.error('unexpected permanent failure; rolling back as system_error', { taskId: this.input.taskId, where, error: rootMessage(err) });
+    log.error('unexpected permanent failure; rolling back as system_error', {
+      taskId: this.input.taskId,
+      where,
+      error: rootMessage(err),
+    });
     this.state.error = `${where} failed: ${rootMessage(err)}`;
     this.rollbackRequest ??= 'system_error';
   }
@@ -361,7 +374,9 @@ export class TaskRun {
   /** Final: the parent hears it, the control workflow frees the admission slot (max_pending_operations). */
   private async close(): Promise<void> {
     await tellParentSettled(this);
-    await this.control.tell('taskClosed', (control) => control.signal(taskClosedSignal, { taskId: this.input.taskId, status: this.state.status }));
+    await this.control.tell('taskClosed', (control) =>
+      control.signal(taskClosedSignal, { taskId: this.input.taskId, status: this.state.status }),
+    );
     await this.control.deliverUndelivered((what) => this.waitFor(what));
     await condition(allHandlersFinished);
   }
