@@ -65,7 +65,7 @@ describe('every key, a value of the wrong type', () => {
         const mine = problems.filter((p) => p.path === key);
         expect(mine).toHaveLength(1);
         expect(mine[0]!.value).toEqual(value);
-        expect(formatProblem(mine[0]!)).toMatch(new RegExp(`^${key.replace(/\./g, '\\.')} = .+ (must|is)`));
+        expect(formatProblem(mine[0]!)).toMatch(new RegExp(`^${key.replace(/\./g, '\\.')} = .+ (must|is)`, 's'));
       }),
       { numRuns: 30 },
     );
