@@ -11,8 +11,9 @@
  * (`npm run test:fast -- test/fast/cascade`).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
+import { jestCounts } from './jest-counts';
 import { ensureVenv } from '../workers/temporal-dev-server';
 
 const root = path.resolve(__dirname, '..');
@@ -84,19 +85,9 @@ async function main(): Promise<void> {
     if (check.ok) passed += 1;
     else failed += 1;
   }
-  try {
-    const summary = JSON.parse(readFileSync(results, 'utf8')) as {
-      numPassedTests: number;
-      numFailedTests: number;
-      numRuntimeErrorTestSuites: number;
-    };
-    passed += summary.numPassedTests;
-    // A suite that could not run (a syntax error, a failing beforeAll) has no test results: count it as a failure.
-    failed += summary.numFailedTests + summary.numRuntimeErrorTestSuites;
-  } catch {
-    failed += 1;
-    process.stderr.write('jest wrote no results (it crashed before running tests)\n');
-  }
+  const counts = jestCounts(results);
+  passed += counts.passed;
+  failed += counts.failed;
   if (!jest.ok && failed === 0) failed += 1;
   process.stderr.write(
     `\n${steps.map((s) => `${s.name}: ${s.ok ? 'ok' : 'FAILED'} in ${s.seconds.toFixed(1)} s`).join('; ')}\n`,

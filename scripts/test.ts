@@ -4,8 +4,9 @@
  * `N passed, N failed` that CI reads. Extra arguments go to jest (`npm test -- test/workflows`).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
+import { jestCounts } from './jest-counts';
 import { ensureVenv } from '../workers/temporal-dev-server';
 
 const root = path.resolve(__dirname, '..');
@@ -42,19 +43,9 @@ const results = path.join(root, '.data', 'test', 'jest-results.json');
 mkdirSync(path.dirname(results), { recursive: true });
 rmSync(results, { force: true });
 const jestOk = step('jest', bin('jest'), ['--json', `--outputFile=${results}`, ...jestArgs]);
-try {
-  const summary = JSON.parse(readFileSync(results, 'utf8')) as {
-    numPassedTests: number;
-    numFailedTests: number;
-    numRuntimeErrorTestSuites: number;
-  };
-  passed += summary.numPassedTests;
-  // A suite that could not run (a syntax error, a failing beforeAll) has no test results: count it as a failure.
-  failed += summary.numFailedTests + summary.numRuntimeErrorTestSuites;
-} catch {
-  failed += 1;
-  process.stderr.write('jest wrote no results (it crashed before running tests)\n');
-}
+const counts = jestCounts(results);
+passed += counts.passed;
+failed += counts.failed;
 if (!jestOk && failed === 0) failed += 1;
 process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
 process.exitCode = failed ? 1 : 0;

@@ -12,9 +12,6 @@ beforeAll(async () => {
 });
 afterAll(() => rig?.close());
 
-const seqOf = (activity: Parameters<FastRig['stubs']['called']>[0], taskId: string) =>
-  rig.stubs.called(activity, taskId)[0]?.seq ?? Infinity;
-
 test('a parent whose proof does not verify fails (slashed); its speculative subtree rolls back deepest first, bonds released', async () => {
   const agent = 'cascade';
   const [gate, root, c1, c2] = ['cas-gate', 'cas-root', 'cas-c1', 'cas-c2'];
@@ -51,8 +48,8 @@ test('a parent whose proof does not verify fails (slashed); its speculative subt
     ['rolled_back', 'parent_rolled_back', 'speculative', 'released'],
   ]);
   // Deepest first: each settled only after the one below it.
-  expect(seqOf('releaseBond', c2)).toBeLessThan(seqOf('releaseBond', c1));
-  expect(seqOf('releaseBond', c1)).toBeLessThan(seqOf('slashBond', root));
+  expect(rig.stubs.firstSeq('releaseBond', c2)).toBeLessThan(rig.stubs.firstSeq('releaseBond', c1));
+  expect(rig.stubs.firstSeq('releaseBond', c1)).toBeLessThan(rig.stubs.firstSeq('slashBond', root));
   expect([...rig.stubs.called('slashBond', c1), ...rig.stubs.called('slashBond', c2)]).toEqual([]);
   for (const s of finals) expect(s.timestamps.rolling_back).toBeDefined();
   expect(rig.metrics.filter((m) => m.name === 'rolledBack').map((m) => m.args)).toEqual([

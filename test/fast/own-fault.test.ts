@@ -16,9 +16,6 @@ beforeAll(async () => {
 });
 afterAll(() => rig?.close());
 
-const seqOf = (activity: Parameters<FastRig['stubs']['called']>[0], taskId: string) =>
-  rig.stubs.called(activity, taskId)[0]?.seq ?? Infinity;
-
 test("proof_failed: slashed; an operator's force-rollback and its parent's rollback while it waits for its subtree change nothing", async () => {
   const agent = 'claimant';
   const [p, c, g] = ['pf-parent', 'pf-claimant', 'pf-grandchild'];
@@ -77,7 +74,7 @@ test("proof_failed: slashed; an operator's force-rollback and its parent's rollb
   ]);
   expect(rig.stubs.called('releaseBond', c)).toEqual([]);
   // Deepest first: the grandchild settled before the claimant, the claimant before its parent ended.
-  expect(seqOf('releaseBond', g)).toBeLessThan(seqOf('slashBond', c));
+  expect(rig.stubs.firstSeq('releaseBond', g)).toBeLessThan(rig.stubs.firstSeq('slashBond', c));
   expect(rig.stubs.lockedBonds()).toEqual([]);
   await rig.controlUntil(
     'the cooldown, the speculations ended',

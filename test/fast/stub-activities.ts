@@ -181,6 +181,11 @@ export class StubActivities {
     return this.calls.filter((c) => c.activity === activity && (taskId === undefined || c.taskId === taskId));
   }
 
+  /** The arrival order of the first call of `activity` for `taskId`; Infinity when there was none (it sorts last). */
+  firstSeq(activity: ActivityName, taskId: string): number {
+    return this.called(activity, taskId)[0]?.seq ?? Infinity;
+  }
+
   /** Bonds still locked on the stub chain. */
   lockedBonds(): string[] {
     return [...this.bonds].filter(([, b]) => b.state === 'locked').map(([id]) => id);
