@@ -4,7 +4,8 @@
 #
 #   ADMIN_TOKEN=... scripts/emergency-rollback.sh
 #
-# Environment: ADMIN_TOKEN (required), AGENC_URL (default http://localhost:9090),
+# Environment: ADMIN_TOKEN (required; `agenc rollout abort` below needs it too), AGENC_URL (default
+# $AGENC_ADMIN_URL, the CLI's, else http://localhost:9090),
 # DRAIN_TIMEOUT_MS (how long the drain may wait for active speculative tasks; default 110000).
 # Exit: 0 no speculative task left; 1 some still active; 2 the admin API refused or was unreachable.
 # Each change from the runbook's text is marked "FIX:".
@@ -16,7 +17,7 @@
 # pipelines are errors.
 set -uo pipefail
 
-AGENC_URL="${AGENC_URL:-http://localhost:9090}"
+AGENC_URL="${AGENC_URL:-${AGENC_ADMIN_URL:-http://localhost:9090}}"
 # FIX: fail at once with a clear message instead of sending "Authorization: Bearer " and getting 401s.
 : "${ADMIN_TOKEN:?ADMIN_TOKEN must be set (the admin bearer token the worker was started with)}"
 DRAIN_TIMEOUT_MS="${DRAIN_TIMEOUT_MS:-110000}"

@@ -20,12 +20,14 @@ Options:
 
 Environment:
   ADMIN_TOKEN  the admin bearer token the worker was started with (required)
-  AGENC_URL    the worker's metrics/admin address (default http://localhost:9090)
+  AGENC_URL    the worker's metrics/admin address (default $AGENC_ADMIN_URL, as the agenc CLI
+               reads it, else http://localhost:9090)
 
 Exit status: 0 drained, no speculative task active; 1 speculative tasks still active at the
 timeout (wait longer, or force them back with scripts/emergency-rollback.sh); 2 usage error, or
 the admin API refused the request or could not be reached.
-After the rollback, `agenc speculation resume` lets speculation start again.
+After the rollback, `agenc speculation resume` (with the same ADMIN_TOKEN: the CLI's writes go
+through the admin API too) lets speculation start again.
 EOF
 }
 
@@ -53,7 +55,7 @@ while (( $# )); do
   esac
 done
 
-AGENC_URL="${AGENC_URL:-http://localhost:9090}"
+AGENC_URL="${AGENC_URL:-${AGENC_ADMIN_URL:-http://localhost:9090}}"
 if [[ -z "${ADMIN_TOKEN:-}" ]]; then
   echo "graceful-drain: ADMIN_TOKEN must be set (the admin bearer token the worker was started with)" >&2
   exit 2

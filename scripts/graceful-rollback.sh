@@ -4,7 +4,8 @@
 #
 #   ADMIN_TOKEN=... scripts/graceful-rollback.sh
 #
-# Environment: ADMIN_TOKEN (required), AGENC_URL (default http://localhost:9090),
+# Environment: ADMIN_TOKEN (required; `agenc rollout abort` below needs it too), AGENC_URL (default
+# $AGENC_ADMIN_URL, the CLI's, else http://localhost:9090),
 # WAIT_SECONDS (natural drain limit, default 600), POLL_SECONDS (default 10).
 # Exit: 0 drained and disabled; 1 disabled but speculative tasks were still active at the limit
 # (run scripts/emergency-rollback.sh); 2 the admin API refused or was unreachable.
@@ -15,7 +16,7 @@
 
 set -uo pipefail
 
-AGENC_URL="${AGENC_URL:-http://localhost:9090}"
+AGENC_URL="${AGENC_URL:-${AGENC_ADMIN_URL:-http://localhost:9090}}"
 # FIX: a missing token is reported, not sent as "Bearer ".
 : "${ADMIN_TOKEN:?ADMIN_TOKEN must be set (the admin bearer token the worker was started with)}"
 WAIT_SECONDS="${WAIT_SECONDS:-600}"

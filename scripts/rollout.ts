@@ -4,13 +4,17 @@
  *
  *   npx tsx scripts/rollout.ts --name canary [--plan config/rollout-plan.example.json] [--attach] [--every 5s]
  *
- * --attach watches a rollout that is already running instead of starting one. Exit code: 0 when the
- * rollout completed, 1 when it was aborted, 2 on bad arguments or plan, 3 when Temporal is unreachable.
+ * --attach watches a rollout that is already running instead of starting one. The start is an operator
+ * write: it goes through the worker's admin API with the token, as `agenc rollout start` does
+ * (AGENC_ADMIN_URL, ADMIN_TOKEN or npm start's .data/admin-token); watching reads Temporal. Exit code: 0
+ * when the rollout completed, 1 when it was aborted, 2 on bad arguments, plan or token, 3 when Temporal
+ * or the admin API is unreachable.
  */
 import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { connectClient } from '../temporal/connection';
-import { checkName, loadPlanFile, planText, rolloutStatus, startRollout } from '../client/commands/rollout';
+import { adminRequest, resolveAdmin } from '../client/admin';
+import { checkName, loadPlanFile, planText, rolloutStatus } from '../client/commands/rollout';
 import { CliError } from '../client/output';
 import type { Duration } from '@temporalio/common';
 import { type Decision, parseDuration, type RolloutStatus } from '../shared/rollout-model';
@@ -41,10 +45,13 @@ async function main(): Promise<number> {
   const client = await connectClient();
   try {
     if (!values.attach) {
-      const { plan, source } = loadPlanFile(values.plan);
+      const { plan, source, raw } = loadPlanFile(values.plan);
       process.stdout.write(`${planText(name, plan)}\n(plan from ${source})\n`);
-      const handle = await startRollout(client, name, plan);
-      process.stdout.write(`started ${handle.workflowId}\n`);
+      const { body } = await adminRequest<{ workflow_id: string }>(resolveAdmin({}), 'POST', '/admin/rollout/start', {
+        name,
+        ...(raw === undefined ? {} : { plan: raw }),
+      });
+      process.stdout.write(`started ${body.workflow_id}\n`);
     }
     let stop = false;
     process.once('SIGINT', () => {

@@ -2,7 +2,9 @@
  * The worker's HTTP server (port 9090 by default, as the runbook uses it): `/metrics` for Prometheus
  * and the admin API. Admin writes need `Authorization: Bearer $ADMIN_TOKEN` (compared in constant
  * time); `GET /admin/status` is read-only and open, as the runbook's post-rollback check calls it
- * without a token.
+ * without a token. Every operator write of the `agenc` CLI comes here (client/admin.ts), never straight
+ * to Temporal: live configuration, pause/resume/drain/force-rollback, restore-control, rollouts'
+ * start/pause/resume/approve/abort, and stake init/withdraw/release-bond.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -11,16 +13,36 @@ import type { Client } from '@temporalio/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { ControlNotRunningError, controlHandle, controlStatus, statusBody } from '../temporal/control';
-import { ConfigError, formatProblem } from '../config/schema';
+import { z } from 'zod';
+import {
+  ControlNotRunningError,
+  controlHandle,
+  controlStatus,
+  ensureControl,
+  startControlFromFile,
+  statusBody,
+} from '../temporal/control';
+import { ConfigError, formatProblem, parseConfig } from '../config/schema';
 import { loadConfig, TomlSyntaxError } from '../config/load';
 import {
   drainSignal,
   forceRollbackAllSignal,
+  pauseSignal,
   replaceConfigUpdate,
+  resumeSignal,
+  rolloutAbortSignal,
+  rolloutApproveSignal,
+  rolloutPauseSignal,
+  rolloutResumeSignal,
   setConfigUpdate,
   type ControlStatus,
 } from '../shared/messages';
+import { defaultPlan, parsePlan, ROLLOUT_NAME_PATTERN, rolloutWorkflowId } from '../shared/rollout-model';
+import type { OperatorRequest } from '../shared/operator-contract';
+import type { SettleBondResult, StakeInitResult, StakeWithdrawResult } from '../shared/stake-records';
+import { runOperatorAction } from '../client/commands/operator';
+import { rolloutStatus, startRollout } from '../client/commands/rollout';
+import { CliError } from '../client/output';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -92,6 +114,27 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A JSON body checked against `schema`; a 400 names each field at fault and shows an example. */
+function parseBody<T>(schema: z.ZodType<T>, body: unknown, example: string): T {
+  const result = schema.safeParse(body ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  throw new HttpError(400, `body ${problems.join('; ')} (for example ${example})`, { problems });
+}
+
+const rolloutName = z
+  .string({ required_error: 'is required (the rollout name, e.g. "canary")' })
+  .regex(
+    ROLLOUT_NAME_PATTERN,
+    'is not a rollout name (letters, digits, _ . -, 1-48 characters, starting with a letter or digit)',
+  );
+const lamports = z
+  .number()
+  .int('must be a whole number of lamports')
+  .positive('must be > 0')
+  .max(Number.MAX_SAFE_INTEGER);
+const text = (what: string) => z.string({ required_error: `is required (${what})` }).min(1, 'must not be empty');
+
 export async function startHttpServer(
   opts: HttpServerOptions,
 ): Promise<{ server: Server; port: number; close(): Promise<void> }> {
@@ -156,6 +199,65 @@ export async function startHttpServer(
     }
   };
 
+  /** Pause and resume: the control workflow's signal, then its status. */
+  const controlSignal =
+    (signal: typeof pauseSignal | typeof resumeSignal, what: string) => async (req: IncomingMessage) => {
+      requireToken(req);
+      await status();
+      await controlHandle(client).signal(signal);
+      logger.warn(what);
+      return [200, statusBody(await status())] as [number, unknown];
+    };
+
+  /** An operator request on the worker that holds the chain; its refusal (the root cause) is a 400. */
+  const operatorAction = async <T>(request: OperatorRequest): Promise<T> => {
+    try {
+      return await runOperatorAction<T>(client, request);
+    } catch (err) {
+      if (err instanceof CliError) throw new HttpError(400, err.message);
+      throw err;
+    }
+  };
+
+  /** A running rollout's status; 404 when there is none of that name. */
+  const rolloutNow = async (name: string) => {
+    try {
+      return await rolloutStatus(client, name);
+    } catch (err) {
+      if (err instanceof CliError) throw new HttpError(404, err.message);
+      throw err;
+    }
+  };
+
+  /** Pause, resume, approve or abort a rollout that has not ended (409 if it has), then its status a moment later. */
+  const rolloutSignal =
+    (signal: 'pause' | 'resume' | 'approve' | 'abort') =>
+    async (req: IncomingMessage): Promise<[number, unknown]> => {
+      requireToken(req);
+      const body = parseBody(
+        z.object({ name: rolloutName, reason: z.string().max(1000).optional() }).strict(),
+        await readBody(req),
+        signal === 'abort' ? '{"name": "canary", "reason": "why"}' : '{"name": "canary"}',
+      );
+      const before = await rolloutNow(body.name);
+      if (before.state === 'completed' || before.state === 'aborted') {
+        throw new HttpError(409, `rollout "${body.name}" has already ended (${before.state})`, { state: before.state });
+      }
+      const handle = client.workflow.getHandle(rolloutWorkflowId(body.name));
+      if (signal === 'pause') await handle.signal(rolloutPauseSignal);
+      else if (signal === 'resume') await handle.signal(rolloutResumeSignal);
+      else if (signal === 'approve') await handle.signal(rolloutApproveSignal);
+      else
+        await handle.signal(rolloutAbortSignal, {
+          reason: body.reason ?? 'aborted by an operator (agenc rollout abort)',
+        });
+      logger.warn({ rollout: body.name, signal, reason: body.reason }, `rollout ${signal} through the admin API`);
+      // The signal is handled on a worker in a moment; show the state a little after it.
+      await sleep(500);
+      const after = await rolloutStatus(client, body.name).catch(() => before);
+      return [200, { signal, name: body.name, status: after }];
+    };
+
   const routes: Record<string, (req: IncomingMessage, url: URL) => Promise<[number, unknown]>> = {
     'GET /metrics': async () => [200, await opts.registry.metrics()],
     'GET /healthz': async () => [200, { ok: true }],
@@ -219,6 +321,109 @@ export async function startHttpServer(
       const s = await waitForNoActive(limit);
       const body = { rolled_back: before.active_tasks - s.active_tasks, remaining: s.active_tasks, ...statusBody(s) };
       return [s.active_tasks === 0 ? 200 : 504, body];
+    },
+    'POST /admin/speculation/pause': controlSignal(pauseSignal, 'pause requested: no new speculation until resume'),
+    'POST /admin/speculation/resume': controlSignal(resumeSignal, 'resume requested: pause and drain cleared'),
+    'POST /admin/speculation/restore-control': async (req) => {
+      requireToken(req);
+      const body = parseBody(
+        z.object({ config: z.record(z.unknown()).optional() }).strict(),
+        await readBody(req),
+        '{} (from its last state) or {"config": {"speculation": {…}}} (from a configuration)',
+      );
+      let outcome: string;
+      if (body.config) {
+        const parsed = parseConfig(body.config);
+        if (!parsed.ok)
+          throw new HttpError(400, 'configuration rejected', { problems: parsed.problems.map(formatProblem) });
+        outcome = await startControlFromFile(client, body.config);
+      } else {
+        try {
+          // The worker's file is read only for a first start ever; a closed run is restored from its own state.
+          outcome = (await ensureControl(client, opts.rawConfig())).outcome;
+        } catch (err) {
+          if (err instanceof ControlNotRunningError) throw new HttpError(503, err.message);
+          throw err;
+        }
+      }
+      logger.warn({ outcome, from_config: Boolean(body.config) }, 'restore-control through the admin API');
+      return [200, { outcome, ...statusBody(await controlStatus(client)) }];
+    },
+    'POST /admin/rollout/start': async (req) => {
+      requireToken(req);
+      const body = parseBody(
+        z.object({ name: rolloutName, plan: z.unknown().optional() }).strict(),
+        await readBody(req),
+        '{"name": "canary", "plan": {"phases": [...]}} (no plan: the runbook\'s)',
+      );
+      const parsed = body.plan === undefined ? { ok: true as const, plan: defaultPlan() } : parsePlan(body.plan);
+      if (!parsed.ok) throw new HttpError(400, 'plan is invalid', { problems: parsed.problems });
+      let handle;
+      try {
+        handle = await startRollout(client, body.name, parsed.plan);
+      } catch (err) {
+        if (err instanceof CliError) throw new HttpError(409, err.message);
+        throw err;
+      }
+      logger.warn({ rollout: body.name }, 'rollout started through the admin API');
+      return [
+        200,
+        { started: true, name: body.name, workflow_id: handle.workflowId, run_id: handle.firstExecutionRunId },
+      ];
+    },
+    'POST /admin/rollout/pause': rolloutSignal('pause'),
+    'POST /admin/rollout/resume': rolloutSignal('resume'),
+    'POST /admin/rollout/approve': rolloutSignal('approve'),
+    'POST /admin/rollout/abort': rolloutSignal('abort'),
+    'POST /admin/stake/init': async (req) => {
+      requireToken(req);
+      const body = parseBody(
+        z.object({ agent: text('agent name'), amount: lamports, request_id: z.string().min(1).optional() }).strict(),
+        await readBody(req),
+        '{"agent": "default", "amount": 1000000000}',
+      );
+      const result = await operatorAction<StakeInitResult>({
+        kind: 'stakeInit',
+        input: { agent: body.agent, amount: body.amount, requestId: body.request_id },
+      });
+      logger.info({ agent: body.agent, amount: body.amount }, 'stake deposited through the admin API');
+      return [200, result];
+    },
+    'POST /admin/stake/withdraw': async (req) => {
+      requireToken(req);
+      const body = parseBody(
+        z
+          .object({ agent: text('agent name'), amount: lamports.optional(), request_id: z.string().min(1).optional() })
+          .strict(),
+        await readBody(req),
+        '{"agent": "default", "amount": 1000} (no amount: everything available)',
+      );
+      const result = await operatorAction<StakeWithdrawResult>({
+        kind: 'stakeWithdraw',
+        input: { agent: body.agent, amount: body.amount, requestId: body.request_id },
+      });
+      logger.info({ agent: body.agent, amount: body.amount }, 'stake withdrawn through the admin API');
+      return [200, result];
+    },
+    'POST /admin/stake/release-bond': async (req) => {
+      requireToken(req);
+      const body = parseBody(
+        z
+          .object({
+            task_id: text('the task whose bond to release'),
+            reason: text('why'),
+            agent: z.string().min(1).optional(),
+          })
+          .strict(),
+        await readBody(req),
+        '{"task_id": "…", "reason": "terminated by mistake"}',
+      );
+      const result = await operatorAction<SettleBondResult>({
+        kind: 'releaseBond',
+        input: { taskId: body.task_id, reason: body.reason, agent: body.agent },
+      });
+      logger.warn({ task_id: body.task_id, reason: body.reason }, 'bond release through the admin API');
+      return [200, result];
     },
   };
 

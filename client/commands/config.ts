@@ -1,4 +1,4 @@
-/** `agenc config validate|show|set`. */
+/** `agenc config validate|show|set`; `set` goes through the admin API (`POST /admin/config`) with the token. */
 import type { Command } from 'commander';
 import { readTomlFile, applyEnvOverrides, TomlSyntaxError } from '../../config/load';
 import {
@@ -11,10 +11,10 @@ import {
   ROLLBACK_POLICIES,
   type SpeculationConfig,
 } from '../../config/schema';
-import { controlHandle, controlStatus } from '../../temporal/control';
-import { setConfigUpdate } from '../../shared/messages';
+import { controlStatus, type statusBody } from '../../temporal/control';
+import { adminRequest } from '../admin';
 import { CliError, emit, EXIT, type OutputOptions, withOutput } from '../output';
-import type { ClientFactory } from './context';
+import type { AdminFactory, ClientFactory } from './context';
 
 export interface CheckLine {
   ok: boolean;
@@ -77,7 +77,11 @@ export function validationReport(
   return { valid, checks, config: valid && result.ok ? result.config : undefined };
 }
 
-export function registerConfigCommands(program: Command, clientFactory: ClientFactory): void {
+export function registerConfigCommands(
+  program: Command,
+  clientFactory: ClientFactory,
+  adminFactory: AdminFactory,
+): void {
   const config = program.command('config').description('Validate, show and change the speculation configuration');
 
   withOutput(
@@ -166,25 +170,26 @@ export function registerConfigCommands(program: Command, clientFactory: ClientFa
     const merged = applyDottedChanges({}, changes);
     if (!merged.ok)
       throw new CliError(`configuration rejected: ${merged.problems.map(formatProblem).join('; ')}`, EXIT.usage);
-    const client = await clientFactory();
-    try {
-      const status = await controlHandle(client).executeUpdate(setConfigUpdate, { args: [changes] });
-      emit(
-        opts,
-        {
-          changed: changes,
-          enabled: status.enabled,
-          rollout_percentage: status.rollout_percentage,
-          config_version: status.config_version,
-        },
-        () =>
-          `configuration version ${status.config_version}: ${Object.entries(changes)
-            .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-            .join(', ')}`,
-      );
-    } catch (err) {
-      const cause = (err as { cause?: Error }).cause;
-      throw new CliError(cause?.message ?? (err as Error).message, EXIT.usage);
-    }
+    // The admin API answers a value the control workflow's validator refuses with 400 and its message (exit 2).
+    const { body } = await adminRequest<ReturnType<typeof statusBody>>(
+      adminFactory(),
+      'POST',
+      '/admin/config',
+      changes,
+    );
+    const status = body.speculation;
+    emit(
+      opts,
+      {
+        changed: changes,
+        enabled: status.enabled,
+        rollout_percentage: status.rollout_percentage,
+        config_version: status.config_version,
+      },
+      () =>
+        `configuration version ${status.config_version}: ${Object.entries(changes)
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(', ')}`,
+    );
   });
 }

@@ -1,4 +1,8 @@
-/** `agenc stake …` and `agenc admin …`: operator requests run through the `operatorAction` workflow on the worker that holds the chain. */
+/**
+ * `agenc stake …` and `agenc admin …`: operator requests run through the `operatorAction` workflow on the
+ * worker that holds the chain. The writes (stake init, withdraw, release-bond) go through the admin API
+ * (`POST /admin/stake/…`) with the token; the reads (stake status, the checks) start the workflow directly.
+ */
 import type { Command } from 'commander';
 import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { PublicKey } from '@solana/web3.js';
@@ -6,9 +10,10 @@ import type { PoolReport, SettleBondResult, StakeInitResult, StakeWithdrawResult
 import type { IntegrityReport, OperatorRequest, StakeStatusWithCooldown } from '../../shared/operator-contract';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { controlStatus, statusBody } from '../../temporal/control';
+import { adminRequest } from '../admin';
 import { CliError, emit, EXIT, type OutputOptions, parseLamports, table, withOutput } from '../output';
 import { DEFAULT_AGENT, newTaskId } from '../tasks';
-import type { ClientFactory } from './context';
+import type { AdminFactory, ClientFactory } from './context';
 
 const summaries: Record<OperatorRequest['kind'], string> = {
   stakeInit: 'stake init',
@@ -40,7 +45,11 @@ export async function runOperatorAction<T>(client: Client, request: OperatorRequ
   }
 }
 
-export function registerOperatorCommands(program: Command, clientFactory: ClientFactory): void {
+export function registerOperatorCommands(
+  program: Command,
+  clientFactory: ClientFactory,
+  adminFactory: AdminFactory,
+): void {
   const stake = program.command('stake').description('Agent stake on Solana: deposit, inspect, withdraw');
   const agentOption = ['-a, --agent <name>', 'agent name', process.env.AGENC_AGENT ?? DEFAULT_AGENT] as const;
 
@@ -52,9 +61,10 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
       .option(...agentOption),
   ).action(async (opts: OutputOptions & { amount: string; agent: string }) => {
     const amount = parseLamports('--amount', opts.amount);
-    const r = await runOperatorAction<StakeInitResult>(await clientFactory(), {
-      kind: 'stakeInit',
-      input: { agent: opts.agent, amount, requestId: `init-${newTaskId()}` },
+    const { body: r } = await adminRequest<StakeInitResult>(adminFactory(), 'POST', '/admin/stake/init', {
+      agent: opts.agent,
+      amount,
+      request_id: `init-${newTaskId()}`,
     });
     emit(
       opts,
@@ -98,9 +108,10 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
       .option(...agentOption),
   ).action(async (opts: OutputOptions & { amount?: string; agent: string }) => {
     const amount = opts.amount === undefined ? undefined : parseLamports('--amount', opts.amount);
-    const r = await runOperatorAction<StakeWithdrawResult>(await clientFactory(), {
-      kind: 'stakeWithdraw',
-      input: { agent: opts.agent, amount, requestId: `withdraw-${newTaskId()}` },
+    const { body: r } = await adminRequest<StakeWithdrawResult>(adminFactory(), 'POST', '/admin/stake/withdraw', {
+      agent: opts.agent,
+      amount,
+      request_id: `withdraw-${newTaskId()}`,
     });
     emit(
       opts,
@@ -120,9 +131,10 @@ export function registerOperatorCommands(program: Command, clientFactory: Client
       .requiredOption('--reason <text>', 'why, kept in the release memo on-chain')
       .option('-a, --agent <name>', "the bond's agent, only when the task's workflow is gone from Temporal"),
   ).action(async (opts: OutputOptions & { task: string; reason: string; agent?: string }) => {
-    const r = await runOperatorAction<SettleBondResult>(await clientFactory(), {
-      kind: 'releaseBond',
-      input: { taskId: opts.task, reason: opts.reason, agent: opts.agent },
+    const { body: r } = await adminRequest<SettleBondResult>(adminFactory(), 'POST', '/admin/stake/release-bond', {
+      task_id: opts.task,
+      reason: opts.reason,
+      agent: opts.agent,
     });
     emit(opts, r, () =>
       r.alreadySettled

@@ -1,6 +1,7 @@
 /**
  * `agenc rollout start|status|pause|resume|approve|abort`: the runbook's feature-flag rollout as a
- * durable workflow (`rollout-<name>`), its phases as children (`rollout-<name>-phase-<n>`).
+ * durable workflow (`rollout-<name>`), its phases as children (`rollout-<name>-phase-<n>`). `status`
+ * reads Temporal; the writes go through the admin API (`POST /admin/rollout/<command>`) with the token.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -19,16 +20,11 @@ import {
 } from '../../shared/rollout-model';
 import { SA } from '../../shared/search-attributes';
 import { TASK_QUEUE } from '../../shared/task-queues';
+import { adminRequest } from '../admin';
 import { CliError, emit, EXIT, type OutputOptions, table, withOutput } from '../output';
-import type { ClientFactory } from './context';
+import type { AdminFactory, ClientFactory } from './context';
 import type { rollout } from '../../workflows/rollout';
-import {
-  rolloutAbortSignal,
-  rolloutApproveSignal,
-  rolloutPauseSignal,
-  rolloutResumeSignal,
-  rolloutStatusQuery,
-} from '../../shared/messages';
+import { rolloutStatusQuery } from '../../shared/messages';
 
 export function checkName(name: string): string {
   if (!ROLLOUT_NAME_PATTERN.test(name)) {
@@ -39,8 +35,8 @@ export function checkName(name: string): string {
   return name;
 }
 
-/** Reads and validates a plan file; the error names the file and every field at fault. */
-export function loadPlanFile(file?: string): { plan: RolloutPlan; source: string } {
+/** Reads and validates a plan file; the error names the file and every field at fault. `raw`: the file's JSON. */
+export function loadPlanFile(file?: string): { plan: RolloutPlan; source: string; raw?: unknown } {
   if (!file) return { plan: defaultPlan(), source: 'default plan (runbook table)' };
   let text: string;
   try {
@@ -61,7 +57,7 @@ export function loadPlanFile(file?: string): { plan: RolloutPlan; source: string
       problems: result.problems,
     });
   }
-  return { plan: result.plan, source: file };
+  return { plan: result.plan, source: file, raw };
 }
 
 const human = (ms: number | null) => {
@@ -180,7 +176,11 @@ export function statusText(s: RolloutStatus, decisions = 10): string {
   ].join('\n');
 }
 
-export function registerRolloutCommands(program: Command, clientFactory: ClientFactory): void {
+export function registerRolloutCommands(
+  program: Command,
+  clientFactory: ClientFactory,
+  adminFactory: AdminFactory,
+): void {
   const cmd = program
     .command('rollout')
     .description(
@@ -198,7 +198,7 @@ export function registerRolloutCommands(program: Command, clientFactory: ClientF
       .option('--dry-run', 'validate and print the plan; start nothing'),
   ).action(async (opts: OutputOptions & { name: string; plan?: string; dryRun?: boolean }) => {
     const name = checkName(opts.name);
-    const { plan, source } = loadPlanFile(opts.plan);
+    const { plan, source, raw } = loadPlanFile(opts.plan);
     if (opts.dryRun) {
       emit(
         opts,
@@ -207,20 +207,18 @@ export function registerRolloutCommands(program: Command, clientFactory: ClientF
       );
       return;
     }
-    const client = await clientFactory();
-    const handle = await startRollout(client, name, plan);
+    // The worker validates the plan again and starts the workflow; no plan in the request: the runbook's.
+    const { body } = await adminRequest<{ workflow_id: string; run_id: string }>(
+      adminFactory(),
+      'POST',
+      '/admin/rollout/start',
+      { name, ...(raw === undefined ? {} : { plan: raw }) },
+    );
     emit(
       opts,
-      {
-        started: true,
-        name,
-        workflow_id: handle.workflowId,
-        run_id: handle.firstExecutionRunId,
-        plan_source: source,
-        plan,
-      },
+      { started: true, name, workflow_id: body.workflow_id, run_id: body.run_id, plan_source: source, plan },
       () =>
-        `${planText(name, plan)}\nstarted ${handle.workflowId}; follow it with \`agenc rollout status ${name}\` or in the Temporal Web UI`,
+        `${planText(name, plan)}\nstarted ${body.workflow_id}; follow it with \`agenc rollout status ${name}\` or in the Temporal Web UI`,
     );
   });
 
@@ -247,25 +245,18 @@ export function registerRolloutCommands(program: Command, clientFactory: ClientF
     const sub = cmd.command(signal).description(description).argument('<name>', 'rollout name');
     if (signal === 'abort') sub.option('--reason <text>', "why (kept in the rollout's status)");
     withOutput(sub).action(async (name: string, opts: OutputOptions & { reason?: string }) => {
-      const client = await clientFactory();
-      const before = await rolloutStatus(client, checkName(name));
-      if (before.state === 'completed' || before.state === 'aborted') {
-        throw new CliError(`rollout "${name}" has already ended (${before.state})`, EXIT.negative, {
-          state: before.state,
-        });
-      }
-      const handle = client.workflow.getHandle(rolloutWorkflowId(name));
-      if (signal === 'pause') await handle.signal(rolloutPauseSignal);
-      else if (signal === 'resume') await handle.signal(rolloutResumeSignal);
-      else if (signal === 'approve') await handle.signal(rolloutApproveSignal);
-      else
-        await handle.signal(rolloutAbortSignal, {
-          reason: opts.reason ?? 'aborted by an operator (agenc rollout abort)',
-        });
-      // The signal is handled on the worker in a moment; show the state a little after it.
-      await new Promise((r) => setTimeout(r, 500));
-      const after = await rolloutStatus(client, name).catch(() => before);
-      emit(opts, { signal, name, status: after }, () => `${signal} sent to rollout ${name}\n${statusText(after, 3)}`);
+      // The worker refuses a rollout that has ended (409, exit 1) or does not exist (404, exit 2).
+      const { body } = await adminRequest<{ signal: string; name: string; status: RolloutStatus }>(
+        adminFactory(),
+        'POST',
+        `/admin/rollout/${signal}`,
+        { name: checkName(name), ...(opts.reason === undefined ? {} : { reason: opts.reason }) },
+      );
+      emit(
+        opts,
+        { signal, name, status: body.status },
+        () => `${signal} sent to rollout ${name}\n${statusText(body.status, 3)}`,
+      );
     });
   }
 }

@@ -1,42 +1,53 @@
-/** `agenc speculation pause|resume|drain|force-rollback`: the control workflow's signals; `restore-control` brings it back. */
+/**
+ * `agenc speculation pause|resume|drain|force-rollback|restore-control`: writes to the control
+ * workflow, each through the worker's admin API (`POST /admin/speculation/<command>`) with the token.
+ */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
-import { drainSignal, forceRollbackAllSignal, pauseSignal, resumeSignal } from '../../shared/messages';
-import {
-  ControlNotRunningError,
-  controlHandle,
-  controlStatus,
-  ensureControl,
-  startControlFromFile,
-  statusBody,
-} from '../../temporal/control';
-import { CliError, emit, EXIT, type OutputOptions, withOutput } from '../output';
-import type { ClientFactory } from './context';
+import type { statusBody } from '../../temporal/control';
+import { adminRequest } from '../admin';
+import { emit, type OutputOptions, withOutput } from '../output';
+import type { AdminFactory } from './context';
 
-export function registerSpeculationCommands(program: Command, clientFactory: ClientFactory): void {
+type StatusBody = ReturnType<typeof statusBody>;
+
+export function registerSpeculationCommands(program: Command, adminFactory: AdminFactory): void {
   const speculation = program
     .command('speculation')
     .description('Switch speculation off and on without changing the configuration file');
+  // drain and force-rollback return at once (timeout_ms=0): the admin API answers 504 while
+  // speculative tasks are still active, which here is the expected answer, not a failure.
   const signals = [
-    ['pause', pauseSignal, 'no new speculation until resume; running tasks go on'],
-    ['resume', resumeSignal, 'clear pause and drain'],
+    ['pause', 'no new speculation until resume; running tasks go on', ''],
+    ['resume', 'clear pause and drain', ''],
     [
       'drain',
-      drainSignal,
-      'no new speculation; active speculative tasks finish (see also POST /admin/speculation/drain)',
+      'no new speculation; active speculative tasks finish (returns at once; POST /admin/speculation/drain waits)',
+      '?timeout_ms=0',
     ],
-    ['force-rollback', forceRollbackAllSignal, 'every active speculative task rolls back through its compensations'],
+    [
+      'force-rollback',
+      'every active speculative task rolls back through its compensations (returns at once)',
+      '?timeout_ms=0',
+    ],
   ] as const;
-  for (const [name, signal, description] of signals) {
+  for (const [name, description, query] of signals) {
     withOutput(speculation.command(name).description(description)).action(async (opts: OutputOptions) => {
-      const client = await clientFactory();
-      await controlHandle(client).signal(signal);
-      const body = statusBody(await controlStatus(client));
+      const { body } = await adminRequest<StatusBody>(
+        adminFactory(),
+        'POST',
+        `/admin/speculation/${name}${query}`,
+        undefined,
+        {
+          accept: query ? [504] : [],
+        },
+      );
+      const speculation = body.speculation;
       emit(
         opts,
-        { signal: name, ...body },
+        { signal: name, speculation },
         () =>
-          `${name} sent; active speculative tasks: ${body.speculation.active_tasks}, paused: ${body.speculation.paused}, draining: ${body.speculation.draining}`,
+          `${name} sent; active speculative tasks: ${speculation.active_tasks}, paused: ${speculation.paused}, draining: ${speculation.draining}`,
       );
     });
   }
@@ -53,20 +64,15 @@ export function registerSpeculationCommands(program: Command, clientFactory: Cli
         'start it from this configuration file instead, when its last state cannot be read (live changes are lost)',
       ),
   ).action(async (opts: OutputOptions & { fromConfig?: string }) => {
-    const client = await clientFactory();
-    let outcome: string;
-    if (opts.fromConfig) {
-      outcome = await startControlFromFile(client, loadConfig({ file: opts.fromConfig }).raw);
-    } else {
-      try {
-        // The file is read only for a first start ever; a closed run is restored from its own state.
-        outcome = (await ensureControl(client, loadConfig().raw)).outcome;
-      } catch (err) {
-        if (err instanceof ControlNotRunningError) throw new CliError(err.message, EXIT.system);
-        throw err;
-      }
-    }
-    const body = statusBody(await controlStatus(client));
+    // The file is read (and checked) here; the worker starts control from what it holds.
+    const request = opts.fromConfig ? { config: loadConfig({ file: opts.fromConfig }).raw } : {};
+    const { body } = await adminRequest<StatusBody & { outcome: string }>(
+      adminFactory(),
+      'POST',
+      '/admin/speculation/restore-control',
+      request,
+    );
+    const { outcome, speculation } = body;
     const said: Record<string, string> = {
       running: 'speculation-control is running; nothing to restore',
       started: 'speculation-control started',
@@ -74,9 +80,9 @@ export function registerSpeculationCommands(program: Command, clientFactory: Cli
     };
     emit(
       opts,
-      { outcome, ...body },
+      { outcome, speculation },
       () =>
-        `${said[outcome]}; paused: ${body.speculation.paused}, draining: ${body.speculation.draining}, rollout: ${body.speculation.rollout_percentage}%`,
+        `${said[outcome] ?? outcome}; paused: ${speculation.paused}, draining: ${speculation.draining}, rollout: ${speculation.rollout_percentage}%`,
     );
   });
 }

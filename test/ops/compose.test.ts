@@ -65,16 +65,30 @@ function containerPorts(name: string): number[] {
 describe('docker-compose.yml', () => {
   it.each([
     ['postgresql', 'postgres:16', []],
-    ['temporal', 'temporalio/auto-setup:', ['7233:7233']],
-    ['temporal-ui', 'temporalio/ui:', ['8233:8080']],
-    ['worker', 'agenc-speculate:', ['9090:9090', '9464:9464']],
+    ['temporal', 'temporalio/auto-setup:', ['127.0.0.1:7233:7233']],
+    ['temporal-ui', 'temporalio/ui:', ['127.0.0.1:8233:8080']],
+    ['worker', 'agenc-speculate:', ['127.0.0.1:9090:9090', '127.0.0.1:9464:9464']],
     ['proof-worker', 'agenc-speculate:', []],
-    ['prometheus', 'prom/prometheus:', ['9091:9090']],
-    ['alertmanager', 'prom/alertmanager:', ['9093:9093']],
-    ['grafana', 'grafana/grafana:', ['3000:3000']],
+    ['prometheus', 'prom/prometheus:', ['127.0.0.1:9091:9090']],
+    ['alertmanager', 'prom/alertmanager:', ['127.0.0.1:9093:9093']],
+    ['grafana', 'grafana/grafana:', ['127.0.0.1:3000:3000']],
   ])('has service %s (image %s) publishing %j', (name, imagePrefix, ports) => {
     expect(service(name).image?.startsWith(imagePrefix)).toBe(true);
     expect(service(name).ports ?? []).toEqual(ports);
+  });
+
+  it("publishes every port on the host's loopback only (Temporal, its UI, Prometheus and Alertmanager take unauthenticated writes)", () => {
+    const published = Object.entries(compose.services).flatMap(([name, svc]) =>
+      (svc.ports ?? []).map((spec) => `${name} ${String(spec)}`),
+    );
+    expect(published.length).toBeGreaterThan(0);
+    // host-ip:host-port:container-port; a spec without the host ip binds every interface.
+    for (const spec of published) expect(spec).toMatch(/^[\w-]+ 127\.0\.0\.1:\d+:\d+$/);
+  });
+
+  it("turns the Temporal UI's write actions off unless TEMPORAL_DISABLE_WRITE_ACTIONS=false", () => {
+    const value = service('temporal-ui').environment?.TEMPORAL_DISABLE_WRITE_ACTIONS;
+    expect(value).toBe('${TEMPORAL_DISABLE_WRITE_ACTIONS:-true}');
   });
 
   it('runs Temporal on the Postgres service', () => {
