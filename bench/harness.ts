@@ -12,7 +12,7 @@ import { stringify } from 'smol-toml';
 import { createStakeOperator } from '../activities/chain';
 import { KeyStore } from '../activities/chain/keys';
 import { controlHandle } from '../temporal/control';
-import { submitTask, type SubmitRequest } from '../client/tasks';
+import { DEFAULT_AGENT, submitTask, type SubmitRequest } from '../client/tasks';
 import { readTomlFile, TEMPLATE_PATH } from '../config/load';
 import { setConfigUpdate } from '../shared/messages';
 import { type TaskState, taskWorkflowId } from '../shared/task-model';
@@ -130,7 +130,9 @@ export function systemFactory(base: Omit<BenchContext, 'system'>): BenchContext[
       client,
       worker,
       async submit(req) {
-        return (await submitTask(client, req)).task_id;
+        // Signed by the agent, its key made on first use in the worker's keys directory (as `agenc stake init` does).
+        new KeyStore(path.join(dir, 'keys')).agent(req.agent ?? DEFAULT_AGENT, { create: true });
+        return (await submitTask(client, req, { keysDir: path.join(dir, 'keys') })).task_id;
       },
       async setConfig(changes) {
         await controlHandle(client).executeUpdate(setConfigUpdate, { args: [changes] });

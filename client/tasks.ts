@@ -4,7 +4,12 @@
  * says which field, what value, and what is allowed.
  */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Keypair } from '@solana/web3.js';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { DEFAULT_KEYS_DIR, KeyStore, readKeyFile } from '../activities/chain/keys';
+import { parentsOf, signSubmission } from '../activities/submission';
 import { checkPayload } from '../activities/task-types/registry';
 import { admitTask, withdrawAdmission } from '../temporal/control';
 import { taskStateQuery } from '../shared/messages';
@@ -66,6 +71,14 @@ export interface SubmitRequest {
   dependsOn?: string;
   agent?: string;
   taskId?: string;
+  /** The key file to sign with (`--key-file`); default the agent's own, `<keys dir>/agents/<agent>.json`. */
+  keyFile?: string;
+}
+
+export interface SubmitOptions {
+  rawConfig?: Record<string, unknown>;
+  /** Where the agents' key files are; default `$AGENC_KEYS_DIR` or `.data/keys`. */
+  keysDir?: string;
 }
 
 /** TASK_ID_PATTERN in words, for the errors that refuse a task id. */
@@ -112,20 +125,92 @@ export function checkSubmitRequest(req: SubmitRequest): { agent: string; taskId:
   return { agent, taskId, payload: checked.payload };
 }
 
+/**
+ * The keypair a submission is signed with: the agent's own key file in the keys directory, or `keyFile`.
+ * A submitter who does not hold the agent's key cannot sign for it, so this refuses (AdmissionError on
+ * `agent`, nothing started) when there is no key file, when it cannot be read, or when `keyFile` holds
+ * another key than the one registered for the agent (when this machine can see that registration; the
+ * worker checks it again either way).
+ */
+export function agentSigningKey(req: SubmitRequest, opts: Pick<SubmitOptions, 'keysDir'> = {}): Keypair {
+  const agent = req.agent ?? DEFAULT_AGENT;
+  const keysDir = opts.keysDir ?? process.env.AGENC_KEYS_DIR ?? DEFAULT_KEYS_DIR;
+  const ownFile = new KeyStore(keysDir).agentKeyPath(agent);
+  const read = (file: string, what: string): Keypair => {
+    try {
+      return readKeyFile(file);
+    } catch (err) {
+      throw new AdmissionError(
+        'agent',
+        `${what}: ${(err as Error).message}; a task is signed with its agent's key, so nothing was submitted`,
+        'agent_key_unreadable',
+      );
+    }
+  };
+  if (req.keyFile === undefined) {
+    if (!fs.existsSync(ownFile)) {
+      throw new AdmissionError(
+        'agent',
+        `--agent "${agent}": no key file at ${ownFile}, and a task is signed with its agent's key, so nothing was submitted; ` +
+          `create the agent with \`agenc stake init --agent ${agent} --amount <lamports>\`, set AGENC_KEYS_DIR to the directory ` +
+          `that holds its key, or pass --key-file <path to ${agent}'s key file>`,
+        'agent_key_missing',
+      );
+    }
+    return read(ownFile, `--agent "${agent}": cannot read its key file`);
+  }
+  const keyFile = path.resolve(req.keyFile);
+  if (!fs.existsSync(keyFile)) {
+    throw new AdmissionError(
+      'agent',
+      `--key-file ${keyFile} does not exist; pass the path of agent "${agent}"'s key file (a Solana CLI key file, mode 600)`,
+      'agent_key_missing',
+    );
+  }
+  const keypair = read(keyFile, `--key-file ${keyFile}`);
+  if (fs.existsSync(ownFile) && path.resolve(ownFile) !== keyFile) {
+    const registered = read(ownFile, `--agent "${agent}": cannot read its registered key file`).publicKey;
+    if (!registered.equals(keypair.publicKey)) {
+      throw new AdmissionError(
+        'agent',
+        `--key-file ${keyFile} holds key ${keypair.publicKey.toBase58()}, but agent "${agent}" is registered with key ` +
+          `${registered.toBase58()} (${ownFile}): only "${agent}"'s own key can sign its tasks, so nothing was submitted; ` +
+          `pass that agent's key file, or submit as the agent this key belongs to`,
+        'agent_key_mismatch',
+      );
+    }
+  }
+  return keypair;
+}
+
 export async function submitTask(
   client: Client,
   req: SubmitRequest,
-  opts: { rawConfig?: Record<string, unknown> } = {},
+  opts: SubmitOptions = {},
 ): Promise<{
   task_id: string;
   workflow_id: string;
   parent_task_id: string | null;
   agent: string;
+  agent_public_key: string;
   type: string;
   root_task_id: string;
 }> {
   const checked = checkSubmitRequest(req);
   const { agent, taskId } = checked;
+  const key = agentSigningKey(req, opts);
+  const agentPublicKey = key.publicKey.toBase58();
+  const submissionSignature = signSubmission(
+    {
+      taskId,
+      type: req.type,
+      payload: checked.payload,
+      parentTaskIds: parentsOf({ parentTaskId: req.dependsOn }),
+      agent,
+      agentPublicKey,
+    },
+    key.secretKey,
+  );
 
   let rootTaskId = taskId;
   if (req.dependsOn !== undefined) {
@@ -170,6 +255,8 @@ export async function submitTask(
     parentTaskId: req.dependsOn,
     rootTaskId,
     submittedAt: new Date().toISOString(),
+    agentPublicKey,
+    submissionSignature,
   };
   const parentNote = req.dependsOn ? `, depends on task ${req.dependsOn}` : '';
   try {
@@ -188,7 +275,7 @@ export async function submitTask(
       ],
       staticSummary: `task ${taskId} (${req.type}, agent ${agent}${parentNote})`,
       staticDetails: [
-        `**Task** \`${taskId}\` of type \`${req.type}\`, agent \`${agent}\`.`,
+        `**Task** \`${taskId}\` of type \`${req.type}\`, agent \`${agent}\` (key \`${agentPublicKey}\`).`,
         req.dependsOn ? `Depends on task \`${req.dependsOn}\` (tree root \`${rootTaskId}\`).` : 'A root task.',
         `Payload: \`${JSON.stringify(checked.payload)}\``,
       ].join('\n\n'),
@@ -206,6 +293,7 @@ export async function submitTask(
     workflow_id: taskWorkflowId(taskId),
     parent_task_id: req.dependsOn ?? null,
     agent,
+    agent_public_key: agentPublicKey,
     type: req.type,
     root_task_id: rootTaskId,
   };

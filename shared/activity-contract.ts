@@ -4,12 +4,32 @@
  */
 import type { SpeculationConfig, StakeConfig } from '../config/schema';
 import type { SpeculationDecision, SpeculationRequest } from './messages';
-import type { TaskOutput, TaskState } from './task-model';
+import type { TaskInput, TaskOutput, TaskState } from './task-model';
 import type { LockBondResult, SettleBondResult } from './stake-records';
 import type { CommitEntry, GenerateProofInput, ProofRecord, VerifyProofInput, VerifyResult } from './proof-records';
 
+/** What `verifySubmission` checks: the signed fields of a task's input, its public key and signature. */
+export type SubmissionToVerify = Pick<
+  TaskInput,
+  'taskId' | 'type' | 'payload' | 'agent' | 'parentTaskId' | 'agentPublicKey' | 'submissionSignature'
+>;
+
+/** Why a submission was refused: no signature, a malformed key, a signature that does not verify, an agent with no registered key, a key that is not the agent's. */
+export type SubmissionRefusalCode =
+  'missing_signature' | 'malformed_public_key' | 'bad_signature' | 'unknown_agent' | 'not_agents_key';
+
+export type SubmissionVerdict =
+  { valid: true; agentPublicKey: string } | { valid: false; code: SubmissionRefusalCode; reason: string };
+
 /** Activities on `agenc-tasks`. */
 export interface TaskActivities {
+  /**
+   * Is the submission signed by the agent it names? Its signature must verify against its public key over
+   * the canonical message (activities/submission.ts), and that key must be the one registered for the agent
+   * (its wallet in the worker's key store). A bad submission is a verdict, not a failure; a key store the
+   * worker cannot read is a retryable SystemFault.
+   */
+  verifySubmission(input: SubmissionToVerify): Promise<SubmissionVerdict>;
   getSpeculationConfig(): Promise<SpeculationConfig>;
   admitSpeculation(request: Omit<SpeculationRequest, 'workerMemoryMb'>): Promise<SpeculationDecision>;
   /** Runs the task type's function; `proofValue` is the private input the type's circuit proves it with. */

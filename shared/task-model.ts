@@ -59,6 +59,11 @@ export const ROLLBACK_REASONS = [
   'forced',
   /** The system failed in a way no step expected (a permanent activity error, a commitment that could not land): not the agent's fault. */
   'system_error',
+  /**
+   * Its submission was not signed by the agent it names (no signature, a bad one, or a key that is not the
+   * one registered for that agent): refused before anything was bonded. Not the named agent's fault.
+   */
+  'submission_refused',
 ] as const;
 export type RollbackReason = (typeof ROLLBACK_REASONS)[number];
 
@@ -103,6 +108,17 @@ export interface TaskInput {
   /** The root of the dependency tree (the task itself for a root): lets an operator list a whole tree. */
   rootTaskId: string;
   submittedAt: string;
+  /**
+   * The agent's public key (base58), which must be the one registered for `agent`. Absent only in runs
+   * started before submissions were signed (those are not verified).
+   */
+  agentPublicKey?: string;
+  /**
+   * The agent's ed25519 signature (base58) over the submission's canonical message
+   * (activities/submission.ts: task id, type, payload hash, parents, agent, public key), verified before
+   * anything is bonded.
+   */
+  submissionSignature?: string;
 }
 
 /** A task's executed result as its dependents receive it. Field elements travel as decimal strings. */
@@ -132,6 +148,11 @@ export interface TaskState {
   workflow_id: string;
   type: string;
   agent: string;
+  /**
+   * The agent's public key (base58), once the submission's signature verified against the key registered
+   * for the agent; the proof binds it. Null until then, and in runs started before submissions were signed.
+   */
+  agent_public_key: string | null;
   payload: unknown;
   parent_task_id: string | null;
   root_task_id: string;

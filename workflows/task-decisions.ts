@@ -152,6 +152,8 @@ export function rollbackExplanation(
       return 'an operator forced the rollback';
     case 'system_error':
       return `the system failed (not the agent's fault): ${error}`;
+    case 'submission_refused':
+      return `its submission was refused, not signed by the agent it names (nothing bonded): ${error}`;
   }
 }
 

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { FIELD_MODULUS } from './field-modulus';
 import { poseidonHash } from './poseidon';
 import { ProofInputInvalidError } from './errors';
+import { publicKeyBytes } from '../submission';
 
 export { FIELD_MODULUS };
 
@@ -17,10 +18,34 @@ export function toFieldElement(x: bigint): bigint {
   return r < 0n ? r + FIELD_MODULUS : r;
 }
 
-/** sha256 of the UTF-8 string, as a big-endian integer, mod the BN254 scalar field. Used for task ids and agents. */
+/** sha256 of the UTF-8 string, as a big-endian integer, mod the BN254 scalar field. Used for task ids (and agent names before agents had keys). */
 export function toField(s: string): bigint {
   const digest = createHash('sha256').update(s, 'utf8').digest('hex');
   return BigInt(`0x${digest}`) % FIELD_MODULUS;
+}
+
+/**
+ * sha256 of the 32 bytes of a base58 ed25519 public key, as a big-endian integer, mod the BN254 scalar
+ * field: the circuit's `agent` input for an agent's key. Throws ProofInputInvalidError for a key that is
+ * not 32 bytes of base58.
+ */
+export function publicKeyField(publicKey: string): bigint {
+  let bytes: Uint8Array;
+  try {
+    bytes = publicKeyBytes(publicKey);
+  } catch (err) {
+    throw new ProofInputInvalidError(`agentPublicKey: ${(err as Error).message}`);
+  }
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  return BigInt(`0x${digest}`) % FIELD_MODULUS;
+}
+
+/**
+ * What the proof binds as its agent (the circuit's `agent` public input): the agent's public key, or, for
+ * a run started before submissions were signed (no key), the hash of its name.
+ */
+export function agentField(agent: string, agentPublicKey: string | undefined): bigint {
+  return agentPublicKey === undefined ? toField(agent) : publicKeyField(agentPublicKey);
 }
 
 /** Poseidon(output, salt): the commitment to a task output (same as the circuit's). */

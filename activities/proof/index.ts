@@ -1,4 +1,4 @@
-/** Groth16 proofs of task results: the circuit is circuits/task.circom; each proof binds task, agent, output and parent output. */
+/** Groth16 proofs of task results: the circuit is circuits/task.circom; each proof binds task, agent key, output and parent output. */
 export { createProofActivities, toApplicationFailure, type ProofActivityOptions } from './proof-activities';
 export {
   circuitCacheKey,
@@ -13,10 +13,12 @@ export {
 export { canonicalJson, verificationKeyHash } from './canonical-json';
 export * from './errors';
 export {
+  agentField,
   commit,
   commitSync,
   computeOutput,
   parseField,
+  publicKeyField,
   randomSalt,
   toField,
   toFieldElement,

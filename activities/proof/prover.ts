@@ -14,7 +14,7 @@ import {
   ProofPublicSignalsMismatchError,
   ProofWitnessInvalidError,
 } from './errors';
-import { commitSync, computeOutput, parseField, toField } from './fields';
+import { agentField, commitSync, computeOutput, parseField, toField } from './fields';
 import { snarkjs, type Groth16Proof, type VerificationKey } from './snarkjs';
 import { calculateWitness, clearWitnessCalculators } from './witness';
 import type { ExpectedPublicInputs, GenerateProofInput, ProofRecord, VerifyResult } from '../../shared/proof-records';
@@ -160,9 +160,11 @@ function parseInput(input: GenerateProofInput): ParsedInput {
     throw new ProofInputInvalidError('taskId must be a non-empty string');
   if (typeof input.agent !== 'string' || input.agent === '')
     throw new ProofInputInvalidError('agent must be a non-empty string');
+  if (input.agentPublicKey !== undefined && typeof input.agentPublicKey !== 'string')
+    throw new ProofInputInvalidError('agentPublicKey must be a base58 string');
   return {
     taskIdField: toField(input.taskId),
-    agentField: toField(input.agent),
+    agentField: agentField(input.agent, input.agentPublicKey),
     value: parseField('value', input.value),
     parentOutput: parseField('parentOutput', input.parentOutput),
     parentSalt: parseField('parentSalt', input.parentSalt),
@@ -286,6 +288,7 @@ export async function proveTask(input: GenerateProofInput, artifacts: ProvingArt
     commitments: { output: outputCommitment.toString(), parent: p.parentCommitment.toString() },
     task_id: input.taskId,
     agent: input.agent,
+    ...(input.agentPublicKey !== undefined ? { agent_public_key: input.agentPublicKey } : {}),
     timing: {
       started_at: startedAt,
       finished_at: finishedAt,
@@ -358,9 +361,18 @@ export async function assertTaskProofValid(
     );
   }
 
+  const agentKey = expected.agentPublicKey === undefined ? '' : ` (key ${expected.agentPublicKey})`;
+  let agent: bigint;
+  try {
+    agent = agentField(expected.agent, expected.agentPublicKey);
+  } catch (e) {
+    throw new ProofPublicSignalsMismatchError(
+      `proof for task ${expected.taskId} cannot be checked against agent ${expected.agent}: its expected ${(e as Error).message}`,
+    );
+  }
   const want = [
     toField(expected.taskId).toString(),
-    toField(expected.agent).toString(),
+    agent.toString(),
     expected.outputCommitment,
     expected.parentCommitment,
   ];
@@ -370,7 +382,7 @@ export async function assertTaskProofValid(
   );
   if (wrong.length)
     throw new ProofPublicSignalsMismatchError(
-      `proof does not belong to task ${expected.taskId} / agent ${expected.agent}: ${wrong.join('; ')}`,
+      `proof does not belong to task ${expected.taskId} / agent ${expected.agent}${agentKey}: ${wrong.join('; ')}`,
     );
 
   const vk = loadVerificationKey(artifacts);

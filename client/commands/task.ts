@@ -16,6 +16,7 @@ import {
 } from '../output';
 import {
   AdmissionError,
+  agentSigningKey,
   checkSubmitRequest,
   DEFAULT_AGENT,
   getTaskState,
@@ -29,7 +30,7 @@ import type { ClientFactory } from './context';
 
 function describeState(s: TaskState): string {
   const lines = [
-    `task ${s.task_id} (${s.type}, agent ${s.agent})`,
+    `task ${s.task_id} (${s.type}, agent ${s.agent}${s.agent_public_key ? `, key ${s.agent_public_key}` : ''})`,
     `  status:             ${s.status}${s.waiting_for ? ` — waiting for ${s.waiting_for}` : ''}`,
     `  speculation_status: ${s.speculation_status}${s.depth ? ` (depth ${s.depth})` : ''}`,
     `  parent:             ${s.parent_task_id ?? '-'}   root: ${s.root_task_id}`,
@@ -64,13 +65,21 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       .option('-d, --depends-on <taskId>', 'the parent task whose result this task consumes')
       .option(
         '-a, --agent <name>',
-        'the agent submitting (its stake bonds speculation)',
+        'the agent submitting: the task is signed with its key ($AGENC_KEYS_DIR/agents/<name>.json, default .data/keys), its stake bonds speculation',
         process.env.AGENC_AGENT ?? DEFAULT_AGENT,
       )
+      .option('--key-file <path>', "sign with this key file (Solana CLI format, mode 600) instead of the agent's own")
       .option('--task-id <id>', 'choose the task id (default: a random one)'),
   ).action(
     async (
-      opts: OutputOptions & { type: string; payload: string; dependsOn?: string; agent: string; taskId?: string },
+      opts: OutputOptions & {
+        type: string;
+        payload: string;
+        dependsOn?: string;
+        agent: string;
+        keyFile?: string;
+        taskId?: string;
+      },
     ) => {
       const request = {
         type: opts.type,
@@ -78,9 +87,12 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
         dependsOn: opts.dependsOn,
         agent: opts.agent,
         taskId: opts.taskId,
+        keyFile: opts.keyFile,
       };
       try {
         checkSubmitRequest(request);
+        // Before connecting: a submitter without the agent's key is refused even when Temporal is down.
+        agentSigningKey(request);
       } catch (err) {
         rethrowAsUsageError(err);
       }
@@ -89,7 +101,8 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
         opts,
         result,
         () =>
-          `submitted task ${result.task_id}${result.parent_task_id ? ` (depends on ${result.parent_task_id})` : ''}; follow it with: agenc task wait ${result.task_id}`,
+          `submitted task ${result.task_id}${result.parent_task_id ? ` (depends on ${result.parent_task_id})` : ''}, ` +
+          `signed by agent ${result.agent} (key ${result.agent_public_key}); follow it with: agenc task wait ${result.task_id}`,
       );
     },
   );

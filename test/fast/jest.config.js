@@ -15,6 +15,7 @@ module.exports = {
     '<rootDir>/test/props/config.props.test.ts',
     '<rootDir>/test/workflows/*-decisions.test.ts',
     '<rootDir>/test/rollout/evidence.test.ts',
+    '<rootDir>/test/security/submission-signature.test.ts',
   ],
   transform: { '^.+\\.ts$': ['@swc/jest'] },
   globalSetup: '<rootDir>/test/fast/global-setup.ts',

@@ -23,7 +23,11 @@ import type { Duration } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { type InjectedSinks, Worker } from '@temporalio/worker';
-import { getTaskState, submitTask } from '../../client/tasks';
+import { mkdtempSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { getTaskState } from '../../client/tasks';
+import { submitAsAgent } from '../helpers/agent-keys';
 import { controlHandle, controlStatus, ensureControl } from '../../temporal/control';
 import { type ControlStatus, forceRollbackSignal, setConfigUpdate } from '../../shared/messages';
 import type { MetricsSinks } from '../../shared/metrics-sink';
@@ -54,6 +58,8 @@ export interface FastRig {
   client: Client;
   stubs: StubActivities;
   rawConfig: Raw;
+  /** The agents' key files (made on first submission as each agent): what the stub verifySubmission judges against. */
+  keysDir: string;
   /** What the workflows reported through the metrics sink. */
   metrics: MetricCall[];
   /** Submits a `compute` task as the CLI does (admission by the control workflow, then the workflow start). */
@@ -97,7 +103,9 @@ export async function startFastRig(opts: { config?: Raw } = {}): Promise<FastRig
   const namespace = env.namespace ?? 'default';
   const client = new Client({ connection: env.connection, namespace });
   const rawConfig = templateWith(opts.config ?? SPECULATIVE_CONFIG);
-  const stubs = new StubActivities(client, () => rawConfig);
+  // The agents' keys: the submitter signs with them, the stub verifySubmission judges against them.
+  const keysDir = mkdtempSync(path.join(os.tmpdir(), 'agenc-fast-keys-'));
+  const stubs = new StubActivities(client, () => rawConfig, keysDir);
   const metrics: MetricCall[] = [];
   const record = (name: MetricCall['name']) =>
     ({
@@ -171,10 +179,11 @@ export async function startFastRig(opts: { config?: Raw } = {}): Promise<FastRig
     client,
     stubs,
     rawConfig,
+    keysDir,
     metrics,
     async submit(taskId, o = {}) {
       const req = { type: 'compute', payload: { value: o.value ?? 1 }, taskId, dependsOn: o.dependsOn, agent: o.agent };
-      return (await submitTask(client, req, { rawConfig })).task_id;
+      return (await submitAsAgent(client, keysDir, req, { rawConfig })).task_id;
     },
     state,
     until,

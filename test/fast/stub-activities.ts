@@ -7,6 +7,8 @@
  *
  * The control workflow is real: `getSpeculationConfig` and `admitSpeculation` reach it as the real
  * activities do (temporal/control.ts), and `findClosedTasks` / `getTaskOutcome` ask the test server.
+ * So is `verifySubmission`'s verdict: the real judgement of the signature against the agents' keys in the
+ * rig's keys directory.
  */
 import { Context } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
@@ -17,6 +19,8 @@ import type { ProofRecord } from '../../shared/proof-records';
 import type { SettleBondResult } from '../../shared/stake-records';
 import { taskWorkflowId } from '../../shared/task-model';
 import { admitSpeculation, controlStatus } from '../../temporal/control';
+import { KeyStore } from '../../activities/chain/keys';
+import { judgeSubmission, registeredKey } from '../../activities/submission-activities';
 
 export type ActivityName = keyof TaskActivities | keyof ProofActivities;
 
@@ -121,6 +125,8 @@ export class StubActivities {
   constructor(
     private readonly client: Client,
     private readonly rawConfig: () => Record<string, unknown>,
+    /** The agents' key files, as the real worker's key store holds them. */
+    private readonly keysDir: string,
   ) {}
 
   /**
@@ -212,7 +218,10 @@ export class StubActivities {
   taskActivities(): TaskActivities {
     const run = this.run.bind(this);
     const client = this.client;
+    const keys = new KeyStore(this.keysDir);
     return {
+      verifySubmission: (input) =>
+        run('verifySubmission', input, async () => judgeSubmission(input, () => registeredKey(keys, input.agent))),
       getSpeculationConfig: () =>
         run('getSpeculationConfig', undefined, async () => (await controlStatus(client, this.rawConfig())).config),
       admitSpeculation: (request) =>

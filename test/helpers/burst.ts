@@ -1,6 +1,6 @@
 /** A burst of submissions at once, as the admission tests make it. */
 import type { Client } from '@temporalio/client';
-import { submitTask } from '../../client/tasks';
+import { submitAsAgent } from './agent-keys';
 import { controlStatus } from '../../temporal/control';
 import { pollUntil } from './poll';
 
@@ -9,14 +9,14 @@ import { pollUntil } from './poll';
  * frees its slot while the burst lasts: the ids, the admitted ones, and what every other submission got.
  */
 export async function submitBurst(
-  client: Client,
+  { client, keysDir }: { client: Client; keysDir: string },
   count: number,
   workMs: number,
 ): Promise<{ ids: string[]; admitted: string[]; others: unknown[] }> {
   const ids = Array.from({ length: count }, (_, i) => `burst-${i}`);
   const outcomes = await Promise.all(
     ids.map((taskId, i) =>
-      submitTask(client, { type: 'compute', payload: { value: i, work_ms: workMs }, taskId }).then(
+      submitAsAgent(client, keysDir, { type: 'compute', payload: { value: i, work_ms: workMs }, taskId }).then(
         () => 'admitted' as const,
         (e: unknown) => e,
       ),

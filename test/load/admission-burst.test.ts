@@ -44,7 +44,7 @@ test(`a burst of ${BURST} submissions: exactly ${LIMIT} admitted and finished, t
   }, 100);
   try {
     // Each admitted task stands for 3 s of work.
-    const { admitted, others } = await submitBurst(sys.client, BURST, 3000);
+    const { admitted, others } = await submitBurst(sys, BURST, 3000);
     expect(admitted).toHaveLength(LIMIT);
     expect(others.filter((o) => !(o instanceof AdmissionError))).toEqual([]);
     expect(new Set(others.map((o) => `${(o as AdmissionError).field}: ${(o as AdmissionError).message}`))).toEqual(

@@ -3,9 +3,10 @@
  * suite's Temporal server (as it reuses any server already answering at TEMPORAL_ADDRESS) in a fresh
  * namespace, with its data directory, chain and keys in a temp dir. It must say it is up and what
  * configuration is live, run a speculative parent → child to confirmation, answer the runbook's status
- * call, and stop cleanly on Ctrl-C (SIGINT) without stopping a server it did not start.
+ * call, take the CLI's writes with the token it generated (no ADMIN_TOKEN in the CLI's shell), and stop
+ * cleanly on Ctrl-C (SIGINT) without stopping a server it did not start.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -77,8 +78,11 @@ test('a dependent speculates on its parent and both confirm; /admin/status answe
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS! });
   try {
     const client = new Client({ connection, namespace });
-    const parent = (await submitTask(client, { type: 'compute', payload: { value: 100 } })).task_id;
-    const child = (await submitTask(client, { type: 'compute', payload: { value: 200 }, dependsOn: parent })).task_id;
+    // Signed as the default agent, whose key `npm start` made when it funded it.
+    const keys = { keysDir: path.join(dataDir, 'keys') };
+    const parent = (await submitTask(client, { type: 'compute', payload: { value: 100 } }, keys)).task_id;
+    const child = (await submitTask(client, { type: 'compute', payload: { value: 200 }, dependsOn: parent }, keys))
+      .task_id;
     const [p, c] = await Promise.all([
       waitForTask(client, parent, { timeoutMs: 60_000 }),
       waitForTask(client, child, { timeoutMs: 60_000 }),
@@ -97,6 +101,35 @@ test('a dependent speculates on its parent and both confirm; /admin/status answe
   expect(status.status).toBe(200);
   expect(status.json.speculation).toMatchObject({ enabled: true, rollout_percentage: 100, active_tasks: 0 });
 }, 120_000);
+
+test("the CLI's writes work out of the box: it reads the admin token npm start generated", async () => {
+  expect(stdout).toContain(
+    `agenc writes (config set, speculation pause, …) go here with the token (read from that file); export AGENC_ADMIN_URL=http://127.0.0.1:${metricsPort}`,
+  );
+  const agenc = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        TEMPORAL_NAMESPACE: namespace,
+        AGENC_DATA_DIR: dataDir,
+        AGENC_ADMIN_URL: `http://127.0.0.1:${metricsPort}`,
+      };
+      delete env.ADMIN_TOKEN;
+      execFile(
+        process.execPath,
+        [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), ...args],
+        { cwd: PROJECT_ROOT, env, timeout: 60_000 },
+        (error, out, err) =>
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout: out, stderr: err }),
+      );
+    });
+  const pause = await agenc(['speculation', 'pause', '--output', 'json']);
+  expect({ code: pause.code, stderr: pause.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(JSON.parse(pause.stdout)).toMatchObject({ signal: 'pause', speculation: { paused: true } });
+  const resume = await agenc(['speculation', 'resume', '--output', 'json']);
+  expect({ code: resume.code, stderr: resume.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(JSON.parse(resume.stdout)).toMatchObject({ signal: 'resume', speculation: { paused: false } });
+}, 60_000);
 
 test('Ctrl-C (SIGINT) stops the workers gracefully and exits 0, leaving a server it did not start running', async () => {
   child.kill('SIGINT');

@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { AdmissionError, submitTask } from '../../client/tasks';
+import { AdmissionError } from '../../client/tasks';
 import { controlHandle, controlStatus } from '../../temporal/control';
 import { CONFIG_KEYS } from '../../config/schema';
 import {
@@ -20,6 +20,7 @@ import {
 } from '../../shared/messages';
 import { AGENT_NAME_PATTERN, TASK_ID_PATTERN, taskWorkflowId } from '../../shared/task-model';
 import { http } from '../observability/helpers';
+import { submitAsAgent } from '../helpers/agent-keys';
 import { startTestSystem, TEST_ADMIN_TOKEN, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
@@ -318,7 +319,7 @@ describe('task submission with any payload', () => {
       fc.asyncProperty(payload, async (p) => {
         const taskId = `props-payload-${process.pid}-${++n}`;
         try {
-          await submitTask(sys.client, { type: 'compute', payload: p, taskId });
+          await submitAsAgent(sys.client, sys.keysDir, { type: 'compute', payload: p, taskId });
         } catch (err) {
           if (!(err instanceof AdmissionError)) throw err;
           expect(err.field).toBe('payload');
@@ -347,7 +348,9 @@ describe('task submission with any payload', () => {
     ];
     for (const [i, p] of cases.entries()) {
       const taskId = `props-huge-${process.pid}-${i}`;
-      const err = await submitTask(sys.client, { type: 'compute', payload: p, taskId }).catch((e: unknown) => e);
+      const err = await submitAsAgent(sys.client, sys.keysDir, { type: 'compute', payload: p, taskId }).catch(
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(AdmissionError);
       expect((err as AdmissionError).field).toBe('payload');
       // The message names what is allowed and stays short: it does not echo the payload.
@@ -370,7 +373,7 @@ describe('task submission with any payload', () => {
         const req = { type: 'compute', payload: { value: 1 }, taskId: `props-fields-${process.pid}`, [f]: value };
         let refused: AdmissionError | undefined;
         try {
-          await submitTask(sys.client, req);
+          await submitAsAgent(sys.client, sys.keysDir, req);
         } catch (err) {
           if (!(err instanceof AdmissionError)) throw err;
           refused = err;

@@ -17,7 +17,8 @@ import type { TLSSocket } from 'node:tls';
 import { NativeConnection } from '@temporalio/worker';
 import { temporalAuth } from '../../config/temporal';
 import { connectClient } from '../../temporal/connection';
-import { submitTask, waitForTask } from '../../client/tasks';
+import { waitForTask } from '../../client/tasks';
+import { submitAsAgent } from '../helpers/agent-keys';
 import { SPECULATIVE_CONFIG, startTestSystem, type TestSystem } from '../helpers/system';
 import { testRunDir } from '../helpers/paths';
 
@@ -224,7 +225,7 @@ describe('mTLS (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA)', () => {
       sys = await startTestSystem({ name: 'tls', config: SPECULATIVE_CONFIG, worker: { address: mtls.address } });
       const client = await connectClient({ address: mtls.address, namespace: sys.namespace });
       try {
-        const { task_id } = await submitTask(client, { type: 'compute', payload: { value: 6 } });
+        const { task_id } = await submitAsAgent(client, sys.keysDir, { type: 'compute', payload: { value: 6 } });
         const { state, timedOut } = await waitForTask(client, task_id, { timeoutMs: 90_000 });
         expect({ timedOut, status: state.status }).toEqual({ timedOut: false, status: 'confirmed' });
       } finally {

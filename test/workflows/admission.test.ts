@@ -34,7 +34,7 @@ async function isStarted(taskId: string): Promise<boolean> {
 
 test('concurrent submitters never get more than max_pending_operations tasks open; every refusal is clear and starts nothing', async () => {
   // Twelve submitters at once, each task standing for 8 s of work.
-  const { ids, admitted, others } = await submitBurst(sys.client, 12, 8000);
+  const { ids, admitted, others } = await submitBurst(sys, 12, 8000);
   const refused = others.filter((o): o is AdmissionError => o instanceof AdmissionError);
   expect(admitted).toHaveLength(LIMIT);
   expect(refused).toHaveLength(ids.length - LIMIT);

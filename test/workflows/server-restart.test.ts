@@ -78,7 +78,8 @@ test('speculation-control keeps config, cooldowns and counts through a SIGKILL o
   await operator.stakeInit({ agent: 'cheater', amount: 1_000_000_000 });
   await operator.stakeInit({ agent: 'steady', amount: 1_000_000_000 });
   const submit = async (agent: string, payload: unknown, dependsOn?: string) =>
-    (await submitTask(client, { type: 'compute', payload, dependsOn, agent })).task_id;
+    (await submitTask(client, { type: 'compute', payload, dependsOn, agent }, { keysDir: path.join(dir, 'keys') }))
+      .task_id;
   const finish = async (id: string): Promise<TaskState> => {
     const { state, timedOut } = await waitForTask(client, id, { timeoutMs: 120_000 });
     if (timedOut) throw new Error(`task ${id} still ${state.status}`);

@@ -11,9 +11,10 @@ import { ApplicationFailure, type Duration } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { createStakeOperator } from '../../activities/chain';
-import { getTaskState, submitTask, type SubmitRequest } from '../../client/tasks';
+import { getTaskState, type SubmitRequest } from '../../client/tasks';
 import { type TaskState, taskWorkflowId } from '../../shared/task-model';
 import { startWorkerProcess, type WorkerProcess } from '../../workers/worker-process';
+import { submitAsAgent } from '../helpers/agent-keys';
 import { failingRootWithTree, untilSpeculating } from '../helpers/failing-root';
 import { testRunDir } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';
@@ -21,6 +22,7 @@ import { speculativeConfig, testWorkerOptions, writeConfig } from '../helpers/sy
 import { startTimeSkippingEnv } from '../helpers/time-skipping';
 
 let env: TestWorkflowEnvironment;
+let keysDir: string;
 let worker: WorkerProcess;
 /** Task whose bond release the chain refuses while set. */
 let unreachableFor: string | undefined;
@@ -50,6 +52,7 @@ const chainFault: ActivityInterceptorsFactory = (ctx) => ({
 beforeAll(async () => {
   env = await startTimeSkippingEnv();
   const dir = mkdtempSync(path.join(testRunDir(), 'subtree-'));
+  keysDir = path.join(dir, 'keys');
   worker = await startWorkerProcess(
     testWorkerOptions(
       {
@@ -77,7 +80,9 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const system = { submit: async (req: SubmitRequest) => (await submitTask(worker.client, req)).task_id };
+const system = {
+  submit: async (req: SubmitRequest) => (await submitAsAgent(worker.client, keysDir, req)).task_id,
+};
 const state = (id: string) => getTaskState(worker.client, id);
 
 /** Reads the tasks until `ok`; in wall-clock time, or with the test server's clock moved on by `advance` between reads. */

@@ -133,6 +133,8 @@ test('which reasons slash: only what the agent controls (its execution error, a 
     ['confirmation_timeout', 'release'],
     ['forced', 'release'],
     ['system_error', 'release'],
+    // A submission not signed by the agent it names is refused before any bond, and is not that agent's doing.
+    ['submission_refused', 'release'],
   ];
   // Every reason is in the table: a new one must say whether it slashes.
   expect(table.map(([reason]) => reason).sort()).toEqual([...ROLLBACK_REASONS].sort());

@@ -3,6 +3,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { AdmissionError, submitTask } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
 import { ActivityGate } from '../helpers/activity-gate';
+import { submitAsAgent } from '../helpers/agent-keys';
 import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
@@ -35,7 +36,7 @@ test("a speculative task whose parent's commitment does not land within confirma
 });
 
 async function refusal(req: Parameters<typeof submitTask>[1]): Promise<AdmissionError> {
-  const err = await submitTask(sys.client, req).then(
+  const err = await submitAsAgent(sys.client, sys.keysDir, req).then(
     () => undefined,
     (e: unknown) => e,
   );

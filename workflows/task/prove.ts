@@ -28,10 +28,13 @@ export async function prove(run: TaskRun): Promise<void> {
   run.enter('proving', 'a Groth16 proof from the agenc-proofs queue');
   state.proof = { state: 'generating' };
   const parent = run.parentOutput;
+  // The verified agent key (verify-submission); runs without one prove the agent's name, as they did.
+  const agentPublicKey = state.agent_public_key ?? undefined;
   try {
     run.proofRecord = await proofActivities(run.config!, 'prove: Groth16 proof of the output').generateProof({
       taskId: input.taskId,
       agent: input.agent,
+      agentPublicKey,
       value: run.proofValue,
       parentOutput: parent?.output ?? '0',
       parentSalt: parent?.salt ?? '0',
@@ -42,6 +45,7 @@ export async function prove(run: TaskRun): Promise<void> {
     const expected = {
       taskId: input.taskId,
       agent: input.agent,
+      agentPublicKey,
       outputCommitment: state.result!.commitment,
       parentCommitment: parent?.commitment ?? '0',
     };

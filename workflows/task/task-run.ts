@@ -132,6 +132,11 @@ export class TaskRun {
   readonly systemFaultsReleased = patched('system-faults-release-bond');
   /** While waiting for the parent, look whether its workflow still runs (awaitParent). Workflows started before wait without looking. */
   readonly parentLiveness = patched('parent-liveness');
+  /**
+   * The submission is verified first (signed by the agent it names, with its registered key), before anything
+   * is bonded, and the proof binds that key. Workflows started before run unverified and prove the agent's name.
+   */
+  readonly submissionVerified = patched('verify-submission');
 
   constructor(readonly input: TaskInput) {
     this.state = {
@@ -139,6 +144,7 @@ export class TaskRun {
       workflow_id: workflowInfo().workflowId,
       type: input.type,
       agent: input.agent,
+      agent_public_key: null,
       payload: input.payload,
       parent_task_id: input.parentTaskId ?? null,
       root_task_id: input.rootTaskId,
@@ -302,6 +308,7 @@ export class TaskRun {
   private async runForward(): Promise<void> {
     try {
       await this.forward.run(async () => {
+        if (this.submissionVerified) await this.verifySubmission();
         this.config = await taskActivities(QUICK, 'read the live speculation configuration').getSpeculationConfig();
         if (this.input.parentTaskId) await this.startOnParent(this.input.parentTaskId);
         else this.startedAs('non_speculative');
@@ -314,6 +321,34 @@ export class TaskRun {
       else if (!(isCancellation(err) && this.rollbackRequest)) this.systemError('the forward run', err);
     }
     this.forwardEnded = true;
+  }
+
+  /**
+   * Is the submission signed by the agent it names, with the key registered for it? Asked of the worker that
+   * holds the key store before the task does anything else, so a forged submission never reaches its parent,
+   * the control workflow or a bond. A refusal rolls the task back (`submission_refused`): nothing was bonded,
+   * and it is not the named agent's doing.
+   */
+  private async verifySubmission(): Promise<void> {
+    const { input } = this;
+    const verdict = await taskActivities(
+      QUICK,
+      `verify: the submission is signed by agent ${input.agent}'s registered key`,
+    ).verifySubmission({
+      taskId: input.taskId,
+      type: input.type,
+      payload: input.payload,
+      agent: input.agent,
+      parentTaskId: input.parentTaskId,
+      agentPublicKey: input.agentPublicKey,
+      submissionSignature: input.submissionSignature,
+    });
+    if (verdict.valid) {
+      this.state.agent_public_key = verdict.agentPublicKey;
+      return;
+    }
+    log.warn('submission refused', { taskId: input.taskId, agent: input.agent, code: verdict.code });
+    await this.rollBackForSystemFault('submission_refused', verdict.reason);
   }
 
   private startedAs(speculationStatus: TaskState['speculation_status']): void {
