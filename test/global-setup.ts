@@ -6,9 +6,10 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ensureArtifacts } from '../activities/proof';
+import { buildProgram } from '../programs/build/build-program';
 import { bundleWorkflows } from '../workers/worker-process';
 import { ensureVenv, freePort, startDevServer, type DevServer } from '../workers/temporal-dev-server';
-import { TEST_DATA_DIR } from './helpers/paths';
+import { PROJECT_ROOT, TEST_DATA_DIR } from './helpers/paths';
 
 declare global {
   var __AGENC_DEV_SERVER__: DevServer | undefined;
@@ -64,6 +65,12 @@ export default async function globalSetup(): Promise<void> {
   log('circuit artifacts (built once, then cached by circuit hash)…');
   const artifacts = await ensureArtifacts({ artifactsDir: path.join(TEST_DATA_DIR, 'circuits'), onProgress: log });
   process.env.AGENC_CIRCUITS_DIR = path.join(TEST_DATA_DIR, 'circuits');
+
+  // The custody program, built from programs/custody once and then cached by source hash (.data/programs).
+  if (existsSync(path.join(PROJECT_ROOT, 'programs', 'custody', 'src', 'lib.rs'))) {
+    const custody = await buildProgram('custody', { onProgress: log });
+    log(`custody program ${custody.built ? 'built' : 'cached'} in ${custody.seconds.toFixed(2)} s: ${custody.soPath}`);
+  }
   log(
     `ready: Temporal ${server.address}, UI ${process.env.AGENC_TEST_UI_URL}, vkey ${artifacts.verificationKeyHash.slice(0, 12)}`,
   );
