@@ -1,14 +1,17 @@
 /**
  * `agenc`: the operators' command line. Every command takes `--output json`; `agenc <command> --help`
- * explains each. Talks to Temporal at TEMPORAL_ADDRESS (default 127.0.0.1:7233).
+ * explains each. Reads from Temporal at TEMPORAL_ADDRESS (default 127.0.0.1:7233); every operator write
+ * goes through the worker's admin API with its token (client/admin.ts).
  */
 import { Command, CommanderError } from 'commander';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { version } from '../package.json';
+import { type AdminOptions, DEFAULT_ADMIN_URL, resolveAdmin } from './admin';
 import { connectClient } from '../temporal/connection';
 import { registerConfigCommands } from './commands/config';
 import { registerOperatorCommands } from './commands/operator';
+import { registerProgramCommands } from './commands/program';
 import { registerProofCommands } from './commands/proof';
 import { registerRolloutCommands } from './commands/rollout';
 import { registerSpeculationCommands } from './commands/speculation';
@@ -24,6 +27,14 @@ export function buildProgram(): { program: Command; close(): Promise<void> } {
     .version(version, '-V, --version')
     .option('--address <host:port>', 'Temporal frontend (default $TEMPORAL_ADDRESS or 127.0.0.1:7233)')
     .option('--namespace <name>', 'Temporal namespace (default $TEMPORAL_NAMESPACE or default)')
+    .option(
+      '--admin-url <url>',
+      `the worker's admin API, which every write goes through (default $AGENC_ADMIN_URL or ${DEFAULT_ADMIN_URL})`,
+    )
+    .option(
+      '--token-file <file>',
+      "file holding the admin token (default $ADMIN_TOKEN, else npm start's .data/admin-token for a local admin API)",
+    )
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', '\nEvery command takes -o, --output <text|json>; `agenc <command> --help` explains each.')
     .exitOverride();
@@ -32,12 +43,14 @@ export function buildProgram(): { program: Command; close(): Promise<void> } {
     client ??= connectClient({ address, namespace });
     return client;
   };
+  const adminFactory = () => resolveAdmin(program.opts<AdminOptions>());
   registerTaskCommands(program, clientFactory);
   registerProofCommands(program, clientFactory);
-  registerOperatorCommands(program, clientFactory);
-  registerConfigCommands(program, clientFactory);
-  registerSpeculationCommands(program, clientFactory);
-  registerRolloutCommands(program, clientFactory);
+  registerOperatorCommands(program, clientFactory, adminFactory);
+  registerProgramCommands(program);
+  registerConfigCommands(program, clientFactory, adminFactory);
+  registerSpeculationCommands(program, adminFactory);
+  registerRolloutCommands(program, clientFactory, adminFactory);
   return {
     program,
     async close() {

@@ -14,9 +14,8 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { openStakeDeps, bondAddress } from '../activities/chain';
+import { openStakeDeps, bondAddress, commitAddress } from '../activities/chain';
 import { parseMemos } from '../activities/chain/ledger';
-import { commitAddress } from '../activities/chain/commit-activities';
 import { ensureArtifacts, releaseProverResources, verifyTaskProof, type ProofRecord } from '../activities/proof';
 import { runOperatorAction } from '../client/commands/operator';
 import { table } from '../client/output';
@@ -327,13 +326,18 @@ async function main(): Promise<void> {
     const submitWave = async (wave: number) => {
       for (const t of tasks.filter((x) => x.wave === wave)) {
         try {
-          await submitTask(client, {
-            type: 'compute',
-            payload: t.payload,
-            dependsOn: t.parentTaskId,
-            agent: t.agent,
-            taskId: t.taskId,
-          });
+          await submitTask(
+            client,
+            {
+              type: 'compute',
+              payload: t.payload,
+              dependsOn: t.parentTaskId,
+              agent: t.agent,
+              taskId: t.taskId,
+            },
+            // Signed with the agent's key, which its stake init made in the workers' keys directory.
+            { keysDir },
+          );
         } catch (err) {
           violations.push(`task ${t.taskId} could not be submitted: ${(err as Error).message}`);
         }
@@ -536,8 +540,8 @@ async function checkMemos(
     for (const t of tasks) {
       const s = results.get(t.taskId);
       if (!s) continue;
-      const bond = await count(await bondAddress(authority, t.taskId), t.taskId);
-      const commit = await count(await commitAddress(authority, t.taskId), t.taskId);
+      const bond = await count(await bondAddress(deps, t.taskId), t.taskId);
+      const commit = await count(await commitAddress(deps, t.taskId), t.taskId);
       const [locks, releases, slashes, commits] = [
         bond.lock ?? 0,
         bond.release ?? 0,

@@ -3,7 +3,9 @@
  * its Web UI, the workers on `agenc-tasks` and `agenc-proofs`, the embedded SVM, and the metrics/admin
  * server on :9090. Ctrl-C stops the workers gracefully, then the dev server.
  */
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { buildProgram, PROJECT_ROOT } from '../programs/build/build-program';
 import { controlStatus } from '../temporal/control';
 import { createLogger } from '../workers/logger';
 import type { WorkerProcess } from '../workers/worker-process';
@@ -12,6 +14,13 @@ import { startEmbeddedSystem } from './embedded-system';
 async function main(): Promise<void> {
   const logger = createLogger('agenc');
   const say = (m: string) => process.stdout.write(`${m}\n`);
+  // The custody program, built from programs/custody once and then cached by source hash (.data/programs).
+  if (existsSync(path.join(PROJECT_ROOT, 'programs', 'custody', 'src', 'lib.rs'))) {
+    const custody = await buildProgram('custody', { onProgress: (line) => logger.info(line) });
+    logger.info(
+      `custody program ${custody.built ? 'built' : 'cached'} in ${custody.seconds.toFixed(2)} s: ${custody.soPath}`,
+    );
+  }
   const { server, worker, admin, sdkMetricsUrl } = await startEmbeddedSystem(logger);
 
   say('');
@@ -25,6 +34,11 @@ async function main(): Promise<void> {
   );
   say(
     `  admin API         http://localhost:${worker.httpPort}/admin/status${admin.file ? `   (export ADMIN_TOKEN=$(cat ${path.relative(process.cwd(), admin.file)}))` : ''}`,
+  );
+  // The CLI's writes go through the admin API: it finds the token file by itself, ADMIN_TOKEN otherwise.
+  say(
+    `                    agenc writes (config set, speculation pause, …) go here with the token${admin.file ? ' (read from that file)' : ': the same ADMIN_TOKEN in their shell'}` +
+      (worker.httpPort === 9090 ? '' : `; export AGENC_ADMIN_URL=http://127.0.0.1:${worker.httpPort}`),
   );
   say(`  configuration     ${worker.config.file}`);
   for (const line of await liveConfigurationLines(worker)) say(line);

@@ -13,12 +13,16 @@ export interface Groth16Proof {
 
 /**
  * What a proof is generated from. Strings because the numbers are bigints crossing JSON (Temporal
- * payloads): every field except taskId and agent is a decimal field element (< BN254 p).
- * taskId and agent are the system's identifiers; the circuit sees toField(taskId), toField(agent).
+ * payloads): every field except taskId, agent and agentPublicKey is a decimal field element (< BN254 p).
+ * taskId and agent are the system's identifiers; the circuit sees toField(taskId) and, for the agent,
+ * publicKeyField(agentPublicKey): the proof binds the agent's key. A run started before submissions were
+ * signed has no agentPublicKey, and its proof binds toField(agent) (activities/proof/fields.ts agentField).
  */
 export interface GenerateProofInput {
   taskId: string;
   agent: string;
+  /** The agent's verified public key (base58). */
+  agentPublicKey?: string;
   /** The task's payload value. */
   value: string;
   /** Output of the parent task ("0" for a root). */
@@ -36,20 +40,24 @@ export interface GenerateProofInput {
 export interface ProofRecord {
   proof_type: 'groth16';
   proof: Groth16Proof;
-  /** [toField(taskId), toField(agent), outputCommitment, parentCommitment], decimal. */
+  /** [toField(taskId), agentField(agent, agentPublicKey), outputCommitment, parentCommitment], decimal. */
   public_signals: string[];
   /** sha256 of the canonical JSON of the verification key this proof is for. */
   verification_key_hash: string;
   commitments: { output: string; parent: string };
   task_id: string;
   agent: string;
+  /** The agent's public key the proof binds (base58); absent in proofs made before agents had keys. */
+  agent_public_key?: string;
   timing: { started_at: string; finished_at: string; duration_ms: number };
 }
 
-/** What a verifier expects a task's proof to say. taskId/agent as in GenerateProofInput; commitments decimal. */
+/** What a verifier expects a task's proof to say. taskId/agent/agentPublicKey as in GenerateProofInput; commitments decimal. */
 export interface ExpectedPublicInputs {
   taskId: string;
   agent: string;
+  /** The task's verified agent key (its state's `agent_public_key`); without it the proof must bind the name. */
+  agentPublicKey?: string;
   outputCommitment: string;
   parentCommitment: string;
 }
@@ -71,4 +79,6 @@ export interface CommitEntry {
   commitment: string;
   parentCommitment: string;
   verificationKeyHash: string;
+  /** The parents whose commitment records the custody program requires before this one; absent in workflows started before. */
+  parentTaskIds?: string[];
 }

@@ -28,6 +28,7 @@ import {
   releaseProverResources,
   type ProofService,
 } from '../activities/proof';
+import { createSubmissionActivities } from '../activities/submission-activities';
 import { createTaskActivities } from '../activities/task-activities';
 import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, SELECTABLE_QUEUES, TASK_QUEUE } from '../shared/task-queues';
 import { activityLogAttributes } from './activity-log-attributes';
@@ -121,6 +122,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
         workflowBundle,
         activities: {
           ...createTaskActivities({ client, rawConfig }),
+          ...createSubmissionActivities(stakeDeps),
           ...createStakeActivities(stakeDeps),
           ...createCommitActivity(stakeDeps, { finalityMs: opts.embeddedFinalityMs }),
           ...createOperatorActivities({ client, stake: stakeDeps, rawConfig }),

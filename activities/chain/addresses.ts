@@ -1,30 +1,30 @@
 /**
- * Stake and bond accounts are plain System accounts at addresses derived from the authority:
- * `createWithSeed(authority, seed, SystemProgram)`. Only the authority (the base key) can create them or
- * move lamports out of them (TransferWithSeed). A seed is at most 32 bytes, so both are hashes:
- *   stake: "s" + 31 hex chars of sha256("stake:" + agent)
- *   bond:  "b" + 31 hex chars of sha256("bond:" + taskId)
+ * Where a deployment's stake, bonds and commitment records are: accounts of the custody program
+ * (programs/custody, addresses in custody/instructions.ts):
+ *   stake:  the agent's vault, derived from the agent's key and the config
+ *   bond:   derived from the authority and sha256(task ‖ attempt): one per task attempt
+ *   commit: derived from the authority and the task: one record per task
  */
-import { createHash } from 'node:crypto';
-import { PublicKey, SystemProgram } from '@solana/web3.js';
+import type { PublicKey } from '@solana/web3.js';
 import { chainFailure } from './errors';
+import type { StakeDeps } from './context';
+import { custodyOf } from './custody/deployment';
 
 export const MAX_TASK_ID_LENGTH = 128;
 
-export function stakeSeed(agent: string): string {
-  return `s${sha256Hex(`stake:${agent}`).slice(0, 31)}`;
+/** The agent's stake vault. */
+export async function stakeAddress(deps: StakeDeps, agent: string): Promise<PublicKey> {
+  return (await custodyOf(deps)).vault(deps.keys.agentPublicKey(agent));
 }
 
-export function bondSeed(taskId: string): string {
-  return `b${sha256Hex(`bond:${taskId}`).slice(0, 31)}`;
+/** The bond account of the task's (first) attempt. */
+export async function bondAddress(deps: StakeDeps, taskId: string): Promise<PublicKey> {
+  return (await custodyOf(deps)).bond(taskId);
 }
 
-export function stakeAddress(authority: PublicKey, agent: string): Promise<PublicKey> {
-  return PublicKey.createWithSeed(authority, stakeSeed(agent), SystemProgram.programId);
-}
-
-export function bondAddress(authority: PublicKey, taskId: string): Promise<PublicKey> {
-  return PublicKey.createWithSeed(authority, bondSeed(taskId), SystemProgram.programId);
+/** The task's commitment record. */
+export async function commitAddress(deps: StakeDeps, taskId: string): Promise<PublicKey> {
+  return (await custodyOf(deps)).record(taskId);
 }
 
 /** Returns the task id if usable in a bond seed and a memo, else throws InvalidTaskId. */
@@ -41,8 +41,4 @@ export function validateTaskId(taskId: unknown): string {
     );
   }
   return taskId;
-}
-
-function sha256Hex(s: string): string {
-  return createHash('sha256').update(s, 'utf8').digest('hex');
 }

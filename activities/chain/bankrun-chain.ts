@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Keypair, PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
-import { start, type AddedAccount, type ProgramTestContext } from 'solana-bankrun';
+import { Clock, start, type AddedAccount, type ProgramTestContext } from 'solana-bankrun';
 import type { AccountSnapshot, ChainPort, MemoRecord, SendResult } from './port';
 import { MEMO_PROGRAM_ID } from './port';
 import { appendLineDurably, writeFileAtomic } from './atomic-file';
@@ -81,6 +81,11 @@ interface HistoryIndex {
 }
 
 const LOG_CACHE_LIMIT = 1000;
+
+/** Owner of deployed (upgradeable) programs and their programdata: persisted like any other account. */
+const UPGRADEABLE_LOADER = 'BPFLoaderUpgradeab1e11111111111111111111111';
+/** Owner of the sysvars (a deploy passes Rent and Clock): the runtime provides them, they are not persisted. */
+const SYSVAR_OWNER = 'Sysvar1111111111111111111111111111111111111';
 
 export class BankrunChain implements ChainPort {
   readonly kind = 'embedded' as const;
@@ -173,7 +178,22 @@ export class BankrunChain implements ChainPort {
   async getAccount(address: PublicKey): Promise<AccountSnapshot | null> {
     const account = await this.context.banksClient.getAccount(address);
     if (!account) return null;
-    return { lamports: account.lamports, owner: account.owner.toBase58(), dataLength: account.data.length };
+    return {
+      lamports: account.lamports,
+      owner: account.owner.toBase58(),
+      dataLength: account.data.length,
+      data: Buffer.from(account.data),
+    };
+  }
+
+  /** An account with its data and executable flag (program-deploy.ts reads deployed programs with it). */
+  async getAccountInfo(
+    address: PublicKey,
+  ): Promise<{ lamports: number; owner: string; executable: boolean; data: Buffer } | null> {
+    const account = await this.context.banksClient.getAccount(address);
+    if (!account) return null;
+    const { lamports, executable } = account;
+    return { lamports, owner: account.owner.toBase58(), executable, data: Buffer.from(account.data) };
   }
 
   getAccounts(addresses: PublicKey[]): Promise<Array<AccountSnapshot | null>> {
@@ -208,6 +228,24 @@ export class BankrunChain implements ChainPort {
     const entries = this.historyByAddress.get(address.toBase58()) ?? [];
     return entries.map(({ signature, slot, feePayer, memo }) => ({ signature, slot, feePayer, memo }));
   }
+
+  /**
+   * Moves the chain's clock (the Clock sysvar's unix_timestamp) `seconds` ahead: what a cluster's time
+   * does on its own. Tests of time rules (a bond's expiry) use it; it is not persisted (a restart starts
+   * from the SVM's own clock again).
+   */
+  async warpClock(seconds: number): Promise<void> {
+    const c = await this.context.banksClient.getClock();
+    this.context.setClock(
+      new Clock(c.slot, c.epochStartTimestamp, c.epoch, c.leaderScheduleEpoch, c.unixTimestamp + BigInt(seconds)),
+    );
+  }
+
+  /** Every send here ends in a slot of its own already. */
+  async nextSlot(): Promise<void> {}
+
+  /** Every processed transaction is final here; the commit activity emulates a cluster's wait. */
+  async awaitFinality(): Promise<void> {}
 
   async getTransactionLogs(signature: string): Promise<string[] | null> {
     return this.logs.get(signature) ?? null;
@@ -266,6 +304,7 @@ export class BankrunChain implements ChainPort {
 
     const faucet = this.context.payer.publicKey.toBase58();
     for (const a of accounts) if (a !== faucet) this.tracked.add(a);
+    if (result.result === null) await keepDeployedProgramsRunnable(this.context, accounts);
 
     try {
       if (result.result === null) {
@@ -314,13 +353,18 @@ export class BankrunChain implements ChainPort {
     this.journalRecords = 0;
   }
 
-  /** The current state of these accounts; closed ones (and programs, which genesis provides) are no longer tracked. */
+  /**
+   * The current state of these accounts; closed ones (and what genesis provides: builtin and bundled
+   * programs, sysvars) are no longer tracked. Programs deployed through the upgradeable loader are kept,
+   * executable flag and all, so they come back (with their programdata) as genesis accounts on open().
+   */
   private async readAccounts(addresses: Iterable<string>): Promise<{ accounts: PersistedAccount[]; closed: string[] }> {
     const accounts: PersistedAccount[] = [];
     const closed: string[] = [];
     for (const address of [...addresses].sort()) {
       const account = await this.context.banksClient.getAccount(new PublicKey(address));
-      if (!account || account.executable) {
+      const owner = account?.owner.toBase58();
+      if (!account || (account.executable && owner !== UPGRADEABLE_LOADER) || owner === SYSVAR_OWNER) {
         this.tracked.delete(address);
         if (!account) closed.push(address);
         continue;
@@ -329,7 +373,7 @@ export class BankrunChain implements ChainPort {
         address,
         lamports: String(account.lamports),
         owner: account.owner.toBase58(),
-        executable: false,
+        executable: account.executable,
         data: Buffer.from(account.data).toString('base64'),
       });
     }
@@ -342,6 +386,29 @@ export class BankrunChain implements ChainPort {
       const oldest = this.logs.keys().next().value;
       if (oldest !== undefined) this.logs.delete(oldest);
     }
+  }
+}
+
+/**
+ * Works around the program cache of solana-bankrun 0.4 (runtime 1.18.0): a program deployed through
+ * the upgradeable loader runs in the slot after its deploy, but the first transaction that uses it
+ * after any later warp never returns (the banks server's deadline). With the deployment slot in its
+ * programdata set to 0, as solana-program-test and the test validator do for upgradeable programs in
+ * genesis, it keeps working across warps and restarts. Run after every successful transaction
+ * (`accounts`: the ones it touched); only one that involved the loader changes anything. Used by the
+ * embedded chain and by the tests' SVM-backed JSON-RPC server.
+ */
+export async function keepDeployedProgramsRunnable(context: ProgramTestContext, accounts: string[]): Promise<void> {
+  if (!accounts.includes(UPGRADEABLE_LOADER)) return;
+  for (const address of accounts) {
+    const key = new PublicKey(address);
+    const account = await context.banksClient.getAccount(key);
+    // ProgramData { slot: u64, upgrade_authority_address: Option<Pubkey> }: bincode tag 3, then the slot.
+    if (account?.owner.toBase58() !== UPGRADEABLE_LOADER || account.data.length < 12) continue;
+    const data = Buffer.from(account.data);
+    if (data.readUInt32LE(0) !== 3 || data.readBigUInt64LE(4) === 0n) continue;
+    data.writeBigUInt64LE(0n, 4);
+    context.setAccount(key, { ...account, data });
   }
 }
 

@@ -1,13 +1,14 @@
 /**
- * `commitResults`: puts proven results on-chain, ancestors first. Each result is one transaction that
- * creates the task's commitment record (a System account derived from the authority with seed "c" +
- * hash of the task id, holding the rent-exempt minimum) and carries a Memo with the output commitment,
- * the parent commitment and the verification-key hash. The record makes each result idempotent: a retry
+ * `commitResults`: puts proven results on-chain, ancestors first. Each result is one transaction with
+ * the custody program's Commit: the task's commitment record (a program account at the address derived
+ * from the authority and the task, holding the output commitment, the agent's key, the verification-key
+ * hash and its parents' records, which the program requires to exist: ancestor order is the chain's
+ * rule) and a Memo with the same content in words. The record makes each result idempotent: a retry
  * after a crash finds it and answers with the first transaction's signature, never a second commit. What
- * counts is the Memo the authority signed, compared field by field with the entry (task, agent,
- * commitment, parent commitment, verification-key hash): a record with other content is
- * CommitmentMismatch (non-retryable, nothing sent), and an account at the address with no record (a
- * stranger's transfer) is no commitment at all (buildCommitTx writes the record there anyway).
+ * counts is the content, compared field by field with the entry (task, agent, commitment, parent
+ * commitment, verification-key hash): a record with other content is CommitmentMismatch (non-retryable,
+ * nothing sent). Lamports a stranger sent to the address are no obstacle (the record is allocated over
+ * them). Once final, `awaitFinality` marks each record confirmed.
  *
  * A batch pays one finality wait, not one per result. Each transaction is sent only after the one
  * before it has landed (`processed` on the embedded SVM, `confirmed` on a cluster: voted by a
@@ -21,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { PublicKey, SystemProgram } from '@solana/web3.js';
+import { Transaction, type PublicKey } from '@solana/web3.js';
 import type { TaskActivities } from '../../shared/activity-contract';
 import type { CommitEntry } from '../../shared/proof-records';
 import { ensureAuthorityFunded, type StakeDeps } from './context';
@@ -29,27 +30,22 @@ import type { ChainPort } from './port';
 import { validateTaskId } from './addresses';
 import { chainFailure } from './errors';
 import { commitRecord, parseMemos, type CommitMemo, type CommitRecord } from './ledger';
-import { buildCommitTx } from './transactions';
-
-export function commitSeed(taskId: string): string {
-  return `c${createHash('sha256').update(`commit:${taskId}`).digest('hex').slice(0, 31)}`;
-}
-
-export function commitAddress(authority: PublicKey, taskId: string): Promise<PublicKey> {
-  return PublicKey.createWithSeed(authority, commitSeed(taskId), SystemProgram.programId);
-}
+import { memoInstruction } from './transactions';
+import { custodyOf, ensureConfig } from './custody/deployment';
+import { readRecord } from './custody/accounts';
+import { recordLen } from './custody/layout';
 
 /**
  * A task's commitment record as the chain holds it: the first commit Memo the authority signed for it in
- * a transaction that touched its commit address (memos anyone else paid for are ignored), or null.
- * Used by the commit activity and by `agenc proof verify`.
+ * a transaction that touched its record address `address` (memos anyone else paid for are ignored), or
+ * null. Used by the commit activity and by `agenc proof verify`.
  */
 export async function readCommitRecord(
   chain: Pick<ChainPort, 'getMemoHistory'>,
   authority: PublicKey,
+  address: PublicKey,
   taskId: string,
 ): Promise<(CommitRecord & { address: string }) | null> {
-  const address = await commitAddress(authority, taskId);
   const record = commitRecord(parseMemos(await chain.getMemoHistory(address), authority.toBase58()), taskId);
   return record && { ...record, address: address.toBase58() };
 }
@@ -144,28 +140,58 @@ export function createCommitActivity(
     const { taskId, agent, commitment, parentCommitment, verificationKeyHash } = entry;
     validateTaskId(taskId);
     const authority = deps.keys.authority();
-    const address = await commitAddress(authority.publicKey, taskId);
-    const existing = await readCommitRecord(deps.chain, authority.publicKey, taskId);
+    const custody = await custodyOf(deps);
+    const address = await custody.record(taskId);
+    const existing = await readCommitRecord(deps.chain, authority.publicKey, address, taskId);
     // Committed already (this is a retry): answer with the first commit, never send a second.
     if (existing) return sameCommitment(existing, entry, address);
-    // An account here with no record is lamports someone sent to the address, not a commitment.
-    const occupied = (await deps.chain.getAccount(address)) !== null;
     await ensureAuthorityFunded(deps);
-    const tx = buildCommitTx({
-      authority: authority.publicKey,
-      record: { address, seed: commitSeed(taskId) },
-      rentMinimum: await deps.chain.rentExemptMinimum(0),
-      occupied,
-      memo: { action: 'commit', task: taskId, agent, commitment, parent: parentCommitment, vkey: verificationKeyHash },
-    });
+    await ensureConfig(deps, custody);
+    const parentTaskIds = entry.parentTaskIds ?? [];
+    const tx = new Transaction().add(
+      ...(await custody.commit({
+        taskId,
+        agent: deps.keys.agentPublicKey(agent),
+        commitment: fieldBytes('commitment', commitment),
+        vkeyHash: hashBytes(verificationKeyHash),
+        parentTaskIds,
+        rentLamports: await deps.chain.rentExemptMinimum(recordLen(parentTaskIds.length)),
+      })),
+      memoInstruction(authority.publicKey, {
+        action: 'commit',
+        task: taskId,
+        agent,
+        commitment,
+        parent: parentCommitment,
+        vkey: verificationKeyHash,
+      }),
+    );
     try {
       return (await deps.chain.send(tx, [authority])).signature;
     } catch (err) {
       // Landed before the error, or another attempt of this task committed first: only a record with
       // this content counts as this commit.
-      const landed = await readCommitRecord(deps.chain, authority.publicKey, taskId).catch(() => null);
+      const landed = await readCommitRecord(deps.chain, authority.publicKey, address, taskId).catch(() => null);
       if (landed) return sameCommitment(landed, entry, address);
       throw err;
+    }
+  }
+
+  /** Marks the tasks' records confirmed (after finality); a record settled already is left as it is. */
+  async function confirmRecords(taskIds: string[]): Promise<void> {
+    const authority = deps.keys.authority();
+    const custody = await custodyOf(deps);
+    for (const taskId of taskIds) {
+      const found = await readRecord(deps.chain, custody, await custody.record(taskId));
+      if (found?.state?.status !== 'pending') continue;
+      try {
+        await deps.chain.send(new Transaction().add(await custody.settleRecord({ taskId, status: 'confirmed' })), [
+          authority,
+        ]);
+      } catch (err) {
+        const after = await readRecord(deps.chain, custody, await custody.record(taskId)).catch(() => null);
+        if (after?.state?.status === 'pending') throw err;
+      }
     }
   }
 
@@ -181,21 +207,36 @@ export function createCommitActivity(
   }
 
   /**
-   * The embedded chain's emulated finality, counted from the landing. On a cluster the send already
-   * waited for `confirmed` (a supermajority's vote), which this deployment counts as final, as before.
+   * Final, then each record marked confirmed. The embedded chain's finality is emulated, counted from the
+   * landing; on a cluster this waits for the finality level (finality.ts: `finalized` by default).
    */
-  async function awaitFinality(): Promise<void> {
+  async function awaitFinality(input: { signatures?: Record<string, string> } = {}): Promise<void> {
     // Also on a retry: the first attempt may have died during this wait.
     if (finalityMs > 0) await new Promise((r) => setTimeout(r, finalityMs));
+    await deps.chain.awaitFinality(Object.values(input.signatures ?? {}));
+    await confirmRecords(Object.keys(input.signatures ?? {}));
   }
 
   return {
     sendCommitments: (input) => heartbeating(() => sendCommitments(input)),
-    awaitFinality: () => heartbeating(awaitFinality),
+    awaitFinality: (input) => heartbeating(() => awaitFinality(input)),
     async commitResults({ entries }) {
       const landed = await sendCommitments({ entries });
-      await awaitFinality();
+      await awaitFinality(landed);
       return landed;
     },
   };
+}
+
+/** A field element written in decimal (a Poseidon commitment) as the 32 big-endian bytes the record holds. */
+function fieldBytes(what: string, decimal: string): Buffer {
+  if (typeof decimal !== 'string' || !/^[0-9]{1,78}$/.test(decimal) || BigInt(decimal) >= 1n << 256n) {
+    throw chainFailure('InvalidAmount', `the ${what} must be a decimal field element, got ${JSON.stringify(decimal)}`);
+  }
+  return Buffer.from(BigInt(decimal).toString(16).padStart(64, '0'), 'hex');
+}
+
+/** A sha256 written in hex as its 32 bytes; anything else is hashed (the record has 32 bytes for it). */
+function hashBytes(hash: string): Buffer {
+  return /^[0-9a-f]{64}$/i.test(hash) ? Buffer.from(hash, 'hex') : createHash('sha256').update(hash, 'utf8').digest();
 }

@@ -1,14 +1,11 @@
 /** What the stake activities and operator functions share: the chain, the keys, and small helpers. */
 import * as path from 'node:path';
-import type { PublicKey } from '@solana/web3.js';
 import type { ChainPort } from './port';
 import { BankrunChain, DEFAULT_ACCOUNTS_FILE } from './bankrun-chain';
 import { RpcChain } from './rpc-chain';
 import { DEFAULT_KEYS_DIR, KeyStore } from './keys';
-import { bondAddress, bondSeed, stakeAddress, stakeSeed } from './addresses';
 import { chainFailure, retryableChainFailure } from './errors';
 import { buildTreasuryFundTx } from './transactions';
-import type { SeededAccount } from './transactions';
 
 export interface StakeDeps {
   chain: ChainPort;
@@ -68,14 +65,6 @@ export async function ensureTreasuryFunded(deps: StakeDeps, rentMinimum: number)
     buildTreasuryFundTx({ authority: authority.publicKey, treasury, amount: rentMinimum - lamports }),
     [authority],
   );
-}
-
-export async function agentStake(authority: PublicKey, agent: string): Promise<SeededAccount> {
-  return { address: await stakeAddress(authority, agent), seed: stakeSeed(agent) };
-}
-
-export async function taskBond(authority: PublicKey, taskId: string): Promise<SeededAccount> {
-  return { address: await bondAddress(authority, taskId), seed: bondSeed(taskId) };
 }
 
 /** Throws InvalidAmount unless `value` is a safe integer ≥ `min`. */

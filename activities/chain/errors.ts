@@ -3,6 +3,7 @@
  * can match. Non-retryable ones are raised before anything is sent, so nothing has moved.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { custodyError } from './custody/errors';
 
 export type ChainFailureType =
   | 'StakeInsufficientFunds'
@@ -19,7 +20,13 @@ export type ChainFailureType =
   | 'CommitmentMismatch'
   | 'AuthorityUnfunded'
   | 'ChainStateLocked'
-  | 'InvalidProgram';
+  | 'InvalidProgram'
+  /** The custody program is not on this chain (a cluster needs `agenc admin deploy-program`), or not built. */
+  | 'ProgramNotDeployed'
+  | 'ProgramNotBuilt'
+  | 'ConfigMissing'
+  /** The custody program refused the transaction (its error name in the message). */
+  | 'CustodyRefused';
 
 /** A permanent error: retrying the same input cannot succeed. `details` go to the caller as the failure's details. */
 export function chainFailure(
@@ -39,11 +46,16 @@ export function retryableChainFailure(type: ChainFailureType, message: string): 
 
 /** A transaction the chain processed and rejected (as opposed to a transport failure). Retryable by default. */
 export class ChainTransactionError extends Error {
+  /** The custody program's refusal, when it was the program that refused (its error name and meaning). */
+  readonly custody: ReturnType<typeof custodyError>;
+
   constructor(
     message: string,
     readonly logs: string[] | null,
   ) {
-    super(message);
+    const custody = custodyError(`${message}\n${(logs ?? []).join('\n')}`);
+    super(custody ? `${message} (custody program: ${custody.name}: ${custody.meaning})` : message);
+    this.custody = custody;
     this.name = 'ChainTransactionError';
   }
 }

@@ -98,8 +98,23 @@ export class KeyStore {
       .sort();
   }
 
+  /** A keypair from a key file of this store's kind (mode 600, Solana CLI format), e.g. the custody program's key. */
+  keypairAt(file: string): Keypair {
+    return this.load(file);
+  }
+
+  /** As keypairAt, made first if the file does not exist. */
+  loadOrCreateKeypair(file: string): Keypair {
+    return this.loadOrCreate(file);
+  }
+
   private agentFile(name: string): string {
     return path.join(this.dir, 'agents', `${name}.json`);
+  }
+
+  /** Where an agent's wallet (key file) is, or would be made. */
+  agentKeyPath(name: string): string {
+    return this.agentFile(validateAgentName(name));
   }
 
   private load(file: string): Keypair {
@@ -166,6 +181,14 @@ export function initialiseAuthority(at: ChainLocation = {}): { authority: Public
     );
   }
   return { authority: keys.createAuthority().publicKey, created: true };
+}
+
+/**
+ * A keypair from a key file held anywhere (`agenc task submit --key-file`), with the checks the store's
+ * own files get: mode 600, the Solana CLI format. For signing only.
+ */
+export function readKeyFile(file: string): Keypair {
+  return readKeypair(path.resolve(file));
 }
 
 function readKeypair(file: string): Keypair {

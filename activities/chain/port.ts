@@ -9,6 +9,8 @@ export interface AccountSnapshot {
   lamports: number;
   owner: string;
   dataLength: number;
+  /** The account's data (program accounts are read from it). */
+  data: Buffer;
 }
 
 /** A successful transaction that touched an address, with the Memo it carried (if any). */
@@ -41,6 +43,14 @@ export interface ChainPort {
   rentExemptMinimum(dataLength: number): Promise<number>;
   /** Successful transactions that touched `address`, oldest first. */
   getMemoHistory(address: PublicKey): Promise<MemoRecord[]>;
+  /**
+   * Returns once every signature has reached the finality commitment (finality.ts: `finalized` on a
+   * cluster by default). The embedded chain returns at once: its finality is emulated by the commit
+   * activity's wait (AGENC_EMBEDDED_FINALITY_MS).
+   */
+  awaitFinality(signatures: string[]): Promise<void>;
+  /** Returns once the chain is past the slot it is in now (a program deployed in a slot runs from the next). */
+  nextSlot(): Promise<void>;
   /** Log messages of a transaction this chain processed, if still known. */
   getTransactionLogs(signature: string): Promise<string[] | null>;
   close(): Promise<void>;

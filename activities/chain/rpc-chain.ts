@@ -15,26 +15,34 @@ import type { AccountSnapshot, ChainPort, MemoRecord, SendResult } from './port'
 import { MEMO_PROGRAM_ID } from './port';
 import { encodeBase58 } from './base58';
 import { ChainTransactionError } from './errors';
+import { finalityLevel, type FinalityLevel } from './finality';
 
 export interface RpcChainOptions {
+  /** What a send waits for before it returns (the transaction has landed); default `confirmed`. */
   commitment?: Commitment;
+  /** What awaitFinality waits for; default `$SOLANA_FINALITY` or `finalized`. */
+  finality?: FinalityLevel;
   /** Where signature subscriptions go; web3.js's default is the RPC URL's port + 1. */
   wsEndpoint?: string;
 }
 
 const MULTIPLE_ACCOUNTS_LIMIT = 100;
+const FINALITY_POLL_MS = 500;
+const FINALITY_TIMEOUT_MS = 120_000;
 const TRANSACTIONS_BATCH = 50;
 
 export class RpcChain implements ChainPort {
   readonly kind = 'rpc' as const;
   readonly connection: Connection;
   private readonly commitment: Commitment;
+  readonly finality: FinalityLevel;
 
   constructor(
     readonly url: string,
     options: RpcChainOptions = {},
   ) {
     this.commitment = options.commitment ?? 'confirmed';
+    this.finality = options.finality ?? finalityLevel();
     this.connection = new Connection(url, { commitment: this.commitment, wsEndpoint: options.wsEndpoint });
   }
 
@@ -66,7 +74,9 @@ export class RpcChain implements ChainPort {
 
   async getAccount(address: PublicKey): Promise<AccountSnapshot | null> {
     const info = await this.connection.getAccountInfo(address, this.commitment);
-    return info ? { lamports: info.lamports, owner: info.owner.toBase58(), dataLength: info.data.length } : null;
+    return info
+      ? { lamports: info.lamports, owner: info.owner.toBase58(), dataLength: info.data.length, data: info.data }
+      : null;
   }
 
   async getAccounts(addresses: PublicKey[]): Promise<Array<AccountSnapshot | null>> {
@@ -77,7 +87,11 @@ export class RpcChain implements ChainPort {
         this.commitment,
       );
       for (const info of infos) {
-        out.push(info ? { lamports: info.lamports, owner: info.owner.toBase58(), dataLength: info.data.length } : null);
+        out.push(
+          info
+            ? { lamports: info.lamports, owner: info.owner.toBase58(), dataLength: info.data.length, data: info.data }
+            : null,
+        );
       }
     }
     return out;
@@ -140,6 +154,41 @@ export class RpcChain implements ChainPort {
       });
     }
     return records;
+  }
+
+  async nextSlot(): Promise<void> {
+    const start = await this.connection.getSlot('confirmed');
+    const deadline = Date.now() + FINALITY_TIMEOUT_MS;
+    while ((await this.connection.getSlot('confirmed')) <= start) {
+      if (Date.now() > deadline)
+        throw new Error(`the cluster stayed at slot ${start} for ${FINALITY_TIMEOUT_MS / 1000} s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * Polls the signatures' statuses until each has reached `finality` (a `finalized` block is rooted by a
+   * supermajority, about 13 s after `confirmed` on mainnet). A signature the cluster no longer knows after
+   * it was confirmed keeps the poll going until FINALITY_TIMEOUT_MS, then throws (retryable).
+   */
+  async awaitFinality(signatures: string[]): Promise<void> {
+    const deadline = Date.now() + FINALITY_TIMEOUT_MS;
+    const rank = { processed: 0, confirmed: 1, finalized: 2 } as const;
+    let pending = [...new Set(signatures)];
+    while (pending.length) {
+      const { value } = await this.connection.getSignatureStatuses(pending, { searchTransactionHistory: true });
+      pending = pending.filter((_, i) => {
+        const level = value[i]?.confirmationStatus;
+        return !level || rank[level] < rank[this.finality];
+      });
+      if (!pending.length) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `${pending.length} transaction(s) not ${this.finality} after ${FINALITY_TIMEOUT_MS / 1000} s: ${pending.join(', ')}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, FINALITY_POLL_MS));
+    }
   }
 
   async getTransactionLogs(signature: string): Promise<string[] | null> {

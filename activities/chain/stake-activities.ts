@@ -1,41 +1,41 @@
 /**
- * Temporal activities that bond, release and slash speculation stake.
+ * Temporal activities that bond, release and slash speculation stake, through the custody program
+ * (programs/custody): the agent's stake is in its vault, a bond is a program account per task attempt,
+ * and the program, not this code, enforces the rule's amount, one bond per attempt, settling once, the
+ * slash percentage for the reason and where slashed lamports go.
  *
- * Idempotency comes from the chain itself, not from local state: a task's bond lives at an address
- * derived from its id, so every attempt looks at that address first, and what decides is what the
- * authority signed there (the lock and settlement memos in the address's history), not that an account
- * exists: anyone can transfer lamports to a derivable address.
- *   lock:    the authority's lock for this task, agent and amount, with the account holding it →
- *            alreadyLocked (CreateAccountWithSeed would fail anyway: a bond cannot be created twice);
- *            a settled bond, another lock, or lamports no lock put there → BondUnusable (non-retryable,
- *            nothing moved): the task runs without speculation.
- *   release/slash: no live lock → alreadySettled, with the outcome and amounts read from the settlement
- *            memo in the bond's history (so a retried slash still reports what was slashed), or
- *            never_locked; lamports at the address that no lock put there are left alone.
+ * Idempotency comes from the chain: a task's bond lives at an address derived from its id, and what
+ * decides is the bond account's content (its task, vault and amount as the program wrote them), not
+ * that an account exists there.
+ *   lock:    a live bond for this task, vault and amount → alreadyLocked (the program would refuse a
+ *            second one anyway); a settled bond (its settlement memo in the address's history) or a bond
+ *            with other content → BondUnusable (non-retryable, nothing moved): the task runs without
+ *            speculation. Lamports a stranger sent to the address are no obstacle (the bond is
+ *            allocated over them).
+ *   release/slash: no live bond → alreadySettled, with the outcome and amounts read from the settlement
+ *            memo the authority signed in the bond's history (so a retried slash still reports what was
+ *            slashed), or never_locked.
  * A send that throws (timeout, crash of the RPC, ...) is followed by the same look: if the effect is on
  * chain the attempt succeeds; if not, the error is rethrown and Temporal retries. Lamports never move twice.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { PublicKey, Transaction } from '@solana/web3.js';
 import { FAILURE_TYPES } from '../../shared/activity-contract';
 import type { LockBondResult, SettleBondResult } from '../../shared/stake-records';
-import type { ChainPort } from './port';
 import { validateTaskId } from './addresses';
 import { bondAmount, type BondStakeRule } from './bond-amount';
 import { chainFailure } from './errors';
 import { validateAgentName } from './keys';
 import { bondHistory, parseMemos, type BondHistory } from './ledger';
-import { buildLockTx, buildReleaseTx, buildSlashTx } from './transactions';
-import {
-  agentStake,
-  ensureAuthorityFunded,
-  ensureTreasuryFunded,
-  splitSlash,
-  taskBond,
-  type StakeDeps,
-} from './context';
+import { memoInstruction } from './transactions';
+import { ensureAuthorityFunded, ensureTreasuryFunded, type StakeDeps } from './context';
+import { custodyOf, ensureConfig, percentageToBps, slashReasonFor } from './custody/deployment';
+import { readBond, readVault } from './custody/accounts';
+import { taskHash } from './custody/instructions';
+import { BOND } from './custody/layout';
 
 /** What lockBond found at a bond address it cannot use (the `found` of BondUnusable's details). */
-export type BondFound = 'settled' | 'other_lock' | 'unlocked_lamports';
+export type BondFound = 'settled' | 'other_lock';
 
 export interface LockBondInput {
   taskId: string;
@@ -54,7 +54,7 @@ export interface ReleaseBondInput {
 export interface SlashBondInput {
   taskId: string;
   agent: string;
-  /** Fraction in [0, 1] of the bond that goes to the treasury (floored to whole lamports). */
+  /** Fraction in [0, 1] of the bond that goes to the treasury (floored to whole lamports); the program's config for `reason` is set to it. */
   slashPercentage: number;
   reason: string;
 }
@@ -67,10 +67,8 @@ export interface StakeActivities {
 
 export function createStakeActivities(deps: StakeDeps): StakeActivities {
   const { chain, keys } = deps;
-  let rentMinimum: number | null = null;
-  const rent = async (): Promise<number> => (rentMinimum ??= await chain.rentExemptMinimum(0));
 
-  async function readBondHistory(address: Parameters<ChainPort['getMemoHistory']>[0]): Promise<BondHistory> {
+  async function readBondHistory(address: PublicKey): Promise<BondHistory> {
     const authority = keys.authority().publicKey.toBase58();
     return bondHistory(parseMemos(await chain.getMemoHistory(address), authority));
   }
@@ -101,69 +99,52 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     };
   }
 
-  function checkOwner(history: BondHistory, taskId: string, agent: string): void {
-    const owner = history.lock?.memo.agent;
-    if (owner !== undefined && owner !== agent) {
-      throw chainFailure(
-        'BondAgentMismatch',
-        `the bond for task ${taskId} was locked by agent "${owner}", not "${agent}"; nothing was moved`,
-      );
-    }
-  }
-
   async function lockBond(input: LockBondInput): Promise<LockBondResult> {
     const taskId = validateTaskId(input.taskId);
     const agent = validateAgentName(input.agent);
     const amount = bondAmount(input.depth, input.stake);
-    keys.agent(agent); // UnknownAgent if there is no wallet
+    const agentKey = keys.agentPublicKey(agent); // UnknownAgent if there is no wallet
     const authority = keys.authority();
-    const stake = await agentStake(authority.publicKey, agent);
-    const bond = await taskBond(authority.publicKey, taskId);
-    const base = { taskId, agent, bondAddress: bond.address.toBase58() };
-
-    const rentMin = await rent();
-    if (amount < rentMin) {
-      throw chainFailure(
-        'InvalidAmount',
-        `bond for task ${taskId} would be ${amount} lamports, below the rent-exempt minimum of ${rentMin} for an account; ` +
-          `raise speculation.stake.min_stake to at least ${rentMin}`,
-      );
-    }
+    const custody = await custodyOf(deps);
+    const vault = await custody.vault(agentKey);
+    const bond = await custody.bond(taskId);
+    const base = { taskId, agent, bondAddress: bond.toBase58() };
 
     const existing = await findLock();
     if (existing.kind === 'locked') return existing.result;
     if (existing.kind === 'unusable') throw existing.failure;
 
-    const stakeLamports = await chain.getLamports(stake.address);
-    const available = Math.max(0, stakeLamports - rentMin);
+    const stake = await readVault(chain, custody, vault);
+    const available = stake ? Math.max(0, stake.lamports - Number(stake.state.reserve)) : 0;
     if (amount > available) {
       throw chainFailure(
         'StakeInsufficientFunds',
-        `agent "${agent}" has ${available} lamports available in stake account ${stake.address.toBase58()} ` +
-          `(${stakeLamports} held, ${Math.min(stakeLamports, rentMin)} kept as rent reserve) but the bond for task ${taskId} at depth ${input.depth} ` +
+        `agent "${agent}" has ${available} lamports available in its stake vault ${vault.toBase58()} ` +
+          `(outside bonds, above its rent reserve) but the bond for task ${taskId} at depth ${input.depth} ` +
           `requires ${amount}; deposit more with \`agenc stake init --agent ${agent} --amount <lamports>\``,
       );
     }
 
     await ensureAuthorityFunded(deps);
-    const tx = buildLockTx({
-      authority: authority.publicKey,
-      stake,
-      bond,
-      amount,
-      memo: { action: 'lock', task: taskId, agent, depth: input.depth, amount },
-    });
+    await ensureConfig(deps, custody, { stake: input.stake });
+    const tx = new Transaction().add(
+      ...(await custody.lock({
+        agent: agentKey,
+        taskId,
+        depth: input.depth,
+        rentLamports: await chain.rentExemptMinimum(BOND.len),
+      })),
+      memoInstruction(authority.publicKey, { action: 'lock', task: taskId, agent, depth: input.depth, amount }),
+    );
     try {
       const { signature } = await chain.send(tx, [authority]);
       return { ...base, amount, signature, alreadyLocked: false };
     } catch (err) {
       // The send may have landed before it failed (a timeout, the RPC dying), or another attempt locked
-      // first (CreateAccountWithSeed then refuses): the same look decides, and only a lock with this
-      // content counts as landed. An account with no lock memo yet may be this very lock on a node whose
-      // history lags behind its accounts: the send's own (retryable) error, so the next attempt looks again.
+      // first (the creation then fails): the same look decides, and only a bond with this content counts.
       const landed = await findLock().catch(() => null);
       if (landed?.kind === 'locked') return landed.result;
-      if (landed?.kind === 'unusable' && landed.found !== 'unlocked_lamports') throw landed.failure;
+      if (landed?.kind === 'unusable') throw landed.failure;
       throw err;
     }
 
@@ -176,66 +157,41 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
       const failure = chainFailure(
         FAILURE_TYPES.bondUnusable,
         `${what}; task ${taskId} will run without speculation; nothing was moved`,
-        {
-          found,
-          bondAddress: base.bondAddress,
-          ...extra,
-        },
+        { found, bondAddress: base.bondAddress, ...extra },
       );
       return { kind: 'unusable', found, failure };
     }
 
-    /**
-     * What is at the bond address: this task's lock (a retry), nothing, or something unusable. What the
-     * authority signed decides, not that an account exists: anyone can transfer lamports to a derivable
-     * address, and an account there is this task's bond only if the authority's lock memo names this task,
-     * this agent and this amount, and the account still holds that amount.
-     */
+    /** What is at the bond address: this task's live bond (a retry), nothing, or something unusable. */
     async function findLock(): Promise<Found> {
-      const account = await chain.getAccount(bond.address);
-      const { lock, settlement } = await readBondHistory(bond.address);
+      const live = await readBond(chain, custody, bond);
       const address = base.bondAddress;
+      if (live?.state) {
+        const b = live.state;
+        if (!b.task.equals(taskHash(taskId)) || !b.vault.equals(vault) || b.amount !== BigInt(amount)) {
+          return unusable(
+            'other_lock',
+            `bond ${address} of task ${taskId} holds a live bond of ${b.amount} lamports from vault ${b.vault.toBase58()} (depth ${b.depth}) ` +
+              `but this speculation needs ${amount} of agent "${agent}"'s vault ${vault.toBase58()} at depth ${input.depth}; ` +
+              `that bond is still live (releaseBond for task ${taskId} returns it)`,
+            { lockedAmount: Number(b.amount), lockedVault: b.vault.toBase58() },
+          );
+        }
+        const { lock } = await readBondHistory(bond);
+        return { kind: 'locked', result: { ...base, amount, signature: lock?.signature ?? null, alreadyLocked: true } };
+      }
+      const { settlement } = await readBondHistory(bond);
       if (settlement) {
-        // A workflow reset or a reused task id: the bond this task id had is gone back to the stake (or the treasury).
-        const refilled = account ? `; ${account.lamports} lamports sent to its address since are no bond` : '';
+        // A workflow reset or a reused task id: the bond this task attempt had is settled, and the program closed it.
         return unusable(
           'settled',
           `bond for task ${taskId} was already locked and ${settlement.memo.action === 'slash' ? 'slashed' : 'released'} at signature ${settlement.signature}; ` +
-            `a settled bond cannot back a new speculation${refilled}`,
+            'a settled bond cannot back a new speculation',
           { signature: settlement.signature },
         );
       }
-      if (lock) {
-        const m = lock.memo;
-        if (m.task !== taskId || m.agent !== agent || m.amount !== amount) {
-          return unusable(
-            'other_lock',
-            `bond ${address} of task ${taskId} was locked with ${m.amount} lamports of agent "${m.agent}"'s stake (depth ${m.depth}, signature ${lock.signature}) ` +
-              `but this speculation needs ${amount} of agent "${agent}" at depth ${input.depth}; that lock is still live (releaseBond for task ${taskId} returns it)`,
-            { signature: lock.signature, lockedAmount: m.amount, lockedAgent: m.agent },
-          );
-        }
-        // More than the lock is fine (anyone can add lamports; only the authority can take them out), less is not a lock.
-        if (!account || account.lamports < amount) {
-          return unusable(
-            'other_lock',
-            `the lock of ${amount} lamports for task ${taskId} (signature ${lock.signature}) is recorded, but bond ${address} holds ${account?.lamports ?? 0} lamports ` +
-              'with no settlement recorded',
-            { signature: lock.signature },
-          );
-        }
-        return { kind: 'locked', result: { ...base, amount, signature: lock.signature, alreadyLocked: true } };
-      }
-      if (account) {
-        // A plain transfer to the derived address creates the account; CreateAccountWithSeed then refuses
-        // the address for good, so this task id can never be bonded, and the dust there is not at risk.
-        return unusable(
-          'unlocked_lamports',
-          `bond address ${address} of task ${taskId} holds ${account.lamports} lamports that no lock signed by the authority put there ` +
-            '(a transfer from someone else); the bond cannot be created at an address that already holds lamports',
-          { lamports: account.lamports },
-        );
-      }
+      // Lamports someone sent to the derived address are no obstacle: the lock allocates the account
+      // over them (custody/instructions.ts), and they go back with its rent when the bond is settled.
       return { kind: 'empty' };
     }
   }
@@ -246,70 +202,76 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
   ): Promise<SettleBondResult> {
     const taskId = validateTaskId(input.taskId);
     const agent = validateAgentName(input.agent);
-    if (slashPercentage !== null) splitSlash(0, slashPercentage); // InvalidAmount before anything else
+    const bps = slashPercentage === null ? null : percentageToBps(slashPercentage); // InvalidAmount before anything else
     const reason = typeof input.reason === 'string' ? input.reason : '';
-    keys.agent(agent);
+    const agentKey = keys.agentPublicKey(agent);
     const authority = keys.authority();
-    const stake = await agentStake(authority.publicKey, agent);
-    const bond = await taskBond(authority.publicKey, taskId);
-    const base = { taskId, agent, bondAddress: bond.address.toBase58() };
+    const custody = await custodyOf(deps);
+    const vault = await custody.vault(agentKey);
+    const bond = await custody.bond(taskId);
+    const base = { taskId, agent, bondAddress: bond.toBase58() };
 
-    const account = await chain.getAccount(bond.address);
-    const history = await readBondHistory(bond.address);
-    checkOwner(history, taskId, agent);
-    // Only a live lock the authority signed is a bond: lamports someone else sent to the address (before
-    // any lock, or after the settlement) are not this task's to release or slash.
-    if (!account || !history.lock || history.settlement) return settledResult(base, history);
-
-    const amount = account.lamports;
+    const live = (await readBond(chain, custody, bond))?.state;
+    if (!live) {
+      // Settled before (an attempt that died after its send, perhaps before finality): wait for it too.
+      const settled = settledResult(base, await readBondHistory(bond));
+      if (settled.signature) await chain.awaitFinality([settled.signature]);
+      return settled;
+    }
+    if (!live.vault.equals(vault)) {
+      throw chainFailure(
+        'BondAgentMismatch',
+        `the bond for task ${taskId} was locked from vault ${live.vault.toBase58()}, not agent "${agent}"'s (${vault.toBase58()}); nothing was moved`,
+      );
+    }
+    const amount = Number(live.amount);
     await ensureAuthorityFunded(deps);
-    let tx;
     let slashed = 0;
     let returned = amount;
-    if (slashPercentage === null) {
-      tx = buildReleaseTx({
-        authority: authority.publicKey,
-        bond,
-        stake: stake.address,
-        amount,
-        memo: { action: 'release', task: taskId, agent, amount, reason },
-      });
+    const tx = new Transaction();
+    if (bps === null) {
+      tx.add(
+        await custody.release({ agent: agentKey, taskId }),
+        memoInstruction(authority.publicKey, { action: 'release', task: taskId, agent, amount, reason }),
+      );
     } else {
-      ({ slashed, returned } = splitSlash(amount, slashPercentage));
-      if (slashed > 0) await ensureTreasuryFunded(deps, await rent());
-      tx = buildSlashTx({
-        authority: authority.publicKey,
-        bond,
-        stake: stake.address,
-        treasury: keys.treasury().publicKey,
-        slashed,
-        returned,
-        memo: {
+      const slashReason = slashReasonFor(reason);
+      await ensureConfig(deps, custody, { slash: { reason: slashReason, bps } });
+      // The program's arithmetic: floor(amount × bps / 10,000) slashed, the rest back to the vault.
+      slashed = Number((live.amount * BigInt(bps)) / 10_000n);
+      returned = amount - slashed;
+      const treasury = keys.treasury().publicKey;
+      if (slashed > 0) await ensureTreasuryFunded(deps, await chain.rentExemptMinimum(0));
+      tx.add(
+        await custody.slash({ agent: agentKey, taskId, reason: slashReason, treasury }),
+        memoInstruction(authority.publicKey, {
           action: 'slash',
           task: taskId,
           agent,
           amount,
           slashed,
           returned,
-          slash_percentage: slashPercentage,
+          slash_percentage: slashPercentage!,
           reason,
-        },
-      });
+        }),
+      );
     }
     try {
       const { signature } = await chain.send(tx, [authority]);
+      // A settlement counts once final (finality.ts): the workflow goes on to tell the task settled.
+      await chain.awaitFinality([signature]);
       return {
         ...base,
-        outcome: slashPercentage === null ? 'released' : 'slashed',
+        outcome: bps === null ? 'released' : 'slashed',
         slashed,
         returned,
         signature,
         alreadySettled: false,
       };
     } catch (err) {
-      const stillThere = await chain.getAccount(bond.address).catch(() => account);
-      if (stillThere) throw err;
-      return settledResult(base, await readBondHistory(bond.address));
+      const stillLive = await readBond(chain, custody, bond).catch(() => ({ state: live }));
+      if (stillLive?.state) throw err;
+      return settledResult(base, await readBondHistory(bond));
     }
   }
 

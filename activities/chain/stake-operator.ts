@@ -2,8 +2,9 @@
  * Operator functions behind `agenc stake ...` and the admin activity. Each returns a JSON-able object.
  *
  * What lives where:
- *   on chain  — every lamport (wallets, stake accounts, bonds, treasury) and, in each transaction's
- *               Memo, the record of what moved and why (deposit, withdraw, lock, release, slash);
+ *   on chain  — every lamport (wallets, stake vaults, bonds, treasury), the custody program's own
+ *               accounting in each vault (custody/layout.ts), and, in each transaction's Memo, the
+ *               record of what moved and why (deposit, withdraw, lock, release, slash);
  *   derived   — deposited / withdrawn / slashed totals and the list of live bonds, read back from those
  *               memos (ledger.ts). On the embedded chain the "transaction history" is its persisted
  *               history log next to the accounts file; on a cluster it is the cluster's own history.
@@ -24,13 +25,17 @@ import type {
   PoolCheckInput,
   PoolReport,
 } from '../../shared/stake-records';
-import { bondAddress, validateTaskId } from './addresses';
+import { Transaction } from '@solana/web3.js';
+import { validateTaskId } from './addresses';
 import { bondAmount } from './bond-amount';
 import { chainFailure } from './errors';
 import { validateAgentName } from './keys';
 import { agentLedger, expectedStakeLamports, parseMemos, treasuryLedger, type AgentLedger } from './ledger';
-import { buildDepositTx, buildWithdrawTx } from './transactions';
-import { agentStake, AUTHORITY_MIN_LAMPORTS, ensureAuthorityFunded, requireLamports, type StakeDeps } from './context';
+import { memoInstruction } from './transactions';
+import { AUTHORITY_MIN_LAMPORTS, ensureAuthorityFunded, requireLamports, type StakeDeps } from './context';
+import { custodyOf, ensureConfig } from './custody/deployment';
+import { readVault } from './custody/accounts';
+import { BOND, VAULT } from './custody/layout';
 
 export interface StakeOperator {
   stakeInit(input: StakeInitInput): Promise<StakeInitResult>;
@@ -65,15 +70,16 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
     const request = requireRequestId(input.requestId);
     const authority = keys.authority();
     const wallet = keys.agent(agent, { create: true });
-    const stake = await agentStake(authority.publicKey, agent);
-    const base = { agent, wallet: wallet.publicKey.toBase58(), stake_account: stake.address.toBase58() };
+    const custody = await custodyOf(deps);
+    const stake = await custody.vault(wallet.publicKey);
+    const base = { agent, wallet: wallet.publicKey.toBase58(), stake_account: stake.toBase58() };
 
-    if (request && (await ledgerOf(stake.address, agent)).requests.has(request)) {
+    if (request && (await ledgerOf(stake, agent)).requests.has(request)) {
       return { ...base, deposited: 0, rent_reserve_added: 0, airdropped: 0, signature: null, alreadyApplied: true };
     }
     const rentMin = await chain.rentExemptMinimum(0);
-    const exists = (await chain.getAccount(stake.address)) !== null;
-    const reserve = exists ? 0 : rentMin;
+    const exists = (await chain.getAccount(stake)) !== null;
+    const reserve = exists ? 0 : await chain.rentExemptMinimum(VAULT.len);
     const needed = amount + reserve;
 
     let airdropped = 0;
@@ -93,43 +99,47 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
       }
     }
     await ensureAuthorityFunded(deps);
-    const tx = buildDepositTx({
-      authority: authority.publicKey,
-      wallet: wallet.publicKey,
-      stake,
-      amount,
-      createWithReserve: exists ? null : reserve,
-      memo: { action: 'deposit', agent, amount, reserve, ...(request ? { request } : {}) },
-    });
+    await ensureConfig(deps, custody);
+    const tx = new Transaction().add(
+      ...(await custody.deposit({
+        agent: wallet.publicKey,
+        amount,
+        ...(exists ? {} : { create: { rentLamports: reserve } }),
+      })),
+      memoInstruction(authority.publicKey, {
+        action: 'deposit',
+        agent,
+        amount,
+        reserve,
+        ...(request ? { request } : {}),
+      }),
+    );
     const { signature } = await chain.send(tx, [authority, wallet]);
     return { ...base, deposited: amount, rent_reserve_added: reserve, airdropped, signature, alreadyApplied: false };
   }
 
   async function agentStatus(agent: string): Promise<AgentStakeStatus> {
-    const authority = keys.authority().publicKey;
     const wallet = keys.agentPublicKey(agent);
-    const stake = await agentStake(authority, agent);
-    const ledger = await ledgerOf(stake.address, agent);
+    const custody = await custodyOf(deps);
+    const stake = await custody.vault(wallet);
+    const ledger = await ledgerOf(stake, agent);
     const live = [...ledger.liveBonds.values()];
-    const bondAddresses = await Promise.all(live.map((b) => bondAddress(authority, b.taskId)));
-    const [walletAccount, stakeAccount, ...bondAccounts] = await chain.getAccounts([
-      wallet,
-      stake.address,
-      ...bondAddresses,
-    ]);
+    const bondAddresses = await Promise.all(live.map((b) => custody.bond(b.taskId)));
+    const [walletAccount, stakeAccount, ...bondAccounts] = await chain.getAccounts([wallet, stake, ...bondAddresses]);
     const stakeLamports = stakeAccount?.lamports ?? 0;
+    const bondRent = await chain.rentExemptMinimum(BOND.len);
     const bonds: BondStatus[] = live.map((b, i) => ({
       task_id: b.taskId,
       bond_account: bondAddresses[i]?.toBase58() ?? '',
       depth: b.depth,
       amount: b.amount,
-      on_chain: bondAccounts[i]?.lamports ?? 0,
+      on_chain: bondLamports(bondAccounts[i]?.lamports, bondRent),
     }));
     return {
       agent,
       wallet: wallet.toBase58(),
       wallet_lamports: walletAccount?.lamports ?? 0,
-      stake_account: stake.address.toBase58(),
+      stake_account: stake.toBase58(),
       stake_lamports: stakeLamports,
       rent_reserve: ledger.reserve,
       deposited: ledger.deposited,
@@ -158,12 +168,14 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
   async function stakeWithdraw(input: StakeWithdrawInput): Promise<StakeWithdrawResult> {
     const agent = validateAgentName(input.agent);
     const request = requireRequestId(input.requestId);
-    const wallet = keys.agent(agent).publicKey;
+    const walletKey = keys.agent(agent);
+    const wallet = walletKey.publicKey;
     const authority = keys.authority();
-    const stake = await agentStake(authority.publicKey, agent);
-    const base = { agent, wallet: wallet.toBase58(), stake_account: stake.address.toBase58() };
-    const ledger = await ledgerOf(stake.address, agent);
-    const stakeLamports = await chain.getLamports(stake.address);
+    const custody = await custodyOf(deps);
+    const stake = await custody.vault(wallet);
+    const base = { agent, wallet: wallet.toBase58(), stake_account: stake.toBase58() };
+    const ledger = await ledgerOf(stake, agent);
+    const stakeLamports = await chain.getLamports(stake);
     const available = Math.max(0, stakeLamports - ledger.reserve);
     if (request && ledger.requests.has(request)) {
       return { ...base, withdrawn: 0, available_after: available, signature: null, alreadyApplied: true };
@@ -188,20 +200,20 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
       );
     }
     await ensureAuthorityFunded(deps);
-    const tx = buildWithdrawTx({
-      authority: authority.publicKey,
-      stake,
-      wallet,
-      amount,
-      memo: { action: 'withdraw', agent, amount, ...(request ? { request } : {}) },
-    });
-    const { signature } = await chain.send(tx, [authority]);
+    // The agent signs its withdrawal: the program pays out of a vault to its agent's signature only.
+    const tx = new Transaction().add(
+      await custody.withdraw({ agent: wallet, amount }),
+      memoInstruction(authority.publicKey, { action: 'withdraw', agent, amount, ...(request ? { request } : {}) }),
+    );
+    const { signature } = await chain.send(tx, [authority, walletKey]);
     return { ...base, withdrawn: amount, available_after: available - amount, signature, alreadyApplied: false };
   }
 
   async function checkIntegrity(input: { liveBonds: LiveCommitment[] }): Promise<IntegrityResult> {
     const problems: string[] = [];
     const authority = keys.authority().publicKey;
+    const custody = await custodyOf(deps);
+    const bondRent = await chain.rentExemptMinimum(BOND.len);
     const commitments = new Map<string, LiveCommitment>();
     for (const c of input.liveBonds) {
       validateTaskId(c.taskId);
@@ -232,11 +244,12 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
         problems.push(`agent "${agent}" has live commitments but no wallet`);
         continue;
       }
-      const stake = await agentStake(authority, agent);
-      const ledger = await ledgerOf(stake.address, agent);
-      const [walletLamports, stakeLamports] = await Promise.all([
+      const stake = await custody.vault(keys.agentPublicKey(agent));
+      const ledger = await ledgerOf(stake, agent);
+      const [walletLamports, stakeLamports, vault] = await Promise.all([
         chain.getLamports(keys.agentPublicKey(agent)),
-        chain.getLamports(stake.address),
+        chain.getLamports(stake),
+        readVault(chain, custody, stake),
       ]);
       totals.wallets += walletLamports;
       totals.stake_accounts += stakeLamports;
@@ -246,13 +259,28 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
       const expectedStake = expectedStakeLamports(ledger);
       if (stakeLamports !== expectedStake) {
         problems.push(
-          `stake account ${stake.address.toBase58()} of agent "${agent}" holds ${stakeLamports} lamports; ` +
+          `stake vault ${stake.toBase58()} of agent "${agent}" holds ${stakeLamports} lamports; ` +
             `its recorded deposits, withdrawals, locks and settlements say ${expectedStake} (moved out of band?)`,
         );
       }
+      // The program's own accounting in the vault agrees with the memos and the bonds.
+      if (vault) {
+        const v = vault.state;
+        if (BigInt(stakeLamports) !== v.accounted) {
+          problems.push(
+            `stake vault ${stake.toBase58()} of agent "${agent}" holds ${stakeLamports} lamports but the custody program last left ${v.accounted} in it`,
+          );
+        }
+        const liveTotal = [...ledger.liveBonds.values()].reduce((sum, b) => sum + b.amount, 0);
+        if (v.bonded !== BigInt(liveTotal)) {
+          problems.push(
+            `the custody program counts ${v.bonded} lamports of agent "${agent}" in live bonds; the recorded locks say ${liveTotal}`,
+          );
+        }
+      }
       for (const bond of ledger.liveBonds.values()) {
-        const address = await bondAddress(authority, bond.taskId);
-        const lamports = await chain.getLamports(address);
+        const address = await custody.bond(bond.taskId);
+        const lamports = bondLamports(await chain.getLamports(address), bondRent);
         totals.bonds += lamports;
         bondsOnChain.add(bond.taskId);
         if (lamports !== bond.amount) {
@@ -279,8 +307,8 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
     }
     for (const c of commitments.values()) {
       if (bondsOnChain.has(c.taskId)) continue;
-      const address = await bondAddress(authority, c.taskId);
-      const lamports = await chain.getLamports(address);
+      const address = await custody.bond(c.taskId);
+      const lamports = bondLamports(await chain.getLamports(address), bondRent);
       problems.push(
         lamports > 0
           ? `bond ${address.toBase58()} of task ${c.taskId} holds ${lamports} lamports but no lock by agent "${c.agent}" is recorded`
@@ -316,11 +344,13 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
 
   async function checkPool(input: PoolCheckInput): Promise<PoolReport> {
     const authority = keys.authority().publicKey.toBase58();
-    if (input.program !== undefined && input.program !== authority) {
+    const custody = await custodyOf(deps);
+    const programId = custody.programId.toBase58();
+    if (input.program !== undefined && input.program !== programId) {
       throw chainFailure(
         'InvalidProgram',
-        `--program ${input.program} is not this deployment's protocol: its stake and bond accounts are System accounts ` +
-          `derived from the protocol authority ${authority} (no program of its own is deployed); pass --program ${authority} or leave it out`,
+        `--program ${input.program} is not this deployment's custody program ${programId} (config ${custody.config.toBase58()}, authority ${authority}); ` +
+          `pass --program ${programId} or leave it out`,
       );
     }
     const smallestBond = bondAmount(1, input.stake);
@@ -372,4 +402,9 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
   }
 
   return { stakeInit, stakeStatus, stakeWithdraw, checkIntegrity, checkPool };
+}
+
+/** What a bond account holds for its bond: its lamports less the rent the authority paid to create it (0 when it is gone). */
+function bondLamports(lamports: number | undefined, rent: number): number {
+  return lamports ? Math.max(0, lamports - rent) : 0;
 }

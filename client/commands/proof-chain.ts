@@ -1,6 +1,7 @@
 /**
  * What `agenc proof verify` reads from the chain: the task's commitment record (the commit Memo the
- * protocol authority signed at the task's commit address), compared with the proof record.
+ * protocol authority signed in the custody program's Commit transaction at the task's record address),
+ * compared with the proof record.
  *
  * The CLI holds no chain of its own. On a cluster (`SOLANA_RPC_URL`) it asks the cluster. On the embedded
  * chain the worker owns the state file, so the CLI reads the chain's ledger, the history log
@@ -12,12 +13,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PublicKey } from '@solana/web3.js';
 import { DEFAULT_ACCOUNTS_FILE, historyFileFor, journalFileFor } from '../../activities/chain/bankrun-chain';
-import {
-  commitAddress,
-  commitDifferences,
-  readCommitRecord,
-  type CommitDifference,
-} from '../../activities/chain/commit-activities';
+import { custodyProgramId } from '../../activities/chain/custody/deployment';
+import { Custody } from '../../activities/chain/custody/instructions';
+import { commitDifferences, readCommitRecord, type CommitDifference } from '../../activities/chain/commit-activities';
 import { DEFAULT_KEYS_DIR, KeyStore } from '../../activities/chain/keys';
 import type { ChainPort, MemoRecord } from '../../activities/chain/port';
 import { RpcChain } from '../../activities/chain/rpc-chain';
@@ -48,13 +46,17 @@ export interface ChainRecordCheck {
 }
 
 /** The chain's commitment record for the proof's task, checked field by field against the proof record. */
-export async function checkChainRecord(proof: ProofRecord, opts: { authority?: string }): Promise<ChainRecordCheck> {
+export async function checkChainRecord(
+  proof: ProofRecord,
+  opts: { authority?: string; program?: string },
+): Promise<ChainRecordCheck> {
   const authority = authorityAddress(opts.authority);
   const rpcUrl = process.env.SOLANA_RPC_URL;
   const { chain, kind, source } = rpcUrl
     ? { chain: new RpcChain(rpcUrl, { wsEndpoint: process.env.SOLANA_WS_URL }), kind: 'rpc' as const, source: rpcUrl }
     : await embeddedLedger(path.resolve(process.env.AGENC_CHAIN_FILE ?? DEFAULT_ACCOUNTS_FILE));
-  const found = await readCommitRecord(chain, authority, proof.task_id).catch((err: unknown) => {
+  const address = await (await Custody.at(programAddress(opts.program), authority)).record(proof.task_id);
+  const found = await readCommitRecord(chain, authority, address, proof.task_id).catch((err: unknown) => {
     throw new CliError(
       `cannot read the commitment record of task ${proof.task_id} from ${source}: ${err instanceof Error ? err.message : String(err)}`,
       EXIT.system,
@@ -65,7 +67,7 @@ export async function checkChainRecord(proof: ProofRecord, opts: { authority?: s
     return {
       ...base,
       ok: false,
-      address: (await commitAddress(authority, proof.task_id)).toBase58(),
+      address: address.toBase58(),
       signature: null,
       record: null,
       differences: [{ field: 'record', on_chain: null, expected: `a commit signed by ${authority.toBase58()}` }],
@@ -132,6 +134,32 @@ function authorityAddress(given: string | undefined): PublicKey {
   } catch (err) {
     throw new CliError(`cannot read the protocol authority key ${file}: ${(err as Error).message}`, EXIT.usage);
   }
+}
+
+/** The custody program whose records these are: `--program`, `$AGENC_CUSTODY_PROGRAM_ID`, else the workers' program key file. */
+function programAddress(given: string | undefined): PublicKey {
+  if (given !== undefined) {
+    try {
+      return new PublicKey(given);
+    } catch {
+      throw new CliError(`--program ${JSON.stringify(given)} is not a base58 Solana address`, EXIT.usage);
+    }
+  }
+  const dir = process.env.AGENC_KEYS_DIR ?? DEFAULT_KEYS_DIR;
+  let id: PublicKey | null;
+  try {
+    id = custodyProgramId({ keys: new KeyStore(dir) });
+  } catch (err) {
+    throw new CliError(`cannot read the custody program's id: ${(err as Error).message}`, EXIT.usage);
+  }
+  if (!id) {
+    throw new CliError(
+      `no custody program key at ${path.resolve(dir, 'custody-program.json')}, so the chain's commitment record cannot be found: ` +
+        "pass --program <id> (`agenc admin check-pool` prints it), or set AGENC_CUSTODY_PROGRAM_ID or AGENC_KEYS_DIR to the workers' keys directory",
+      EXIT.usage,
+    );
+  }
+  return id;
 }
 
 interface HistoryLine extends MemoRecord {

@@ -60,46 +60,54 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
       .option(
         '--authority <address>',
         'the protocol authority that signs commitment records (default: the key in $AGENC_KEYS_DIR or .data/keys)',
+      )
+      .option(
+        '--program <id>',
+        'the custody program that holds the records (default: $AGENC_CUSTODY_PROGRAM_ID, else the key in $AGENC_KEYS_DIR)',
       ),
-  ).action(async (taskId: string, opts: OutputOptions & { artifacts?: string; authority?: string }) => {
-    const { state, record } = await proofOf(clientFactory, taskId);
-    const artifacts = await ensureArtifacts({
-      artifactsDir: opts.artifacts ?? process.env.AGENC_CIRCUITS_DIR,
-      build: false,
-    });
-    const verdict = await verifyTaskProof(record, artifacts, {
-      taskId: state.task_id,
-      agent: state.agent,
-      outputCommitment: state.result_commitment ?? '',
-      parentCommitment: state.parent_commitment ?? '0',
-    }).finally(releaseProverResources);
-    const chain = await checkChainRecord(record, { authority: opts.authority });
-    const valid = verdict.valid && chain.ok;
-    const failure = !verdict.valid
-      ? { reason: [verdict.reason, chain.reason].filter(Boolean).join('; '), code: verdict.code }
-      : !chain.ok
-        ? { reason: chain.reason, code: chain.record ? 'ChainRecordMismatch' : 'ChainRecordMissing' }
-        : {};
-    emit(
-      opts,
-      {
-        task_id: taskId,
-        valid,
-        verification_key_hash: artifacts.verificationKeyHash,
-        ...failure,
-        proof: verdict,
-        chain,
-      },
-      () =>
-        [
-          verdict.valid
-            ? `✓ proof of task ${taskId} is valid (key ${artifacts.verificationKeyHash.slice(0, 16)}…)`
-            : `✗ proof of task ${taskId} is not valid: ${verdict.reason}`,
-          chain.ok
-            ? `✓ the chain's commitment record matches the proof (signature ${chain.signature}, record ${chain.address}, ${chain.chain} chain)`
-            : `✗ ${chain.reason}`,
-        ].join('\n'),
-    );
-    if (!valid) process.exitCode = EXIT.negative;
-  });
+  ).action(
+    async (taskId: string, opts: OutputOptions & { artifacts?: string; authority?: string; program?: string }) => {
+      const { state, record } = await proofOf(clientFactory, taskId);
+      const artifacts = await ensureArtifacts({
+        artifactsDir: opts.artifacts ?? process.env.AGENC_CIRCUITS_DIR,
+        build: false,
+      });
+      const verdict = await verifyTaskProof(record, artifacts, {
+        taskId: state.task_id,
+        agent: state.agent,
+        // The key the task verified its submission with: the proof must bind it (tasks from before agent keys: the name).
+        agentPublicKey: state.agent_public_key ?? undefined,
+        outputCommitment: state.result_commitment ?? '',
+        parentCommitment: state.parent_commitment ?? '0',
+      }).finally(releaseProverResources);
+      const chain = await checkChainRecord(record, { authority: opts.authority, program: opts.program });
+      const valid = verdict.valid && chain.ok;
+      const failure = !verdict.valid
+        ? { reason: [verdict.reason, chain.reason].filter(Boolean).join('; '), code: verdict.code }
+        : !chain.ok
+          ? { reason: chain.reason, code: chain.record ? 'ChainRecordMismatch' : 'ChainRecordMissing' }
+          : {};
+      emit(
+        opts,
+        {
+          task_id: taskId,
+          valid,
+          verification_key_hash: artifacts.verificationKeyHash,
+          ...failure,
+          proof: verdict,
+          chain,
+        },
+        () =>
+          [
+            verdict.valid
+              ? `✓ proof of task ${taskId} is valid (key ${artifacts.verificationKeyHash.slice(0, 16)}…)`
+              : `✗ proof of task ${taskId} is not valid: ${verdict.reason}`,
+            chain.ok
+              ? `✓ the chain's commitment record matches the proof (signature ${chain.signature}, record ${chain.address}, ${chain.chain} chain)`
+              : `✗ ${chain.reason}`,
+          ].join('\n'),
+      );
+      if (!valid) process.exitCode = EXIT.negative;
+    },
+  );
 }

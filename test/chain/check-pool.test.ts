@@ -7,7 +7,8 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { Keypair } from '@solana/web3.js';
-import { bondAddress } from '../../activities/chain';
+import { bondAddress, custodyOf } from '../../activities/chain';
+import { BOND } from '../../activities/chain/custody/layout';
 import { controlStatus } from '../../temporal/control';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { PROJECT_ROOT } from '../helpers/paths';
@@ -98,14 +99,14 @@ test('once stake is deposited the pool is initialized and funded: exit 0, accoun
   expect(text.stdout).toContain('Stake pool initialized and funded.');
 });
 
-test("--program must name this deployment's protocol (its authority): anything else exits 2 saying what is allowed", async () => {
-  expect((await agenc(['--program', authority().toBase58()])).code).toBe(0);
+test("--program must name this deployment's custody program: anything else exits 2 saying what is allowed", async () => {
+  const program = (await custodyOf(sys.worker.stakeDeps!)).programId.toBase58();
+  expect((await agenc(['--program', program])).code).toBe(0);
 
   const other = Keypair.generate().publicKey.toBase58();
   const wrong = await agenc(['--program', other]);
   expect(wrong.code).toBe(2);
-  expect(wrong.stderr).toContain(`--program ${other} is not this deployment's protocol`);
-  expect(wrong.stderr).toContain(authority().toBase58());
+  expect(wrong.stderr).toContain(`--program ${other} is not this deployment's custody program ${program}`);
 
   const garbage = await agenc(['--program', 'not-a-key!']);
   expect(garbage.code).toBe(2);
@@ -115,14 +116,17 @@ test("--program must name this deployment's protocol (its authority): anything e
 test('a locked bond shows in the escrow; lamports in a bond account that no lock recorded are a problem (exit 1)', async () => {
   const root = await sys.submit({ type: 'compute', payload: { value: 3 } });
   const child = await sys.submit({ type: 'compute', payload: { value: 4 }, dependsOn: root });
-  const bond = await bondAddress(authority(), child);
-  const locked = await pollUntil(
-    'the child to speculate with its bond locked',
-    () => sys.worker.stakeDeps!.chain.getLamports(bond),
-    (lamports) => lamports > 0,
-    30_000,
-    250,
-  );
+  const deps = sys.worker.stakeDeps!;
+  const bond = await bondAddress(deps, child);
+  const bondRent = await deps.chain.rentExemptMinimum(BOND.len);
+  const locked =
+    (await pollUntil(
+      'the child to speculate with its bond locked',
+      () => deps.chain.getLamports(bond),
+      (lamports) => lamports > 0,
+      30_000,
+      250,
+    )) - bondRent;
   expect((await controlStatus(sys.client)).active.map((a) => a.taskId)).toEqual([child]);
 
   const healthy = await json();

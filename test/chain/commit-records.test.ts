@@ -1,10 +1,12 @@
 /**
- * A task's commitment record on the real embedded SVM: what is at its commit address counts as its
- * commitment only when the authority signed it with this entry's content (task, agent, commitment,
- * parent commitment, verification-key hash).
+ * A task's commitment record on the real embedded SVM, through the custody program: what is at its
+ * record address counts as its commitment only when the authority committed it with this entry's content
+ * (task, agent, commitment, parent commitment, verification-key hash), and the program takes a record
+ * only after its parents' records.
  */
 import { Keypair, SystemProgram, Transaction, TransactionInstruction, PublicKey } from '@solana/web3.js';
-import { commitAddress, createCommitActivity, readCommitRecord } from '../../activities/chain/commit-activities';
+import { commitAddress } from '../../activities/chain';
+import { createCommitActivity, readCommitRecord } from '../../activities/chain/commit-activities';
 import { MEMO_PROGRAM_ID } from '../../activities/chain/port';
 import type { CommitEntry } from '../../shared/proof-records';
 import { embeddedEnv, type ChainEnv } from './helpers';
@@ -13,6 +15,7 @@ let env: ChainEnv;
 let commit: ReturnType<typeof createCommitActivity>;
 beforeEach(async () => {
   env = await embeddedEnv();
+  env.keys.agent('bob', { create: true });
   commit = createCommitActivity(env.deps, { finalityMs: 0 });
 });
 afterEach(() => env.close());
@@ -27,8 +30,9 @@ const entry = (taskId: string, over: Partial<CommitEntry> = {}): CommitEntry => 
 });
 
 const send = (...entries: CommitEntry[]) => commit.sendCommitments({ entries });
-const historyOf = async (taskId: string) =>
-  env.chain.getMemoHistory(await commitAddress(env.keys.authority().publicKey, taskId));
+const historyOf = async (taskId: string) => env.chain.getMemoHistory(await commitAddress(env.deps, taskId));
+const recordOf = async (taskId: string) =>
+  readCommitRecord(env.chain, env.keys.authority().publicKey, await commitAddress(env.deps, taskId), taskId);
 
 /** What the chain's ledger says about a task's commit address: how many transactions touched it, and the memo of each. */
 async function ledger(taskId: string) {
@@ -43,7 +47,7 @@ async function foreignTransfer(taskId: string, memo?: string): Promise<string> {
   const tx = new Transaction().add(
     SystemProgram.transfer({
       fromPubkey: stranger.publicKey,
-      toPubkey: await commitAddress(env.keys.authority().publicKey, taskId),
+      toPubkey: await commitAddress(env.deps, taskId),
       lamports: await env.chain.rentExemptMinimum(0),
     }),
   );
@@ -97,7 +101,7 @@ test('a commit address pre-funded by a plain transfer is not a commitment: the a
   const transfer = await foreignTransfer('c-prefunded');
   const { signatures } = await send(entry('c-prefunded'));
   expect(signatures['c-prefunded']).not.toBe(transfer);
-  const record = await readCommitRecord(env.chain, env.keys.authority().publicKey, 'c-prefunded');
+  const record = await recordOf('c-prefunded');
   expect(record).toMatchObject({
     signature: signatures['c-prefunded'],
     memo: {
@@ -127,7 +131,7 @@ test('a commit memo signed by someone other than the authority is ignored: the r
   const forgery = await foreignTransfer('c-forged', forged);
   const { signatures } = await send(entry('c-forged'));
   expect(signatures['c-forged']).not.toBe(forgery);
-  expect(await readCommitRecord(env.chain, env.keys.authority().publicKey, 'c-forged')).toMatchObject({
+  expect(await recordOf('c-forged')).toMatchObject({
     signature: signatures['c-forged'],
     memo: { commitment: '1111' },
   });
@@ -142,4 +146,13 @@ test('in a batch, a mismatch stops at that entry: the ancestors before it landed
   });
   expect((await ledger('b-1')).transactions).toBe(1);
   expect((await ledger('b-3')).transactions).toBe(0);
+});
+
+test("the program refuses a record before its parent's: nothing lands until the parent has committed", async () => {
+  const child = entry('o-child', { parentTaskIds: ['o-parent'] });
+  await expect(send(child)).rejects.toThrow(/ParentMissing/);
+  expect((await ledger('o-child')).transactions).toBe(0);
+  await send(entry('o-parent'));
+  await send(child);
+  expect(await recordOf('o-child')).toMatchObject({ memo: { task: 'o-child' } });
 });

@@ -15,6 +15,7 @@ import {
   type StakeDeps,
   type StakeOperator,
 } from '../../activities/chain';
+import { BOND } from '../../activities/chain/custody/layout';
 
 export const STAKE = { min_stake: 1_000_000, max_stake: 1_000_000_000, stake_per_depth: 500_000 };
 
@@ -66,17 +67,27 @@ export interface Balances {
   treasury: number;
 }
 
-/** Lamports of the accounts a bond touches (the authority is left out: it pays fees). */
+/**
+ * Lamports of the accounts a bond touches (the authority is left out: it pays fees and the bond
+ * account's rent, which is not counted in `bond`).
+ */
 export async function balances(env: ChainEnv, agent: string, taskId: string): Promise<Balances> {
   const authority = env.keys.authority().publicKey;
+  const known = env.keys.hasAgent(agent);
   const addresses: PublicKey[] = [
-    env.keys.hasAgent(agent) ? env.keys.agentPublicKey(agent) : authority,
-    await stakeAddress(authority, agent),
-    await bondAddress(authority, taskId),
+    known ? env.keys.agentPublicKey(agent) : authority,
+    known ? await stakeAddress(env.deps, agent) : authority,
+    await bondAddress(env.deps, taskId),
     env.keys.treasury().publicKey,
   ];
   const [wallet = 0, stake = 0, bond = 0, treasury = 0] = await Promise.all(
     addresses.map((a) => env.chain.getLamports(a)),
   );
-  return { wallet: env.keys.hasAgent(agent) ? wallet : 0, stake, bond, treasury };
+  const bondRent = await env.chain.rentExemptMinimum(BOND.len);
+  return {
+    wallet: known ? wallet : 0,
+    stake: known ? stake : 0,
+    bond: bond ? bond - bondRent : 0,
+    treasury,
+  };
 }

@@ -1,11 +1,17 @@
 /**
  * Activities retried after a crash at any point end in the same state and move lamports once.
- * "Crash after send, before return" is simulated by sending the activity's own transaction through the
- * port (as the lost attempt did) and then running the activity as Temporal's retry would.
+ * "Crash after send, before return" is simulated by an attempt whose chain lands its transaction and then
+ * goes dark (every call after the send throws, as for a worker that died there), followed by the
+ * activity run again on the real chain, as Temporal's retry would.
  */
 import { SystemProgram, Transaction } from '@solana/web3.js';
-import { bondAddress, bondSeed, stakeAddress, stakeSeed, type LockBondInput } from '../../activities/chain';
-import { buildLockTx, buildReleaseTx, buildSlashTx } from '../../activities/chain/transactions';
+import {
+  bondAddress,
+  createStakeActivities,
+  type ChainPort,
+  type LockBondInput,
+  type StakeActivities,
+} from '../../activities/chain';
 import { STAKE, balances, embeddedEnv, type ChainEnv } from './helpers';
 
 let env: ChainEnv;
@@ -20,7 +26,7 @@ const lockInput = (taskId: string): LockBondInput => ({ taskId, agent: 'bob', de
 /** A plain System transfer from bob's own wallet to a task's bond address (which creates the account if it is not there). */
 async function prefund(taskId: string, lamports: number): Promise<void> {
   const wallet = env.keys.agent('bob');
-  const to = await bondAddress(env.keys.authority().publicKey, taskId);
+  const to = await bondAddress(env.deps, taskId);
   await env.chain.airdrop(wallet.publicKey, 1_000_000_000); // the wallet stays rent-exempt after the transfer and its fee
   await env.chain.send(
     new Transaction().add(SystemProgram.transfer({ fromPubkey: wallet.publicKey, toPubkey: to, lamports })),
@@ -82,84 +88,80 @@ test('release and slash retried: alreadySettled with the original outcome and am
   expect(await balances(env, 'bob', 't-sl')).toEqual(afterSlash);
 });
 
+/** Activities whose attempt dies right after its transaction landed: the send's reply and everything after it is lost. */
+function dyingAfterSend(): { activities: StakeActivities; landed: () => string } {
+  let signature: string | null = null;
+  const chain = new Proxy(env.chain, {
+    get(target, prop: keyof ChainPort) {
+      const real = target[prop];
+      if (typeof real !== 'function') return real;
+      return async (...args: unknown[]) => {
+        if (signature !== null) throw new Error('worker died');
+        const result = await (real as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        if (prop === 'send') {
+          signature = (result as { signature: string }).signature;
+          throw new Error('worker died');
+        }
+        return result;
+      };
+    },
+  });
+  const activities = createStakeActivities({ chain, keys: env.keys });
+  return { activities, landed: () => signature ?? '' };
+}
+
 test('lock retried after a crash between send and return finds the landed bond', async () => {
-  const authority = env.keys.authority();
-  const bond = { address: await bondAddress(authority.publicKey, 't-crash'), seed: bondSeed('t-crash') };
-  const stake = { address: await stakeAddress(authority.publicKey, 'bob'), seed: stakeSeed('bob') };
-  const lost = await env.chain.send(
-    buildLockTx({
-      authority: authority.publicKey,
-      stake,
-      bond,
-      amount: 1_500_000,
-      memo: { action: 'lock', task: 't-crash', agent: 'bob', depth: 1, amount: 1_500_000 },
-    }),
-    [authority],
-  );
+  // The first lock of a fresh env sets the program's config (a send of its own): done here, before the crash.
+  await env.activities.lockBond(lockInput('t-warm'));
+  const lost = dyingAfterSend();
+  await expect(lost.activities.lockBond(lockInput('t-crash'))).rejects.toThrow('worker died');
   const afterLost = await balances(env, 'bob', 't-crash');
+  expect(afterLost.bond).toBe(1_500_000);
   const retry = await env.activities.lockBond(lockInput('t-crash'));
-  expect(retry).toMatchObject({ alreadyLocked: true, amount: 1_500_000, signature: lost.signature });
+  expect(retry).toMatchObject({ alreadyLocked: true, amount: 1_500_000, signature: lost.landed() });
   expect(await balances(env, 'bob', 't-crash')).toEqual(afterLost);
 });
 
 test('release and slash retried after a crash between send and return move nothing more', async () => {
-  const authority = env.keys.authority();
-  const stake = await stakeAddress(authority.publicKey, 'bob');
-  for (const taskId of ['t-crash-rel', 't-crash-sl']) await env.activities.lockBond(lockInput(taskId));
-
-  const relBond = { address: await bondAddress(authority.publicKey, 't-crash-rel'), seed: bondSeed('t-crash-rel') };
-  const lostRelease = await env.chain.send(
-    buildReleaseTx({
-      authority: authority.publicKey,
-      bond: relBond,
-      stake,
-      amount: 1_500_000,
-      memo: { action: 'release', task: 't-crash-rel', agent: 'bob', amount: 1_500_000, reason: 'x' },
-    }),
-    [authority],
-  );
+  for (const taskId of ['t-crash-rel', 't-crash-sl', 't-fund']) await env.activities.lockBond(lockInput(taskId));
+  const lostRelease = dyingAfterSend();
+  await expect(
+    lostRelease.activities.releaseBond({ taskId: 't-crash-rel', agent: 'bob', reason: 'x' }),
+  ).rejects.toThrow('worker died');
   const afterRelease = await balances(env, 'bob', 't-crash-rel');
+  expect(afterRelease.bond).toBe(0);
   expect(await env.activities.releaseBond({ taskId: 't-crash-rel', agent: 'bob', reason: 'x' })).toMatchObject({
     outcome: 'released',
     returned: 1_500_000,
-    signature: lostRelease.signature,
+    signature: lostRelease.landed(),
     alreadySettled: true,
   });
   expect(await balances(env, 'bob', 't-crash-rel')).toEqual(afterRelease);
 
-  // Treasury funded as the activity would have done before its lost slash.
-  await env.activities.lockBond(lockInput('t-fund'));
-  await env.activities.slashBond({ taskId: 't-fund', agent: 'bob', slashPercentage: 0.1, reason: 'fund treasury' });
-  const slBond = { address: await bondAddress(authority.publicKey, 't-crash-sl'), seed: bondSeed('t-crash-sl') };
-  const lostSlash = await env.chain.send(
-    buildSlashTx({
-      authority: authority.publicKey,
-      bond: slBond,
-      stake,
-      treasury: env.keys.treasury().publicKey,
-      slashed: 150_000,
-      returned: 1_350_000,
-      memo: {
-        action: 'slash',
-        task: 't-crash-sl',
-        agent: 'bob',
-        amount: 1_500_000,
-        slashed: 150_000,
-        returned: 1_350_000,
-        slash_percentage: 0.1,
-        reason: 'x',
-      },
+  // Treasury funding and the slash percentage set as a first slash leaves them, before the lost slash.
+  await env.activities.slashBond({ taskId: 't-fund', agent: 'bob', slashPercentage: 0.1, reason: 'proof_failed' });
+  const lostSlash = dyingAfterSend();
+  await expect(
+    lostSlash.activities.slashBond({
+      taskId: 't-crash-sl',
+      agent: 'bob',
+      slashPercentage: 0.1,
+      reason: 'proof_failed',
     }),
-    [authority],
-  );
+  ).rejects.toThrow('worker died');
   const afterSlash = await balances(env, 'bob', 't-crash-sl');
   expect(
-    await env.activities.slashBond({ taskId: 't-crash-sl', agent: 'bob', slashPercentage: 0.1, reason: 'x' }),
+    await env.activities.slashBond({
+      taskId: 't-crash-sl',
+      agent: 'bob',
+      slashPercentage: 0.1,
+      reason: 'proof_failed',
+    }),
   ).toMatchObject({
     outcome: 'slashed',
     slashed: 150_000,
     returned: 1_350_000,
-    signature: lostSlash.signature,
+    signature: lostSlash.landed(),
     alreadySettled: true,
   });
   expect(await balances(env, 'bob', 't-crash-sl')).toEqual(afterSlash);
@@ -190,17 +192,20 @@ test('lock after the bond was released or slashed (a reset, a reused task id): B
   );
 });
 
-test('a bond address pre-funded by a plain transfer is not a lock: BondUnusable saying what is there, nothing moved', async () => {
-  // The agent funds its own bond address with the rent minimum, hoping to speculate on dust.
+test('a bond address pre-funded by a plain transfer does not block the lock: the bond is allocated over it', async () => {
+  // Anyone can send lamports to a derivable address; the lock must not be refused for it (that would let
+  // a stranger keep any task from speculating). The dust goes back to the authority with the bond's rent.
   const dust = await env.chain.rentExemptMinimum(0);
   await prefund('t-dust', dust);
-  await expectBondUnusable(
-    () => env.activities.lockBond(lockInput('t-dust')),
-    't-dust',
-    new RegExp(
-      `holds ${dust} lamports that no lock signed by the authority put there.*will run without speculation; nothing was moved`,
-    ),
-  );
+  const before = await balances(env, 'bob', 't-dust');
+  expect(await env.activities.lockBond(lockInput('t-dust'))).toMatchObject({ alreadyLocked: false, amount: 1_500_000 });
+  expect(await balances(env, 'bob', 't-dust')).toEqual({
+    ...before,
+    stake: before.stake - 1_500_000,
+    bond: dust + 1_500_000,
+  });
+  await env.activities.releaseBond({ taskId: 't-dust', agent: 'bob', reason: 'confirmed' });
+  expect(await balances(env, 'bob', 't-dust')).toEqual({ ...before, bond: 0 });
 });
 
 test('a bond address funded again after its settlement: the lock is BondUnusable (settled), nothing moved', async () => {
@@ -210,7 +215,7 @@ test('a bond address funded again after its settlement: the lock is BondUnusable
   await expectBondUnusable(
     () => env.activities.lockBond(lockInput('t-refill')),
     't-refill',
-    /already locked and released .*; 890880 lamports sent to its address since are no bond/,
+    /already locked and released .*; a settled bond cannot back a new speculation/,
   );
 });
 
@@ -247,7 +252,7 @@ test('a landed lock of another amount is not this lock (the depth rule now asks 
   await expectBondUnusable(
     () => env.activities.lockBond({ ...lockInput('t-small'), depth: 3 }),
     't-small',
-    /locked with 1500000 lamports .* but this speculation needs 2500000/,
+    /holds a live bond of 1500000 lamports .* but this speculation needs 2500000/,
   );
 });
 

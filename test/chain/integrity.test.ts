@@ -1,6 +1,7 @@
 /** checkIntegrity: conservation across stake accounts, bonds and treasury; bonds match live commitments. */
 import { SystemProgram, Transaction } from '@solana/web3.js';
-import { stakeAddress, stakeSeed } from '../../activities/chain';
+import { stakeAddress } from '../../activities/chain';
+import { VAULT } from '../../activities/chain/custody/layout';
 import { STAKE, embeddedEnv, type ChainEnv } from './helpers';
 
 let env: ChainEnv;
@@ -26,8 +27,9 @@ test('a consistent state passes, fees notwithstanding', async () => {
   expect(result.problems).toEqual([]);
   expect(result.ok).toBe(true);
   const rent = await env.chain.rentExemptMinimum(0);
+  const vaultRent = await env.chain.rentExemptMinimum(VAULT.len);
   expect(result.totals).toMatchObject({
-    deposited: 50_000_000 + 2 * rent,
+    deposited: 50_000_000 + 2 * vaultRent,
     withdrawn: 1_000_000,
     slashed: 150_000,
     bonds: 3_500_000,
@@ -57,31 +59,36 @@ test('a commitment whose amount differs from its bond is reported', async () => 
   ]);
 });
 
-test('lamports moved out of band (a real authority-signed transfer without a ledger memo) break conservation', async () => {
+test('the authority cannot move stake: a System transfer out of a vault is refused, the program owns it', async () => {
   const authority = env.keys.authority();
-  const stake = await stakeAddress(authority.publicKey, 'alice');
-  await env.chain.send(
-    new Transaction().add(
-      SystemProgram.transfer({
-        fromPubkey: stake,
-        basePubkey: authority.publicKey,
-        toPubkey: authority.publicKey,
-        lamports: 12_345,
-        seed: stakeSeed('alice'),
-        programId: SystemProgram.programId,
-      }),
+  const vault = await stakeAddress(env.deps, 'alice');
+  const before = await env.chain.getLamports(vault);
+  const alice = env.keys.agent('alice');
+  // Not even with the agent's own signature: only the custody program moves a vault's lamports.
+  await expect(
+    env.chain.send(
+      new Transaction().add(
+        SystemProgram.transfer({ fromPubkey: vault, toPubkey: authority.publicKey, lamports: 12_345 }),
+      ),
+      [authority, alice],
     ),
-    [authority],
-  );
+  ).rejects.toThrow();
+  expect(await env.chain.getLamports(vault)).toBe(before);
+  expect((await env.operator.checkIntegrity({ liveBonds: live })).ok).toBe(true);
+});
+
+test('lamports arriving out of band (a transfer into a vault) are reported: the program did not count them', async () => {
+  await env.chain.airdrop(await stakeAddress(env.deps, 'alice'), 12_345);
   const result = await env.operator.checkIntegrity({ liveBonds: live });
   expect(result.ok).toBe(false);
   expect(result.problems).toEqual(
     expect.arrayContaining([
-      expect.stringMatching(/stake account .* of agent "alice" holds \d+ lamports; .* say \d+ \(moved out of band\?\)/),
+      expect.stringMatching(/stake vault .* of agent "alice" holds \d+ lamports; .* say \d+ \(moved out of band\?\)/),
+      expect.stringMatching(/the custody program last left \d+ in it/),
       expect.stringMatching(/lamports not conserved/),
     ]),
   );
-  expect(result.totals.expected - result.totals.actual).toBe(12_345);
+  expect(result.totals.actual - result.totals.expected).toBe(12_345);
 });
 
 test('lamports arriving out of band (a faucet transfer into the treasury) are reported too', async () => {

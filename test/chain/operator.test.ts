@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STAKE, embeddedEnv, type ChainEnv } from './helpers';
+import { VAULT } from '../../activities/chain/custody/layout';
 
 let env: ChainEnv;
 beforeEach(async () => {
@@ -10,7 +11,7 @@ beforeEach(async () => {
 afterEach(() => env.close());
 
 test('stakeInit creates the wallet and stake account, status reports deposits, bonds and slashes', async () => {
-  const rent = await env.chain.rentExemptMinimum(0);
+  const rent = await env.chain.rentExemptMinimum(VAULT.len); // the stake vault's rent reserve
   const first = await env.operator.stakeInit({ agent: 'alice', amount: 10_000_000 });
   expect(first).toMatchObject({
     agent: 'alice',

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BankrunChain, KeyStore } from '../../activities/chain';
 import { historyFileFor, journalFileFor } from '../../activities/chain/bankrun-chain';
+import { BOND } from '../../activities/chain/custody/layout';
 import { STAKE, balances, embeddedEnv, envFor, tempDir, type ChainEnv } from './helpers';
 
 async function reopen(dir: string, options: { compactEvery?: number; warn?: (message: string) => void } = {}) {
@@ -78,8 +79,9 @@ test('what a send changed is on disk before send returns: a crash right after it
   expect(JSON.parse(history[history.length - 1]!)).toMatchObject({ signature: lock.signature });
   // The transaction's accounts are in the journal's last record, not in a rewrite of the whole state.
   const journal = lines(journalFileFor(env.accountsFile));
+  const bondRent = await env.chain.rentExemptMinimum(BOND.len);
   expect(JSON.parse(journal[journal.length - 1]!).accounts).toContainEqual(
-    expect.objectContaining({ address: lock.bondAddress, lamports: '1000000' }),
+    expect.objectContaining({ address: lock.bondAddress, lamports: String(1_000_000 + bondRent) }),
   );
   expect(fs.readdirSync(path.dirname(env.accountsFile)).filter((f) => f.includes('.tmp-'))).toEqual([]);
   await crash(env); // no close(): the process is gone
@@ -102,6 +104,8 @@ test('a journal record torn by a crash mid-append is dropped, and the next send 
   const dir = tempDir();
   const env = await embeddedEnv(dir);
   await env.operator.stakeInit({ agent: 'fay', amount: 5_000_000 });
+  // The first lock also sets the program's stake rule (a transaction of its own): done before the count.
+  await env.activities.lockBond({ taskId: 'f0', agent: 'fay', depth: 0, stake: STAKE });
   const before = await balances(env, 'fay', 'none');
   await crash(env);
   const journalFile = journalFileFor(env.accountsFile);

@@ -5,7 +5,7 @@
  * (svm-rpc-server.ts), so they run in every `npm test`.
  */
 import { Keypair, PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
-import { ChainTransactionError, MEMO_PROGRAM_ID, RpcChain } from '../../activities/chain';
+import { ChainTransactionError, MEMO_PROGRAM_ID, RpcChain, custodyOf, deployCustody } from '../../activities/chain';
 import { runBondContract } from './contract';
 import { envFor, tempDir, testKeys } from './helpers';
 import { startSvmRpcServer, type SvmRpcServer } from './svm-rpc-server';
@@ -25,10 +25,17 @@ function rpcChain(): RpcChain {
   return local ? new RpcChain(local.url, { wsEndpoint: local.wsUrl }) : new RpcChain(clusterUrl ?? '');
 }
 
-test(`lock/release/slash contract through RpcChain at ${endpoint}`, async () => {
+test(`custody program deployed, then the lock/release/slash contract through RpcChain at ${endpoint}`, async () => {
   const dir = tempDir();
   const env = envFor({ chain: rpcChain(), keys: testKeys(dir) }, dir);
   try {
+    // On a cluster nothing deploys the program by itself (`agenc admin deploy-program` does this):
+    // without it every stake operation is refused, saying so.
+    await expect(custodyOf(env.deps)).rejects.toThrow(/agenc admin deploy-program/);
+    await env.chain.airdrop(env.keys.authority().publicKey, 10_000_000_000);
+    const deployed = await deployCustody(env.deps);
+    expect(deployed.alreadyDeployed).toBe(false);
+    expect(await deployCustody(env.deps)).toMatchObject({ alreadyDeployed: true, programId: deployed.programId });
     await runBondContract(env);
   } finally {
     await env.close();

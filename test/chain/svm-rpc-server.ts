@@ -27,6 +27,7 @@ import {
 import { start, type BanksTransactionMeta, type ProgramTestContext } from 'solana-bankrun';
 import { decodeBase58, encodeBase58 } from '../../activities/chain/base58';
 import { MEMO_PROGRAM_ID } from '../../activities/chain/port';
+import { keepDeployedProgramsRunnable } from '../../activities/chain/bankrun-chain';
 
 export interface SvmRpcServer {
   url: string;
@@ -119,6 +120,8 @@ class SvmRpc {
     const withContext = async (value: unknown) => ({ context: { slot: Number(await client.getSlot()) }, value });
     this.methods = {
       getBlockHeight: async () => Number(await client.getBlockHeight()),
+      // Through the queue, whose tick makes the next block when a slot's time has passed.
+      getSlot: () => this.serial(async () => Number(await client.getSlot())),
       getLatestBlockhash: () =>
         this.serial(async () => {
           const [blockhash] = (await client.getLatestBlockhash()) ?? [''];
@@ -290,6 +293,11 @@ class SvmRpc {
     const fee = Number((await client.getFeeForMessage(run.message as Message)) ?? 0n);
     const preBalances = await balances();
     const result = await client.tryProcessTransaction(run);
+    if (result.result === null)
+      await keepDeployedProgramsRunnable(
+        this.context,
+        keys.map((k) => k.toBase58()),
+      );
     const landed = await client.getTransactionStatus(signature);
     // A validator would accept it and drop it unseen; saying so now spares the client a wait for expiry.
     if (!landed) throw preflightFailure(result.result ?? 'Transaction was not processed', result.meta);

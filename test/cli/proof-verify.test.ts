@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import * as path from 'node:path';
-import { BankrunChain } from '../../activities/chain';
+import { BankrunChain, custodyOf } from '../../activities/chain';
 import { createCommitActivity } from '../../activities/chain/commit-activities';
 import { proofRecordQuery } from '../../shared/messages';
 import type { ProofRecord } from '../../shared/proof-records';
@@ -165,12 +165,16 @@ test('no record on the chain read (another chain, or none at all): exit 1 naming
   expect(nowhere.stderr).toContain('no embedded chain state at');
 });
 
-test('without the authority key the record cannot be found: exit 2 saying to pass --authority; --authority finds it', async () => {
+test('without the keys the record cannot be found: exit 2 saying to pass --authority and --program; with both it is found', async () => {
   const noKeys = { AGENC_KEYS_DIR: path.join(testRunDir(), 'no-keys-here') };
   const missing = await agenc([confirmed], noKeys);
   expect(missing.code).toBe(2);
   expect(missing.stderr).toContain('pass --authority <address>');
 
   const authority = sys.worker.stakeDeps!.keys.authority().publicKey.toBase58();
-  expect((await agenc([confirmed, '--authority', authority], noKeys)).code).toBe(0);
+  const noProgram = await agenc([confirmed, '--authority', authority], noKeys);
+  expect(noProgram.code).toBe(2);
+  expect(noProgram.stderr).toContain('pass --program <id>');
+  const program = (await custodyOf(sys.worker.stakeDeps!)).programId.toBase58();
+  expect((await agenc([confirmed, '--authority', authority, '--program', program], noKeys)).code).toBe(0);
 });

@@ -13,8 +13,9 @@ import { ensureNamespace, ensureSearchAttributes } from '../../workers/temporal-
 import { startWorkerProcess, type WorkerProcess, type WorkerProcessOptions } from '../../workers/worker-process';
 import { createStakeOperator } from '../../activities/chain';
 import { KeyStore } from '../../activities/chain/keys';
-import { submitTask, waitForTask, type SubmitRequest } from '../../client/tasks';
+import { waitForTask, type SubmitRequest } from '../../client/tasks';
 import type { TaskState } from '../../shared/task-model';
+import { submitAsAgent } from './agent-keys';
 import { testRunDir } from './paths';
 import { installTestRuntime } from './runtime';
 import { SPECULATIVE_CONFIG, templateWith } from './speculative-config';
@@ -61,8 +62,11 @@ export interface TestSystem {
   namespace: string;
   dir: string;
   configFile: string;
+  /** The keys directory the worker reads (authority, treasury, agents' wallets); submissions are signed from it. */
+  keysDir: string;
   client: Client;
   worker: WorkerProcess;
+  /** Submits as the request's agent, signed with its key in `keysDir` (made on first use, see agent-keys.ts). */
   submit(req: SubmitRequest): Promise<string>;
   /** Deposits stake for an agent through the real chain (airdrop, then deposit). */
   fundAgent(agent: string, lamports?: number): Promise<void>;
@@ -110,12 +114,13 @@ export async function startTestSystem(opts: {
     namespace,
     dir,
     configFile,
+    keysDir: path.join(dir, 'keys'),
     client,
     get worker() {
       return worker;
     },
     async submit(req) {
-      return (await submitTask(client, req)).task_id;
+      return (await submitAsAgent(client, path.join(dir, 'keys'), req)).task_id;
     },
     async fundAgent(agent, lamports = 1_000_000_000) {
       await createStakeOperator(worker.stakeDeps!).stakeInit({ agent, amount: lamports });

@@ -8,7 +8,7 @@
  * waits of a chain overlap while ancestors still land first.
  */
 import { createStakeOperator } from '../../activities/chain';
-import { commitAddress } from '../../activities/chain/commit-activities';
+import { commitAddress } from '../../activities/chain';
 import { parseMemos } from '../../activities/chain/ledger';
 import { controlHandle } from '../../temporal/control';
 import { getTaskState } from '../../client/tasks';
@@ -103,7 +103,11 @@ async function commitSlots(chain: string[]): Promise<number[]> {
   const deps = sys.worker.stakeDeps!;
   return Promise.all(
     chain.map(async (id) => {
-      const history = await deps.chain.getMemoHistory(await commitAddress(deps.keys.authority().publicKey, id));
+      // Its own commit: the record's history also holds its confirmation (no memo) and its children's
+      // commits (which name it as their parent's record).
+      const history = (await deps.chain.getMemoHistory(await commitAddress(deps, id))).filter((h) =>
+        h.memo?.includes(`"action":"commit","task":"${id}"`),
+      );
       expect(history).toHaveLength(1);
       return history[0]!.slot;
     }),

@@ -101,6 +101,7 @@ function commitEntry(run: TaskRun): CommitEntry {
     commitment: run.state.result!.commitment,
     parentCommitment: run.state.parent_commitment ?? '0',
     verificationKeyHash: run.proofRecord!.verification_key_hash,
+    parentTaskIds: run.input.parentTaskId ? [run.input.parentTaskId] : [],
   };
 }
 

@@ -1,0 +1,70 @@
+/**
+ * `agenc admin deploy-program`: deploys the custody program (programs/custody, built by
+ * `npm run build:program`) to the cluster at SOLANA_RPC_URL through the upgradeable loader, with the
+ * key in `$AGENC_KEYS_DIR/custody-program.json` (made if missing), the protocol authority paying, then
+ * creates the program's config for this authority. Idempotent. The embedded chain needs none of this:
+ * its first stake operation deploys the program itself.
+ */
+import type { Command } from 'commander';
+import { custodyOf, ensureConfig, openStakeDeps } from '../../activities/chain';
+import { deployCustody } from '../../activities/chain/custody/deployment';
+import { CliError, EXIT, emit, withOutput, type OutputOptions } from '../output';
+
+export interface DeployProgramReport {
+  cluster: string;
+  program_id: string;
+  config: string;
+  authority: string;
+  treasury: string;
+  already_deployed: boolean;
+  transactions: number;
+  so_path: string;
+}
+
+export function registerProgramCommands(program: Command): void {
+  const admin = program.commands.find((c) => c.name() === 'admin') ?? program.command('admin');
+  withOutput(
+    admin
+      .command('deploy-program')
+      .description('Deploy the custody program to the cluster at SOLANA_RPC_URL and create its config (idempotent)')
+      .option('--so <path>', 'the built program (default .data/programs/custody.so, or AGENC_CUSTODY_SO)'),
+  ).action(async (opts: OutputOptions & { so?: string }) => {
+    const url = process.env.SOLANA_RPC_URL;
+    if (!url) {
+      throw new CliError(
+        'SOLANA_RPC_URL is not set: deploy-program deploys to a cluster. The embedded chain deploys the custody program ' +
+          'itself on its first stake operation (npm start), so there is nothing to do for it',
+        EXIT.usage,
+      );
+    }
+    const deps = await openStakeDeps({ rpcUrl: url });
+    try {
+      const deployed = await deployCustody(deps, { soPath: opts.so }).catch((err: unknown) => {
+        throw new CliError(`deploying the custody program to ${url} failed: ${(err as Error).message}`, EXIT.system);
+      });
+      const custody = await custodyOf(deps);
+      const config = await ensureConfig(deps, custody);
+      const report: DeployProgramReport = {
+        cluster: url,
+        program_id: deployed.programId.toBase58(),
+        config: custody.config.toBase58(),
+        authority: config.authority.toBase58(),
+        treasury: config.treasury.toBase58(),
+        already_deployed: deployed.alreadyDeployed,
+        transactions: deployed.signatures.length,
+        so_path: deployed.soPath,
+      };
+      emit(opts, report, () =>
+        [
+          deployed.alreadyDeployed
+            ? `custody program ${report.program_id} is already deployed at ${url} with these bytes`
+            : `custody program ${report.program_id} deployed to ${url} (${report.transactions} transactions)`,
+          `config ${report.config}: authority ${report.authority}, treasury ${report.treasury}`,
+          `workers find it by ${deps.keys.dir}/custody-program.json (or AGENC_CUSTODY_PROGRAM_ID=${report.program_id})`,
+        ].join('\n'),
+      );
+    } finally {
+      await deps.chain.close();
+    }
+  });
+}
