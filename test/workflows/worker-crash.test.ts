@@ -11,7 +11,7 @@ import { taskWorkflowId } from '../../shared/task-model';
 import type { IntegrityReport } from '../../shared/operator-contract';
 import { failingRootWithTree } from '../helpers/failing-root';
 import { pollUntil } from '../helpers/poll';
-import { startTestSystem, type TestSystem } from '../helpers/system';
+import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 import { spawnWorker } from '../helpers/worker-child';
 
 let sys: TestSystem;
@@ -24,7 +24,13 @@ function startWorkerProcess(): Promise<ChildProcess> {
 const LOCK_KILL_ATTEMPTS = 5;
 
 beforeAll(async () => {
-  sys = await startTestSystem({ name: 'crash' });
+  // Optimistic proofs off: a failing root proves (and fails) only once the task above it is confirmed,
+  // seconds later, so its dependent has time to be admitted and lock its bond; with them on the root's
+  // proof can fail before the dependent's admission returns, and then it never locks.
+  sys = await startTestSystem({
+    name: 'crash',
+    config: speculativeConfig({ speculation: { features: { enable_optimistic_proofs: false } } }),
+  });
   await sys.fundAgent('default');
   await sys.fundAgent('other');
   // One agent per attempt of the bond-lock kill: an attempt's failing task is slashed, and its agent

@@ -7,7 +7,6 @@ import { commitsReadySignal, gatherCommitsSignal } from '../../shared/messages';
 import type { CommitEntry } from '../../shared/proof-records';
 import { commitBatchEntries, mayJoinParentBatch, unsettledDependents } from '../task-decisions';
 import { COMMIT, taskActivities } from './activity-options';
-import { pushStateToAll } from './dependents';
 import { signalTask } from './signal-task';
 import type { TaskRun } from './task-run';
 
@@ -42,13 +41,13 @@ async function commitOnAncestorsLanded(run: TaskRun): Promise<void> {
       run.commitBatch = { owner: run.input.taskId, signatures };
       run.commitLanded = true;
       // Dependents may send theirs now (they land after this one) while this one becomes final.
-      await pushStateToAll(run);
+      await run.tellDependents();
       run.waitFor('the commitment to be final on Solana');
       await taskActivities(COMMIT, 'finality: the commitment batch final on Solana').awaitFinality({ signatures });
     } else {
       // An ancestor's batch carried this commitment: it has landed, and is final once that ancestor is confirmed.
       run.commitLanded = true;
-      await pushStateToAll(run);
+      await run.tellDependents();
     }
     const { parentTaskId } = run.input;
     if (parentTaskId && !run.parent.confirmed) {

@@ -7,6 +7,7 @@ import {
   parentProgressSignal,
   parentRolledBackSignal,
 } from '../../shared/messages';
+import { CancellationScope, condition } from '@temporalio/workflow';
 import { newsForDependents, passesOnProgress } from '../task-decisions';
 import { signalTask } from './signal-task';
 import type { TaskRun } from './task-run';
@@ -40,6 +41,72 @@ export async function pushStateTo(run: TaskRun, dependentId: string): Promise<vo
       await signalTask(dependentId, (h) =>
         h.signal(parentCommittedSignal, { parentTaskId: input.taskId, batch: run.commitBatch! }),
       );
+  }
+}
+
+/**
+ * What the dependents are owed, sent by one coroutine of its own once the task's step in the current
+ * workflow activation is done, never from inside a signal handler or in the middle of a step.
+ *
+ * Why: the commands a workflow task emits must come out in the same order when the history is replayed.
+ * After a worker dies holding a workflow task, the server may hand the next worker an activity's result
+ * and a dependent's registration together, and Core has been seen to deliver them in one order then and
+ * the other on replay (test/replay/unreplayable/). A push made in the registration handler, or by the
+ * step the activity resumed, then lands before or after that step's commands depending on the order,
+ * and the replay fails (nondeterminism). Here a handler or a step only records what is owed; the flag
+ * that wakes the sender is raised in a microtask, so the SDK's condition check between jobs cannot wake
+ * it before the step has run; it runs when the activation is otherwise quiet, and says what the state is
+ * then. Either order gives the same commands.
+ */
+export class DependentNews {
+  private readonly owedState = new Set<string>();
+  private owedProgress = false;
+  private ready = false;
+  private sending = false;
+
+  constructor(private readonly run: TaskRun) {}
+
+  /** Starts the sender; it outlives a cancelled forward run (a rollback's news must go out). */
+  start(): void {
+    void CancellationScope.nonCancellable(() => this.sendForever());
+  }
+
+  /** These dependents are owed the task's state (on registration, on every change). */
+  oweState(dependents: readonly string[]): void {
+    for (const d of dependents) this.owedState.add(d);
+    this.wake();
+  }
+
+  /** Every dependent is owed its new count of unconfirmed ancestors. */
+  oweProgress(): void {
+    this.owedProgress = true;
+    this.wake();
+  }
+
+  /** Resolves once everything owed has been sent (before the task closes). */
+  drained(): Promise<void> {
+    return condition(() => !this.ready && !this.sending && this.owedState.size === 0 && !this.owedProgress);
+  }
+
+  private wake(): void {
+    void Promise.resolve().then(() => {
+      this.ready = true;
+    });
+  }
+
+  private async sendForever(): Promise<never> {
+    for (;;) {
+      await condition(() => this.ready);
+      this.ready = false;
+      this.sending = true;
+      const dependents = [...this.owedState];
+      const progress = this.owedProgress;
+      this.owedState.clear();
+      this.owedProgress = false;
+      await Promise.all(dependents.map((d) => pushStateTo(this.run, d)));
+      if (progress) await passOnProgress(this.run);
+      this.sending = false;
+    }
   }
 }
 

@@ -3,7 +3,6 @@ import { isCancellation, patched } from '@temporalio/workflow';
 import { classifyExecutionFailure, executionWorkerLost, rootMessage } from '../task-decisions';
 import { EXECUTION, taskActivities } from './activity-options';
 import { startConfirmationTimer } from './admission';
-import { pushStateToAll } from './dependents';
 import { OwnFault, type TaskRun } from './task-run';
 
 /** Rounds of execution attempts all lost to their worker (each round is EXECUTION's attempts) before the task gives up. */
@@ -46,7 +45,7 @@ export async function execute(run: TaskRun): Promise<void> {
   }
   run.state.result_commitment = run.state.result.commitment;
   run.enter('executed');
-  await pushStateToAll(run);
+  await run.tellDependents();
 }
 
 function startExecution(run: TaskRun) {

@@ -7,7 +7,6 @@ import { CancellationScope, condition, log, setCurrentDetails, upsertSearchAttri
 import { SA } from '../../shared/search-attributes';
 import { rollbackExplanation, unconfirmedStatus, unsettledDependents } from '../task-decisions';
 import { QUICK, taskActivities } from './activity-options';
-import { pushStateToAll } from './dependents';
 import { metricsSink, type TaskRun } from './task-run';
 
 /** How often a rolling-back task checks on dependents that have not settled yet. */
@@ -24,7 +23,7 @@ export async function rollBack(run: TaskRun): Promise<void> {
       'rolling_back',
       `${dependents.length ? `dependent(s) ${dependents.join(', ')} to roll back, then ` : ''}this task's compensations`,
     );
-    await pushStateToAll(run);
+    await run.tellDependents();
     await subtreeSettled(run);
     await run.compensations.runAll(reason, (failure) => run.recordError(failure));
   });

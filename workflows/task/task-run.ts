@@ -36,7 +36,7 @@ import { admitAndBond } from './admission';
 import { answerGathering, commit } from './commit';
 import { Compensations } from './compensations';
 import { ControlMailbox } from './control-mailbox';
-import { passOnProgress, pushStateTo, pushStateToAll } from './dependents';
+import { DependentNews, passOnProgress, pushStateTo, pushStateToAll } from './dependents';
 import { awaitParent, registerWithParent, tellParentSettled } from './parent';
 import { execute } from './execute';
 import { prove } from './prove';
@@ -137,6 +137,13 @@ export class TaskRun {
    * is bonded, and the proof binds that key. Workflows started before run unverified and prove the agent's name.
    */
   readonly submissionVerified = patched('verify-submission');
+  /**
+   * What dependents hear is sent by DependentNews, after the task's step in an activation, so a replay
+   * that sees a registration and an activity result in the other order emits the same commands.
+   * Workflows started before push from the handlers and the steps, as they did.
+   */
+  readonly newsDeferred = patched('dependent-news-deferred');
+  readonly news = new DependentNews(this);
 
   constructor(readonly input: TaskInput) {
     this.state = {
@@ -170,6 +177,7 @@ export class TaskRun {
 
   /** The lifecycle: wait for the parent, admit and bond, execute, prove, await ancestors, commit — or roll back — then close. */
   async run(): Promise<TaskState> {
+    if (this.newsDeferred) this.news.start();
     this.announce();
     await this.runForward();
     if (this.goingForward()) await commit(this);
@@ -256,7 +264,20 @@ export class TaskRun {
 
   async heardDependentRegistered(taskId: string): Promise<void> {
     if (!this.state.dependents.includes(taskId)) this.state.dependents.push(taskId);
-    await pushStateTo(this, taskId);
+    if (this.newsDeferred) this.news.oweState([taskId]);
+    else await pushStateTo(this, taskId);
+  }
+
+  /** The dependents hear the task's new state. */
+  async tellDependents(): Promise<void> {
+    if (this.newsDeferred) this.news.oweState(this.state.dependents);
+    else await pushStateToAll(this);
+  }
+
+  /** The dependents hear their new count of unconfirmed ancestors. */
+  private async tellProgress(): Promise<void> {
+    if (this.newsDeferred) this.news.oweProgress();
+    else await passOnProgress(this);
   }
 
   heardParentExecuted(executed: ParentExecuted): void {
@@ -266,13 +287,13 @@ export class TaskRun {
 
   async heardParentProgress(pendingAncestors: number): Promise<void> {
     this.parent.pendingAncestors = pendingAncestors;
-    await passOnProgress(this);
+    await this.tellProgress();
   }
 
   async heardParentConfirmed(confirmed: ParentConfirmed): Promise<void> {
     this.parent.confirmed = { output: confirmed.output, salt: confirmed.salt, commitment: confirmed.commitment };
     if (confirmed.batch?.signatures[this.input.taskId]) this.commitBatch = confirmed.batch;
-    await passOnProgress(this);
+    await this.tellProgress();
   }
 
   heardParentCommitted(batch: CommitBatch): void {
@@ -403,17 +424,20 @@ export class TaskRun {
     const bond = state.bond ? `${state.bond.amount} lamports released` : 'none';
     setCurrentDetails(`**confirmed** — committed on Solana (${state.commit_signature})${carrier}; bond ${bond}`);
     metricsSink.confirmed(state.speculation_status);
-    await pushStateToAll(this);
+    await this.tellDependents();
   }
 
   /** Final: the parent hears it, the control workflow frees the admission slot (max_pending_operations). */
   private async close(): Promise<void> {
+    if (this.newsDeferred) await this.news.drained();
     await tellParentSettled(this);
     await this.control.tell('taskClosed', (control) =>
       control.signal(taskClosedSignal, { taskId: this.input.taskId, status: this.state.status }),
     );
     await this.control.deliverUndelivered((what) => this.waitFor(what));
     await condition(allHandlersFinished);
+    // A dependent that registered in the meantime still hears the final state before the workflow ends.
+    if (this.newsDeferred) await this.news.drained();
   }
 }
 
