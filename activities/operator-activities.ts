@@ -73,6 +73,18 @@ export function createOperatorActivities(deps: {
       }
       return stake.releaseBond({ taskId, agent: owner, reason: `operator: ${reason}` });
     },
+    async operatorCloseRecords({ limit }) {
+      const most = limit ?? 1000;
+      const taskIds: string[] = [];
+      // Closed task workflows: their records are settled (confirmed), or there are none.
+      for await (const w of deps.client.workflow.list({
+        query: "WorkflowType = 'speculativeTask' AND ExecutionStatus != 'Running'",
+      })) {
+        if (w.workflowId.startsWith('task-')) taskIds.push(w.workflowId.slice('task-'.length));
+        if (taskIds.length >= most) break;
+      }
+      return operator.closeRecords({ taskIds });
+    },
     async operatorCheckPool(input) {
       const { config } = await controlStatus(deps.client, deps.rawConfig());
       return operator.checkPool({ program: input.program, stake: config.speculation.stake });

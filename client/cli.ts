@@ -44,10 +44,10 @@ export function buildProgram(): { program: Command; close(): Promise<void> } {
     return client;
   };
   const adminFactory = () => resolveAdmin(program.opts<AdminOptions>());
-  registerTaskCommands(program, clientFactory);
+  registerTaskCommands(program, clientFactory, adminFactory);
   registerProofCommands(program, clientFactory);
   registerOperatorCommands(program, clientFactory, adminFactory);
-  registerProgramCommands(program);
+  registerProgramCommands(program, adminFactory);
   registerConfigCommands(program, clientFactory, adminFactory);
   registerSpeculationCommands(program, adminFactory);
   registerRolloutCommands(program, clientFactory, adminFactory);

@@ -1,5 +1,6 @@
 /** Operator requests the CLI sends through the `operatorAction` workflow. */
 import type {
+  CloseRecordsResult,
   IntegrityResult,
   PoolReport,
   SettleBondResult,
@@ -16,7 +17,8 @@ export type OperatorRequest =
   | { kind: 'stakeWithdraw'; input: StakeWithdrawInput }
   | { kind: 'checkIntegrity' }
   | { kind: 'checkPool'; input: { program?: string } }
-  | { kind: 'releaseBond'; input: ReleaseBondRequest };
+  | { kind: 'releaseBond'; input: ReleaseBondRequest }
+  | { kind: 'closeRecords'; input: { limit?: number } };
 
 /** An operator releases the bond of a task whose workflow closed without settling it (terminated). */
 export interface ReleaseBondRequest {
@@ -42,4 +44,6 @@ export interface OperatorActivities {
   operatorCheckIntegrity(): Promise<IntegrityReport>;
   operatorCheckPool(input: { program?: string }): Promise<PoolReport>;
   operatorReleaseBond(input: ReleaseBondRequest): Promise<SettleBondResult>;
+  /** Closes the commitment records of up to `limit` closed task workflows, once past the retention. */
+  operatorCloseRecords(input: { limit?: number }): Promise<CloseRecordsResult>;
 }

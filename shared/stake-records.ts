@@ -141,6 +141,20 @@ export interface PoolCheckInput {
   stake: BondStakeRule;
 }
 
+/** What `agenc admin close-records` did: records of settled tasks closed, their rent back to the authority. */
+export interface CloseRecordsResult {
+  /** Task ids whose records were closed now. */
+  closed: string[];
+  /** Settled, but within the config's retention: closable later. */
+  retained: number;
+  /** Still pending (committed, not yet final). */
+  pending: number;
+  /** No record (never committed, or closed before). */
+  absent: number;
+  /** Rent returned to the authority, in lamports. */
+  lamports_returned: number;
+}
+
 export interface PoolReport {
   /** initialized, funded, and the escrow holds exactly what the recorded locks say. */
   ok: boolean;

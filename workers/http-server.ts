@@ -39,10 +39,18 @@ import {
 } from '../shared/messages';
 import { defaultPlan, parsePlan, ROLLOUT_NAME_PATTERN, rolloutWorkflowId } from '../shared/rollout-model';
 import type { OperatorRequest } from '../shared/operator-contract';
-import type { SettleBondResult, StakeInitResult, StakeWithdrawResult } from '../shared/stake-records';
+import type {
+  CloseRecordsResult,
+  SettleBondResult,
+  StakeInitResult,
+  StakeWithdrawResult,
+} from '../shared/stake-records';
 import { runOperatorAction } from '../client/commands/operator';
 import { rolloutStatus, startRollout } from '../client/commands/rollout';
 import { CliError } from '../client/output';
+import { getTaskState, TaskNotFoundError } from '../client/tasks';
+import { forceRollbackSignal } from '../shared/messages';
+import { taskWorkflowId } from '../shared/task-model';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -404,6 +412,38 @@ export async function startHttpServer(
       });
       logger.info({ agent: body.agent, amount: body.amount }, 'stake withdrawn through the admin API');
       return [200, result];
+    },
+    'POST /admin/chain/close-records': async (req) => {
+      requireToken(req);
+      const body = parseBody(
+        z.object({ limit: z.number().int().min(1).max(100_000).optional() }).strict(),
+        await readBody(req),
+        '{} or {"limit": 1000}',
+      );
+      const result = await operatorAction<CloseRecordsResult>({ kind: 'closeRecords', input: { limit: body.limit } });
+      logger.info(
+        { closed: result.closed.length, lamports_returned: result.lamports_returned },
+        'commitment records closed through the admin API',
+      );
+      return [200, result];
+    },
+    'POST /admin/tasks/rollback': async (req) => {
+      requireToken(req);
+      const body = parseBody(
+        z.object({ task_id: text('the task to roll back'), reason: z.string().min(1).optional() }).strict(),
+        await readBody(req),
+        '{"task_id": "…", "reason": "manual rollback by operator"}',
+      );
+      const reason = body.reason ?? 'manual rollback by operator';
+      try {
+        await getTaskState(client, body.task_id);
+      } catch (err) {
+        if (err instanceof TaskNotFoundError) throw new HttpError(404, err.message);
+        throw err;
+      }
+      await client.workflow.getHandle(taskWorkflowId(body.task_id)).signal(forceRollbackSignal, { reason });
+      logger.warn({ task_id: body.task_id, reason }, 'task rollback requested through the admin API');
+      return [200, { task_id: body.task_id, rollback_requested: true }];
     },
     'POST /admin/stake/release-bond': async (req) => {
       requireToken(req);

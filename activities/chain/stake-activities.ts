@@ -219,9 +219,11 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
       return settled;
     }
     if (!live.vault.equals(vault)) {
+      const owner = (await readBondHistory(bond)).lock?.memo.agent;
       throw chainFailure(
         'BondAgentMismatch',
-        `the bond for task ${taskId} was locked from vault ${live.vault.toBase58()}, not agent "${agent}"'s (${vault.toBase58()}); nothing was moved`,
+        `the bond for task ${taskId} was locked by agent ${owner ? `"${owner}"` : 'unknown'} from vault ${live.vault.toBase58()}, ` +
+          `not by agent "${agent}" (vault ${vault.toBase58()}); nothing was moved`,
       );
     }
     const amount = Number(live.amount);

@@ -24,17 +24,18 @@ import type {
   IntegrityResult,
   PoolCheckInput,
   PoolReport,
+  CloseRecordsResult,
 } from '../../shared/stake-records';
 import { Transaction } from '@solana/web3.js';
 import { validateTaskId } from './addresses';
 import { bondAmount } from './bond-amount';
-import { chainFailure } from './errors';
+import { ChainTransactionError, chainFailure } from './errors';
 import { validateAgentName } from './keys';
 import { agentLedger, expectedStakeLamports, parseMemos, treasuryLedger, type AgentLedger } from './ledger';
 import { memoInstruction } from './transactions';
 import { AUTHORITY_MIN_LAMPORTS, ensureAuthorityFunded, requireLamports, type StakeDeps } from './context';
 import { custodyOf, ensureConfig } from './custody/deployment';
-import { readVault } from './custody/accounts';
+import { readRecord, readVault } from './custody/accounts';
 import { BOND, VAULT } from './custody/layout';
 
 export interface StakeOperator {
@@ -43,6 +44,7 @@ export interface StakeOperator {
   stakeWithdraw(input: StakeWithdrawInput): Promise<StakeWithdrawResult>;
   checkIntegrity(input: { liveBonds: LiveCommitment[] }): Promise<IntegrityResult>;
   checkPool(input: PoolCheckInput): Promise<PoolReport>;
+  closeRecords(input: { taskIds: string[] }): Promise<CloseRecordsResult>;
 }
 
 export function createStakeOperator(deps: StakeDeps): StakeOperator {
@@ -401,7 +403,41 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
     };
   }
 
-  return { stakeInit, stakeStatus, stakeWithdraw, checkIntegrity, checkPool };
+  /**
+   * Closes the settled commitment records of these tasks whose retention has passed (the program checks
+   * the time and refuses earlier: counted as `retained`); their rent goes back to the authority.
+   */
+  async function closeRecords({ taskIds }: { taskIds: string[] }): Promise<CloseRecordsResult> {
+    const custody = await custodyOf(deps);
+    const authority = keys.authority();
+    const result: CloseRecordsResult = { closed: [], retained: 0, pending: 0, absent: 0, lamports_returned: 0 };
+    for (const taskId of taskIds.map(validateTaskId)) {
+      const address = await custody.record(taskId);
+      const found = await readRecord(chain, custody, address);
+      if (!found?.state) {
+        result.absent += 1;
+        continue;
+      }
+      if (found.state.status === 'pending') {
+        result.pending += 1;
+        continue;
+      }
+      try {
+        await chain.send(new Transaction().add(await custody.closeRecord({ taskId })), [authority]);
+      } catch (err) {
+        if (err instanceof ChainTransactionError && err.custody?.name === 'RetentionNotElapsed') {
+          result.retained += 1;
+          continue;
+        }
+        throw err;
+      }
+      result.closed.push(taskId);
+      result.lamports_returned += found.lamports;
+    }
+    return result;
+  }
+
+  return { stakeInit, stakeStatus, stakeWithdraw, checkIntegrity, checkPool, closeRecords };
 }
 
 /** What a bond account holds for its bond: its lamports less the rent the authority paid to create it (0 when it is gone). */

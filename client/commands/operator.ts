@@ -22,6 +22,7 @@ const summaries: Record<OperatorRequest['kind'], string> = {
   checkIntegrity: 'integrity check',
   checkPool: 'stake pool check',
   releaseBond: 'release a bond',
+  closeRecords: 'close settled commitment records',
 };
 
 /** Runs one operator request to completion; a failure's root cause becomes the CLI's message. */

@@ -8,7 +8,10 @@
 import type { Command } from 'commander';
 import { custodyOf, ensureConfig, openStakeDeps } from '../../activities/chain';
 import { deployCustody } from '../../activities/chain/custody/deployment';
+import type { CloseRecordsResult } from '../../shared/stake-records';
+import { adminRequest } from '../admin';
 import { CliError, EXIT, emit, withOutput, type OutputOptions } from '../output';
+import type { AdminFactory } from './context';
 
 export interface DeployProgramReport {
   cluster: string;
@@ -21,8 +24,31 @@ export interface DeployProgramReport {
   so_path: string;
 }
 
-export function registerProgramCommands(program: Command): void {
+export function registerProgramCommands(program: Command, adminFactory: AdminFactory): void {
   const admin = program.commands.find((c) => c.name() === 'admin') ?? program.command('admin');
+  withOutput(
+    admin
+      .command('close-records')
+      .description(
+        "Close the commitment records of finished tasks once past the program's retention, returning their rent to the authority",
+      )
+      .option('--limit <n>', 'how many finished tasks to look at', '1000'),
+  ).action(async (opts: OutputOptions & { limit: string }) => {
+    const limit = Number(opts.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
+      throw new CliError(`--limit "${opts.limit}" must be a whole number from 1 to 100000`, EXIT.usage);
+    const { body: r } = await adminRequest<CloseRecordsResult>(adminFactory(), 'POST', '/admin/chain/close-records', {
+      limit,
+    });
+    emit(
+      opts,
+      r,
+      () =>
+        `closed ${r.closed.length} record(s), ${r.lamports_returned} lamports of rent back to the authority; ` +
+        `${r.retained} within retention, ${r.pending} not yet final, ${r.absent} without a record`,
+    );
+  });
+
   withOutput(
     admin
       .command('deploy-program')

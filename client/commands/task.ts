@@ -1,8 +1,7 @@
 /** `agenc task submit|status|wait|list|rollback`, as the runbook's smoke tests use them. */
 import type { Command } from 'commander';
 import { taskTypeNames } from '../../activities/task-types/registry';
-import { forceRollbackSignal } from '../../shared/messages';
-import { type TaskState, taskWorkflowId, TASK_STATUSES } from '../../shared/task-model';
+import { type TaskState, TASK_STATUSES } from '../../shared/task-model';
 import {
   CliError,
   emit,
@@ -26,7 +25,8 @@ import {
   TaskNotFoundError,
   waitForTask,
 } from '../tasks';
-import type { ClientFactory } from './context';
+import type { AdminFactory, ClientFactory } from './context';
+import { adminRequest } from '../admin';
 
 function describeState(s: TaskState): string {
   const lines = [
@@ -53,7 +53,7 @@ function rethrowAsUsageError(err: unknown): never {
   throw err;
 }
 
-export function registerTaskCommands(program: Command, clientFactory: ClientFactory): void {
+export function registerTaskCommands(program: Command, clientFactory: ClientFactory, adminFactory: AdminFactory): void {
   const task = program.command('task').description('Submit tasks and follow them');
 
   withOutput(
@@ -178,9 +178,8 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       .argument('<taskId>')
       .option('--reason <text>', 'recorded with the rollback', 'manual rollback by operator'),
   ).action(async (taskId: string, opts: OutputOptions & { reason: string }) => {
-    const client = await clientFactory();
-    await getTaskState(client, taskId).catch(rethrowAsUsageError);
-    await client.workflow.getHandle(taskWorkflowId(taskId)).signal(forceRollbackSignal, { reason: opts.reason });
+    // An operator write: through the admin API and its token (404: no such task, exit 2).
+    await adminRequest(adminFactory(), 'POST', '/admin/tasks/rollback', { task_id: taskId, reason: opts.reason });
     emit(
       opts,
       { task_id: taskId, rollback_requested: true },

@@ -5,7 +5,8 @@
  * only after its parents' records.
  */
 import { Keypair, SystemProgram, Transaction, TransactionInstruction, PublicKey } from '@solana/web3.js';
-import { commitAddress } from '../../activities/chain';
+import { commitAddress, type BankrunChain } from '../../activities/chain';
+import { DEFAULT_RECORD_RETENTION_SECS } from '../../activities/chain/custody/deployment';
 import { createCommitActivity, readCommitRecord } from '../../activities/chain/commit-activities';
 import { MEMO_PROGRAM_ID } from '../../activities/chain/port';
 import type { CommitEntry } from '../../shared/proof-records';
@@ -155,4 +156,30 @@ test("the program refuses a record before its parent's: nothing lands until the 
   await send(entry('o-parent'));
   await send(child);
   expect(await recordOf('o-child')).toMatchObject({ memo: { task: 'o-child' } });
+});
+
+test('a settled record is closed once its retention has passed, its rent back to the authority; not before, and never a pending one', async () => {
+  const { signatures } = await send(entry('r-close'), entry('r-pending'));
+  // Final: the finality wait marks the records confirmed (here only r-close's).
+  await commit.awaitFinality({ signatures: { 'r-close': signatures['r-close']! } });
+  const authority = env.keys.authority().publicKey;
+  const rent = await env.chain.getLamports(await commitAddress(env.deps, 'r-close'));
+  expect(await env.operator.closeRecords({ taskIds: ['r-close', 'r-pending', 'r-none'] })).toEqual({
+    closed: [],
+    retained: 1,
+    pending: 1,
+    absent: 1,
+    lamports_returned: 0,
+  });
+  await (env.chain as BankrunChain).warpClock(DEFAULT_RECORD_RETENTION_SECS + 1);
+  const before = await env.chain.getLamports(authority);
+  expect(await env.operator.closeRecords({ taskIds: ['r-close', 'r-pending'] })).toMatchObject({
+    closed: ['r-close'],
+    pending: 1,
+    lamports_returned: rent,
+  });
+  expect(await env.chain.getAccount(await commitAddress(env.deps, 'r-close'))).toBeNull();
+  expect((await env.chain.getLamports(authority)) - before).toBe(rent - 5_000); // less the fee
+  // Its history stays: the record's content is still readable from the ledger.
+  expect(await recordOf('r-close')).toMatchObject({ memo: { task: 'r-close' } });
 });

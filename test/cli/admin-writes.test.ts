@@ -342,4 +342,47 @@ describe('with the token each write works', () => {
     expect(json(release)).toMatchObject({ taskId: orphanChild, outcome: 'released', alreadySettled: false });
     expect((await stake(ORPHAN_AGENT))!.locked_in_bonds).toBe(locked - json(release).returned);
   });
+
+  test('task rollback: refused without the token (the task runs on), then the task and its subtree roll back', async () => {
+    const root = `aw-rb-${Date.now()}`;
+    const release = gate.hold('generateProof', root);
+    await sys.submit({ taskId: root, type: 'compute', payload: { value: 5 } });
+    await pollUntil(
+      'the root to prove',
+      () => getTaskState(sys.client, root),
+      (s) => s.status === 'proving',
+      30_000,
+      200,
+    );
+    expectRefused(await agenc(['task', 'rollback', root]));
+    const history = await sys.client.workflow.getHandle(taskWorkflowId(root)).fetchHistory();
+    expect(
+      (history.events ?? []).some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'forceRollback'),
+    ).toBe(false);
+
+    const missing = await agenc(['task', 'rollback', 'no-such-task'], withToken);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('task "no-such-task" does not exist');
+
+    const done = await agenc(['task', 'rollback', root, '--reason', 'by a test', '--output', 'json'], withToken);
+    expectOk(done);
+    expect(json(done)).toEqual({ task_id: root, rollback_requested: true });
+    release();
+    await pollUntil(
+      'the root to roll back',
+      () => getTaskState(sys.client, root),
+      (s) => s.status === 'rolled_back',
+      60_000,
+      250,
+    );
+  });
+
+  test('admin close-records: refused without the token; with it, finished tasks are looked at and records within retention kept', async () => {
+    expectRefused(await agenc(['admin', 'close-records']));
+    const r = await agenc(['admin', 'close-records', '--limit', '50', '--output', 'json'], withToken);
+    expectOk(r);
+    // Every record here is younger than the retention (a day): none is closed.
+    expect(json(r)).toMatchObject({ closed: [], lamports_returned: 0 });
+    expect((await agenc(['admin', 'close-records', '--limit', '0'], withToken)).code).toBe(2);
+  });
 });
