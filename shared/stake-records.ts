@@ -170,4 +170,6 @@ export interface PoolReport {
   stake: { agents: number; available: number; smallest_bond: number };
   /** Bond accounts: lamports locked by speculative tasks, as recorded and as held on chain. */
   escrow: { bond_accounts: number; locked_in_bonds: number; held: number };
+  /** The custody program that holds it all, and this authority's config account in it. */
+  program: { id: string; config: string };
 }

@@ -400,6 +400,7 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
       treasury: status.treasury,
       stake: { agents: staked.length, available, smallest_bond: smallestBond },
       escrow: { bond_accounts: bonds.length, locked_in_bonds: locked, held },
+      program: { id: programId, config: custody.config.toBase58() },
     };
   }
 

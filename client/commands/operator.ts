@@ -178,7 +178,7 @@ export function registerOperatorCommands(
       )
       .option(
         '--program <id>',
-        "the protocol's address (its authority; see the README); when given it must be this deployment's",
+        "the custody program's id (check-pool prints it); when given it must be this deployment's",
       ),
   ).action(async (opts: OutputOptions & { program?: string }) => {
     if (opts.program !== undefined) {
@@ -186,7 +186,7 @@ export function registerOperatorCommands(
         new PublicKey(opts.program);
       } catch {
         throw new CliError(
-          `--program "${opts.program}" is not a base58 Solana address (32 bytes, e.g. the authority printed by \`agenc admin check-pool\`)`,
+          `--program "${opts.program}" is not a base58 Solana address (32 bytes, e.g. the program id printed by \`agenc admin check-pool\`)`,
         );
       }
     }
@@ -197,6 +197,7 @@ export function registerOperatorCommands(
     emit(opts, r, () =>
       [
         `chain: ${r.chain}`,
+        `custody program ${r.program.id} (config ${r.program.config})`,
         `protocol authority ${r.authority.address}: ${r.authority.lamports} lamports (pays fees; needs ≥ ${r.authority.min_lamports})`,
         `treasury ${r.treasury.address}: ${r.treasury.lamports} lamports`,
         `stake: ${r.stake.agents} agent(s), ${r.stake.available} lamports available (smallest bond ${r.stake.smallest_bond})`,

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { Keypair } from '@solana/web3.js';
 import { bondAddress, custodyOf } from '../../activities/chain';
 import { BOND } from '../../activities/chain/custody/layout';
+import type { PoolReport } from '../../shared/stake-records';
 import { controlStatus } from '../../temporal/control';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { PROJECT_ROOT } from '../helpers/paths';
@@ -43,17 +44,6 @@ function agenc(args: string[]): Promise<Run> {
       },
     );
   });
-}
-
-interface PoolReport {
-  ok: boolean;
-  initialized: boolean;
-  funded: boolean;
-  problems: string[];
-  authority: { address: string; lamports: number };
-  treasury: { address: string; lamports: number };
-  stake: { agents: number; available: number; smallest_bond: number };
-  escrow: { bond_accounts: number; locked_in_bonds: number; held: number };
 }
 
 const json = async (args: string[] = []) => {
@@ -97,6 +87,9 @@ test('once stake is deposited the pool is initialized and funded: exit 0, accoun
   expect(text.code).toBe(0);
   expect(text.stdout).toContain(`protocol authority ${authority().toBase58()}`);
   expect(text.stdout).toContain('Stake pool initialized and funded.');
+  const custody = await custodyOf(sys.worker.stakeDeps!);
+  expect(report.program).toEqual({ id: custody.programId.toBase58(), config: custody.config.toBase58() });
+  expect(text.stdout).toContain(`custody program ${custody.programId.toBase58()}`);
 });
 
 test("--program must name this deployment's custody program: anything else exits 2 saying what is allowed", async () => {
