@@ -583,6 +583,8 @@ async function checkProofs(
       const verdict = await verifyTaskProof(record, artifacts, {
         taskId,
         agent: s.agent,
+        // The key the task verified its submission with: the proof binds it (tasks before agent keys: the name).
+        agentPublicKey: s.agent_public_key ?? undefined,
         outputCommitment: s.result_commitment ?? '',
         parentCommitment: s.parent_commitment ?? '0',
       });
