@@ -22,6 +22,7 @@ import { Keypair, PublicKey, SystemProgram, Transaction, TransactionInstruction 
 import { Clock, start, type AddedAccount, type ProgramTestContext } from 'solana-bankrun';
 import type { AccountSnapshot, ChainPort, MemoRecord, SendResult } from './port';
 import { MEMO_PROGRAM_ID } from './port';
+import { BPF_LOADER_UPGRADEABLE_ID } from './program-deploy';
 import { appendLineDurably, writeFileAtomic } from './atomic-file';
 import { encodeBase58 } from './base58';
 import { ChainTransactionError } from './errors';
@@ -83,7 +84,7 @@ interface HistoryIndex {
 const LOG_CACHE_LIMIT = 1000;
 
 /** Owner of deployed (upgradeable) programs and their programdata: persisted like any other account. */
-const UPGRADEABLE_LOADER = 'BPFLoaderUpgradeab1e11111111111111111111111';
+const UPGRADEABLE_LOADER = BPF_LOADER_UPGRADEABLE_ID.toBase58();
 /** Owner of the sysvars (a deploy passes Rent and Clock): the runtime provides them, they are not persisted. */
 const SYSVAR_OWNER = 'Sysvar1111111111111111111111111111111111111';
 
@@ -184,16 +185,6 @@ export class BankrunChain implements ChainPort {
       dataLength: account.data.length,
       data: Buffer.from(account.data),
     };
-  }
-
-  /** An account with its data and executable flag (program-deploy.ts reads deployed programs with it). */
-  async getAccountInfo(
-    address: PublicKey,
-  ): Promise<{ lamports: number; owner: string; executable: boolean; data: Buffer } | null> {
-    const account = await this.context.banksClient.getAccount(address);
-    if (!account) return null;
-    const { lamports, executable } = account;
-    return { lamports, owner: account.owner.toBase58(), executable, data: Buffer.from(account.data) };
   }
 
   getAccounts(addresses: PublicKey[]): Promise<Array<AccountSnapshot | null>> {

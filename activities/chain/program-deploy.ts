@@ -24,7 +24,7 @@ import {
   Transaction,
   TransactionInstruction,
 } from '@solana/web3.js';
-import type { ChainPort } from './port';
+import type { AccountSnapshot, ChainPort } from './port';
 
 export const BPF_LOADER_UPGRADEABLE_ID = new PublicKey('BPFLoaderUpgradeab1e11111111111111111111111');
 
@@ -41,19 +41,7 @@ const INITIALIZE_BUFFER = 0;
 const WRITE = 1;
 const DEPLOY_WITH_MAX_DATA_LEN = 2;
 
-/** An account with its data, as deployProgram needs to see it to be idempotent. */
-export interface AccountWithData {
-  lamports: number;
-  owner: string;
-  executable: boolean;
-  data: Buffer;
-}
-
-export type AccountReader = (address: PublicKey) => Promise<AccountWithData | null>;
-
 export interface DeployOptions {
-  /** Reads an account with its data; default: the chain's own getAccountInfo (BankrunChain) or connection (RpcChain). */
-  readAccount?: AccountReader;
   /** Programdata room for the program (default: the program's size; upgrades are not supported anyway). */
   maxDataLen?: number;
   /** The buffer account's key (default: a new one). */
@@ -171,14 +159,13 @@ export async function deployProgram(
   opts: DeployOptions = {},
 ): Promise<DeployResult> {
   const programId = programKeypair.publicKey;
-  const readAccount = opts.readAccount ?? defaultReader(chain);
   const say = opts.onProgress ?? (() => undefined);
   const maxDataLen = opts.maxDataLen ?? so.length;
   if (maxDataLen < so.length)
     throw new ProgramDeployError(`maxDataLen ${maxDataLen} is below the program's ${so.length} bytes`);
 
-  const existing = await readAccount(programId);
-  if (existing) return alreadyDeployed(readAccount, programId, existing, so);
+  const existing = await chain.getAccount(programId);
+  if (existing) return alreadyDeployed(chain, programId, existing, so);
 
   const buffer = opts.bufferKeypair ?? Keypair.generate();
   const signatures: string[] = [];
@@ -229,9 +216,9 @@ export async function deployProgram(
 }
 
 async function alreadyDeployed(
-  readAccount: AccountReader,
+  chain: ChainPort,
   programId: PublicKey,
-  program: AccountWithData,
+  program: AccountSnapshot,
   so: Buffer,
 ): Promise<DeployResult> {
   const id = programId.toBase58();
@@ -245,7 +232,7 @@ async function alreadyDeployed(
   if (program.data.readUInt32LE(0) !== 2 || !program.data.subarray(4, 36).equals(programData.toBuffer())) {
     throw new ProgramDeployError(`program ${id} does not point at its programdata account ${programData.toBase58()}`);
   }
-  const data = (await readAccount(programData))?.data;
+  const data = (await chain.getAccount(programData))?.data;
   const deployed = data?.subarray(PROGRAMDATA_METADATA_SIZE);
   const same =
     deployed !== undefined &&
@@ -258,27 +245,4 @@ async function alreadyDeployed(
     );
   }
   return { programId, signatures: [], alreadyDeployed: true };
-}
-
-/** The chain's own way to read an account with its data: BankrunChain.getAccountInfo, or RpcChain's connection. */
-function defaultReader(chain: ChainPort): AccountReader {
-  const withInfo = chain as ChainPort & { getAccountInfo?: AccountReader };
-  if (typeof withInfo.getAccountInfo === 'function') return (address) => withInfo.getAccountInfo!(address);
-  const rpc = chain as ChainPort & {
-    connection?: {
-      getAccountInfo(
-        a: PublicKey,
-      ): Promise<{ lamports: number; owner: PublicKey; executable: boolean; data: Buffer } | null>;
-    };
-  };
-  const connection = rpc.connection;
-  if (connection) {
-    return async (address) => {
-      const info = await connection.getAccountInfo(address);
-      return (
-        info && { lamports: info.lamports, owner: info.owner.toBase58(), executable: info.executable, data: info.data }
-      );
-    };
-  }
-  throw new ProgramDeployError(`the ${chain.kind} chain cannot read account data: pass opts.readAccount`);
 }

@@ -94,10 +94,10 @@ test('deploys hello through the upgradeable loader, runs it, and redeploys idemp
       `hello: ${so.length} bytes deployed in ${deployed.signatures.length} transactions; rent held ${cost}, spent ${spent} lamports\n`,
     );
 
-    const program = await chain.getAccountInfo(programId);
+    const program = await chain.getAccount(programId);
     expect(program).toMatchObject({ owner: BPF_LOADER_UPGRADEABLE_ID.toBase58() });
     expect(program?.data.subarray(4, 36).equals(programDataAddress(programId).toBuffer())).toBe(true);
-    const programData = await chain.getAccountInfo(programDataAddress(programId));
+    const programData = await chain.getAccount(programDataAddress(programId));
     expect(programData?.data.subarray(PROGRAMDATA_METADATA_SIZE).equals(so)).toBe(true);
 
     // Instruction 0: logs, and a greeting read through a table of pointers into .rodata.
