@@ -31,7 +31,7 @@ import { validateTaskId } from './addresses';
 import { chainFailure } from './errors';
 import { commitRecord, parseMemos, type CommitMemo, type CommitRecord } from './ledger';
 import { memoInstruction } from './transactions';
-import { custodyOf, ensureConfig } from './custody/deployment';
+import { custodyOf } from './custody/deployment';
 import { readRecord } from './custody/accounts';
 import { recordLen } from './custody/layout';
 
@@ -146,7 +146,6 @@ export function createCommitActivity(
     // Committed already (this is a retry): answer with the first commit, never send a second.
     if (existing) return sameCommitment(existing, entry, address);
     await ensureAuthorityFunded(deps);
-    await ensureConfig(deps, custody);
     const parentTaskIds = entry.parentTaskIds ?? [];
     const tx = new Transaction().add(
       ...(await custody.commit({
@@ -182,14 +181,15 @@ export function createCommitActivity(
     const authority = deps.keys.authority();
     const custody = await custodyOf(deps);
     for (const taskId of taskIds) {
-      const found = await readRecord(deps.chain, custody, await custody.record(taskId));
+      const address = await custody.record(taskId);
+      const found = await readRecord(deps.chain, custody, address);
       if (found?.state?.status !== 'pending') continue;
       try {
         await deps.chain.send(new Transaction().add(await custody.settleRecord({ taskId, status: 'confirmed' })), [
           authority,
         ]);
       } catch (err) {
-        const after = await readRecord(deps.chain, custody, await custody.record(taskId)).catch(() => null);
+        const after = await readRecord(deps.chain, custody, address).catch(() => null);
         if (after?.state?.status === 'pending') throw err;
       }
     }

@@ -34,7 +34,7 @@ import { validateAgentName } from './keys';
 import { agentLedger, expectedStakeLamports, parseMemos, treasuryLedger, type AgentLedger } from './ledger';
 import { memoInstruction } from './transactions';
 import { AUTHORITY_MIN_LAMPORTS, ensureAuthorityFunded, requireLamports, type StakeDeps } from './context';
-import { custodyOf, ensureConfig } from './custody/deployment';
+import { custodyOf } from './custody/deployment';
 import { readRecord, readVault } from './custody/accounts';
 import { BOND, VAULT } from './custody/layout';
 
@@ -101,7 +101,6 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
       }
     }
     await ensureAuthorityFunded(deps);
-    await ensureConfig(deps, custody);
     const tx = new Transaction().add(
       ...(await custody.deposit({
         agent: wallet.publicKey,

@@ -1,6 +1,6 @@
 /**
- * Where this deployment's custody program is, making sure it is there, and keeping its config's rules
- * equal to the speculation config's.
+ * Where this deployment's custody program is, making sure it is there with its config, and keeping the
+ * config's rules equal to the speculation config's.
  *
  * The program id: `$AGENC_CUSTODY_PROGRAM_ID`, else the key file `<keysDir>/custody-program.json`. On the
  * embedded chain the first use deploys it (through the upgradeable loader, from the .so the set-up built,
@@ -17,7 +17,7 @@ import { PublicKey, Transaction } from '@solana/web3.js';
 import type { BondStakeRule } from '../../../shared/stake-records';
 import { chainFailure, retryableChainFailure } from '../errors';
 import type { StakeDeps } from '../context';
-import { deployProgram } from '../program-deploy';
+import { BPF_LOADER_UPGRADEABLE_ID, deployProgram } from '../program-deploy';
 import { Custody, type ConfigRules } from './instructions';
 import { CONFIG, SLASH_REASONS, decodeConfig, type ProgramConfig, type SlashReason } from './layout';
 
@@ -34,7 +34,7 @@ export const DEFAULT_TREASURY_SHARE_BPS = 5_000;
 
 const custodies = new WeakMap<StakeDeps, Promise<Custody>>();
 
-/** The deployment's custody program, deployed first on the embedded chain if it is not yet. Cached per deps. */
+/** The deployment's custody program and its config, deployed / created first on the embedded chain if they are not yet. Cached per deps. */
 export function custodyOf(deps: StakeDeps): Promise<Custody> {
   let found = custodies.get(deps);
   if (!found) {
@@ -77,12 +77,15 @@ async function locate(deps: StakeDeps): Promise<Custody> {
     }
     programId = (await deployCustody(deps)).programId;
   }
-  return Custody.at(programId, authority);
+  // Once per process: every instruction needs the config, so it exists before anything is sent.
+  const custody = await Custody.at(programId, authority);
+  await ensureConfig(deps, custody);
+  return custody;
 }
 
 async function isDeployed(deps: StakeDeps, programId: PublicKey): Promise<boolean> {
   const account = await deps.chain.getAccount(programId);
-  return account !== null && account.owner === 'BPFLoaderUpgradeab1e11111111111111111111111';
+  return account !== null && account.owner === BPF_LOADER_UPGRADEABLE_ID.toBase58();
 }
 
 /**
