@@ -47,7 +47,7 @@ export function createTaskActivities(
      * lags the submitter, and any other error is the task type's code or this worker: a retryable
      * SystemFault, which another worker may run and which never slashes.
      */
-    async executeTask({ taskId, type, payload, parentOutput }) {
+    async executeTask({ taskId, type, payload, parentOutputs, parentOutput }) {
       const taskType = findTaskType(type);
       if (!taskType) {
         throw systemFault({
@@ -71,7 +71,9 @@ export function createTaskActivities(
         });
       }
       try {
-        const { output, proofValue, workMs } = taskType.execute(checked.payload, BigInt(parentOutput));
+        // Workflows started before task graphs send their one parent's output ("0" for a root).
+        const consumed = (parentOutputs ?? [parentOutput ?? '0']).map((o) => BigInt(o));
+        const { output, proofValue, workMs } = taskType.execute(checked.payload, consumed);
         // Heartbeats while working: a worker that dies is noticed within the heartbeat timeout.
         for (let left = workMs ?? 0; left > 0; left -= 1000) {
           await Context.current().sleep(Math.min(1000, left));

@@ -69,10 +69,10 @@ export function circuitInput(w: GenerateProofInput): Record<string, unknown> {
     taskId: toField(w.taskId),
     agent: toField(w.agent),
     outputCommitment: commitSync(BigInt(w.output), BigInt(w.salt)),
-    parentCommitment: BigInt(w.parentCommitment),
+    parentCommitment: BigInt(w.parentCommitment ?? '0'),
     value: BigInt(w.value),
-    parentOutput: BigInt(w.parentOutput),
-    parentSalt: BigInt(w.parentSalt),
+    parentOutput: BigInt(w.parentOutput ?? '0'),
+    parentSalt: BigInt(w.parentSalt ?? '0'),
     taskOutput: BigInt(w.output),
     salt: BigInt(w.salt),
   };

@@ -1,14 +1,15 @@
 /**
- * Builds (or finds in the cache) the task circuit's Groth16 artifacts.
+ * Builds (or finds in the cache) the Groth16 artifacts of every task circuit (circuits/task.circom,
+ * circuits/task-join.circom): a proof worker proves and verifies with both.
  *
  *   npx tsx scripts/build-circuits.ts [--artifacts DIR] [--ptau FILE]
  *
- * --artifacts DIR  cache root (default .data/circuits); the build lands in DIR/<circuit hash>/
+ * --artifacts DIR  cache root (default .data/circuits); each build lands in DIR/<circuit hash>/
  * --ptau FILE      a ceremony powers of tau (phase-2 prepared) for production; without it a
  *                  DEVELOPMENT powers of tau is generated locally (single contributor, not trusted)
  */
 import * as path from 'node:path';
-import { ensureArtifacts } from '../activities/proof/artifacts';
+import { ensureTaskCircuits } from '../activities/proof/artifacts';
 import { releaseProverResources } from '../activities/proof/snarkjs';
 
 function parseArgs(argv: string[]): { artifactsDir?: string; ptauPath?: string } {
@@ -36,20 +37,26 @@ function parseArgs(argv: string[]): { artifactsDir?: string; ptauPath?: string }
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
-  const a = await ensureArtifacts({ ...args, onProgress: (line) => console.log(`[build-circuits] ${line}`) });
-  const rel = path.relative(process.cwd(), a.dir) || a.dir;
-  if (a.cacheHit)
-    console.log(
-      `[build-circuits] cache hit: ${rel} (built ${a.builtAt} in ${(a.buildMs / 1000).toFixed(1)} s; checked in ${Date.now() - t0} ms)`,
+  const circuits = await ensureTaskCircuits({
+    ...args,
+    onProgress: (line) => console.log(`[build-circuits] ${line}`),
+  });
+  for (const a of Object.values(circuits)) {
+    const say = (line: string): void => console.log(`[build-circuits] ${a.circuit}: ${line}`);
+    const rel = path.relative(process.cwd(), a.dir) || a.dir;
+    if (a.cacheHit)
+      say(
+        `cache hit: ${rel} (built ${a.builtAt} in ${(a.buildMs / 1000).toFixed(1)} s; checked in ${Date.now() - t0} ms)`,
+      );
+    else say(`built ${rel} in ${(a.buildMs / 1000).toFixed(1)} s`);
+    say(
+      `constraints: ${a.constraints}, public inputs: ${a.publicInputs}, powers of tau: 2^${a.ptauPower} (${a.ptauSource === 'generated-dev' ? 'generated locally: DEVELOPMENT ONLY' : a.ptauSource})`,
     );
-  else console.log(`[build-circuits] built ${rel} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  console.log(
-    `[build-circuits] constraints: ${a.constraints}, public inputs: ${a.publicInputs}, powers of tau: 2^${a.ptauPower} (${a.ptauSource === 'generated-dev' ? 'generated locally: DEVELOPMENT ONLY' : a.ptauSource})`,
-  );
-  console.log(`[build-circuits] wasm: ${path.relative(process.cwd(), a.wasmPath)}`);
-  console.log(`[build-circuits] zkey: ${path.relative(process.cwd(), a.zkeyPath)}`);
-  console.log(`[build-circuits] verification key: ${path.relative(process.cwd(), a.verificationKeyPath)}`);
-  console.log(`[build-circuits] verification key hash: ${a.verificationKeyHash}`);
+    say(`wasm: ${path.relative(process.cwd(), a.wasmPath)}`);
+    say(`zkey: ${path.relative(process.cwd(), a.zkeyPath)}`);
+    say(`verification key: ${path.relative(process.cwd(), a.verificationKeyPath)}`);
+    say(`verification key hash: ${a.verificationKeyHash}`);
+  }
 }
 
 main()

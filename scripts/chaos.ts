@@ -16,7 +16,7 @@ import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { openStakeDeps, bondAddress, commitAddress } from '../activities/chain';
 import { parseMemos } from '../activities/chain/ledger';
-import { ensureArtifacts, releaseProverResources, verifyTaskProof, type ProofRecord } from '../activities/proof';
+import { ensureTaskCircuits, releaseProverResources, verifyTaskProof, type ProofRecord } from '../activities/proof';
 import { runOperatorAction } from '../client/commands/operator';
 import { table } from '../client/output';
 import { countOpenTasks, submitTask } from '../client/tasks';
@@ -24,7 +24,7 @@ import { PROJECT_ROOT } from '../config/load';
 import { proofRecordQuery } from '../shared/messages';
 import type { IntegrityReport } from '../shared/operator-contract';
 import { PROOF_QUEUE, TASK_QUEUE } from '../shared/task-queues';
-import { FINAL_STATUSES, taskIdOfWorkflow, taskWorkflowId, type TaskState } from '../shared/task-model';
+import { FINAL_STATUSES, parentCommitmentsOf, taskIdOfWorkflow, taskWorkflowId, type TaskState } from '../shared/task-model';
 import {
   DATA_DIR,
   freePort,
@@ -572,7 +572,7 @@ async function checkProofs(
   artifactsDir: string,
   violations: string[],
 ): Promise<void> {
-  const artifacts = await ensureArtifacts({ artifactsDir, build: false });
+  const artifacts = Object.values(await ensureTaskCircuits({ artifactsDir, build: false }));
   try {
     for (const [taskId, record] of records) {
       const s = results.get(taskId)!;
@@ -586,7 +586,7 @@ async function checkProofs(
         // The key the task verified its submission with: the proof binds it (tasks before agent keys: the name).
         agentPublicKey: s.agent_public_key ?? undefined,
         outputCommitment: s.result_commitment ?? '',
-        parentCommitment: s.parent_commitment ?? '0',
+        ...parentCommitmentsOf(s),
       });
       if (!verdict.valid) violations.push(`task ${taskId}: proof does not verify (${verdict.reason})`);
     }

@@ -5,7 +5,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ensureArtifacts } from '../activities/proof';
+import { ensureTaskCircuits } from '../activities/proof';
 import { buildProgram } from '../programs/build/build-program';
 import { bundleWorkflows } from '../workers/worker-process';
 import { ensureVenv, freePort, startDevServer, type DevServer } from '../workers/temporal-dev-server';
@@ -62,8 +62,8 @@ export default async function globalSetup(): Promise<void> {
   }
   process.env.AGENC_TEST_WORKFLOW_BUNDLE = bundlePath;
 
-  log('circuit artifacts (built once, then cached by circuit hash)…');
-  const artifacts = await ensureArtifacts({ artifactsDir: path.join(TEST_DATA_DIR, 'circuits'), onProgress: log });
+  log('circuit artifacts of every task circuit (built once, then cached by circuit hash)…');
+  const circuits = await ensureTaskCircuits({ artifactsDir: path.join(TEST_DATA_DIR, 'circuits'), onProgress: log });
   process.env.AGENC_CIRCUITS_DIR = path.join(TEST_DATA_DIR, 'circuits');
 
   // The custody program, built from programs/custody once and then cached by source hash (.data/programs).
@@ -72,6 +72,8 @@ export default async function globalSetup(): Promise<void> {
     log(`custody program ${custody.built ? 'built' : 'cached'} in ${custody.seconds.toFixed(2)} s: ${custody.soPath}`);
   }
   log(
-    `ready: Temporal ${server.address}, UI ${process.env.AGENC_TEST_UI_URL}, vkey ${artifacts.verificationKeyHash.slice(0, 12)}`,
+    `ready: Temporal ${server.address}, UI ${process.env.AGENC_TEST_UI_URL}, vkeys ${Object.entries(circuits)
+      .map(([name, a]) => `${name} ${a.verificationKeyHash.slice(0, 12)}`)
+      .join(', ')}`,
   );
 }

@@ -151,8 +151,11 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
       onProgress: (line) => logger.info(line),
     });
     // Build or load the circuit artifacts before taking work, so the first proof is not a 100 s surprise.
-    const artifacts = await proofService.artifacts();
-    logger.info({ vkey: artifacts.verificationKeyHash }, 'proof artifacts ready');
+    const circuits = await proofService.circuits();
+    logger.info(
+      { vkeys: Object.fromEntries(circuits.map((c) => [c.circuit, c.verificationKeyHash])) },
+      'proof artifacts ready',
+    );
     const { generateProof, verifyProof } = createProofActivities(proofOptions, proofService);
     workers.push(
       await Worker.create({

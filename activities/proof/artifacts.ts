@@ -1,5 +1,6 @@
 /**
- * Builds and caches the task circuit's Groth16 artifacts:
+ * Builds and caches the task circuits' Groth16 artifacts (TASK_CIRCUITS: task.circom for one parent,
+ * task-join.circom for several; ensureTaskCircuits builds both), each the same way:
  *   circom2 compile (r1cs + wasm) -> powers of tau (generated locally, or a ceremony .ptau) ->
  *   groth16 setup -> one zkey contribution -> verification key.
  *
@@ -26,9 +27,27 @@ import { buildBn128, snarkjs, type VerificationKey } from './snarkjs';
 import { verificationKeyHash } from './canonical-json';
 import { withFileLock } from './file-lock';
 import { ProofArtifactMissingError } from './errors';
+import { MAX_PARENT_SLOTS } from '../../shared/task-model';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
-export const DEFAULT_CIRCUIT_PATH = path.join(PROJECT_ROOT, 'circuits', 'task.circom');
+
+/**
+ * The task circuits, by name (their source's basename, which a build's files keep). Both have the public
+ * inputs [taskId, agent, outputCommitment, one commitment per parent slot]. task.circom, the first, is
+ * what proofs made before task graphs used, and its source must not change: a changed source is another
+ * cache key, so another verification key, and proofs recorded with the old one would no longer verify.
+ */
+export const TASK_CIRCUITS = {
+  task: { source: path.join(PROJECT_ROOT, 'circuits', 'task.circom'), parentSlots: 1 },
+  'task-join': { source: path.join(PROJECT_ROOT, 'circuits', 'task-join.circom'), parentSlots: MAX_PARENT_SLOTS },
+} as const;
+export type TaskCircuitName = keyof typeof TASK_CIRCUITS;
+
+function isTaskCircuitName(name: string): name is TaskCircuitName {
+  return Object.hasOwn(TASK_CIRCUITS, name);
+}
+
+export const DEFAULT_CIRCUIT_PATH = TASK_CIRCUITS.task.source;
 export const DEFAULT_ARTIFACTS_ROOT = path.join(PROJECT_ROOT, '.data', 'circuits');
 /** circom optimisation level: --O2 folds the linear constraints away (487 instead of 1042). */
 const CIRCOM_FLAGS = ['--r1cs', '--wasm', '--O2'];
@@ -42,13 +61,15 @@ export interface ArtifactOptions {
   ptauPath?: string;
   /** Build when the cache is missing (default true). With false a missing cache is a ProofArtifactMissingError. */
   build?: boolean;
-  /** Circuit source (default circuits/task.circom). */
+  /** Circuit source, one of TASK_CIRCUITS' (default circuits/task.circom). */
   circuitPath?: string;
   /** Progress lines during the slow steps. */
   onProgress?: (line: string) => void;
 }
 
 export interface CircuitArtifacts {
+  /** Which task circuit this is a build of (from its files' names), so how its inputs and public signals are laid out. */
+  circuit: TaskCircuitName;
   /** Directory holding this build. */
   dir: string;
   key: string;
@@ -73,7 +94,7 @@ export interface CircuitArtifacts {
 
 interface Manifest extends Omit<
   CircuitArtifacts,
-  'dir' | 'cacheHit' | 'wasmPath' | 'zkeyPath' | 'r1csPath' | 'verificationKeyPath'
+  'circuit' | 'dir' | 'cacheHit' | 'wasmPath' | 'zkeyPath' | 'r1csPath' | 'verificationKeyPath'
 > {
   manifestVersion: number;
   files: { wasm: string; zkey: string; r1cs: string; verificationKey: string };
@@ -165,7 +186,7 @@ function readCircuit(circuitPath: string): string {
     return fs.readFileSync(circuitPath, 'utf8');
   } catch (e) {
     throw new ProofArtifactMissingError(
-      `circuit source ${circuitPath} cannot be read (${(e as Error).message}); restore circuits/task.circom`,
+      `circuit source ${circuitPath} cannot be read (${(e as Error).message}); restore it from the repository`,
       circuitPath,
       {
         cause: e,
@@ -197,6 +218,13 @@ export function loadArtifactsFromDir(dir: string): CircuitArtifacts {
     );
   }
   const p = (f: string): string => path.join(dir, f);
+  const circuit = path.basename(manifest.files.wasm, '.wasm');
+  if (!isTaskCircuitName(circuit)) {
+    throw new ProofArtifactMissingError(
+      `circuit build in ${dir} is of circuit "${circuit}", which is not a task circuit (${Object.keys(TASK_CIRCUITS).join(', ')}); point the artifacts directory elsewhere or delete ${dir}`,
+      manifestPath,
+    );
+  }
   for (const f of Object.values(manifest.files)) {
     if (!fs.existsSync(p(f))) {
       throw new ProofArtifactMissingError(
@@ -214,6 +242,7 @@ export function loadArtifactsFromDir(dir: string): CircuitArtifacts {
     );
   }
   return {
+    circuit,
     dir,
     key: manifest.key,
     wasmPath: p(manifest.files.wasm),
@@ -238,7 +267,7 @@ function tryLoad(dir: string): CircuitArtifacts | undefined {
 const inProcess = new Map<string, Promise<CircuitArtifacts>>();
 
 /**
- * Returns the artifacts of the task circuit, building them if the cache has none (a cache hit takes
+ * Returns the artifacts of one task circuit (opts.circuitPath, default task.circom), building them if the cache has none (a cache hit takes
  * a few milliseconds). Safe to call concurrently in one process (one build is shared) and from several
  * processes (a lock file serialises builders; the build is renamed into place only when complete).
  */
@@ -277,6 +306,22 @@ export async function ensureArtifacts(opts: ArtifactOptions = {}): Promise<Circu
   } finally {
     inProcess.delete(dir);
   }
+}
+
+/** The artifacts of every task circuit, by name. */
+export type TaskCircuitArtifacts = Record<TaskCircuitName, CircuitArtifacts>;
+
+/**
+ * Returns the artifacts of every task circuit (TASK_CIRCUITS), building those the cache lacks, one after
+ * the other (each build uses every core). A worker needs all of them: it proves with the circuit a task's
+ * parents call for (prover.ts provingCircuitFor) and verifies a proof with the key its record names.
+ */
+export async function ensureTaskCircuits(
+  opts: Omit<ArtifactOptions, 'circuitPath'> = {},
+): Promise<TaskCircuitArtifacts> {
+  const task = await ensureArtifacts({ ...opts, circuitPath: TASK_CIRCUITS.task.source });
+  const join = await ensureArtifacts({ ...opts, circuitPath: TASK_CIRCUITS['task-join'].source });
+  return { task, 'task-join': join };
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
- * Field helpers for the task circuit (circuits/task.circom).
+ * Field helpers for the task circuits (circuits/task.circom, circuits/task-join.circom).
  *
  * computeOutput() is the ONE TypeScript source of truth for what the `compute` task type computes;
- * the circuit proves the same function (constraint 1 in task.circom). Change both together.
+ * the circuits prove the same function (constraint 1 in each). Change all three together.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { FIELD_MODULUS } from './field-modulus';
@@ -58,9 +58,13 @@ export function commitSync(output: bigint, salt: bigint): bigint {
   return poseidonHash([toFieldElement(output), toFieldElement(salt)]);
 }
 
-/** The `compute` task type: output = value^2 + parentOutput (mod p). A root task has parentOutput 0. */
-export function computeOutput(value: bigint, parentOutput: bigint): bigint {
-  return toFieldElement(value * value + parentOutput);
+/**
+ * The `compute` task type: output = value^2 + the sum of the consumed parents' outputs (mod p); a root
+ * task consumed none. One bigint is one parent's output, as callers from before task graphs pass it.
+ */
+export function computeOutput(value: bigint, parentOutputs: bigint | readonly bigint[]): bigint {
+  const parents = typeof parentOutputs === 'bigint' ? [parentOutputs] : parentOutputs;
+  return toFieldElement(parents.reduce((sum, o) => sum + o, value * value));
 }
 
 /** A uniformly random field element (248 random bits, always < p), for output salts. */

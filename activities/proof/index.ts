@@ -1,14 +1,22 @@
-/** Groth16 proofs of task results: the circuit is circuits/task.circom; each proof binds task, agent key, output and parent output. */
+/**
+ * Groth16 proofs of task results: the circuits are circuits/task.circom (at most one parent) and
+ * circuits/task-join.circom (up to MAX_PARENT_SLOTS parents); each proof binds task, agent key, output and
+ * every consumed parent output.
+ */
 export { createProofActivities, toApplicationFailure, type ProofActivityOptions } from './proof-activities';
 export {
   circuitCacheKey,
   ensureArtifacts,
+  ensureTaskCircuits,
   loadArtifactsFromDir,
   requiredPtauPower,
   DEFAULT_ARTIFACTS_ROOT,
   DEFAULT_CIRCUIT_PATH,
+  TASK_CIRCUITS,
   type ArtifactOptions,
   type CircuitArtifacts,
+  type TaskCircuitArtifacts,
+  type TaskCircuitName,
 } from './artifacts';
 export { canonicalJson, verificationKeyHash } from './canonical-json';
 export * from './errors';
@@ -33,6 +41,7 @@ export {
   diagnoseWitness,
   loadVerificationKey,
   proveTask,
+  provingCircuitFor,
   verifyTaskProof,
   type ProvingArtifacts,
   type VerifyingArtifacts,
@@ -43,6 +52,7 @@ export type {
   ExpectedPublicInputs,
   GenerateProofInput,
   Groth16Proof,
+  ParentOpening,
   ProofRecord,
   VerifyFailureCode,
   VerifyProofInput,

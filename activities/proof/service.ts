@@ -1,10 +1,12 @@
 /**
  * The proof service without Temporal: bounded concurrency, a bounded wait queue, a proving timeout,
- * cancellation by AbortSignal, lazy artifacts. activities.ts wraps it for the `agenc-proofs` queue.
+ * cancellation by AbortSignal, lazy artifacts of every task circuit (a proof is made with the circuit its
+ * parents call for and verified with the key its record names). activities.ts wraps it for the
+ * `agenc-proofs` queue.
  */
-import { ensureArtifacts, type CircuitArtifacts } from './artifacts';
-import { ProofCancelledError, ProofTimeoutError } from './errors';
-import { proveTask, readProvingKey, verifyTaskProof } from './prover';
+import { ensureTaskCircuits, type CircuitArtifacts } from './artifacts';
+import { ProofArtifactMissingError, ProofCancelledError, ProofTimeoutError } from './errors';
+import { proveTask, provingCircuitFor, readProvingKey, verifyTaskProof } from './prover';
 import { BoundedSemaphore, type SemaphoreStats } from './semaphore';
 import type { GenerateProofInput, ProofRecord, VerifyProofInput, VerifyResult } from '../../shared/proof-records';
 
@@ -15,8 +17,11 @@ export interface ProofServiceOptions {
   ptauPath?: string;
   /** Build the artifacts if the cache is empty (default true). Production workers: false (fail with ProofArtifactMissing). */
   buildArtifacts?: boolean;
-  /** Use these artifacts instead of resolving them from artifactsDir/ptauPath. */
-  artifacts?: CircuitArtifacts;
+  /**
+   * Use these circuits' artifacts instead of resolving every task circuit's from artifactsDir/ptauPath
+   * (tests). A proof that calls for a circuit not among them is a ProofArtifactMissingError.
+   */
+  artifacts?: CircuitArtifacts | readonly CircuitArtifacts[];
   /** Limit for one proof, from the moment it gets a proving slot (queue wait is not counted). */
   timeoutMs: number;
   /** Proofs computed at once in this process. */
@@ -33,35 +38,52 @@ export interface ProofService {
   /** Throws ProofError subclasses (ProofWitnessInvalidError, ProofTimeoutError, ProofQueueFullError, ...). */
   generateProof(input: GenerateProofInput, signal?: AbortSignal): Promise<ProofRecord>;
   verifyProof(input: VerifyProofInput): Promise<VerifyResult>;
-  artifacts(): Promise<CircuitArtifacts>;
+  /** The artifacts of every circuit this service proves and verifies with, built or loaded. */
+  circuits(): Promise<readonly CircuitArtifacts[]>;
   stats(): SemaphoreStats;
 }
 
 export function createProofService(opts: ProofServiceOptions): ProofService {
   if (!(opts.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${opts.timeoutMs}`);
   const semaphore = new BoundedSemaphore(opts.maxConcurrent, opts.queueSize);
-  let artifactsPromise: Promise<CircuitArtifacts> | undefined = opts.artifacts
-    ? Promise.resolve(opts.artifacts)
-    : undefined;
+  const given = opts.artifacts;
+  let circuitsPromise: Promise<readonly CircuitArtifacts[]> | undefined =
+    given === undefined ? undefined : Promise.resolve('circuit' in given ? [given] : given);
 
-  const artifacts = (): Promise<CircuitArtifacts> => {
-    artifactsPromise ??= ensureArtifacts({
+  const circuits = (): Promise<readonly CircuitArtifacts[]> => {
+    circuitsPromise ??= ensureTaskCircuits({
       artifactsDir: opts.artifactsDir,
       ptauPath: opts.ptauPath,
       build: opts.buildArtifacts ?? true,
       onProgress: opts.onProgress,
-    }).catch((e: unknown) => {
-      artifactsPromise = undefined; // let the next call try again
-      throw e;
-    });
-    return artifactsPromise;
+    })
+      .then((byName) => Object.values(byName))
+      .catch((e: unknown) => {
+        circuitsPromise = undefined; // let the next call try again
+        throw e;
+      });
+    return circuitsPromise;
   };
+
+  /** The artifacts of the circuit this input's proof is made with. */
+  async function provingArtifacts(input: GenerateProofInput): Promise<CircuitArtifacts> {
+    const circuit = provingCircuitFor(input);
+    const all = await circuits();
+    const found = all.find((a) => a.circuit === circuit);
+    if (!found) {
+      throw new ProofArtifactMissingError(
+        `task ${input.taskId} is proven with circuits/${circuit}.circom, but this proof service has artifacts of ${all.map((a) => `circuits/${a.circuit}.circom`).join(', ') || 'no circuit'}; ` +
+          'give it every task circuit (ensureTaskCircuits, or no `artifacts` option)',
+      );
+    }
+    return found;
+  }
 
   async function generateProof(input: GenerateProofInput, signal?: AbortSignal): Promise<ProofRecord> {
     const release = await semaphore.acquire(signal);
     let work: Promise<ProofRecord> | undefined;
     try {
-      const a = await artifacts();
+      const a = await provingArtifacts(input);
       // The proving key's check against the verification key (once per process, about a second cold:
       // the curve is built then) is the worker's own start-up cost: done before the proof's time starts.
       await readProvingKey(a);
@@ -85,10 +107,10 @@ export function createProofService(opts: ProofServiceOptions): ProofService {
   }
 
   async function verifyProof(input: VerifyProofInput): Promise<VerifyResult> {
-    return verifyTaskProof(input.record, await artifacts(), input.expected);
+    return verifyTaskProof(input.record, await circuits(), input.expected);
   }
 
-  return { generateProof, verifyProof, artifacts, stats: () => semaphore.stats() };
+  return { generateProof, verifyProof, circuits, stats: () => semaphore.stats() };
 }
 
 function raceWith<T>(work: Promise<T>, timeoutMs: number, signal?: AbortSignal): Promise<T | 'timeout' | 'cancelled'> {

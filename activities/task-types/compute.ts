@@ -1,5 +1,6 @@
 /**
- * `compute`: output = value² + parent output (mod the BN254 field), proven inside the circuit.
+ * `compute`: output = value² + the sum of the consumed parents' outputs (mod the BN254 field), proven
+ * inside the circuit (task.circom for at most one parent, task-join.circom for more).
  * `{"fail": true}` makes execution fail, as the runbook's rollback smoke test expects.
  * `claimed_output` is what an agent reports instead of computing: the task takes it as its output, and
  * the proof fails when the claim is wrong (the agent's own fault: its bond is slashed).
@@ -46,13 +47,13 @@ type ComputePayload = z.infer<typeof payloadSchema>;
 
 export const computeTask: TaskType<ComputePayload> = {
   name: 'compute',
-  description: 'value² + parent output, proven in the circuit; {"fail": true} fails on purpose',
+  description: 'value² + the sum of the parent outputs, proven in the circuit; {"fail": true} fails on purpose',
   payloadSchema,
-  execute(payload, parentOutput) {
+  execute(payload, parentOutputs) {
     if ('fail' in payload) throw new TaskExecutionError('the payload asked this task to fail ({"fail": true})');
     const value = BigInt(payload.value);
     const output =
-      payload.claimed_output === undefined ? computeOutput(value, parentOutput) : BigInt(payload.claimed_output);
+      payload.claimed_output === undefined ? computeOutput(value, parentOutputs) : BigInt(payload.claimed_output);
     return { output, proofValue: value, workMs: payload.work_ms ?? 0 };
   },
 };

@@ -1,7 +1,7 @@
 /**
  * Task types: each is a small module with a payload schema (checked at submission, so a bad payload is
  * refused before anything starts) and the function it runs. A new type is a new module registered here;
- * its proof circuit must prove the same function (circuits/task.circom proves `compute`).
+ * its proof circuits must prove the same function (circuits/task.circom and task-join.circom prove `compute`).
  */
 import { computeTask } from './compute';
 import type { TaskType } from './types';

@@ -3,10 +3,10 @@
  * and (verify) the chain's commitment record for the task checked against the proof record.
  */
 import type { Command } from 'commander';
-import { ensureArtifacts, releaseProverResources, verifyTaskProof } from '../../activities/proof';
+import { ensureTaskCircuits, releaseProverResources, verifyTaskProof } from '../../activities/proof';
 import type { ProofRecord } from '../../shared/proof-records';
 import { proofRecordQuery } from '../../shared/messages';
-import { taskWorkflowId } from '../../shared/task-model';
+import { parentCommitmentsOf, taskWorkflowId } from '../../shared/task-model';
 import { CliError, emit, EXIT, type OutputOptions, withOutput } from '../output';
 import { getTaskState, TaskNotFoundError } from '../tasks';
 import type { ClientFactory } from './context';
@@ -68,17 +68,18 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
   ).action(
     async (taskId: string, opts: OutputOptions & { artifacts?: string; authority?: string; program?: string }) => {
       const { state, record } = await proofOf(clientFactory, taskId);
-      const artifacts = await ensureArtifacts({
+      const circuits = await ensureTaskCircuits({
         artifactsDir: opts.artifacts ?? process.env.AGENC_CIRCUITS_DIR,
         build: false,
       });
-      const verdict = await verifyTaskProof(record, artifacts, {
+      // The key the record names, among every task circuit's (a join's proof is made with the join circuit).
+      const verdict = await verifyTaskProof(record, Object.values(circuits), {
         taskId: state.task_id,
         agent: state.agent,
         // The key the task verified its submission with: the proof must bind it (tasks from before agent keys: the name).
         agentPublicKey: state.agent_public_key ?? undefined,
         outputCommitment: state.result_commitment ?? '',
-        parentCommitment: state.parent_commitment ?? '0',
+        ...parentCommitmentsOf(state),
       }).finally(releaseProverResources);
       const chain = await checkChainRecord(record, { authority: opts.authority, program: opts.program });
       const valid = verdict.valid && chain.ok;
@@ -92,7 +93,7 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
         {
           task_id: taskId,
           valid,
-          verification_key_hash: artifacts.verificationKeyHash,
+          verification_key_hash: record.verification_key_hash,
           ...failure,
           proof: verdict,
           chain,
@@ -100,7 +101,7 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
         () =>
           [
             verdict.valid
-              ? `✓ proof of task ${taskId} is valid (key ${artifacts.verificationKeyHash.slice(0, 16)}…)`
+              ? `✓ proof of task ${taskId} is valid (key ${record.verification_key_hash.slice(0, 16)}…)`
               : `✗ proof of task ${taskId} is not valid: ${verdict.reason}`,
             chain.ok
               ? `✓ the chain's commitment record matches the proof (signature ${chain.signature}, record ${chain.address}, ${chain.chain} chain)`

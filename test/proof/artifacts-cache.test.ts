@@ -2,12 +2,18 @@
  * The artifacts cache across processes: a build killed half-way leaves nothing that looks complete,
  * and two processes building at once end up with one intact cache; a ceremony ptau is part of the
  * cache key by its content, not its name. Uses the development ptau of the
- * shared test cache as a "ceremony" ptau so a fresh cache root costs only compile + setup (~8 s).
+ * shared test cache as a "ceremony" ptau so a fresh cache root costs only compile + setup of both task
+ * circuits (~15 s).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { circuitCacheKey, DEFAULT_CIRCUIT_PATH, ensureArtifacts } from '../../activities/proof/artifacts';
+import {
+  circuitCacheKey,
+  DEFAULT_CIRCUIT_PATH,
+  ensureArtifacts,
+  ensureTaskCircuits,
+} from '../../activities/proof/artifacts';
 import { ProofArtifactMissingError } from '../../activities/proof/errors';
 import { releaseProverResources } from '../../activities/proof/snarkjs';
 import { testRunDir } from '../helpers/paths';
@@ -20,7 +26,8 @@ const ROOT = path.join(TEST_SCRATCH_DIR, 'concurrent-root');
 let ptau: string;
 
 beforeAll(async () => {
-  const a = await ensureArtifacts({ artifactsDir: TEST_ARTIFACTS_ROOT });
+  // the join circuit's: the larger, so large enough for both circuits
+  const a = (await ensureTaskCircuits({ artifactsDir: TEST_ARTIFACTS_ROOT }))['task-join'];
   ptau = path.join(TEST_ARTIFACTS_ROOT, 'ptau', `dev_pot${a.ptauPower}.ptau`);
   expect(fs.existsSync(ptau)).toBe(true);
   fs.rmSync(ROOT, { recursive: true, force: true });
@@ -69,15 +76,15 @@ test('a build killed mid-way leaves no cache that looks complete', async () => {
   );
 });
 
-test('two processes building at once: one builds, the other waits, one intact cache', async () => {
+test('two processes building at once: each circuit built once, the other process waits, one intact cache', async () => {
   const [a, b] = await Promise.all([buildProcess(), buildProcess()]);
   expect(a.code).toBe(0);
   expect(b.code).toBe(0);
-  const hashOf = (r: Run): string | undefined => /verification key hash: ([0-9a-f]{64})/.exec(r.out)?.[1];
+  const hashOf = (r: Run): string | undefined => /task: verification key hash: ([0-9a-f]{64})/.exec(r.out)?.[1];
   expect(hashOf(a)).toBeDefined();
   expect(hashOf(a)).toBe(hashOf(b));
-  const built = [a, b].filter((r) => /\] built /.test(r.out));
-  expect(built).toHaveLength(1);
+  const built = [a, b].flatMap((r) => [...r.out.matchAll(/\] (task|task-join): built /g)].map((m) => m[1]));
+  expect(built.sort()).toEqual(['task', 'task-join']);
   const art = await ensureArtifacts({ artifactsDir: ROOT, ptauPath: ptau, build: false });
   expect(art.verificationKeyHash).toBe(hashOf(a));
   // leftovers of the killed build were cleaned up by the builder; the lock is released

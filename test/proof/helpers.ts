@@ -25,10 +25,35 @@ export interface Witness {
 
 /** An honest witness for a root task (parent = null) or a child of `parent`. */
 export function honestWitness(taskId: string, agent: string, value: bigint, parent: Witness | null = null): Witness {
-  const parentOutput = parent ? parent.output : 0n;
-  const parentSalt = parent ? parent.salt : 0n;
   const parentCommitment = parent ? parent.commitment : 0n;
-  const output = computeOutput(value, parentOutput);
+  const joined = joinWitness(taskId, agent, value, parent ? [parent] : []);
+  return {
+    ...joined,
+    input: {
+      taskId,
+      agent,
+      value: value.toString(),
+      parentOutput: (parent ? parent.output : 0n).toString(),
+      parentSalt: (parent ? parent.salt : 0n).toString(),
+      parentCommitment: parentCommitment.toString(),
+      output: joined.output.toString(),
+      salt: joined.salt.toString(),
+    },
+    expected: {
+      taskId,
+      agent,
+      outputCommitment: joined.commitment.toString(),
+      parentCommitment: parentCommitment.toString(),
+    },
+  };
+}
+
+/** An honest witness for a task that consumed `parents`' outputs, in order, in the `parents` input form. */
+export function joinWitness(taskId: string, agent: string, value: bigint, parents: readonly Witness[]): Witness {
+  const output = computeOutput(
+    value,
+    parents.map((p) => p.output),
+  );
   const salt = randomSalt();
   const commitment = commitSync(output, salt);
   return {
@@ -36,13 +61,20 @@ export function honestWitness(taskId: string, agent: string, value: bigint, pare
       taskId,
       agent,
       value: value.toString(),
-      parentOutput: parentOutput.toString(),
-      parentSalt: parentSalt.toString(),
-      parentCommitment: parentCommitment.toString(),
+      parents: parents.map((p) => ({
+        output: p.output.toString(),
+        salt: p.salt.toString(),
+        commitment: p.commitment.toString(),
+      })),
       output: output.toString(),
       salt: salt.toString(),
     },
-    expected: { taskId, agent, outputCommitment: commitment.toString(), parentCommitment: parentCommitment.toString() },
+    expected: {
+      taskId,
+      agent,
+      outputCommitment: commitment.toString(),
+      parentCommitments: parents.map((p) => p.commitment.toString()),
+    },
     output,
     salt,
     commitment,

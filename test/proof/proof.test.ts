@@ -66,7 +66,7 @@ describe('honest proofs', () => {
       '0',
     ]);
     expect(rootProof.verification_key_hash).toBe(artifacts.verificationKeyHash);
-    expect(rootProof.commitments).toEqual({ output: root.commitment.toString(), parent: '0' });
+    expect(rootProof.commitments).toEqual({ output: root.commitment.toString(), parent: '0', parents: [] });
     expect(rootProof.task_id).toBe('task-root');
     expect(rootProof.agent).toBe('agent-alice');
     expect(rootProof.timing.duration_ms).toBeGreaterThan(0);
@@ -182,7 +182,12 @@ describe('cheats fail verification', () => {
     const zkey = path.join(dir, 'other.zkey');
     await snarkjs.zKey.contribute(artifacts.zkeyPath, zkey, 'other', 'another key for the test');
     const vk = await snarkjs.zKey.exportVerificationKey(zkey);
-    const other = { wasmPath: artifacts.wasmPath, zkeyPath: zkey, verificationKeyHash: verificationKeyHash(vk) };
+    const other = {
+      circuit: artifacts.circuit,
+      wasmPath: artifacts.wasmPath,
+      zkeyPath: zkey,
+      verificationKeyHash: verificationKeyHash(vk),
+    };
     expect(other.verificationKeyHash).not.toBe(artifacts.verificationKeyHash);
 
     const proof = await proveTask(root.input, other);
