@@ -122,16 +122,15 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
   const have = new Set(Object.keys(existing.customAttributes ?? {}));
   const missing = Object.values(SA).filter((key) => !have.has(key.name));
   if (!missing.length) return;
-  const IndexedValueType = temporal.api.enums.v1.IndexedValueType;
   await connection.operatorService.addSearchAttributes({
     namespace,
-    searchAttributes: Object.fromEntries(
-      missing.map((key) => [
-        key.name,
-        key.type === 'INT' ? IndexedValueType.INDEXED_VALUE_TYPE_INT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-      ]),
-    ),
+    searchAttributes: Object.fromEntries(missing.map((key) => [key.name, indexedValueType(key)])),
   });
+}
+
+/** A search attribute's type as the operator service's AddSearchAttributes takes it. */
+export function indexedValueType(key: (typeof SA)[keyof typeof SA]): temporal.api.enums.v1.IndexedValueType {
+  return temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`];
 }
 
 async function retryWhileNotFound<T>(call: () => Promise<T>, limitMs = 30_000): Promise<T> {

@@ -1,8 +1,8 @@
 /**
- * `agenc task list --root ID` / `listTasks`: the root goes into a visibility query inside a quoted
- * literal, so a value that is not a task id is refused naming the flag, the value and the rule, never
- * trimmed into some other query (which listed nothing, or failed in the server's query parser).
- * Against a real worker and the suite's Temporal visibility.
+ * `agenc task list --root ID` and `--parent ID` / `listTasks`: the root or parent goes into a visibility
+ * query inside a quoted literal, so a value that is not a task id is refused naming the flag, the value
+ * and the rule, never trimmed into some other query (which listed nothing, or failed in the server's
+ * query parser). Against a real worker and the suite's Temporal visibility.
  */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
@@ -48,6 +48,26 @@ test.each([
     field: 'root',
     code: 'invalid_root',
     message: `--root ${JSON.stringify(root)} is not a task id (${RULE})`,
+  });
+});
+
+test('--parent lists the tasks that name it among their parents, with every parent of each', async () => {
+  const rows = await listTasks(sys.client, { parent: 'tree-one' });
+  expect(rows.map((r) => [r.task_id, r.parent_task_ids])).toEqual([['tree-one-child', ['tree-one']]]);
+  expect(await listTasks(sys.client, { parent: 'tree-two' })).toEqual([]);
+});
+
+test.each([
+  ['a quote that would close the literal', 'tree-one" OR AgencParentTaskIds="tree-two'],
+  ['a closing parenthesis that would end the clause', 'tree-one)'],
+  ['an empty value', ''],
+])('--parent with %s is refused naming the flag, the value and the rule', async (_what, parent) => {
+  const refusal = listTasks(sys.client, { parent });
+  await expect(refusal).rejects.toThrow(InvalidArgumentError);
+  await expect(refusal).rejects.toMatchObject({
+    field: 'parent',
+    code: 'invalid_parent',
+    message: `--parent ${JSON.stringify(parent)} is not a task id (${RULE})`,
   });
 });
 

@@ -9,8 +9,7 @@
  * `CountWorkflowExecutions` is not supported ("Failed to count workflows").
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { temporal } from '@temporalio/proto';
-import { resolveTestServer } from '../../workers/temporal-dev-server';
+import { indexedValueType, resolveTestServer } from '../../workers/temporal-dev-server';
 import { SA } from '../../shared/search-attributes';
 import { installTestRuntime } from './runtime';
 
@@ -19,15 +18,9 @@ export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: resolveTestServer().path } },
   });
-  const IVT = temporal.api.enums.v1.IndexedValueType;
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(
-      Object.values(SA).map((k) => [
-        k.name,
-        k.type === 'INT' ? IVT.INDEXED_VALUE_TYPE_INT : IVT.INDEXED_VALUE_TYPE_KEYWORD,
-      ]),
-    ),
+    searchAttributes: Object.fromEntries(Object.values(SA).map((k) => [k.name, indexedValueType(k)])),
   });
   return env;
 }
