@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519';
 import { decodeBase58, encodeBase58 } from './chain/base58';
 import { canonicalJson } from './proof/canonical-json';
+import { dependenciesOf, dependencySpec, type TaskInput } from '../shared/task-model';
 
 export const SUBMISSION_DOMAIN = 'agenc-submission-v1';
 
@@ -26,16 +27,19 @@ export interface SubmissionFields {
   taskId: string;
   type: string;
   payload: unknown;
-  /** The tasks it depends on (today at most one); signed sorted, so their order does not matter. */
+  /**
+   * The tasks it depends on, each as its dependency spec (`ID` for a data edge, `ID:order`, `ID:confirmed`),
+   * so an edge's kind is signed too; signed sorted, so their order does not matter.
+   */
   parentTaskIds: readonly string[];
   agent: string;
   /** base58, 32 bytes. */
   agentPublicKey: string;
 }
 
-/** The parents of a task as its input names them. */
-export function parentsOf(input: { parentTaskId?: string }): string[] {
-  return input.parentTaskId === undefined ? [] : [input.parentTaskId];
+/** The parents of a task as its signature covers them: a data edge by its id alone (as before task graphs), any other kind as `ID:kind`. */
+export function parentsOf(input: Pick<TaskInput, 'parentTaskId' | 'parents'>): string[] {
+  return dependenciesOf(input).map(dependencySpec);
 }
 
 /** sha256 (hex) of the payload's canonical JSON. */

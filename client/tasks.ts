@@ -11,13 +11,18 @@ import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundErro
 import { DEFAULT_KEYS_DIR, KeyStore, readKeyFile } from '../activities/chain/keys';
 import { parentsOf, signSubmission } from '../activities/submission';
 import { checkPayload } from '../activities/task-types/registry';
-import { admitTask, withdrawAdmission } from '../temporal/control';
+import { admitTask, controlStatus, withdrawAdmission } from '../temporal/control';
 import { taskStateQuery } from '../shared/messages';
 import { SA } from '../shared/search-attributes';
 import { TASK_QUEUE } from '../shared/task-queues';
 import {
   AGENT_NAME_PATTERN,
+  DEPENDENCY_KINDS,
+  type DependencyKind,
+  dependencySpec,
   FINAL_STATUSES,
+  MAX_PARENT_SLOTS,
+  type TaskDependency,
   MAX_DEPENDENTS,
   TASK_ID_PATTERN,
   type TaskInput,
@@ -68,7 +73,8 @@ export class InvalidArgumentError extends Error {
 export interface SubmitRequest {
   type: string;
   payload: unknown;
-  dependsOn?: string;
+  /** The parents: `ID` (data), `ID:order`, `ID:confirmed` (see DEPENDENCY_KINDS), or edges already structured. */
+  dependsOn?: string | ReadonlyArray<string | TaskDependency>;
   agent?: string;
   taskId?: string;
   /** The key file to sign with (`--key-file`); default the agent's own, `<keys dir>/agents/<agent>.json`. */
@@ -183,6 +189,98 @@ export function agentSigningKey(req: SubmitRequest, opts: Pick<SubmitOptions, 'k
   return keypair;
 }
 
+/**
+ * `--depends-on` values as edges: `ID` (data), `ID:order`, `ID:confirmed` (DEPENDENCY_KINDS), or edges
+ * already structured. Refuses (AdmissionError on `depends_on`, naming the value) a spec that is not a task
+ * id with an optional kind, a parent named twice, and the task itself.
+ */
+export function parseDependsOn(
+  dependsOn: SubmitRequest['dependsOn'],
+  taskId: string,
+  maxParents = MAX_PARENT_SLOTS,
+): TaskDependency[] {
+  const specs = dependsOn === undefined ? [] : Array.isArray(dependsOn) ? dependsOn : [dependsOn];
+  const parents = specs.map((spec): TaskDependency => {
+    if (typeof spec !== 'string') return spec;
+    const [id = '', kind = 'data', ...rest] = spec.split(':');
+    if (!TASK_ID_PATTERN.test(id) || rest.length || !(DEPENDENCY_KINDS as readonly string[]).includes(kind)) {
+      throw new AdmissionError(
+        'depends_on',
+        `--depends-on "${spec}" is not a dependency: write a task id (${TASK_ID_RULE}), optionally followed by ` +
+          `:order or :confirmed (${DEPENDENCY_KINDS.join(', ')}; data is the default)`,
+        'invalid_dependency',
+      );
+    }
+    return { taskId: id, kind: kind as DependencyKind };
+  });
+  const seen = new Set<string>();
+  for (const p of parents) {
+    if (p.taskId === taskId)
+      throw new AdmissionError(
+        'depends_on',
+        `--depends-on "${p.taskId}": a task cannot depend on itself`,
+        'self_dependency',
+      );
+    if (seen.has(p.taskId))
+      throw new AdmissionError(
+        'depends_on',
+        `--depends-on "${p.taskId}" is named twice; name each parent once, with one kind`,
+        'duplicate_parent',
+      );
+    seen.add(p.taskId);
+  }
+  refuseTooManyParents(parents.length, maxParents);
+  return parents;
+}
+
+function refuseTooManyParents(count: number, maxParents: number): void {
+  if (count > maxParents)
+    throw new AdmissionError(
+      'depends_on',
+      `--depends-on names ${count} parents; at most speculation.limits.max_parents = ${maxParents} are allowed ` +
+        `(the join circuit proves ${MAX_PARENT_SLOTS} parent slots)`,
+      'too_many_parents',
+    );
+}
+
+/** Refuses a parent that cannot have a confirmed dependent (unknown, failed, rolled back) or that has too many. */
+async function checkParent(client: Client, parentId: string): Promise<TaskState> {
+  let parent: TaskState;
+  try {
+    parent = await getTaskState(client, parentId);
+  } catch (err) {
+    if (err instanceof TaskNotFoundError) {
+      throw new AdmissionError('depends_on', `--depends-on "${parentId}": no such task`, 'unknown_parent');
+    }
+    throw err;
+  }
+  if (parent.status === 'failed' || parent.status === 'rolled_back' || parent.status === 'rolling_back') {
+    const what = { failed: 'has failed', rolled_back: 'has rolled back', rolling_back: 'is rolling back' }[
+      parent.status
+    ];
+    throw new AdmissionError(
+      'depends_on',
+      `--depends-on "${parentId}": that task ${what} (${parent.rollback_reason ?? 'no reason recorded'}); a dependent of it could never confirm`,
+      'parent_final',
+    );
+  }
+  if (parent.dependents.length >= MAX_DEPENDENTS) {
+    throw new AdmissionError(
+      'depends_on',
+      `--depends-on "${parentId}": that task already has ${parent.dependents.length} dependents, the most one task may have ` +
+        `(MAX_DEPENDENTS = ${MAX_DEPENDENTS}: each one grows its workflow history, which the server caps); make this task depend on one of them instead`,
+      'too_many_dependents',
+    );
+  }
+  return parent;
+}
+
+/** Refuses more parents than the live `speculation.limits.max_parents` (asked of the control workflow only for a join). */
+async function checkParentLimit(client: Client, count: number, rawConfig?: Record<string, unknown>): Promise<void> {
+  if (count > 1)
+    refuseTooManyParents(count, (await controlStatus(client, rawConfig)).config.speculation.limits.max_parents);
+}
+
 export async function submitTask(
   client: Client,
   req: SubmitRequest,
@@ -191,6 +289,7 @@ export async function submitTask(
   task_id: string;
   workflow_id: string;
   parent_task_id: string | null;
+  parents: Array<{ task_id: string; kind: DependencyKind }>;
   agent: string;
   agent_public_key: string;
   type: string;
@@ -199,50 +298,18 @@ export async function submitTask(
   const checked = checkSubmitRequest(req);
   const { agent, taskId } = checked;
   const key = agentSigningKey(req, opts);
+  const parents = parseDependsOn(req.dependsOn, taskId);
+  await checkParentLimit(client, parents.length, opts.rawConfig);
+  const parentIds = parents.map((p) => p.taskId);
   const agentPublicKey = key.publicKey.toBase58();
   const submissionSignature = signSubmission(
-    {
-      taskId,
-      type: req.type,
-      payload: checked.payload,
-      parentTaskIds: parentsOf({ parentTaskId: req.dependsOn }),
-      agent,
-      agentPublicKey,
-    },
+    { taskId, type: req.type, payload: checked.payload, parentTaskIds: parentsOf({ parents }), agent, agentPublicKey },
     key.secretKey,
   );
 
-  let rootTaskId = taskId;
-  if (req.dependsOn !== undefined) {
-    let parent: TaskState;
-    try {
-      parent = await getTaskState(client, req.dependsOn);
-    } catch (err) {
-      if (err instanceof TaskNotFoundError) {
-        throw new AdmissionError('depends_on', `--depends-on "${req.dependsOn}": no such task`, 'unknown_parent');
-      }
-      throw err;
-    }
-    if (parent.status === 'failed' || parent.status === 'rolled_back' || parent.status === 'rolling_back') {
-      const what = { failed: 'has failed', rolled_back: 'has rolled back', rolling_back: 'is rolling back' }[
-        parent.status
-      ];
-      throw new AdmissionError(
-        'depends_on',
-        `--depends-on "${req.dependsOn}": that task ${what} (${parent.rollback_reason ?? 'no reason recorded'}); a dependent of it could never confirm`,
-        'parent_final',
-      );
-    }
-    if (parent.dependents.length >= MAX_DEPENDENTS) {
-      throw new AdmissionError(
-        'depends_on',
-        `--depends-on "${req.dependsOn}": that task already has ${parent.dependents.length} dependents, the most one task may have ` +
-          `(MAX_DEPENDENTS = ${MAX_DEPENDENTS}: each one grows its workflow history, which the server caps); make this task depend on one of them instead`,
-        'too_many_dependents',
-      );
-    }
-    rootTaskId = parent.root_task_id;
-  }
+  // Cycles cannot form: every parent must exist before its dependent starts, and a task id is never reused.
+  const parentStates = await Promise.all(parentIds.map((id) => checkParent(client, id)));
+  const rootTaskId = parentStates[0]?.root_task_id ?? taskId;
 
   const admission = await admitTask(client, taskId, opts.rawConfig);
   if (!admission.admitted) throw new AdmissionError('max_pending_operations', admission.message, 'too_many_pending');
@@ -252,13 +319,14 @@ export async function submitTask(
     type: req.type,
     payload: checked.payload,
     agent,
-    parentTaskId: req.dependsOn,
+    parentTaskId: parentIds[0],
+    parents,
     rootTaskId,
     submittedAt: new Date().toISOString(),
     agentPublicKey,
     submissionSignature,
   };
-  const parentNote = req.dependsOn ? `, depends on task ${req.dependsOn}` : '';
+  const parentNote = parents.length ? `, depends on ${parents.map(dependencySpec).join(', ')}` : '';
   try {
     await client.workflow.start<typeof speculativeTask>('speculativeTask', {
       workflowId: taskWorkflowId(taskId),
@@ -271,12 +339,19 @@ export async function submitTask(
         { key: SA.agent, value: agent },
         { key: SA.taskType, value: req.type },
         { key: SA.status, value: 'pending' },
-        ...(req.dependsOn ? [{ key: SA.parentTaskId, value: req.dependsOn }] : []),
+        ...(parents.length
+          ? [
+              { key: SA.parentTaskId, value: parentIds[0]! },
+              { key: SA.parentTaskIds, value: parentIds },
+            ]
+          : []),
       ],
       staticSummary: `task ${taskId} (${req.type}, agent ${agent}${parentNote})`,
       staticDetails: [
         `**Task** \`${taskId}\` of type \`${req.type}\`, agent \`${agent}\` (key \`${agentPublicKey}\`).`,
-        req.dependsOn ? `Depends on task \`${req.dependsOn}\` (tree root \`${rootTaskId}\`).` : 'A root task.',
+        parents.length
+          ? `Depends on ${parents.map((p) => `\`${p.taskId}\` (${p.kind})`).join(', ')} (root \`${rootTaskId}\`).`
+          : 'A root task.',
         `Payload: \`${JSON.stringify(checked.payload)}\``,
       ].join('\n\n'),
     });
@@ -291,7 +366,8 @@ export async function submitTask(
   return {
     task_id: taskId,
     workflow_id: taskWorkflowId(taskId),
-    parent_task_id: req.dependsOn ?? null,
+    parent_task_id: parentIds[0] ?? null,
+    parents: parents.map((p) => ({ task_id: p.taskId, kind: p.kind })),
     agent,
     agent_public_key: agentPublicKey,
     type: req.type,
@@ -346,20 +422,35 @@ export interface TaskListRow {
   speculation_status: string;
   depth: number | null;
   parent_task_id: string | null;
+  /** Every parent (AgencParentTaskIds), or the one of a task started before task graphs (AgencParentTaskId). */
+  parent_task_ids: string[];
   root_task_id: string | null;
   agent: string | null;
   started: string | null;
 }
 
+/** A task id given as `--<flag>`, checked before it goes inside a quoted literal of a visibility query. */
+function taskIdArgument(flag: 'root' | 'parent', value: string): string {
+  if (!TASK_ID_PATTERN.test(value))
+    throw new InvalidArgumentError(
+      flag,
+      `--${flag} ${JSON.stringify(value)} is not a task id (${TASK_ID_RULE})`,
+      `invalid_${flag}`,
+    );
+  return value;
+}
+
 /**
- * The tasks visibility knows. `status` and `root` go into the visibility query inside quoted literals,
- * so each is checked against what it can be (a task status; a task id, which holds no quote or
+ * The tasks visibility knows. `status`, `root` and `parent` go into the visibility query inside quoted
+ * literals, so each is checked against what it can be (a task status; a task id, which holds no quote or
  * backslash) and refused with an InvalidArgumentError naming the flag: an unchecked value could end the
- * literal and add clauses of its own, or break the query.
+ * literal and add clauses of its own, or break the query. `parent` lists the task's children of every
+ * kind: those that name it among their parents (AgencParentTaskIds) and those started before task
+ * graphs, which name only their one parent (AgencParentTaskId).
  */
 export async function listTasks(
   client: Client,
-  opts: { status?: string; root?: string; limit?: number } = {},
+  opts: { status?: string; root?: string; parent?: string; limit?: number } = {},
 ): Promise<TaskListRow[]> {
   const clauses = ['WorkflowType="speculativeTask"'];
   if (opts.status !== undefined) {
@@ -372,25 +463,22 @@ export async function listTasks(
     }
     clauses.push(`AgencStatus="${opts.status}"`);
   }
-  if (opts.root !== undefined) {
-    if (!TASK_ID_PATTERN.test(opts.root)) {
-      throw new InvalidArgumentError(
-        'root',
-        `--root ${JSON.stringify(opts.root)} is not a task id (${TASK_ID_RULE})`,
-        'invalid_root',
-      );
-    }
-    clauses.push(`AgencRootTaskId="${opts.root}"`);
+  if (opts.root !== undefined) clauses.push(`AgencRootTaskId="${taskIdArgument('root', opts.root)}"`);
+  if (opts.parent !== undefined) {
+    const parent = taskIdArgument('parent', opts.parent);
+    clauses.push(`(AgencParentTaskIds="${parent}" OR AgencParentTaskId="${parent}")`);
   }
   const rows: TaskListRow[] = [];
   for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
     const sa = wf.typedSearchAttributes;
+    const parentTaskId = sa.get(SA.parentTaskId);
     rows.push({
       task_id: sa.get(SA.taskId) ?? taskIdOfWorkflow(wf.workflowId) ?? wf.workflowId,
       status: sa.get(SA.status) ?? 'unknown',
       speculation_status: sa.get(SA.speculationStatus) ?? 'pending',
       depth: sa.get(SA.depth) ?? null,
-      parent_task_id: sa.get(SA.parentTaskId) ?? null,
+      parent_task_id: parentTaskId ?? null,
+      parent_task_ids: sa.get(SA.parentTaskIds) ?? (parentTaskId === undefined ? [] : [parentTaskId]),
       root_task_id: sa.get(SA.rootTaskId) ?? null,
       agent: sa.get(SA.agent) ?? null,
       started: wf.startTime?.toISOString() ?? null,

@@ -7,10 +7,17 @@
  * Imported by workflow code: no Node built-ins here.
  */
 import { z } from 'zod';
+import { MAX_PARENT_SLOTS } from '../shared/task-model';
 
 export const MODES = ['conservative', 'balanced', 'aggressive'] as const;
 export type Mode = (typeof MODES)[number];
-export const ROLLBACK_POLICIES = ['cascade'] as const;
+/**
+ * What a task's failure does to its descendants: `cascade` rolls back every descendant through every edge;
+ * `selective` only those that consumed the failed result (data and confirmed edges, transitively), while an
+ * order-only dependent goes on once the failed task is final.
+ */
+export const ROLLBACK_POLICIES = ['cascade', 'selective'] as const;
+export type RollbackPolicy = (typeof ROLLBACK_POLICIES)[number];
 export const PROOF_GENERATORS = ['groth16'] as const;
 
 /** Keys whose default depends on `mode`. An explicit value in the file or environment wins over the preset. */
@@ -108,6 +115,8 @@ const limitsSection = table('[speculation.limits]', {
   ),
   max_state_snapshots: numberIn('speculation.limits.max_state_snapshots', { min: 1, max: 1_000_000 }).default(500),
   gc_interval_ms: numberIn('speculation.limits.gc_interval_ms', { min: 100, max: 3_600_000 }).default(15_000),
+  // At most the join circuit's parent slots: a proof names every parent whose output the task consumed.
+  max_parents: numberIn('speculation.limits.max_parents', { min: 1, max: MAX_PARENT_SLOTS }).default(8),
 });
 
 const featuresSection = table('[speculation.features]', {

@@ -11,7 +11,7 @@ import type { CommitEntry, GenerateProofInput, ProofRecord, VerifyProofInput, Ve
 /** What `verifySubmission` checks: the signed fields of a task's input, its public key and signature. */
 export type SubmissionToVerify = Pick<
   TaskInput,
-  'taskId' | 'type' | 'payload' | 'agent' | 'parentTaskId' | 'agentPublicKey' | 'submissionSignature'
+  'taskId' | 'type' | 'payload' | 'agent' | 'parentTaskId' | 'parents' | 'agentPublicKey' | 'submissionSignature'
 >;
 
 /** Why a submission was refused: no signature, a malformed key, a signature that does not verify, an agent with no registered key, a key that is not the agent's. */
@@ -37,7 +37,10 @@ export interface TaskActivities {
     taskId: string;
     type: string;
     payload: unknown;
-    parentOutput: string;
+    /** The outputs of the parents the task consumes, in order ([] for a root). */
+    parentOutputs?: string[];
+    /** The one parent's output ("0" for a root), as workflows started before task graphs send it; used when parentOutputs is absent. */
+    parentOutput?: string;
   }): Promise<TaskOutput & { proofValue: string }>;
   getTaskOutcome(taskId: string): Promise<TaskState>;
   /** Which of these tasks have no running workflow (finished, terminated, or never started). */

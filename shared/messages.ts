@@ -63,10 +63,15 @@ export interface SpeculationRequest {
   depth: number;
   /** The parent's agent, for the cross-agent rule. */
   parentAgent: string;
+  /** A join's other unconfirmed parents and their agents: each is checked as `parentTaskId` is (branches, cross-agent). */
+  otherParents?: Array<{ taskId: string; agent: string }>;
   /** Resident memory of the worker deciding, in MB. */
   workerMemoryMb: number;
 }
-const REQUEST_FIELDS: Record<keyof SpeculationRequest, { allowed: string; ok: (v: unknown) => boolean }> = {
+const REQUEST_FIELDS: Record<
+  Exclude<keyof SpeculationRequest, 'otherParents'>,
+  { allowed: string; ok: (v: unknown) => boolean }
+> = {
   taskId: { allowed: 'a non-empty string', ok: (v) => typeof v === 'string' && v !== '' },
   parentTaskId: { allowed: 'a non-empty string', ok: (v) => typeof v === 'string' && v !== '' },
   agent: { allowed: 'a non-empty string', ok: (v) => typeof v === 'string' && v !== '' },
@@ -83,12 +88,20 @@ const REQUEST_FIELDS: Record<keyof SpeculationRequest, { allowed: string; ok: (v
 export function speculationRequestProblems(req: unknown): string[] {
   if (req === null || typeof req !== 'object' || Array.isArray(req))
     return [`the request = ${JSON.stringify(req)} must be an object`];
-  return Object.entries(REQUEST_FIELDS).flatMap(([field, rule]) => {
+  const problems = Object.entries(REQUEST_FIELDS).flatMap(([field, rule]) => {
     const value = (req as Record<string, unknown>)[field];
     return rule.ok(value)
       ? []
       : [`${field} = ${value === undefined ? 'missing' : JSON.stringify(value)} must be ${rule.allowed}`];
   });
+  const others = (req as Record<string, unknown>).otherParents;
+  const nonEmpty = (v: unknown) => typeof v === 'string' && v !== '';
+  if (
+    others !== undefined &&
+    !(Array.isArray(others) && others.every((o: Record<string, unknown>) => nonEmpty(o?.taskId) && nonEmpty(o?.agent)))
+  )
+    problems.push(`otherParents = ${JSON.stringify(others)} must be a list of {taskId, agent} with non-empty strings`);
+  return problems;
 }
 
 export type SpeculationVerdict = { allowed: true } | { allowed: false; reason: SpeculationRefusal; detail: string };
@@ -104,7 +117,7 @@ export interface ControlStatus {
   /** Admitted tasks not yet final: what `max_pending_operations` limits. */
   open_tasks: number;
   pending_rollbacks: number;
-  active: Array<{ taskId: string; parentTaskId: string; agent: string; depth: number }>;
+  active: Array<{ taskId: string; parentTaskId: string; otherParentTaskIds?: string[]; agent: string; depth: number }>;
   cooldowns: Record<string, string>;
   config: SpeculationConfig;
   config_version: number;
@@ -156,7 +169,7 @@ export const controlStatusQuery = defineQuery<ControlStatus>('status');
 export interface ControlSnapshot {
   /** The configuration as written (file + environment + live changes), before presets: a later mode change still brings its preset. */
   rawConfig: Record<string, unknown>;
-  active?: Array<{ taskId: string; parentTaskId: string; agent: string; depth: number }>;
+  active?: Array<{ taskId: string; parentTaskId: string; otherParentTaskIds?: string[]; agent: string; depth: number }>;
   /** Task id → epoch ms of its admission, for every task admitted and not yet final. */
   open?: Record<string, number>;
   /** Agent → epoch ms until which it may not speculate. */

@@ -99,12 +99,44 @@ export const AGENT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 export const TASK_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
+/**
+ * How a task depends on a parent (one kind per edge; the CLI spells them `ID`, `ID:order`, `ID:confirmed`):
+ *
+ * | kind | consumes the parent's output | may start on it | under `selective`, the parent's failure |
+ * |---|---|---|---|
+ * | data | yes (its proof binds the parent's commitment) | once the parent executed (speculatively) | rolls it back |
+ * | order | no | once the parent executed (speculatively) | lets it go on, once the parent is final |
+ * | confirmed | yes | only once the parent is confirmed (never speculates on it) | rolls it back |
+ */
+export const DEPENDENCY_KINDS = ['data', 'order', 'confirmed'] as const;
+export type DependencyKind = (typeof DEPENDENCY_KINDS)[number];
+
+/** One edge of the task graph, as the dependent names it. */
+export interface TaskDependency {
+  taskId: string;
+  kind: DependencyKind;
+}
+
+/** The kinds whose parent's output the task consumes: what its proof and its on-chain record name. */
+export function consumesOutput(kind: DependencyKind): boolean {
+  return kind !== 'order';
+}
+
+/**
+ * The most parents a task may have, whatever `speculation.limits.max_parents` says: the join circuit's
+ * parent slots (circuits/task-join.circom), each proven filled with a parent's commitment or empty.
+ */
+export const MAX_PARENT_SLOTS = 8;
+
 export interface TaskInput {
   taskId: string;
   type: string;
   payload: unknown;
   agent: string;
+  /** The first parent (absent for a root): what runs started before task graphs knew as the one parent. */
   parentTaskId?: string;
+  /** Every parent with its edge's kind, in the submission's order. Absent in runs started before task graphs: `parentTaskId` is then their one data parent. */
+  parents?: TaskDependency[];
   /** The root of the dependency tree (the task itself for a root): lets an operator list a whole tree. */
   rootTaskId: string;
   submittedAt: string;
@@ -122,6 +154,26 @@ export interface TaskInput {
 }
 
 /** A task's executed result as its dependents receive it. Field elements travel as decimal strings. */
+/** A task's parents: its input's list, or the one data parent of a run started before task graphs. */
+export function dependenciesOf(input: Pick<TaskInput, 'parentTaskId' | 'parents'>): TaskDependency[] {
+  if (input.parents) return input.parents;
+  return input.parentTaskId === undefined ? [] : [{ taskId: input.parentTaskId, kind: 'data' }];
+}
+
+/** An edge as the CLI spells it: `ID` for data, `ID:order`, `ID:confirmed`. */
+export function dependencySpec(d: TaskDependency): string {
+  return d.kind === 'data' ? d.taskId : `${d.taskId}:${d.kind}`;
+}
+
+/** What a task's proof must say of its parents: every consumed commitment, or (states from before task graphs) the one parent's. */
+export function parentCommitmentsOf(
+  state: Pick<TaskState, 'parent_commitment' | 'parent_commitments'>,
+): { parentCommitments: string[] } | { parentCommitment: string } {
+  return state.parent_commitments
+    ? { parentCommitments: state.parent_commitments }
+    : { parentCommitment: state.parent_commitment ?? '0' };
+}
+
 export interface TaskOutput {
   output: string;
   salt: string;
@@ -154,7 +206,10 @@ export interface TaskState {
    */
   agent_public_key: string | null;
   payload: unknown;
+  /** The first parent (null for a root); every parent is in `parents`. */
   parent_task_id: string | null;
+  /** Every parent and its edge's kind. Absent in states of runs started before task graphs: `parent_task_id` is their one data parent. */
+  parents?: Array<{ task_id: string; kind: DependencyKind }>;
   root_task_id: string;
   status: TaskStatus;
   speculation_status: SpeculationStatus;
@@ -164,13 +219,22 @@ export interface TaskState {
   /** The executed output with its salt and commitment (field elements as decimal strings). */
   result: TaskOutput | null;
   result_commitment: string | null;
+  /** The first consumed parent's commitment (null when it consumes none); every one is in `parent_commitments`. */
   parent_commitment: string | null;
+  /** The commitments of the results it consumed (data and confirmed parents, in order): what its proof binds. Absent in older states. */
+  parent_commitments?: string[];
   bond: BondState | null;
   proof: ProofSummary;
   commit_signature: string | null;
   /** The task whose commitment batch carried this task's commitment (itself when it committed its own batch). */
   committed_by: string | null;
   rollback_reason: RollbackReason | null;
+  /**
+   * Every parent failure it heard, once per parent, in order: the first is the one it rolled back for (a
+   * task reached by two failing parents rolls back once); under `selective` an order parent's failure
+   * is here too, though the task went on. Absent in older states.
+   */
+  rollback_causes?: Array<{ task_id: string; reason: RollbackReason }>;
   error: string | null;
   waiting_for: string | null;
   timestamps: Partial<Record<TaskStatus | 'submitted' | 'speculated', string>>;

@@ -12,6 +12,8 @@ import { inRollout } from '../shared/rollout-bucket';
 export interface ActiveSpeculation {
   taskId: string;
   parentTaskId: string;
+  /** A join's other unconfirmed parents: a branch under each of them too. */
+  otherParentTaskIds?: string[];
   agent: string;
   depth: number;
 }
@@ -48,7 +50,10 @@ export function admissionBytes(taskId: string): number {
 
 /** What one active speculation adds to the continue-as-new input (its JSON object, and its id should it be rolled back). */
 export function speculationBytes(a: ActiveSpeculation): number {
-  return 2 * a.taskId.length + a.parentTaskId.length + a.agent.length + 64;
+  const others = a.otherParentTaskIds ?? [];
+  return (
+    2 * a.taskId.length + a.parentTaskId.length + a.agent.length + 64 + others.reduce((n, id) => n + id.length + 3, 0)
+  );
 }
 
 /** The bytes the admissions and active speculations take in the continue-as-new input. */
@@ -87,6 +92,22 @@ export function admissionRefusal(
   return undefined;
 }
 
+/** Is this speculation a branch under that parent (its first, or one of a join's others)? */
+function underParent(a: ActiveSpeculation, parentTaskId: string): boolean {
+  return a.parentTaskId === parentTaskId || Boolean(a.otherParentTaskIds?.includes(parentTaskId));
+}
+
+/** What the control workflow records of an allowed request. */
+export function activeOf(req: SpeculationRequest): ActiveSpeculation {
+  return {
+    taskId: req.taskId,
+    parentTaskId: req.parentTaskId,
+    ...(req.otherParents?.length ? { otherParentTaskIds: req.otherParents.map((p) => p.taskId) } : {}),
+    agent: req.agent,
+    depth: req.depth,
+  };
+}
+
 /** Every limit that spans tasks, checked against one consistent state; `allowed` means the caller records the task as active. */
 export function decideSpeculation(view: SpeculationView, req: SpeculationRequest, nowMs: number): SpeculationVerdict {
   const s = view.config.speculation;
@@ -114,22 +135,26 @@ export function decideSpeculation(view: SpeculationView, req: SpeculationRequest
       `agent ${req.agent} was slashed; cooldown until ${new Date(cooldownUntil).toISOString()}`,
     );
   }
-  if (req.agent !== req.parentAgent && !s.features.enable_cross_agent_speculation) {
+  const parents = [{ taskId: req.parentTaskId, agent: req.parentAgent }, ...(req.otherParents ?? [])];
+  const crossAgent = parents.find((p) => p.agent !== req.agent);
+  if (crossAgent && !s.features.enable_cross_agent_speculation) {
     return refuse(
       'disabled',
-      'cross-agent speculation is disabled (speculation.features.enable_cross_agent_speculation)',
+      `cross-agent speculation is disabled (speculation.features.enable_cross_agent_speculation); parent task ${crossAgent.taskId} is agent ${crossAgent.agent}'s`,
     );
   }
   const branchLimit = s.features.enable_parallel_speculation ? s.max_parallel_branches : 1;
-  let siblings = 0;
-  for (const a of view.active.values()) if (a.parentTaskId === req.parentTaskId) siblings += 1;
-  if (siblings >= branchLimit) {
-    return refuse(
-      'branch_limit',
-      `${siblings} speculative branches already run under ${req.parentTaskId} (limit ${branchLimit})`,
-    );
+  for (const parent of parents) {
+    let siblings = 0;
+    for (const a of view.active.values()) if (underParent(a, parent.taskId)) siblings += 1;
+    if (siblings >= branchLimit) {
+      return refuse(
+        'branch_limit',
+        `${siblings} speculative branches already run under ${parent.taskId} (limit ${branchLimit})`,
+      );
+    }
   }
-  if (view.bytes !== undefined && view.bytes + speculationBytes(req) > STATE_BUDGET_BYTES) {
+  if (view.bytes !== undefined && view.bytes + speculationBytes(activeOf(req)) > STATE_BUDGET_BYTES) {
     return refuse(
       'memory_limit',
       `speculation-control's state is full (${view.bytes} of ${STATE_BUDGET_BYTES} bytes it carries across continue-as-new)`,

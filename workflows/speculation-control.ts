@@ -42,7 +42,7 @@ import {
   taskClosedSignal,
 } from '../shared/messages';
 import { TASK_ID_PATTERN, taskWorkflowId } from '../shared/task-model';
-import { admissionRefusal, cleanupCandidates, decideSpeculation } from './control-decisions';
+import { activeOf, admissionRefusal, cleanupCandidates, decideSpeculation } from './control-decisions';
 import {
   applyConfig,
   type ControlInput,
@@ -165,12 +165,7 @@ function handleAdmissions(state: ControlState): void {
       const verdicts = requests.map((req) => {
         const verdict = decideSpeculation(state, req, Date.now());
         if (verdict.allowed && !state.active.has(req.taskId)) {
-          setActive(state, req.taskId, {
-            taskId: req.taskId,
-            parentTaskId: req.parentTaskId,
-            agent: req.agent,
-            depth: req.depth,
-          });
+          setActive(state, req.taskId, activeOf(req));
         }
         return verdict;
       });

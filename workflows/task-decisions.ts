@@ -9,7 +9,14 @@
  */
 import { ApplicationFailure, TimeoutFailure } from '@temporalio/common';
 import { FAILURE_TYPES } from '../shared/activity-contract';
-import { FINAL_STATUSES, OWN_FAULT_REASONS, type RollbackReason, type TaskStatus } from '../shared/task-model';
+import type { RollbackPolicy } from '../config/schema';
+import {
+  type DependencyKind,
+  FINAL_STATUSES,
+  OWN_FAULT_REASONS,
+  type RollbackReason,
+  type TaskStatus,
+} from '../shared/task-model';
 
 /** What a dependent hears about its parent now: sent when it registers and on every change. */
 export type ParentNews =
@@ -40,6 +47,20 @@ export function unconfirmedAncestors(t: {
   parentPending: number;
 }): number {
   return t.hasParent && !t.parentConfirmed ? 1 + t.parentPending : 0;
+}
+
+/**
+ * What a parent's failure does to its dependent, by the edge's kind and the rollback policy: a consumed
+ * result (data, confirmed) always rolls the dependent back; an order edge rolls it back under `cascade`
+ * and lets it go on under `selective`. `undecided` until the dependent has read its configuration.
+ */
+export function parentFailureEffect(
+  kind: DependencyKind,
+  policy: RollbackPolicy | undefined,
+): 'roll_back' | 'go_on' | 'undecided' {
+  if (kind !== 'order') return 'roll_back';
+  if (!policy) return 'undecided';
+  return policy === 'selective' ? 'go_on' : 'roll_back';
 }
 
 /**

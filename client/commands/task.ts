@@ -1,7 +1,7 @@
-/** `agenc task submit|status|wait|list|rollback`, as the runbook's smoke tests use them. */
-import type { Command } from 'commander';
+/** `agenc task submit|status|wait|list|graph|rollback`, as the runbook's smoke tests use them. */
+import { type Command, Option } from 'commander';
 import { taskTypeNames } from '../../activities/task-types/registry';
-import { type TaskState, TASK_STATUSES } from '../../shared/task-model';
+import { dependencySpec, type TaskState, TASK_STATUSES } from '../../shared/task-model';
 import {
   CliError,
   emit,
@@ -21,19 +21,26 @@ import {
   getTaskState,
   InvalidArgumentError,
   listTasks,
+  parseDependsOn,
   submitTask,
   TaskNotFoundError,
   waitForTask,
 } from '../tasks';
 import type { AdminFactory, ClientFactory } from './context';
 import { adminRequest } from '../admin';
+import { DEFAULT_MAX_NODES, parentsOfState, renderGraphDot, renderGraphText, taskGraph } from '../task-graph';
+
+function describeParents(s: TaskState): string {
+  const parents = parentsOfState(s);
+  return parents.length ? parents.map((p) => `${p.task_id} (${p.kind})`).join(', ') : '-';
+}
 
 function describeState(s: TaskState): string {
   const lines = [
     `task ${s.task_id} (${s.type}, agent ${s.agent}${s.agent_public_key ? `, key ${s.agent_public_key}` : ''})`,
     `  status:             ${s.status}${s.waiting_for ? ` — waiting for ${s.waiting_for}` : ''}`,
     `  speculation_status: ${s.speculation_status}${s.depth ? ` (depth ${s.depth})` : ''}`,
-    `  parent:             ${s.parent_task_id ?? '-'}   root: ${s.root_task_id}`,
+    `  parents:            ${describeParents(s)}   root: ${s.root_task_id}`,
     `  dependents:         ${s.dependents.length ? s.dependents.join(', ') : '-'}`,
     `  result commitment:  ${s.result_commitment ?? '-'}`,
     `  bond:               ${s.bond ? `${s.bond.amount} lamports, ${s.bond.state} (${s.bond.address})` : '-'}`,
@@ -59,10 +66,16 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
   withOutput(
     task
       .command('submit')
-      .description("Submit a task; with --depends-on it may run speculatively on its parent's unconfirmed result")
+      .description("Submit a task; with --depends-on it may run speculatively on its parents' unconfirmed results")
       .requiredOption('-t, --type <type>', `task type (${taskTypeNames().join(', ')})`)
       .requiredOption('-p, --payload <json>', 'payload as JSON, e.g. \'{"value": 42}\' or \'{"fail": true}\'')
-      .option('-d, --depends-on <taskId>', 'the parent task whose result this task consumes')
+      .option(
+        '-d, --depends-on <spec>',
+        'a parent, repeatable (up to speculation.limits.max_parents): ID consumes its output and may start on it ' +
+          'speculatively (data); ID:order runs after it executed, without its output; ID:confirmed consumes its ' +
+          'output but waits until it is confirmed (never speculates on it)',
+        (spec: string, specs: string[] = []) => [...specs, spec],
+      )
       .option(
         '-a, --agent <name>',
         'the agent submitting: the task is signed with its key ($AGENC_KEYS_DIR/agents/<name>.json, default .data/keys), its stake bonds speculation',
@@ -75,7 +88,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       opts: OutputOptions & {
         type: string;
         payload: string;
-        dependsOn?: string;
+        dependsOn?: string[];
         agent: string;
         keyFile?: string;
         taskId?: string;
@@ -90,7 +103,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
         keyFile: opts.keyFile,
       };
       try {
-        checkSubmitRequest(request);
+        parseDependsOn(request.dependsOn, checkSubmitRequest(request).taskId);
         // Before connecting: a submitter without the agent's key is refused even when Temporal is down.
         agentSigningKey(request);
       } catch (err) {
@@ -101,7 +114,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
         opts,
         result,
         () =>
-          `submitted task ${result.task_id}${result.parent_task_id ? ` (depends on ${result.parent_task_id})` : ''}, ` +
+          `submitted task ${result.task_id}${result.parents.length ? ` (depends on ${result.parents.map((p) => dependencySpec({ taskId: p.task_id, kind: p.kind })).join(', ')})` : ''}, ` +
           `signed by agent ${result.agent} (key ${result.agent_public_key}); follow it with: agenc task wait ${result.task_id}`,
       );
     },
@@ -151,25 +164,51 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       .description('List tasks from Temporal visibility')
       .option('-s, --status <status>', `only tasks in this status (${TASK_STATUSES.join(', ')})`)
       .option('--root <taskId>', 'only the tree under this root task')
+      .option('--parent <taskId>', 'only the tasks that depend on this one (any kind: data, order, confirmed)')
       .option('--limit <n>', 'at most this many rows', '100'),
-  ).action(async (opts: OutputOptions & { status?: string; root?: string; limit: string }) => {
+  ).action(async (opts: OutputOptions & { status?: string; root?: string; parent?: string; limit: string }) => {
     const rows = await listTasks(await clientFactory(), {
       status: opts.status,
       root: opts.root,
+      parent: opts.parent,
       limit: parsePositiveNumber('--limit', opts.limit),
     }).catch(rethrowAsUsageError);
     emit(opts, rows, () =>
-      table(rows as unknown as Record<string, unknown>[], [
-        'task_id',
-        'status',
-        'speculation_status',
-        'depth',
-        'parent_task_id',
-        'agent',
-        'started',
-      ]),
+      table(
+        rows.map((r) => ({ ...r, parents: r.parent_task_ids.join(',') || null })),
+        ['task_id', 'status', 'speculation_status', 'depth', 'parents', 'agent', 'started'],
+      ),
     );
   });
+
+  task
+    .command('graph')
+    .description("Show a task's ancestors and descendants with their status, depth, bond and each edge's kind")
+    .argument('<taskId>')
+    .addOption(
+      new Option(
+        '-o, --output <format>',
+        'text: one line per task (* the task itself), then the edges with their kind; json: {task_id, nodes, ' +
+          'edges, truncated, missing}; dot: a Graphviz digraph (data edges solid, order dashed, confirmed bold; ' +
+          'filled by status), e.g. | dot -Tsvg > graph.svg',
+      )
+        .choices(['text', 'json', 'dot'])
+        .default('text'),
+    )
+    .option(
+      '--max-nodes <n>',
+      'read at most this many tasks (the output says when the graph was cut)',
+      String(DEFAULT_MAX_NODES),
+    )
+    .action(async (taskId: string, opts: { output: 'text' | 'json' | 'dot'; maxNodes: string }) => {
+      const maxNodes = Number(opts.maxNodes);
+      if (!Number.isInteger(maxNodes) || maxNodes < 1)
+        throw new CliError(`--max-nodes must be a whole number of tasks >= 1, got ${JSON.stringify(opts.maxNodes)}`);
+      const graph = await taskGraph(await clientFactory(), taskId, { maxNodes }).catch(rethrowAsUsageError);
+      emit({ output: opts.output === 'json' ? 'json' : 'text' }, graph, () =>
+        opts.output === 'dot' ? renderGraphDot(graph) : renderGraphText(graph),
+      );
+    });
 
   withOutput(
     task

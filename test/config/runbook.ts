@@ -80,7 +80,13 @@ export const RUNBOOK_RESOLVED = {
       cooldown_period_ms: 300_000,
     },
     proof: { generator: 'groth16', worker_threads: 8, queue_size: 2000, timeout_ms: 120_000, batch_size: 20 },
-    limits: { max_memory_mb: 8192, max_pending_operations: 50_000, max_state_snapshots: 500, gc_interval_ms: 15_000 },
+    limits: {
+      max_memory_mb: 8192,
+      max_pending_operations: 50_000,
+      max_state_snapshots: 500,
+      gc_interval_ms: 15_000,
+      max_parents: 8,
+    },
     features: {
       enable_parallel_speculation: true,
       enable_cross_agent_speculation: false,

@@ -231,7 +231,8 @@ export class StubActivities {
       executeTask: (input) =>
         run('executeTask', input, async () => {
           const value = BigInt((input.payload as { value?: number }).value ?? 0);
-          const output = value * value + BigInt(input.parentOutput);
+          const parentOutputs = input.parentOutputs ?? [input.parentOutput ?? '0'];
+          const output = parentOutputs.reduce((sum, o) => sum + BigInt(o), value * value);
           const salt = BigInt(input.taskId.length + 7);
           return {
             output: output.toString(),
@@ -294,6 +295,7 @@ export class StubActivities {
       generateProof: (input) =>
         run('generateProof', input, async (): Promise<ProofRecord> => {
           const at = new Date().toISOString();
+          const parents = input.parents?.map((p) => p.commitment) ?? [input.parentCommitment ?? '0'];
           return {
             proof_type: 'groth16',
             proof: {
@@ -307,9 +309,9 @@ export class StubActivities {
               protocol: 'groth16',
               curve: 'bn128',
             },
-            public_signals: [input.taskId, input.agent, 'output-commitment', input.parentCommitment],
+            public_signals: [input.taskId, input.agent, 'output-commitment', ...parents],
             verification_key_hash: 'stub-verification-key',
-            commitments: { output: 'output-commitment', parent: input.parentCommitment },
+            commitments: { output: 'output-commitment', parent: parents[0] ?? '0', parents },
             task_id: input.taskId,
             agent: input.agent,
             timing: { started_at: at, finished_at: at, duration_ms: 1 },

@@ -4,6 +4,7 @@ import { parseConfigOrThrow, type SpeculationConfig } from '../../config/schema'
 import type { SpeculationRequest } from '../../shared/messages';
 import {
   type ActiveSpeculation,
+  activeOf,
   admissionRefusal,
   cleanupCandidates,
   decideSpeculation,
@@ -85,6 +86,30 @@ test('speculation: each refusal reason, in the order an operator would look for 
       0,
     ),
   ).toMatchObject({ allowed: true });
+});
+
+test('a join is checked under each of its unconfirmed parents: the branch limit and the cross-agent rule', () => {
+  const join = request({ otherParents: [{ taskId: 'q', agent: 'a' }] });
+  // Four branches already run under q (the join's other parent): refused, naming q.
+  expect(decideSpeculation(view({ active: active(4, 'q') }), join, 0)).toMatchObject({
+    allowed: false,
+    reason: 'branch_limit',
+    detail: expect.stringContaining('under q'),
+  });
+  // A join counts as a branch under each parent it speculates on.
+  const joins = new Map([['j', activeOf(join)]]);
+  expect(activeOf(join)).toMatchObject({ parentTaskId: 'p', otherParentTaskIds: ['q'] });
+  const limitOne = config({ max_parallel_branches: 1 });
+  expect(
+    decideSpeculation(view({ config: limitOne, active: joins }), request({ taskId: 't2', parentTaskId: 'q' }), 0),
+  ).toMatchObject({ allowed: false, reason: 'branch_limit' });
+  // Another agent's parent, even the second one, is cross-agent speculation.
+  expect(decideSpeculation(view(), request({ otherParents: [{ taskId: 'q', agent: 'b' }] }), 0)).toMatchObject({
+    allowed: false,
+    reason: 'disabled',
+    detail: expect.stringContaining("parent task q is agent b's"),
+  });
+  expect(decideSpeculation(view({ active: active(3, 'q') }), join, 0)).toMatchObject({ allowed: true });
 });
 
 test('clean-up candidates: every active speculation, and stale admissions round-robin so every leak is reached', () => {

@@ -13,6 +13,7 @@ import {
   failureType,
   mayJoinParentBatch,
   newsForDependents,
+  parentFailureEffect,
   passesOnProgress,
   proofActivityLost,
   proofFailureReason,
@@ -43,6 +44,20 @@ test("a task's unconfirmed ancestors are its parent and the parent's own, until 
   expect(unconfirmedAncestors({ hasParent: true, parentConfirmed: false, parentPending: 0 })).toBe(1);
   expect(unconfirmedAncestors({ hasParent: true, parentConfirmed: false, parentPending: 3 })).toBe(4);
   expect(unconfirmedAncestors({ hasParent: true, parentConfirmed: true, parentPending: 3 })).toBe(0);
+});
+
+test("a parent's failure rolls a dependent back through every edge under cascade, only through consumed results under selective", () => {
+  const table = (['data', 'order', 'confirmed'] as const).map((kind) => [
+    kind,
+    parentFailureEffect(kind, 'cascade'),
+    parentFailureEffect(kind, 'selective'),
+    parentFailureEffect(kind, undefined),
+  ]);
+  expect(table).toEqual([
+    ['data', 'roll_back', 'roll_back', 'roll_back'],
+    ['order', 'roll_back', 'go_on', 'undecided'],
+    ['confirmed', 'roll_back', 'roll_back', 'roll_back'],
+  ]);
 });
 
 test('progress is passed on to dependents once the task has a result, and never once it is final', () => {

@@ -9,12 +9,23 @@ import { QUICK, taskActivities } from './activity-options';
 import { endSpeculation, lockBond } from './bond';
 import type { TaskRun } from './task-run';
 
-/** Asks the control workflow whether this task may speculate on its parent's executed result, and bonds stake if so. */
-export async function admitAndBond(run: TaskRun, parentId: string, parentAgent: string): Promise<boolean> {
-  const depth = 1 + run.parent.pendingAncestors;
+/**
+ * Asks the control workflow whether this task may speculate on its unconfirmed parents' executed results
+ * (the first is the request's parent; the others are checked the same way), and bonds stake if so.
+ */
+export async function admitAndBond(run: TaskRun, unconfirmed: string[]): Promise<boolean> {
+  const depth = run.pendingAncestors();
+  const [parentId, ...others] = unconfirmed.map((id) => ({ taskId: id, agent: run.parents.get(id)!.executed!.agent }));
   // Registered before the admission: a rollback that cancels the request still frees the slot.
   run.compensations.register('end speculation (free the control slot)', () => endSpeculation(run));
-  const request = { taskId: run.input.taskId, parentTaskId: parentId, agent: run.input.agent, parentAgent, depth };
+  const request = {
+    taskId: run.input.taskId,
+    parentTaskId: parentId!.taskId,
+    agent: run.input.agent,
+    parentAgent: parentId!.agent,
+    depth,
+    ...(others.length ? { otherParents: others } : {}),
+  };
   const admit = () =>
     taskActivities(QUICK, `admit: may this task speculate at depth ${depth}?`).admitSpeculation(request);
   // A cancelled admission may still be applied by the control workflow after this task freed its slot,
@@ -49,7 +60,7 @@ export function startConfirmationTimer(run: TaskRun): void {
   void (async () => {
     try {
       // Once the parent's commitment has landed its outcome is settled: nothing is left to time out.
-      const settled = () => Boolean(run.parent.confirmed) || (run.pipelinedCommits && Boolean(run.parent.committed));
+      const settled = () => run.parents.allConfirmed() || (run.pipelinedCommits && run.parents.allLanded());
       const ended = () =>
         FINAL_STATUSES.includes(run.state.status) ||
         Boolean(run.rollbackRequest) ||

@@ -7,6 +7,7 @@ import { commitsReadySignal, gatherCommitsSignal } from '../../shared/messages';
 import type { CommitEntry } from '../../shared/proof-records';
 import { commitBatchEntries, mayJoinParentBatch, unsettledDependents } from '../task-decisions';
 import { COMMIT, taskActivities } from './activity-options';
+import { toBeConfirmed } from './parents';
 import { signalTask } from './signal-task';
 import type { TaskRun } from './task-run';
 
@@ -49,10 +50,11 @@ async function commitOnAncestorsLanded(run: TaskRun): Promise<void> {
       run.commitLanded = true;
       await run.tellDependents();
     }
-    const { parentTaskId } = run.input;
-    if (parentTaskId && !run.parent.confirmed) {
-      run.waitFor(`parent task ${parentTaskId} to be confirmed`);
-      await condition(() => Boolean(run.parent.confirmed));
+    const confirmed = (p: { confirmed?: unknown }) => Boolean(p.confirmed);
+    const waiting = run.parents.firstNotReady(confirmed, toBeConfirmed());
+    if (waiting) {
+      run.waitFor(waiting);
+      await condition(() => run.parents.allConfirmed());
     }
     await settleCommitted(run);
   });
@@ -100,7 +102,8 @@ function commitEntry(run: TaskRun): CommitEntry {
     commitment: run.state.result!.commitment,
     parentCommitment: run.state.parent_commitment ?? '0',
     verificationKeyHash: run.proofRecord!.verification_key_hash,
-    parentTaskIds: run.input.parentTaskId ? [run.input.parentTaskId] : [],
+    // Every parent it still depends on: the program refuses the record until each parent's exists and has not failed.
+    parentTaskIds: run.parents.live().map(([id]) => id),
   };
 }
 
@@ -125,16 +128,23 @@ async function gatherBelow(run: TaskRun): Promise<CommitEntry[]> {
 export async function answerGathering(run: TaskRun, parentTaskId: string): Promise<void> {
   const answer = (entries: CommitEntry[]) =>
     signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: run.input.taskId, entries }));
-  if (run.handedUp) return answer(run.handedUp);
-  const ready = mayJoinParentBatch({
-    status: run.state.status,
-    proofState: run.state.proof.state,
-    rollbackRequested: Boolean(run.rollbackRequest),
-    ownFault: Boolean(run.ownFault),
-    batchSize: run.batchSize(),
-  });
+  // A join answers the one parent whose batch took it; another parent's batch must not carry it twice.
+  if (run.handedUp) return answer(run.handedUpTo === parentTaskId ? run.handedUp : []);
+  const othersLanded = run.parents
+    .live()
+    .every(([id, p]) => id === parentTaskId || Boolean(p.confirmed || p.committed));
+  const ready =
+    othersLanded &&
+    mayJoinParentBatch({
+      status: run.state.status,
+      proofState: run.state.proof.state,
+      rollbackRequested: Boolean(run.rollbackRequest),
+      ownFault: Boolean(run.ownFault),
+      batchSize: run.batchSize(),
+    });
   if (!ready) return answer([]);
   run.enter('committing', `parent task ${parentTaskId}'s commitment batch`);
+  run.handedUpTo = parentTaskId;
   run.handedUp = [commitEntry(run), ...(await gatherBelow(run))];
   return answer(run.handedUp);
 }

@@ -1,5 +1,6 @@
 /** What the task's dependents hear from it: its state on registration and on every change, and its progress. */
 import {
+  dependentSettledSignal,
   type ParentExecuted,
   parentCommittedSignal,
   parentConfirmedSignal,
@@ -61,6 +62,8 @@ export async function pushStateTo(run: TaskRun, dependentId: string): Promise<vo
 export class DependentNews {
   private readonly owedState = new Set<string>();
   private owedProgress = false;
+  /** Parents owed word that this task no longer depends on their outcome (it goes on without them). */
+  private readonly owedSettled = new Set<string>();
   private ready = false;
   private sending = false;
 
@@ -83,9 +86,18 @@ export class DependentNews {
     this.wake();
   }
 
+  /** This parent failed and the task goes on without it: the parent need not wait for it before compensating. */
+  oweSettledTo(parentId: string): void {
+    this.owedSettled.add(parentId);
+    this.wake();
+  }
+
   /** Resolves once everything owed has been sent (before the task closes). */
   drained(): Promise<void> {
-    return condition(() => !this.ready && !this.sending && this.owedState.size === 0 && !this.owedProgress);
+    return condition(
+      () =>
+        !this.ready && !this.sending && this.owedState.size === 0 && !this.owedProgress && this.owedSettled.size === 0,
+    );
   }
 
   private wake(): void {
@@ -101,13 +113,22 @@ export class DependentNews {
       this.sending = true;
       const dependents = [...this.owedState];
       const progress = this.owedProgress;
+      const settledTo = [...this.owedSettled];
       this.owedState.clear();
       this.owedProgress = false;
+      this.owedSettled.clear();
       await Promise.all(dependents.map((d) => pushStateTo(this.run, d)));
+      await Promise.all(settledTo.map((p) => tellGoingOnWithout(this.run, p)));
       if (progress) await passOnProgress(this.run);
       this.sending = false;
     }
   }
+}
+
+/** Tells a failed parent this task goes on without it: for its rollback, this dependent is settled. */
+async function tellGoingOnWithout(run: TaskRun, parentId: string): Promise<void> {
+  const { taskId } = run.input;
+  await signalTask(parentId, (h) => h.signal(dependentSettledSignal, { taskId, status: 'going_on_without_it' }));
 }
 
 export async function pushStateToAll(run: TaskRun): Promise<void> {

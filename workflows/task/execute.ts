@@ -49,12 +49,14 @@ export async function execute(run: TaskRun): Promise<void> {
 }
 
 function startExecution(run: TaskRun) {
-  const { input, parentOutput } = run;
-  const on = parentOutput ? `parent ${input.parentTaskId}'s output` : 'no parent';
+  const { input, consumed } = run;
+  const on = consumed.length
+    ? `parent${consumed.length > 1 ? 's' : ''} ${consumed.map((c) => c.taskId).join(', ')}'s output`
+    : 'no parent';
   return taskActivities(EXECUTION, `execute: ${input.type} on ${on}`).executeTask({
     taskId: input.taskId,
     type: input.type,
     payload: input.payload,
-    parentOutput: parentOutput?.output ?? '0',
+    parentOutputs: consumed.map((c) => c.output.output),
   });
 }

@@ -8,7 +8,7 @@ import {
   rootMessage,
 } from '../task-decisions';
 import { proofActivities, verificationActivities } from './activity-options';
-import { awaitParent } from './parent';
+import { toBeConfirmed } from './parents';
 import { OwnFault, type TaskRun } from './task-run';
 
 /** A Groth16 proof of the output, verified; proven before the parent confirms only with optimistic proofs. */
@@ -17,17 +17,20 @@ export async function prove(run: TaskRun): Promise<void> {
   const optimisticProofs = run.config!.speculation.features.enable_optimistic_proofs;
   if (
     !provesBeforeParentConfirmed({
-      hasParent: Boolean(input.parentTaskId),
-      parentConfirmed: Boolean(run.parent.confirmed),
+      hasParent: run.parents.any,
+      parentConfirmed: run.parents.allConfirmed(),
       optimisticProofs,
     })
   ) {
-    run.enter('awaiting_ancestors', `parent task ${input.parentTaskId} to be confirmed before proving`);
-    await awaitParent(run, () => Boolean(run.parent.confirmed));
+    const confirmed = (p: { confirmed?: unknown }) => Boolean(p.confirmed);
+    const words = toBeConfirmed(' before proving');
+    run.enter('awaiting_ancestors', run.parents.firstNotReady(confirmed, words) ?? null);
+    await run.awaitEachParent(confirmed, words);
   }
   run.enter('proving', 'a Groth16 proof from the agenc-proofs queue');
   state.proof = { state: 'generating' };
-  const parent = run.parentOutput;
+  const parents = run.consumed.map((c) => c.output);
+  const parentCommitments = parents.map((p) => p.commitment);
   // The verified agent key (verify-submission); runs without one prove the agent's name, as they did.
   const agentPublicKey = state.agent_public_key ?? undefined;
   try {
@@ -36,9 +39,7 @@ export async function prove(run: TaskRun): Promise<void> {
       agent: input.agent,
       agentPublicKey,
       value: run.proofValue,
-      parentOutput: parent?.output ?? '0',
-      parentSalt: parent?.salt ?? '0',
-      parentCommitment: parent?.commitment ?? '0',
+      parents,
       output: state.result!.output,
       salt: state.result!.salt,
     });
@@ -47,7 +48,7 @@ export async function prove(run: TaskRun): Promise<void> {
       agent: input.agent,
       agentPublicKey,
       outputCommitment: state.result!.commitment,
-      parentCommitment: parent?.commitment ?? '0',
+      parentCommitments,
     };
     const verdict = await verificationActivities(
       run.config!,

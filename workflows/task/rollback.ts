@@ -30,11 +30,11 @@ export async function rollBack(run: TaskRun): Promise<void> {
   if (state.speculation_status === 'pending') state.speculation_status = 'non_speculative';
   run.enter(unconfirmedStatus(Boolean(run.ownFault), Boolean(run.rollbackRequest)));
   upsertSearchAttributes([{ key: SA.rollbackReason, value: reason }]);
-  const why = rollbackExplanation(reason, {
-    parentTaskId: input.parentTaskId,
-    rootTaskId: input.rootTaskId,
-    error: state.error,
-  });
+  const cause = run.rollbackCause ?? input.parentTaskId;
+  const also = (state.rollback_causes ?? []).filter((c) => c.task_id !== cause);
+  const why =
+    rollbackExplanation(reason, { parentTaskId: cause, rootTaskId: input.rootTaskId, error: state.error }) +
+    (also.length ? ` (also heard: ${also.map((c) => `parent task ${c.task_id} ${c.reason}`).join(', ')})` : '');
   const bond = state.bond ? `${state.bond.amount} lamports ${state.bond.state}` : 'none';
   setCurrentDetails(
     `**${state.status}** — ${why}; bond ${bond}; ${state.dependents.length} dependent(s) rolled back first`,

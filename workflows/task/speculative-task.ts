@@ -36,17 +36,22 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     description:
       'The parent has executed (not yet confirmed): its output, salt, commitment and unconfirmed-ancestor count.',
   });
-  setHandler(parentProgressSignal, ({ pendingAncestors }) => run.heardParentProgress(pendingAncestors), {
-    description: "The parent's count of unconfirmed ancestors changed.",
-  });
+  setHandler(
+    parentProgressSignal,
+    ({ parentTaskId, pendingAncestors }) => run.heardParentProgress(parentTaskId, pendingAncestors),
+    {
+      description: "The parent's count of unconfirmed ancestors changed.",
+    },
+  );
   setHandler(parentConfirmedSignal, (confirmed) => run.heardParentConfirmed(confirmed), {
     description: 'The parent is confirmed (proven and committed on-chain).',
   });
-  setHandler(parentCommittedSignal, ({ batch }) => run.heardParentCommitted(batch), {
+  setHandler(parentCommittedSignal, ({ parentTaskId, batch }) => run.heardParentCommitted(parentTaskId, batch), {
     description: "The parent's commitment has landed on-chain (not yet final): this task may send its own.",
   });
-  setHandler(parentRolledBackSignal, ({ reason }) => run.requestRollback(reason), {
-    description: 'The parent failed or rolled back: this task and its subtree roll back.',
+  setHandler(parentRolledBackSignal, ({ parentTaskId, reason }) => run.heardParentFailed(parentTaskId, reason), {
+    description:
+      'A parent failed or rolled back: this task and its subtree roll back (under `selective`, an order edge goes on without it).',
   });
   setHandler(forceRollbackSignal, () => run.requestRollback('forced'), {
     description: 'Operator: roll this task and its whole subtree back through their compensations.',

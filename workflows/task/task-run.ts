@@ -1,7 +1,7 @@
 /**
  * `TaskRun`: one task's run, as the entity the task workflow drives. It holds the public `TaskState`
  * and the run's own bookkeeping; `run()` reads as the task's lifecycle. The steps a phase needs are
- * in files named for them: the parent (parent.ts), the dependents (dependents.ts), the bond (bond.ts),
+ * in files named for them: the parents (parents.ts), the dependents (dependents.ts), the bond (bond.ts),
  * the commitment and its batching (commit.ts), the rollback and its compensations (rollback.ts,
  * compensations.ts). Pure decisions stay in ../task-decisions.ts.
  */
@@ -23,6 +23,7 @@ import type { MetricsSinks } from '../../shared/metrics-sink';
 import type { CommitEntry, ProofRecord } from '../../shared/proof-records';
 import { SA } from '../../shared/search-attributes';
 import {
+  dependenciesOf,
   type RollbackReason,
   type TaskInput,
   type TaskOutput,
@@ -30,14 +31,25 @@ import {
   type TaskStatus,
 } from '../../shared/task-model';
 import { setLogPhase } from '../log-attributes';
-import { endReason, rollbackTakesEffect, rootMessage, unconfirmedAncestors } from '../task-decisions';
+import { endReason, rollbackTakesEffect, rootMessage } from '../task-decisions';
 import { QUICK, taskActivities } from './activity-options';
 import { admitAndBond } from './admission';
 import { answerGathering, commit } from './commit';
 import { Compensations } from './compensations';
 import { ControlMailbox } from './control-mailbox';
 import { DependentNews, passOnProgress, pushStateTo, pushStateToAll } from './dependents';
-import { awaitParent, registerWithParent, tellParentSettled } from './parent';
+import {
+  awaitParents,
+  type KnownParent,
+  parentFailed,
+  Parents,
+  registerWithParents,
+  toBeConfirmed,
+  toLand,
+  toStart,
+  type WaitWords,
+  tellParentsSettled,
+} from './parents';
 import { execute } from './execute';
 import { prove } from './prove';
 import { rollBack } from './rollback';
@@ -52,16 +64,6 @@ export class OwnFault extends Error {
   ) {
     super(message);
   }
-}
-
-/** What this task knows of its parent, pushed by the parent's signals. */
-export interface ParentNews {
-  executed?: ParentExecuted;
-  confirmed?: TaskOutput;
-  /** The parent's commitment has landed on-chain (not yet final): this task may send its own. */
-  committed?: boolean;
-  /** The parent's own unconfirmed ancestors. */
-  pendingAncestors: number;
 }
 
 /**
@@ -85,9 +87,12 @@ export class TaskRun {
   readonly state: TaskState;
   /** The live configuration: read when the task starts, then the one its speculation admission answered with. */
   config?: SpeculationConfig;
-  readonly parent: ParentNews = { pendingAncestors: 0 };
+  /** What this task knows of each parent, pushed by their signals. */
+  readonly parents: Parents;
   /** The first rollback that took effect (later requests are ignored). */
   rollbackRequest?: RollbackReason;
+  /** The parent whose failure that rollback was for, if it was a parent's. */
+  rollbackCause?: string;
   /** The failure that was this task's own fault, once the forward run ended with one. */
   ownFault?: OwnFault;
   /** The proof, once generated (verified, unless the task then fails on it). */
@@ -100,12 +105,14 @@ export class TaskRun {
   commitLanded = false;
   /** What this task answered an ancestor gathering commits: its own entry and its proven descendants'. */
   handedUp?: CommitEntry[];
+  /** The parent whose batch took `handedUp` (a join answers only one of its parents' gatherings). */
+  handedUpTo?: string;
   /** Dependents' answers to this task's gathering, by dependent. */
   readonly gathered = new Map<string, CommitEntry[]>();
   /** The forward run has ended: from then on nothing changes why the task ends (with the end-reason-frozen patch). */
   forwardEnded = false;
-  /** The input the task executes on: the parent's confirmed output, or its executed one when speculating. */
-  parentOutput?: TaskOutput;
+  /** The results the task executes on (its data and confirmed parents'): confirmed, or executed when speculating. */
+  consumed: Array<{ taskId: string; output: TaskOutput }> = [];
   /** The execution's private value, proven to produce the output. */
   proofValue = '0';
 
@@ -154,6 +161,7 @@ export class TaskRun {
       agent_public_key: null,
       payload: input.payload,
       parent_task_id: input.parentTaskId ?? null,
+      parents: dependenciesOf(input).map((d) => ({ task_id: d.taskId, kind: d.kind })),
       root_task_id: input.rootTaskId,
       status: 'pending',
       speculation_status: 'pending',
@@ -162,15 +170,18 @@ export class TaskRun {
       result: null,
       result_commitment: null,
       parent_commitment: null,
+      parent_commitments: [],
       bond: null,
       proof: { state: 'none' },
       commit_signature: null,
       committed_by: null,
       rollback_reason: null,
+      rollback_causes: [],
       error: null,
       waiting_for: null,
       timestamps: { submitted: input.submittedAt },
     };
+    this.parents = new Parents(dependenciesOf(input));
     this.compensations = new Compensations(input.taskId);
     this.control = new ControlMailbox(input.taskId);
   }
@@ -208,15 +219,22 @@ export class TaskRun {
     setCurrentDetails(`**${this.state.status}** — waiting for ${waitingFor}`);
   }
 
-  /** Cancels the forward run, unless the task is past the point where a rollback can take effect. */
-  requestRollback(reason: RollbackReason): void {
+  /** Cancels the forward run, unless the task is past the point where a rollback can take effect; `cause` names the parent whose failure asks it. */
+  requestRollback(reason: RollbackReason, cause?: string): void {
     if (
       !rollbackTakesEffect(this.state.status, Boolean(this.rollbackRequest), this.endReasonFrozen && this.forwardEnded)
     )
       return;
-    log.warn('rollback requested', { taskId: this.input.taskId, reason });
+    log.warn('rollback requested', { taskId: this.input.taskId, reason, ...(cause ? { parent: cause } : {}) });
     this.rollbackRequest = reason;
+    this.rollbackCause = cause;
     this.forward.cancel();
+  }
+
+  /** Every parent failure this task heard, once each, in order: the first is what it rolled back for, the rest it says it also heard. */
+  noteRollbackCause(parentId: string, reason: RollbackReason): void {
+    const causes = (this.state.rollback_causes ??= []);
+    if (!causes.some((c) => c.task_id === parentId)) causes.push({ task_id: parentId, reason });
   }
 
   /** Why the task ends, once its forward run has; undefined while it may still confirm. */
@@ -229,11 +247,7 @@ export class TaskRun {
   }
 
   pendingAncestors(): number {
-    return unconfirmedAncestors({
-      hasParent: Boolean(this.input.parentTaskId),
-      parentConfirmed: Boolean(this.parent.confirmed),
-      parentPending: this.parent.pendingAncestors,
-    });
+    return this.parents.pendingAncestors();
   }
 
   batchSize(): number {
@@ -281,24 +295,44 @@ export class TaskRun {
   }
 
   heardParentExecuted(executed: ParentExecuted): void {
-    this.parent.executed = executed;
-    this.parent.pendingAncestors = executed.pendingAncestors;
+    const parent = this.knownParent(executed.parentTaskId);
+    if (!parent) return;
+    parent.executed = executed;
+    parent.pendingAncestors = executed.pendingAncestors;
   }
 
-  async heardParentProgress(pendingAncestors: number): Promise<void> {
-    this.parent.pendingAncestors = pendingAncestors;
+  async heardParentProgress(parentId: string, pendingAncestors: number): Promise<void> {
+    const parent = this.knownParent(parentId);
+    if (!parent) return;
+    parent.pendingAncestors = pendingAncestors;
     await this.tellProgress();
   }
 
   async heardParentConfirmed(confirmed: ParentConfirmed): Promise<void> {
-    this.parent.confirmed = { output: confirmed.output, salt: confirmed.salt, commitment: confirmed.commitment };
+    const parent = this.knownParent(confirmed.parentTaskId);
+    if (!parent) return;
+    parent.confirmed = { output: confirmed.output, salt: confirmed.salt, commitment: confirmed.commitment };
     if (confirmed.batch?.signatures[this.input.taskId]) this.commitBatch = confirmed.batch;
     await this.tellProgress();
   }
 
-  heardParentCommitted(batch: CommitBatch): void {
-    this.parent.committed = true;
+  heardParentCommitted(parentId: string, batch: CommitBatch): void {
+    const parent = this.knownParent(parentId);
+    if (!parent) return;
+    parent.committed = true;
     if (batch.signatures[this.input.taskId]) this.commitBatch = batch;
+  }
+
+  heardParentFailed(parentId: string, reason: RollbackReason): void {
+    parentFailed(this, parentId, reason);
+  }
+
+  /** A parent's news; one from a task that is not a parent is logged and ignored. */
+  private knownParent(parentId: string): KnownParent | undefined {
+    const parent = this.parents.get(parentId);
+    if (!parent)
+      log.warn('news from a task that is not a parent ignored', { taskId: this.input.taskId, from: parentId });
+    return parent;
   }
 
   heardDependentSettled(taskId: string): void {
@@ -331,7 +365,9 @@ export class TaskRun {
       await this.forward.run(async () => {
         if (this.submissionVerified) await this.verifySubmission();
         this.config = await taskActivities(QUICK, 'read the live speculation configuration').getSpeculationConfig();
-        if (this.input.parentTaskId) await this.startOnParent(this.input.parentTaskId);
+        // A parent that failed before the policy was known (an order edge): decided now.
+        for (const [parentId, reason] of this.parents.undecidedFailures()) parentFailed(this, parentId, reason);
+        if (this.parents.any) await this.startOnParents();
         else this.startedAs('non_speculative');
         await execute(this);
         await prove(this);
@@ -361,6 +397,7 @@ export class TaskRun {
       payload: input.payload,
       agent: input.agent,
       parentTaskId: input.parentTaskId,
+      ...(input.parents ? { parents: input.parents } : {}),
       agentPublicKey: input.agentPublicKey,
       submissionSignature: input.submissionSignature,
     });
@@ -377,23 +414,52 @@ export class TaskRun {
     metricsSink.taskStarted(this.input.type, speculationStatus);
   }
 
-  /** Waits for the parent to execute; speculates on its result if admitted and bonded, else waits for its confirmation. */
-  private async startOnParent(parentId: string): Promise<void> {
-    this.enter('waiting_parent', `parent task ${parentId} to execute`);
-    await registerWithParent(this, parentId);
-    await awaitParent(this, () => Boolean(this.parent.executed || this.parent.confirmed));
-    if (!this.parent.confirmed && this.parent.executed) {
-      const speculating = await admitAndBond(this, parentId, this.parent.executed.agent);
+  /**
+   * Waits until it may start on its parents (each data and order parent executed, each confirmed-kind one
+   * confirmed); speculates on the unconfirmed ones if admitted and bonded, else waits for their confirmation.
+   */
+  private async startOnParents(): Promise<void> {
+    const { parents } = this;
+    const executedOrConfirmed = (p: KnownParent) =>
+      p.kind === 'confirmed' ? Boolean(p.confirmed) : Boolean(p.executed || p.confirmed);
+    this.enter('waiting_parent', parents.firstNotReady(executedOrConfirmed, toStart) ?? null);
+    await registerWithParents(this);
+    await this.awaitEachParent(executedOrConfirmed, toStart);
+    const unconfirmed = parents.unconfirmed();
+    if (unconfirmed.length) {
+      const speculating = await admitAndBond(this, unconfirmed);
       metricsSink.taskStarted(this.input.type, this.state.speculation_status);
       if (!speculating) {
-        this.enter('waiting_parent', `parent task ${parentId} to be confirmed (${this.state.speculation_status})`);
-        await awaitParent(this, () => Boolean(this.parent.confirmed));
+        const confirmed = (p: KnownParent) => Boolean(p.confirmed);
+        const words = toBeConfirmed(` (${this.state.speculation_status})`);
+        this.enter('waiting_parent', parents.firstNotReady(confirmed, words) ?? null);
+        await this.awaitEachParent(confirmed, words);
       }
     } else {
       this.startedAs('non_speculative');
     }
-    this.parentOutput = this.parent.confirmed ?? this.parent.executed;
-    this.state.parent_commitment = this.parentOutput!.commitment;
+    this.consumed = parents.consumed();
+    this.state.parent_commitments = this.consumed.map((c) => c.output.commitment);
+    this.state.parent_commitment = this.consumed[0]?.output.commitment ?? null;
+  }
+
+  /**
+   * Waits until every parent passes `ready`, saying which one it waits for: one wait while the first it
+   * names is not ready, then the next. A single parent gets exactly the one wait a run started before task
+   * graphs made, returned as it is (no await of its own): a replay sees its commands in the same order
+   * only if the wait resolves after as many steps as it did then.
+   */
+  awaitEachParent(ready: (p: KnownParent) => boolean, words: WaitWords): Promise<void> {
+    const firstNotReady = () => this.parents.firstNotReady(ready, words);
+    const waiting = firstNotReady();
+    if (waiting) this.waitFor(waiting);
+    if (this.parents.ids.length <= 1) return awaitParents(this, () => this.parents.live().every(([, p]) => ready(p)));
+    return (async () => {
+      for (let named = waiting; named; named = firstNotReady()) {
+        this.waitFor(named);
+        await awaitParents(this, () => firstNotReady() !== named);
+      }
+    })();
   }
 
   /** Rolls back for a fault that is not the agent's: the bond is released. Never returns (the forward scope is cancelled). */
@@ -403,17 +469,19 @@ export class TaskRun {
     await this.forward.cancelRequested;
   }
 
-  /** A commitment lands after its parent's: wait for that (or, before pipelined commits, for the parent's confirmation). */
+  /** A commitment lands after its parents': wait for theirs (or, before pipelined commits, for their confirmation). */
   private async awaitAncestorsLanded(): Promise<void> {
-    const { parentTaskId } = this.input;
-    if (!parentTaskId || this.parent.confirmed) return;
+    const { parents } = this;
+    if (parents.allConfirmed()) return;
     if (this.pipelinedCommits) {
-      if (this.parent.committed) return;
-      this.enter('awaiting_ancestors', `parent task ${parentTaskId}'s commitment to land on-chain`);
-      await awaitParent(this, () => Boolean(this.parent.confirmed || this.parent.committed));
+      if (parents.allLanded()) return;
+      const landed = (p: KnownParent) => Boolean(p.confirmed || p.committed);
+      this.enter('awaiting_ancestors', parents.firstNotReady(landed, toLand) ?? null);
+      await this.awaitEachParent(landed, toLand);
     } else {
-      this.enter('awaiting_ancestors', `parent task ${parentTaskId} to be confirmed`);
-      await awaitParent(this, () => Boolean(this.parent.confirmed));
+      const confirmed = (p: KnownParent) => Boolean(p.confirmed);
+      this.enter('awaiting_ancestors', parents.firstNotReady(confirmed, toBeConfirmed()) ?? null);
+      await this.awaitEachParent(confirmed, toBeConfirmed());
     }
   }
 
@@ -430,7 +498,7 @@ export class TaskRun {
   /** Final: the parent hears it, the control workflow frees the admission slot (max_pending_operations). */
   private async close(): Promise<void> {
     if (this.newsDeferred) await this.news.drained();
-    await tellParentSettled(this);
+    await tellParentsSettled(this);
     await this.control.tell('taskClosed', (control) =>
       control.signal(taskClosedSignal, { taskId: this.input.taskId, status: this.state.status }),
     );
