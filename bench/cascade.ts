@@ -1,6 +1,6 @@
 /**
  * 4. Cascade rollback: from the root's failure until every descendant has finished its compensations
- * and its bond is released, for chains and wide trees.
+ * and its bond is released, for chains, wide trees and a DAG with joins.
  *
  * The root claims a wrong output (`claimed_output`): it executes, so its descendants speculate on it,
  * and its proof fails. Its proof is held at the activity boundary until the whole tree is speculating
@@ -8,7 +8,8 @@
  * measured). Time = the last descendant's `rolled_back` − the root's `rolling_back`, both recorded by
  * the workflows. Baseline = the same for a root with one descendant, in the same run. A chain speculates
  * at most `max_depth` (20, the schema's ceiling) deep: below that, tasks wait for their parent
- * non-speculatively and roll back with the rest. Trees fill level by level with branching 10.
+ * non-speculatively and roll back with the rest. Trees fill level by level with branching 10. The DAG
+ * has layers of DAG_WIDTH tasks below the root, each task joining two of the layer above.
  * 7 (memory) comes from here too: this process's RSS while the largest tree speculates, against before.
  */
 import { createStakeOperator } from '../activities/chain';
@@ -19,16 +20,40 @@ import { benchConfig, type BenchContext, type BenchSystem, ms, pool, quantile } 
 const AGENT = 'bench';
 const MAX_DEPTH = 20;
 const BRANCHING = 10;
+const DAG_WIDTH = 4;
 const STALL_MS = 120_000;
 
 interface Shape {
-  kind: 'chain' | 'tree';
+  kind: 'chain' | 'tree' | 'dag';
   descendants: number;
 }
 
-/** Parent index (in submission order, 0 = the root) of every descendant. */
-function parents(shape: Shape): number[] {
-  return Array.from({ length: shape.descendants }, (_, i) => (shape.kind === 'chain' ? i : Math.floor(i / BRANCHING)));
+/** The targets of the task-graphs issue, from the failing task's failure to the last descendant's bond settled. */
+const TARGET_MS: Record<string, number> = {
+  'cascade.chain.10': 500,
+  'cascade.dag.20': 1000,
+  'cascade.tree.100': 3000,
+  'cascade.tree.1000': 20_000,
+};
+
+/** Parent indices (in submission order, 0 = the root) of every descendant. */
+function parents(shape: Shape): number[][] {
+  return Array.from({ length: shape.descendants }, (_, i) => {
+    if (shape.kind === 'chain') return [i];
+    if (shape.kind === 'tree') return [Math.floor(i / BRANCHING)];
+    // Layer 0 hangs from the root; a task of a later layer joins two neighbours of the layer above.
+    if (i < DAG_WIDTH) return [0];
+    const above = i - DAG_WIDTH + 1;
+    const layerStart = Math.floor(i / DAG_WIDTH) * DAG_WIDTH - DAG_WIDTH + 1;
+    return [above, layerStart + ((i + 1) % DAG_WIDTH)];
+  });
+}
+
+/** Each descendant's level (the root's children are level 1): tasks of one level are submitted together. */
+function levels(parentsOf: number[][]): number[] {
+  const level = [0];
+  for (const ps of parentsOf) level.push(1 + Math.max(...ps.map((p) => level[p]!)));
+  return level.slice(1);
 }
 
 async function countVisible(sys: BenchSystem, root: string, clause: string): Promise<number> {
@@ -102,11 +127,13 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
         { kind: 'chain', descendants: 1 },
         { kind: 'chain', descendants: 4 },
         { kind: 'tree', descendants: 4 },
+        { kind: 'dag', descendants: 8 },
       ]
     : [
         { kind: 'chain', descendants: 1 },
         { kind: 'chain', descendants: 10 },
         { kind: 'chain', descendants: 100 },
+        { kind: 'dag', descendants: 20 },
         { kind: 'tree', descendants: 10 },
         { kind: 'tree', descendants: 100 },
         { kind: 'tree', descendants: 1000 },
@@ -130,23 +157,21 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
           taskId: root,
         }),
       ];
-      // Level by level: a task is submitted once its parent exists (submission checks the parent).
+      // Level by level: a task is submitted once its parents exist (submission checks them).
       const parentOf = parents(shape);
-      for (let start = 0; start < shape.descendants;) {
-        // Every task whose parent is submitted already (parent index ≤ start) goes in this level.
-        const firstOfNextLevel = Math.min(shape.descendants, (start + 1) * (shape.kind === 'chain' ? 1 : BRANCHING));
-        const level = parentOf.slice(start, firstOfNextLevel).map((p, j) => ({ p, i: start + j }));
-        const got = await pool(level, 16, ({ p, i }) =>
+      const levelOf = levels(parentOf);
+      for (let level = 1; level <= Math.max(0, ...levelOf); level++) {
+        const tasks = parentOf.flatMap((ps, i) => (levelOf[i] === level ? [{ ps, i }] : []));
+        const got = await pool(tasks, 16, ({ ps, i }) =>
           sys.submit({
             type: 'compute',
             payload: { value: 2 + i },
-            dependsOn: ids[p],
+            dependsOn: ps.map((p) => ids[p]!),
             agent: AGENT,
             taskId: `${root}-${i}`,
           }),
         );
         ids.push(...got);
-        start = firstOfNextLevel;
       }
       const submitMs = Date.now() - t0;
       const speculating = shape.kind === 'chain' ? Math.min(shape.descendants, MAX_DEPTH) : shape.descendants;
@@ -180,7 +205,7 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
         (s) => s.status !== 'rolled_back' || (s.bond && s.bond.state !== 'released'),
       ).length;
       const integrity = await createStakeOperator(sys.worker.stakeDeps!).checkIntegrity({ liveBonds: [] });
-      const direct = ids.slice(1).filter((_, i) => parentOf[i] === 0);
+      const direct = ids.slice(1).filter((_, i) => parentOf[i]!.includes(0));
       const rootEvents = await historyEvents(sys, taskWorkflowId(root));
       const childEvents = await Promise.all(
         direct.slice(0, BRANCHING).map((id) => historyEvents(sys, taskWorkflowId(id))),
@@ -197,14 +222,16 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
       ) {
         memory = { rssBefore, rssActive, active: speculating };
       }
-      const target = shape.descendants === 100 ? 3000 : shape.descendants === 1000 ? 20_000 : undefined;
+      const key = `cascade.${shape.kind}.${shape.descendants}`;
+      const target = TARGET_MS[key];
       ctx.record({
-        key: `cascade.${shape.kind}.${shape.descendants}`,
+        key,
         title: `cascade rollback, ${shape.kind} of ${shape.descendants} descendant(s)`,
         inputs: {
           shape: shape.kind,
           descendants: shape.descendants,
-          branching: shape.kind === 'tree' ? BRANCHING : 1,
+          branching: shape.kind === 'tree' ? BRANCHING : shape.kind === 'dag' ? DAG_WIDTH : 1,
+          ...(shape.kind === 'dag' ? { joins: shape.descendants - DAG_WIDTH, levels: Math.max(...levelOf) } : {}),
           max_depth: MAX_DEPTH,
           speculating,
           optimistic_proofs: false,

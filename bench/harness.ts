@@ -39,6 +39,8 @@ export interface BenchRecord {
 
 export interface BenchContext {
   quick: boolean;
+  /** `--work-ms` / `--finality-ms`: the speed-up measured at one parameter set of the caller's instead of its own sets. */
+  params: { workMs?: number; finalityMs?: number };
   address: string;
   bundle: WorkflowBundleOption;
   logger: Logger;

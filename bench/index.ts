@@ -6,9 +6,11 @@
  * measurement and writes to a temp dir (or `--out`), so the committed results only come from full runs.
  *
  *   npm run bench [-- --quick] [--only speedup,proofs,cascade,control,overhead,load,chain] [--out DIR]
+ *                 [--work-ms N --finality-ms N]   (the speed-up at one parameter set instead of both of its own)
  *
  * Modules (bench/<name>.ts), in the issue's priority order:
- *   speedup  chains and a fan-out tree: speculation off / on per level (batch 1) / on batched, against the model
+ *   speedup  chains, a fan-out tree, a diamond and a map-reduce: speculation off / on per level (batch 1) / on
+ *            batched, against the model, at 2 s work / 3 s finality and 1 s / 2 s
  *   proofs   proven tasks/s through agenc-proofs with 1 and 2 proof worker processes, against raw snarkjs
  *   cascade  root failure to the last descendant's released bond, chains and wide trees; history sizes
  *   control  decisions/s the speculation-control singleton sustains, history per decision, continue-as-new
@@ -48,19 +50,33 @@ const MODULES: Record<string, (ctx: BenchContext) => Promise<void>> = {
 };
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
-/** Longer than any module takes on a 2-core machine (the cascade's tree of 1,000 is the longest). */
+/** Longer than any module takes on a 2-core machine (the cascade's tree of 1,000 is the longest); the speed-up runs every shape three ways at two parameter sets. */
 const MODULE_TIMEOUT_MS = 480_000;
+const MODULE_TIMEOUTS_MS: Record<string, number> = { speedup: 1_500_000 };
 
 async function main(): Promise<number> {
   const opts = new Command('bench')
     .option('--quick', 'a small subset of every measurement (about a minute); results go to a temp dir unless --out')
     .option('--only <names>', `comma-separated modules (${Object.keys(MODULES).join(', ')})`)
     .option(
+      '--work-ms <ms>',
+      'speed-up: the agent work per task (with --finality-ms: one parameter set instead of both)',
+    )
+    .option('--finality-ms <ms>', "speed-up: the embedded chain's finality")
+    .option(
       '--out <dir>',
       'where results.json and RESULTS.md go (default: bench/ for a full run, a temp dir for --quick)',
     )
     .parse()
-    .opts<{ quick?: boolean; only?: string; out?: string }>();
+    .opts<{ quick?: boolean; only?: string; out?: string; workMs?: string; finalityMs?: string }>();
+  const msOption = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0)
+      throw new Error(`${flag} must be a whole number of milliseconds >= 0, got "${v}"`);
+    return n;
+  };
+  const params = { workMs: msOption('--work-ms', opts.workMs), finalityMs: msOption('--finality-ms', opts.finalityMs) };
   const quick = Boolean(opts.quick);
   const only = opts.only
     ?.split(',')
@@ -94,7 +110,7 @@ async function main(): Promise<number> {
         `  ${r.key}: ${r.figure.name} ${r.figure.value.toFixed(2)} ${r.figure.unit} vs ${r.baseline.name} ${r.baseline.value.toFixed(2)} ${r.baseline.unit}: ratio ${r.ratio.toFixed(2)}${r.met === undefined ? '' : r.met ? ' (target met)' : ' (target MISSED)'}`,
       );
     };
-    const base = { quick, address: server.address, bundle, logger, dir, say, record };
+    const base = { quick, params, address: server.address, bundle, logger, dir, say, record };
     const ctx: BenchContext = { ...base, system: systemFactory(base) };
     for (const [name, run] of Object.entries(MODULES)) {
       if (only && !only.includes(name)) continue;
@@ -103,11 +119,9 @@ async function main(): Promise<number> {
       // A module that stalls (a wedged worker, a lost update) fails here instead of holding the run forever;
       // what it recorded before stalling stays in the results.
       let timer: NodeJS.Timeout | undefined;
+      const timeoutMs = MODULE_TIMEOUTS_MS[name] ?? MODULE_TIMEOUT_MS;
       const stalled = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`did not finish within ${MODULE_TIMEOUT_MS / 1000} s`)),
-          MODULE_TIMEOUT_MS,
-        );
+        timer = setTimeout(() => reject(new Error(`did not finish within ${timeoutMs / 1000} s`)), timeoutMs);
       });
       try {
         await Promise.race([run(ctx), stalled]);

@@ -350,7 +350,7 @@ export async function submitTask(
       staticDetails: [
         `**Task** \`${taskId}\` of type \`${req.type}\`, agent \`${agent}\` (key \`${agentPublicKey}\`).`,
         parents.length
-          ? `Depends on ${parents.map((p) => `\`${p.taskId}\` (${p.kind})`).join(', ')} (root \`${rootTaskId}\`).`
+          ? `Depends on ${parents.map((p) => `\`${p.taskId}\` (${p.kind})`).join(', ')} (tree root \`${rootTaskId}\`).`
           : 'A root task.',
         `Payload: \`${JSON.stringify(checked.payload)}\``,
       ].join('\n\n'),

@@ -24,7 +24,13 @@ import { PROJECT_ROOT } from '../config/load';
 import { proofRecordQuery } from '../shared/messages';
 import type { IntegrityReport } from '../shared/operator-contract';
 import { PROOF_QUEUE, TASK_QUEUE } from '../shared/task-queues';
-import { FINAL_STATUSES, parentCommitmentsOf, taskIdOfWorkflow, taskWorkflowId, type TaskState } from '../shared/task-model';
+import {
+  FINAL_STATUSES,
+  parentCommitmentsOf,
+  taskIdOfWorkflow,
+  taskWorkflowId,
+  type TaskState,
+} from '../shared/task-model';
 import {
   DATA_DIR,
   freePort,

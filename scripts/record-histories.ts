@@ -129,7 +129,7 @@ async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
   });
   recorded.set('speculation-control', { client: sys.client, workflowId: 'speculation-control' });
   // Agents apart: the slash in the cascade puts its agent in cooldown.
-  for (const agent of ['confirm-agent', 'cascade-agent', 'force-agent']) await sys.fundAgent(agent);
+  for (const agent of ['confirm-agent', 'cascade-agent', 'force-agent', 'join-agent']) await sys.fundAgent(agent);
 
   log('a speculative child confirmed after its parent; a second child refused by the branch limit');
   const parent = await sys.submit({
@@ -182,6 +182,19 @@ async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
   expectState(await sys.wait(failed), { status: 'failed', rollback_reason: 'proof_failed', bond: 'slashed' });
   expectState(await sys.wait(dependent), { status: 'rolled_back', rollback_reason: 'parent_failed', bond: 'released' });
   expectState(await sys.wait(gate), { status: 'confirmed' });
+
+  log('a join: a speculative task on two parents, one of them an order edge, confirmed after both');
+  const joinData = await sys.submit({ type: 'compute', payload: { value: 5 }, agent: 'join-agent', taskId: 'join-a' });
+  const joinOrder = await sys.submit({ type: 'compute', payload: { value: 6 }, agent: 'join-agent', taskId: 'join-b' });
+  const join = await sys.submit({
+    type: 'compute',
+    payload: { value: 7 },
+    dependsOn: [joinData, `${joinOrder}:order`],
+    agent: 'join-agent',
+    taskId: task('confirmed-join'),
+  });
+  await untilSpeculating(sys, [join]);
+  expectState(await sys.wait(join), { status: 'confirmed', speculation_status: 'speculative', bond: 'released' });
 
   log('a forced rollback of a speculative task');
   const forcedParent = await sys.submit({

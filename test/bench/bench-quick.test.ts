@@ -12,11 +12,13 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const QUICK_KEYS = [
   'speedup.chain.n2',
   'speedup.tree.b2l2',
+  'speedup.graph.diamond',
   'proofs.worker1',
   'proofs.worker2',
   'cascade.chain.1',
   'cascade.chain.4',
   'cascade.tree.4',
+  'cascade.dag.8',
   'control.ceiling',
   'overhead.hop',
   'load.burst',

@@ -287,7 +287,11 @@ describe('broken TOML', () => {
           }
         }
       }),
-      { numRuns: 300 },
+      {
+        numRuns: 300,
+        // One edit of each outcome always runs (a random run may miss the rarest, an invalid value).
+        examples: [[RUNBOOK_TOML], [RUNBOOK_TOML.replace('max_depth = 3', 'max_depth = 99')], ['[speculation']],
+      },
     );
     // The generator reaches all three outcomes, so the property above checked each of them.
     expect(outcomes.loaded).toBeGreaterThan(0);

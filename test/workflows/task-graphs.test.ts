@@ -128,6 +128,30 @@ test('agenc task graph shows the diamond around B as text, JSON (nodes and edges
   expect(dot.stdout.trim().endsWith('}')).toBe(true);
 });
 
+test("batching across a join: a join whose other parent has landed goes on-chain in its last parent's batch", async () => {
+  await setLive({ 'speculation.proof.batch_size': 20 });
+  try {
+    const releaseLast = gate.hold('generateProof', 'bat-p2');
+    await compute('bat-p1', 1);
+    await compute('bat-p2', 2);
+    await compute('bat-j', 3, ['bat-p1', 'bat-p2']);
+    // P1 confirms on its own; J, speculating on P2, proves and waits for P2's commitment only.
+    await pollUntil(
+      'bat-p1 confirmed and bat-j proven',
+      async () => [await getTaskState(sys.client, 'bat-p1'), await getTaskState(sys.client, 'bat-j')] as const,
+      ([p1, j]) => p1.status === 'confirmed' && j.status === 'awaiting_ancestors' && j.proof.state === 'verified',
+      { timeoutMs: 60_000 },
+    );
+    releaseLast();
+    const [p2, j] = await Promise.all([sys.wait('bat-p2'), sys.wait('bat-j')]);
+    expect([p2.status, j.status]).toEqual(['confirmed', 'confirmed']);
+    expect(j).toMatchObject({ speculation_status: 'speculative', committed_by: 'bat-p2' });
+    expect(await scheduledActivities(sys.client, 'bat-j')).not.toContain('sendCommitments');
+  } finally {
+    await setLive({ 'speculation.proof.batch_size': 1 });
+  }
+});
+
 test('a confirmed-kind edge never speculates: the dependent starts only once its parent is confirmed', async () => {
   const releaseE = gate.hold('generateProof', 'conf-e');
   await compute('conf-e', 5);
