@@ -140,13 +140,15 @@ async function speedupAt(
   { workMs, finalityMs, suffix }: { workMs: number; finalityMs: number; suffix: string },
   shapes: GraphShape[],
 ): Promise<void> {
-  // The model lets every dependent speculate however deep the chain; the runbook's max_depth (3 in the
-  // template) is a risk limit that makes deep tasks wait for confirmation, so it is raised to the
-  // schema's maximum here and recorded as an input.
+  // The model lets every dependent speculate however deep the chain and however wide the fan-out; the
+  // runbook's max_depth and max_parallel_branches (3 and 2 in the template) are risk limits that make deep
+  // tasks and a parent's third child wait for confirmation, so both are raised to the schema's maximum here
+  // and recorded as inputs.
   const maxDepth = 20;
+  const maxBranches = 16;
   ctx.say(`  work ${workMs} ms, finality ${finalityMs} ms`);
   const sys = await ctx.system(`speedup${suffix.replace(/\./g, '-')}`, {
-    config: benchConfig({ speculation: { max_depth: maxDepth } }),
+    config: benchConfig({ speculation: { max_depth: maxDepth, max_parallel_branches: maxBranches } }),
     worker: { embeddedFinalityMs: finalityMs },
   });
   try {
@@ -179,6 +181,7 @@ async function speedupAt(
           work_ms: workMs,
           embedded_finality_ms: finalityMs,
           max_depth: maxDepth,
+          max_parallel_branches: maxBranches,
           batch_size_after: 20,
           batch_size_before: 1,
         },
