@@ -153,7 +153,6 @@ export interface TaskInput {
   submissionSignature?: string;
 }
 
-/** A task's executed result as its dependents receive it. Field elements travel as decimal strings. */
 /** A task's parents: its input's list, or the one data parent of a run started before task graphs. */
 export function dependenciesOf(input: Pick<TaskInput, 'parentTaskId' | 'parents'>): TaskDependency[] {
   if (input.parents) return input.parents;
@@ -174,6 +173,7 @@ export function parentCommitmentsOf(
     : { parentCommitment: state.parent_commitment ?? '0' };
 }
 
+/** A task's executed result as its dependents receive it. Field elements travel as decimal strings. */
 export interface TaskOutput {
   output: string;
   salt: string;

@@ -7,7 +7,7 @@ import { commitsReadySignal, gatherCommitsSignal } from '../../shared/messages';
 import type { CommitEntry } from '../../shared/proof-records';
 import { commitBatchEntries, mayJoinParentBatch, unsettledDependents } from '../task-decisions';
 import { COMMIT, taskActivities } from './activity-options';
-import { toBeConfirmed } from './parents';
+import { hasLanded, isConfirmed, toBeConfirmed } from './parents';
 import { signalTask } from './signal-task';
 import type { TaskRun } from './task-run';
 
@@ -50,8 +50,7 @@ async function commitOnAncestorsLanded(run: TaskRun): Promise<void> {
       run.commitLanded = true;
       await run.tellDependents();
     }
-    const confirmed = (p: { confirmed?: unknown }) => Boolean(p.confirmed);
-    const waiting = run.parents.firstNotReady(confirmed, toBeConfirmed());
+    const waiting = run.parents.firstNotReady(isConfirmed, toBeConfirmed());
     if (waiting) {
       run.waitFor(waiting);
       await condition(() => run.parents.allConfirmed());
@@ -130,9 +129,7 @@ export async function answerGathering(run: TaskRun, parentTaskId: string): Promi
     signalTask(parentTaskId, (h) => h.signal(commitsReadySignal, { taskId: run.input.taskId, entries }));
   // A join answers the one parent whose batch took it; another parent's batch must not carry it twice.
   if (run.handedUp) return answer(run.handedUpTo === parentTaskId ? run.handedUp : []);
-  const othersLanded = run.parents
-    .live()
-    .every(([id, p]) => id === parentTaskId || Boolean(p.confirmed || p.committed));
+  const othersLanded = run.parents.live().every(([id, p]) => id === parentTaskId || hasLanded(p));
   const ready =
     othersLanded &&
     mayJoinParentBatch({

@@ -67,24 +67,24 @@ export class Parents {
     return [...this.byId].filter(([, p]) => !p.released);
   }
 
-  /** May this task start on its parents (speculatively, if any is unconfirmed)? Every data or order parent executed, every confirmed-kind parent confirmed. */
-  readyToStart(): boolean {
-    return this.live().every(([, p]) => mayStartOn(p));
-  }
-
   /** What this task waits for, in words: the first parent that does not pass `test`, as `describe` says it; undefined when all pass. */
   firstNotReady(test: (p: KnownParent) => boolean, describe: WaitWords): string | undefined {
     const waiting = this.live().find(([, p]) => !test(p));
     return waiting && describe(waiting[0], waiting[1]);
   }
 
+  /** Does every parent whose outcome still matters pass `test`? */
+  all(test: (p: KnownParent) => boolean): boolean {
+    return this.live().every(([, p]) => test(p));
+  }
+
   allConfirmed(): boolean {
-    return this.live().every(([, p]) => Boolean(p.confirmed));
+    return this.all(isConfirmed);
   }
 
   /** Every parent's commitment is on-chain (landed or final): this task's may follow. */
   allLanded(): boolean {
-    return this.live().every(([, p]) => Boolean(p.confirmed || p.committed));
+    return this.all(hasLanded);
   }
 
   /** The parents still unconfirmed, by id: what a speculation bonds against. */
@@ -116,9 +116,13 @@ export class Parents {
   }
 }
 
-function mayStartOn(p: KnownParent): boolean {
-  return p.kind === 'confirmed' ? Boolean(p.confirmed) : Boolean(p.executed || p.confirmed);
-}
+/** The parent is confirmed (executed, proven, its commitment final). */
+export const isConfirmed = (p: KnownParent): boolean => Boolean(p.confirmed);
+/** Its commitment is on-chain, landed or final: a dependent's may follow. */
+export const hasLanded = (p: KnownParent): boolean => Boolean(p.confirmed || p.committed);
+/** A task may start on it: executed (confirmed, for a confirmed-kind edge). */
+export const mayStartOn = (p: KnownParent): boolean =>
+  p.kind === 'confirmed' ? Boolean(p.confirmed) : Boolean(p.executed || p.confirmed);
 
 /** A wait for one parent, in words (what the Web UI and `agenc task status` show). */
 export type WaitWords = (parentId: string, p: KnownParent) => string;

@@ -8,7 +8,7 @@ import {
   rootMessage,
 } from '../task-decisions';
 import { proofActivities, verificationActivities } from './activity-options';
-import { toBeConfirmed } from './parents';
+import { isConfirmed, toBeConfirmed } from './parents';
 import { OwnFault, type TaskRun } from './task-run';
 
 /** A Groth16 proof of the output, verified; proven before the parent confirms only with optimistic proofs. */
@@ -22,10 +22,9 @@ export async function prove(run: TaskRun): Promise<void> {
       optimisticProofs,
     })
   ) {
-    const confirmed = (p: { confirmed?: unknown }) => Boolean(p.confirmed);
     const words = toBeConfirmed(' before proving');
-    run.enter('awaiting_ancestors', run.parents.firstNotReady(confirmed, words) ?? null);
-    await run.awaitEachParent(confirmed, words);
+    run.enter('awaiting_ancestors', run.parents.firstNotReady(isConfirmed, words) ?? null);
+    await run.awaitEachParent(isConfirmed, words);
   }
   run.enter('proving', 'a Groth16 proof from the agenc-proofs queue');
   state.proof = { state: 'generating' };

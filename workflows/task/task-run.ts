@@ -40,7 +40,10 @@ import { ControlMailbox } from './control-mailbox';
 import { DependentNews, passOnProgress, pushStateTo, pushStateToAll } from './dependents';
 import {
   awaitParents,
+  hasLanded,
+  isConfirmed,
   type KnownParent,
+  mayStartOn,
   parentFailed,
   Parents,
   registerWithParents,
@@ -420,20 +423,17 @@ export class TaskRun {
    */
   private async startOnParents(): Promise<void> {
     const { parents } = this;
-    const executedOrConfirmed = (p: KnownParent) =>
-      p.kind === 'confirmed' ? Boolean(p.confirmed) : Boolean(p.executed || p.confirmed);
-    this.enter('waiting_parent', parents.firstNotReady(executedOrConfirmed, toStart) ?? null);
+    this.enter('waiting_parent', parents.firstNotReady(mayStartOn, toStart) ?? null);
     await registerWithParents(this);
-    await this.awaitEachParent(executedOrConfirmed, toStart);
+    await this.awaitEachParent(mayStartOn, toStart);
     const unconfirmed = parents.unconfirmed();
     if (unconfirmed.length) {
       const speculating = await admitAndBond(this, unconfirmed);
       metricsSink.taskStarted(this.input.type, this.state.speculation_status);
       if (!speculating) {
-        const confirmed = (p: KnownParent) => Boolean(p.confirmed);
         const words = toBeConfirmed(` (${this.state.speculation_status})`);
-        this.enter('waiting_parent', parents.firstNotReady(confirmed, words) ?? null);
-        await this.awaitEachParent(confirmed, words);
+        this.enter('waiting_parent', parents.firstNotReady(isConfirmed, words) ?? null);
+        await this.awaitEachParent(isConfirmed, words);
       }
     } else {
       this.startedAs('non_speculative');
@@ -453,7 +453,7 @@ export class TaskRun {
     const firstNotReady = () => this.parents.firstNotReady(ready, words);
     const waiting = firstNotReady();
     if (waiting) this.waitFor(waiting);
-    if (this.parents.ids.length <= 1) return awaitParents(this, () => this.parents.live().every(([, p]) => ready(p)));
+    if (this.parents.ids.length <= 1) return awaitParents(this, () => this.parents.all(ready));
     return (async () => {
       for (let named = waiting; named; named = firstNotReady()) {
         this.waitFor(named);
@@ -475,13 +475,11 @@ export class TaskRun {
     if (parents.allConfirmed()) return;
     if (this.pipelinedCommits) {
       if (parents.allLanded()) return;
-      const landed = (p: KnownParent) => Boolean(p.confirmed || p.committed);
-      this.enter('awaiting_ancestors', parents.firstNotReady(landed, toLand) ?? null);
-      await this.awaitEachParent(landed, toLand);
+      this.enter('awaiting_ancestors', parents.firstNotReady(hasLanded, toLand) ?? null);
+      await this.awaitEachParent(hasLanded, toLand);
     } else {
-      const confirmed = (p: KnownParent) => Boolean(p.confirmed);
-      this.enter('awaiting_ancestors', parents.firstNotReady(confirmed, toBeConfirmed()) ?? null);
-      await this.awaitEachParent(confirmed, toBeConfirmed());
+      this.enter('awaiting_ancestors', parents.firstNotReady(isConfirmed, toBeConfirmed()) ?? null);
+      await this.awaitEachParent(isConfirmed, toBeConfirmed());
     }
   }
 
