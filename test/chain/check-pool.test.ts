@@ -4,15 +4,13 @@
  * workflow on the worker that holds the embedded SVM. The worker runs `agenc-tasks` only, so a
  * speculative task stays active with its bond locked (its root waits for a proof no worker takes).
  */
-import { execFile } from 'node:child_process';
-import * as path from 'node:path';
 import { Keypair } from '@solana/web3.js';
 import { bondAddress, custodyOf } from '../../activities/chain';
 import { BOND } from '../../activities/chain/custody/layout';
 import type { PoolReport } from '../../shared/stake-records';
 import { controlStatus } from '../../temporal/control';
 import { TASK_QUEUE } from '../../shared/task-queues';
-import { PROJECT_ROOT } from '../helpers/paths';
+import { type CliRun, runAgenc } from '../helpers/agenc-cli';
 import { pollUntil } from '../helpers/poll';
 import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -27,23 +25,8 @@ beforeAll(async () => {
 });
 afterAll(() => sys?.close());
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function agenc(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'admin', 'check-pool', ...args],
-      { cwd: PROJECT_ROOT, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-      },
-    );
-  });
+function agenc(args: string[]): Promise<CliRun> {
+  return runAgenc(['--namespace', sys.namespace, 'admin', 'check-pool', ...args]);
 }
 
 const json = async (args: string[] = []) => {

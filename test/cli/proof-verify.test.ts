@@ -3,7 +3,6 @@
  * proof, and the chain's commitment record for the task (read from the embedded chain the worker keeps,
  * found through the authority key in the workers' keys directory) compared with the proof record.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import * as path from 'node:path';
 import { BankrunChain, custodyOf } from '../../activities/chain';
@@ -11,7 +10,8 @@ import { createCommitActivity } from '../../activities/chain/commit-activities';
 import { proofRecordQuery } from '../../shared/messages';
 import type { ProofRecord } from '../../shared/proof-records';
 import { taskWorkflowId } from '../../shared/task-model';
-import { PROJECT_ROOT, testRunDir } from '../helpers/paths';
+import { type CliRun, runAgenc } from '../helpers/agenc-cli';
+import { testRunDir } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -21,29 +21,15 @@ beforeAll(async () => {
 });
 afterAll(() => sys?.close());
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The CLI on this system's namespace, its chain and keys named as an operator's environment would. */
-function agenc(args: string[], env: Record<string, string> = {}): Promise<Run> {
+function agenc(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   const base: NodeJS.ProcessEnv = {
     ...process.env,
     AGENC_CHAIN_FILE: path.join(sys.dir, 'chain', 'svm-accounts.json'),
     AGENC_KEYS_DIR: path.join(sys.dir, 'keys'),
   };
   delete base.SOLANA_RPC_URL;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'proof', 'verify', ...args],
-      { cwd: PROJECT_ROOT, timeout: 60_000, env: { ...base, ...env } },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
-    );
-  });
+  return runAgenc(['--namespace', sys.namespace, 'proof', 'verify', ...args], { env: { ...base, ...env } });
 }
 
 interface VerifyReport {

@@ -4,8 +4,7 @@
  * A → B (data), A → C (order), B → D (data), C → D (confirmed)); then the CLI's flags and its answer for
  * an unknown task against the suite's Temporal.
  */
-import { execFile, spawnSync } from 'node:child_process';
-import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import {
   buildTaskGraph,
   renderGraphDot,
@@ -15,7 +14,7 @@ import {
 } from '../../client/task-graph';
 import { TaskNotFoundError } from '../../client/tasks';
 import type { DependencyKind, TaskState } from '../../shared/task-model';
-import { PROJECT_ROOT } from '../helpers/paths';
+import { runAgenc } from '../helpers/agenc-cli';
 
 function taskState(
   id: string,
@@ -288,17 +287,7 @@ describe('renderGraphDot', () => {
 });
 
 describe('agenc task graph', () => {
-  function agenc(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), ...args],
-        { cwd: PROJECT_ROOT, timeout: 60_000 },
-        (error, stdout, stderr) =>
-          resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
-      );
-    });
-  }
+  const agenc = (...args: string[]) => runAgenc(args);
 
   test('--help explains the three outputs and --max-nodes', async () => {
     const run = await agenc('task', 'graph', '--help');

@@ -9,7 +9,6 @@
  *   nothing bonded, victim's stake and bonds untouched.
  * Victim's own submission runs, speculates and confirms, its proof binding victim's public key.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -23,7 +22,8 @@ import type { ProofRecord } from '../../shared/proof-records';
 import { taskWorkflowId } from '../../shared/task-model';
 import { ActivityGate } from '../helpers/activity-gate';
 import { signedTaskInput, startTaskWorkflow } from '../helpers/agent-keys';
-import { PROJECT_ROOT, testRunDir } from '../helpers/paths';
+import { runAgenc } from '../helpers/agenc-cli';
+import { testRunDir } from '../helpers/paths';
 import { pollUntil } from '../helpers/poll';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -105,14 +105,8 @@ test("submitTask refuses mallory's key file for agent victim, and a submitter wi
 
 test("`agenc task submit --agent victim --key-file <mallory>` exits 2 naming the field; with victim's key it prints the public key", async () => {
   const cli = (args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, 'task', 'submit', ...args],
-        { cwd: PROJECT_ROOT, timeout: 60_000, env: { ...process.env, AGENC_KEYS_DIR: sys.keysDir } },
-        (error, stdout, stderr) =>
-          resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
-      );
+    runAgenc(['--namespace', sys.namespace, 'task', 'submit', ...args], {
+      env: { ...process.env, AGENC_KEYS_DIR: sys.keysDir },
     });
   const common = ['--type', 'compute', '--payload', JSON.stringify(wrongClaim), '--agent', 'victim', '-o', 'json'];
   const refused = await cli([...common, '--task-id', 'ak-cli', '--key-file', keys().agentKeyPath('mallory')]);

@@ -4,8 +4,6 @@
  * parents, a join under the `selective` policy, and the submissions a graph refuses. A parent's proof is
  * held back (ActivityGate) so its dependents are speculating when the test lets it go.
  */
-import { execFile } from 'node:child_process';
-import * as path from 'node:path';
 import { commitAddress } from '../../activities/chain/addresses';
 import { readRecord } from '../../activities/chain/custody/accounts';
 import { custodyOf } from '../../activities/chain/custody/deployment';
@@ -16,7 +14,7 @@ import { controlHandle } from '../../temporal/control';
 import { ActivityGate } from '../helpers/activity-gate';
 import { untilSpeculating } from '../helpers/failing-root';
 import { scheduledActivities } from '../helpers/history';
-import { PROJECT_ROOT } from '../helpers/paths';
+import { runAgenc } from '../helpers/agenc-cli';
 import { pollUntil } from '../helpers/poll';
 import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/system';
 
@@ -89,17 +87,7 @@ test('a diamond: D waits for both B and C, speculates at depth 2, and its proof 
 });
 
 /** The CLI on this system's namespace. */
-function agenc(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(PROJECT_ROOT, 'bin', 'agenc.js'), '--namespace', sys.namespace, ...args],
-      { cwd: PROJECT_ROOT, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+const agenc = (...args: string[]) => runAgenc(['--namespace', sys.namespace, ...args]);
 
 test('agenc task graph shows the diamond around B as text, JSON (nodes and edges) and Graphviz DOT', async () => {
   const json = await agenc('task', 'graph', 'dia-b', '--output', 'json');
