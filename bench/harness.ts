@@ -164,24 +164,7 @@ export function systemFactory(base: Omit<BenchContext, 'system'>): BenchContext[
   };
 }
 
-/** Runs `fn` over `items` with at most `limit` at once (a bounded burst on loopback). */
-export async function pool<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, i: number) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!, i);
-      }
-    }),
-  );
-  return out;
-}
+export { pool } from '../shared/pool';
 
 export const ms = (iso: string | undefined): number => (iso ? Date.parse(iso) : NaN);
 

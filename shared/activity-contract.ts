@@ -6,6 +6,7 @@ import type { SpeculationConfig, StakeConfig } from '../config/schema';
 import type { SpeculationDecision, SpeculationRequest } from './messages';
 import type { TaskInput, TaskOutput, TaskState } from './task-model';
 import type { LockBondResult, SettleBondResult } from './stake-records';
+import type { CascadeRollbackInput, CascadeRollbackResult } from './cascade-records';
 import type { CommitEntry, GenerateProofInput, ProofRecord, VerifyProofInput, VerifyResult } from './proof-records';
 
 /** What `verifySubmission` checks: the signed fields of a task's input, its public key and signature. */
@@ -58,6 +59,13 @@ export interface TaskActivities {
     slashPercentage: number;
     reason: string;
   }): Promise<SettleBondResult>;
+  /** Releases these bonds in the order given, batched into as few transactions as fit; once final. */
+  releaseBonds(input: { bonds: Array<{ taskId: string; agent: string }>; reason: string }): Promise<SettleBondResult[]>;
+  /**
+   * The fast cascade of a failed task (activities/cascade-activities.ts): its descendants join at once,
+   * their bonds are released deepest first in batches, and each hears its verdict.
+   */
+  cascadeRollback(input: CascadeRollbackInput): Promise<CascadeRollbackResult>;
   /**
    * Puts proven results on-chain in the order given (ancestors first), each after the one before has
    * landed, and returns once the last has landed (not yet final). Idempotent per task: a result already

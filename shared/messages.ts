@@ -50,6 +50,36 @@ export const parentRolledBackSignal =
 export const dependentSettledSignal = defineSignal<[{ taskId: string; status: string }]>('dependentSettled');
 export const forceRollbackSignal = defineSignal<[{ reason?: string }]>('forceRollback');
 export const taskStateQuery = defineQuery<TaskState>('taskState');
+
+/**
+ * A cascade's origin (the task whose failure starts it) asks a descendant to roll back in its cascade
+ * (workflows/task/cascade.ts): `cause` is the parent it rolls back for, `reason` what it heard of it.
+ */
+export interface CascadeJoin {
+  origin: string;
+  cause: string;
+  reason: RollbackReason;
+}
+/**
+ * Joined: it rolls back and leaves its bond to the origin's batch (`bondLocked`: it holds one), its
+ * dependents as they are now. Not joined: it is final, committing, or already rolling back otherwise.
+ */
+export type CascadeAnswer =
+  | { joined: true; agent: string; bondLocked: boolean; dependents: string[] }
+  | { joined: false; final: boolean; status: string; why: string };
+export const joinCascadeUpdate = defineUpdate<CascadeAnswer, [CascadeJoin]>('joinCascade');
+/**
+ * The origin's word to a task that joined: its bond was released in the origin's batch (`settled`,
+ * with the transaction), and which of its dependents need not be waited for; or, not settled, that it
+ * settles its bond itself after its dependents, as a rollback without a cascade does.
+ */
+export interface CascadeVerdict {
+  origin: string;
+  settled: boolean;
+  bond?: { signature: string | null; settledAt: string };
+  settledDependents: string[];
+}
+export const cascadeSettledSignal = defineSignal<[CascadeVerdict]>('cascadeSettled');
 export const proofRecordQuery = defineQuery<ProofRecord | null>('proofRecord');
 
 // ── speculationControl ─────────────────────────────────────────────────────────────────────────────

@@ -186,6 +186,10 @@ export interface BondState {
   state: 'locked' | 'released' | 'slashed';
   slashed?: number;
   returned?: number;
+  /** When its release or slash was final. */
+  settled_at?: string;
+  /** The cascade origin whose batch released it, when it was not this task's own settlement. */
+  settled_by?: string;
 }
 
 export interface ProofSummary {

@@ -30,6 +30,7 @@ import {
 } from '../activities/proof';
 import { createSubmissionActivities } from '../activities/submission-activities';
 import { createTaskActivities } from '../activities/task-activities';
+import { createCascadeActivities } from '../activities/cascade-activities';
 import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, SELECTABLE_QUEUES, TASK_QUEUE } from '../shared/task-queues';
 import { activityLogAttributes } from './activity-log-attributes';
 import { createMetrics, metricsSinks, type SpeculationMetrics } from './metrics';
@@ -114,6 +115,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   if (queues.includes(TASK_QUEUE)) {
     stakeDeps = await openStakeDeps(opts.stake ?? {});
     logger.info({ chain: stakeDeps.chain.kind }, 'chain opened');
+    const stakeActivities = createStakeActivities(stakeDeps);
     workers.push(
       await Worker.create({
         connection,
@@ -123,7 +125,8 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
         activities: {
           ...createTaskActivities({ client, rawConfig }),
           ...createSubmissionActivities(stakeDeps),
-          ...createStakeActivities(stakeDeps),
+          ...stakeActivities,
+          ...createCascadeActivities({ client, releaseBonds: stakeActivities.releaseBonds }),
           ...createCommitActivity(stakeDeps, { finalityMs: opts.embeddedFinalityMs }),
           ...createOperatorActivities({ client, stake: stakeDeps, rawConfig }),
           ...(await import('../activities/rollout-metrics')).createRolloutActivities({ client, rawConfig, metrics }),

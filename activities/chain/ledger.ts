@@ -23,7 +23,13 @@ export function parseMemos(records: MemoRecord[], authority: string): LedgerEntr
       continue;
     }
     if (typeof parsed !== 'object' || parsed === null || (parsed as { app?: unknown }).app !== MEMO_APP) continue;
-    out.push({ signature: r.signature, memo: parsed as StakeMemo });
+    const memo = parsed as StakeMemo;
+    if (memo.action === 'release_batch') {
+      for (const b of memo.bonds)
+        out.push({ signature: r.signature, memo: { action: 'release', ...b, reason: memo.reason } });
+    } else {
+      out.push({ signature: r.signature, memo });
+    }
   }
   return out;
 }
@@ -99,11 +105,15 @@ export interface BondHistory {
   settlement: (LedgerEntry & { memo: Extract<StakeMemo, { action: 'release' | 'slash' }> }) | null;
 }
 
-/** The lock and the settlement (release or slash) recorded on one bond account. */
-export function bondHistory(entries: LedgerEntry[]): BondHistory {
+/**
+ * The lock and the settlement (release or slash) of task `taskId`'s bond, from its account's history: a
+ * batch's transaction touched every bond it settled, so its entries for other tasks are left out.
+ */
+export function bondHistory(entries: LedgerEntry[], taskId: string): BondHistory {
   const result: BondHistory = { lock: null, settlement: null };
   for (const e of entries) {
     const m = e.memo;
+    if ('task' in m && m.task !== taskId) continue;
     if (m.action === 'lock') result.lock = { signature: e.signature, memo: m };
     else if (m.action === 'release' || m.action === 'slash') result.settlement = { signature: e.signature, memo: m };
   }

@@ -25,6 +25,7 @@ import {
   TransactionInstruction,
 } from '@solana/web3.js';
 import type { AccountSnapshot, ChainPort } from './port';
+import { PACKET_DATA_SIZE, serializedSize } from './transactions';
 
 export const BPF_LOADER_UPGRADEABLE_ID = new PublicKey('BPFLoaderUpgradeab1e11111111111111111111111');
 
@@ -33,8 +34,7 @@ export const BUFFER_METADATA_SIZE = 37; // tag u32 + Option<Pubkey>
 export const PROGRAM_ACCOUNT_SIZE = 36; // tag u32 + Pubkey
 export const PROGRAMDATA_METADATA_SIZE = 45; // tag u32 + slot u64 + Option<Pubkey>
 
-/** The most a transaction may weigh (the packet size less headers). */
-export const PACKET_DATA_SIZE = 1232;
+export { PACKET_DATA_SIZE };
 
 /** UpgradeableLoaderInstruction tags. */
 const INITIALIZE_BUFFER = 0;
@@ -133,10 +133,7 @@ export function deployWithMaxDataLenInstruction(a: {
  * of the transaction with an empty chunk, measured, less one byte for the longer length prefix.
  */
 export function writeChunkSize(payer: PublicKey, buffer: PublicKey): number {
-  const tx = new Transaction({ feePayer: payer, recentBlockhash: PublicKey.default.toBase58() }).add(
-    writeInstruction(buffer, payer, 0, Buffer.alloc(0)),
-  );
-  const empty = 1 + 64 + tx.serializeMessage().length;
+  const empty = serializedSize(new Transaction().add(writeInstruction(buffer, payer, 0, Buffer.alloc(0))), payer);
   return PACKET_DATA_SIZE - empty - 2; // the data length's compact-u16 grows from 1 to up to 3 bytes
 }
 

@@ -19,7 +19,7 @@
  * chain the attempt succeeds; if not, the error is rethrown and Temporal retries. Lamports never move twice.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { PublicKey, Transaction } from '@solana/web3.js';
+import { PublicKey, Transaction, type TransactionInstruction } from '@solana/web3.js';
 import { FAILURE_TYPES } from '../../shared/activity-contract';
 import type { LockBondResult, SettleBondResult } from '../../shared/stake-records';
 import { validateTaskId } from './addresses';
@@ -27,7 +27,7 @@ import { bondAmount, type BondStakeRule } from './bond-amount';
 import { chainFailure } from './errors';
 import { validateAgentName } from './keys';
 import { bondHistory, parseMemos, type BondHistory } from './ledger';
-import { memoInstruction } from './transactions';
+import { memoInstruction, PACKET_DATA_SIZE, serializedSize } from './transactions';
 import { ensureAuthorityFunded, ensureTreasuryFunded, type StakeDeps } from './context';
 import { custodyOf, ensureConfig, percentageToBps, slashReasonFor } from './custody/deployment';
 import { readBond, readVault } from './custody/accounts';
@@ -59,18 +59,26 @@ export interface SlashBondInput {
   reason: string;
 }
 
+export interface ReleaseBondsInput {
+  /** The bonds to release, in the order they must settle (a cascade's: each task's dependents before it). */
+  bonds: Array<{ taskId: string; agent: string }>;
+  /** Why, as every release's memo says it. */
+  reason: string;
+}
+
 export interface StakeActivities {
   lockBond(input: LockBondInput): Promise<LockBondResult>;
   releaseBond(input: ReleaseBondInput): Promise<SettleBondResult>;
   slashBond(input: SlashBondInput): Promise<SettleBondResult>;
+  releaseBonds(input: ReleaseBondsInput): Promise<SettleBondResult[]>;
 }
 
 export function createStakeActivities(deps: StakeDeps): StakeActivities {
   const { chain, keys } = deps;
 
-  async function readBondHistory(address: PublicKey): Promise<BondHistory> {
+  async function readBondHistory(address: PublicKey, taskId: string): Promise<BondHistory> {
     const authority = keys.authority().publicKey.toBase58();
-    return bondHistory(parseMemos(await chain.getMemoHistory(address), authority));
+    return bondHistory(parseMemos(await chain.getMemoHistory(address), authority), taskId);
   }
 
   function settledResult(
@@ -177,10 +185,10 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
             { lockedAmount: Number(b.amount), lockedVault: b.vault.toBase58() },
           );
         }
-        const { lock } = await readBondHistory(bond);
+        const { lock } = await readBondHistory(bond, taskId);
         return { kind: 'locked', result: { ...base, amount, signature: lock?.signature ?? null, alreadyLocked: true } };
       }
-      const { settlement } = await readBondHistory(bond);
+      const { settlement } = await readBondHistory(bond, taskId);
       if (settlement) {
         // A workflow reset or a reused task id: the bond this task attempt had is settled, and the program closed it.
         return unusable(
@@ -214,18 +222,11 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     const live = (await readBond(chain, custody, bond))?.state;
     if (!live) {
       // Settled before (an attempt that died after its send, perhaps before finality): wait for it too.
-      const settled = settledResult(base, await readBondHistory(bond));
+      const settled = settledResult(base, await readBondHistory(bond, taskId));
       if (settled.signature) await chain.awaitFinality([settled.signature]);
       return settled;
     }
-    if (!live.vault.equals(vault)) {
-      const owner = (await readBondHistory(bond)).lock?.memo.agent;
-      throw chainFailure(
-        'BondAgentMismatch',
-        `the bond for task ${taskId} was locked by agent ${owner ? `"${owner}"` : 'unknown'} from vault ${live.vault.toBase58()}, ` +
-          `not by agent "${agent}" (vault ${vault.toBase58()}); nothing was moved`,
-      );
-    }
+    if (!live.vault.equals(vault)) throw await agentMismatch(taskId, agent, bond, live.vault, vault);
     const amount = Number(live.amount);
     await ensureAuthorityFunded(deps);
     let slashed = 0;
@@ -273,13 +274,109 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     } catch (err) {
       const stillLive = await readBond(chain, custody, bond).catch(() => ({ state: live }));
       if (stillLive?.state) throw err;
-      return settledResult(base, await readBondHistory(bond));
+      return settledResult(base, await readBondHistory(bond, taskId));
     }
+  }
+
+  /**
+   * Releases many bonds in the order given, packing as many releases into each transaction as fit it
+   * (one `release_batch` Memo each), the transactions sent one after the other, and waits once for the
+   * finality of them all. Idempotent like releaseBond: a bond no longer live is reported from its
+   * settlement memo and left out, so a retry after a crash moves nothing twice. Results in input order.
+   */
+  async function releaseBonds(input: ReleaseBondsInput): Promise<SettleBondResult[]> {
+    const authority = keys.authority();
+    const custody = await custodyOf(deps);
+    const results: SettleBondResult[] = [];
+    const live: Array<{ index: number; release: TransactionInstruction; amount: number; bond: PublicKey }> = [];
+    const earlier: string[] = [];
+    for (const [index, b] of input.bonds.entries()) {
+      const taskId = validateTaskId(b.taskId);
+      const agent = validateAgentName(b.agent);
+      const agentKey = keys.agentPublicKey(agent);
+      const vault = await custody.vault(agentKey);
+      const bond = await custody.bond(taskId);
+      const base = { taskId, agent, bondAddress: bond.toBase58() };
+      const state = (await readBond(chain, custody, bond))?.state;
+      if (!state) {
+        results[index] = settledResult(base, await readBondHistory(bond, taskId));
+        if (results[index].signature) earlier.push(results[index].signature);
+        continue;
+      }
+      if (!state.vault.equals(vault)) throw await agentMismatch(taskId, agent, bond, state.vault, vault);
+      const amount = Number(state.amount);
+      results[index] = {
+        ...base,
+        outcome: 'released',
+        slashed: 0,
+        returned: amount,
+        signature: null,
+        alreadySettled: false,
+      };
+      live.push({ index, release: await custody.release({ agent: agentKey, taskId }), amount, bond });
+    }
+    if (live.length) await ensureAuthorityFunded(deps);
+    const batchTx = (bonds: typeof live) =>
+      new Transaction().add(
+        ...bonds.map((b) => b.release),
+        memoInstruction(authority.publicKey, {
+          action: 'release_batch',
+          reason: input.reason,
+          bonds: bonds.map((b) => ({
+            task: results[b.index]!.taskId,
+            agent: results[b.index]!.agent,
+            amount: b.amount,
+          })),
+        }),
+      );
+    const sent: string[] = [];
+    for (let start = 0; start < live.length;) {
+      let batch = live.slice(start, start + 1);
+      let tx = batchTx(batch);
+      while (start + batch.length < live.length) {
+        const more = live.slice(start, start + batch.length + 1);
+        const bigger = batchTx(more);
+        if (serializedSize(bigger, authority.publicKey) > PACKET_DATA_SIZE) break;
+        [batch, tx] = [more, bigger];
+      }
+      let signature: string | null;
+      try {
+        ({ signature } = await chain.send(tx, [authority]));
+      } catch (err) {
+        // Landed before the send failed? Only if no bond of the batch is live any more (a transaction is atomic).
+        const still = await Promise.all(batch.map((b) => readBond(chain, custody, b.bond).catch(() => ({ state: 1 }))));
+        if (still.some((s) => s?.state)) throw err;
+        const first = batch[0]!;
+        signature = (await readBondHistory(first.bond, results[first.index]!.taskId)).settlement?.signature ?? null;
+      }
+      for (const b of batch) results[b.index] = { ...results[b.index]!, signature };
+      if (signature) sent.push(signature);
+      start += batch.length;
+    }
+    // A settlement counts once final (finality.ts), as releaseBond's does.
+    if (sent.length || earlier.length) await chain.awaitFinality([...earlier, ...sent]);
+    return results;
+  }
+
+  async function agentMismatch(
+    taskId: string,
+    agent: string,
+    bond: PublicKey,
+    lockedVault: PublicKey,
+    vault: PublicKey,
+  ) {
+    const owner = (await readBondHistory(bond, taskId)).lock?.memo.agent;
+    return chainFailure(
+      'BondAgentMismatch',
+      `the bond for task ${taskId} was locked by agent ${owner ? `"${owner}"` : 'unknown'} from vault ${lockedVault.toBase58()}, ` +
+        `not by agent "${agent}" (vault ${vault.toBase58()}); nothing was moved`,
+    );
   }
 
   return {
     lockBond,
     releaseBond: (input) => settle(input, null),
     slashBond: (input) => settle(input, input.slashPercentage),
+    releaseBonds,
   };
 }

@@ -8,6 +8,15 @@
 import { PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
 import { MEMO_PROGRAM_ID } from './port';
 
+/** The most bytes a serialized transaction may have (Solana's packet data size). */
+export const PACKET_DATA_SIZE = 1232;
+
+/** The size `tx` serializes to with `signatures` signatures, `feePayer` paying (the blockhash's value does not change it). */
+export function serializedSize(tx: Transaction, feePayer: PublicKey, signatures = 1): number {
+  const measured = new Transaction({ feePayer, recentBlockhash: PublicKey.default.toBase58() }).add(...tx.instructions);
+  return 1 + 64 * signatures + measured.serializeMessage().length;
+}
+
 /** Marks memos written by this module. */
 export const MEMO_APP = 'agenc';
 
@@ -16,6 +25,11 @@ export type StakeMemo =
   | { action: 'withdraw'; agent: string; amount: number; request?: string }
   | { action: 'lock'; task: string; agent: string; depth: number; amount: number }
   | { action: 'release'; task: string; agent: string; amount: number; reason: string }
+  /**
+   * Several releases in one transaction (a cascade's batch, settled in that order): ledger.ts reads it as
+   * one `release` per bond, each with the batch's reason. One Memo per transaction is what a ledger reads.
+   */
+  | { action: 'release_batch'; reason: string; bonds: Array<{ task: string; agent: string; amount: number }> }
   | {
       action: 'slash';
       task: string;

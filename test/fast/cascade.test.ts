@@ -48,15 +48,29 @@ test('a parent whose proof does not verify fails (slashed); its speculative subt
     ['rolled_back', 'parent_rolled_back', 'speculative', 'released'],
   ]);
   // Deepest first: each settled only after the one below it.
-  expect(rig.stubs.firstSeq('releaseBond', c2)).toBeLessThan(rig.stubs.firstSeq('releaseBond', c1));
-  expect(rig.stubs.firstSeq('releaseBond', c1)).toBeLessThan(rig.stubs.firstSeq('slashBond', root));
+  expect(rig.stubs.settledBefore(c2, c1)).toBe(true);
+  expect(rig.stubs.settledBefore(c1, root)).toBe(true);
+  // At once: the root's cascade released both in one batch; neither waited for the other.
+  expect(rig.stubs.called('cascadeRollback', root)).toHaveLength(1);
+  expect(rig.stubs.called('releaseBonds').map((c) => c.input)).toContainEqual({
+    bonds: [
+      { taskId: c2, agent },
+      { taskId: c1, agent },
+    ],
+    reason: `cascade from task ${root}`,
+  });
+  expect(finals.slice(1).map((s) => s.bond?.settled_by)).toEqual([root, root]);
   expect([...rig.stubs.called('slashBond', c1), ...rig.stubs.called('slashBond', c2)]).toEqual([]);
   for (const s of finals) expect(s.timestamps.rolling_back).toBeDefined();
-  expect(rig.metrics.filter((m) => m.name === 'rolledBack').map((m) => m.args)).toEqual([
-    ['parent_rolled_back', true],
-    ['parent_failed', true],
-    ['proof_failed', true],
-  ]);
+  // The members close in any order once the batch settled them; the root last, after its own slash.
+  const rolledBack = rig.metrics.filter((m) => m.name === 'rolledBack').map((m) => m.args);
+  expect(rolledBack.slice(0, 2)).toEqual(
+    expect.arrayContaining([
+      ['parent_rolled_back', true],
+      ['parent_failed', true],
+    ]),
+  );
+  expect(rolledBack[2]).toEqual(['proof_failed', true]);
 
   gateProof.release();
   const [g] = await rig.final([gate]);

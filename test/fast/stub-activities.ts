@@ -21,6 +21,7 @@ import { taskWorkflowId } from '../../shared/task-model';
 import { admitSpeculation, controlStatus } from '../../temporal/control';
 import { KeyStore } from '../../activities/chain/keys';
 import { judgeSubmission, registeredKey } from '../../activities/submission-activities';
+import { createCascadeActivities } from '../../activities/cascade-activities';
 
 export type ActivityName = keyof TaskActivities | keyof ProofActivities;
 
@@ -67,6 +68,8 @@ function taskIdOf(activity: ActivityName, input: unknown): string | undefined {
   if (activity === 'sendCommitments' || activity === 'commitResults')
     return (i.entries as Array<{ taskId: string }>)[0]?.taskId;
   if (activity === 'awaitFinality') return Object.keys(i.signatures as Record<string, string>)[0];
+  if (activity === 'releaseBonds') return (i.bonds as Array<{ taskId: string }>)[0]?.taskId;
+  if (activity === 'cascadeRollback') return i.origin as string;
   return typeof i.taskId === 'string' ? i.taskId : undefined;
 }
 
@@ -121,6 +124,8 @@ export class StubActivities {
   >();
   /** Task ids in the order their commitments landed (each once). */
   readonly landed: string[] = [];
+  /** Task ids in the order their bonds were settled (released or slashed, each once), by any activity. */
+  readonly settled: string[] = [];
 
   constructor(
     private readonly client: Client,
@@ -190,6 +195,12 @@ export class StubActivities {
   /** The arrival order of the first call of `activity` for `taskId`; Infinity when there was none (it sorts last). */
   firstSeq(activity: ActivityName, taskId: string): number {
     return this.called(activity, taskId)[0]?.seq ?? Infinity;
+  }
+
+  /** Whether `before`'s bond was settled before `after`'s (both settled). */
+  settledBefore(before: string, after: string): boolean {
+    const [a, b] = [this.settled.indexOf(before), this.settled.indexOf(after)];
+    return a >= 0 && b >= 0 && a < b;
   }
 
   /** Bonds still locked on the stub chain. */
@@ -283,6 +294,20 @@ export class StubActivities {
       releaseBond: (input) => run('releaseBond', input, async () => this.settle(input.taskId, input.agent, 0)),
       slashBond: (input) =>
         run('slashBond', input, async () => this.settle(input.taskId, input.agent, input.slashPercentage)),
+      releaseBonds: (input) =>
+        run('releaseBonds', input, async () => {
+          const results = [];
+          for (const b of input.bonds) results.push(await this.settle(b.taskId, b.agent, 0));
+          return results;
+        }),
+      // The real cascade, against the test server, releasing on the stub chain (releaseBonds above).
+      cascadeRollback: (input) =>
+        run('cascadeRollback', input, () =>
+          createCascadeActivities({
+            client,
+            releaseBonds: (bonds) => this.taskActivities().releaseBonds(bonds),
+          }).cascadeRollback(input),
+        ),
       sendCommitments: (input) => run('sendCommitments', input, async () => this.commit(input.entries)),
       awaitFinality: (input) => run('awaitFinality', input, async () => undefined),
       commitResults: (input) => run('commitResults', input, async () => this.commit(input.entries)),
@@ -329,6 +354,7 @@ export class StubActivities {
     if (!alreadySettled) {
       bond.state = slashPercentage > 0 ? 'slashed' : 'released';
       bond.slashed = Math.floor(bond.amount * slashPercentage);
+      this.settled.push(taskId);
     }
     return {
       ...base,

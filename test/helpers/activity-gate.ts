@@ -1,7 +1,7 @@
 /**
  * Activities a test holds back, to force an order of events on the real system: by activity type and
  * task id (the `taskId` of the activity's input), an activity waits until the test lets it go (heartbeating
- * meanwhile, so its heartbeat timeout never fires) or for a fixed delay. Pass `gate.interceptor` in the
+ * meanwhile, so its heartbeat timeout never fires) or for a fixed delay; a cascade by its origin. Pass `gate.interceptor` in the
  * worker's `activityInterceptors`; `releaseAll()` in `afterAll` so no held activity keeps the worker from
  * shutting down.
  */
@@ -32,7 +32,9 @@ export class ActivityGate {
   readonly interceptor: ActivityInterceptorsFactory = (ctx) => ({
     inbound: {
       execute: async (input, next) => {
-        const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
+        // The task an activity is about: its input's `taskId`, or the `origin` of a cascade.
+        const about = input.args[0] as { taskId?: string; origin?: string } | undefined;
+        const taskId = about?.taskId ?? about?.origin;
         const key = `${ctx.info.activityType}:${taskId}`;
         const delay = taskId === undefined ? undefined : this.delays.get(key);
         if (delay) await new Promise((r) => setTimeout(r, delay));

@@ -38,10 +38,11 @@ test("an own fault's slash stays a slash when a rollback request arrives while t
   const ids = treeIds(shape);
   const [root, claimant, grandchild] = [ids.above!, ids.root, ids.below[0]!];
   // The root stays unconfirmed, so the claimant speculates on it (and bonds); the claimant's proof waits
-  // until the grandchild has speculated on the claimant (and bonded); the grandchild's release waits for the test.
+  // until the grandchild has speculated on the claimant (and bonded); the claimant's cascade, which settles
+  // the grandchild before the claimant compensates, waits for the test.
   const releaseRoot = gate.hold('generateProof', root);
   const releaseClaim = gate.hold('generateProof', claimant);
-  const releaseGrandchildBond = gate.hold('releaseBond', grandchild);
+  const releaseCascade = gate.hold('cascadeRollback', claimant);
 
   await failingRootWithTree(sys, shape);
   await untilSpeculating(sys.client, [claimant, grandchild]);
@@ -52,16 +53,11 @@ test("an own fault's slash stays a slash when a rollback request arrives while t
     () => getTaskState(sys.client, claimant),
     (s) => s.status === 'rolling_back' && s.rollback_reason === 'proof_failed',
   );
-  await pollUntil(
-    'the grandchild compensates (its release is held)',
-    () => getTaskState(sys.client, grandchild),
-    (s) => s.status === 'rolling_back',
-  );
 
   // The operator's force-rollback reaches the claimant while it waits.
   await sys.client.workflow.getHandle(taskWorkflowId(claimant)).signal(forceRollbackSignal, { reason: 'operator' });
   await new Promise((r) => setTimeout(r, 1000));
-  releaseGrandchildBond();
+  releaseCascade();
 
   const c = await sys.wait(claimant);
   expect(c).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed', bond: { state: 'slashed' } });

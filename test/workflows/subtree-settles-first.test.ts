@@ -3,7 +3,8 @@
  * no bond is released or slashed while a dependent still holds an unsettled speculation on it. The
  * wait is minutes long, so this runs on the time-skipping server, with the real workflows, the real
  * SVM and real proofs; the fault (the chain stops answering one dependent's bond release) is injected
- * at the activity boundary.
+ * at the activity boundary. The fast cascade's batch cannot reach the chain either, so what is tested is
+ * the rollback it falls back to: level by level, each task settling after its dependents.
  */
 import { mkdtempSync } from 'node:fs';
 import * as path from 'node:path';
@@ -35,6 +36,10 @@ const chainFault: ActivityInterceptorsFactory = (ctx) => ({
     async execute(input, next) {
       const type = ctx.info.activityType;
       const taskId = (input.args[0] as { taskId?: string } | undefined)?.taskId;
+      // The chain does not answer the cascade's batch either: the rollback falls back to going level by level.
+      if (type === 'cascadeRollback' && unreachableFor) {
+        throw ApplicationFailure.retryable('injected fault: the chain does not answer the cascade', 'ChainUnavailable');
+      }
       if (type === 'releaseBond' && taskId === unreachableFor) {
         refusedReleases += 1;
         throw ApplicationFailure.retryable(

@@ -29,6 +29,17 @@ export const CHAIN: ActivityOptions = {
 };
 
 /**
+ * The fast cascade (cascade.ts): a large graph takes a while, so it heartbeats. Three attempts: it only
+ * speeds the rollback up, and when it cannot run (the chain or the frontend away) the rollback goes on
+ * level by level, each task's own settlement retried like any chain activity.
+ */
+export const CASCADE: ActivityOptions = {
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
+};
+
+/**
  * An execution error is retried twice (after 1 s, then 2 s) before the task fails on its own fault.
  * The execution heartbeats while it works, so a worker that dies is noticed within the heartbeat
  * timeout, not at the end of start-to-close.

@@ -14,6 +14,7 @@ import { metricsSink, type TaskRun } from './task-run';
 export async function lockBond(run: TaskRun, depth: number, cfg: SpeculationConfig): Promise<boolean> {
   const { input, state } = run;
   run.compensations.register('settle bond', () => settleBond(run));
+  run.bondLocking = true;
   try {
     const bond = await CancellationScope.nonCancellable(() =>
       taskActivities(CHAIN, `bond: lock the depth-${depth} bond of ${input.agent}'s stake`).lockBond({
@@ -24,11 +25,13 @@ export async function lockBond(run: TaskRun, depth: number, cfg: SpeculationConf
       }),
     );
     state.bond = { address: bond.bondAddress, amount: bond.amount, state: 'locked' };
+    run.bondLocking = false;
     metricsSink.speculated(depth, bond.amount);
     return true;
   } catch (err) {
     // Only permanent errors get here (the chain's are retried otherwise): too little stake, an agent without a
     // wallet, a bond address already used or settled. None is a reason to fail the task: it runs non-speculatively.
+    run.bondLocking = false;
     if (!failureType(err)) throw err;
     if (failureType(err) !== FAILURE_TYPES.stakeInsufficientFunds)
       log.warn('bond not taken; running without speculation', { taskId: input.taskId, error: rootMessage(err) });
@@ -62,7 +65,13 @@ export async function settleBond(run: TaskRun): Promise<void> {
       slashPercentage,
       reason,
     });
-    state.bond = { ...state.bond, state: 'slashed', slashed: slashed.slashed, returned: slashed.returned };
+    state.bond = {
+      ...state.bond,
+      state: 'slashed',
+      slashed: slashed.slashed,
+      returned: slashed.returned,
+      settled_at: new Date().toISOString(),
+    };
     metricsSink.bondSettled(state.bond.amount, slashed.slashed ?? 0);
     await run.control.tell('agentSlashed', (control) =>
       control.signal(agentSlashedSignal, { agent: input.agent, taskId: input.taskId }),
@@ -76,7 +85,7 @@ export async function settleBond(run: TaskRun): Promise<void> {
       agent: input.agent,
       reason: reason ?? 'confirmed',
     });
-    state.bond = { ...state.bond, state: 'released' };
+    state.bond = { ...state.bond, state: 'released', settled_at: new Date().toISOString() };
     metricsSink.bondSettled(state.bond.amount, 0);
   }
 }

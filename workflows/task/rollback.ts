@@ -2,11 +2,23 @@
  * The rollback, as a saga: the subtree first (each dependent settles before this task compensates,
  * deepest first across the tree), then this task's compensations in reverse order, inside a
  * non-cancellable scope. Every compensation is idempotent, so a retry after a crash ends in the same state.
+ *
+ * With the fast cascade (cascade.ts) the subtree settles at once: a task whose failure starts the rollback
+ * has its descendants join and their bonds released in its batch; a descendant that joined waits for its
+ * verdict, not for its own subtree. Those the batch could not settle, and runs started before, go level by level.
  */
-import { CancellationScope, condition, log, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  condition,
+  log,
+  patched,
+  setCurrentDetails,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import { SA } from '../../shared/search-attributes';
 import { rollbackExplanation, unconfirmedStatus, unsettledDependents } from '../task-decisions';
 import { QUICK, taskActivities } from './activity-options';
+import { awaitVerdict, cascadeFrom } from './cascade';
 import { metricsSink, type TaskRun } from './task-run';
 
 /** How often a rolling-back task checks on dependents that have not settled yet. */
@@ -23,7 +35,14 @@ export async function rollBack(run: TaskRun): Promise<void> {
       'rolling_back',
       `${dependents.length ? `dependent(s) ${dependents.join(', ')} to roll back, then ` : ''}this task's compensations`,
     );
-    await run.tellDependents();
+    if (patched('fast-cascade')) {
+      if (run.cascade) await awaitVerdict(run, run.cascade);
+      else await cascadeFrom(run);
+      // Those settled in the cascade have heard; the rest (order dependents going on, late ones) hear now.
+      await run.tellDependents(unsettledDependents(state.dependents, run.settledDependents));
+    } else {
+      await run.tellDependents();
+    }
     await subtreeSettled(run);
     await run.compensations.runAll(reason, (failure) => run.recordError(failure));
   });
@@ -35,7 +54,9 @@ export async function rollBack(run: TaskRun): Promise<void> {
   const why =
     rollbackExplanation(reason, { parentTaskId: cause, rootTaskId: input.rootTaskId, error: state.error }) +
     (also.length ? ` (also heard: ${also.map((c) => `parent task ${c.task_id} ${c.reason}`).join(', ')})` : '');
-  const bond = state.bond ? `${state.bond.amount} lamports ${state.bond.state}` : 'none';
+  const bond = state.bond
+    ? `${state.bond.amount} lamports ${state.bond.state}${state.bond.settled_by ? ` in task ${state.bond.settled_by}'s cascade` : ''}`
+    : 'none';
   setCurrentDetails(
     `**${state.status}** — ${why}; bond ${bond}; ${state.dependents.length} dependent(s) rolled back first`,
   );

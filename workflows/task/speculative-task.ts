@@ -9,10 +9,12 @@
  */
 import { setHandler } from '@temporalio/workflow';
 import {
+  cascadeSettledSignal,
   commitsReadySignal,
   dependentSettledSignal,
   forceRollbackSignal,
   gatherCommitsSignal,
+  joinCascadeUpdate,
   parentCommittedSignal,
   parentConfirmedSignal,
   parentExecutedSignal,
@@ -23,6 +25,7 @@ import {
   taskStateQuery,
 } from '../../shared/messages';
 import type { TaskInput, TaskState } from '../../shared/task-model';
+import { heardCascadeVerdict, joinCascade } from './cascade';
 import { TaskRun } from './task-run';
 
 export async function speculativeTask(input: TaskInput): Promise<TaskState> {
@@ -65,6 +68,13 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   });
   setHandler(commitsReadySignal, ({ taskId, entries }) => run.heardGatheringAnswer(taskId, entries), {
     description: "A dependent's answer to gathering: its proven subtree, ancestors first.",
+  });
+  setHandler(joinCascadeUpdate, (join) => joinCascade(run, join), {
+    description:
+      "A failed ancestor's cascade: roll back now and leave the bond to its batch (answers whether this task joined, and its bond).",
+  });
+  setHandler(cascadeSettledSignal, (verdict) => heardCascadeVerdict(run, verdict), {
+    description: "The cascade's verdict: this task's bond released in the origin's batch, or settle it yourself.",
   });
   setHandler(proofRecordQuery, () => run.proofRecord ?? null, {
     description: 'The Groth16 proof record: proof, public signals, verification-key hash, timing.',

@@ -35,6 +35,7 @@ import { endReason, rollbackTakesEffect, rootMessage } from '../task-decisions';
 import { QUICK, taskActivities } from './activity-options';
 import { admitAndBond } from './admission';
 import { answerGathering, commit } from './commit';
+import type { CascadeMembership } from './cascade';
 import { Compensations } from './compensations';
 import { ControlMailbox } from './control-mailbox';
 import { DependentNews, passOnProgress, pushStateTo, pushStateToAll } from './dependents';
@@ -118,6 +119,10 @@ export class TaskRun {
   consumed: Array<{ taskId: string; output: TaskOutput }> = [];
   /** The execution's private value, proven to produce the output. */
   proofValue = '0';
+  /** A bond lock is under way (it cannot be called back): a cascade's join waits for it to finish. */
+  bondLocking = false;
+  /** The cascade this task joined (a failed ancestor's), if it did. */
+  cascade?: CascadeMembership;
 
   readonly compensations: Compensations;
   readonly control: ControlMailbox;
@@ -285,9 +290,10 @@ export class TaskRun {
     else await pushStateTo(this, taskId);
   }
 
-  /** The dependents hear the task's new state. */
-  async tellDependents(): Promise<void> {
-    if (this.newsDeferred) this.news.oweState(this.state.dependents);
+  /** The dependents (all, or those named) hear the task's new state. */
+  async tellDependents(dependents?: readonly string[]): Promise<void> {
+    if (this.newsDeferred) this.news.oweState(dependents ?? this.state.dependents);
+    else if (dependents) await Promise.all(dependents.map((d) => pushStateTo(this, d)));
     else await pushStateToAll(this);
   }
 
