@@ -79,11 +79,20 @@ export function createCascadeActivities(deps: CascadeActivityDeps) {
     ]);
     const answers = new Map<string, CascadeAnswer>();
     let members: string[] = [];
+    const timings = { readMs: 0, joinMs: 0, settleMs: 0, tellMs: 0 };
+    const timed = async <T>(part: keyof typeof timings, work: () => Promise<T>): Promise<T> => {
+      const t0 = Date.now();
+      try {
+        return await work();
+      } finally {
+        timings[part] += Date.now() - t0;
+      }
+    };
     try {
       // Read, join, and read again what the answers add (dependents registered since), until nothing is new.
       for (;;) {
         for (let next = unread(origin, members, nodes); next.length; next = unread(origin, members, nodes)) {
-          const read = await pool(next, CONCURRENCY, readNode);
+          const read = await timed('readMs', () => pool(next, CONCURRENCY, readNode));
           next.forEach((id, i) => nodes.set(id, read[i]!));
           members = cascadeMembers(origin, nodes, policy);
         }
@@ -92,15 +101,17 @@ export function createCascadeActivities(deps: CascadeActivityDeps) {
         if (!ask.length) break;
         progress.phase = 'asking members to join';
         const inCascade = (id: string) => id === origin || members.includes(id);
-        await pool(ask, CONCURRENCY, async (id) => {
-          const cause = causeOf(nodes.get(id)!, inCascade, policy)!;
-          const answer = await join(id, origin, cause, cause === origin ? input.reason : 'parent_rolled_back');
-          answers.set(id, answer);
-          if (answer.joined) {
-            nodes.get(id)!.dependents = answer.dependents;
-            progress.joined += 1;
-          }
-        });
+        await timed('joinMs', () =>
+          pool(ask, CONCURRENCY, async (id) => {
+            const cause = causeOf(nodes.get(id)!, inCascade, policy)!;
+            const answer = await join(id, origin, cause, cause === origin ? input.reason : 'parent_rolled_back');
+            answers.set(id, answer);
+            if (answer.joined) {
+              nodes.get(id)!.dependents = answer.dependents;
+              progress.joined += 1;
+            }
+          }),
+        );
         members = cascadeMembers(origin, nodes, policy);
       }
     } catch (err) {
@@ -115,21 +126,25 @@ export function createCascadeActivities(deps: CascadeActivityDeps) {
       const bonds = plan.batch
         .filter((id) => joinedAnswer(id).bondLocked)
         .map((taskId) => ({ taskId, agent: joinedAnswer(taskId).agent }));
-      const released = bonds.length ? await deps.releaseBonds({ bonds, reason: `cascade from task ${origin}` }) : [];
+      const released = bonds.length
+        ? await timed('settleMs', () => deps.releaseBonds({ bonds, reason: `cascade from task ${origin}` }))
+        : [];
       const settledAt = new Date().toISOString();
       const signatures = new Map(released.map((r) => [r.taskId, r.signature]));
       const batch = new Set(plan.batch);
       progress.phase = 'telling members';
-      await tellAll(
-        members.filter((m) => answers.get(m)?.joined),
-        (id): CascadeVerdict => ({
-          origin,
-          settled: batch.has(id),
-          ...(batch.has(id) && joinedAnswer(id).bondLocked
-            ? { bond: { signature: signatures.get(id) ?? null, settledAt } }
-            : {}),
-          settledDependents: batch.has(id) ? settledDependentsOf(id, nodes, batch, answers) : [],
-        }),
+      await timed('tellMs', () =>
+        tellAll(
+          members.filter((m) => answers.get(m)?.joined),
+          (id): CascadeVerdict => ({
+            origin,
+            settled: batch.has(id),
+            ...(batch.has(id) && joinedAnswer(id).bondLocked
+              ? { bond: { signature: signatures.get(id) ?? null, settledAt } }
+              : {}),
+            settledDependents: batch.has(id) ? settledDependentsOf(id, nodes, batch, answers) : [],
+          }),
+        ),
       );
       return {
         members: members.length,
@@ -139,6 +154,7 @@ export function createCascadeActivities(deps: CascadeActivityDeps) {
         transactions: new Set(released.map((r) => r.signature).filter(Boolean)).size,
         selfSettling: plan.selfSettling.length,
         settledDependents: settledDependentsOf(origin, nodes, batch, answers),
+        timings,
       };
     } catch (err) {
       return fallBack(input, answers, members, err);

@@ -15,6 +15,7 @@
  */
 import { createStakeOperator } from '../activities/chain';
 import { settlementsOf } from '../activities/chain/settlements';
+import type { CascadeRollbackResult } from '../shared/cascade-records';
 import { controlHandle } from '../temporal/control';
 import { taskWorkflowId, type TaskState } from '../shared/task-model';
 import { benchConfig, type BenchContext, type BenchSystem, ms, pool, quantile } from './harness';
@@ -60,6 +61,19 @@ function levels(parentsOf: number[][]): number[] {
 
 async function countVisible(sys: BenchSystem, root: string, clause: string): Promise<number> {
   return (await sys.client.workflow.count(`AgencRootTaskId="${root}" AND ${clause}`)).count;
+}
+
+/** What the root's cascade activity answered (its counts and timings), read from the root's history. */
+async function cascadeAnswer(sys: BenchSystem, root: string): Promise<CascadeRollbackResult | undefined> {
+  const events = (await sys.client.workflow.getHandle(taskWorkflowId(root)).fetchHistory()).events ?? [];
+  const scheduled = events.find(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'cascadeRollback',
+  );
+  const completed = events.find(
+    (e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? '') === String(scheduled?.eventId),
+  );
+  const data = completed?.activityTaskCompletedEventAttributes?.result?.payloads?.[0]?.data;
+  return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as CascadeRollbackResult) : undefined;
 }
 
 async function historyEvents(sys: BenchSystem, workflowId: string): Promise<number> {
@@ -214,6 +228,8 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
       );
       const cascadeTransactions = new Set(settlements.map((x) => x.signature)).size;
       const settledBy = bonded.filter((s) => s.bond!.settled_by === root).length;
+      const answer = await cascadeAnswer(sys, root);
+      const timings = answer?.timings;
       const notRolledBack = states.filter(
         (s) => s.status !== 'rolled_back' || (s.bond && s.bond.state !== 'released'),
       ).length;
@@ -256,6 +272,14 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
           bonds_settled_in_root_cascade: settledBy,
           settlement_transactions: cascadeTransactions,
           largest_sampled_history_events: Math.max(rootEvents, profile.largestHistory),
+          ...(timings
+            ? {
+                cascade_read_ms: timings.readMs,
+                cascade_join_ms: timings.joinMs,
+                cascade_settle_ms: timings.settleMs,
+                cascade_tell_ms: timings.tellMs,
+              }
+            : {}),
           root_final_after_ms: ms(rootState.timestamps.failed) - failedAt,
           submit_ms: submitMs,
           speculating_after_ms: speculatingMs,
@@ -281,6 +305,9 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
         notes:
           `${states.length - notRolledBack}/${states.length} rolled back with bonds released, ${integrity.problems.length} integrity problem(s); ` +
           `${bonded.length} bond(s) settled ${settledMs} ms after the failure (${settledBy} in the root's cascade, ${cascadeTransactions} transaction(s)), the last task closed after ${lastMs} ms; ` +
+          (timings
+            ? `the cascade read the graph in ${timings.readMs} ms, had its members join in ${timings.joinMs} ms, settled in ${timings.settleMs} ms, told them in ${timings.tellMs} ms; `
+            : 'no cascade ran; ') +
           `${speculating} speculating${refused ? ` (the rest past max_depth ${MAX_DEPTH} waited non-speculatively)` : ''}; ` +
           `history events: root ${rootEvents}, largest direct child ${Math.max(0, ...childEvents)}, last task ${leafEvents}; ` +
           `after the failure ${profile.eventsPerTask.toFixed(0)} events per task; a signal between workflows (${profile.signals} sampled) took ` +

@@ -22,6 +22,8 @@ export interface CascadeRollbackResult {
   selfSettling: number;
   /** The origin's dependents it need not wait for: settled by the batch, or already final. */
   settledDependents: string[];
+  /** Where the time went, in ms: reading the graph, the joins, the batch's transactions, the verdicts. */
+  timings?: { readMs: number; joinMs: number; settleMs: number; tellMs: number };
   /** Why every joined member was told to settle itself instead, if something failed after they joined. */
   fallback?: string;
 }
