@@ -4,6 +4,10 @@
  * within confirmation_timeout_ms. The real task and control workflows on the time-skipping server, stub
  * activities.
  */
+import { ApplicationFailure } from '@temporalio/common';
+import { cascadeSettledSignal, joinCascadeUpdate } from '../../shared/messages';
+import { taskWorkflowId } from '../../shared/task-model';
+import { behave } from './stub-activities';
 import { startFastRig, type FastRig } from './rig';
 
 let rig: FastRig;
@@ -108,4 +112,93 @@ test("a speculative child whose parent's commitment does not land within confirm
   } finally {
     await rig.setConfig({ 'speculation.confirmation_timeout_ms': 60_000 });
   }
+});
+
+/**
+ * gate → root → c1 → c2, the three below the gate speculating, both below the root idle; `fail()` lets the
+ * root's proof go, and it fails (its own fault); `confirmGate()` lets the gate's go (the test server's clock
+ * can move only once no activity is held).
+ */
+async function failingChain(prefix: string, agent: string): Promise<[string, string, string, () => void, () => void]> {
+  const [gate, root, c1, c2] = [`${prefix}-gate`, `${prefix}-root`, `${prefix}-c1`, `${prefix}-c2`];
+  const gateProof = rig.stubs.hold('generateProof', gate);
+  const rootProof = rig.stubs.hold('generateProof', root);
+  rig.stubs.when('verifyProof', root, async () => ({
+    valid: false,
+    reason: 'the pairing check failed',
+    code: 'ProofInvalid',
+  }));
+  await rig.submit(gate, { value: 1, agent });
+  await rig.submit(root, { value: 2, dependsOn: gate, agent });
+  await rig.submit(c1, { value: 3, dependsOn: root, agent });
+  await rig.submit(c2, { value: 4, dependsOn: c1, agent });
+  await rig.until('the chain below the gate to speculate', [c1, c2], (below) =>
+    below.every((t) => t.bond?.state === 'locked' && t.status === 'awaiting_ancestors'),
+  );
+  return [root, c1, c2, () => rootProof.release(), () => gateProof.release()];
+}
+
+test('a cascade that cannot run (three attempts): the rollback goes level by level, deepest first', async () => {
+  const agent = 'no-cascade';
+  const [root, c1, c2, fail, confirmGate] = await failingChain('nc', agent);
+  rig.stubs.when(
+    'cascadeRollback',
+    root,
+    behave.fail(() => ApplicationFailure.retryable('the frontend is away', 'Unavailable')),
+  );
+  fail();
+  const finals = await rig.final([root, c1, c2]);
+  // The root told c1 as without a cascade; c1, rolling back on its own, ran its own cascade over c2.
+  expect(finals.map((s) => [s.status, s.bond?.state, s.bond?.settled_by])).toEqual([
+    ['failed', 'slashed', undefined],
+    ['rolled_back', 'released', undefined],
+    ['rolled_back', 'released', c1],
+  ]);
+  expect(rig.stubs.called('cascadeRollback', root)).toHaveLength(3);
+  expect(rig.stubs.called('cascadeRollback', c1)).toHaveLength(1);
+  confirmGate();
+  expect(rig.stubs.settledBefore(c2, c1)).toBe(true);
+  expect(rig.stubs.settledBefore(c1, root)).toBe(true);
+}, 60_000);
+
+test('members told to settle themselves (the cascade failed after they joined) do so after their dependents, deepest first', async () => {
+  const agent = 'self-settle';
+  const [root, c1, c2, fail, confirmGate] = await failingChain('ss', agent);
+  // What cascadeRollback does when its batch fails after members joined: each hears settled = false.
+  rig.stubs.when('cascadeRollback', root, async () => {
+    const joins: Array<[string, string]> = [
+      [c1, root],
+      [c2, c1],
+    ];
+    for (const [id, cause] of joins)
+      await rig.client.workflow
+        .getHandle(taskWorkflowId(id))
+        .executeUpdate(joinCascadeUpdate, { args: [{ origin: root, cause, reason: 'parent_failed' }] });
+    for (const [id] of joins)
+      await rig.client.workflow
+        .getHandle(taskWorkflowId(id))
+        .signal(cascadeSettledSignal, { origin: root, settled: false, settledDependents: [] });
+    return {
+      members: 2,
+      joined: 2,
+      settledInBatch: 0,
+      bondsReleased: 0,
+      transactions: 0,
+      selfSettling: 2,
+      settledDependents: [],
+      fallback: 'the chain did not answer',
+    };
+  });
+  fail();
+  const finals = await rig.final([root, c1, c2]);
+  confirmGate();
+  expect(finals.map((s) => [s.status, s.bond?.state, s.bond?.settled_by])).toEqual([
+    ['failed', 'slashed', undefined],
+    ['rolled_back', 'released', undefined],
+    ['rolled_back', 'released', undefined],
+  ]);
+  expect(rig.stubs.called('releaseBond', c1)).toHaveLength(1);
+  expect(rig.stubs.called('releaseBond', c2)).toHaveLength(1);
+  expect(rig.stubs.settledBefore(c2, c1)).toBe(true);
+  expect(rig.stubs.settledBefore(c1, root)).toBe(true);
 });
