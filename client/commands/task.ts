@@ -43,7 +43,7 @@ function describeState(s: TaskState): string {
     `  parents:            ${describeParents(s)}   root: ${s.root_task_id}`,
     `  dependents:         ${s.dependents.length ? s.dependents.join(', ') : '-'}`,
     `  result commitment:  ${s.result_commitment ?? '-'}`,
-    `  bond:               ${s.bond ? `${s.bond.amount} lamports, ${s.bond.state} (${s.bond.address})` : '-'}`,
+    `  bond:               ${s.bond ? `${s.bond.amount} lamports, ${s.bond.state}${s.bond.settled_by ? ` in task ${s.bond.settled_by}'s cascade` : ''} (${s.bond.address})` : '-'}`,
     `  proof:              ${s.proof.state}${s.proof.duration_ms ? ` in ${s.proof.duration_ms} ms` : ''}`,
   ];
   if (s.commit_signature) lines.push(`  committed:          ${s.commit_signature}`);
