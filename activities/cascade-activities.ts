@@ -89,75 +89,76 @@ export function createCascadeActivities(deps: CascadeActivityDeps) {
       }
     };
     try {
-      // Read, join, and read again what the answers add (dependents registered since), until nothing is new.
-      for (;;) {
-        for (let next = unread(origin, members, nodes); next.length; next = unread(origin, members, nodes)) {
-          const read = await timed('readMs', () => pool(next, CONCURRENCY, readNode));
-          next.forEach((id, i) => nodes.set(id, read[i]!));
+      try {
+        // Read, join, and read again what the answers add (dependents registered since), until nothing is new.
+        for (;;) {
+          for (let next = unread(origin, members, nodes); next.length; next = unread(origin, members, nodes)) {
+            const read = await timed('readMs', () => pool(next, CONCURRENCY, readNode));
+            next.forEach((id, i) => nodes.set(id, read[i]!));
+            members = cascadeMembers(origin, nodes, policy);
+          }
+          const ask = members.filter((m) => !answers.has(m));
+          progress.members = members.length;
+          if (!ask.length) break;
+          progress.phase = 'asking members to join';
+          const inCascade = (id: string) => id === origin || members.includes(id);
+          await timed('joinMs', () =>
+            pool(ask, CONCURRENCY, async (id) => {
+              const cause = causeOf(nodes.get(id)!, inCascade, policy)!;
+              const answer = await join(id, origin, cause, cause === origin ? input.reason : 'parent_rolled_back');
+              answers.set(id, answer);
+              if (answer.joined) {
+                nodes.get(id)!.dependents = answer.dependents;
+                progress.joined += 1;
+              }
+            }),
+          );
           members = cascadeMembers(origin, nodes, policy);
         }
-        const ask = members.filter((m) => !answers.has(m));
-        progress.members = members.length;
-        if (!ask.length) break;
-        progress.phase = 'asking members to join';
-        const inCascade = (id: string) => id === origin || members.includes(id);
-        await timed('joinMs', () =>
-          pool(ask, CONCURRENCY, async (id) => {
-            const cause = causeOf(nodes.get(id)!, inCascade, policy)!;
-            const answer = await join(id, origin, cause, cause === origin ? input.reason : 'parent_rolled_back');
-            answers.set(id, answer);
-            if (answer.joined) {
-              nodes.get(id)!.dependents = answer.dependents;
-              progress.joined += 1;
-            }
-          }),
-        );
-        members = cascadeMembers(origin, nodes, policy);
+      } catch (err) {
+        if (![...answers.values()].some((a) => a.joined)) throw err; // nobody joined: retry, or run without a cascade
+        return await fallBack(input, answers, members, err);
       }
-    } catch (err) {
-      clearInterval(beat);
-      if (![...answers.values()].some((a) => a.joined)) throw err; // nobody joined: retry, or run without a cascade
-      return fallBack(input, answers, members, err);
-    }
-    try {
-      progress.phase = 'settling bonds';
-      const plan = settlementPlan(origin, members, nodes, answers, policy);
-      const joinedAnswer = (id: string) => answers.get(id) as Extract<CascadeAnswer, { joined: true }>;
-      const bonds = plan.batch
-        .filter((id) => joinedAnswer(id).bondLocked)
-        .map((taskId) => ({ taskId, agent: joinedAnswer(taskId).agent }));
-      const released = bonds.length
-        ? await timed('settleMs', () => deps.releaseBonds({ bonds, reason: `cascade from task ${origin}` }))
-        : [];
-      const settledAt = new Date().toISOString();
-      const signatures = new Map(released.map((r) => [r.taskId, r.signature]));
-      const batch = new Set(plan.batch);
-      progress.phase = 'telling members';
-      await timed('tellMs', () =>
-        tellAll(
-          members.filter((m) => answers.get(m)?.joined),
-          (id): CascadeVerdict => ({
-            origin,
-            settled: batch.has(id),
-            ...(batch.has(id) && joinedAnswer(id).bondLocked
-              ? { bond: { signature: signatures.get(id) ?? null, settledAt } }
-              : {}),
-            settledDependents: batch.has(id) ? settledDependentsOf(id, nodes, batch, answers) : [],
-          }),
-        ),
-      );
-      return {
-        members: members.length,
-        joined: progress.joined,
-        settledInBatch: plan.batch.length,
-        bondsReleased: released.filter((r) => !r.alreadySettled && r.outcome === 'released').length,
-        transactions: new Set(released.map((r) => r.signature).filter(Boolean)).size,
-        selfSettling: plan.selfSettling.length,
-        settledDependents: settledDependentsOf(origin, nodes, batch, answers),
-        timings,
-      };
-    } catch (err) {
-      return fallBack(input, answers, members, err);
+      try {
+        progress.phase = 'settling bonds';
+        const plan = settlementPlan(origin, members, nodes, answers, policy);
+        const joinedAnswer = (id: string) => answers.get(id) as Extract<CascadeAnswer, { joined: true }>;
+        const bonds = plan.batch
+          .filter((id) => joinedAnswer(id).bondLocked)
+          .map((taskId) => ({ taskId, agent: joinedAnswer(taskId).agent }));
+        const released = bonds.length
+          ? await timed('settleMs', () => deps.releaseBonds({ bonds, reason: `cascade from task ${origin}` }))
+          : [];
+        const settledAt = new Date().toISOString();
+        const signatures = new Map(released.map((r) => [r.taskId, r.signature]));
+        const batch = new Set(plan.batch);
+        progress.phase = 'telling members';
+        await timed('tellMs', () =>
+          tellAll(
+            members.filter((m) => answers.get(m)?.joined),
+            (id): CascadeVerdict => ({
+              origin,
+              settled: batch.has(id),
+              ...(batch.has(id) && joinedAnswer(id).bondLocked
+                ? { bond: { signature: signatures.get(id) ?? null, settledAt } }
+                : {}),
+              settledDependents: batch.has(id) ? settledDependentsOf(id, nodes, batch, answers) : [],
+            }),
+          ),
+        );
+        return {
+          members: members.length,
+          joined: progress.joined,
+          settledInBatch: plan.batch.length,
+          bondsReleased: released.filter((r) => !r.alreadySettled && r.outcome === 'released').length,
+          transactions: new Set(released.map((r) => r.signature).filter(Boolean)).size,
+          selfSettling: plan.selfSettling.length,
+          settledDependents: settledDependentsOf(origin, nodes, batch, answers),
+          timings,
+        };
+      } catch (err) {
+        return await fallBack(input, answers, members, err);
+      }
     } finally {
       clearInterval(beat);
     }

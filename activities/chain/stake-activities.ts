@@ -344,8 +344,16 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
         ({ signature } = await chain.send(tx, [authority]));
       } catch (err) {
         // Landed before the send failed? Only if no bond of the batch is live any more (a transaction is atomic).
-        const still = await Promise.all(batch.map((b) => readBond(chain, custody, b.bond).catch(() => ({ state: 1 }))));
-        if (still.some((s) => s?.state)) throw err;
+        // A bond that cannot be read counts as live: the error is rethrown and Temporal retries.
+        const gone = await Promise.all(
+          batch.map((b) =>
+            readBond(chain, custody, b.bond).then(
+              (read) => !read?.state,
+              () => false,
+            ),
+          ),
+        );
+        if (!gone.every(Boolean)) throw err;
         const first = batch[0]!;
         signature = (await readBondHistory(first.bond, results[first.index]!.taskId)).settlement?.signature ?? null;
       }

@@ -18,28 +18,11 @@ afterAll(() => rig?.close());
 
 test('a parent whose proof does not verify fails (slashed); its speculative subtree rolls back deepest first, bonds released', async () => {
   const agent = 'cascade';
-  const [gate, root, c1, c2] = ['cas-gate', 'cas-root', 'cas-c1', 'cas-c2'];
-  const gateProof = rig.stubs.hold('generateProof', gate);
-  const rootProof = rig.stubs.hold('generateProof', root);
-  rig.stubs.when('verifyProof', root, async () => ({
-    valid: false,
-    reason: 'the pairing check failed',
-    code: 'ProofInvalid',
-  }));
-  await rig.submit(gate, { value: 1, agent });
-  await rig.submit(root, { value: 2, dependsOn: gate, agent });
-  await rig.submit(c1, { value: 3, dependsOn: root, agent });
-  await rig.submit(c2, { value: 4, dependsOn: c1, agent });
-  // The two below the root proven and idle, waiting for their ancestors, before the rollback reaches them (see rig.ts on rollbacks).
-  const speculating = await rig.until('the chain below the gate to speculate', [root, c1, c2], ([r, ...below]) =>
-    Boolean(
-      r!.bond?.state === 'locked' &&
-      below.every((t) => t.bond?.state === 'locked' && t.status === 'awaiting_ancestors'),
-    ),
-  );
+  const { ids, speculating, fail, confirmGate } = await failingChain('cas', agent);
+  const [root, c1, c2] = ids;
   expect(speculating.map((s) => s.depth)).toEqual([1, 2, 3]);
 
-  rootProof.release();
+  fail();
   const finals = await rig.final([root, c1, c2]);
   expect(finals[0]).toMatchObject({
     status: 'failed',
@@ -76,8 +59,8 @@ test('a parent whose proof does not verify fails (slashed); its speculative subt
   );
   expect(rolledBack[2]).toEqual(['proof_failed', true]);
 
-  gateProof.release();
-  const [g] = await rig.final([gate]);
+  confirmGate();
+  const [g] = await rig.final(['cas-gate']);
   expect(g).toMatchObject({ status: 'confirmed' });
   expect(rig.stubs.lockedBonds()).toEqual([]);
 });
@@ -115,11 +98,12 @@ test("a speculative child whose parent's commitment does not land within confirm
 });
 
 /**
- * gate → root → c1 → c2, the three below the gate speculating, both below the root idle; `fail()` lets the
- * root's proof go, and it fails (its own fault); `confirmGate()` lets the gate's go (the test server's clock
- * can move only once no activity is held).
+ * gate → root → c1 → c2, the three below the gate speculating (bonds locked), both below the root proven and
+ * idle, waiting for their ancestors, before the rollback reaches them (see rig.ts on rollbacks). `fail()`
+ * lets the root's proof go, and it fails (its own fault); `confirmGate()` lets the gate's go (the test
+ * server's clock can move only once no activity is held).
  */
-async function failingChain(prefix: string, agent: string): Promise<[string, string, string, () => void, () => void]> {
+async function failingChain(prefix: string, agent: string) {
   const [gate, root, c1, c2] = [`${prefix}-gate`, `${prefix}-root`, `${prefix}-c1`, `${prefix}-c2`];
   const gateProof = rig.stubs.hold('generateProof', gate);
   const rootProof = rig.stubs.hold('generateProof', root);
@@ -132,15 +116,27 @@ async function failingChain(prefix: string, agent: string): Promise<[string, str
   await rig.submit(root, { value: 2, dependsOn: gate, agent });
   await rig.submit(c1, { value: 3, dependsOn: root, agent });
   await rig.submit(c2, { value: 4, dependsOn: c1, agent });
-  await rig.until('the chain below the gate to speculate', [c1, c2], (below) =>
-    below.every((t) => t.bond?.state === 'locked' && t.status === 'awaiting_ancestors'),
+  const speculating = await rig.until('the chain below the gate to speculate', [root, c1, c2], ([r, ...below]) =>
+    Boolean(
+      r!.bond?.state === 'locked' &&
+      below.every((t) => t.bond?.state === 'locked' && t.status === 'awaiting_ancestors'),
+    ),
   );
-  return [root, c1, c2, () => rootProof.release(), () => gateProof.release()];
+  return {
+    ids: [root, c1, c2] as const,
+    speculating,
+    fail: () => rootProof.release(),
+    confirmGate: () => gateProof.release(),
+  };
 }
 
 test('a cascade that cannot run (three attempts): the rollback goes level by level, deepest first', async () => {
   const agent = 'no-cascade';
-  const [root, c1, c2, fail, confirmGate] = await failingChain('nc', agent);
+  const {
+    ids: [root, c1, c2],
+    fail,
+    confirmGate,
+  } = await failingChain('nc', agent);
   rig.stubs.when(
     'cascadeRollback',
     root,
@@ -163,7 +159,11 @@ test('a cascade that cannot run (three attempts): the rollback goes level by lev
 
 test('members told to settle themselves (the cascade failed after they joined) do so after their dependents, deepest first', async () => {
   const agent = 'self-settle';
-  const [root, c1, c2, fail, confirmGate] = await failingChain('ss', agent);
+  const {
+    ids: [root, c1, c2],
+    fail,
+    confirmGate,
+  } = await failingChain('ss', agent);
   // What cascadeRollback does when its batch fails after members joined: each hears settled = false.
   rig.stubs.when('cascadeRollback', root, async () => {
     const joins: Array<[string, string]> = [

@@ -11,7 +11,7 @@ import { condition, log, setCurrentDetails } from '@temporalio/workflow';
 import type { CascadeAnswer, CascadeJoin, CascadeVerdict } from '../../shared/messages';
 import { FINAL_STATUSES } from '../../shared/task-model';
 import type { CascadeRollbackResult } from '../../shared/cascade-records';
-import { newsForDependents, rollbackTakesEffect, rootMessage } from '../task-decisions';
+import { rollbackTakesEffect, rootMessage } from '../task-decisions';
 import { CASCADE, taskActivities } from './activity-options';
 import { metricsSink, type TaskRun } from './task-run';
 
@@ -99,12 +99,7 @@ export async function awaitVerdict(run: TaskRun, cascade: CascadeMembership): Pr
 export async function cascadeFrom(run: TaskRun): Promise<void> {
   const { input, state } = run;
   if (!state.dependents.length) return;
-  const news = newsForDependents({
-    status: state.status,
-    hasResult: Boolean(state.result),
-    ownFault: Boolean(run.ownFault),
-    rollbackRequested: Boolean(run.rollbackRequest),
-  });
+  const news = run.newsForDependents();
   let result: CascadeRollbackResult;
   try {
     result = await taskActivities(

@@ -9,19 +9,14 @@ import {
   parentRolledBackSignal,
 } from '../../shared/messages';
 import { CancellationScope, condition } from '@temporalio/workflow';
-import { newsForDependents, passesOnProgress } from '../task-decisions';
+import { passesOnProgress } from '../task-decisions';
 import { signalTask } from './signal-task';
 import type { TaskRun } from './task-run';
 
 /** What a dependent needs to hear about this task now: sent on registration and on every change. */
 export async function pushStateTo(run: TaskRun, dependentId: string): Promise<void> {
   const { input, state } = run;
-  const news = newsForDependents({
-    status: state.status,
-    hasResult: Boolean(state.result),
-    ownFault: Boolean(run.ownFault),
-    rollbackRequested: Boolean(run.rollbackRequest),
-  });
+  const news = run.newsForDependents();
   if (news.kind === 'rolled_back') {
     await signalTask(dependentId, (h) =>
       h.signal(parentRolledBackSignal, { parentTaskId: input.taskId, reason: news.reason }),
@@ -129,10 +124,6 @@ export class DependentNews {
 async function tellGoingOnWithout(run: TaskRun, parentId: string): Promise<void> {
   const { taskId } = run.input;
   await signalTask(parentId, (h) => h.signal(dependentSettledSignal, { taskId, status: 'going_on_without_it' }));
-}
-
-export async function pushStateToAll(run: TaskRun): Promise<void> {
-  await Promise.all(run.state.dependents.map((d) => pushStateTo(run, d)));
 }
 
 /** Tells the dependents their new count of unconfirmed ancestors, after this task's parent's changed. */

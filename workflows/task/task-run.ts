@@ -31,14 +31,14 @@ import {
   type TaskStatus,
 } from '../../shared/task-model';
 import { setLogPhase } from '../log-attributes';
-import { endReason, rollbackTakesEffect, rootMessage } from '../task-decisions';
+import { endReason, newsForDependents, type ParentNews, rollbackTakesEffect, rootMessage } from '../task-decisions';
 import { QUICK, taskActivities } from './activity-options';
 import { admitAndBond } from './admission';
 import { answerGathering, commit } from './commit';
 import type { CascadeMembership } from './cascade';
 import { Compensations } from './compensations';
 import { ControlMailbox } from './control-mailbox';
-import { DependentNews, passOnProgress, pushStateTo, pushStateToAll } from './dependents';
+import { DependentNews, passOnProgress, pushStateTo } from './dependents';
 import {
   awaitParents,
   hasLanded,
@@ -292,9 +292,19 @@ export class TaskRun {
 
   /** The dependents (all, or those named) hear the task's new state. */
   async tellDependents(dependents?: readonly string[]): Promise<void> {
-    if (this.newsDeferred) this.news.oweState(dependents ?? this.state.dependents);
-    else if (dependents) await Promise.all(dependents.map((d) => pushStateTo(this, d)));
-    else await pushStateToAll(this);
+    const told = dependents ?? this.state.dependents;
+    if (this.newsDeferred) this.news.oweState(told);
+    else await Promise.all(told.map((d) => pushStateTo(this, d)));
+  }
+
+  /** What the dependents hear of this task now (its state, as shared/task-decisions newsForDependents reads it). */
+  newsForDependents(): ParentNews {
+    return newsForDependents({
+      status: this.state.status,
+      hasResult: Boolean(this.state.result),
+      ownFault: Boolean(this.ownFault),
+      rollbackRequested: Boolean(this.rollbackRequest),
+    });
   }
 
   /** The dependents hear their new count of unconfirmed ancestors. */
