@@ -28,7 +28,7 @@ export function createTaskActivities(
   deps: TaskActivityDeps,
 ): Pick<
   TaskActivities,
-  'getSpeculationConfig' | 'admitSpeculation' | 'executeTask' | 'getTaskOutcome' | 'findClosedTasks'
+  'getSpeculationConfig' | 'admitSpeculation' | 'executeTask' | 'undoTask' | 'getTaskOutcome' | 'findClosedTasks'
 > {
   return {
     async getSpeculationConfig() {
@@ -47,7 +47,7 @@ export function createTaskActivities(
      * lags the submitter, and any other error is the task type's code or this worker: a retryable
      * SystemFault, which another worker may run and which never slashes.
      */
-    async executeTask({ taskId, type, payload, parentOutputs, parentOutput }) {
+    async executeTask({ taskId, type, payload, parentOutputs, parentOutput, attempt }) {
       const taskType = findTaskType(type);
       if (!taskType) {
         throw systemFault({
@@ -73,7 +73,10 @@ export function createTaskActivities(
       try {
         // Workflows started before task graphs send their one parent's output ("0" for a root).
         const consumed = (parentOutputs ?? [parentOutput ?? '0']).map((o) => BigInt(o));
-        const { output, proofValue, workMs } = taskType.execute(checked.payload, consumed);
+        const { output, proofValue, workMs } = await taskType.execute(checked.payload, consumed, {
+          taskId,
+          attempt: attempt ?? 1,
+        });
         // Heartbeats while working: a worker that dies is noticed within the heartbeat timeout.
         for (let left = workMs ?? 0; left > 0; left -= 1000) {
           await Context.current().sleep(Math.min(1000, left));
@@ -100,6 +103,31 @@ export function createTaskActivities(
           details: { taskType: type },
         });
       }
+    },
+
+    /**
+     * A type this worker does not know, or an undo that throws, is a retryable SystemFault: the compensation
+     * is retried (another worker may have the type) and the rollback waits for it, because a parent must not
+     * settle while its dependent's effects may still be in place.
+     */
+    async undoTask({ taskId, type, payload, attempt, output }) {
+      const taskType = findTaskType(type);
+      if (!taskType) {
+        throw systemFault({
+          fault: 'UnknownTaskType',
+          component: 'task worker',
+          message: `task ${taskId}: cannot undo task type "${type}": unknown to this worker (it knows: ${taskTypeNames().join(', ')})`,
+          details: { taskType: type, known: taskTypeNames() },
+        });
+      }
+      if (!taskType.undo) return null;
+      const checked = checkPayload(type, payload);
+      const undone = await taskType.undo(checked.ok ? checked.payload : payload, {
+        taskId,
+        attempt,
+        output: output === null ? null : BigInt(output),
+      });
+      return { undone };
     },
 
     async findClosedTasks(taskIds) {

@@ -42,7 +42,21 @@ export interface TaskActivities {
     parentOutputs?: string[];
     /** The one parent's output ("0" for a root), as workflows started before task graphs send it; used when parentOutputs is absent. */
     parentOutput?: string;
+    /** Which attempt of the task this is (absent: the first). */
+    attempt?: number;
   }): Promise<TaskOutput & { proofValue: string }>;
+  /**
+   * Runs the task type's undo of its effects outside the system (a rollback's compensation): idempotent,
+   * retried; `output` is null when the execution never answered. Says what it undid, or null when the type
+   * has none.
+   */
+  undoTask(input: {
+    taskId: string;
+    type: string;
+    payload: unknown;
+    attempt: number;
+    output: string | null;
+  }): Promise<{ undone: string } | null>;
   getTaskOutcome(taskId: string): Promise<TaskState>;
   /** Which of these tasks have no running workflow (finished, terminated, or never started). */
   findClosedTasks(taskIds: string[]): Promise<string[]>;

@@ -4,12 +4,13 @@
  * its proof circuits must prove the same function (circuits/task.circom and task-join.circom prove `compute`).
  */
 import { computeTask } from './compute';
+import { recordTask } from './record';
 import type { TaskType } from './types';
 
 export { TaskExecutionError, type TaskType } from './types';
 
 const TASK_TYPES: ReadonlyMap<string, TaskType<unknown>> = new Map(
-  [computeTask as TaskType<unknown>].map((t) => [t.name, t]),
+  [computeTask as TaskType<unknown>, recordTask as TaskType<unknown>].map((t) => [t.name, t]),
 );
 
 export function taskTypeNames(): string[] {

@@ -252,6 +252,11 @@ export class StubActivities {
             proofValue: value.toString(),
           };
         }),
+      // Stub types have no effects outside: only a `record` task has something to undo (in words).
+      undoTask: (input) =>
+        run('undoTask', input, async () =>
+          input.type === 'record' ? { undone: `deleted the row of task ${input.taskId} (stub)` } : null,
+        ),
       getTaskOutcome: (taskId) =>
         run('getTaskOutcome', taskId, async () => {
           try {
