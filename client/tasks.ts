@@ -14,6 +14,8 @@ import { checkPayload } from '../activities/task-types/registry';
 import { admitTask, controlStatus, withdrawAdmission } from '../temporal/control';
 import { taskStateQuery } from '../shared/messages';
 import { SA } from '../shared/search-attributes';
+import type { Duration } from '@temporalio/common';
+import { parseDuration } from '../shared/rollout-model';
 import { TASK_QUEUE } from '../shared/task-queues';
 import {
   AGENT_NAME_PATTERN,
@@ -79,6 +81,8 @@ export interface SubmitRequest {
   taskId?: string;
   /** The key file to sign with (`--key-file`); default the agent's own, `<keys dir>/agents/<agent>.json`. */
   keyFile?: string;
+  /** When it must be confirmed by: an ISO time, or a duration from now ("90s", "5m", "2h"). */
+  deadline?: string;
 }
 
 export interface SubmitOptions {
@@ -113,7 +117,37 @@ export async function getTaskState(client: Client, taskId: string): Promise<Task
  * The checks of a submission that need no running system (agent name, task id, payload), so the CLI
  * reports a bad argument as such even when Temporal is down. Throws AdmissionError.
  */
-export function checkSubmitRequest(req: SubmitRequest): { agent: string; taskId: string; payload: unknown } {
+/**
+ * A deadline as the task carries it (an ISO time), from an ISO time or a duration from `nowMs`; refuses
+ * (field `deadline`) what is neither, and a time already past.
+ */
+export function resolveDeadline(value: string, nowMs = Date.now()): string {
+  const trimmed = value.trim();
+  const isTime = /^\d{4}-\d{2}-\d{2}T/.test(trimmed);
+  const ms = isTime ? Date.parse(trimmed) - nowMs : parseDuration(trimmed as Duration);
+  if (!Number.isFinite(ms)) {
+    throw new AdmissionError(
+      'deadline',
+      `--deadline "${value}" is neither an ISO time (e.g. 2026-12-05T18:00:00Z) nor a duration from now (e.g. 90s, 5m, 2h)`,
+      'invalid_deadline',
+    );
+  }
+  if (ms <= 0) {
+    throw new AdmissionError(
+      'deadline',
+      `--deadline "${value}" is ${isTime ? 'already past' : 'not a positive duration'} (now ${new Date(nowMs).toISOString()}): a deadline must be in the future`,
+      'invalid_deadline',
+    );
+  }
+  return new Date(nowMs + ms).toISOString();
+}
+
+export function checkSubmitRequest(req: SubmitRequest): {
+  agent: string;
+  taskId: string;
+  payload: unknown;
+  deadline?: string;
+} {
   const agent = req.agent ?? DEFAULT_AGENT;
   if (!AGENT_NAME_PATTERN.test(agent)) {
     throw new AdmissionError(
@@ -128,7 +162,8 @@ export function checkSubmitRequest(req: SubmitRequest): { agent: string; taskId:
   }
   const checked = checkPayload(req.type, req.payload);
   if (!checked.ok) throw new AdmissionError('payload', checked.message, 'invalid_payload');
-  return { agent, taskId, payload: checked.payload };
+  const deadline = req.deadline === undefined ? undefined : resolveDeadline(req.deadline);
+  return { agent, taskId, payload: checked.payload, ...(deadline ? { deadline } : {}) };
 }
 
 /**
@@ -294,6 +329,7 @@ export async function submitTask(
   agent_public_key: string;
   type: string;
   root_task_id: string;
+  deadline: string | null;
 }> {
   const checked = checkSubmitRequest(req);
   const { agent, taskId } = checked;
@@ -325,6 +361,7 @@ export async function submitTask(
     submittedAt: new Date().toISOString(),
     agentPublicKey,
     submissionSignature,
+    ...(checked.deadline ? { deadline: checked.deadline } : {}),
   };
   const parentNote = parents.length ? `, depends on ${parents.map(dependencySpec).join(', ')}` : '';
   try {
@@ -353,6 +390,9 @@ export async function submitTask(
           ? `Depends on ${parents.map((p) => `\`${p.taskId}\` (${p.kind})`).join(', ')} (tree root \`${rootTaskId}\`).`
           : 'A root task.',
         `Payload: \`${JSON.stringify(checked.payload)}\``,
+        ...(checked.deadline
+          ? [`Deadline: ${checked.deadline} (confirmed by then, or rolled back as claim_expired).`]
+          : []),
       ].join('\n\n'),
     });
   } catch (err) {
@@ -372,6 +412,7 @@ export async function submitTask(
     agent_public_key: agentPublicKey,
     type: req.type,
     root_task_id: rootTaskId,
+    deadline: checked.deadline ?? null,
   };
 }
 

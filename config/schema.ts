@@ -142,6 +142,8 @@ function fileSchema(strict: boolean) {
     max_parallel_branches: numberIn('speculation.max_parallel_branches', { min: 1, max: 16 }).optional(),
     confirmation_timeout_ms: numberIn('speculation.confirmation_timeout_ms', { min: 1000, max: 86_400_000 }).optional(),
     rollback_policy: oneOf(ROLLBACK_POLICIES).default('cascade'),
+    // A task with a deadline speculates only while more than this is left of it (the seed design's claimBufferMs).
+    claim_buffer_ms: numberIn('speculation.claim_buffer_ms', { min: 0, max: 86_400_000 }).default(30_000),
     stake: section(stakeSection).default({}),
     proof: section(proofSection).default({}),
     limits: section(limitsSection).default({}),

@@ -33,6 +33,8 @@ export const SPECULATION_STATUSES = [
   'cooldown',
   'memory_limit',
   'draining',
+  /** Its deadline leaves no more than `speculation.claim_buffer_ms`: too little time for a speculation to pay off. */
+  'claim_window',
 ] as const;
 export type SpeculationStatus = (typeof SPECULATION_STATUSES)[number];
 export type SpeculationRefusal = Exclude<SpeculationStatus, 'pending' | 'speculative' | 'non_speculative'>;
@@ -64,6 +66,8 @@ export const ROLLBACK_REASONS = [
    * one registered for that agent): refused before anything was bonded. Not the named agent's fault.
    */
   'submission_refused',
+  /** Its deadline (`--deadline`) passed before it was confirmed. Not the agent's fault alone: its bond is released. */
+  'claim_expired',
 ] as const;
 export type RollbackReason = (typeof ROLLBACK_REASONS)[number];
 
@@ -151,6 +155,11 @@ export interface TaskInput {
    * anything is bonded.
    */
   submissionSignature?: string;
+  /**
+   * When the task must be confirmed by (ISO time), if it has a deadline: it speculates only while the time
+   * left exceeds `speculation.claim_buffer_ms`, and rolls back (`claim_expired`) if the deadline passes first.
+   */
+  deadline?: string;
 }
 
 /** A task's parents: its input's list, or the one data parent of a run started before task graphs. */
@@ -241,5 +250,7 @@ export interface TaskState {
   rollback_causes?: Array<{ task_id: string; reason: RollbackReason }>;
   error: string | null;
   waiting_for: string | null;
+  /** The deadline it must be confirmed by (ISO time); null when it has none. Absent in older states. */
+  deadline?: string | null;
   timestamps: Partial<Record<TaskStatus | 'submitted' | 'speculated', string>>;
 }

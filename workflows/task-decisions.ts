@@ -132,6 +132,15 @@ export function endReason(
 }
 
 /** The dependents that have not settled yet, in registration order. */
+/**
+ * May a task with this deadline still speculate? Only while more than `bufferMs` is left: a speculation
+ * the deadline cuts short would bond stake and burn a proof for a result that cannot confirm in time.
+ * No deadline: always.
+ */
+export function claimWindowOpen(deadline: string | undefined, nowMs: number, bufferMs: number): boolean {
+  return deadline === undefined || Date.parse(deadline) - nowMs > bufferMs;
+}
+
 export function unsettledDependents(dependents: readonly string[], settled: ReadonlySet<string>): string[] {
   return dependents.filter((d) => !settled.has(d));
 }
@@ -175,6 +184,8 @@ export function rollbackExplanation(
       return `the system failed (not the agent's fault): ${error}`;
     case 'submission_refused':
       return `its submission was refused, not signed by the agent it names (nothing bonded): ${error}`;
+    case 'claim_expired':
+      return `its deadline passed before it was confirmed${error ? ` (${error})` : ''}`;
   }
 }
 

@@ -46,6 +46,7 @@ function describeState(s: TaskState): string {
     `  bond:               ${s.bond ? `${s.bond.amount} lamports, ${s.bond.state}${s.bond.settled_by ? ` in task ${s.bond.settled_by}'s cascade` : ''} (${s.bond.address})` : '-'}`,
     `  proof:              ${s.proof.state}${s.proof.duration_ms ? ` in ${s.proof.duration_ms} ms` : ''}`,
   ];
+  if (s.deadline) lines.push(`  deadline:           ${s.deadline}`);
   if (s.commit_signature) lines.push(`  committed:          ${s.commit_signature}`);
   if (s.rollback_reason) lines.push(`  rollback reason:    ${s.rollback_reason}`);
   if (s.error) lines.push(`  error:              ${s.error}`);
@@ -82,7 +83,12 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
         process.env.AGENC_AGENT ?? DEFAULT_AGENT,
       )
       .option('--key-file <path>', "sign with this key file (Solana CLI format, mode 600) instead of the agent's own")
-      .option('--task-id <id>', 'choose the task id (default: a random one)'),
+      .option('--task-id <id>', 'choose the task id (default: a random one)')
+      .option(
+        '--deadline <time>',
+        'confirm it by then or roll it back (claim_expired, bond released): an ISO time (2026-12-05T18:00:00Z) or a ' +
+          'duration from now (90s, 5m, 2h); it speculates only while more than speculation.claim_buffer_ms is left',
+      ),
   ).action(
     async (
       opts: OutputOptions & {
@@ -92,6 +98,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
         agent: string;
         keyFile?: string;
         taskId?: string;
+        deadline?: string;
       },
     ) => {
       const request = {
@@ -101,6 +108,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
         agent: opts.agent,
         taskId: opts.taskId,
         keyFile: opts.keyFile,
+        deadline: opts.deadline,
       };
       try {
         parseDependsOn(request.dependsOn, checkSubmitRequest(request).taskId);
@@ -115,7 +123,7 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
         result,
         () =>
           `submitted task ${result.task_id}${result.parents.length ? ` (depends on ${result.parents.map((p) => dependencySpec({ taskId: p.task_id, kind: p.kind })).join(', ')})` : ''}, ` +
-          `signed by agent ${result.agent} (key ${result.agent_public_key}); follow it with: agenc task wait ${result.task_id}`,
+          `signed by agent ${result.agent} (key ${result.agent_public_key})${result.deadline ? `, deadline ${result.deadline}` : ''}; follow it with: agenc task wait ${result.task_id}`,
       );
     },
   );

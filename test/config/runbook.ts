@@ -72,6 +72,8 @@ export const RUNBOOK_RESOLVED = {
     max_parallel_branches: 2,
     confirmation_timeout_ms: 60_000,
     rollback_policy: 'cascade',
+    // Not in the runbook's file: the default of a key added since (deadlines).
+    claim_buffer_ms: 30_000,
     stake: {
       min_stake: 1_000_000,
       max_stake: 1_000_000_000,

@@ -54,6 +54,7 @@ import {
   type WaitWords,
   tellParentsSettled,
 } from './parents';
+import { claimWindowAllowsSpeculation, startDeadlineTimer } from './deadline';
 import { execute } from './execute';
 import { prove } from './prove';
 import { rollBack } from './rollback';
@@ -187,6 +188,7 @@ export class TaskRun {
       rollback_causes: [],
       error: null,
       waiting_for: null,
+      deadline: input.deadline ?? null,
       timestamps: { submitted: input.submittedAt },
     };
     this.parents = new Parents(dependenciesOf(input));
@@ -382,6 +384,7 @@ export class TaskRun {
   private async runForward(): Promise<void> {
     try {
       await this.forward.run(async () => {
+        startDeadlineTimer(this);
         if (this.submissionVerified) await this.verifySubmission();
         this.config = await taskActivities(QUICK, 'read the live speculation configuration').getSpeculationConfig();
         // A parent that failed before the policy was known (an order edge): decided now.
@@ -444,7 +447,7 @@ export class TaskRun {
     await this.awaitEachParent(mayStartOn, toStart);
     const unconfirmed = parents.unconfirmed();
     if (unconfirmed.length) {
-      const speculating = await admitAndBond(this, unconfirmed);
+      const speculating = claimWindowAllowsSpeculation(this) && (await admitAndBond(this, unconfirmed));
       metricsSink.taskStarted(this.input.type, this.state.speculation_status);
       if (!speculating) {
         const words = toBeConfirmed(` (${this.state.speculation_status})`);
