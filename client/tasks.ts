@@ -10,7 +10,7 @@ import type { Keypair } from '@solana/web3.js';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { DEFAULT_KEYS_DIR, KeyStore, readKeyFile } from '../activities/chain/keys';
 import { parentsOf, signSubmission } from '../activities/submission';
-import { checkPayload } from '../activities/task-types/registry';
+import { checkPayload, declaresUndo } from '../activities/task-types/registry';
 import { admitTask, controlStatus, withdrawAdmission } from '../temporal/control';
 import { taskStateQuery } from '../shared/messages';
 import { SA } from '../shared/search-attributes';
@@ -362,6 +362,7 @@ export async function submitTask(
     agentPublicKey,
     submissionSignature,
     ...(checked.deadline ? { deadline: checked.deadline } : {}),
+    ...(declaresUndo(req.type) ? { undoable: true } : {}),
   };
   const parentNote = parents.length ? `, depends on ${parents.map(dependencySpec).join(', ')}` : '';
   try {

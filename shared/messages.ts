@@ -65,7 +65,14 @@ export interface CascadeJoin {
  * dependents as they are now. Not joined: it is final, committing, or already rolling back otherwise.
  */
 export type CascadeAnswer =
-  | { joined: true; agent: string; bondLocked: boolean; dependents: string[] }
+  | {
+      joined: true;
+      agent: string;
+      bondLocked: boolean;
+      dependents: string[];
+      /** It has effects to undo: it settles itself after its dependents (so theirs are undone first), not in the batch. */
+      undoPending?: boolean;
+    }
   | { joined: false; final: boolean; status: string; why: string };
 export const joinCascadeUpdate = defineUpdate<CascadeAnswer, [CascadeJoin]>('joinCascade');
 /**

@@ -160,6 +160,13 @@ export interface TaskInput {
    * left exceeds `speculation.claim_buffer_ms`, and rolls back (`claim_expired`) if the deadline passes first.
    */
   deadline?: string;
+  /**
+   * Its task type declares an undo of its effects outside the system (the registry, asked at submission): the
+   * undo is registered as a compensation before the execution. Absent: the type has none.
+   */
+  undoable?: boolean;
+  /** Which attempt of the task this run is (absent: the first). */
+  attempt?: number;
 }
 
 /** A task's parents: its input's list, or the one data parent of a run started before task graphs. */
@@ -199,6 +206,34 @@ export interface BondState {
   settled_at?: string;
   /** The cascade origin whose batch released it, when it was not this task's own settlement. */
   settled_by?: string;
+}
+
+/**
+ * The task's effects outside the system and their undo. `registered`: the undo runs if the task rolls back;
+ * `undone`: it ran (`detail` says what it undid, `at` when); `kept`: the task confirmed, its effects stay;
+ * `not_declared`: its type has no undo, so whatever it did outside stays on a rollback (the README lists
+ * the types).
+ */
+export interface UndoState {
+  state: 'not_declared' | 'registered' | 'undone' | 'kept' | 'failed';
+  detail?: string;
+  at?: string;
+}
+
+/** An UndoState in words, as `agenc task status` and the Web UI say it. */
+export function describeUndo(undo: UndoState): string {
+  switch (undo.state) {
+    case 'not_declared':
+      return 'not undone: its type declares no undo (anything it did outside the system stays)';
+    case 'registered':
+      return 'to be undone if it rolls back';
+    case 'undone':
+      return `undone at ${undo.at}: ${undo.detail}`;
+    case 'kept':
+      return 'kept (confirmed)';
+    case 'failed':
+      return `undo FAILED at ${undo.at}: ${undo.detail}`;
+  }
 }
 
 export interface ProofSummary {
@@ -250,6 +285,8 @@ export interface TaskState {
   rollback_causes?: Array<{ task_id: string; reason: RollbackReason }>;
   error: string | null;
   waiting_for: string | null;
+  /** Its effects outside the system and their undo, once it started executing (null before). Absent in older states. */
+  undo?: UndoState | null;
   /** The deadline it must be confirmed by (ISO time); null when it has none. Absent in older states. */
   deadline?: string | null;
   timestamps: Partial<Record<TaskStatus | 'submitted' | 'speculated', string>>;

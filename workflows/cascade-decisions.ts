@@ -99,9 +99,14 @@ export function settlementPlan(
     const a = answers.get(m);
     return a && !a.joined && !a.final;
   });
-  // Every joined member above a blocked one, through followed edges, waits for it.
-  const selfSettling = new Set<string>();
-  const queue = [...blocked];
+  // A member with effects to undo undoes them after its dependents have undone theirs: it settles itself.
+  const undoing = members.filter((m) => {
+    const a = answers.get(m);
+    return a?.joined && a.undoPending;
+  });
+  // Every joined member above a blocked or undoing one, through followed edges, waits for it.
+  const selfSettling = new Set<string>(undoing);
+  const queue = [...blocked, ...undoing];
   while (queue.length) {
     const node = nodes.get(queue.shift()!)!;
     for (const p of node.parents) {

@@ -22,6 +22,11 @@ export function findTaskType(name: string): TaskType<unknown> | undefined {
   return TASK_TYPES.get(name);
 }
 
+/** Does the type declare an undo of its effects? (A submission carries the answer: see TaskInput.undoable.) */
+export function declaresUndo(typeName: string): boolean {
+  return TASK_TYPES.get(typeName)?.undo !== undefined;
+}
+
 /** Validates a payload against its type; the message names the field, the value and what is allowed. */
 export function checkPayload(
   typeName: string,

@@ -1,7 +1,7 @@
 /** `agenc task submit|status|wait|list|graph|rollback`, as the runbook's smoke tests use them. */
 import { type Command, Option } from 'commander';
 import { taskTypeNames } from '../../activities/task-types/registry';
-import { dependencySpec, type TaskState, TASK_STATUSES } from '../../shared/task-model';
+import { dependencySpec, describeUndo, type TaskState, TASK_STATUSES } from '../../shared/task-model';
 import {
   CliError,
   emit,
@@ -47,6 +47,9 @@ function describeState(s: TaskState): string {
     `  proof:              ${s.proof.state}${s.proof.duration_ms ? ` in ${s.proof.duration_ms} ms` : ''}`,
   ];
   if (s.deadline) lines.push(`  deadline:           ${s.deadline}`);
+  // A confirmed task of a type without an undo has nothing to say about its effects.
+  if (s.undo && !(s.undo.state === 'not_declared' && s.status === 'confirmed'))
+    lines.push(`  effects:            ${describeUndo(s.undo)}`);
   if (s.commit_signature) lines.push(`  committed:          ${s.commit_signature}`);
   if (s.rollback_reason) lines.push(`  rollback reason:    ${s.rollback_reason}`);
   if (s.error) lines.push(`  error:              ${s.error}`);

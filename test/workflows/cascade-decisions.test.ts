@@ -93,6 +93,21 @@ test('plan: a member rolling back otherwise blocks the batch above it, not besid
   expect(settledDependentsOf('A', nodes, new Set(plan.batch), answers)).toEqual(['E']);
 });
 
+test('plan: a member with effects to undo settles itself after its dependents, and so does every member above it', () => {
+  // A → B → C → D, A → E, B → F; C and E have rows to delete (record tasks).
+  const nodes = graph(['A → B', 'B → C', 'C → D', 'A → E', 'B → F']);
+  const members = cascadeMembers('A', nodes, 'cascade');
+  const answers = answersFor(nodes, members, {
+    C: { ...joined(['D']), undoPending: true },
+    E: { ...joined([]), undoPending: true },
+  });
+  const plan = settlementPlan('A', members, nodes, answers, 'cascade');
+  // D (below C) and F (beside C) go in the batch; C and E undo theirs, B waits for C.
+  expect(plan).toEqual({ batch: ['D', 'F'], selfSettling: ['B', 'C', 'E'], blocked: [] });
+  expect(settledDependentsOf('A', nodes, new Set(plan.batch), answers)).toEqual([]);
+  expect(settledDependentsOf('C', nodes, new Set(plan.batch), answers)).toEqual(['D']);
+});
+
 test('plan: a member already final counts as settled; an order dependent going on blocks nothing', () => {
   const nodes = graph(['A → B', 'A → C', 'B → D:order']);
   const members = cascadeMembers('A', nodes, 'selective');

@@ -43,7 +43,7 @@ describe('claimWindowOpen', () => {
     ['2026-12-05T10:00:20.000Z', 30_000, false, '20 s left'],
     ['2026-12-05T09:59:00.000Z', 0, false, 'already past'],
     ['2026-12-05T10:00:00.001Z', 0, true, 'any time left with no buffer'],
-  ])('%s, buffer %d ms → %s (%s)', (deadline, buffer, open) => {
+  ])('%s, buffer %d ms → %s (%s)', (deadline, buffer, open, _why) => {
     expect(claimWindowOpen(deadline, NOW, buffer)).toBe(open);
   });
 });

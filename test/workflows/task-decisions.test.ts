@@ -150,6 +150,8 @@ test('which reasons slash: only what the agent controls (its execution error, a 
     ['system_error', 'release'],
     // A submission not signed by the agent it names is refused before any bond, and is not that agent's doing.
     ['submission_refused', 'release'],
+    // A deadline passing is the parents' and the system's pace as much as the agent's.
+    ['claim_expired', 'release'],
   ];
   // Every reason is in the table: a new one must say whether it slashes.
   expect(table.map(([reason]) => reason).sort()).toEqual([...ROLLBACK_REASONS].sort());

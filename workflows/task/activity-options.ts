@@ -2,7 +2,7 @@
  * How the task workflow calls its activities: timeouts and retries per kind of step, and the proxies
  * that carry a one-line summary naming the step (what the Web UI's timeline shows).
  */
-import { type ActivityOptions, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions, proxyActivities } from '@temporalio/workflow';
 import type { SpeculationConfig } from '../../config/schema';
 import { FAILURE_TYPES, type ProofActivities, type TaskActivities } from '../../shared/activity-contract';
 import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE } from '../../shared/task-queues';
@@ -53,6 +53,26 @@ export const EXECUTION: ActivityOptions = {
     backoffCoefficient: 2,
     nonRetryableErrorTypes: [FAILURE_TYPES.invalidPayload],
   },
+};
+
+/**
+ * An execution with effects to undo: its cancellation (a rollback) is awaited until the activity has stopped,
+ * so the undo cannot run while the execution may still write.
+ */
+export const EXECUTION_UNDOABLE: ActivityOptions = {
+  ...EXECUTION,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+};
+
+/**
+ * An undo of a task's effects (a compensation): retried without limit, since a parent must not settle while
+ * its dependent's effects may still be in place; it heartbeats, so a worker that dies during it is noticed in
+ * seconds and the undo runs again on another.
+ */
+export const UNDO: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '5s',
+  retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 },
 };
 
 /**

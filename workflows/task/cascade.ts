@@ -14,6 +14,7 @@ import type { CascadeRollbackResult } from '../../shared/cascade-records';
 import { rollbackTakesEffect, rootMessage } from '../task-decisions';
 import { CASCADE, taskActivities } from './activity-options';
 import { metricsSink, type TaskRun } from './task-run';
+import { undoPending } from './undo';
 
 /**
  * How long a task that joined waits for its verdict before it settles itself (after its dependents, so
@@ -60,6 +61,7 @@ export async function joinCascade(run: TaskRun, join: CascadeJoin): Promise<Casc
     agent: run.input.agent,
     bondLocked: state.bond?.state === 'locked',
     dependents: [...state.dependents],
+    ...(undoPending(run) ? { undoPending: true } : {}),
   };
 }
 

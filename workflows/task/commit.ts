@@ -7,6 +7,7 @@ import { commitsReadySignal, gatherCommitsSignal } from '../../shared/messages';
 import type { CommitEntry } from '../../shared/proof-records';
 import { commitBatchEntries, mayJoinParentBatch, unsettledDependents } from '../task-decisions';
 import { COMMIT, taskActivities } from './activity-options';
+import { CONFIRMED } from './compensations';
 import { hasLanded, isConfirmed, toBeConfirmed } from './parents';
 import { signalTask } from './signal-task';
 import type { TaskRun } from './task-run';
@@ -83,7 +84,8 @@ async function commitOnAncestorsConfirmed(run: TaskRun): Promise<void> {
 async function settleCommitted(run: TaskRun): Promise<void> {
   run.state.commit_signature = run.commitBatch!.signatures[run.input.taskId]!;
   run.state.committed_by = run.commitBatch!.owner;
-  await run.compensations.runAll('confirmed', (failure) => run.recordError(failure));
+  await run.compensations.runAll(CONFIRMED, (failure) => run.recordError(failure));
+  if (run.state.undo?.state === 'registered') run.state.undo = { state: 'kept' };
 }
 
 /** Enters `committing` and forms this task's batch: its own entry, then the proven descendants waiting only for it. */

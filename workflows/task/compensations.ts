@@ -6,9 +6,14 @@
 import { log } from '@temporalio/workflow';
 import { rootMessage } from '../task-decisions';
 
+/** The reason confirmation settles the speculation with (commit.ts): not a rollback. */
+export const CONFIRMED = 'confirmed';
+
 interface Compensation {
   name: string;
   run: () => Promise<void>;
+  /** Undoes the step's effects: runs on a rollback only (on confirmation they stay). */
+  rollbackOnly: boolean;
 }
 
 export class Compensations {
@@ -16,8 +21,8 @@ export class Compensations {
 
   constructor(private readonly taskId: string) {}
 
-  register(name: string, run: () => Promise<void>): void {
-    this.steps.push({ name, run });
+  register(name: string, run: () => Promise<void>, opts: { rollbackOnly?: boolean } = {}): void {
+    this.steps.push({ name, run, rollbackOnly: opts.rollbackOnly ?? false });
   }
 
   /** Nothing needs undoing after all (the speculation was refused or never bonded). */
@@ -32,6 +37,7 @@ export class Compensations {
    */
   async runAll(reason: string, failed: (what: string) => void): Promise<void> {
     for (const c of [...this.steps].reverse()) {
+      if (c.rollbackOnly && reason === CONFIRMED) continue;
       log.info('compensating', { taskId: this.taskId, step: c.name, reason });
       try {
         await c.run();

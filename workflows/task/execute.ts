@@ -1,9 +1,10 @@
 /** Execution: the task's step on its input (the parent's output), on the execution worker. */
 import { isCancellation, patched } from '@temporalio/workflow';
 import { classifyExecutionFailure, executionWorkerLost, rootMessage } from '../task-decisions';
-import { EXECUTION, taskActivities } from './activity-options';
+import { EXECUTION, EXECUTION_UNDOABLE, taskActivities } from './activity-options';
 import { startConfirmationTimer } from './admission';
 import { OwnFault, type TaskRun } from './task-run';
+import { registerUndo } from './undo';
 
 /** Rounds of execution attempts all lost to their worker (each round is EXECUTION's attempts) before the task gives up. */
 const MAX_LOST_EXECUTION_ROUNDS = 3;
@@ -18,6 +19,7 @@ export async function execute(run: TaskRun): Promise<void> {
   // request that arrives with the bond's result then cancels it after that command, as it always did.
   if (run.state.speculation_status === 'speculative') startConfirmationTimer(run);
   run.enter('executing');
+  registerUndo(run);
   try {
     let executed: Awaited<ReturnType<typeof startExecution>> | undefined;
     for (let lostRounds = 1; !executed; lostRounds++) {
@@ -53,10 +55,13 @@ function startExecution(run: TaskRun) {
   const on = consumed.length
     ? `parent${consumed.length > 1 ? 's' : ''} ${consumed.map((c) => c.taskId).join(', ')}'s output`
     : 'no parent';
-  return taskActivities(EXECUTION, `execute: ${input.type} on ${on}`).executeTask({
-    taskId: input.taskId,
-    type: input.type,
-    payload: input.payload,
-    parentOutputs: consumed.map((c) => c.output.output),
-  });
+  return taskActivities(input.undoable ? EXECUTION_UNDOABLE : EXECUTION, `execute: ${input.type} on ${on}`).executeTask(
+    {
+      taskId: input.taskId,
+      type: input.type,
+      payload: input.payload,
+      parentOutputs: consumed.map((c) => c.output.output),
+      ...(input.attempt ? { attempt: input.attempt } : {}),
+    },
+  );
 }

@@ -16,6 +16,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { SA } from '../../shared/search-attributes';
+import { describeUndo } from '../../shared/task-model';
 import { rollbackExplanation, unconfirmedStatus, unsettledDependents } from '../task-decisions';
 import { QUICK, taskActivities } from './activity-options';
 import { awaitVerdict, cascadeFrom } from './cascade';
@@ -57,8 +58,9 @@ export async function rollBack(run: TaskRun): Promise<void> {
   const bond = state.bond
     ? `${state.bond.amount} lamports ${state.bond.state}${state.bond.settled_by ? ` in task ${state.bond.settled_by}'s cascade` : ''}`
     : 'none';
+  const effects = state.undo ? `; effects ${describeUndo(state.undo)}` : '';
   setCurrentDetails(
-    `**${state.status}** — ${why}; bond ${bond}; ${state.dependents.length} dependent(s) rolled back first`,
+    `**${state.status}** — ${why}; bond ${bond}${effects}; ${state.dependents.length} dependent(s) rolled back first`,
   );
   // A root that fails on its own is a failure, not a rollback; a speculative task's failure undoes speculation.
   const speculative = state.speculation_status === 'speculative';

@@ -122,6 +122,8 @@ export class TaskRun {
   proofValue = '0';
   /** A bond lock is under way (it cannot be called back): a cascade's join waits for it to finish. */
   bondLocking = false;
+  /** Which attempt of the task this run is (1 for the first). */
+  readonly attempt: number;
   /** The cascade this task joined (a failed ancestor's), if it did. */
   cascade?: CascadeMembership;
 
@@ -162,6 +164,7 @@ export class TaskRun {
   readonly news = new DependentNews(this);
 
   constructor(readonly input: TaskInput) {
+    this.attempt = input.attempt ?? 1;
     this.state = {
       task_id: input.taskId,
       workflow_id: workflowInfo().workflowId,
