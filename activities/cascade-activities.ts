@@ -125,7 +125,10 @@ export function createCascadeActivities(deps: CascadeActivityDeps) {
         const joinedAnswer = (id: string) => answers.get(id) as Extract<CascadeAnswer, { joined: true }>;
         const bonds = plan.batch
           .filter((id) => joinedAnswer(id).bondLocked)
-          .map((taskId) => ({ taskId, agent: joinedAnswer(taskId).agent }));
+          .map((taskId) => {
+            const { agent, attempt } = joinedAnswer(taskId);
+            return { taskId, agent, ...(attempt ? { attempt } : {}) };
+          });
         const released = bonds.length
           ? await timed('settleMs', () => deps.releaseBonds({ bonds, reason: `cascade from task ${origin}` }))
           : [];

@@ -28,7 +28,16 @@ export function createOperatorActivities(deps: {
       ),
     );
     return states.flatMap((s) =>
-      s?.bond?.state === 'locked' ? [{ taskId: s.task_id, agent: s.agent, amount: s.bond.amount }] : [],
+      s?.bond?.state === 'locked'
+        ? [
+            {
+              taskId: s.task_id,
+              ...(s.attempt && s.attempt > 1 ? { attempt: s.attempt } : {}),
+              agent: s.agent,
+              amount: s.bond.amount,
+            },
+          ]
+        : [],
     );
   }
 

@@ -6,6 +6,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { TemporalFailure } from '@temporalio/common';
 import { admitSpeculation, controlStatus } from '../temporal/control';
+import { RetryRefused, startNextAttempt } from '../temporal/attempts';
 import type { TaskActivities } from '../shared/activity-contract';
 import { FAILURE_TYPES } from '../shared/activity-contract';
 import { taskStateQuery } from '../shared/messages';
@@ -28,7 +29,13 @@ export function createTaskActivities(
   deps: TaskActivityDeps,
 ): Pick<
   TaskActivities,
-  'getSpeculationConfig' | 'admitSpeculation' | 'executeTask' | 'undoTask' | 'getTaskOutcome' | 'findClosedTasks'
+  | 'getSpeculationConfig'
+  | 'admitSpeculation'
+  | 'executeTask'
+  | 'undoTask'
+  | 'getTaskOutcome'
+  | 'findClosedTasks'
+  | 'restartDependents'
 > {
   return {
     async getSpeculationConfig() {
@@ -128,6 +135,34 @@ export function createTaskActivities(
         output: output === null ? null : BigInt(output),
       });
       return { undone };
+    },
+
+    async restartDependents({ taskId, attempt, dependents }) {
+      const restarted: Array<{ taskId: string; attempt: number }> = [];
+      const left: string[] = [];
+      for (const dependent of dependents) {
+        try {
+          const next = await startNextAttempt(deps.client, dependent, {
+            subtree: true,
+            onlyAfterParentFailure: true,
+            rawConfig: deps.rawConfig(),
+          });
+          if (next) restarted.push({ taskId: dependent, attempt: next.attempt });
+          else left.push(dependent);
+        } catch (err) {
+          if (!(err instanceof RetryRefused)) throw err;
+          if (err.code === 'unknown_task') {
+            left.push(dependent);
+            continue;
+          }
+          // Still closing, or no admission slot yet: the whole activity runs again (those restarted are skipped).
+          throw ApplicationFailure.retryable(
+            `task ${taskId} attempt ${attempt}: dependent ${dependent} cannot restart yet: ${err.message}`,
+            'RestartNotYet',
+          );
+        }
+      }
+      return { restarted, left };
     },
 
     async findClosedTasks(taskIds) {

@@ -16,12 +16,11 @@ import { taskStateQuery } from '../shared/messages';
 import { SA } from '../shared/search-attributes';
 import type { Duration } from '@temporalio/common';
 import { parseDuration } from '../shared/rollout-model';
-import { TASK_QUEUE } from '../shared/task-queues';
+import { startTaskWorkflow } from '../temporal/task-start';
 import {
   AGENT_NAME_PATTERN,
   DEPENDENCY_KINDS,
   type DependencyKind,
-  dependencySpec,
   FINAL_STATUSES,
   MAX_PARENT_SLOTS,
   type TaskDependency,
@@ -34,7 +33,6 @@ import {
   taskIdOfWorkflow,
   taskWorkflowId,
 } from '../shared/task-model';
-import type { speculativeTask } from '../workflows/task/speculative-task';
 
 export const DEFAULT_AGENT = 'default';
 
@@ -364,38 +362,8 @@ export async function submitTask(
     ...(checked.deadline ? { deadline: checked.deadline } : {}),
     ...(declaresUndo(req.type) ? { undoable: true } : {}),
   };
-  const parentNote = parents.length ? `, depends on ${parents.map(dependencySpec).join(', ')}` : '';
   try {
-    await client.workflow.start<typeof speculativeTask>('speculativeTask', {
-      workflowId: taskWorkflowId(taskId),
-      taskQueue: TASK_QUEUE,
-      args: [input],
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      typedSearchAttributes: [
-        { key: SA.taskId, value: taskId },
-        { key: SA.rootTaskId, value: rootTaskId },
-        { key: SA.agent, value: agent },
-        { key: SA.taskType, value: req.type },
-        { key: SA.status, value: 'pending' },
-        ...(parents.length
-          ? [
-              { key: SA.parentTaskId, value: parentIds[0]! },
-              { key: SA.parentTaskIds, value: parentIds },
-            ]
-          : []),
-      ],
-      staticSummary: `task ${taskId} (${req.type}, agent ${agent}${parentNote})`,
-      staticDetails: [
-        `**Task** \`${taskId}\` of type \`${req.type}\`, agent \`${agent}\` (key \`${agentPublicKey}\`).`,
-        parents.length
-          ? `Depends on ${parents.map((p) => `\`${p.taskId}\` (${p.kind})`).join(', ')} (tree root \`${rootTaskId}\`).`
-          : 'A root task.',
-        `Payload: \`${JSON.stringify(checked.payload)}\``,
-        ...(checked.deadline
-          ? [`Deadline: ${checked.deadline} (confirmed by then, or rolled back as claim_expired).`]
-          : []),
-      ].join('\n\n'),
-    });
+    await startTaskWorkflow(client, input);
   } catch (err) {
     // Nothing started: give the slot back, unless it was already this (running) task's own.
     if (admission.reserved) await withdrawAdmission(client, taskId);
@@ -452,7 +420,8 @@ export async function waitForTask(
       last = state.status;
       lastReport = elapsed;
     }
-    if (FINAL_STATUSES.includes(state.status)) return { state, timedOut: false };
+    // An attempt followed by the next (the checkpoint policy) is not the end: the next run answers soon.
+    if (FINAL_STATUSES.includes(state.status) && !state.retry) return { state, timedOut: false };
     if (elapsed >= opts.timeoutMs) return { state, timedOut: true };
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
   }

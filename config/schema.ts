@@ -14,9 +14,11 @@ export type Mode = (typeof MODES)[number];
 /**
  * What a task's failure does to its descendants: `cascade` rolls back every descendant through every edge;
  * `selective` only those that consumed the failed result (data and confirmed edges, transitively), while an
- * order-only dependent goes on once the failed task is final.
+ * order-only dependent goes on once the failed task is final; `checkpoint` rolls back as `cascade`, then
+ * re-attempts the task (up to `max_retries`, waiting `retry_backoff_ms`, doubling) when its reason may pass,
+ * and restarts its rolled-back descendants on the new result.
  */
-export const ROLLBACK_POLICIES = ['cascade', 'selective'] as const;
+export const ROLLBACK_POLICIES = ['cascade', 'selective', 'checkpoint'] as const;
 export type RollbackPolicy = (typeof ROLLBACK_POLICIES)[number];
 export const PROOF_GENERATORS = ['groth16'] as const;
 
@@ -144,6 +146,9 @@ function fileSchema(strict: boolean) {
     rollback_policy: oneOf(ROLLBACK_POLICIES).default('cascade'),
     // A task with a deadline speculates only while more than this is left of it (the seed design's claimBufferMs).
     claim_buffer_ms: numberIn('speculation.claim_buffer_ms', { min: 0, max: 86_400_000 }).default(30_000),
+    // Under rollback_policy = "checkpoint": re-attempts after the first, and the wait before the first (doubling).
+    max_retries: numberIn('speculation.max_retries', { min: 0, max: 10 }).default(2),
+    retry_backoff_ms: numberIn('speculation.retry_backoff_ms', { min: 0, max: 3_600_000 }).default(1000),
     stake: section(stakeSection).default({}),
     proof: section(proofSection).default({}),
     limits: section(limitsSection).default({}),

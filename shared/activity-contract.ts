@@ -58,6 +58,14 @@ export interface TaskActivities {
     output: string | null;
   }): Promise<{ undone: string } | null>;
   getTaskOutcome(taskId: string): Promise<TaskState>;
+  /**
+   * A task's next attempt restarts its previous attempt's dependents that rolled back for its failure (each
+   * with its own dependents in turn): idempotent, retried while one of them is still closing.
+   */
+  restartDependents(input: { taskId: string; attempt: number; dependents: string[] }): Promise<{
+    restarted: Array<{ taskId: string; attempt: number }>;
+    left: string[];
+  }>;
   /** Which of these tasks have no running workflow (finished, terminated, or never started). */
   findClosedTasks(taskIds: string[]): Promise<string[]>;
   lockBond(input: {

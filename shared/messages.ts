@@ -5,7 +5,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SpeculationConfig } from '../config/schema';
 import type { CommitEntry, ProofRecord } from './proof-records';
-import type { RollbackReason, SpeculationRefusal, TaskOutput, TaskState } from './task-model';
+import type { RollbackReason, SpeculationRefusal, TaskInput, TaskOutput, TaskState } from './task-model';
 import type { Decision, PhaseStatus, RolloutStatus } from './rollout-model';
 
 // ── speculativeTask ────────────────────────────────────────────────────────────────────────────────
@@ -50,6 +50,8 @@ export const parentRolledBackSignal =
 export const dependentSettledSignal = defineSignal<[{ taskId: string; status: string }]>('dependentSettled');
 export const forceRollbackSignal = defineSignal<[{ reason?: string }]>('forceRollback');
 export const taskStateQuery = defineQuery<TaskState>('taskState');
+/** The run's input: what its next attempt starts from (agenc task retry, the `checkpoint` policy's restarts). */
+export const taskInputQuery = defineQuery<TaskInput>('taskInput');
 
 /**
  * A cascade's origin (the task whose failure starts it) asks a descendant to roll back in its cascade
@@ -72,6 +74,8 @@ export type CascadeAnswer =
       dependents: string[];
       /** It has effects to undo: it settles itself after its dependents (so theirs are undone first), not in the batch. */
       undoPending?: boolean;
+      /** Its attempt, when not the first: the bond to release is that attempt's. */
+      attempt?: number;
     }
   | { joined: false; final: boolean; status: string; why: string };
 export const joinCascadeUpdate = defineUpdate<CascadeAnswer, [CascadeJoin]>('joinCascade');

@@ -102,6 +102,8 @@ export interface StakeWithdrawResult {
 
 export interface LiveCommitment {
   taskId: string;
+  /** The task's attempt (absent: the first): its bond is that attempt's account. */
+  attempt?: number;
   agent: string;
   amount: number;
 }

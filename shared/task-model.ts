@@ -167,6 +167,15 @@ export interface TaskInput {
   undoable?: boolean;
   /** Which attempt of the task this run is (absent: the first). */
   attempt?: number;
+  /** How the earlier attempts ended, oldest first. */
+  previousAttempts?: AttemptOutcome[];
+  /**
+   * The previous attempt's dependents: those rolled back by its failure start their next attempt with this one
+   * (and theirs, in turn). Set by the `checkpoint` policy and `agenc task retry --subtree`.
+   */
+  restartDependents?: string[];
+  /** Wait this long before starting (the `checkpoint` policy's backoff). */
+  retryDelayMs?: number;
 }
 
 /** A task's parents: its input's list, or the one data parent of a run started before task graphs. */
@@ -206,6 +215,17 @@ export interface BondState {
   settled_at?: string;
   /** The cascade origin whose batch released it, when it was not this task's own settlement. */
   settled_by?: string;
+}
+
+/** How one attempt of a task ended. */
+export interface AttemptOutcome {
+  attempt: number;
+  status: TaskStatus;
+  rollback_reason: RollbackReason | null;
+  bond: BondState | null;
+  error: string | null;
+  /** When it ended (ISO time). */
+  ended_at: string;
 }
 
 /**
@@ -285,6 +305,12 @@ export interface TaskState {
   rollback_causes?: Array<{ task_id: string; reason: RollbackReason }>;
   error: string | null;
   waiting_for: string | null;
+  /** Which attempt of the task this run is: 1, then one more for each re-attempt. Absent in older states (1). */
+  attempt?: number;
+  /** What the earlier attempts ended as, oldest first (empty for the first). Absent in older states. */
+  previous_attempts?: AttemptOutcome[];
+  /** This attempt ended, and the next starts (the `checkpoint` policy): not final for a waiter. */
+  retry?: { attempt: number; delay_ms: number } | null;
   /** Its effects outside the system and their undo, once it started executing (null before). Absent in older states. */
   undo?: UndoState | null;
   /** The deadline it must be confirmed by (ISO time); null when it has none. Absent in older states. */

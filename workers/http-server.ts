@@ -51,6 +51,7 @@ import { CliError } from '../client/output';
 import { getTaskState, TaskNotFoundError } from '../client/tasks';
 import { forceRollbackSignal } from '../shared/messages';
 import { taskWorkflowId } from '../shared/task-model';
+import { RetryRefused, startNextAttempt } from '../temporal/attempts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -444,6 +445,26 @@ export async function startHttpServer(
       await client.workflow.getHandle(taskWorkflowId(body.task_id)).signal(forceRollbackSignal, { reason });
       logger.warn({ task_id: body.task_id, reason }, 'task rollback requested through the admin API');
       return [200, { task_id: body.task_id, rollback_requested: true }];
+    },
+    'POST /admin/tasks/retry': async (req) => {
+      requireToken(req);
+      const body = parseBody(
+        z.object({ task_id: text('the task to retry'), subtree: z.boolean().optional() }).strict(),
+        await readBody(req),
+        '{"task_id": "…", "subtree": true}',
+      );
+      try {
+        const next = await startNextAttempt(client, body.task_id, { subtree: body.subtree ?? false });
+        logger.warn(
+          { task_id: body.task_id, attempt: next!.attempt, subtree: body.subtree ?? false },
+          'task retry started through the admin API',
+        );
+        return [200, next!];
+      } catch (err) {
+        if (!(err instanceof RetryRefused)) throw err;
+        const status = err.code === 'unknown_task' ? 404 : err.code === 'too_many_pending' ? 429 : 400;
+        throw new HttpError(status, err.message, { field: err.field, code: err.code });
+      }
     },
     'POST /admin/stake/release-bond': async (req) => {
       requireToken(req);

@@ -11,10 +11,12 @@ import { ApplicationFailure, TimeoutFailure } from '@temporalio/common';
 import { FAILURE_TYPES } from '../shared/activity-contract';
 import type { RollbackPolicy } from '../config/schema';
 import {
+  type AttemptOutcome,
   type DependencyKind,
   FINAL_STATUSES,
   OWN_FAULT_REASONS,
   type RollbackReason,
+  type TaskState,
   type TaskStatus,
 } from '../shared/task-model';
 
@@ -139,6 +141,49 @@ export function endReason(
  */
 export function claimWindowOpen(deadline: string | undefined, nowMs: number, bufferMs: number): boolean {
   return deadline === undefined || Date.parse(deadline) - nowMs > bufferMs;
+}
+
+/**
+ * The reasons a re-attempt may pass (`checkpoint`): the task's own failure (an agent's work may succeed the next
+ * time; the slash stays) and the system's (a timeout, a prover or worker away). Not a parent's failure (the
+ * parent's next attempt restarts it), an operator's rollback, a refused submission or a passed deadline.
+ */
+export const RETRIED_REASONS: readonly RollbackReason[] = [
+  'execution_failed',
+  'proof_failed',
+  'proof_timeout',
+  'proof_unavailable',
+  'execution_unavailable',
+  'confirmation_timeout',
+  'system_error',
+];
+
+/**
+ * Under `checkpoint`, is the attempt that ended for `reason` followed by another, and after what wait? Attempt
+ * n (1-based) is followed while n ≤ max_retries, after retry_backoff_ms × 2^(n−1).
+ */
+export function checkpointRetry(t: {
+  policy: RollbackPolicy | undefined;
+  reason: RollbackReason;
+  attempt: number;
+  maxRetries: number;
+  backoffMs: number;
+}): { retry: false } | { retry: true; delayMs: number } {
+  if (t.policy !== 'checkpoint' || !RETRIED_REASONS.includes(t.reason) || t.attempt > t.maxRetries)
+    return { retry: false };
+  return { retry: true, delayMs: t.backoffMs * 2 ** (t.attempt - 1) };
+}
+
+/** How an attempt ended, from its last state. */
+export function attemptOutcomeOf(state: TaskState): AttemptOutcome {
+  return {
+    attempt: state.attempt ?? 1,
+    status: state.status,
+    rollback_reason: state.rollback_reason,
+    bond: state.bond,
+    error: state.error,
+    ended_at: state.timestamps[state.status] ?? new Date().toISOString(),
+  };
 }
 
 export function unsettledDependents(dependents: readonly string[], settled: ReadonlySet<string>): string[] {

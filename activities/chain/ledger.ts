@@ -36,6 +36,8 @@ export function parseMemos(records: MemoRecord[], authority: string): LedgerEntr
 
 export interface LiveBondRecord {
   taskId: string;
+  /** The task's attempt the bond belongs to (absent: the first). */
+  attempt?: number;
   depth: number;
   amount: number;
   signature: string;
@@ -79,7 +81,13 @@ export function agentLedger(entries: LedgerEntry[], agent: string): AgentLedger 
         break;
       case 'lock':
         ledger.locked += memo.amount;
-        ledger.liveBonds.set(memo.task, { taskId: memo.task, depth: memo.depth, amount: memo.amount, signature });
+        ledger.liveBonds.set(memo.task, {
+          taskId: memo.task,
+          ...(memo.attempt ? { attempt: memo.attempt } : {}),
+          depth: memo.depth,
+          amount: memo.amount,
+          signature,
+        });
         break;
       case 'release':
         ledger.returned += memo.amount;

@@ -37,7 +37,21 @@ import { BOND } from './custody/layout';
 /** What lockBond found at a bond address it cannot use (the `found` of BondUnusable's details). */
 export type BondFound = 'settled' | 'other_lock';
 
-export interface LockBondInput {
+/**
+ * A task's attempt (1 for its first run; `checkpoint` re-attempts and `agenc task retry` count up): each has a
+ * bond of its own (custody bond seed: task ‖ attempt − 1), so a retry never meets its earlier attempt's bond.
+ */
+export interface TaskAttempt {
+  /** Absent: the first. */
+  attempt?: number;
+}
+
+/** The custody program's attempt index (0-based) of a task's attempt. */
+export function chainAttempt(attempt: number | undefined): number {
+  return (attempt ?? 1) - 1;
+}
+
+export interface LockBondInput extends TaskAttempt {
   taskId: string;
   agent: string;
   /** Number of unconfirmed ancestors at the moment of speculation. */
@@ -45,13 +59,13 @@ export interface LockBondInput {
   stake: BondStakeRule;
 }
 
-export interface ReleaseBondInput {
+export interface ReleaseBondInput extends TaskAttempt {
   taskId: string;
   agent: string;
   reason: string;
 }
 
-export interface SlashBondInput {
+export interface SlashBondInput extends TaskAttempt {
   taskId: string;
   agent: string;
   /** Fraction in [0, 1] of the bond that goes to the treasury (floored to whole lamports); the program's config for `reason` is set to it. */
@@ -61,7 +75,7 @@ export interface SlashBondInput {
 
 export interface ReleaseBondsInput {
   /** The bonds to release, in the order they must settle (a cascade's: each task's dependents before it). */
-  bonds: Array<{ taskId: string; agent: string }>;
+  bonds: Array<{ taskId: string; agent: string } & TaskAttempt>;
   /** Why, as every release's memo says it. */
   reason: string;
 }
@@ -115,7 +129,8 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     const authority = keys.authority();
     const custody = await custodyOf(deps);
     const vault = await custody.vault(agentKey);
-    const bond = await custody.bond(taskId);
+    const attempt = chainAttempt(input.attempt);
+    const bond = await custody.bond(taskId, attempt);
     const base = { taskId, agent, bondAddress: bond.toBase58() };
 
     const existing = await findLock();
@@ -139,10 +154,18 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
       ...(await custody.lock({
         agent: agentKey,
         taskId,
+        attempt,
         depth: input.depth,
         rentLamports: await chain.rentExemptMinimum(BOND.len),
       })),
-      memoInstruction(authority.publicKey, { action: 'lock', task: taskId, agent, depth: input.depth, amount }),
+      memoInstruction(authority.publicKey, {
+        action: 'lock',
+        task: taskId,
+        agent,
+        depth: input.depth,
+        amount,
+        ...(attempt > 0 ? { attempt: input.attempt } : {}),
+      }),
     );
     try {
       const { signature } = await chain.send(tx, [authority]);
@@ -205,7 +228,7 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
   }
 
   async function settle(
-    input: { taskId: string; agent: string; reason: string },
+    input: { taskId: string; agent: string; reason: string } & TaskAttempt,
     slashPercentage: number | null,
   ): Promise<SettleBondResult> {
     const taskId = validateTaskId(input.taskId);
@@ -216,7 +239,8 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     const authority = keys.authority();
     const custody = await custodyOf(deps);
     const vault = await custody.vault(agentKey);
-    const bond = await custody.bond(taskId);
+    const attempt = chainAttempt(input.attempt);
+    const bond = await custody.bond(taskId, attempt);
     const base = { taskId, agent, bondAddress: bond.toBase58() };
 
     const live = (await readBond(chain, custody, bond))?.state;
@@ -234,7 +258,7 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
     const tx = new Transaction();
     if (bps === null) {
       tx.add(
-        await custody.release({ agent: agentKey, taskId }),
+        await custody.release({ agent: agentKey, taskId, attempt }),
         memoInstruction(authority.publicKey, { action: 'release', task: taskId, agent, amount, reason }),
       );
     } else {
@@ -246,7 +270,7 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
       const treasury = keys.treasury().publicKey;
       if (slashed > 0) await ensureTreasuryFunded(deps, await chain.rentExemptMinimum(0));
       tx.add(
-        await custody.slash({ agent: agentKey, taskId, reason: slashReason, treasury }),
+        await custody.slash({ agent: agentKey, taskId, attempt, reason: slashReason, treasury }),
         memoInstruction(authority.publicKey, {
           action: 'slash',
           task: taskId,
@@ -295,7 +319,8 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
       const agent = validateAgentName(b.agent);
       const agentKey = keys.agentPublicKey(agent);
       const vault = await custody.vault(agentKey);
-      const bond = await custody.bond(taskId);
+      const attempt = chainAttempt(b.attempt);
+      const bond = await custody.bond(taskId, attempt);
       const base = { taskId, agent, bondAddress: bond.toBase58() };
       const state = (await readBond(chain, custody, bond))?.state;
       if (!state) {
@@ -313,7 +338,7 @@ export function createStakeActivities(deps: StakeDeps): StakeActivities {
         signature: null,
         alreadySettled: false,
       };
-      live.push({ index, release: await custody.release({ agent: agentKey, taskId }), amount, bond });
+      live.push({ index, release: await custody.release({ agent: agentKey, taskId, attempt }), amount, bond });
     }
     if (live.length) await ensureAuthorityFunded(deps);
     const batchTx = (bonds: typeof live) =>

@@ -32,6 +32,7 @@ import { bondAmount } from './bond-amount';
 import { ChainTransactionError, chainFailure } from './errors';
 import { validateAgentName } from './keys';
 import { agentLedger, expectedStakeLamports, parseMemos, treasuryLedger, type AgentLedger } from './ledger';
+import { chainAttempt } from './stake-activities';
 import { memoInstruction } from './transactions';
 import { AUTHORITY_MIN_LAMPORTS, ensureAuthorityFunded, requireLamports, type StakeDeps } from './context';
 import { custodyOf } from './custody/deployment';
@@ -125,7 +126,7 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
     const stake = await custody.vault(wallet);
     const ledger = await ledgerOf(stake, agent);
     const live = [...ledger.liveBonds.values()];
-    const bondAddresses = await Promise.all(live.map((b) => custody.bond(b.taskId)));
+    const bondAddresses = await Promise.all(live.map((b) => custody.bond(b.taskId, chainAttempt(b.attempt))));
     const [walletAccount, stakeAccount, ...bondAccounts] = await chain.getAccounts([wallet, stake, ...bondAddresses]);
     const stakeLamports = stakeAccount?.lamports ?? 0;
     const bondRent = await chain.rentExemptMinimum(BOND.len);
@@ -280,7 +281,7 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
         }
       }
       for (const bond of ledger.liveBonds.values()) {
-        const address = await custody.bond(bond.taskId);
+        const address = await custody.bond(bond.taskId, chainAttempt(bond.attempt));
         const lamports = bondLamports(await chain.getLamports(address), bondRent);
         totals.bonds += lamports;
         bondsOnChain.add(bond.taskId);
@@ -308,7 +309,7 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
     }
     for (const c of commitments.values()) {
       if (bondsOnChain.has(c.taskId)) continue;
-      const address = await custody.bond(c.taskId);
+      const address = await custody.bond(c.taskId, chainAttempt(c.attempt));
       const lamports = bondLamports(await chain.getLamports(address), bondRent);
       problems.push(
         lamports > 0

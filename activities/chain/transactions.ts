@@ -23,7 +23,8 @@ export const MEMO_APP = 'agenc';
 export type StakeMemo =
   | { action: 'deposit'; agent: string; amount: number; reserve: number; request?: string }
   | { action: 'withdraw'; agent: string; amount: number; request?: string }
-  | { action: 'lock'; task: string; agent: string; depth: number; amount: number }
+  /** `attempt`: the task's attempt when not its first (each attempt's bond is an account of its own). */
+  | { action: 'lock'; task: string; agent: string; depth: number; amount: number; attempt?: number }
   | { action: 'release'; task: string; agent: string; amount: number; reason: string }
   /**
    * Several releases in one transaction (a cascade's batch, settled in that order): ledger.ts reads it as

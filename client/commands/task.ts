@@ -28,6 +28,7 @@ import {
 } from '../tasks';
 import type { AdminFactory, ClientFactory } from './context';
 import { adminRequest } from '../admin';
+import type { NextAttempt } from '../../temporal/attempts';
 import { DEFAULT_MAX_NODES, parentsOfState, renderGraphDot, renderGraphText, taskGraph } from '../task-graph';
 
 function describeParents(s: TaskState): string {
@@ -46,6 +47,17 @@ function describeState(s: TaskState): string {
     `  bond:               ${s.bond ? `${s.bond.amount} lamports, ${s.bond.state}${s.bond.settled_by ? ` in task ${s.bond.settled_by}'s cascade` : ''} (${s.bond.address})` : '-'}`,
     `  proof:              ${s.proof.state}${s.proof.duration_ms ? ` in ${s.proof.duration_ms} ms` : ''}`,
   ];
+  if ((s.attempt ?? 1) > 1 || s.retry) {
+    const before = (s.previous_attempts ?? []).map(
+      (a) =>
+        `attempt ${a.attempt} ${a.status}${a.rollback_reason ? ` (${a.rollback_reason})` : ''}` +
+        `${a.bond ? `, bond ${a.bond.state}` : ''}`,
+    );
+    lines.push(
+      `  attempt:            ${s.attempt ?? 1}${before.length ? ` — before: ${before.join('; ')}` : ''}` +
+        `${s.retry ? ` — attempt ${s.retry.attempt} follows in ${s.retry.delay_ms} ms (checkpoint policy)` : ''}`,
+    );
+  }
   if (s.deadline) lines.push(`  deadline:           ${s.deadline}`);
   // A confirmed task of a type without an undo has nothing to say about its effects.
   if (s.undo && !(s.undo.state === 'not_declared' && s.status === 'confirmed'))
@@ -220,6 +232,33 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
         opts.output === 'dot' ? renderGraphDot(graph) : renderGraphText(graph),
       );
     });
+
+  withOutput(
+    task
+      .command('retry')
+      .description(
+        'Run a failed or rolled-back task again as its next attempt (a new run of task-<id>, its own bond); ' +
+          'refused for a confirmed task or one still running',
+      )
+      .argument('<taskId>')
+      .option('--subtree', 'also restart its dependents rolled back by its failure (and theirs), on the new result'),
+  ).action(async (taskId: string, opts: OutputOptions & { subtree?: boolean }) => {
+    // An operator write (it bonds the agent's stake again): through the admin API and its token.
+    const { body } = await adminRequest<NextAttempt>(adminFactory(), 'POST', '/admin/tasks/retry', {
+      task_id: taskId,
+      subtree: Boolean(opts.subtree),
+    });
+    const prev = body.previous;
+    emit(
+      opts,
+      body,
+      () =>
+        `task ${taskId}: attempt ${body.attempt} started (attempt ${prev.attempt} ended ${prev.status}` +
+        `${prev.rollback_reason ? `, ${prev.rollback_reason}` : ''}${prev.bond ? `, its bond ${prev.bond.state}` : ''})` +
+        `${body.restart_dependents.length ? `; its rolled-back dependents restart with it: ${body.restart_dependents.join(', ')}` : ''}` +
+        `; follow it with: agenc task wait ${taskId}`,
+    );
+  });
 
   withOutput(
     task

@@ -74,6 +74,8 @@ export const RUNBOOK_RESOLVED = {
     rollback_policy: 'cascade',
     // Not in the runbook's file: the default of a key added since (deadlines).
     claim_buffer_ms: 30_000,
+    max_retries: 2,
+    retry_backoff_ms: 1000,
     stake: {
       min_stake: 1_000_000,
       max_stake: 1_000_000_000,

@@ -27,7 +27,7 @@ function graph(edges: string[]): Map<string, CascadeNode> {
   return nodes;
 }
 
-const joined = (dependents: string[] = [], bondLocked = true): CascadeAnswer => ({
+const joined = (dependents: string[] = [], bondLocked = true): Extract<CascadeAnswer, { joined: true }> => ({
   joined: true,
   agent: 'a',
   bondLocked,

@@ -76,6 +76,15 @@ export const UNDO: ActivityOptions = {
 };
 
 /**
+ * Restarting a re-attempt's dependents: retried while one of them is still closing its last run (seconds);
+ * bounded, since they can always be restarted by hand (`agenc task retry --subtree`).
+ */
+export const RESTART: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '500ms', maximumInterval: '5s', backoffCoefficient: 2, maximumAttempts: 30 },
+};
+
+/**
  * Commits wait for finality once per batch; a batch on a cluster sends one confirmed transaction per result.
  * They heartbeat while they wait, so a worker that dies mid-commit is noticed in seconds, not at start-to-close.
  */

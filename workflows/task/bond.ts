@@ -22,6 +22,7 @@ export async function lockBond(run: TaskRun, depth: number, cfg: SpeculationConf
         agent: input.agent,
         depth,
         stake: cfg.speculation.stake,
+        ...attemptOf(run),
       }),
     );
     state.bond = { address: bond.bondAddress, amount: bond.amount, state: 'locked' };
@@ -64,6 +65,7 @@ export async function settleBond(run: TaskRun): Promise<void> {
       agent: input.agent,
       slashPercentage,
       reason,
+      ...attemptOf(run),
     });
     state.bond = {
       ...state.bond,
@@ -84,10 +86,16 @@ export async function settleBond(run: TaskRun): Promise<void> {
       taskId: input.taskId,
       agent: input.agent,
       reason: reason ?? 'confirmed',
+      ...attemptOf(run),
     });
     state.bond = { ...state.bond, state: 'released', settled_at: new Date().toISOString() };
     metricsSink.bondSettled(state.bond.amount, 0);
   }
+}
+
+/** Which attempt's bond: said only after the first (a first attempt's activity inputs are what they always were). */
+export function attemptOf(run: TaskRun): { attempt?: number } {
+  return run.attempt > 1 ? { attempt: run.attempt } : {};
 }
 
 /** The speculation is over (undone, settled, or never bonded): the control workflow frees its slot. */

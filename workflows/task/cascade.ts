@@ -15,6 +15,7 @@ import { rollbackTakesEffect, rootMessage } from '../task-decisions';
 import { CASCADE, taskActivities } from './activity-options';
 import { metricsSink, type TaskRun } from './task-run';
 import { undoPending } from './undo';
+import { attemptOf } from './bond';
 
 /**
  * How long a task that joined waits for its verdict before it settles itself (after its dependents, so
@@ -62,6 +63,7 @@ export async function joinCascade(run: TaskRun, join: CascadeJoin): Promise<Casc
     bondLocked: state.bond?.state === 'locked',
     dependents: [...state.dependents],
     ...(undoPending(run) ? { undoPending: true } : {}),
+    ...attemptOf(run),
   };
 }
 

@@ -22,6 +22,7 @@ import {
   parentRolledBackSignal,
   proofRecordQuery,
   registerDependentSignal,
+  taskInputQuery,
   taskStateQuery,
 } from '../../shared/messages';
 import type { TaskInput, TaskState } from '../../shared/task-model';
@@ -78,6 +79,9 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
   });
   setHandler(proofRecordQuery, () => run.proofRecord ?? null, {
     description: 'The Groth16 proof record: proof, public signals, verification-key hash, timing.',
+  });
+  setHandler(taskInputQuery, () => input, {
+    description: "The run's input: what the task's next attempt starts from (agenc task retry, the checkpoint policy).",
   });
   setHandler(taskStateQuery, () => run.state, {
     description: "The task's full state: status, speculation status, depth, bond, proof, timestamps.",

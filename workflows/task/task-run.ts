@@ -54,6 +54,7 @@ import {
   type WaitWords,
   tellParentsSettled,
 } from './parents';
+import { continueAsAttempt, nextAttempt, restartDependents, retryBackoff } from './attempts';
 import { claimWindowAllowsSpeculation, startDeadlineTimer } from './deadline';
 import { execute } from './execute';
 import { prove } from './prove';
@@ -192,6 +193,9 @@ export class TaskRun {
       error: null,
       waiting_for: null,
       deadline: input.deadline ?? null,
+      attempt: input.attempt ?? 1,
+      previous_attempts: input.previousAttempts ?? [],
+      retry: null,
       timestamps: { submitted: input.submittedAt },
     };
     this.parents = new Parents(dependenciesOf(input));
@@ -203,11 +207,15 @@ export class TaskRun {
   async run(): Promise<TaskState> {
     if (this.newsDeferred) this.news.start();
     this.announce();
+    const restarting = restartDependents(this);
     await this.runForward();
     if (this.goingForward()) await commit(this);
     if (this.goingForward()) await this.confirm();
     else await rollBack(this);
+    const next = nextAttempt(this);
+    await restarting;
     await this.close();
+    if (next) await continueAsAttempt(this, next);
     return this.state;
   }
 
@@ -291,6 +299,8 @@ export class TaskRun {
 
   async heardDependentRegistered(taskId: string): Promise<void> {
     if (!this.state.dependents.includes(taskId)) this.state.dependents.push(taskId);
+    // A dependent that settled and registers again is its next attempt: unsettled again.
+    this.settledDependents.delete(taskId);
     if (this.newsDeferred) this.news.oweState([taskId]);
     else await pushStateTo(this, taskId);
   }
@@ -388,6 +398,7 @@ export class TaskRun {
     try {
       await this.forward.run(async () => {
         startDeadlineTimer(this);
+        await retryBackoff(this);
         if (this.submissionVerified) await this.verifySubmission();
         this.config = await taskActivities(QUICK, 'read the live speculation configuration').getSpeculationConfig();
         // A parent that failed before the policy was known (an order edge): decided now.
@@ -519,9 +530,11 @@ export class TaskRun {
   private async close(): Promise<void> {
     if (this.newsDeferred) await this.news.drained();
     await tellParentsSettled(this);
-    await this.control.tell('taskClosed', (control) =>
-      control.signal(taskClosedSignal, { taskId: this.input.taskId, status: this.state.status }),
-    );
+    // A task followed by its next attempt keeps its admission slot (max_pending_operations) for it.
+    if (!this.state.retry)
+      await this.control.tell('taskClosed', (control) =>
+        control.signal(taskClosedSignal, { taskId: this.input.taskId, status: this.state.status }),
+      );
     await this.control.deliverUndelivered((what) => this.waitFor(what));
     await condition(allHandlersFinished);
     // A dependent that registered in the meantime still hears the final state before the workflow ends.
