@@ -62,6 +62,8 @@ export function createOperatorActivities(deps: {
     async operatorReleaseBond({ taskId, reason, agent }) {
       const handle = deps.client.workflow.getHandle(taskWorkflowId(taskId));
       let owner = agent;
+      // The last attempt's bond (each attempt has its own; earlier ones settled before the next began).
+      let attempt: number | undefined;
       try {
         const { status } = await handle.describe();
         if (status.name === 'RUNNING') {
@@ -70,7 +72,9 @@ export function createOperatorActivities(deps: {
             'TaskStillRunning',
           );
         }
-        owner ??= (await handle.query(taskStateQuery)).agent;
+        const state = await handle.query(taskStateQuery);
+        owner ??= state.agent;
+        attempt = state.attempt;
       } catch (err) {
         if (!(err instanceof WorkflowNotFoundError)) throw err;
         if (!owner) {
@@ -80,7 +84,12 @@ export function createOperatorActivities(deps: {
           );
         }
       }
-      return stake.releaseBond({ taskId, agent: owner, reason: `operator: ${reason}` });
+      return stake.releaseBond({
+        taskId,
+        agent: owner,
+        reason: `operator: ${reason}`,
+        ...(attempt && attempt > 1 ? { attempt } : {}),
+      });
     },
     async operatorCloseRecords({ limit }) {
       const most = limit ?? 1000;

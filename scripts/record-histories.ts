@@ -28,6 +28,7 @@ import {
   resumeSignal,
   rolloutApproveSignal,
   setConfigUpdate,
+  taskStateQuery,
 } from '../shared/messages';
 import { parsePlan, phaseWorkflowId, type RolloutStatus, rolloutWorkflowId } from '../shared/rollout-model';
 import { type TaskState, taskWorkflowId } from '../shared/task-model';
@@ -64,8 +65,11 @@ function keepLandedFixtures(): void {
   log(`the fixtures they replace are kept in ${path.relative(process.cwd(), dir)}`);
 }
 
-/** Fixture name → the workflow whose history it is. */
-type Recorded = Map<string, { client: Client; workflowId: string }>;
+/**
+ * Fixture name → the workflow whose history it is (its latest run, or `runId`). An earlier run of a task (its
+ * attempt n) is named `task-<id>.attempt-<n>`: replayed under that id, which only the state shows.
+ */
+type Recorded = Map<string, { client: Client; workflowId: string; runId?: string }>;
 
 /** A scenario that took another path would record a fixture covering the wrong thing: stop instead. */
 function expectState(
@@ -129,7 +133,15 @@ async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
   });
   recorded.set('speculation-control', { client: sys.client, workflowId: 'speculation-control' });
   // Agents apart: the slash in the cascade puts its agent in cooldown.
-  for (const agent of ['confirm-agent', 'cascade-agent', 'force-agent', 'join-agent']) await sys.fundAgent(agent);
+  for (const agent of [
+    'confirm-agent',
+    'cascade-agent',
+    'force-agent',
+    'join-agent',
+    'checkpoint-agent',
+    'deadline-agent',
+  ])
+    await sys.fundAgent(agent);
 
   log('a speculative child confirmed after its parent; a second child refused by the branch limit');
   const parent = await sys.submit({
@@ -217,6 +229,8 @@ async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
   expectState(await sys.wait(forced), { status: 'rolled_back', rollback_reason: 'forced', bond: 'released' });
   expectState(await sys.wait(forcedParent), { status: 'confirmed' });
 
+  await recordAttemptsUndoAndDeadline(sys, recorded);
+
   log('an operator action (agenc stake status)');
   await runOperatorAction(sys.client, { kind: 'stakeStatus', input: { agent: 'confirm-agent' } });
   // The CLI draws the operator action's id; visibility (eventually consistent) says which it was.
@@ -238,6 +252,96 @@ async function recordTasks(sys: TestSystem, recorded: Recorded): Promise<void> {
   for (const signal of [pauseSignal, resumeSignal, drainSignal, resumeSignal])
     await controlHandle(sys.client).signal(signal);
   await controlHandle(sys.client).terminate('replay fixture recorded');
+}
+
+/** The runs of a workflow, oldest first (visibility is eventually consistent: waits for `count`). */
+async function runIds(client: Client, workflowId: string, count: number): Promise<string[]> {
+  const list = async () => {
+    const runs: Array<{ runId: string; start: number }> = [];
+    for await (const w of client.workflow.list({ query: `WorkflowId = "${workflowId}"` }))
+      runs.push({ runId: w.runId, start: w.startTime.getTime() });
+    return runs.sort((a, b) => a.start - b.start).map((r) => r.runId);
+  };
+  return pollUntil(`${count} runs of ${workflowId}`, list, (ids) => ids.length === count, 10_000, 200);
+}
+
+async function recordAttemptsUndoAndDeadline(sys: TestSystem, recorded: Recorded): Promise<void> {
+  log(
+    'checkpoint, undo, deadline: a record task speculating on a failing task is undone, and both are re-attempted once',
+  );
+  await controlHandle(sys.client).executeUpdate(setConfigUpdate, {
+    args: [
+      {
+        'speculation.rollback_policy': 'checkpoint',
+        'speculation.max_retries': 1,
+        'speculation.retry_backoff_ms': 200,
+        'speculation.claim_buffer_ms': 500,
+        // The slash of the first attempt would keep the agent from speculating on the second.
+        'speculation.stake.cooldown_period_ms': 0,
+      },
+    ],
+  });
+  process.env.AGENC_RECORDS_DB = path.join(sys.dir, 'records.sqlite');
+  const gate = await sys.submit({
+    type: 'compute',
+    payload: { value: 1 },
+    agent: 'checkpoint-agent',
+    taskId: 'checkpoint-gate',
+  });
+  const root = await sys.submit({
+    type: 'compute',
+    payload: { value: 2, claimed_output: '12345' },
+    dependsOn: gate,
+    agent: 'checkpoint-agent',
+    taskId: 'checkpoint-root',
+  });
+  const undone = await sys.submit({
+    type: 'record',
+    payload: { value: 3, note: 'replay fixture' },
+    dependsOn: root,
+    agent: 'checkpoint-agent',
+    taskId: 'checkpoint-record',
+  });
+  await untilSpeculating(sys, [root, undone]);
+  const deadlineParent = await sys.submit({
+    type: 'compute',
+    payload: { value: 4 },
+    agent: 'deadline-agent',
+    taskId: 'deadline-parent',
+  });
+  const expired = await sys.submit({
+    type: 'compute',
+    payload: { value: 5 },
+    dependsOn: deadlineParent,
+    agent: 'deadline-agent',
+    taskId: 'deadline-expired',
+    deadline: '3s',
+  });
+  await untilSpeculating(sys, [expired]);
+  expectState(await sys.wait(expired), { status: 'rolled_back', rollback_reason: 'claim_expired', bond: 'released' });
+  recorded.set('task-deadline-expired', { client: sys.client, workflowId: taskWorkflowId(expired) });
+
+  const lastAttempt = async (taskId: string) =>
+    pollUntil(
+      `${taskId}'s attempt 2 to end`,
+      () => getTaskState(sys.client, taskId),
+      (s) => s.attempt === 2 && ['failed', 'rolled_back', 'confirmed'].includes(s.status) && !s.retry,
+      120_000,
+      200,
+    );
+  expectState(await lastAttempt(root), { status: 'failed', rollback_reason: 'proof_failed' });
+  expectState(await lastAttempt(undone), { status: 'rolled_back', rollback_reason: 'parent_failed' });
+  for (const taskId of [root, undone]) {
+    const [first, second] = await runIds(sys.client, taskWorkflowId(taskId), 2);
+    const firstRun = await sys.client.workflow.getHandle(taskWorkflowId(taskId), first).query(taskStateQuery);
+    if (taskId === undone && firstRun.undo?.state !== 'undone')
+      throw new Error(`checkpoint-record's first attempt took another path: ${JSON.stringify(firstRun)}`);
+    recorded.set(`task-${taskId}.attempt-1`, { client: sys.client, workflowId: taskWorkflowId(taskId), runId: first });
+    recorded.set(`task-${taskId}`, { client: sys.client, workflowId: taskWorkflowId(taskId), runId: second });
+  }
+  await controlHandle(sys.client).executeUpdate(setConfigUpdate, {
+    args: [{ 'speculation.rollback_policy': 'cascade' }],
+  });
 }
 
 async function recordRollout(rig: TimeSkippingRig, recorded: Recorded): Promise<void> {
@@ -284,8 +388,8 @@ async function main(): Promise<void> {
 
     // Everything fetched before anything is written: a failure here also leaves the old fixtures.
     const fixtures = new Map<string, string>();
-    for (const [fixture, { client, workflowId }] of recorded) {
-      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    for (const [fixture, { client, workflowId, runId }] of recorded) {
+      const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
       fixtures.set(`${fixture}.json`, `${JSON.stringify(historyToJson(history), null, 1)}\n`);
     }
     mkdirSync(HISTORIES_DIR, { recursive: true });

@@ -214,17 +214,46 @@ test('agenc task retry: refused for a confirmed or running task; a failed task w
   }
 }, 240_000);
 
-test('checkpoint gives up after max_retries: the last attempt ends as cascade would', async () => {
+test('checkpoint gives up after max_retries; every attempt bonds and settles once, its speculative dependent released in the cascade each time', async () => {
   await setLive({ 'speculation.max_retries': 1 });
   try {
-    await compute('mx-f', { value: 8, fail_attempts: 5 });
+    // mx-f claims an output its proof cannot show, on every attempt; mx-a speculates on it each time.
+    let releaseProof = gate.hold('generateProof', 'mx-f');
+    await compute('mx-f', { value: 8, claimed_output: '12345' });
     await compute('mx-a', { value: 9 }, 'mx-f');
+    const speculating = (attempt: number) =>
+      pollUntil(
+        `mx-a's attempt ${attempt} to speculate`,
+        () => getTaskState(sys.client, 'mx-a'),
+        (s) => (s.attempt ?? 1) === attempt && s.bond?.state === 'locked',
+        60_000,
+      );
+    const first = await speculating(1);
+    releaseProof();
+    releaseProof = gate.hold('generateProof', 'mx-f');
+    const second = await speculating(2);
+    expect(second.bond!.address).not.toBe(first.bond!.address);
+    releaseProof();
+
     const f: TaskState = await attemptEnds('mx-f', 2);
-    expect(f).toMatchObject({ status: 'failed', rollback_reason: 'execution_failed', attempt: 2, retry: null });
-    expect(f.previous_attempts).toHaveLength(1);
+    expect(f).toMatchObject({ status: 'failed', rollback_reason: 'proof_failed', attempt: 2, retry: null });
+    expect(f.previous_attempts).toEqual([expect.objectContaining({ attempt: 1, rollback_reason: 'proof_failed' })]);
     const a = await attemptEnds('mx-a', 2);
-    expect(a).toMatchObject({ status: 'rolled_back', rollback_reason: 'parent_failed' });
+    // The last attempt ends as cascade: the dependent stays rolled back, its bond released in mx-f's batch.
+    expect(a).toMatchObject({
+      status: 'rolled_back',
+      rollback_reason: 'parent_failed',
+      bond: { address: second.bond!.address, state: 'released', settled_by: 'mx-f' },
+    });
+    expect(a.previous_attempts![0]!.bond).toMatchObject({ address: first.bond!.address, state: 'released' });
     expect(await runsOf('mx-f')).toHaveLength(2);
+    expect(await runsOf('mx-a')).toHaveLength(2);
+    expect((await settlements()).filter((x) => x.task === 'mx-a')).toEqual([
+      { task: 'mx-a', action: 'release' },
+      { task: 'mx-a', action: 'release' },
+    ]);
+    const integrity = await runOperatorAction<IntegrityReport>(sys.client, { kind: 'checkIntegrity' });
+    expect(integrity.problems).toEqual([]);
   } finally {
     await setLive({ 'speculation.max_retries': 2 });
   }

@@ -4,6 +4,8 @@ import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio
 import { OWN_FAULT_REASONS, ROLLBACK_REASONS, TASK_STATUSES, type TaskStatus } from '../../shared/task-model';
 import {
   bondSettlement,
+  checkpointRetry,
+  RETRIED_REASONS,
   bondSettlementBeforeSystemFaults,
   classifyExecutionFailure,
   classifyProofFailure,
@@ -339,4 +341,35 @@ test('an execution is lost to its worker when its attempts time out at start-to-
   expect(
     executionWorkerLost(new ActivityFailure('activity failed', 'executeTask', '6', undefined, undefined, ownError)),
   ).toBe(false);
+});
+
+test('checkpoint: which attempts are followed by another, after what wait', () => {
+  const base = { policy: 'checkpoint' as const, maxRetries: 2, backoffMs: 1000 };
+  const table: Array<[Parameters<typeof checkpointRetry>[0], ReturnType<typeof checkpointRetry>]> = [
+    [
+      { ...base, reason: 'execution_failed', attempt: 1 },
+      { retry: true, delayMs: 1000 },
+    ],
+    [
+      { ...base, reason: 'proof_unavailable', attempt: 2 },
+      { retry: true, delayMs: 2000 },
+    ],
+    [{ ...base, reason: 'confirmation_timeout', attempt: 3 }, { retry: false }], // 1 + max_retries attempts in all
+    // A parent's failure: the parent's next attempt restarts it. An operator's rollback, a refused submission
+    // and a passed deadline do not pass with time.
+    [{ ...base, reason: 'parent_failed', attempt: 1 }, { retry: false }],
+    [{ ...base, reason: 'parent_rolled_back', attempt: 1 }, { retry: false }],
+    [{ ...base, reason: 'forced', attempt: 1 }, { retry: false }],
+    [{ ...base, reason: 'submission_refused', attempt: 1 }, { retry: false }],
+    [{ ...base, reason: 'claim_expired', attempt: 1 }, { retry: false }],
+    [{ ...base, policy: 'cascade', reason: 'execution_failed', attempt: 1 }, { retry: false }],
+    [{ ...base, policy: 'selective', reason: 'execution_failed', attempt: 1 }, { retry: false }],
+    [{ ...base, maxRetries: 0, reason: 'execution_failed', attempt: 1 }, { retry: false }],
+  ];
+  for (const [given, expected] of table) expect([given, checkpointRetry(given)]).toEqual([given, expected]);
+  expect([...RETRIED_REASONS].sort()).toEqual(
+    ROLLBACK_REASONS.filter(
+      (r) => !['parent_failed', 'parent_rolled_back', 'forced', 'submission_refused', 'claim_expired'].includes(r),
+    ).sort(),
+  );
 });
