@@ -152,7 +152,8 @@ export function registerConfigCommands(
         'KEY=VALUE pairs with dotted keys; values are JSON (true, 5, "balanced") or bare words',
       ),
   ).action(async (assignments: string[], opts: OutputOptions) => {
-    const changes: Record<string, unknown> = {};
+    // No prototype: a key such as `__proto__` is a key like any other (refused as unknown), not the object's prototype.
+    const changes: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     for (const a of assignments) {
       const i = a.indexOf('=');
       if (i <= 0) throw new CliError(`"${a}" is not KEY=VALUE (example: speculation.enabled=true)`);

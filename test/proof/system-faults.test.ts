@@ -266,7 +266,7 @@ describe('executeTask', () => {
   test('a task type is refused at submission when no worker of the submitter knows it', () => {
     expect(() => checkSubmitRequest({ type: 'resize', payload: { value: 1 } })).toThrow(AdmissionError);
     expect(() => checkSubmitRequest({ type: 'resize', payload: { value: 1 } })).toThrow(
-      '--type "resize" is not a task type (known: compute)',
+      '--type "resize" is not a task type (known: compute, record)',
     );
   });
 
@@ -274,7 +274,7 @@ describe('executeTask', () => {
     const f = await failureOf(run('resize', { value: 1 }));
     expect([f.type, f.nonRetryable]).toEqual(['SystemFault', false]);
     expect(f.message).toBe(
-      `UnknownTaskType on task worker ${WORKER} (the system's fault, not the agent's): task sf-t1: task type "resize" is unknown to this worker (it knows: compute); ` +
+      `UnknownTaskType on task worker ${WORKER} (the system's fault, not the agent's): task sf-t1: task type "resize" is unknown to this worker (it knows: compute, record); ` +
         'the submission was accepted, so this worker lags the submitter: deploy the task type to every agenc-tasks worker',
     );
     expect(f.details?.[0]).toMatchObject({
@@ -282,7 +282,7 @@ describe('executeTask', () => {
       component: 'task worker',
       worker: WORKER,
       taskType: 'resize',
-      known: ['compute'],
+      known: ['compute', 'record'],
     });
     expect(classifyExecutionFailure(asActivityFailure('executeTask', f))).toMatchObject({
       reason: 'execution_unavailable',

@@ -130,7 +130,7 @@ describe('agenc task submit', () => {
         async (type) =>
           expectUsageError(
             await agenc(['task', 'submit', '-t', type, '-p', '{"value": 1}']),
-            /--type .* is not a task type \(known: compute\)/s,
+            /--type .* is not a task type \(known: compute, record\)/s,
           ),
       ),
       RUNS,
@@ -216,7 +216,10 @@ describe('agenc config set', () => {
 test('the binary (`node bin/agenc.js`, a child process) answers one case of each property the same: exit 2 naming the option, nothing else', async () => {
   const cases: Array<[string[], RegExp]> = [
     [['task', 'submit', '-t', 'compute', '-p', '{"value": '], /^agenc: (--payload|payload)/],
-    [['task', 'submit', '-t', 'kompute', '-p', '{"value": 1}'], /--type .* is not a task type \(known: compute\)/],
+    [
+      ['task', 'submit', '-t', 'kompute', '-p', '{"value": 1}'],
+      /--type .* is not a task type \(known: compute, record\)/,
+    ],
     [['task', 'submit', '-t', 'compute', '-p', '{"value": 1}', '--agent', 'bad agent!'], /--agent/],
     [['task', 'wait', 'abc', '--timeout=0'], /--timeout must be a positive number/],
     [['stake', 'init', '--agent', 'alice', '--amount=1.5'], /--amount must be a whole number of lamports/],

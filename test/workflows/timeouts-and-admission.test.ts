@@ -76,7 +76,7 @@ test('admission refuses bad submissions with a clear error and starts nothing', 
     expect(bad.message).toContain(fragment);
   }
   const badType = await refusal({ type: 'teleport', payload: {}, taskId: 'adm-2' });
-  expect(badType.message).toBe('--type "teleport" is not a task type (known: compute)');
+  expect(badType.message).toBe('--type "teleport" is not a task type (known: compute, record)');
   await notStarted('adm-2');
 
   const failed = await sys.submit({ type: 'compute', payload: { fail: true }, taskId: 'adm-failed' });
