@@ -2,7 +2,13 @@
  * How the task workflow calls its activities: timeouts and retries per kind of step, and the proxies
  * that carry a one-line summary naming the step (what the Web UI's timeline shows).
  */
-import { ActivityCancellationType, type ActivityOptions, proxyActivities } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  type ActivityOptions,
+  type LocalActivityOptions,
+  proxyActivities,
+  proxyLocalActivities,
+} from '@temporalio/workflow';
 import type { SpeculationConfig } from '../../config/schema';
 import { FAILURE_TYPES, type ProofActivities, type TaskActivities } from '../../shared/activity-contract';
 import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE } from '../../shared/task-queues';
@@ -12,6 +18,17 @@ import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE } from '../../shared/task-queues'
 export const QUICK: ActivityOptions = {
   startToCloseTimeout: '15s',
   retry: { initialInterval: '500ms', maximumInterval: '10s', backoffCoefficient: 2 },
+};
+
+/**
+ * QUICK as a local activity: run by the workflow's own worker inside the workflow task, recorded as a marker,
+ * so it costs no activity task round trip nor a workflow task of its own (the speculative hop's admission).
+ * Retries past `localRetryThreshold` wait on a workflow timer instead of in the worker.
+ */
+export const QUICK_LOCAL: LocalActivityOptions = {
+  startToCloseTimeout: '15s',
+  retry: QUICK.retry,
+  localRetryThreshold: '10s',
 };
 
 /** QUICK, but giving up after three attempts: for a read whose absence the caller handles. */
@@ -127,6 +144,11 @@ function verificationOptions(cfg: SpeculationConfig): ActivityOptions {
 /** The task's activities, called with `options`; `summary` names the step in the Web UI. */
 export function taskActivities(options: ActivityOptions, summary: string) {
   return proxyActivities<TaskActivities>({ ...options, summary });
+}
+
+/** The task's activities as local activities (QUICK_LOCAL), `summary` naming the step. */
+export function localTaskActivities(options: LocalActivityOptions, summary: string) {
+  return proxyLocalActivities<TaskActivities>({ ...options, summary });
 }
 
 /** The proof activities on the `agenc-proofs` queue, with the timeouts the live configuration sets. */

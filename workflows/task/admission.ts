@@ -5,7 +5,7 @@
  */
 import { CancellationScope, condition, isCancellation, log, patched } from '@temporalio/workflow';
 import { FINAL_STATUSES } from '../../shared/task-model';
-import { QUICK, taskActivities } from './activity-options';
+import { localTaskActivities, QUICK, QUICK_LOCAL, taskActivities } from './activity-options';
 import { endSpeculation, lockBond } from './bond';
 import type { TaskRun } from './task-run';
 
@@ -26,8 +26,14 @@ export async function admitAndBond(run: TaskRun, unconfirmed: string[]): Promise
     depth,
     ...(others.length ? { otherParents: others } : {}),
   };
+  const summary = `admit: may this task speculate at depth ${depth}?`;
+  // A local activity (local-admission): the admission is on every speculative hop's path, and as a regular
+  // activity it cost an activity task round trip and a workflow task of its own.
+  const local = patched('local-admission');
   const admit = () =>
-    taskActivities(QUICK, `admit: may this task speculate at depth ${depth}?`).admitSpeculation(request);
+    local
+      ? localTaskActivities(QUICK_LOCAL, summary).admitSpeculation(request)
+      : taskActivities(QUICK, summary).admitSpeculation(request);
   // A cancelled admission may still be applied by the control workflow after this task freed its slot,
   // leaking it until clean-up: with admission-awaited the answer is awaited (milliseconds), and a
   // rollback requested meanwhile takes effect right after, its compensation freeing the slot last.
