@@ -10,25 +10,15 @@
  */
 import { z } from 'zod';
 import { computeOutput } from '../proof/fields';
+import { valueField, workMsField } from './payload-fields';
 import { TaskExecutionError, type TaskType } from './types';
-
-const MAX_WORK_MS = 20_000;
 
 const payloadSchema = z.union(
   [
     z
       .object({
-        value: z
-          .number({ invalid_type_error: 'must be a number', required_error: 'is required (a whole number)' })
-          .int({ message: 'must be a whole number' })
-          .min(0, { message: 'must be >= 0' })
-          .max(Number.MAX_SAFE_INTEGER, { message: `must be <= ${Number.MAX_SAFE_INTEGER}` }),
-        work_ms: z
-          .number({ invalid_type_error: 'must be a number of milliseconds' })
-          .int({ message: 'must be a whole number of milliseconds' })
-          .min(0, { message: 'must be >= 0' })
-          .max(MAX_WORK_MS, { message: `must be <= ${MAX_WORK_MS} (the execution activity's timeout is 30 s)` })
-          .optional(),
+        value: valueField(),
+        work_ms: workMsField(),
         fail_attempts: z
           .number({ invalid_type_error: 'must be a whole number of attempts' })
           .int({ message: 'must be a whole number of attempts' })

@@ -9,36 +9,22 @@
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { computeOutput } from '../proof/fields';
+import { millisecondsField, valueField, workMsField } from './payload-fields';
 import { recordsStore } from './records-store';
 import type { TaskType } from './types';
 
-const MAX_WORK_MS = 20_000;
 const MAX_UNDO_MS = 20_000;
 const MAX_NOTE_CHARS = 200;
 
 const payloadSchema = z
   .object({
-    value: z
-      .number({ invalid_type_error: 'must be a number', required_error: 'is required (a whole number)' })
-      .int({ message: 'must be a whole number' })
-      .min(0, { message: 'must be >= 0' })
-      .max(Number.MAX_SAFE_INTEGER, { message: `must be <= ${Number.MAX_SAFE_INTEGER}` }),
+    value: valueField(),
     note: z
       .string({ invalid_type_error: 'must be a string' })
       .max(MAX_NOTE_CHARS, { message: `must be at most ${MAX_NOTE_CHARS} characters` })
       .optional(),
-    work_ms: z
-      .number({ invalid_type_error: 'must be a number of milliseconds' })
-      .int({ message: 'must be a whole number of milliseconds' })
-      .min(0, { message: 'must be >= 0' })
-      .max(MAX_WORK_MS, { message: `must be <= ${MAX_WORK_MS} (the execution activity's timeout is 30 s)` })
-      .optional(),
-    undo_ms: z
-      .number({ invalid_type_error: 'must be a number of milliseconds' })
-      .int({ message: 'must be a whole number of milliseconds' })
-      .min(0, { message: 'must be >= 0' })
-      .max(MAX_UNDO_MS, { message: `must be <= ${MAX_UNDO_MS}` })
-      .optional(),
+    work_ms: workMsField(),
+    undo_ms: millisecondsField(MAX_UNDO_MS).optional(),
   })
   .strict();
 

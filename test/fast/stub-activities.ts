@@ -10,7 +10,7 @@
  * So is `verifySubmission`'s verdict: the real judgement of the signature against the agents' keys in the
  * rig's keys directory.
  */
-import { startNextAttempt } from '../../temporal/attempts';
+import { createTaskActivities } from '../../activities/task-activities';
 import { Context } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure, TimeoutFailure, type TimeoutType } from '@temporalio/common';
@@ -258,17 +258,11 @@ export class StubActivities {
         run('undoTask', input, async () =>
           input.type === 'record' ? { undone: `deleted the row of task ${input.taskId} (stub)` } : null,
         ),
+      // Only Temporal client calls: the real activity, recorded like the stubs.
       restartDependents: (input) =>
-        run('restartDependents', input, async () => {
-          const restarted: Array<{ taskId: string; attempt: number }> = [];
-          const left: string[] = [];
-          for (const d of input.dependents) {
-            const next = await startNextAttempt(client, d, { subtree: true, onlyAfterParentFailure: true });
-            if (next) restarted.push({ taskId: d, attempt: next.attempt });
-            else left.push(d);
-          }
-          return { restarted, left };
-        }),
+        run('restartDependents', input, () =>
+          createTaskActivities({ client, rawConfig: () => this.rawConfig() }).restartDependents(input),
+        ),
       getTaskOutcome: (taskId) =>
         run('getTaskOutcome', taskId, async () => {
           try {
