@@ -56,7 +56,15 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
       continue; // released between our attempts
     }
     if (age > staleMs || holderIsDead(content)) {
-      fs.rmSync(lockPath, { force: true });
+      // Only the lock judged stale: two waiters may judge the same dead holder's lock at once, and the first
+      // to break it may have taken a fresh one by the time the second gets here (then both would build).
+      let still = '';
+      try {
+        still = fs.readFileSync(lockPath, 'utf8');
+      } catch {
+        continue; // already broken
+      }
+      if (still === content) fs.rmSync(lockPath, { force: true });
       continue;
     }
     if (Date.now() - started > timeoutMs) {
