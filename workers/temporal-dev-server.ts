@@ -244,6 +244,12 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
       String(port),
       '--log-level',
       'warn',
+      // One partition per task queue: a single-node server gains nothing from more, and task priority
+      // (the proof queue's, by closeness to confirmation) holds exactly within one partition.
+      '--dynamic-config-value',
+      'matching.numTaskqueueReadPartitions=1',
+      '--dynamic-config-value',
+      'matching.numTaskqueueWritePartitions=1',
     ];
     args.push(...(opts.headless ? ['--headless'] : ['--ui-port', String(uiPort), '--ui-ip', host]));
     if (namespace !== 'default') args.push('--namespace', namespace);

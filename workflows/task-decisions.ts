@@ -174,6 +174,16 @@ export function checkpointRetry(t: {
   return { retry: true, delayMs: t.backoffMs * 2 ** (t.attempt - 1) };
 }
 
+/**
+ * The proof queue's priority for a task's proof (Temporal's priority key: 1 runs first, 5 last): by closeness
+ * to confirmation. A proof whose ancestors are all confirmed (a root's, a non-speculative task's) goes first:
+ * its task confirms as soon as it is proven, and speculative dependents wait on it; each unconfirmed ancestor
+ * puts a proof one step further back, so a deep speculation never holds up the work it depends on.
+ */
+export function proofPriority(pendingAncestors: number): number {
+  return Math.min(5, 1 + Math.max(0, pendingAncestors));
+}
+
 /** How an attempt ended, from its last state. */
 export function attemptOutcomeOf(state: TaskState): AttemptOutcome {
   return {

@@ -8,6 +8,9 @@
  * The proof worker starts only once the whole burst waits in `agenc-proofs`, so the backlog is the
  * burst itself, however fast this machine executes tasks (a run that raced the executions against
  * the proofs saw the backlog drain as fast as it filled).
+ *
+ * The backlog is served by closeness to confirmation: roots submitted after the speculative dependents'
+ * proofs were queued are still proven before every one of them.
  */
 import { temporal } from '@temporalio/proto';
 import { createStakeOperator } from '../../activities/chain';
@@ -18,6 +21,7 @@ import { speculativeConfig, startTestSystem, type TestSystem } from '../helpers/
 
 const ROOTS = 5;
 const DEPENDENTS_PER_ROOT = 9;
+const LATE_ROOTS = 3;
 // A few times one warm proof (about 0.3-1 s here), with room for a proof on a machine this suite loads.
 const PROOF_TIMEOUT_MS = 8000;
 const agent = 'burst';
@@ -57,6 +61,20 @@ async function proofActivities(taskIds: string[]): Promise<{ waiting: number; ta
   };
 }
 
+/** When a proof worker took the task's (last) proof activity, as the history records it. */
+async function proofStartedAt(taskId: string): Promise<number> {
+  const history = await sys.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory();
+  const events = history.events ?? [];
+  const scheduled = new Set(
+    events
+      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'generateProof')
+      .map((e) => String(e.eventId)),
+  );
+  const started = events.filter((e) => scheduled.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId)));
+  const t = started[started.length - 1]!.eventTime!;
+  return Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
+}
+
 async function proofQueueDepthGauge(): Promise<number> {
   const metric = await sys.worker.metrics.proofQueueDepth.get();
   return metric.values[0]?.value ?? 0;
@@ -76,7 +94,20 @@ test('a burst of proofs larger than the workers can prove within timeout_ms slas
       ),
     ),
   );
-  const all = [...roots, ...dependents];
+  const early = [...roots, ...dependents];
+  // Late roots: their proofs enter the queue after every dependent's, yet their tasks confirm as soon as
+  // they are proven, so they go first (priority by closeness to confirmation), not last as in FIFO order.
+  await pollUntil(
+    'the first wave waiting in agenc-proofs',
+    () => proofActivities(early),
+    (seen) => seen.waiting === early.length,
+    240_000,
+    1000,
+  );
+  const lateRoots = await Promise.all(
+    Array.from({ length: LATE_ROOTS }, (_, r) => sys.submit({ type: 'compute', payload: { value: 1000 + r }, agent })),
+  );
+  const all = [...early, ...lateRoots];
   const settled = Promise.all(all.map((id) => sys.wait(id, 540_000)));
 
   // With no proof worker yet, every proof waits in Temporal's task queue, where any proof worker can take it.
@@ -110,6 +141,12 @@ test('a burst of proofs larger than the workers can prove within timeout_ms slas
   expect(Date.now() - drainStarted).toBeGreaterThan(PROOF_TIMEOUT_MS);
 
   const finals = await settled;
+
+  // The order the one proving thread took the proofs in: every late root's before any dependent's.
+  const proofStarts = new Map(await Promise.all(all.map(async (id) => [id, await proofStartedAt(id)] as const)));
+  const lastLateRoot = Math.max(...lateRoots.map((id) => proofStarts.get(id)!));
+  const firstDependent = Math.min(...dependents.map((id) => proofStarts.get(id)!));
+  expect(lastLateRoot).toBeLessThan(firstDependent);
 
   const ownFaults = finals.filter((s) => s.rollback_reason !== null && OWN_FAULT_REASONS.includes(s.rollback_reason));
   expect(ownFaults.map((s) => `${s.task_id}: ${s.rollback_reason} (${s.error})`)).toEqual([]);

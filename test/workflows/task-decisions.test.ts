@@ -5,6 +5,7 @@ import { OWN_FAULT_REASONS, ROLLBACK_REASONS, TASK_STATUSES, type TaskStatus } f
 import {
   bondSettlement,
   checkpointRetry,
+  proofPriority,
   RETRIED_REASONS,
   bondSettlementBeforeSystemFaults,
   classifyExecutionFailure,
@@ -372,4 +373,8 @@ test('checkpoint: which attempts are followed by another, after what wait', () =
       (r) => !['parent_failed', 'parent_rolled_back', 'forced', 'submission_refused', 'claim_expired'].includes(r),
     ).sort(),
   );
+});
+
+test('proof priority: closer to confirmation, sooner proven (Temporal priority keys 1–5)', () => {
+  expect([0, 1, 2, 3, 4, 5, 20].map(proofPriority)).toEqual([1, 2, 3, 4, 5, 5, 5]);
 });

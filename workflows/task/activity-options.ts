@@ -151,9 +151,13 @@ export function localTaskActivities(options: LocalActivityOptions, summary: stri
   return proxyLocalActivities<TaskActivities>({ ...options, summary });
 }
 
-/** The proof activities on the `agenc-proofs` queue, with the timeouts the live configuration sets. */
-export function proofActivities(cfg: SpeculationConfig, summary: string) {
-  return proxyActivities<ProofActivities>({ summary, ...proofOptions(cfg) });
+/** The proof activities on the `agenc-proofs` queue, with the timeouts the live configuration sets (and a priority, when given). */
+export function proofActivities(cfg: SpeculationConfig, summary: string, priorityKey?: number) {
+  return proxyActivities<ProofActivities>({
+    summary,
+    ...proofOptions(cfg),
+    ...(priorityKey === undefined ? {} : { priority: { priorityKey } }),
+  });
 }
 
 /** The verification activity on its own queue. */

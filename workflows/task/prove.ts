@@ -1,9 +1,10 @@
 /** Proof: a Groth16 proof of the output from the agenc-proofs queue, then its verification. */
-import { isCancellation } from '@temporalio/workflow';
+import { isCancellation, patched } from '@temporalio/workflow';
 import {
   classifyProofFailure,
   proofActivityLost,
   proofFailureReason,
+  proofPriority,
   provesBeforeParentConfirmed,
   rootMessage,
 } from '../task-decisions';
@@ -33,7 +34,13 @@ export async function prove(run: TaskRun): Promise<void> {
   // The verified agent key (verify-submission); runs without one prove the agent's name, as they did.
   const agentPublicKey = state.agent_public_key ?? undefined;
   try {
-    run.proofRecord = await proofActivities(run.config!, 'prove: Groth16 proof of the output').generateProof({
+    // Closer to confirmation, sooner proven (a backlog of speculative proofs does not hold up confirmable ones).
+    const priority = patched('proof-priority') ? proofPriority(run.pendingAncestors()) : undefined;
+    run.proofRecord = await proofActivities(
+      run.config!,
+      `prove: Groth16 proof of the output${priority === undefined ? '' : ` (priority ${priority})`}`,
+      priority,
+    ).generateProof({
       taskId: input.taskId,
       agent: input.agent,
       agentPublicKey,
