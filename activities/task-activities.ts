@@ -13,12 +13,15 @@ import { taskStateQuery } from '../shared/messages';
 import { taskWorkflowId } from '../shared/task-model';
 import { commitSync, randomSalt } from './proof/fields';
 import { systemFault } from './proof/system-fault';
+import { saturationSampler } from './saturation';
 import { checkPayload, findTaskType, TaskExecutionError, taskTypeNames } from './task-types/registry';
 
 export interface TaskActivityDeps {
   client: Client;
   /** The configuration the control workflow starts with if it is not running yet. */
   rawConfig: () => Record<string, unknown>;
+  /** Proofs waiting in `agenc-proofs` (system-wide), for adaptive speculation; absent: not judged. */
+  proofBacklog?: () => Promise<number>;
 }
 
 export function residentMemoryMb(): number {
@@ -37,6 +40,7 @@ export function createTaskActivities(
   | 'findClosedTasks'
   | 'restartDependents'
 > {
+  const saturation = saturationSampler(deps.proofBacklog);
   return {
     async getSpeculationConfig() {
       return (await controlStatus(deps.client, deps.rawConfig())).config;
@@ -44,7 +48,12 @@ export function createTaskActivities(
 
     async admitSpeculation(request) {
       // Batched with the other tasks of this worker process asking at the same moment (one Update in flight).
-      return admitSpeculation(deps.client, { ...request, workerMemoryMb: residentMemoryMb() }, deps.rawConfig());
+      const load = await saturation();
+      return admitSpeculation(
+        deps.client,
+        { ...request, ...load, workerMemoryMb: residentMemoryMb() },
+        deps.rawConfig(),
+      );
     },
 
     /**

@@ -124,6 +124,9 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
         max_parallel_branches: BRANCHING,
         limits: { max_state_snapshots: 5000 },
         features: { enable_optimistic_proofs: false },
+        // Every shape here fails on purpose: adaptive speculation would rightly lower the depth the next
+        // shape speculates at, and this module measures the cascade, not the adaptation.
+        adaptive: { enabled: false },
       },
     }),
     worker: {

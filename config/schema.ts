@@ -134,6 +134,30 @@ const featuresSection = table('[speculation.features]', {
   ),
 });
 
+/**
+ * Adaptive speculation (workflows/control-decisions.ts `adaptDepth`, `adaptiveRefusal`): the depth follows
+ * the recent rollback rate, and a saturated system (proof backlog, CPU load) speculates no deeper than
+ * `min_depth`, the floor the operator sets. Defaults from the seed design (under 1% → depth + 1, over 5% →
+ * depth − 1).
+ */
+const adaptiveSection = table('[speculation.adaptive]', {
+  enabled: bool().default(true),
+  min_depth: numberIn('speculation.adaptive.min_depth', { min: 1, max: 20 }).default(1),
+  rollback_rate_low: numberIn('speculation.adaptive.rollback_rate_low', { min: 0, max: 1, integer: false }).default(
+    0.01,
+  ),
+  rollback_rate_high: numberIn('speculation.adaptive.rollback_rate_high', { min: 0, max: 1, integer: false }).default(
+    0.05,
+  ),
+  min_samples: numberIn('speculation.adaptive.min_samples', { min: 1, max: 10_000 }).default(20),
+  max_proof_backlog: numberIn('speculation.adaptive.max_proof_backlog', { min: 1, max: 10_000_000 }).default(200),
+  max_load_per_core: numberIn('speculation.adaptive.max_load_per_core', {
+    min: 0.1,
+    max: 1000,
+    integer: false,
+  }).default(4),
+});
+
 /** Builds the file schema; `strict` rejects keys the schema does not know. */
 function fileSchema(strict: boolean) {
   const section = <T extends z.ZodRawShape>(shape: z.ZodObject<T>) => (strict ? shape.strict() : shape.strip());
@@ -153,6 +177,7 @@ function fileSchema(strict: boolean) {
     proof: section(proofSection).default({}),
     limits: section(limitsSection).default({}),
     features: section(featuresSection).default({}),
+    adaptive: section(adaptiveSection).default({}),
   });
   return section(table('a document with a [speculation] section', { speculation: section(speculation).default({}) }));
 }
@@ -179,6 +204,7 @@ export type StakeConfig = SpeculationConfig['speculation']['stake'];
 export type ProofConfig = SpeculationConfig['speculation']['proof'];
 export type LimitsConfig = SpeculationConfig['speculation']['limits'];
 export type FeaturesConfig = SpeculationConfig['speculation']['features'];
+export type AdaptiveConfig = SpeculationConfig['speculation']['adaptive'];
 
 /**
  * One problem with a configuration, as a person reads it. `kind` says which rule it broke: a key's
@@ -255,6 +281,15 @@ function crossKeyProblems(config: SpeculationConfig): ConfigProblem[] {
       path: 'speculation.stake.min_stake',
       value: stake.min_stake,
       message: `must be <= speculation.stake.max_stake (${stake.max_stake})`,
+      kind: 'cross_key',
+    });
+  }
+  const { adaptive } = config.speculation;
+  if (adaptive.rollback_rate_low > adaptive.rollback_rate_high) {
+    problems.push({
+      path: 'speculation.adaptive.rollback_rate_low',
+      value: adaptive.rollback_rate_low,
+      message: `must be <= speculation.adaptive.rollback_rate_high (${adaptive.rollback_rate_high})`,
       kind: 'cross_key',
     });
   }

@@ -108,9 +108,13 @@ export interface SpeculationRequest {
   otherParents?: Array<{ taskId: string; agent: string }>;
   /** Resident memory of the worker deciding, in MB. */
   workerMemoryMb: number;
+  /** Proofs waiting in `agenc-proofs` as the worker last read it (system-wide); absent in older requests. */
+  proofBacklog?: number;
+  /** The worker machine's one-minute load average per core; absent in older requests. */
+  loadPerCore?: number;
 }
 const REQUEST_FIELDS: Record<
-  Exclude<keyof SpeculationRequest, 'otherParents'>,
+  Exclude<keyof SpeculationRequest, 'otherParents' | 'proofBacklog' | 'loadPerCore'>,
   { allowed: string; ok: (v: unknown) => boolean }
 > = {
   taskId: { allowed: 'a non-empty string', ok: (v) => typeof v === 'string' && v !== '' },
@@ -135,6 +139,11 @@ export function speculationRequestProblems(req: unknown): string[] {
       ? []
       : [`${field} = ${value === undefined ? 'missing' : JSON.stringify(value)} must be ${rule.allowed}`];
   });
+  for (const field of ['proofBacklog', 'loadPerCore'] as const) {
+    const value = (req as Record<string, unknown>)[field];
+    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0))
+      problems.push(`${field} = ${JSON.stringify(value)} must be a number >= 0 (or absent)`);
+  }
   const others = (req as Record<string, unknown>).otherParents;
   const nonEmpty = (v: unknown) => typeof v === 'string' && v !== '';
   if (
@@ -165,6 +174,22 @@ export interface ControlStatus {
   updated_at: string;
   /** Keys of the stored configuration that this build's schema refuses: they fell back to their defaults. */
   config_problems: string[];
+  /** Adaptive speculation: the depth in force and the evidence it was last judged on (absent from older runs). */
+  adaptive?: AdaptiveStatus;
+}
+
+/** What adaptive speculation holds: the depth it allows and the ended speculations since it last changed. */
+export interface AdaptiveState {
+  /** The depth in force: between `adaptive.min_depth` and `max_depth`. */
+  depth: number;
+  /** Speculations ended since the depth last changed, and how many of them did not confirm. */
+  ended: number;
+  rolledBack: number;
+}
+export interface AdaptiveStatus extends AdaptiveState {
+  enabled: boolean;
+  /** rolledBack / ended, or null before any ended. */
+  rollback_rate: number | null;
 }
 
 export const setConfigUpdate = defineUpdate<ControlStatus, [Record<string, unknown>]>('setConfig');
@@ -220,6 +245,7 @@ export interface ControlSnapshot {
   paused?: boolean;
   configVersion?: number;
   cleanupCursor?: string;
+  adaptive?: AdaptiveState;
 }
 export const controlSnapshotQuery = defineQuery<ControlSnapshot>('snapshot');
 

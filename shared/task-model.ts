@@ -35,6 +35,10 @@ export const SPECULATION_STATUSES = [
   'draining',
   /** Its deadline leaves no more than `speculation.claim_buffer_ms`: too little time for a speculation to pay off. */
   'claim_window',
+  /** Adaptive speculation lowered the depth: the recent rollback rate was over `adaptive.rollback_rate_high`. */
+  'adaptive_depth',
+  /** The system is saturated (proof backlog or CPU load over `[speculation.adaptive]`'s limits): deeper than `min_depth` waits. */
+  'saturated',
 ] as const;
 export type SpeculationStatus = (typeof SPECULATION_STATUSES)[number];
 export type SpeculationRefusal = Exclude<SpeculationStatus, 'pending' | 'speculative' | 'non_speculative'>;

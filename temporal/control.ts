@@ -304,6 +304,8 @@ export function statusBody(s: ControlStatus) {
       paused: s.paused,
       config_version: s.config_version,
       updated_at: s.updated_at,
+      // Adaptive speculation: the depth it allows now and the evidence since it last changed (null from an older run).
+      adaptive: s.adaptive ?? null,
     },
   };
 }

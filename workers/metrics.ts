@@ -40,6 +40,7 @@ export interface SpeculationMetrics {
   markRolloutEvidence(rollout: string, insufficient: boolean, ttlMs: number): void;
   rolloutPercentage: Gauge;
   enabled: Gauge;
+  adaptiveDepth: Gauge;
   controlUp: Gauge;
 }
 
@@ -190,6 +191,16 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
       help: '1 when speculation.enabled is true',
       registers,
       collect: fromStatus((s) => (s.enabled ? 1 : 0)),
+    }),
+    adaptiveDepth: new Gauge({
+      name: 'speculation_adaptive_depth',
+      help: 'The speculation depth adaptive speculation allows now (max_depth when it is off or has not lowered it); deeper tasks run non-speculatively as adaptive_depth',
+      registers,
+      collect: fromStatus((s) =>
+        s.adaptive?.enabled
+          ? Math.min(s.adaptive.depth, s.config.speculation.max_depth)
+          : s.config.speculation.max_depth,
+      ),
     }),
     controlUp: new Gauge({
       name: 'speculation_control_up',

@@ -123,7 +123,7 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
         taskQueue: TASK_QUEUE,
         workflowBundle,
         activities: {
-          ...createTaskActivities({ client, rawConfig }),
+          ...createTaskActivities({ client, rawConfig, proofBacklog: () => proofBacklog(client) }),
           ...createSubmissionActivities(stakeDeps),
           ...stakeActivities,
           ...createCascadeActivities({ client, releaseBonds: stakeActivities.releaseBonds }),

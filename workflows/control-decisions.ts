@@ -6,7 +6,7 @@
  * Imported by workflow code: no Node built-ins, no clock of its own (`nowMs` is passed in).
  */
 import type { SpeculationConfig } from '../config/schema';
-import type { SpeculationRequest, SpeculationVerdict } from '../shared/messages';
+import type { AdaptiveState, SpeculationRequest, SpeculationVerdict } from '../shared/messages';
 import { inRollout } from '../shared/rollout-bucket';
 
 export interface ActiveSpeculation {
@@ -28,6 +28,8 @@ export interface SpeculationView {
   cooldowns: ReadonlyMap<string, number>;
   /** What the admissions and active speculations take in the continue-as-new input (stateBytes). */
   bytes?: number;
+  /** Adaptive speculation's state; absent: no adaptive speculation (a history from before it). */
+  adaptive?: AdaptiveState;
 }
 
 /** The message a refused submission carries: the one text the CLI, the admin API and the tests read. */
@@ -128,6 +130,8 @@ export function decideSpeculation(view: SpeculationView, req: SpeculationRequest
   }
   if (req.depth > s.max_depth)
     return refuse('depth_limit', `${req.depth} unconfirmed ancestors > max_depth ${s.max_depth}`);
+  const adaptive = view.adaptive && adaptiveRefusal(view.config, view.adaptive, req);
+  if (adaptive) return refuse(adaptive.reason, adaptive.detail);
   const cooldownUntil = view.cooldowns.get(req.agent) ?? 0;
   if (cooldownUntil > nowMs) {
     return refuse(
@@ -187,4 +191,96 @@ export function cleanupCandidates(
   const admissions = [...stale.slice(start), ...stale.slice(0, start)].slice(0, opts.batch);
   const taskIds = [...new Set([...[...state.active.keys()].slice(0, opts.batch), ...admissions])];
   return { taskIds, cursor: admissions.length ? admissions[admissions.length - 1] : opts.cursor };
+}
+
+// ── Adaptive speculation ─────────────────────────────────────────────────────────────────────────────
+
+/** The floor adaptive speculation never goes below: `adaptive.min_depth`, within max_depth. */
+export function adaptiveFloor(config: SpeculationConfig): number {
+  return Math.min(config.speculation.adaptive.min_depth, config.speculation.max_depth);
+}
+
+/** Adaptive speculation's state before any evidence: the operator's max_depth. */
+export function initialAdaptive(config: SpeculationConfig): AdaptiveState {
+  return { depth: config.speculation.max_depth, ended: 0, rolledBack: 0 };
+}
+
+/**
+ * How an ended speculation counts as evidence, from the status its `speculationEnded` carries: a confirmed
+ * task settles its speculation while still `committing` (past its point of no return), a rolled-back one
+ * while `rolling_back`; `undefined` for a speculation that never ran to an outcome (no bond taken).
+ */
+export function speculationOutcome(status: string): 'confirmed' | 'rolled_back' | undefined {
+  if (status === 'confirmed' || status === 'committing') return 'confirmed';
+  if (status === 'rolled_back' || status === 'failed' || status === 'rolling_back') return 'rolled_back';
+  return undefined;
+}
+
+/**
+ * One more speculation ended: the seed design's rule, judged over every `min_samples` ended speculations
+ * (a tumbling window, so each step rests on fresh evidence). A rollback rate over `rollback_rate_high`
+ * lowers the depth by one, never below the floor; under `rollback_rate_low` raises it by one, never above
+ * max_depth; in between the depth stays.
+ */
+export function adaptDepth(
+  state: AdaptiveState,
+  outcome: 'confirmed' | 'rolled_back',
+  config: SpeculationConfig,
+): AdaptiveState {
+  const a = config.speculation.adaptive;
+  const floor = adaptiveFloor(config);
+  const depth = Math.max(floor, Math.min(config.speculation.max_depth, state.depth));
+  const ended = state.ended + 1;
+  const rolledBack = state.rolledBack + (outcome === 'rolled_back' ? 1 : 0);
+  if (ended < a.min_samples) return { depth, ended, rolledBack };
+  const rate = rolledBack / ended;
+  if (rate > a.rollback_rate_high) return { depth: Math.max(floor, depth - 1), ended: 0, rolledBack: 0 };
+  if (rate < a.rollback_rate_low)
+    return { depth: Math.min(config.speculation.max_depth, depth + 1), ended: 0, rolledBack: 0 };
+  return { depth, ended: 0, rolledBack: 0 };
+}
+
+/**
+ * Adaptive speculation's answer to one request: a task no deeper than the floor is never refused here;
+ * deeper, it is refused while the system is saturated (the proof backlog or the worker machine's load
+ * over their limits: its proof would wait behind work closer to confirmation, holding stake for nothing),
+ * or while it is deeper than the depth the recent rollback rate allows.
+ */
+export function adaptiveRefusal(
+  config: SpeculationConfig,
+  state: AdaptiveState | undefined,
+  req: Pick<SpeculationRequest, 'depth' | 'proofBacklog' | 'loadPerCore'>,
+): { reason: 'saturated' | 'adaptive_depth'; detail: string } | undefined {
+  const a = config.speculation.adaptive;
+  const floor = adaptiveFloor(config);
+  if (!a.enabled || req.depth <= floor) return undefined;
+  const waits = `a task deeper than speculation.adaptive.min_depth ${floor} waits for confirmation`;
+  if (req.proofBacklog !== undefined && req.proofBacklog > a.max_proof_backlog) {
+    return {
+      reason: 'saturated',
+      detail: `${req.proofBacklog} proofs wait in agenc-proofs (speculation.adaptive.max_proof_backlog ${a.max_proof_backlog}); ${waits}`,
+    };
+  }
+  if (req.loadPerCore !== undefined && req.loadPerCore > a.max_load_per_core) {
+    return {
+      reason: 'saturated',
+      detail: `load ${req.loadPerCore.toFixed(2)} per core (speculation.adaptive.max_load_per_core ${a.max_load_per_core}); ${waits}`,
+    };
+  }
+  const depth = Math.max(floor, Math.min(config.speculation.max_depth, (state ?? initialAdaptive(config)).depth));
+  if (req.depth > depth) {
+    return {
+      reason: 'adaptive_depth',
+      detail: `${req.depth} unconfirmed ancestors > adaptive depth ${depth}: the rollback rate was over speculation.adaptive.rollback_rate_high ${a.rollback_rate_high} (max_depth ${config.speculation.max_depth}, floor ${floor})`,
+    };
+  }
+  return undefined;
+}
+
+/** Does a configuration change restart adaptive speculation from max_depth (the operator changed its bounds or rules)? */
+export function adaptiveReset(before: SpeculationConfig, after: SpeculationConfig): boolean {
+  return (
+    before.speculation.max_depth !== after.speculation.max_depth ||
+    JSON.stringify(before.speculation.adaptive) !== JSON.stringify(after.speculation.adaptive)
+  );
 }

@@ -5,8 +5,17 @@
  */
 import { log } from '@temporalio/workflow';
 import { type ConfigProblem, coerceConfig, formatProblem, parseConfig, type SpeculationConfig } from '../config/schema';
-import type { ControlSnapshot, ControlStatus } from '../shared/messages';
-import { type ActiveSpeculation, admissionBytes, speculationBytes, stateBytes } from './control-decisions';
+import type { AdaptiveState, ControlSnapshot, ControlStatus } from '../shared/messages';
+import {
+  type ActiveSpeculation,
+  adaptDepth,
+  adaptiveReset,
+  admissionBytes,
+  initialAdaptive,
+  speculationBytes,
+  speculationOutcome,
+  stateBytes,
+} from './control-decisions';
 
 /** The state as it crosses continue-as-new, as a closed run is restored, and as the very first run starts (only `rawConfig`). */
 export type ControlInput = ControlSnapshot;
@@ -28,6 +37,8 @@ export interface ControlState {
   configProblems: string[];
   /** What `open` and `active` take in the continue-as-new input, kept as they change (stateBytes). */
   bytes: number;
+  /** Adaptive speculation: the depth in force and the evidence since it last changed. */
+  adaptive: AdaptiveState;
 }
 
 /**
@@ -76,6 +87,7 @@ export function restore(input: ControlInput): ControlState {
     draining: input.draining ?? false,
     paused: input.paused ?? false,
     cleanupCursor: input.cleanupCursor,
+    adaptive: input.adaptive ?? initialAdaptive(loaded.config),
   };
   state.bytes = stateBytes(state);
   return state;
@@ -116,6 +128,7 @@ export function snapshot(state: ControlState): ControlInput {
     paused: state.paused,
     configVersion: state.configVersion,
     cleanupCursor: state.cleanupCursor,
+    adaptive: state.adaptive,
   };
 }
 
@@ -139,12 +152,30 @@ export function status(state: ControlState): ControlStatus {
     config_version: state.configVersion,
     updated_at: state.updatedAt,
     config_problems: state.configProblems,
+    adaptive: {
+      ...state.adaptive,
+      enabled: state.config.speculation.adaptive.enabled,
+      rollback_rate: state.adaptive.ended ? state.adaptive.rolledBack / state.adaptive.ended : null,
+    },
   };
+}
+
+/** A speculation ended (its `speculationEnded` signal, first time): adaptive speculation counts its outcome. */
+export function speculationEnded(state: ControlState, taskId: string, status: string): void {
+  if (!state.active.has(taskId)) return;
+  setActive(state, taskId, undefined);
+  const outcome = speculationOutcome(status);
+  if (!outcome) return;
+  const before = state.adaptive.depth;
+  state.adaptive = adaptDepth(state.adaptive, outcome, state.config);
+  if (state.adaptive.depth !== before)
+    log.info('adaptive speculation changed the depth', { from: before, to: state.adaptive.depth });
 }
 
 /** A configuration accepted by an Update's validator becomes the live one. */
 export function applyConfig(state: ControlState, nextRaw: Record<string, unknown>): void {
   const next = loadedConfig(nextRaw);
+  if (adaptiveReset(state.config, next.config)) state.adaptive = initialAdaptive(next.config);
   state.raw = next.raw;
   state.config = next.config;
   state.configProblems = next.problems;

@@ -52,6 +52,7 @@ import {
   rejected,
   restore,
   setActive,
+  speculationEnded,
   setOpen,
   snapshot,
   status,
@@ -162,8 +163,10 @@ function handleAdmissions(state: ControlState): void {
   setHandler(
     admitSpeculationsUpdate,
     ({ requests }) => {
+      // Histories from before adaptive speculation replay the verdicts they were given.
+      const view = patched('adaptive-speculation') ? state : { ...state, adaptive: undefined };
       const verdicts = requests.map((req) => {
-        const verdict = decideSpeculation(state, req, Date.now());
+        const verdict = decideSpeculation(view, req, Date.now());
         if (verdict.allowed && !state.active.has(req.taskId)) {
           setActive(state, req.taskId, activeOf(req));
         }
@@ -197,7 +200,8 @@ function handleTaskNews(state: ControlState): void {
     (message) => {
       const m = messageFields('speculationEnded', message, ['taskId']);
       if (!m) return;
-      setActive(state, m.taskId, undefined);
+      const outcome = (message as { outcome?: unknown }).outcome;
+      speculationEnded(state, m.taskId, typeof outcome === 'string' ? outcome : '');
       state.pendingRollbacks.delete(m.taskId);
     },
     { description: 'A speculative task reached a final state: its slot is free.' },

@@ -98,6 +98,16 @@ export const RUNBOOK_RESOLVED = {
       enable_stake_delegation: false,
       rollout_percentage: 0,
     },
+    // Not in the runbook's file: adaptive speculation's defaults (the seed design's 1% / 5% rule).
+    adaptive: {
+      enabled: true,
+      min_depth: 1,
+      rollback_rate_low: 0.01,
+      rollback_rate_high: 0.05,
+      min_samples: 20,
+      max_proof_backlog: 200,
+      max_load_per_core: 4,
+    },
   },
 };
 

@@ -147,6 +147,13 @@ describe('a value out of its range is a problem naming the key path, the value a
     ).toBe(1);
   });
 
+  it('adaptive speculation: rollback_rate_low over rollback_rate_high is refused, naming both', () => {
+    const problems = problemsOf(runbookWith({ 'speculation.adaptive.rollback_rate_low': 0.2 }));
+    expect(problems.map((p) => formatProblem(p as ConfigProblem))).toEqual([
+      'speculation.adaptive.rollback_rate_low = 0.2 must be <= speculation.adaptive.rollback_rate_high (0.05)',
+    ]);
+  });
+
   it('min_stake > max_stake names both keys and the max_stake it must not exceed', () => {
     const problems = problemsOf(runbookWith({ 'speculation.stake.min_stake': 2_000_000_000 }));
     expect(problems).toMatchObject([

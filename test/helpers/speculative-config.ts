@@ -27,6 +27,9 @@ export const SPECULATIVE_CONFIG = {
     confirmation_timeout_ms: 60_000,
     proof: { worker_threads: 2, timeout_ms: 60_000 },
     features: { rollout_percentage: 100 },
+    // Tests fail tasks on purpose and share a loaded machine: adaptive speculation would lower the depth
+    // or find the machine saturated under them. Its own tests turn it on (adaptive-speculation.test.ts).
+    adaptive: { enabled: false },
   },
 };
 

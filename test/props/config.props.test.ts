@@ -117,12 +117,17 @@ describe('every numeric key, a value outside its range or not whole', () => {
       : fc.double({ min, max, noNaN: true });
     fc.assert(
       fc.property(inside, (value) => {
-        // Rules between keys may refuse an otherwise good value: the stake bounds are set to match.
+        // Rules between keys may refuse an otherwise good value: the other bound is set to match.
         const raw = templateWith(key, value);
         if (key === 'speculation.stake.min_stake')
           setAtPath(raw, 'speculation.stake.max_stake', Number.MAX_SAFE_INTEGER);
         if (key === 'speculation.stake.max_stake')
           setAtPath(raw, 'speculation.stake.min_stake', BOND_ACCOUNT_RENT_MINIMUM);
+        // Likewise adaptive speculation's rollback rates (low <= high).
+        if (key === 'speculation.adaptive.rollback_rate_low')
+          setAtPath(raw, 'speculation.adaptive.rollback_rate_high', 1);
+        if (key === 'speculation.adaptive.rollback_rate_high')
+          setAtPath(raw, 'speculation.adaptive.rollback_rate_low', 0);
         const result = parseConfig(raw);
         if (!result.ok) throw new Error(result.problems.map(formatProblem).join('; '));
         const got = key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], result.config);

@@ -1,10 +1,14 @@
 /** The control workflow's decisions as pure functions (workflows/control-decisions.ts), without a workflow. */
 import fc from 'fast-check';
 import { parseConfigOrThrow, type SpeculationConfig } from '../../config/schema';
-import type { SpeculationRequest } from '../../shared/messages';
+import type { AdaptiveState, SpeculationRequest } from '../../shared/messages';
 import {
   type ActiveSpeculation,
   activeOf,
+  adaptDepth,
+  adaptiveReset,
+  initialAdaptive,
+  speculationOutcome,
   admissionRefusal,
   cleanupCandidates,
   decideSpeculation,
@@ -127,5 +131,87 @@ test('clean-up candidates: every active speculation, and stale admissions round-
   ).toEqual({
     taskIds: [],
     cursor: 'gone',
+  });
+});
+
+describe('adaptive speculation', () => {
+  const adaptive = (over: Record<string, unknown> = {}) => config({ max_depth: 5, adaptive: over });
+  const endMany = (cfg: SpeculationConfig, outcomes: Array<'confirmed' | 'rolled_back'>): AdaptiveState =>
+    outcomes.reduce((s, o) => adaptDepth(s, o, cfg), initialAdaptive(cfg));
+  const rolledBackOf = (n: number, rolledBack: number) =>
+    Array.from({ length: n }, (_, i): 'confirmed' | 'rolled_back' => (i < rolledBack ? 'rolled_back' : 'confirmed'));
+
+  test('the depth follows the rollback rate over each min_samples speculations, within [min_depth, max_depth]', () => {
+    const cfg = adaptive({ min_samples: 20 });
+    // [ended speculations, of which rolled back, depth it starts from] → the depth after them
+    const cases: Array<[number, number, number, number]> = [
+      [19, 19, 5, 5], // too few to judge
+      [20, 2, 5, 4], // 10% > 5%: one step down
+      [20, 1, 5, 5], // exactly 5% is not over it: stays
+      [20, 0, 4, 5], // 0% < 1%: one step up
+      [20, 0, 5, 5], // never above max_depth
+      [20, 20, 1, 1], // never below min_depth
+      [40, 40, 5, 3], // two windows, two steps
+    ];
+    for (const [n, rolledBack, from, to] of cases) {
+      const start: AdaptiveState = { depth: from, ended: 0, rolledBack: 0 };
+      expect([
+        n,
+        rolledBack,
+        from,
+        rolledBackOf(n, rolledBack).reduce((s, o) => adaptDepth(s, o, cfg), start).depth,
+      ]).toEqual([n, rolledBack, from, to]);
+    }
+    expect(endMany(adaptive({ min_depth: 3, min_samples: 1 }), rolledBackOf(10, 10)).depth).toBe(3);
+  });
+
+  test('which ended statuses count as what', () => {
+    expect(
+      ['confirmed', 'committing', 'rolled_back', 'failed', 'rolling_back', 'executing', ''].map(speculationOutcome),
+    ).toEqual(['confirmed', 'confirmed', 'rolled_back', 'rolled_back', 'rolled_back', undefined, undefined]);
+  });
+
+  test('refusals: saturated past the backlog or load limit, adaptive_depth past the adapted depth, never at or under the floor', () => {
+    const cfg = adaptive({ min_depth: 2, max_proof_backlog: 10, max_load_per_core: 3 });
+    const lowered: AdaptiveState = { depth: 3, ended: 0, rolledBack: 0 };
+    const cases: Array<[Partial<SpeculationRequest>, string]> = [
+      [{ depth: 3 }, 'allowed'],
+      [{ depth: 4 }, 'adaptive_depth'],
+      [{ depth: 3, proofBacklog: 11 }, 'saturated'],
+      [{ depth: 3, proofBacklog: 10 }, 'allowed'],
+      [{ depth: 3, loadPerCore: 3.5 }, 'saturated'],
+      [{ depth: 2, proofBacklog: 1_000, loadPerCore: 50 }, 'allowed'], // the floor
+      [{ depth: 1, proofBacklog: 1_000 }, 'allowed'],
+    ];
+    const v = view({ config: cfg, adaptive: lowered });
+    expect(
+      cases.map(([req]) => {
+        const verdict = decideSpeculation(v, request(req), 0);
+        return verdict.allowed ? 'allowed' : verdict.reason;
+      }),
+    ).toEqual(cases.map(([, reason]) => reason));
+    const refused = decideSpeculation(v, request({ depth: 3, proofBacklog: 11 }), 0);
+    expect(refused.allowed ? '' : refused.detail).toBe(
+      '11 proofs wait in agenc-proofs (speculation.adaptive.max_proof_backlog 10); a task deeper than speculation.adaptive.min_depth 2 waits for confirmation',
+    );
+    // Switched off, or a history from before it (no adaptive state): nothing is refused for it.
+    expect(
+      decideSpeculation(
+        view({ config: adaptive({ enabled: false }), adaptive: lowered }),
+        request({ depth: 5, proofBacklog: 1e6 }),
+        0,
+      ),
+    ).toEqual({ allowed: true });
+    expect(decideSpeculation(view({ config: cfg }), request({ depth: 5, proofBacklog: 1e6 }), 0)).toEqual({
+      allowed: true,
+    });
+  });
+
+  test('an operator changing max_depth or the [speculation.adaptive] rules restarts it from max_depth', () => {
+    const cfg = adaptive();
+    expect(adaptiveReset(cfg, adaptive())).toBe(false);
+    expect(adaptiveReset(cfg, config({ max_depth: 6 }))).toBe(true);
+    expect(adaptiveReset(cfg, adaptive({ min_depth: 2 }))).toBe(true);
+    expect(adaptiveReset(cfg, config({ max_depth: 5, features: { rollout_percentage: 50 } }))).toBe(false);
   });
 });
