@@ -42,6 +42,8 @@ export interface BenchContext {
   /** `--work-ms` / `--finality-ms`: the speed-up measured at one parameter set of the caller's instead of its own sets. */
   params: { workMs?: number; finalityMs?: number };
   address: string;
+  /** The Temporal server process the bench started (for its CPU time); absent when one was reused. */
+  serverPid?: number;
   bundle: WorkflowBundleOption;
   logger: Logger;
   dir: string;

@@ -114,7 +114,7 @@ async function main(): Promise<number> {
         `  ${r.key}: ${r.figure.name} ${r.figure.value.toFixed(2)} ${r.figure.unit} vs ${r.baseline.name} ${r.baseline.value.toFixed(2)} ${r.baseline.unit}: ratio ${r.ratio.toFixed(2)}${r.met === undefined ? '' : r.met ? ' (target met)' : ' (target MISSED)'}`,
       );
     };
-    const base = { quick, params, address: server.address, bundle, logger, dir, say, record };
+    const base = { quick, params, address: server.address, serverPid: server.pid, bundle, logger, dir, say, record };
     const ctx: BenchContext = { ...base, system: systemFactory(base) };
     for (const [name, run] of Object.entries(MODULES)) {
       if (only && !only.includes(name)) continue;

@@ -22,6 +22,7 @@ const QUICK_KEYS = [
   'control.ceiling',
   'overhead.hop',
   'load.burst',
+  'load.on_off',
   'memory.active_speculative',
   'chain.lock_bond',
 ];
