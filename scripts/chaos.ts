@@ -195,11 +195,12 @@ const PHASE_STATUS: Record<Phase, string> = {
 const PHASE_ACTIVITIES: Record<Phase, string[]> = {
   executing: ['executeTask'],
   proving: ['generateProof'],
-  bonding: ['lockBond'],
+  bonding: ['lockBond'], // a scheduled activity in runs from before local-bond-lock
   committing: ['sendCommitments', 'awaitFinality', 'commitResults'],
   compensating: ['releaseBond', 'slashBond'],
 };
 const STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
+const WORKFLOW_TASK_STARTED = temporal.api.enums.v1.PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED;
 
 /**
  * A task in the phase, read from the server (so no worker is needed): one running the phase's activity,
@@ -221,6 +222,9 @@ async function taskInPhase(
       // Chain transactions take milliseconds: a scheduled bond lock or settlement counts, or none would
       // ever be seen. A started attempt counts when the worker about to be killed holds it (the SDK's
       // identity is pid@host): an attempt whose worker died already looks started until it times out.
+      // The bond lock is a local activity inside the workflow task that admits the task (local-bond-lock):
+      // a waiting task's started workflow task is where it happens.
+      if (phase === 'bonding' && raw.pendingWorkflowTask?.state === WORKFLOW_TASK_STARTED) return taskIdOfWorkflow(id);
       const busy = (raw.pendingActivities ?? []).some((a) => {
         if (!PHASE_ACTIVITIES[phase].includes(a.activityType?.name ?? '')) return false;
         if (a.state === STARTED)

@@ -1,10 +1,12 @@
 /**
  * The worker process is killed (SIGKILL) while tasks are mid-flight and a new one is started on the
  * same chain state: every task reaches a final state and the chain invariant check passes. The second
- * test aims the kill at one interleaving: a dependent's bond lock in flight (so it is retried only
- * after its 30 s start-to-close timeout) while its parent fails on the new worker.
+ * test aims the kill at one interleaving: a dependent's bond lock in flight (a local activity inside the
+ * workflow task that admits it: the next worker runs that workflow task again after its timeout, and the
+ * lock again, which finds the bond by its content) while its parent fails on the new worker.
  */
 import type { ChildProcess } from 'node:child_process';
+import { temporal } from '@temporalio/proto';
 import { runOperatorAction } from '../../client/commands/operator';
 import { countOpenTasks, getTaskState } from '../../client/tasks';
 import { taskWorkflowId } from '../../shared/task-model';
@@ -22,6 +24,7 @@ function startWorkerProcess(): Promise<ChildProcess> {
 }
 
 const LOCK_KILL_ATTEMPTS = 5;
+const WORKFLOW_TASK_STARTED = temporal.api.enums.v1.PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED;
 
 beforeAll(async () => {
   // Optimistic proofs off: a failing root proves (and fails) only once the task above it is confirmed,
@@ -83,17 +86,19 @@ test('a worker killed mid-flight loses nothing: a new worker brings every task t
   await stopGracefully(second);
 }, 360_000);
 
-/** Whether the task's `lockBond` activity is scheduled and has not completed, read from its history (no worker needed). */
+/**
+ * Whether the task's bond lock is in flight, read from the server (no worker needed). The admission and the
+ * lock are local activities run inside the workflow task that handles the parent's `parentExecuted` signal:
+ * in flight while that workflow task is started and not completed; done once the execution it leads to is
+ * scheduled.
+ */
 async function lockInFlight(taskId: string): Promise<'not_yet' | 'in_flight' | 'done'> {
-  const events = (await sys.client.workflow.getHandle(taskWorkflowId(taskId)).fetchHistory()).events ?? [];
-  const lock = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'lockBond');
-  if (!lock) return 'not_yet';
-  const completed = events.some(
-    (e) =>
-      e.activityTaskCompletedEventAttributes &&
-      String(e.activityTaskCompletedEventAttributes.scheduledEventId) === String(lock.eventId),
-  );
-  return completed ? 'done' : 'in_flight';
+  const handle = sys.client.workflow.getHandle(taskWorkflowId(taskId));
+  const [{ raw }, history] = await Promise.all([handle.describe(), handle.fetchHistory()]);
+  const events = history.events ?? [];
+  if (events.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeTask')) return 'done';
+  const heard = events.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'parentExecuted');
+  return heard && raw.pendingWorkflowTask?.state === WORKFLOW_TASK_STARTED ? 'in_flight' : 'not_yet';
 }
 
 test('a worker killed while a dependent locks its bond, whose parent then fails: the dependent rolls back and its bond is released', async () => {
@@ -107,7 +112,7 @@ test('a worker killed while a dependent locks its bond, whose parent then fails:
     const [root, failing, dependent] = [tree.above!, tree.root, tree.below[0]!];
     // No pause between reads: the window is a few milliseconds wide.
     const lock = await pollUntil(
-      'the dependent to schedule its bond lock',
+      "the dependent's admission and bond lock to begin",
       () => lockInFlight(dependent),
       (l) => l !== 'not_yet',
       60_000,

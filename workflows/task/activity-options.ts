@@ -46,6 +46,20 @@ export const CHAIN: ActivityOptions = {
 };
 
 /**
+ * CHAIN as a local activity, for the bond lock on the speculative hop's path (local-bond-lock): run inside the
+ * admission's workflow task, so the hop pays no activity task round trip nor a workflow task for it. A lock
+ * is one transaction (a confirmed send on a real RPC: well within the workflow task's timeout, which the SDK
+ * extends while a local activity runs); retries past `localRetryThreshold` wait on a workflow timer. A worker
+ * that dies mid-lock loses the result with its workflow task: the next worker runs the lock again, which
+ * finds the bond by its content (lockBond is idempotent).
+ */
+export const CHAIN_LOCAL: LocalActivityOptions = {
+  startToCloseTimeout: CHAIN.startToCloseTimeout,
+  retry: CHAIN.retry,
+  localRetryThreshold: '10s',
+};
+
+/**
  * The fast cascade (cascade.ts): a large graph takes a while, so it heartbeats. Three attempts: it only
  * speeds the rollback up, and when it cannot run (the chain or the frontend away) the rollback goes on
  * level by level, each task's own settlement retried like any chain activity.

@@ -1,10 +1,10 @@
 /** The task's bond: locked when it speculates, released in full or slashed when it ends, and the control slot that goes with it. */
-import { CancellationScope, log } from '@temporalio/workflow';
+import { CancellationScope, log, patched } from '@temporalio/workflow';
 import type { SpeculationConfig } from '../../config/schema';
 import { FAILURE_TYPES } from '../../shared/activity-contract';
 import { agentSlashedSignal, speculationEndedSignal } from '../../shared/messages';
 import { bondSettlement, bondSettlementBeforeSystemFaults, failureType, rootMessage } from '../task-decisions';
-import { CHAIN, taskActivities } from './activity-options';
+import { CHAIN, CHAIN_LOCAL, localTaskActivities, taskActivities } from './activity-options';
 import { metricsSink, type TaskRun } from './task-run';
 
 /**
@@ -16,14 +16,20 @@ export async function lockBond(run: TaskRun, depth: number, cfg: SpeculationConf
   run.compensations.register('settle bond', () => settleBond(run));
   run.bondLocking = true;
   try {
+    const summary = `bond: lock the depth-${depth} bond of ${input.agent}'s stake`;
+    const request = {
+      taskId: input.taskId,
+      agent: input.agent,
+      depth,
+      stake: cfg.speculation.stake,
+      ...attemptOf(run),
+    };
+    // A local activity (local-bond-lock), like the admission before it: both run in one workflow task.
+    const local = patched('local-bond-lock');
     const bond = await CancellationScope.nonCancellable(() =>
-      taskActivities(CHAIN, `bond: lock the depth-${depth} bond of ${input.agent}'s stake`).lockBond({
-        taskId: input.taskId,
-        agent: input.agent,
-        depth,
-        stake: cfg.speculation.stake,
-        ...attemptOf(run),
-      }),
+      local
+        ? localTaskActivities(CHAIN_LOCAL, summary).lockBond(request)
+        : taskActivities(CHAIN, summary).lockBond(request),
     );
     state.bond = { address: bond.bondAddress, amount: bond.amount, state: 'locked' };
     run.bondLocking = false;
