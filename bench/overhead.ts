@@ -10,6 +10,7 @@
  * signal, one activity that does nothing, the next signal), with one activity round trip, one local
  * activity and one query round trip beside it.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 
@@ -64,7 +65,7 @@ async function measureFloor(
   client: Client,
   address: string,
   hops: number,
-): Promise<{ hopMs: number; activityMs: number; localActivityMs: number }> {
+): Promise<{ hopMs: number; activityMs: number; localActivityMs: number; timeline: string }> {
   const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection,
@@ -108,7 +109,11 @@ async function measureFloor(
           await handles[hops]!.result();
         })) /
         (hops + 1);
-      return { hopMs, activityMs, localActivityMs };
+      // One hop of the floor, event by event, from the signal that starts it: the same server's own pace.
+      const events = (await handles[1]!.fetchHistory()).events ?? [];
+      const signaled = events.find((e) => e.workflowExecutionSignaledEventAttributes);
+      const timeline = signaled ? hopTimeline([], events, at(signaled), Math.max(...events.map(at))) : 'none';
+      return { hopMs, activityMs, localActivityMs, timeline };
     });
   } finally {
     await connection.close();
@@ -136,7 +141,11 @@ export async function benchOverhead(ctx: BenchContext): Promise<void> {
     ];
     for (let i = 0; i < hops; i++)
       chain.push(await sys.submit({ type: 'compute', payload: { value: 3 + i }, dependsOn: chain[i], agent: AGENT }));
+    // The worker's event loop while the hops run: a blocked loop delays every workflow task it would poll or answer.
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    loop.enable();
     const states = await Promise.all(chain.map((id) => sys.result(id)));
+    loop.disable();
     const bad = states.filter((s) => s.status !== 'confirmed');
     if (bad.length) throw new Error(`overhead: ${bad.length} task(s) did not confirm`);
     const histories = await Promise.all(chain.map((id) => history(sys, id)));
@@ -196,6 +205,9 @@ export async function benchOverhead(ctx: BenchContext): Promise<void> {
         median_ms: median,
         p95_ms: quantile(hopMs, 0.95),
         query_round_trip_ms: queryMedian,
+        event_loop_delay_p50_ms: loop.percentile(50) / 1e6,
+        event_loop_delay_p99_ms: loop.percentile(99) / 1e6,
+        event_loop_delay_max_ms: loop.max / 1e6,
         floor_hop_ms: floor.hopMs,
         floor_activity_round_trip_ms: floor.activityMs,
         floor_local_activity_ms: floor.localActivityMs,
@@ -210,8 +222,9 @@ export async function benchOverhead(ctx: BenchContext): Promise<void> {
       notes:
         `median per part (they need not add up to the median hop): ${breakdown.map(([n, v]) => `${n} ${v.toFixed(0)} ms`).join('; ')}; ` +
         `Temporal's floor on this server: ${floor.activityMs.toFixed(1)} ms per activity round trip, ${floor.localActivityMs.toFixed(1)} ms per local activity, ` +
-        `${queryMedian.toFixed(1)} ms per query round trip; the hop nearest the median, event by event (ms from the parent's result): ` +
-        `${timelines[medianHop] ?? 'none'}`,
+        `${queryMedian.toFixed(1)} ms per query round trip; the worker's event loop was late by ${(loop.percentile(50) / 1e6).toFixed(1)} ms ` +
+        `p50, ${(loop.percentile(99) / 1e6).toFixed(1)} ms p99, ${(loop.max / 1e6).toFixed(1)} ms at most while the chain ran; the hop nearest the median, event by event (ms from the parent's result): ` +
+        `${timelines[medianHop] ?? 'none'}; a hop of Temporal's floor, from its signal: ${floor.timeline}`,
     });
   } finally {
     await sys.close();
