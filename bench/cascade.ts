@@ -127,6 +127,8 @@ export async function benchCascade(ctx: BenchContext): Promise<void> {
         // Every shape here fails on purpose: adaptive speculation would rightly lower the depth the next
         // shape speculates at, and this module measures the cascade, not the adaptation.
         adaptive: { enabled: false },
+        // Nor its circuit breaker, which a 1,000-task rollback trips (rightly).
+        breaker: { enabled: false },
       },
     }),
     worker: {

@@ -12,10 +12,10 @@ import { stringify } from 'smol-toml';
 import { createStakeOperator } from '../activities/chain';
 import { KeyStore } from '../activities/chain/keys';
 import { controlHandle } from '../temporal/control';
-import { DEFAULT_AGENT, submitTask, type SubmitRequest } from '../client/tasks';
+import { DEFAULT_AGENT, finalTaskState, submitTask, type SubmitRequest } from '../client/tasks';
 import { readTomlFile, TEMPLATE_PATH } from '../config/load';
 import { setConfigUpdate } from '../shared/messages';
-import { type TaskState, taskWorkflowId } from '../shared/task-model';
+import type { TaskState } from '../shared/task-model';
 import { ensureNamespace, ensureSearchAttributes } from '../workers/temporal-dev-server';
 import { startWorkerProcess, type WorkerProcess, type WorkerProcessOptions } from '../workers/worker-process';
 
@@ -150,10 +150,7 @@ export function systemFactory(base: Omit<BenchContext, 'system'>): BenchContext[
           timer = setTimeout(() => reject(new Error(`task ${taskId} not final after ${timeoutMs} ms`)), timeoutMs);
         });
         try {
-          return (await Promise.race([
-            client.workflow.getHandle(taskWorkflowId(taskId)).result(),
-            timeout,
-          ])) as TaskState;
+          return await Promise.race([finalTaskState(client, taskId), timeout]);
         } finally {
           clearTimeout(timer);
         }

@@ -7,7 +7,13 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Keypair } from '@solana/web3.js';
-import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { DEFAULT_KEYS_DIR, KeyStore, readKeyFile } from '../activities/chain/keys';
 import { parentsOf, signSubmission } from '../activities/submission';
 import { checkPayload, declaresUndo } from '../activities/task-types/registry';
@@ -29,6 +35,7 @@ import {
   type TaskInput,
   type TaskState,
   type TaskStatus,
+  TASK_NOT_CONFIRMED,
   TASK_STATUSES,
   taskIdOfWorkflow,
   taskWorkflowId,
@@ -100,6 +107,22 @@ export function newTaskId(): string {
 export async function countOpenTasks(client: Client): Promise<number> {
   const { count } = await client.workflow.count('WorkflowType="speculativeTask" AND ExecutionStatus="Running"');
   return count;
+}
+
+/**
+ * A closed task's final state from its workflow's result, without a query (no worker, no replay): a
+ * confirmed task's workflow completes with it, one that failed or rolled back fails with it as details.
+ */
+export async function finalTaskState(client: Client, taskId: string): Promise<TaskState> {
+  try {
+    return (await client.workflow.getHandle(taskWorkflowId(taskId)).result()) as TaskState;
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    if (cause instanceof ApplicationFailure && cause.type === TASK_NOT_CONFIRMED && cause.details?.[0])
+      return cause.details[0] as TaskState;
+    if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
+    throw err;
+  }
 }
 
 export async function getTaskState(client: Client, taskId: string): Promise<TaskState> {

@@ -158,6 +158,43 @@ const adaptiveSection = table('[speculation.adaptive]', {
   }).default(4),
 });
 
+/**
+ * The circuit breaker (workflows/breaker-decisions.ts): speculation switches itself off on a failure storm
+ * outside any rollout, for `cooldown_ms` or until an operator re-enables it. Defaults from the peer system's
+ * troubleshooting guide: 10 own-fault failures in 5 min, rollback rate over 50% for 2 min, memory over 95%,
+ * proof queue over 98% for 5 min.
+ */
+const breakerSection = table('[speculation.breaker]', {
+  enabled: bool().default(true),
+  max_own_faults: numberIn('speculation.breaker.max_own_faults', { min: 1, max: 10_000 }).default(10),
+  own_fault_window_ms: numberIn('speculation.breaker.own_fault_window_ms', { min: 1000, max: 86_400_000 }).default(
+    300_000,
+  ),
+  max_rollback_rate: numberIn('speculation.breaker.max_rollback_rate', { min: 0.01, max: 1, integer: false }).default(
+    0.5,
+  ),
+  rollback_rate_window_ms: numberIn('speculation.breaker.rollback_rate_window_ms', {
+    min: 1000,
+    max: 86_400_000,
+  }).default(120_000),
+  min_samples: numberIn('speculation.breaker.min_samples', { min: 1, max: 1_000_000 }).default(20),
+  max_memory_fraction: numberIn('speculation.breaker.max_memory_fraction', {
+    min: 0.1,
+    max: 1,
+    integer: false,
+  }).default(0.95),
+  max_proof_queue_fraction: numberIn('speculation.breaker.max_proof_queue_fraction', {
+    min: 0.1,
+    max: 1,
+    integer: false,
+  }).default(0.98),
+  proof_queue_duration_ms: numberIn('speculation.breaker.proof_queue_duration_ms', {
+    min: 0,
+    max: 86_400_000,
+  }).default(300_000),
+  cooldown_ms: numberIn('speculation.breaker.cooldown_ms', { min: 1000, max: 86_400_000 }).default(600_000),
+});
+
 /** Builds the file schema; `strict` rejects keys the schema does not know. */
 function fileSchema(strict: boolean) {
   const section = <T extends z.ZodRawShape>(shape: z.ZodObject<T>) => (strict ? shape.strict() : shape.strip());
@@ -178,6 +215,7 @@ function fileSchema(strict: boolean) {
     limits: section(limitsSection).default({}),
     features: section(featuresSection).default({}),
     adaptive: section(adaptiveSection).default({}),
+    breaker: section(breakerSection).default({}),
   });
   return section(table('a document with a [speculation] section', { speculation: section(speculation).default({}) }));
 }
@@ -362,6 +400,18 @@ export const CONFIG_KEYS: ReadonlyMap<string, LeafKind> = (() => {
   walk(DEFAULT_CONFIG, '');
   return keys;
 })();
+
+/** A configuration as the dotted keys `POST /admin/config` takes (`{"speculation.stake.min_stake": 1000000}`). */
+export function dottedKeys(config: SpeculationConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const walk = (value: unknown, prefix: string) => {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [k, v] of Object.entries(value)) walk(v, prefix ? `${prefix}.${k}` : k);
+    } else out[prefix] = value;
+  };
+  walk(config, '');
+  return out;
+}
 
 /** Sets `a.b.c` in a nested object, creating the sections on the way. */
 export function setAtPath(target: Record<string, unknown>, dottedKey: string, value: unknown): void {

@@ -19,7 +19,7 @@ import { parseMemos } from '../activities/chain/ledger';
 import { ensureTaskCircuits, releaseProverResources, verifyTaskProof, type ProofRecord } from '../activities/proof';
 import { runOperatorAction } from '../client/commands/operator';
 import { table } from '../client/output';
-import { countOpenTasks, submitTask } from '../client/tasks';
+import { countOpenTasks, finalTaskState, submitTask } from '../client/tasks';
 import { PROJECT_ROOT } from '../config/load';
 import { proofRecordQuery } from '../shared/messages';
 import type { IntegrityReport } from '../shared/operator-contract';
@@ -409,7 +409,7 @@ async function main(): Promise<void> {
       for (;;) {
         const info = await handle.describe().catch(() => undefined);
         if (info && info.status.name !== 'RUNNING') {
-          results.set(t.taskId, (await handle.result()) as TaskState);
+          results.set(t.taskId, await finalTaskState(client, t.taskId));
           break;
         }
         if (Date.now() > finalDeadline) {

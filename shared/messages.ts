@@ -5,8 +5,9 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SpeculationConfig } from '../config/schema';
 import type { CommitEntry, ProofRecord } from './proof-records';
-import type { RollbackReason, SpeculationRefusal, TaskInput, TaskOutput, TaskState } from './task-model';
+import type { RollbackReason, SpeculationRefusal, TaskInput, TaskOutput, TaskState, TaskStatus } from './task-model';
 import type { Decision, PhaseStatus, RolloutStatus } from './rollout-model';
+import type { BreakerReason, BreakerState } from '../workflows/breaker-decisions';
 
 // ── speculativeTask ────────────────────────────────────────────────────────────────────────────────
 
@@ -49,6 +50,14 @@ export const parentRolledBackSignal =
 /** A dependent has reached a final state; lets a rolling-back parent compensate after its subtree (deepest first). */
 export const dependentSettledSignal = defineSignal<[{ taskId: string; status: string }]>('dependentSettled');
 export const forceRollbackSignal = defineSignal<[{ reason?: string }]>('forceRollback');
+/** An operator's rollback of one task (`agenc task rollback`), answered with what will happen. */
+export interface RollbackAnswer {
+  accepted: boolean;
+  status: TaskStatus;
+  /** Why it was not accepted: final, past its point of no return, or already rolling back. */
+  why?: string;
+}
+export const requestRollbackUpdate = defineUpdate<RollbackAnswer, [{ reason: string }]>('requestRollback');
 export const taskStateQuery = defineQuery<TaskState>('taskState');
 /** The run's input: what its next attempt starts from (agenc task retry, the `checkpoint` policy's restarts). */
 export const taskInputQuery = defineQuery<TaskInput>('taskInput');
@@ -176,6 +185,8 @@ export interface ControlStatus {
   config_problems: string[];
   /** Adaptive speculation: the depth in force and the evidence it was last judged on (absent from older runs). */
   adaptive?: AdaptiveStatus;
+  /** The circuit breaker: why and until when speculation switched itself off; null while armed (absent from older runs). */
+  auto_disabled?: { reason: BreakerReason; detail: string; at: string; until: string } | null;
 }
 
 /** What adaptive speculation holds: the depth it allows and the ended speculations since it last changed. */
@@ -217,6 +228,8 @@ export const admitSpeculationsUpdate = defineUpdate<
 >('admitSpeculations');
 /** At most this many requests in one `admitSpeculations` Update. */
 export const MAX_SPECULATION_BATCH = 500;
+/** An operator re-enables speculation after the circuit breaker switched it off; `reason` is logged. */
+export const enableSpeculationUpdate = defineUpdate<ControlStatus, [{ reason: string }]>('enableSpeculation');
 export const speculationEndedSignal = defineSignal<[{ taskId: string; outcome: string }]>('speculationEnded');
 export const agentSlashedSignal = defineSignal<[{ agent: string; taskId: string }]>('agentSlashed');
 export const drainSignal = defineSignal('drain');
@@ -246,6 +259,7 @@ export interface ControlSnapshot {
   configVersion?: number;
   cleanupCursor?: string;
   adaptive?: AdaptiveState;
+  breaker?: BreakerState;
 }
 export const controlSnapshotQuery = defineQuery<ControlSnapshot>('snapshot');
 

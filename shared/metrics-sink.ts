@@ -12,6 +12,10 @@ export interface MetricsSinks extends Sinks {
     /** The worker observes submission → confirmation latency from the workflow's start time. */
     confirmed(speculationStatus: SpeculationStatus): void;
     rolledBack(reason: RollbackReason, speculative: boolean): void;
+    /** A task ended `failed`: its agent's own fault (a failing root counts here, not as a rollback). */
+    failed(reason: RollbackReason): void;
+    /** A cascade's origin: how many descendants its cascade rolled back, and seconds from its failure to their settlement. */
+    cascaded(members: number, seconds: number): void;
     bondSettled(lockedLamports: number, slashedLamports: number): void;
   };
   /** Rollout phases (workflows/rollout-phase.ts). */

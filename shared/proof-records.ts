@@ -42,6 +42,11 @@ export interface GenerateProofInput {
   output: string;
   /** Salt of this task's output commitment (randomSalt()). */
   salt: string;
+  /**
+   * The live `speculation.proof.timeout_ms` the workflow scheduled this proof under: the proof worker bounds
+   * the proof by it, so the two never disagree after a live change. Absent from older runs: the worker's own.
+   */
+  timeoutMs?: number;
 }
 
 /** One consumed parent as its proof record and execution left it: commitment = Poseidon(output, salt). */

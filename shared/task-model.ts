@@ -19,6 +19,16 @@ export const TASK_STATUSES = [
 ] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const FINAL_STATUSES: readonly TaskStatus[] = ['confirmed', 'failed', 'rolled_back'];
+/**
+ * A task as a markdown link to its workflow's page in the Temporal Web UI (`/namespaces/<ns>/workflows/<id>`
+ * opens its latest run), for the summary and details the UI shows: the tree can be walked from any task.
+ */
+export function taskLink(namespace: string, taskId: string): string {
+  return `[\`${taskId}\`](/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(taskWorkflowId(taskId))})`;
+}
+
+/** The failure type a task's workflow ends with when the task is not confirmed (failed, rolled back): its details are the final state. */
+export const TASK_NOT_CONFIRMED = 'TaskNotConfirmed';
 
 /** How the task ran, or why it was not allowed to speculate. */
 export const SPECULATION_STATUSES = [
@@ -39,6 +49,8 @@ export const SPECULATION_STATUSES = [
   'adaptive_depth',
   /** The system is saturated (proof backlog or CPU load over `[speculation.adaptive]`'s limits): deeper than `min_depth` waits. */
   'saturated',
+  /** The circuit breaker switched speculation off (a failure storm outside any rollout): `speculation.breaker`. */
+  'auto_disabled',
 ] as const;
 export type SpeculationStatus = (typeof SPECULATION_STATUSES)[number];
 export type SpeculationRefusal = Exclude<SpeculationStatus, 'pending' | 'speculative' | 'non_speculative'>;
@@ -307,6 +319,8 @@ export interface TaskState {
    * is here too, though the task went on. Absent in older states.
    */
   rollback_causes?: Array<{ task_id: string; reason: RollbackReason }>;
+  /** An operator's rollback (`forced`): the reason given and when. Absent in older states and without one. */
+  forced_rollback?: { reason: string; at: string } | null;
   error: string | null;
   waiting_for: string | null;
   /** Which attempt of the task this run is: 1, then one more for each re-attempt. Absent in older states (1). */

@@ -306,6 +306,8 @@ export function statusBody(s: ControlStatus) {
       updated_at: s.updated_at,
       // Adaptive speculation: the depth it allows now and the evidence since it last changed (null from an older run).
       adaptive: s.adaptive ?? null,
+      // The circuit breaker: why and until when speculation switched itself off; null while armed.
+      auto_disabled: s.auto_disabled ?? null,
     },
   };
 }

@@ -4,7 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { SA } from '../shared/search-attributes';
-import { dependenciesOf, dependencySpec, type TaskInput, taskWorkflowId } from '../shared/task-model';
+import { dependenciesOf, dependencySpec, type TaskInput, taskLink, taskWorkflowId } from '../shared/task-model';
 import { TASK_QUEUE } from '../shared/task-queues';
 import type { speculativeTask } from '../workflows/task/speculative-task';
 
@@ -17,6 +17,7 @@ export async function startTaskWorkflow(client: Client, input: TaskInput): Promi
   const parents = dependenciesOf(input);
   const parentIds = parents.map((p) => p.taskId);
   const attempt = input.attempt ?? 1;
+  const link = (id: string) => taskLink(client.options.namespace, id);
   const parentNote = parents.length ? `, depends on ${parents.map(dependencySpec).join(', ')}` : '';
   await client.workflow.start<typeof speculativeTask>('speculativeTask', {
     workflowId: taskWorkflowId(taskId),
@@ -40,7 +41,7 @@ export async function startTaskWorkflow(client: Client, input: TaskInput): Promi
     staticDetails: [
       `**Task** \`${taskId}\` of type \`${type}\`, agent \`${agent}\` (key \`${input.agentPublicKey}\`).`,
       parents.length
-        ? `Depends on ${parents.map((p) => `\`${p.taskId}\` (${p.kind})`).join(', ')} (tree root \`${rootTaskId}\`).`
+        ? `Depends on ${parents.map((p) => `${link(p.taskId)} (${p.kind})`).join(', ')} (tree root ${link(rootTaskId)}).`
         : 'A root task.',
       `Payload: \`${JSON.stringify(input.payload)}\``,
       ...(input.deadline ? [`Deadline: ${input.deadline} (confirmed by then, or rolled back as claim_expired).`] : []),

@@ -22,10 +22,11 @@ import {
   startControlFromFile,
   statusBody,
 } from '../temporal/control';
-import { ConfigError, formatProblem, parseConfig } from '../config/schema';
+import { ConfigError, dottedKeys, formatProblem, parseConfig } from '../config/schema';
 import { loadConfig, TomlSyntaxError } from '../config/load';
 import {
   drainSignal,
+  enableSpeculationUpdate,
   forceRollbackAllSignal,
   pauseSignal,
   replaceConfigUpdate,
@@ -34,8 +35,10 @@ import {
   rolloutApproveSignal,
   rolloutPauseSignal,
   rolloutResumeSignal,
+  requestRollbackUpdate,
   setConfigUpdate,
   type ControlStatus,
+  type RollbackAnswer,
 } from '../shared/messages';
 import { defaultPlan, parsePlan, ROLLOUT_NAME_PATTERN, rolloutWorkflowId } from '../shared/rollout-model';
 import type { OperatorRequest } from '../shared/operator-contract';
@@ -50,7 +53,7 @@ import { rolloutStatus, startRollout } from '../client/commands/rollout';
 import { CliError } from '../client/output';
 import { getTaskState, TaskNotFoundError } from '../client/tasks';
 import { forceRollbackSignal } from '../shared/messages';
-import { taskWorkflowId } from '../shared/task-model';
+import { FINAL_STATUSES, taskWorkflowId } from '../shared/task-model';
 import { RetryRefused, startNextAttempt } from '../temporal/attempts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -274,7 +277,11 @@ export async function startHttpServer(
     'GET /admin/config': async (req) => {
       requireToken(req);
       const s = await status();
-      return [200, { config: s.config, config_version: s.config_version, updated_at: s.updated_at }];
+      // `keys`: the same, as the dotted keys POST /admin/config takes, so a value read here can be sent back.
+      return [
+        200,
+        { config: s.config, keys: dottedKeys(s.config), config_version: s.config_version, updated_at: s.updated_at },
+      ];
     },
     'POST /admin/config': async (req) => {
       requireToken(req);
@@ -287,6 +294,16 @@ export async function startHttpServer(
       }
       await status();
       const changes = body as Record<string, unknown>;
+      // Proof workers size their pools at start (one proving slot per thread, taken from Temporal): a live
+      // value would show in the status while no worker proves by it. speculation.proof.timeout_ms is live.
+      if ('speculation.proof.worker_threads' in changes) {
+        throw new HttpError(
+          400,
+          'speculation.proof.worker_threads cannot change live: each proof worker sizes its proving slots at start; ' +
+            'set it in the configuration file and restart the agenc-proofs workers (speculation.proof.timeout_ms does change live)',
+          { key: 'speculation.proof.worker_threads', value: changes['speculation.proof.worker_threads'] },
+        );
+      }
       const result = await updateConfig(() =>
         controlHandle(client).executeUpdate(setConfigUpdate, { args: [changes] }),
       );
@@ -333,6 +350,33 @@ export async function startHttpServer(
     },
     'POST /admin/speculation/pause': controlSignal(pauseSignal, 'pause requested: no new speculation until resume'),
     'POST /admin/speculation/resume': controlSignal(resumeSignal, 'resume requested: pause and drain cleared'),
+    'POST /admin/speculation/enable': async (req) => {
+      requireToken(req);
+      const body = parseBody(
+        z.object({ reason: z.string().trim().min(1), force: z.boolean().optional() }).strict(),
+        await readBody(req),
+        '{"reason": "why it is safe now", "force": true} (force: re-enable before the cooldown has passed)',
+      );
+      const before = await status();
+      const tripped = before.auto_disabled;
+      if (!tripped) return [200, { outcome: 'armed', ...statusBody(before) }];
+      if (!body.force) {
+        throw new HttpError(
+          409,
+          `speculation switched itself off at ${tripped.at} (circuit breaker, ${tripped.reason}): ${tripped.detail}; ` +
+            `it re-arms by itself at ${tripped.until}; to re-enable it now, send {"force": true, "reason": "..."} (agenc speculation enable --force --reason ...)`,
+          { auto_disabled: tripped },
+        );
+      }
+      const after = await controlHandle(client).executeUpdate(enableSpeculationUpdate, {
+        args: [{ reason: body.reason }],
+      });
+      logger.warn(
+        { reason: body.reason, was: tripped },
+        'speculation re-enabled by an operator (circuit breaker re-armed)',
+      );
+      return [200, { outcome: 'enabled', ...statusBody(after) }];
+    },
     'POST /admin/speculation/restore-control': async (req) => {
       requireToken(req);
       const body = parseBody(
@@ -436,15 +480,41 @@ export async function startHttpServer(
         '{"task_id": "…", "reason": "manual rollback by operator"}',
       );
       const reason = body.reason ?? 'manual rollback by operator';
+      const stateNow = async () => {
+        try {
+          return await getTaskState(client, body.task_id);
+        } catch (err) {
+          if (err instanceof TaskNotFoundError) throw new HttpError(404, err.message);
+          throw err;
+        }
+      };
+      const refused = (status: string, why: string): [number, unknown] => {
+        throw new HttpError(409, `task ${body.task_id} is not rolled back: ${why}`, {
+          task_id: body.task_id,
+          status,
+          why,
+        });
+      };
+      const before = await stateNow();
+      if (FINAL_STATUSES.includes(before.status))
+        return refused(before.status, `already ${before.status}: nothing to roll back`);
+      let answer: RollbackAnswer;
       try {
-        await getTaskState(client, body.task_id);
+        answer = await client.workflow
+          .getHandle(taskWorkflowId(body.task_id))
+          .executeUpdate(requestRollbackUpdate, { args: [{ reason }] });
       } catch (err) {
-        if (err instanceof TaskNotFoundError) throw new HttpError(404, err.message);
-        throw err;
+        // It closed meanwhile, or its run predates the Update (it has only the signal, which answers nothing).
+        const now = await stateNow();
+        if (FINAL_STATUSES.includes(now.status))
+          return refused(now.status, `already ${now.status}: nothing to roll back`);
+        if (!(err instanceof WorkflowUpdateFailedError)) throw err;
+        await client.workflow.getHandle(taskWorkflowId(body.task_id)).signal(forceRollbackSignal, { reason });
+        answer = { accepted: true, status: now.status };
       }
-      await client.workflow.getHandle(taskWorkflowId(body.task_id)).signal(forceRollbackSignal, { reason });
+      if (!answer.accepted) return refused(answer.status, answer.why ?? 'it cannot roll back now');
       logger.warn({ task_id: body.task_id, reason }, 'task rollback requested through the admin API');
-      return [200, { task_id: body.task_id, rollback_requested: true }];
+      return [200, { task_id: body.task_id, rollback_requested: true, reason, status: answer.status }];
     },
     'POST /admin/tasks/retry': async (req) => {
       requireToken(req);

@@ -41,6 +41,13 @@ export interface SpeculationMetrics {
   rolloutPercentage: Gauge;
   enabled: Gauge;
   adaptiveDepth: Gauge;
+  autoDisabled: Gauge<'reason'>;
+  tasksFailedTotal: Counter<'reason'>;
+  cascadeSize: Histogram;
+  rollbackDurationSeconds: Histogram;
+  activeTasksByDepth: Gauge<'depth'>;
+  memoryLimitBytes: Gauge;
+  confirmationSeconds: Histogram;
   controlUp: Gauge;
 }
 
@@ -202,6 +209,62 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
           : s.config.speculation.max_depth,
       ),
     }),
+    autoDisabled: new Gauge({
+      name: 'speculation_auto_disabled',
+      help: 'The circuit breaker: 1 (labelled with why) while speculation has switched itself off, 0 (reason "none") while armed',
+      labelNames: ['reason'],
+      registers,
+      async collect() {
+        const s = await readStatus();
+        this.reset();
+        if (!s) return;
+        if (s.auto_disabled) this.set({ reason: s.auto_disabled.reason }, 1);
+        else this.set({ reason: 'none' }, 0);
+      },
+    }),
+    tasksFailedTotal: new Counter({
+      name: 'speculation_tasks_failed_total',
+      help: "Tasks that ended failed, by reason: their agent's own fault (a failing root counts here; speculation_rollback_total counts the rollbacks)",
+      labelNames: ['reason'],
+      registers,
+    }),
+    cascadeSize: new Histogram({
+      name: 'speculation_rollback_cascade_size',
+      help: "Descendants one failure's cascade rolled back at once",
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+      registers,
+    }),
+    rollbackDurationSeconds: new Histogram({
+      name: 'speculation_rollback_duration_seconds',
+      help: "From a cascade origin's failure to its cascade's descendants settled (bonds released)",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    }),
+    activeTasksByDepth: new Gauge({
+      name: 'speculation_active_tasks_by_depth',
+      help: 'Speculative tasks not yet final, by depth (unconfirmed ancestors when they speculated; system-wide, from the control workflow)',
+      labelNames: ['depth'],
+      registers,
+      async collect() {
+        const s = await readStatus();
+        this.reset();
+        if (!s) return;
+        for (let depth = 1; depth <= s.config.speculation.max_depth; depth++) this.set({ depth: String(depth) }, 0);
+        for (const a of s.active) this.inc({ depth: String(a.depth) });
+      },
+    }),
+    memoryLimitBytes: new Gauge({
+      name: 'speculation_memory_limit_bytes',
+      help: 'speculation.limits.max_memory_mb in bytes: what speculation_memory_usage_bytes is held against (memory_limit, the circuit breaker)',
+      registers,
+      collect: fromStatus((s) => s.config.speculation.limits.max_memory_mb * 2 ** 20),
+    }),
+    confirmationSeconds: new Histogram({
+      name: 'speculation_confirmation_seconds',
+      help: "From a commitment's landing on-chain to its finality (records marked confirmed), per task",
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120],
+      registers,
+    }),
     controlUp: new Gauge({
       name: 'speculation_control_up',
       help: "1 when this scrape read the speculation-control workflow's status, 0 when it could not (the gauges read from it then have no sample)",
@@ -213,6 +276,8 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
   };
   // Every labelled series exists from the start, so the runbook's greps and rate() see zeros, not gaps.
   m.rollbackTotal.inc({ reason: 'parent_failed' }, 0);
+  m.tasksFailedTotal.inc({ reason: 'proof_failed' }, 0);
+  m.tasksFailedTotal.inc({ reason: 'execution_failed' }, 0);
   for (const status of ['speculative', 'non_speculative']) {
     m.tasksTotal.inc({ type: 'compute', speculation_status: status }, 0);
     m.taskLatencySeconds.zero({ speculation_status: status });
@@ -243,6 +308,13 @@ export function metricsSinks(m: SpeculationMetrics): InjectedSinks<MetricsSinks>
         fn: (_info, reason, speculative) => {
           m.rollbackTotal.inc({ reason });
           if (speculative) m.missesTotal.inc();
+        },
+      },
+      failed: { fn: (_info, reason) => m.tasksFailedTotal.inc({ reason }) },
+      cascaded: {
+        fn: (_info, members, seconds) => {
+          m.cascadeSize.observe(members);
+          m.rollbackDurationSeconds.observe(seconds);
         },
       },
       bondSettled: {

@@ -127,7 +127,10 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
           ...createSubmissionActivities(stakeDeps),
           ...stakeActivities,
           ...createCascadeActivities({ client, releaseBonds: stakeActivities.releaseBonds }),
-          ...createCommitActivity(stakeDeps, { finalityMs: opts.embeddedFinalityMs }),
+          ...createCommitActivity(stakeDeps, {
+            finalityMs: opts.embeddedFinalityMs,
+            onFinality: (s) => metrics.confirmationSeconds.observe(s),
+          }),
           ...createOperatorActivities({ client, stake: stakeDeps, rawConfig }),
           ...(await import('../activities/rollout-metrics')).createRolloutActivities({ client, rawConfig, metrics }),
         },

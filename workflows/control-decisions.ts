@@ -8,6 +8,7 @@
 import type { SpeculationConfig } from '../config/schema';
 import type { AdaptiveState, SpeculationRequest, SpeculationVerdict } from '../shared/messages';
 import { inRollout } from '../shared/rollout-bucket';
+import { type BreakerState, isTripped } from './breaker-decisions';
 
 export interface ActiveSpeculation {
   taskId: string;
@@ -30,6 +31,8 @@ export interface SpeculationView {
   bytes?: number;
   /** Adaptive speculation's state; absent: no adaptive speculation (a history from before it). */
   adaptive?: AdaptiveState;
+  /** The circuit breaker's state; absent: no breaker (a history from before it). */
+  breaker?: BreakerState;
 }
 
 /** The message a refused submission carries: the one text the CLI, the admin API and the tests read. */
@@ -125,6 +128,13 @@ export function decideSpeculation(view: SpeculationView, req: SpeculationRequest
   if (!s.enabled) return refuse('disabled', 'speculation.enabled = false');
   if (view.paused) return refuse('disabled', 'speculation is paused by an operator');
   if (view.draining) return refuse('draining', 'speculation is draining');
+  if (isTripped(view.breaker, nowMs)) {
+    const t = view.breaker.tripped;
+    return refuse(
+      'auto_disabled',
+      `speculation switched itself off (circuit breaker, ${t.reason}): ${t.detail}; it re-arms at ${new Date(t.until).toISOString()}, or now with agenc speculation enable --force`,
+    );
+  }
   if (!inRollout(req.taskId, s.features.rollout_percentage)) {
     return refuse('not_in_rollout', `task is outside the ${s.features.rollout_percentage}% rollout`);
   }

@@ -6,6 +6,7 @@
 import { log } from '@temporalio/workflow';
 import { type ConfigProblem, coerceConfig, formatProblem, parseConfig, type SpeculationConfig } from '../config/schema';
 import type { AdaptiveState, ControlSnapshot, ControlStatus } from '../shared/messages';
+import { type BreakerState, initialBreaker, isTripped, rearmed } from './breaker-decisions';
 import {
   type ActiveSpeculation,
   adaptDepth,
@@ -39,6 +40,8 @@ export interface ControlState {
   bytes: number;
   /** Adaptive speculation: the depth in force and the evidence since it last changed. */
   adaptive: AdaptiveState;
+  /** The circuit breaker: tripped or armed, and its evidence. */
+  breaker: BreakerState;
 }
 
 /**
@@ -88,6 +91,7 @@ export function restore(input: ControlInput): ControlState {
     paused: input.paused ?? false,
     cleanupCursor: input.cleanupCursor,
     adaptive: input.adaptive ?? initialAdaptive(loaded.config),
+    breaker: input.breaker ?? initialBreaker(),
   };
   state.bytes = stateBytes(state);
   return state;
@@ -129,6 +133,7 @@ export function snapshot(state: ControlState): ControlInput {
     configVersion: state.configVersion,
     cleanupCursor: state.cleanupCursor,
     adaptive: state.adaptive,
+    breaker: state.breaker,
   };
 }
 
@@ -157,7 +162,33 @@ export function status(state: ControlState): ControlStatus {
       enabled: state.config.speculation.adaptive.enabled,
       rollback_rate: state.adaptive.ended ? state.adaptive.rolledBack / state.adaptive.ended : null,
     },
+    auto_disabled: isTripped(state.breaker, now)
+      ? {
+          reason: state.breaker.tripped.reason,
+          detail: state.breaker.tripped.detail,
+          at: new Date(state.breaker.tripped.at).toISOString(),
+          until: new Date(state.breaker.tripped.until).toISOString(),
+        }
+      : null,
   };
+}
+
+/**
+ * The circuit breaker takes in what happened (a task closed, a worker's sample with a speculation
+ * request), re-arming first when its cooldown has passed; each change of state is logged, saying why.
+ */
+export function updateBreaker(state: ControlState, next: (b: BreakerState, nowMs: number) => BreakerState): void {
+  const now = Date.now();
+  const before = state.breaker;
+  const current = rearmed(before, now);
+  if (current !== before) log.info('circuit breaker re-armed: speculation may start again', { was: before.tripped });
+  state.breaker = next(current, now);
+  const t = state.breaker.tripped;
+  if (t && t !== current.tripped)
+    log.warn(`speculation switched itself off (circuit breaker, ${t.reason}): ${t.detail}`, {
+      reason: t.reason,
+      until: new Date(t.until).toISOString(),
+    });
 }
 
 /** A speculation ended (its `speculationEnded` signal, first time): adaptive speculation counts its outcome. */

@@ -40,9 +40,11 @@ import {
   speculationRequestProblems,
   type TaskAdmission,
   taskClosedSignal,
+  enableSpeculationUpdate,
 } from '../shared/messages';
 import { TASK_ID_PATTERN, taskWorkflowId } from '../shared/task-model';
 import { activeOf, admissionRefusal, cleanupCandidates, decideSpeculation } from './control-decisions';
+import { enabledByOperator, taskClosed, workerSample } from './breaker-decisions';
 import {
   applyConfig,
   type ControlInput,
@@ -53,6 +55,7 @@ import {
   restore,
   setActive,
   speculationEnded,
+  updateBreaker,
   setOpen,
   snapshot,
   status,
@@ -90,6 +93,11 @@ function handleConfiguration(state: ControlState): void {
       const merged = applyDottedChanges(state.raw, changes);
       if (!merged.ok) throw new Error('unreachable: validator accepted unknown keys');
       applyConfig(state, merged.raw);
+      // An operator who switches speculation on means it: a drain left behind no longer holds it off.
+      if (changes['speculation.enabled'] === true && state.draining && patched('enable-ends-drain')) {
+        state.draining = false;
+        log.info('speculation.enabled = true set while draining: the drain is over');
+      }
       return status(state);
     },
     {
@@ -155,7 +163,11 @@ function handleAdmissions(state: ControlState): void {
     taskClosedSignal,
     (message) => {
       const m = messageFields('taskClosed', message, ['taskId']);
-      if (m) forget(state, m.taskId);
+      if (!m) return;
+      forget(state, m.taskId);
+      const closed = (message as { status?: unknown }).status;
+      if (typeof closed === 'string' && patched('speculation-breaker'))
+        updateBreaker(state, (b, now) => taskClosed(b, closed, state.config, now));
     },
     { description: 'A task is final, or its workflow never started: its admission slot is free.' },
   );
@@ -163,10 +175,12 @@ function handleAdmissions(state: ControlState): void {
   setHandler(
     admitSpeculationsUpdate,
     ({ requests }) => {
-      // Histories from before adaptive speculation replay the verdicts they were given.
+      // Histories from before adaptive speculation and the breaker replay the verdicts they were given.
+      const breaker = patched('speculation-breaker');
       const view = patched('adaptive-speculation') ? state : { ...state, adaptive: undefined };
       const verdicts = requests.map((req) => {
-        const verdict = decideSpeculation(view, req, Date.now());
+        if (breaker) updateBreaker(state, (b, now) => workerSample(b, req, state.config, now));
+        const verdict = decideSpeculation({ ...view, breaker: breaker ? state.breaker : undefined }, req, Date.now());
         if (verdict.allowed && !state.active.has(req.taskId)) {
           setActive(state, req.taskId, activeOf(req));
         }
@@ -231,6 +245,27 @@ function handleOperators(state: ControlState): void {
       state.paused = true;
     },
     { description: 'No new speculation until resume.' },
+  );
+  setHandler(
+    enableSpeculationUpdate,
+    ({ reason }) => {
+      log.warn('speculation re-enabled by an operator (circuit breaker re-armed)', {
+        reason,
+        was: state.breaker.tripped ?? null,
+      });
+      state.breaker = enabledByOperator();
+      return status(state);
+    },
+    {
+      description:
+        'An operator re-enables speculation after the circuit breaker switched it off; the reason is logged.',
+      validator: (req) => {
+        if (typeof req?.reason !== 'string' || !req.reason.trim())
+          throw new Error(
+            `enableSpeculation needs {reason}: a non-empty string, got ${JSON.stringify(req)?.slice(0, 200)}`,
+          );
+      },
+    },
   );
   setHandler(
     resumeSignal,

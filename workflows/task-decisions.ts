@@ -83,6 +83,22 @@ export function rollbackTakesEffect(status: TaskStatus, alreadyRequested: boolea
 }
 
 /**
+ * What an operator's rollback request will do, in words (`agenc task rollback`): undefined when it takes
+ * effect, else why not: the task is final, past its point of no return, or already rolling back.
+ */
+export function rollbackRefusal(
+  status: TaskStatus,
+  alreadyRequested: string | undefined,
+  forwardEnded = false,
+): string | undefined {
+  if (FINAL_STATUSES.includes(status)) return `already ${status}: nothing to roll back`;
+  if (status === 'committing' || forwardEnded)
+    return 'too late: committing (past its point of no return, its commitment is going on-chain); it will confirm';
+  if (alreadyRequested) return `already rolling back (${alreadyRequested})`;
+  return undefined;
+}
+
+/**
  * May this task go into its committing parent's batch? Only when it is proven and waits for nothing but
  * its ancestors, nothing asked it to roll back, and batching is on. Joining is its point of no return.
  */

@@ -131,7 +131,10 @@ async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
 
 export function createCommitActivity(
   deps: StakeDeps,
-  opts: { finalityMs?: number } = {},
+  opts: {
+    finalityMs?: number;
+    /** Seconds from a task's commitment landing to its finality, per task. */ onFinality?: (seconds: number) => void;
+  } = {},
 ): Pick<TaskActivities, 'sendCommitments' | 'awaitFinality' | 'commitResults'> {
   const finalityMs = deps.chain.kind === 'embedded' ? (opts.finalityMs ?? embeddedFinalityMs()) : 0;
 
@@ -211,10 +214,13 @@ export function createCommitActivity(
    * landing; on a cluster this waits for the finality level (finality.ts: `finalized` by default).
    */
   async function awaitFinality(input: { signatures?: Record<string, string> } = {}): Promise<void> {
+    const landed = Date.now();
     // Also on a retry: the first attempt may have died during this wait.
     if (finalityMs > 0) await new Promise((r) => setTimeout(r, finalityMs));
     await deps.chain.awaitFinality(Object.values(input.signatures ?? {}));
     await confirmRecords(Object.keys(input.signatures ?? {}));
+    const seconds = (Date.now() - landed) / 1000;
+    for (let i = 0; i < Object.keys(input.signatures ?? {}).length; i++) opts.onFinality?.(seconds);
   }
 
   return {

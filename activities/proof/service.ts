@@ -91,10 +91,12 @@ export function createProofService(opts: ProofServiceOptions): ProofService {
       work = proveTask(input, a);
       // proving is CPU work in this process and cannot be pre-empted: on timeout or cancellation the
       // caller gets its answer at once, the slot is freed only when the computation really ends.
-      const outcome = await raceWith(work, opts.timeoutMs, signal);
+      // The live configuration's timeout, as the workflow scheduled the proof under it (older runs: this worker's).
+      const timeoutMs = input.timeoutMs && input.timeoutMs > 0 ? input.timeoutMs : opts.timeoutMs;
+      const outcome = await raceWith(work, timeoutMs, signal);
       if (outcome === 'timeout') {
         throw new ProofTimeoutError(
-          `proof of task ${input.taskId} did not finish within ${opts.timeoutMs} ms (proof timeout); the machine is overloaded or the timeout is too short for this circuit`,
+          `proof of task ${input.taskId} did not finish within ${timeoutMs} ms (proof timeout); the machine is overloaded or the timeout is too short for this circuit`,
         );
       }
       if (outcome === 'cancelled') throw new ProofCancelledError(`proof of task ${input.taskId} cancelled`);

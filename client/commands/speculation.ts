@@ -1,5 +1,5 @@
 /**
- * `agenc speculation pause|resume|drain|force-rollback|restore-control`: writes to the control
+ * `agenc speculation pause|resume|drain|force-rollback|enable|restore-control`: writes to the control
  * workflow, each through the worker's admin API (`POST /admin/speculation/<command>`) with the token.
  */
 import type { Command } from 'commander';
@@ -51,6 +51,29 @@ export function registerSpeculationCommands(program: Command, adminFactory: Admi
       );
     });
   }
+
+  withOutput(
+    speculation
+      .command('enable')
+      .description(
+        'Re-enable speculation after the circuit breaker switched it off (POST /admin/speculation/enable); ' +
+          'before its cooldown has passed only with --force',
+      )
+      .requiredOption('--reason <text>', 'why it is safe to speculate again (logged)')
+      .option('--force', 're-enable now, before the cooldown has passed'),
+  ).action(async (opts: OutputOptions & { reason: string; force?: boolean }) => {
+    const { body } = await adminRequest<StatusBody & { outcome: 'armed' | 'enabled' }>(
+      adminFactory(),
+      'POST',
+      '/admin/speculation/enable',
+      { reason: opts.reason, ...(opts.force ? { force: true } : {}) },
+    );
+    emit(opts, body, () =>
+      body.outcome === 'armed'
+        ? 'the circuit breaker is armed: speculation was not switched off; nothing to do'
+        : `speculation re-enabled (circuit breaker re-armed); active speculative tasks: ${body.speculation.active_tasks}`,
+    );
+  });
 
   withOutput(
     speculation

@@ -64,6 +64,8 @@ function describeState(s: TaskState): string {
     lines.push(`  effects:            ${describeUndo(s.undo)}`);
   if (s.commit_signature) lines.push(`  committed:          ${s.commit_signature}`);
   if (s.rollback_reason) lines.push(`  rollback reason:    ${s.rollback_reason}`);
+  if (s.forced_rollback)
+    lines.push(`  rolled back by:     an operator at ${s.forced_rollback.at}: ${s.forced_rollback.reason}`);
   if (s.error) lines.push(`  error:              ${s.error}`);
   return lines.join('\n');
 }
@@ -267,12 +269,19 @@ export function registerTaskCommands(program: Command, clientFactory: ClientFact
       .argument('<taskId>')
       .option('--reason <text>', 'recorded with the rollback', 'manual rollback by operator'),
   ).action(async (taskId: string, opts: OutputOptions & { reason: string }) => {
-    // An operator write: through the admin API and its token (404: no such task, exit 2).
-    await adminRequest(adminFactory(), 'POST', '/admin/tasks/rollback', { task_id: taskId, reason: opts.reason });
+    // An operator write: through the admin API and its token. The task answers what will happen: 404 no such
+    // task (exit 2); 409 when it will not roll back (exit 1): already final, committing, or already rolling back.
+    const { body } = await adminRequest<{ task_id: string; rollback_requested: true; reason: string; status: string }>(
+      adminFactory(),
+      'POST',
+      '/admin/tasks/rollback',
+      { task_id: taskId, reason: opts.reason },
+    );
     emit(
       opts,
-      { task_id: taskId, rollback_requested: true },
-      () => `rollback requested for task ${taskId}; follow it with: agenc task wait ${taskId}`,
+      body,
+      () =>
+        `task ${taskId} (${body.status}) is rolling back with its subtree: "${body.reason}"; follow it with: agenc task wait ${taskId}`,
     );
   });
 }

@@ -357,7 +357,11 @@ describe('with the token each write works', () => {
     expectRefused(await agenc(['task', 'rollback', root]));
     const history = await sys.client.workflow.getHandle(taskWorkflowId(root)).fetchHistory();
     expect(
-      (history.events ?? []).some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'forceRollback'),
+      (history.events ?? []).some(
+        (e) =>
+          e.workflowExecutionSignaledEventAttributes?.signalName === 'forceRollback' ||
+          e.workflowExecutionUpdateAcceptedEventAttributes,
+      ),
     ).toBe(false);
 
     const missing = await agenc(['task', 'rollback', 'no-such-task'], withToken);
@@ -366,15 +370,46 @@ describe('with the token each write works', () => {
 
     const done = await agenc(['task', 'rollback', root, '--reason', 'by a test', '--output', 'json'], withToken);
     expectOk(done);
-    expect(json(done)).toEqual({ task_id: root, rollback_requested: true });
+    expect(json(done)).toEqual({ task_id: root, rollback_requested: true, reason: 'by a test', status: 'proving' });
     release();
-    await pollUntil(
+    const rolledBack = await pollUntil(
       'the root to roll back',
       () => getTaskState(sys.client, root),
       (s) => s.status === 'rolled_back',
       60_000,
       250,
     );
+    // The reason is kept in the task's state, and shown.
+    expect(rolledBack).toMatchObject({ rollback_reason: 'forced', forced_rollback: { reason: 'by a test' } });
+    const shown = await agenc(['task', 'status', root], withToken);
+    expect(shown.stdout).toMatch(/rolled back by: +an operator at .*: by a test/);
+
+    // A finished task: the answer is no (exit 1), saying why; not "system unreachable".
+    const again = await agenc(['task', 'rollback', root], withToken);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`task ${root} is not rolled back: already rolled_back: nothing to roll back`);
+  });
+
+  test('task rollback: too late once the task is committing (exit 1, saying so); it confirms', async () => {
+    const task = `aw-late-${Date.now()}`;
+    const release = gate.hold('sendCommitments', task);
+    await sys.submit({ taskId: task, type: 'compute', payload: { value: 6 } });
+    await pollUntil(
+      'the task to commit',
+      () => getTaskState(sys.client, task),
+      (s) => s.status === 'committing',
+      60_000,
+      200,
+    );
+    const late = await agenc(['task', 'rollback', task, '--reason', 'too late?'], withToken);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toContain(
+      `task ${task} is not rolled back: too late: committing (past its point of no return, its commitment is going on-chain); it will confirm`,
+    );
+    release();
+    const confirmed = await sys.wait(task);
+    expect(confirmed.status).toBe('confirmed');
+    expect(confirmed.forced_rollback).toBeUndefined();
   });
 
   test('admin close-records: refused without the token; with it, finished tasks are looked at and records within retention kept', async () => {

@@ -108,6 +108,19 @@ export const RUNBOOK_RESOLVED = {
       max_proof_backlog: 200,
       max_load_per_core: 4,
     },
+    // Not in the runbook's file: the circuit breaker's defaults (the peer's troubleshooting guide).
+    breaker: {
+      enabled: true,
+      max_own_faults: 10,
+      own_fault_window_ms: 300_000,
+      max_rollback_rate: 0.5,
+      rollback_rate_window_ms: 120_000,
+      min_samples: 20,
+      max_memory_fraction: 0.95,
+      max_proof_queue_fraction: 0.98,
+      proof_queue_duration_ms: 300_000,
+      cooldown_ms: 600_000,
+    },
   },
 };
 

@@ -119,6 +119,8 @@ export async function startFastRig(opts: { config?: Raw } = {}): Promise<FastRig
       confirmed: record('confirmed'),
       rolledBack: record('rolledBack'),
       bondSettled: record('bondSettled'),
+      failed: record('failed'),
+      cascaded: record('cascaded'),
     },
     rollout: { evidence: noop },
   };

@@ -32,9 +32,10 @@ export class ActivityGate {
   readonly interceptor: ActivityInterceptorsFactory = (ctx) => ({
     inbound: {
       execute: async (input, next) => {
-        // The task an activity is about: its input's `taskId`, or the `origin` of a cascade.
-        const about = input.args[0] as { taskId?: string; origin?: string } | undefined;
-        const taskId = about?.taskId ?? about?.origin;
+        // The task an activity is about: its input's `taskId`, the `origin` of a cascade, or the first entry of a commitment batch.
+        const about = input.args[0] as
+          { taskId?: string; origin?: string; entries?: Array<{ taskId?: string }> } | undefined;
+        const taskId = about?.taskId ?? about?.origin ?? about?.entries?.[0]?.taskId;
         const key = `${ctx.info.activityType}:${taskId}`;
         const delay = taskId === undefined ? undefined : this.delays.get(key);
         if (delay) await new Promise((r) => setTimeout(r, delay));

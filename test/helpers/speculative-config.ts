@@ -30,6 +30,8 @@ export const SPECULATIVE_CONFIG = {
     // Tests fail tasks on purpose and share a loaded machine: adaptive speculation would lower the depth
     // or find the machine saturated under them. Its own tests turn it on (adaptive-speculation.test.ts).
     adaptive: { enabled: false },
+    // Likewise the circuit breaker: its own test turns it on (circuit-breaker.test.ts).
+    breaker: { enabled: false },
   },
 };
 

@@ -193,6 +193,15 @@ describe('POST /admin/config refusals', () => {
     expect(res.json.error).toContain('speculation.enabled');
   });
 
+  test('speculation.proof.worker_threads live: 400 saying it needs a restart of the proof workers, nothing changed', async () => {
+    const before = await status();
+    const res = await postConfig('{"speculation.proof.worker_threads": 4}');
+    expect(res.status).toBe(400);
+    expect(res.json.error).toContain('speculation.proof.worker_threads cannot change live');
+    expect(res.json.error).toContain('restart the agenc-proofs workers');
+    expect((await status()).config_version).toBe(before.config_version);
+  });
+
   test('a body over 64 KiB: 413', async () => {
     const big = JSON.stringify({ 'speculation.mode': 'balanced', padding: 'x'.repeat(70 * 1024) });
     const res = await postConfig(big);
@@ -238,6 +247,11 @@ describe('POST /admin/config, accepted (the runbook rollout and rollback command
     expect(config.json.config.speculation).toMatchObject({
       enabled: true,
       features: expect.objectContaining({ rollout_percentage: 1 }),
+    });
+    // The same as the dotted keys POST takes: what is read here can be sent back there.
+    expect(config.json.keys).toMatchObject({
+      'speculation.enabled': true,
+      'speculation.features.rollout_percentage': 1,
     });
   });
 

@@ -166,6 +166,15 @@ test('the core metrics reach Prometheus before any task runs', async () => {
   expect(scalarOf(await query('speculation_rollout_percentage{job="agenc"}'))).toBe(100);
   expect(scalarOf(await query('sum(speculation_rollback_total{job="agenc"})'))).toBe(0);
   expect(scalarOf(await query('up{job="agenc"}'))).toBe(1);
+  // The on-call series: the memory limit the usage is held against, the breaker armed, the depths.
+  const limitMb = sys.worker.config.config.speculation.limits.max_memory_mb;
+  expect(scalarOf(await query('speculation_memory_limit_bytes{job="agenc"}'))).toBe(limitMb * 2 ** 20);
+  expect(await query('speculation_auto_disabled{job="agenc"}')).toEqual([
+    expect.objectContaining({ metric: expect.objectContaining({ reason: 'none' }), value: [expect.any(Number), '0'] }),
+  ]);
+  const depths = await query('speculation_active_tasks_by_depth{job="agenc"}');
+  expect(depths.length).toBe(sys.worker.config.config.speculation.max_depth);
+  expect(depths.every((d) => d.value[1] === '0')).toBe(true);
 });
 
 test('a failing root rolls its dependent back, and PromQL reads the rollback count', async () => {
@@ -190,6 +199,14 @@ test('a failing root rolls its dependent back, and PromQL reads the rollback cou
   expect(total).toBe(own);
   const byReason = await query('speculation_rollback_total{job="agenc"} > 0');
   expect(byReason.map((s) => s.metric.reason)).toContain('parent_failed');
+  // The failing root itself is a failure, counted by its reason (not a rollback).
+  const failed = await pollUntil(
+    'speculation_tasks_failed_total in Prometheus',
+    () => query('speculation_tasks_failed_total{job="agenc"} > 0'),
+    (v) => v.length > 0,
+    30_000,
+  );
+  expect(failed.map((s) => [s.metric.reason, s.value[1]])).toEqual([['execution_failed', '1']]);
 });
 
 test('the recording rules evaluate over the scraped series', async () => {
@@ -292,4 +309,33 @@ test('each confirmed task is observed once in the latency histogram by how it ra
     30_000,
   );
   expect(p99).toHaveLength(1);
+});
+
+// Last: it adds a speculative task and a rollback, which the exact counts of the tests above do not expect.
+test('a confirmation is observed from its commitment landing to finality, and a cascade by its size and duration', async () => {
+  const before = scalarOf(await query('sum(speculation_confirmation_seconds_count{job="agenc"})')) ?? 0;
+  expect((await sys.wait(await sys.submit({ type: 'compute', payload: { value: 7 } }))).status).toBe('confirmed');
+  const after = await pollUntil(
+    'a finality observation in Prometheus',
+    async () => scalarOf(await query('sum(speculation_confirmation_seconds_count{job="agenc"})')),
+    (v) => v !== undefined && v > before,
+    30_000,
+  );
+  expect(after).toBe(before + 1);
+  // The embedded chain finalizes 5 s after landing here: the observation is at least that.
+  const sum = scalarOf(await query('sum(speculation_confirmation_seconds_sum{job="agenc"})'))!;
+  expect(sum).toBeGreaterThanOrEqual(5);
+
+  // A speculating dependent of a root whose proof fails: the root's cascade rolls one descendant back.
+  const root = await sys.submit({ type: 'compute', payload: { value: 2, claimed_output: '12345' } });
+  const child = await sys.submit({ type: 'compute', payload: { value: 3 }, dependsOn: root });
+  expect((await sys.wait(child)).status).toBe('rolled_back');
+  const cascades = await pollUntil(
+    'a cascade observation in Prometheus',
+    () => query('speculation_rollback_cascade_size_count{job="agenc"} > 0'),
+    (v) => v.length > 0,
+    30_000,
+  );
+  expect(cascades.length).toBe(1);
+  expect(scalarOf(await query('speculation_rollback_duration_seconds_count{job="agenc"}'))).toBeGreaterThanOrEqual(1);
 });

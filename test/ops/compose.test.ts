@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import type { Client } from '@temporalio/client';
 import { selectMetricSource } from '../../activities/rollout-metrics';
+import { createMetrics } from '../../workers/metrics';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const readRepoFile = (relative: string): string => readFileSync(path.join(repoRoot, relative), 'utf8');
@@ -219,30 +220,16 @@ describe('Grafana provisioning', () => {
 });
 
 // Metrics the worker exports (the fixed list), plus prom-client's default process metrics.
-const exportedMetrics = new Set([
-  'speculation_tasks_total',
-  'speculation_active_tasks',
-  'speculation_rollback_total',
-  'speculation_memory_usage_bytes',
-  'speculation_proof_queue_depth',
-  'speculation_proof_queue_capacity',
-  'speculation_stake_at_risk_lamports',
-  'speculation_hits_total',
-  'speculation_misses_total',
-  'speculation_bonds_slashed_total',
-  'speculation_slashed_lamports_total',
-  'speculation_rollout_phase',
-  'speculation_rollout_insufficient_evidence',
-  'speculation_rollout_percentage',
-  'speculation_enabled',
-  'speculation_control_up',
-  'speculation_tasks_confirmed_total',
-  ...[
-    'speculation_proof_generation_seconds',
-    'speculation_depth_histogram',
-    'speculation_task_latency_seconds',
-  ].flatMap((histogram) => ['_bucket', '_sum', '_count'].map((suffix) => histogram + suffix)),
-]);
+// What the worker exports, from its own registry (one source of truth): a histogram as its three series.
+const exportedMetrics = new Set(
+  createMetrics()
+    .registry.getMetricsAsArray()
+    .flatMap((m) =>
+      (m as unknown as { type: string }).type === 'histogram'
+        ? ['_bucket', '_sum', '_count'].map((x) => m.name + x)
+        : [m.name],
+    ),
+);
 const isDefaultProcessMetric = (name: string): boolean => /^(process|nodejs)_/.test(name);
 
 function recordingRules(): Set<string> {

@@ -74,6 +74,7 @@ describe('Prometheus rules', () => {
     const alerts = loadRules().filter((rule) => rule.alert !== undefined);
     expect(alerts.map((rule) => rule.alert).sort()).toEqual([
       'SpeculationActiveTasksStuck',
+      'SpeculationAutoDisabled',
       'SpeculationControlUnreadable',
       'SpeculationMemoryGrowthHigh',
       'SpeculationProofQueueNearCapacity',

@@ -95,6 +95,18 @@ test('a proof over timeoutMs is a non-retryable ProofTimeout, and the process ke
   expect(f.message).toMatch(/within 1 ms/);
 });
 
+test('the timeout the workflow scheduled a proof under (the live speculation.proof.timeout_ms) bounds it, not the one the worker started with', async () => {
+  // Started with 30 s, as a proof worker reads the file at start; then the live configuration says 1 ms.
+  const acts = createProofActivities({ artifacts, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 1 });
+  const f = await failureOf(acts.generateProof({ ...honestWitness('act-live', 'agent-a', 2n).input, timeoutMs: 1 }));
+  expect(f.type).toBe('ProofTimeout');
+  expect(f.message).toMatch(/within 1 ms/);
+  // And the other way: started with 1 ms, scheduled under 30 s, the proof is made.
+  const started = createProofActivities({ artifacts, timeoutMs: 1, maxConcurrent: 1, queueSize: 1 });
+  const record = await started.generateProof({ ...honestWitness('act-live2', 'agent-a', 3n).input, timeoutMs: 30_000 });
+  expect(record.proof_type).toBe('groth16');
+});
+
 test('concurrency is bounded and an overfull queue is refused: a retryable SystemFault naming ProofQueueFull', async () => {
   const service = createProofService({ artifacts, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 1 });
   const acts = createProofActivities({ artifacts, timeoutMs: 30_000, maxConcurrent: 1, queueSize: 1 }, service);

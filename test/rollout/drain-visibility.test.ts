@@ -122,7 +122,19 @@ test('visibility counts real speculative tasks and rollbacks; drain times out (5
   expect(graceful.stdout).toContain('All speculative tasks drained');
   expect(graceful.stdout).toContain('✓ Graceful rollback complete');
   const final = await controlStatus(sys.client);
-  expect(final).toMatchObject({ enabled: false, rollout_percentage: 0, active_tasks: 0 });
+  expect(final).toMatchObject({ enabled: false, rollout_percentage: 0, active_tasks: 0, draining: true });
+
+  // Switched back on through the configuration, as an operator does: the drain left behind is over with it.
+  const setConfig = (changes: Record<string, unknown>) =>
+    fetch(url('/admin/config'), {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify(changes),
+    });
+  const on = await setConfig({ 'speculation.enabled': true });
+  expect(on.status).toBe(200);
+  expect(((await on.json()) as { speculation: unknown }).speculation).toMatchObject({ enabled: true, draining: false });
+  expect((await setConfig({ 'speculation.enabled': false })).status).toBe(200);
 });
 
 test('a rollout on the real worker reads the visibility source, which sees no speculative task, P1 alert or memory growth: the canary holds (status, CLI, /metrics) instead of advancing; abort sets 0%', async () => {

@@ -13,8 +13,9 @@
  *  - `user-metadata` shows Summary, Details and Current Details, each rendered as markdown inside an
  *    `<iframe title="output">` (`<ui>/render?content=…`): their text is in the frames, not the page.
  *    Current Details comes from the `__temporal_workflow_metadata` query, so it needs a running worker.
- *  - Every rolled-back or failed task is a COMPLETED workflow (the workflow returns its state), so the
- *    story is in the AgencStatus / AgencSpeculationStatus columns and the metadata, not in Status.
+ *  - A task that failed or rolled back is a FAILED workflow (its final state is the failure's details), a
+ *    confirmed one COMPLETED; Details links the task's parents and tree root, a final task's Current
+ *    Details its dependents (`/namespaces/<ns>/workflows/<workflowId>`).
  */
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
@@ -80,6 +81,9 @@ export interface WorkflowMetadata {
   summary: string;
   details: string;
   currentDetails: string;
+  /** The links in Details (the task's parents and its tree root) and in Current Details (a final task's dependents). */
+  detailsLinks: string[];
+  currentDetailsLinks: string[];
 }
 
 export async function launchBrowser(): Promise<Browser> {
@@ -241,22 +245,33 @@ export async function readUserMetadata(
       }),
     );
     const texts: string[] = [];
+    const hrefs: string[][] = [];
     for (let i = 0; i < labels.length; i++) {
+      const frame = page.frameLocator('iframe[title="output"]').nth(i);
       texts.push(
-        await page
-          .frameLocator('iframe[title="output"]')
-          .nth(i)
+        await frame
           .locator('body')
           .innerText({ timeout: 5000 })
           .then(clean, () => ''),
       );
+      hrefs.push(
+        await frame
+          .locator('a')
+          .evaluateAll((as) =>
+            as.map((a) => (a as unknown as { getAttribute(n: string): string | null }).getAttribute('href') ?? ''),
+          )
+          .catch(() => []),
+      );
     }
     const pick = (re: RegExp) => texts[labels.findIndex((l) => re.test(l))] ?? '';
+    const linksOf = (re: RegExp) => hrefs[labels.findIndex((l) => re.test(l))] ?? [];
     const md: WorkflowMetadata = {
       url: page.url(),
       summary: pick(/^Summary/),
       details: pick(/^Details/),
       currentDetails: pick(/^Current Details/),
+      detailsLinks: linksOf(/^Details/),
+      currentDetailsLinks: linksOf(/^Current Details/),
     };
     if (until(md) || Date.now() > deadline) return md;
     await page.waitForTimeout(300);

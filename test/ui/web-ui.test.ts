@@ -137,6 +137,13 @@ test('an operator reads a rolled-back tree, the speculative tasks and a rollout 
   expect(row(left)).toMatchObject({ AgencStatus: 'rolled_back', AgencParentTaskId: root, AgencRootTaskId: root });
   expect(row(right)).toMatchObject({ AgencStatus: 'rolled_back', AgencParentTaskId: root, AgencRootTaskId: root });
   expect(row(grandchild)).toMatchObject({ AgencStatus: 'rolled_back', AgencParentTaskId: left, AgencRootTaskId: root });
+  // Not confirmed reads as a failure where an operator looks first (the list's Status), confirmed as a success.
+  for (const id of [root, left, right, grandchild]) expect(`${id} ${row(id)?.Status}`).toBe(`${id} FAILED`);
+  expect(report.speculativeRows.find((r) => r.workflowId === `task-${child}`)?.cells.Status).toBe('COMPLETED');
+  // The tree can be walked: the rolled-back grandchild's details link its parent and root; the root's final details its dependents.
+  const page = (id: string) => `/namespaces/${encodeURIComponent(sys.namespace)}/workflows/task-${id}`;
+  expect(report.detail?.detailsLinks).toEqual(expect.arrayContaining([page(left), page(root)]));
+  expect(report.rootDetail?.currentDetailsLinks).toEqual(expect.arrayContaining([page(left), page(right)]));
 
   // The rolled-back grandchild's page: its summary, details (parent and root) and current details.
   expect(report.detail?.summary).toContain(`task ${grandchild} (compute`);

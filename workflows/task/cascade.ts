@@ -126,6 +126,8 @@ export async function cascadeFrom(run: TaskRun): Promise<void> {
   if (result.fallback)
     log.warn('cascade fell back to settling level by level', { taskId: input.taskId, error: result.fallback });
   for (const d of result.settledDependents) run.settledDependents.add(d);
+  const since = Date.parse(state.timestamps.rolling_back ?? '');
+  if (result.members && Number.isFinite(since)) metricsSink.cascaded(result.members, (Date.now() - since) / 1000);
   setCurrentDetails(
     `**rolling_back** — cascade: ${result.members} descendant(s), ${result.settledInBatch} settled in ` +
       `${result.transactions} batched transaction(s), ${result.selfSettling} settling themselves`,

@@ -48,6 +48,8 @@ export async function prove(run: TaskRun): Promise<void> {
       parents,
       output: state.result!.output,
       salt: state.result!.salt,
+      // The live timeout, the one this activity's start-to-close is set from: the proof worker uses it too.
+      timeoutMs: run.config!.speculation.proof.timeout_ms,
     });
     const expected = {
       taskId: input.taskId,

@@ -20,7 +20,7 @@ import { describeUndo } from '../../shared/task-model';
 import { rollbackExplanation, unconfirmedStatus, unsettledDependents } from '../task-decisions';
 import { QUICK, taskActivities } from './activity-options';
 import { awaitVerdict, cascadeFrom } from './cascade';
-import { metricsSink, type TaskRun } from './task-run';
+import { dependentLinks, metricsSink, type TaskRun } from './task-run';
 
 /** How often a rolling-back task checks on dependents that have not settled yet. */
 const SUBTREE_CHECK_INTERVAL = '1 minute';
@@ -60,11 +60,12 @@ export async function rollBack(run: TaskRun): Promise<void> {
     : 'none';
   const effects = state.undo ? `; effects ${describeUndo(state.undo)}` : '';
   setCurrentDetails(
-    `**${state.status}** — ${why}; bond ${bond}${effects}; ${state.dependents.length} dependent(s) rolled back first`,
+    `**${state.status}** — ${why}; bond ${bond}${effects}; ${state.dependents.length} dependent(s) rolled back first${dependentLinks(state)}`,
   );
   // A root that fails on its own is a failure, not a rollback; a speculative task's failure undoes speculation.
   const speculative = state.speculation_status === 'speculative';
   if (state.status === 'rolled_back' || speculative) metricsSink.rolledBack(reason, speculative);
+  if (state.status === 'failed') metricsSink.failed(reason);
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   commitsReadySignal,
   dependentSettledSignal,
   forceRollbackSignal,
+  requestRollbackUpdate,
   gatherCommitsSignal,
   joinCascadeUpdate,
   parentCommittedSignal,
@@ -57,8 +58,22 @@ export async function speculativeTask(input: TaskInput): Promise<TaskState> {
     description:
       'A parent failed or rolled back: this task and its subtree roll back (under `selective`, an order edge goes on without it).',
   });
-  setHandler(forceRollbackSignal, () => run.requestRollback('forced'), {
-    description: 'Operator: roll this task and its whole subtree back through their compensations.',
+  setHandler(
+    forceRollbackSignal,
+    ({ reason } = {}) => void run.forceRollback(reason ?? 'manual rollback by operator'),
+    {
+      description: 'Operator: roll this task and its whole subtree back through their compensations.',
+    },
+  );
+  setHandler(requestRollbackUpdate, ({ reason }) => run.forceRollback(reason), {
+    description:
+      'Operator: roll this task and its whole subtree back; answers whether it will (not when final, committing or already rolling back).',
+    validator: (req) => {
+      if (typeof req?.reason !== 'string' || !req.reason.trim())
+        throw new Error(
+          `requestRollback needs {reason}: a non-empty string, got ${JSON.stringify(req)?.slice(0, 200)}`,
+        );
+    },
   });
   setHandler(dependentSettledSignal, ({ taskId }) => run.heardDependentSettled(taskId), {
     description: 'A dependent reached a final state.',

@@ -6,6 +6,7 @@
  * compensations.ts). Pure decisions stay in ../task-decisions.ts.
  */
 import {
+  ApplicationFailure,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -18,7 +19,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SpeculationConfig } from '../../config/schema';
-import { type CommitBatch, type ParentConfirmed, type ParentExecuted, taskClosedSignal } from '../../shared/messages';
+import {
+  type CommitBatch,
+  type ParentConfirmed,
+  type ParentExecuted,
+  type RollbackAnswer,
+  taskClosedSignal,
+} from '../../shared/messages';
 import type { MetricsSinks } from '../../shared/metrics-sink';
 import type { CommitEntry, ProofRecord } from '../../shared/proof-records';
 import { SA } from '../../shared/search-attributes';
@@ -29,9 +36,18 @@ import {
   type TaskOutput,
   type TaskState,
   type TaskStatus,
+  TASK_NOT_CONFIRMED,
+  taskLink,
 } from '../../shared/task-model';
 import { setLogPhase } from '../log-attributes';
-import { endReason, newsForDependents, type ParentNews, rollbackTakesEffect, rootMessage } from '../task-decisions';
+import {
+  endReason,
+  newsForDependents,
+  type ParentNews,
+  rollbackRefusal,
+  rollbackTakesEffect,
+  rootMessage,
+} from '../task-decisions';
 import { QUICK, taskActivities } from './activity-options';
 import { admitAndBond } from './admission';
 import { answerGathering, commit } from './commit';
@@ -216,6 +232,9 @@ export class TaskRun {
     await restarting;
     await this.close();
     if (next) await continueAsAttempt(this, next);
+    // Not confirmed: the workflow ends failed, so the Web UI's list (and its Failures count) shows it for
+    // what it is; the final state is the failure's details, and the taskState query still answers.
+    if (this.state.status !== 'confirmed' && patched('unconfirmed-fails-workflow')) throw notConfirmed(this.state);
     return this.state;
   }
 
@@ -250,6 +269,15 @@ export class TaskRun {
     this.rollbackRequest = reason;
     this.rollbackCause = cause;
     this.forward.cancel();
+  }
+
+  /** An operator's rollback, its reason kept in the state: answers whether it takes effect, and why not. */
+  forceRollback(reason: string): RollbackAnswer {
+    const why = rollbackRefusal(this.state.status, this.rollbackRequest, this.endReasonFrozen && this.forwardEnded);
+    if (why) return { accepted: false, status: this.state.status, why };
+    this.state.forced_rollback = { reason, at: new Date().toISOString() };
+    this.requestRollback('forced');
+    return { accepted: true, status: this.state.status };
   }
 
   /** Every parent failure this task heard, once each, in order: the first is what it rolled back for, the rest it says it also heard. */
@@ -521,7 +549,9 @@ export class TaskRun {
     this.enter('confirmed');
     const carrier = state.committed_by === this.input.taskId ? '' : ` in task ${state.committed_by}'s batch`;
     const bond = state.bond ? `${state.bond.amount} lamports released` : 'none';
-    setCurrentDetails(`**confirmed** — committed on Solana (${state.commit_signature})${carrier}; bond ${bond}`);
+    setCurrentDetails(
+      `**confirmed** — committed on Solana (${state.commit_signature})${carrier}; bond ${bond}${dependentLinks(state)}`,
+    );
     metricsSink.confirmed(state.speculation_status);
     await this.tellDependents();
   }
@@ -544,4 +574,22 @@ export class TaskRun {
 
 function now(): string {
   return new Date().toISOString();
+}
+
+/** The task's dependents as links to their pages in the Web UI (empty without dependents). */
+export function dependentLinks(state: TaskState): string {
+  if (!state.dependents.length) return '';
+  const ns = workflowInfo().namespace;
+  return `; dependents: ${state.dependents.map((id) => taskLink(ns, id)).join(', ')}`;
+}
+
+/** How an unconfirmed task ends its workflow: a non-retryable failure whose details are its final state. */
+function notConfirmed(state: TaskState): ApplicationFailure {
+  const why = state.rollback_reason ? ` (${state.rollback_reason})` : '';
+  return ApplicationFailure.create({
+    type: TASK_NOT_CONFIRMED,
+    message: `task ${state.task_id} ${state.status}${why}${state.error ? `: ${state.error}` : ''}`,
+    nonRetryable: true,
+    details: [state],
+  });
 }
