@@ -13,6 +13,7 @@ import { registerConfigCommands } from './commands/config';
 import { registerOperatorCommands } from './commands/operator';
 import { registerProgramCommands } from './commands/program';
 import { registerProofCommands } from './commands/proof';
+import { registerProofWorkerCommands } from './commands/proof-worker';
 import { registerRolloutCommands } from './commands/rollout';
 import { registerSpeculationCommands } from './commands/speculation';
 import { registerTaskCommands } from './commands/task';
@@ -49,7 +50,8 @@ export function buildProgram(): { program: Command; close(): Promise<void> } {
   registerOperatorCommands(program, clientFactory, adminFactory);
   registerProgramCommands(program, adminFactory);
   registerConfigCommands(program, clientFactory, adminFactory);
-  registerSpeculationCommands(program, adminFactory);
+  registerSpeculationCommands(program, clientFactory, adminFactory);
+  registerProofWorkerCommands(program, clientFactory);
   registerRolloutCommands(program, clientFactory, adminFactory);
   return {
     program,

@@ -1,5 +1,11 @@
 /** Task queue names: the worker listens on them, workflows route activities to them. */
 export const TASK_QUEUE = 'agenc-tasks';
+/**
+ * `speculation-control` alone, served by every agenc-tasks worker process with a Worker of its own: the
+ * singleton every admission waits on never competes for workflow-task slots with thousands of task
+ * workflows (whose admission, a local activity, holds their slot while it waits for it).
+ */
+export const CONTROL_QUEUE = 'agenc-control';
 /** Proof generation is CPU-bound and scaled on its own. */
 export const PROOF_QUEUE = 'agenc-proofs';
 /**

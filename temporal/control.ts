@@ -28,7 +28,7 @@ import {
   type TaskAdmission,
   taskClosedSignal,
 } from '../shared/messages';
-import { TASK_QUEUE } from '../shared/task-queues';
+import { CONTROL_QUEUE } from '../shared/task-queues';
 import type { speculationControl } from '../workflows/speculation-control';
 
 export function controlHandle(client: Client) {
@@ -60,7 +60,7 @@ function liveControlHandle(client: Client) {
 function startControl(client: Client, input: ControlSnapshot, reuse: 'ALLOW_DUPLICATE' | 'REJECT_DUPLICATE') {
   return client.workflow.start('speculationControl', {
     workflowId: CONTROL_WORKFLOW_ID,
-    taskQueue: TASK_QUEUE,
+    taskQueue: CONTROL_QUEUE,
     args: [input],
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: reuse,

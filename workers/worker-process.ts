@@ -31,7 +31,13 @@ import {
 import { createSubmissionActivities } from '../activities/submission-activities';
 import { createTaskActivities } from '../activities/task-activities';
 import { createCascadeActivities } from '../activities/cascade-activities';
-import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, SELECTABLE_QUEUES, TASK_QUEUE } from '../shared/task-queues';
+import {
+  CONTROL_QUEUE,
+  PROOF_QUEUE,
+  PROOF_VERIFICATION_QUEUE,
+  SELECTABLE_QUEUES,
+  TASK_QUEUE,
+} from '../shared/task-queues';
 import { activityLogAttributes } from './activity-log-attributes';
 import { createMetrics, metricsSinks, type SpeculationMetrics } from './metrics';
 import { startHttpServer } from './http-server';
@@ -136,6 +142,19 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
         },
         sinks: metricsSinks(metrics),
         interceptors: { activity: [activityLogAttributes, ...(opts.activityInterceptors ?? [])] },
+        shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
+      }),
+    );
+  }
+  if (queues.includes(TASK_QUEUE)) {
+    // speculation-control on a queue of its own, with its own workflow-task slots (CONTROL_QUEUE).
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        taskQueue: CONTROL_QUEUE,
+        workflowBundle,
+        sinks: metricsSinks(metrics),
         shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
       }),
     );

@@ -19,6 +19,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { applyDottedChanges } from '../config/schema';
+import { TASK_QUEUE } from '../shared/task-queues';
 import { FAILURE_TYPES, type TaskActivities } from '../shared/activity-contract';
 import {
   admitSpeculationsUpdate,
@@ -68,6 +69,8 @@ export type { ControlInput } from './control-state';
 const CLEANUP_BATCH = 200;
 
 const { findClosedTasks } = proxyActivities<TaskActivities>({
+  // On agenc-tasks, where the activities are, whichever queue this workflow runs on (agenc-control).
+  taskQueue: TASK_QUEUE,
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 3 },
   summary: 'clean-up: which admitted or speculating tasks have no running workflow',

@@ -6,15 +6,73 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import type { statusBody } from '../../temporal/control';
 import { adminRequest } from '../admin';
-import { emit, type OutputOptions, withOutput } from '../output';
-import type { AdminFactory } from './context';
+import { emit, type OutputOptions, parsePositiveNumber, table, withOutput } from '../output';
+import type { AdminFactory, ClientFactory } from './context';
+import { durationArgument, recentRollbacks, stuckTasks } from '../triage';
+import { rethrowAsUsageError } from './task';
 
 type StatusBody = ReturnType<typeof statusBody>;
 
-export function registerSpeculationCommands(program: Command, adminFactory: AdminFactory): void {
+export function registerSpeculationCommands(
+  program: Command,
+  clientFactory: ClientFactory,
+  adminFactory: AdminFactory,
+): void {
   const speculation = program
     .command('speculation')
-    .description('Switch speculation off and on without changing the configuration file');
+    .description(
+      'Switch speculation off and on without changing the configuration file; triage: stuck tasks, recent rollbacks',
+    );
+
+  withOutput(
+    speculation
+      .command('stuck')
+      .description(
+        'Tasks in a non-final status for longer than --older-than, longest first, with what each waits for (read from Temporal)',
+      )
+      .option('--older-than <duration>', 'in its current status for at least this long (90s, 10m, 1h)', '10m')
+      .option('--limit <n>', 'at most this many tasks', '100'),
+  ).action(async (opts: OutputOptions & { olderThan: string; limit: string }) => {
+    const rows = await (async () =>
+      stuckTasks(await clientFactory(), {
+        olderThanMs: durationArgument('older-than', opts.olderThan),
+        limit: parsePositiveNumber('--limit', opts.limit),
+      }))().catch(rethrowAsUsageError);
+    emit(opts, rows, () =>
+      rows.length
+        ? table(
+            rows.map((r) => ({ ...r, for: `${Math.round(r.for_ms / 1000)}s` })),
+            ['task_id', 'status', 'for', 'speculation_status', 'agent', 'waiting_for'],
+          )
+        : `no task has been in a non-final status for ${opts.olderThan} or more`,
+    );
+  });
+
+  withOutput(
+    speculation
+      .command('rollbacks')
+      .description(
+        'Tasks that rolled back or failed recently, newest first: reason, depth, bond outcome and what caused each',
+      )
+      .option('--since <duration>', 'closed within this long (10m, 1h, 24h)', '1h')
+      .option('--reason <reason>', 'only this rollback reason (parent_failed, proof_failed, forced, ...)')
+      .option('--limit <n>', 'at most this many tasks', '100'),
+  ).action(async (opts: OutputOptions & { since: string; reason?: string; limit: string }) => {
+    const rows = await (async () =>
+      recentRollbacks(await clientFactory(), {
+        sinceMs: durationArgument('since', opts.since),
+        reason: opts.reason,
+        limit: parsePositiveNumber('--limit', opts.limit),
+      }))().catch(rethrowAsUsageError);
+    emit(opts, rows, () =>
+      rows.length
+        ? table(
+            rows.map((r) => ({ ...r })),
+            ['task_id', 'status', 'reason', 'depth', 'bond', 'caused_by', 'agent', 'closed'],
+          )
+        : `no task rolled back or failed in the last ${opts.since}${opts.reason ? ` for ${opts.reason}` : ''}`,
+    );
+  });
   // drain and force-rollback return at once (timeout_ms=0): the admin API answers 504 while
   // speculative tasks are still active, which here is the expected answer, not a failure.
   const signals = [

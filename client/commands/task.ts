@@ -71,7 +71,7 @@ function describeState(s: TaskState): string {
 }
 
 /** A refused submission, an unknown task or a bad argument is the user's to fix: exit 2, naming the field. */
-function rethrowAsUsageError(err: unknown): never {
+export function rethrowAsUsageError(err: unknown): never {
   if (err instanceof AdmissionError || err instanceof TaskNotFoundError || err instanceof InvalidArgumentError) {
     throw new CliError(err.message, EXIT.usage, { field: err.field, code: err.code });
   }

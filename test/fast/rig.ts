@@ -32,7 +32,7 @@ import { controlHandle, controlStatus, ensureControl } from '../../temporal/cont
 import { type ControlStatus, forceRollbackSignal, setConfigUpdate } from '../../shared/messages';
 import type { MetricsSinks } from '../../shared/metrics-sink';
 import { FINAL_STATUSES, type TaskState, taskWorkflowId } from '../../shared/task-model';
-import { PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, TASK_QUEUE } from '../../shared/task-queues';
+import { CONTROL_QUEUE, PROOF_QUEUE, PROOF_VERIFICATION_QUEUE, TASK_QUEUE } from '../../shared/task-queues';
 import { pollUntil } from '../helpers/poll';
 import { startTimeSkippingEnv } from '../helpers/time-skipping';
 import { workflowBundle } from './bundle';
@@ -135,6 +135,7 @@ export async function startFastRig(opts: { config?: Raw } = {}): Promise<FastRig
       activities: stubs.taskActivities(),
       sinks,
     },
+    [CONTROL_QUEUE]: { ...common, taskQueue: CONTROL_QUEUE, workflowBundle: { codePath }, sinks },
     [PROOF_QUEUE]: { ...common, taskQueue: PROOF_QUEUE, activities: { generateProof: proofs.generateProof } },
     [PROOF_VERIFICATION_QUEUE]: {
       ...common,
