@@ -118,13 +118,14 @@ describe('a proof worker that fails the task', () => {
   test("a proof that runs out of proving time is the machine's load, not the agent's: rolled back as proof_timeout, its bond released", async () => {
     // The configuration cannot set a proving limit below one proof (timeout_ms >= 1000 ms, a proof here
     // takes a few hundred), so the proof worker runs the real activity with a 1 ms limit for the
-    // speculative (bonded) child, and a 30 s one for its parent.
+    // speculative (bonded) child, and the scheduled (live) one for its parent. A proof carries the
+    // limit it was scheduled under, which the worker's own yields to: the child's input says 1 ms.
     const proving = createProofActivities({ artifacts, timeoutMs: 30_000, maxConcurrent: 2, queueSize: 2 });
     const starved = createProofActivities({ artifacts, timeoutMs: 1, maxConcurrent: 1, queueSize: 1 });
     const ids = { parentId: 'timeout-parent', childId: 'timeout-child' };
     const { parent, child } = await parentAndChild(ids, {
       generateProof: (input: GenerateProofInput) =>
-        (input.taskId === ids.childId ? starved : proving).generateProof(input),
+        input.taskId === ids.childId ? starved.generateProof({ ...input, timeoutMs: 1 }) : proving.generateProof(input),
       verifyProof: proving.verifyProof,
     });
     // Not the agent's fault: it rolls back (`failed` is for its own fault), and the bond it took comes back in full.
