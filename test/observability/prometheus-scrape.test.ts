@@ -321,10 +321,11 @@ test('a confirmation is observed from its commitment landing to finality, and a 
     (v) => v !== undefined && v > before,
     30_000,
   );
-  expect(after).toBe(before + 1);
-  // The embedded chain finalizes 5 s after landing here: the observation is at least that.
+  // At least this confirmation (an earlier test's last one may reach Prometheus in the same scrape).
+  expect(after).toBeGreaterThan(before);
+  // The embedded chain finalizes 5 s after landing here: every observation is at least that.
   const sum = scalarOf(await query('sum(speculation_confirmation_seconds_sum{job="agenc"})'))!;
-  expect(sum).toBeGreaterThanOrEqual(5);
+  expect(sum).toBeGreaterThanOrEqual(5 * after!);
 
   // A speculating dependent of a root whose proof fails: the root's cascade rolls one descendant back.
   const root = await sys.submit({ type: 'compute', payload: { value: 2, claimed_output: '12345' } });
