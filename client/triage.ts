@@ -4,13 +4,20 @@
  * `agenc speculation rollbacks`, `agenc proof-worker status`.
  */
 import type { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import type { Duration } from '@temporalio/common';
 import { parseDuration } from '../shared/rollout-model';
 import { SA } from '../shared/search-attributes';
 import { ROLLBACK_REASONS, type TaskState, taskIdOfWorkflow } from '../shared/task-model';
-import { PROOF_QUEUE } from '../shared/task-queues';
+import { describeProofQueue } from '../workers/proof-backlog';
 import { finalTaskState, getTaskState, InvalidArgumentError } from './tasks';
+
+/** The task a listed workflow runs (its search attribute, else its workflow id). */
+function taskIdOf(wf: {
+  workflowId: string;
+  typedSearchAttributes: { get: (k: typeof SA.taskId) => string | undefined };
+}): string {
+  return wf.typedSearchAttributes.get(SA.taskId) ?? taskIdOfWorkflow(wf.workflowId) ?? wf.workflowId;
+}
 
 /** A duration flag (`--older-than 10m`, `--since 24h`) in ms, refused with its field when it is not one. */
 export function durationArgument(flag: string, value: string): number {
@@ -48,7 +55,7 @@ export async function stuckTasks(
   const query = `WorkflowType="speculativeTask" AND ExecutionStatus="Running" AND StartTime < "${startedBefore}"`;
   const rows: StuckTask[] = [];
   for await (const wf of client.workflow.list({ query })) {
-    const taskId = wf.typedSearchAttributes.get(SA.taskId) ?? taskIdOfWorkflow(wf.workflowId) ?? wf.workflowId;
+    const taskId = taskIdOf(wf);
     const state = await getTaskState(client, taskId).catch(() => undefined);
     const status = state?.status ?? wf.typedSearchAttributes.get(SA.status) ?? 'unknown';
     const since = state?.timestamps[state.status] ?? wf.startTime?.toISOString() ?? null;
@@ -110,7 +117,7 @@ export async function recentRollbacks(
   ];
   const rows: RollbackRow[] = [];
   for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
-    const taskId = wf.typedSearchAttributes.get(SA.taskId) ?? taskIdOfWorkflow(wf.workflowId) ?? wf.workflowId;
+    const taskId = taskIdOf(wf);
     const s = await finalTaskState(client, taskId);
     rows.push({
       task_id: taskId,
@@ -140,12 +147,7 @@ export interface ProofWorkerStatus {
 }
 
 export async function proofWorkerStatus(client: Client, opts: { recent: number }): Promise<ProofWorkerStatus> {
-  const described = await client.workflowService.describeTaskQueue({
-    namespace: client.options.namespace,
-    taskQueue: { name: PROOF_QUEUE, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-    reportStats: true,
-  });
+  const described = await describeProofQueue(client);
   const age = described.stats?.approximateBacklogAge;
   const backlog = Number(described.stats?.approximateBacklogCount ?? 0);
   const ageMs = age ? Number(age.seconds ?? 0) * 1000 + Math.round((age.nanos ?? 0) / 1e6) : 0;
@@ -153,7 +155,7 @@ export async function proofWorkerStatus(client: Client, opts: { recent: number }
   const query = 'WorkflowType="speculativeTask" AND AgencStatus="confirmed"';
   for await (const wf of client.workflow.list({ query })) {
     if (recent.length >= opts.recent) break;
-    const taskId = wf.typedSearchAttributes.get(SA.taskId) ?? taskIdOfWorkflow(wf.workflowId) ?? wf.workflowId;
+    const taskId = taskIdOf(wf);
     const s = await finalTaskState(client, taskId).catch(() => undefined);
     if (s?.proof.duration_ms !== undefined)
       recent.push({ task_id: taskId, proof_ms: s.proof.duration_ms, confirmed: s.timestamps.confirmed ?? null });

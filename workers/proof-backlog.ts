@@ -7,13 +7,18 @@ import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { PROOF_QUEUE } from '../shared/task-queues';
 
-/** Temporal's approximate count of proof activities waiting in `agenc-proofs` (system-wide). */
-export async function proofBacklog(client: Client): Promise<number> {
-  const { stats } = await client.workflowService.describeTaskQueue({
+/** `agenc-proofs` as Temporal describes it: its pollers (the proof workers) and its backlog statistics. */
+export function describeProofQueue(client: Client) {
+  return client.workflowService.describeTaskQueue({
     namespace: client.options.namespace,
     taskQueue: { name: PROOF_QUEUE, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
     taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
     reportStats: true,
   });
+}
+
+/** Temporal's approximate count of proof activities waiting in `agenc-proofs` (system-wide). */
+export async function proofBacklog(client: Client): Promise<number> {
+  const { stats } = await describeProofQueue(client);
   return Number(stats?.approximateBacklogCount ?? 0);
 }
