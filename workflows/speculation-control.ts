@@ -350,6 +350,20 @@ async function cleanUp(state: ControlState): Promise<void> {
     });
 }
 
+/**
+ * A tripped circuit breaker re-arms when its cooldown ends, on a timer: without one it re-armed only at the
+ * next message, so on an idle system the status, `speculation_auto_disabled` and its P1 alert went on
+ * saying "off" past the cooldown. An operator's re-enable, or a new trip, replaces the trip waited for.
+ */
+async function rearmAtCooldown(state: ControlState): Promise<void> {
+  for (;;) {
+    await condition(() => Boolean(state.breaker.tripped));
+    const until = state.breaker.tripped!.until;
+    const cooled = !(await condition(() => state.breaker.tripped?.until !== until, Math.max(1, until - Date.now())));
+    if (cooled) updateBreaker(state, (b) => b);
+  }
+}
+
 export async function speculationControl(input: ControlInput): Promise<void> {
   const state = restore(input);
   // Registered in this order so that messages delivered with the start are handled as they always were.
@@ -358,6 +372,7 @@ export async function speculationControl(input: ControlInput): Promise<void> {
   handleTaskNews(state);
   handleOperators(state);
   handleQueries(state);
+  if (patched('breaker-rearm-timer')) void rearmAtCooldown(state);
   const continueAsNewSuggested = () => workflowInfo().continueAsNewSuggested;
   // Runs started before the clean-up existed replay without its timers; they clean up from their next run on.
   if (patched('periodic-cleanup')) {

@@ -22,6 +22,8 @@ beforeAll(async () => {
     config: speculativeConfig({
       speculation: {
         breaker: { enabled: true, max_own_faults: 2, own_fault_window_ms: 60_000, cooldown_ms: COOLDOWN_MS },
+        // No clean-up timer wakes the control workflow during the test: the re-arm must come on its own.
+        limits: { gc_interval_ms: 3_600_000 },
       },
     }),
   });
@@ -77,27 +79,36 @@ test('own-fault failures trip it; it re-arms after its cooldown; tripped again, 
   );
   expect(Date.parse(tripped.until) - Date.parse(tripped.at)).toBe(COOLDOWN_MS);
   expect(await autoDisabledGauge()).toEqual({ own_faults: 1 });
-  expect(await dependentRunsAs()).toBe('auto_disabled');
 
-  // Past the cooldown it re-arms by itself.
+  // Past the cooldown it re-arms by itself, on time, with nothing else happening (no task open, and no
+  // clean-up timer due): the status and the gauge say so within seconds.
   await pollUntil(
-    'the circuit breaker to re-arm',
+    'every task closed',
+    async () => (await controlStatus(sys.client)).open_tasks,
+    (n) => n === 0,
+    { timeoutMs: 5000, everyMs: 100 },
+  );
+  await pollUntil(
+    'the circuit breaker to re-arm at the end of its cooldown',
     async () => (await controlStatus(sys.client)).auto_disabled,
     (t) => t === null,
-    { timeoutMs: COOLDOWN_MS + 10_000, everyMs: 500 },
+    { timeoutMs: Date.parse(tripped.until) - Date.now() + 3000, everyMs: 250 },
   );
   expect(await autoDisabledGauge()).toEqual({ none: 0 });
   expect(await dependentRunsAs()).toBe('speculative');
 
-  // Tripped again: the operator's way back.
-  await twoOwnFaults();
-  await untilTripped();
+  // Tripped again, with a cooldown that outlasts what follows: new tasks run non-speculatively, and the
+  // operator's way back.
   const env = {
     ...process.env,
     AGENC_ADMIN_URL: `http://127.0.0.1:${sys.worker.httpPort}`,
     ADMIN_TOKEN: TEST_ADMIN_TOKEN,
   };
   const agenc = (...args: string[]) => runAgenc(['--namespace', sys.namespace, ...args], { env });
+  expect((await agenc('config', 'set', 'speculation.breaker.cooldown_ms=600000')).code).toBe(0);
+  await twoOwnFaults();
+  await untilTripped();
+  expect(await dependentRunsAs()).toBe('auto_disabled');
   const refused = await agenc('speculation', 'enable', '--reason', 'the bad agent is gone');
   expect(refused.code).toBe(1);
   expect(refused.stderr).toContain('circuit breaker, own_faults');
