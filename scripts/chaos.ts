@@ -422,6 +422,8 @@ async function main(): Promise<void> {
       }
     }
 
+    // Each check says when it starts: a run that dies in one (a signal, not a violation) shows where.
+    say(`[${(elapsed() / 1000).toFixed(0)}s] every task final; checking outcomes and integrity`);
     lost = await proofsLostBySystem(client, results);
     checkOutcomes(tasks, byId, lost, results, violations);
     const integrity = await runOperatorAction<IntegrityReport>(client, { kind: 'checkIntegrity' });
@@ -439,7 +441,9 @@ async function main(): Promise<void> {
     }
     // The chain file belongs to the task worker while it runs: stop it to read the memos.
     await Promise.all(Object.values(workers).map((w) => w.stop()));
+    say(`[${(elapsed() / 1000).toFixed(0)}s] checking the chain's memos`);
     await checkMemos(tasks, results, chainFile, keysDir, violations);
+    say(`[${(elapsed() / 1000).toFixed(0)}s] verifying ${records.size} proofs`);
     await checkProofs(records, results, circuitsDir, violations);
   } catch (err) {
     violations.push(`the run itself failed: ${(err as Error).stack ?? String(err)}`);

@@ -18,8 +18,10 @@ test(`the quick chaos run (seed ${SEED}) ends with every task as its inputs dict
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  if (code !== 0) throw new Error(`chaos run exited ${code}:\n${out}`);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once('exit', (c, s) => resolve([c, s])),
+  );
+  if (code !== 0) throw new Error(`chaos run exited ${signal ? `on ${signal}` : code}:\n${out}`);
 
   expect(out).toContain(`chaos: seed ${SEED} (quick)`);
   expect(out).toMatch(/tasks: 30; final: 30/);
