@@ -15,6 +15,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 
 COPY . .
+# The prebuilt CLI (dist/agenc.cjs): `agenc` in the container starts without compiling TypeScript.
+RUN node scripts/build-cli.js
 # .data holds circuit artifacts and local state; compose mounts the agenc-data volume here, and a
 # new named volume takes this directory's owner.
 RUN mkdir -p .data && chown -R node:node .data

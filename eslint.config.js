@@ -6,7 +6,7 @@ const { builtinModules } = require('node:module');
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 module.exports = tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', '.venv/**', 'eslint.config.js', 'jest.config.js', 'bin/**'] },
+  { ignores: ['node_modules/**', '.data/**', '.venv/**', 'dist/**', 'eslint.config.js', 'jest.config.js', 'bin/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
@@ -16,6 +16,8 @@ module.exports = tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // Plain CommonJS that runs before anything is compiled (scripts/build-cli.js).
+  { files: ['scripts/*.js'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
   {
     files: ['workflows/**/*.ts', 'shared/**/*.ts', 'config/schema.ts'],
     rules: {

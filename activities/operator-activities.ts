@@ -103,6 +103,9 @@ export function createOperatorActivities(deps: {
       }
       return operator.closeRecords({ taskIds });
     },
+    async operatorSlashingHistory(input) {
+      return operator.slashingHistory(input);
+    },
     async operatorCheckPool(input) {
       const { config } = await controlStatus(deps.client, deps.rawConfig());
       return operator.checkPool({ program: input.program, stake: config.speculation.stake });

@@ -61,6 +61,8 @@ export interface BenchSystem {
   namespace: string;
   address: string;
   configFile: string;
+  /** The keys directory of its chain (authority, agents' wallets): what `agenc` signs submissions from. */
+  keysDir: string;
   client: Client;
   worker: WorkerProcess;
   submit(req: SubmitRequest): Promise<string>;
@@ -131,6 +133,7 @@ export function systemFactory(base: Omit<BenchContext, 'system'>): BenchContext[
       namespace,
       address: base.address,
       configFile,
+      keysDir: path.join(dir, 'keys'),
       client,
       worker,
       async submit(req) {

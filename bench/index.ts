@@ -5,7 +5,7 @@
  * A full run writes `bench/results.json` and `bench/RESULTS.md`; `--quick` runs a small subset of each
  * measurement and writes to a temp dir (or `--out`), so the committed results only come from full runs.
  *
- *   npm run bench [-- --quick] [--only speedup,proofs,cascade,control,overhead,load,chain] [--out DIR]
+ *   npm run bench [-- --quick] [--only speedup,proofs,cascade,control,overhead,load,chain,cli] [--out DIR]
  *                 [--work-ms N --finality-ms N]   (the speed-up at one parameter set instead of both of its own)
  *
  * Modules (bench/<name>.ts), in the issue's priority order:
@@ -17,6 +17,7 @@
  *   overhead what a speculative hop costs beyond its work, proof and finality, part by part
  *   load     a burst of tasks to confirmation: tasks/s, latency, nothing lost, no bond locked
  *   chain    the embedded chain's lockBond as bonds accumulate (a send must not grow with the state)
+ *   cli      `agenc --version` and a submission, a process each, prebuilt and from source, against `node -e 0`
  * Memory (worker RSS per active speculative task, proof worker peak) comes with cascade and proofs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,6 +31,7 @@ import { installRuntime } from '../workers/runtime';
 import { bundleWorkflows } from '../workers/worker-process';
 import { benchCascade } from './cascade';
 import { benchChain } from './chain';
+import { benchCli } from './cli';
 import { benchControl } from './control';
 import { benchLoad } from './load';
 import { benchOverhead } from './overhead';
@@ -47,6 +49,7 @@ const MODULES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   overhead: benchOverhead,
   load: benchLoad,
   chain: benchChain,
+  cli: benchCli,
 };
 
 const say = (m: string) => process.stdout.write(`${m}\n`);

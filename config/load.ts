@@ -93,6 +93,12 @@ export function applyEnvOverrides(
         continue;
       }
       value = text === 'true';
+    } else if (entry.kind === 'list') {
+      // Comma-separated, as a shell sets it: AGENC_SPECULATION_FEATURES_ROLLOUT_TARGET_AGENTS=smoke,canary
+      value = text
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
     }
     setAtPath(out, entry.key, value);
     applied.push(name);

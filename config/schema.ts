@@ -7,7 +7,7 @@
  * Imported by workflow code: no Node built-ins here.
  */
 import { z } from 'zod';
-import { MAX_PARENT_SLOTS } from '../shared/task-model';
+import { AGENT_NAME_PATTERN, MAX_PARENT_SLOTS, TASK_ID_PATTERN } from '../shared/task-model';
 
 export const MODES = ['conservative', 'balanced', 'aggressive'] as const;
 export type Mode = (typeof MODES)[number];
@@ -79,6 +79,24 @@ export const STAKE_DELEGATION_UNSUPPORTED =
 
 const bool = () => z.boolean({ invalid_type_error: 'must be true or false' });
 
+/** A TOML array of strings, each matching `pattern`: a problem names the key and the first entry that is not one. */
+function listOf(what: string, pattern: RegExp, maxItems: number) {
+  const allowed = `a list of at most ${maxItems} ${what}, e.g. ["smoke"]`;
+  return z
+    .array(z.unknown(), { invalid_type_error: `must be ${allowed}` })
+    .superRefine((items, ctx) => {
+      if (items.length > maxItems)
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be ${allowed} (it has ${items.length})` });
+      const bad = items.find((item) => typeof item !== 'string' || !pattern.test(item));
+      if (bad !== undefined)
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `must be ${allowed} (${JSON.stringify(bad)} is not one)`,
+        });
+    })
+    .transform((items) => items as string[]);
+}
+
 /** A TOML table: anything else (a number, a string, null) is named as what it is not. */
 const table = <T extends z.ZodRawShape>(header: string, shape: T) =>
   z.object(shape, { invalid_type_error: `must be a table (${header})`, required_error: `is required (${header})` });
@@ -132,6 +150,18 @@ const featuresSection = table('[speculation.features]', {
   rollout_percentage: numberIn('speculation.features.rollout_percentage', { min: 0, max: 100, integer: false }).default(
     0,
   ),
+  // Targeting: tasks of these agents, or whose ids start with one of these prefixes, are inside the rollout
+  // at any percentage (test traffic such as the smoke tests' during a canary). Every other limit still applies.
+  rollout_target_agents: listOf(
+    'agent names (lower-case letters, digits, _ and -, 1-32 characters)',
+    AGENT_NAME_PATTERN,
+    100,
+  ).default([]),
+  rollout_target_task_prefixes: listOf(
+    'task-id prefixes (letters, digits, _ . and -, starting with a letter or digit, 1-64 characters)',
+    TASK_ID_PATTERN,
+    100,
+  ).default([]),
 });
 
 /**
@@ -387,11 +417,12 @@ export function parseConfigOrThrow(raw: unknown, opts: { strict?: boolean; sourc
 export const DEFAULT_CONFIG: SpeculationConfig = parseConfigOrThrow({});
 
 /** Every leaf key of the file, as dotted paths (`speculation.stake.min_stake`), with the kind of value it takes. */
-export type LeafKind = 'number' | 'boolean' | 'string';
+export type LeafKind = 'number' | 'boolean' | 'string' | 'list';
 export const CONFIG_KEYS: ReadonlyMap<string, LeafKind> = (() => {
   const keys = new Map<string, LeafKind>();
   const walk = (value: unknown, prefix: string) => {
-    if (value !== null && typeof value === 'object') {
+    if (Array.isArray(value)) keys.set(prefix, 'list');
+    else if (value !== null && typeof value === 'object') {
       for (const [k, v] of Object.entries(value)) walk(v, prefix ? `${prefix}.${k}` : k);
     } else {
       keys.set(prefix, typeof value === 'number' ? 'number' : typeof value === 'boolean' ? 'boolean' : 'string');

@@ -53,13 +53,13 @@ export async function startEmbeddedSystem(
 
   if (worker.stakeDeps?.chain.kind === 'embedded') {
     const operator = createStakeOperator(worker.stakeDeps);
-    const status = await operator.stakeStatus({ agent: 'default' }).catch(() => undefined);
-    if (!status?.agents[0]?.deposited) {
-      await operator.stakeInit({ agent: 'default', amount: DEFAULT_AGENT_STAKE, requestId: 'embedded-default-agent' });
-      logger.info(
-        { agent: 'default', lamports: DEFAULT_AGENT_STAKE },
-        "funded the default agent's stake on the embedded chain",
-      );
+    // The default agent, and the smoke tests' own (scripts/smoke-tests/lib.sh), each funded once.
+    for (const agent of ['default', 'smoke']) {
+      const status = await operator.stakeStatus({ agent }).catch(() => undefined);
+      if (!status?.agents[0]?.deposited) {
+        await operator.stakeInit({ agent, amount: DEFAULT_AGENT_STAKE, requestId: `embedded-${agent}-agent` });
+        logger.info({ agent, lamports: DEFAULT_AGENT_STAKE }, `funded agent ${agent}'s stake on the embedded chain`);
+      }
     }
   }
   return {

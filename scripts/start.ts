@@ -10,6 +10,7 @@ import { controlStatus } from '../temporal/control';
 import { createLogger } from '../workers/logger';
 import type { WorkerProcess } from '../workers/worker-process';
 import { startEmbeddedSystem } from './embedded-system';
+import { cliBundle } from './build-cli';
 
 async function main(): Promise<void> {
   const logger = createLogger('agenc');
@@ -21,6 +22,9 @@ async function main(): Promise<void> {
       `custody program ${custody.built ? 'built' : 'cached'} in ${custody.seconds.toFixed(2)} s: ${custody.soPath}`,
     );
   }
+  // The prebuilt CLI, so the first `npx agenc …` beside this system answers at once.
+  if (!cliBundle())
+    logger.warn('the prebuilt CLI could not be built: `agenc` will compile its TypeScript at each start');
   const { server, worker, admin, sdkMetricsUrl } = await startEmbeddedSystem(logger);
 
   say('');

@@ -4,6 +4,7 @@ import type {
   IntegrityResult,
   PoolReport,
   SettleBondResult,
+  SlashingHistory,
   StakeInitInput,
   StakeInitResult,
   StakeStatusResult,
@@ -18,7 +19,8 @@ export type OperatorRequest =
   | { kind: 'checkIntegrity' }
   | { kind: 'checkPool'; input: { program?: string } }
   | { kind: 'releaseBond'; input: ReleaseBondRequest }
-  | { kind: 'closeRecords'; input: { limit?: number } };
+  | { kind: 'closeRecords'; input: { limit?: number } }
+  | { kind: 'slashingHistory'; input: { sinceMs?: number; agent?: string } };
 
 /** An operator releases the bond of a task whose workflow closed without settling it (terminated). */
 export interface ReleaseBondRequest {
@@ -46,4 +48,5 @@ export interface OperatorActivities {
   operatorReleaseBond(input: ReleaseBondRequest): Promise<SettleBondResult>;
   /** Closes the commitment records of up to `limit` closed task workflows, once past the retention. */
   operatorCloseRecords(input: { limit?: number }): Promise<CloseRecordsResult>;
+  operatorSlashingHistory(input: { sinceMs?: number; agent?: string }): Promise<SlashingHistory>;
 }

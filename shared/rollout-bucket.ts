@@ -17,3 +17,17 @@ export function rolloutBucket(taskId: string): number {
 export function inRollout(taskId: string, rolloutPercentage: number): boolean {
   return rolloutBucket(taskId) < Math.round(rolloutPercentage * (BUCKETS / 100));
 }
+
+/** Rollout targeting (`speculation.features`): the agents and task-id prefixes inside the rollout at any percentage. */
+export interface RolloutTargets {
+  rollout_target_agents: readonly string[];
+  rollout_target_task_prefixes: readonly string[];
+}
+
+/** Is this task targeted into the rollout, whatever its percentage (test traffic, such as the smoke tests')? */
+export function isRolloutTarget(task: { taskId: string; agent: string }, targets: RolloutTargets): boolean {
+  return (
+    targets.rollout_target_agents.includes(task.agent) ||
+    targets.rollout_target_task_prefixes.some((prefix) => task.taskId.startsWith(prefix))
+  );
+}

@@ -175,3 +175,29 @@ export interface PoolReport {
   /** The custody program that holds it all, and this authority's config account in it. */
   program: { id: string; config: string };
 }
+
+/** One slash as the chain recorded it (`agenc stake slashing-history`). */
+export interface SlashRecord {
+  /** When its transaction's block was produced (ISO); null for an embedded record written before times were kept. */
+  time: string | null;
+  task_id: string;
+  agent: string;
+  /** The bond, what the treasury took, and what went back to the agent's stake. */
+  bond: number;
+  slashed: number;
+  returned: number;
+  slash_percentage: number;
+  reason: string;
+  signature: string;
+}
+
+export interface SlashingHistory {
+  /** The lower bound asked for (ISO), null for all of history. */
+  since: string | null;
+  agent: string | null;
+  /** Oldest first. */
+  slashes: SlashRecord[];
+  /** Slashes left out because their time is unknown and a bound was asked for. */
+  undated: number;
+  total_slashed: number;
+}

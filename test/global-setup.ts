@@ -6,6 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ensureTaskCircuits } from '../activities/proof';
+import { cliBundle } from '../scripts/build-cli';
 import { buildProgram } from '../programs/build/build-program';
 import { bundleWorkflows } from '../workers/worker-process';
 import { ensureVenv, freePort, startDevServer, type DevServer } from '../workers/temporal-dev-server';
@@ -37,6 +38,8 @@ export default async function globalSetup(): Promise<void> {
   mkdirSync(runDir, { recursive: true });
   process.env.AGENC_TEST_RUN_DIR = runDir;
   ensureVenv(log);
+  // The prebuilt CLI the tests run as operators do (bin/agenc.js), built before any test spawns it.
+  if (!cliBundle()) log('the prebuilt CLI could not be built: bin/agenc.js runs the TypeScript through tsx');
 
   const [port, uiPort] = [await freePort(), await freePort()];
   const server = await startDevServer({

@@ -47,6 +47,11 @@ export interface SpeculationMetrics {
   rollbackDurationSeconds: Histogram;
   activeTasksByDepth: Gauge<'depth'>;
   memoryLimitBytes: Gauge;
+  maxDepth: Gauge;
+  deepestActiveDepth: Gauge;
+  proofTimeoutSeconds: Gauge;
+  stakeAvailable: Gauge<'agent'>;
+  smallestBond: Gauge;
   confirmationSeconds: Histogram;
   controlUp: Gauge;
 }
@@ -56,6 +61,8 @@ export interface MetricsSources {
   controlStatus?: () => Promise<ControlStatus | undefined>;
   /** Proofs waiting in `agenc-proofs` for a proof worker (system-wide); rejects when it cannot be read: the gauge then has no sample. */
   proofQueueDepth?: () => Promise<number>;
+  /** Lamports each staked agent has available for new bonds (only the process that holds the chain has it); rejects when the chain cannot be read. */
+  stakeAvailable?: () => Promise<Array<{ agent: string; available: number }>>;
 }
 
 export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics {
@@ -258,6 +265,41 @@ export function createMetrics(sources: MetricsSources = {}): SpeculationMetrics 
       help: 'speculation.limits.max_memory_mb in bytes: what speculation_memory_usage_bytes is held against (memory_limit, the circuit breaker)',
       registers,
       collect: fromStatus((s) => s.config.speculation.limits.max_memory_mb * 2 ** 20),
+    }),
+    maxDepth: new Gauge({
+      name: 'speculation_max_depth',
+      help: 'speculation.max_depth: the most unconfirmed ancestors a task may speculate on (what speculation_active_depth_max is held against)',
+      registers,
+      collect: fromStatus((s) => s.config.speculation.max_depth),
+    }),
+    deepestActiveDepth: new Gauge({
+      name: 'speculation_active_depth_max',
+      help: 'Depth of the deepest speculative task not yet final (0 when none is active; system-wide, from the control workflow)',
+      registers,
+      collect: fromStatus((s) => s.active.reduce((deepest, a) => Math.max(deepest, a.depth), 0)),
+    }),
+    proofTimeoutSeconds: new Gauge({
+      name: 'speculation_proof_timeout_seconds',
+      help: 'speculation.proof.timeout_ms in seconds: a proof running longer is abandoned and retried (what proof generation time is held against)',
+      registers,
+      collect: fromStatus((s) => s.config.speculation.proof.timeout_ms / 1000),
+    }),
+    stakeAvailable: new Gauge({
+      name: 'speculation_stake_available_lamports',
+      help: "Lamports in each staked agent's stake account that can back a new bond (what is locked in bonds is not counted; only the worker that holds the chain reports it)",
+      labelNames: ['agent'],
+      registers,
+      async collect() {
+        const agents = await sources.stakeAvailable?.().catch(() => undefined);
+        this.reset();
+        for (const a of agents ?? []) this.set({ agent: a.agent }, a.available);
+      },
+    }),
+    smallestBond: new Gauge({
+      name: 'speculation_smallest_bond_lamports',
+      help: 'The bond of a depth-1 speculative task (min_stake + stake_per_depth): an agent with less available stake cannot speculate',
+      registers,
+      collect: fromStatus((s) => bondAmount(1, s.config.speculation.stake)),
     }),
     confirmationSeconds: new Histogram({
       name: 'speculation_confirmation_seconds',

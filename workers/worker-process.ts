@@ -19,7 +19,7 @@ import type { Duration } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { ControlNotRunningError, ensureControl, controlStatus } from '../temporal/control';
 import { loadConfig, type LoadedConfig } from '../config/load';
-import { createStakeActivities, openStakeDeps, type StakeDeps } from '../activities/chain';
+import { createStakeActivities, createStakeOperator, openStakeDeps, type StakeDeps } from '../activities/chain';
 import { createCommitActivity } from '../activities/chain/commit-activities';
 import { createOperatorActivities } from '../activities/operator-activities';
 import {
@@ -108,15 +108,18 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
   const rawConfig = () => config.raw;
 
   let proofService: ProofService | undefined;
+  // Opened below when this process serves agenc-tasks; the stake gauges read it at scrape time.
+  let stakeDeps: StakeDeps | undefined;
   const metrics = createMetrics({
     controlStatus: () => controlStatus(client),
     proofQueueDepth: () => proofBacklog(client),
+    stakeAvailable: () =>
+      stakeDeps ? createStakeOperator(stakeDeps).stakeAvailable() : Promise.reject(new Error('no chain here')),
   });
 
   const connection = await NativeConnection.connect({ address, ...temporalAuth() });
   const workflowBundle = opts.workflowBundle ?? (await bundleWorkflows());
   const workers: Worker[] = [];
-  let stakeDeps: StakeDeps | undefined;
 
   if (queues.includes(TASK_QUEUE)) {
     stakeDeps = await openStakeDeps(opts.stake ?? {});

@@ -7,7 +7,7 @@
  */
 import type { SpeculationConfig } from '../config/schema';
 import type { AdaptiveState, SpeculationRequest, SpeculationVerdict } from '../shared/messages';
-import { inRollout } from '../shared/rollout-bucket';
+import { inRollout, isRolloutTarget } from '../shared/rollout-bucket';
 import { type BreakerState, isTripped } from './breaker-decisions';
 
 export interface ActiveSpeculation {
@@ -135,8 +135,11 @@ export function decideSpeculation(view: SpeculationView, req: SpeculationRequest
       `speculation switched itself off (circuit breaker, ${t.reason}): ${t.detail}; it re-arms at ${new Date(t.until).toISOString()}, or now with agenc speculation enable --force`,
     );
   }
-  if (!inRollout(req.taskId, s.features.rollout_percentage)) {
-    return refuse('not_in_rollout', `task is outside the ${s.features.rollout_percentage}% rollout`);
+  if (!isRolloutTarget(req, s.features) && !inRollout(req.taskId, s.features.rollout_percentage)) {
+    return refuse(
+      'not_in_rollout',
+      `task is outside the ${s.features.rollout_percentage}% rollout (test traffic goes inside at any percentage with speculation.features.rollout_target_agents or rollout_target_task_prefixes)`,
+    );
   }
   if (req.depth > s.max_depth)
     return refuse('depth_limit', `${req.depth} unconfirmed ancestors > max_depth ${s.max_depth}`);

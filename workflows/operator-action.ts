@@ -1,5 +1,5 @@
 /**
- * `operatorAction`: one operator request (`agenc stake …`, `agenc admin check-integrity|check-pool|close-records`) run as an
+ * `operatorAction`: one operator request (`agenc stake …` including `stake slashing-history`, `agenc admin check-integrity|check-pool|close-records`) run as an
  * activity on `agenc-tasks`, where the chain is. Going through Temporal keeps the CLI free of keys and
  * chain state, and each request shows up in the Web UI with what it did.
  */
@@ -27,5 +27,7 @@ export async function operatorAction(request: OperatorRequest): Promise<unknown>
       return operatorActivities.operatorReleaseBond(request.input);
     case 'closeRecords':
       return operatorActivities.operatorCloseRecords(request.input);
+    case 'slashingHistory':
+      return operatorActivities.operatorSlashingHistory(request.input);
   }
 }

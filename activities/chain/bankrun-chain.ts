@@ -28,8 +28,9 @@ import { encodeBase58 } from './base58';
 import { ChainTransactionError } from './errors';
 import { scanJsonLines, truncateDurably, type LogName } from './json-lines';
 import { acquireStateLock, type StateLock } from './state-lock';
+import { DEFAULT_ACCOUNTS_FILE, historyFileFor, journalFileFor } from './chain-files';
 
-export const DEFAULT_ACCOUNTS_FILE = '.data/chain/svm-accounts.json';
+export { DEFAULT_ACCOUNTS_FILE, historyFileFor, journalFileFor };
 
 export interface BankrunChainOptions {
   /** Where the accounts snapshot lives; default `.data/chain/svm-accounts.json`. */
@@ -217,7 +218,13 @@ export class BankrunChain implements ChainPort {
 
   async getMemoHistory(address: PublicKey): Promise<MemoRecord[]> {
     const entries = this.historyByAddress.get(address.toBase58()) ?? [];
-    return entries.map(({ signature, slot, feePayer, memo }) => ({ signature, slot, feePayer, memo }));
+    return entries.map(({ signature, slot, feePayer, memo, blockTime }) => ({
+      signature,
+      slot,
+      feePayer,
+      memo,
+      blockTime,
+    }));
   }
 
   /**
@@ -306,6 +313,8 @@ export class BankrunChain implements ChainPort {
           slot,
           feePayer: feePayer.publicKey.toBase58(),
           memo: memoOf(tx),
+          // The embedded chain's block time is the moment it executed the transaction.
+          blockTime: Math.floor(Date.now() / 1000),
           accounts,
         };
         await appendLineDurably(this.historyFile, JSON.stringify(entry));
@@ -401,14 +410,6 @@ export async function keepDeployedProgramsRunnable(context: ProgramTestContext, 
     data.writeBigUInt64LE(0n, 4);
     context.setAccount(key, { ...account, data });
   }
-}
-
-export function historyFileFor(accountsFile: string): string {
-  return `${accountsFile.replace(/\.json$/, '')}.history.jsonl`;
-}
-
-export function journalFileFor(accountsFile: string): string {
-  return `${accountsFile.replace(/\.json$/, '')}.journal.jsonl`;
 }
 
 function memoOf(tx: Transaction): string | null {
@@ -508,6 +509,8 @@ function indexHistory(byAddress: Map<string, MemoRecord[]>, entry: HistoryEntry)
     slot: entry.slot,
     feePayer: entry.feePayer,
     memo: entry.memo,
+    // Absent in records written before block times were kept.
+    blockTime: entry.blockTime ?? null,
   };
   for (const address of new Set(entry.accounts)) {
     const list = byAddress.get(address);
@@ -526,6 +529,8 @@ function historyEntryProblem(v: unknown): string | undefined {
   if (typeof v.signature !== 'string' || typeof v.feePayer !== 'string') return 'it has no signature or fee payer';
   if (!isCount(v.slot, 0)) return 'it has no slot';
   if (v.memo !== null && typeof v.memo !== 'string') return 'its memo is neither text nor null';
+  if (v.blockTime !== undefined && v.blockTime !== null && !isCount(v.blockTime, 0))
+    return 'its block time is neither a whole number of seconds nor null';
   if (!isStrings(v.accounts)) return 'it has no list of accounts';
   return undefined;
 }

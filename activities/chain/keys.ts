@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Keypair, type PublicKey } from '@solana/web3.js';
 import { AGENT_NAME_PATTERN } from '../../shared/task-model';
-import { DEFAULT_ACCOUNTS_FILE, historyFileFor, journalFileFor } from './bankrun-chain';
+import { DEFAULT_ACCOUNTS_FILE, historyFileFor, journalFileFor } from './chain-files';
 import { chainFailure } from './errors';
 
 export { AGENT_NAME_PATTERN };

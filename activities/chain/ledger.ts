@@ -9,6 +9,8 @@ import { MEMO_APP, type StakeMemo } from './transactions';
 
 export interface LedgerEntry {
   signature: string;
+  /** The transaction's block time (Unix seconds), null when the chain did not say. */
+  blockTime: number | null;
   memo: StakeMemo;
 }
 
@@ -26,9 +28,13 @@ export function parseMemos(records: MemoRecord[], authority: string): LedgerEntr
     const memo = parsed as StakeMemo;
     if (memo.action === 'release_batch') {
       for (const b of memo.bonds)
-        out.push({ signature: r.signature, memo: { action: 'release', ...b, reason: memo.reason } });
+        out.push({
+          signature: r.signature,
+          blockTime: r.blockTime,
+          memo: { action: 'release', ...b, reason: memo.reason },
+        });
     } else {
-      out.push({ signature: r.signature, memo });
+      out.push({ signature: r.signature, blockTime: r.blockTime, memo });
     }
   }
   return out;
@@ -122,8 +128,8 @@ export function bondHistory(entries: LedgerEntry[], taskId: string): BondHistory
   for (const e of entries) {
     const m = e.memo;
     if ('task' in m && m.task !== taskId) continue;
-    if (m.action === 'lock') result.lock = { signature: e.signature, memo: m };
-    else if (m.action === 'release' || m.action === 'slash') result.settlement = { signature: e.signature, memo: m };
+    if (m.action === 'lock') result.lock = { ...e, memo: m };
+    else if (m.action === 'release' || m.action === 'slash') result.settlement = { ...e, memo: m };
   }
   return result;
 }

@@ -19,6 +19,8 @@ export interface MemoRecord {
   slot: number;
   feePayer: string;
   memo: string | null;
+  /** When the transaction's block was produced, in Unix seconds as Solana reports it; null when unknown (an embedded record written before it kept times). */
+  blockTime: number | null;
 }
 
 export interface SendResult {

@@ -150,6 +150,7 @@ export class RpcChain implements ChainPort {
           slot: tx.slot,
           feePayer: keys[0] ?? '',
           memo: memoIx ? Buffer.from(memoIx.data).toString('utf8') : null,
+          blockTime: tx.blockTime ?? null,
         });
       });
     }

@@ -17,6 +17,7 @@ import type {
   BondStatus,
   AgentStakeStatus,
   StakeStatusResult,
+  SlashingHistory,
   StakeWithdrawInput,
   StakeWithdrawResult,
   LiveCommitment,
@@ -42,6 +43,10 @@ import { BOND, VAULT } from './custody/layout';
 export interface StakeOperator {
   stakeInit(input: StakeInitInput): Promise<StakeInitResult>;
   stakeStatus(input?: { agent?: string }): Promise<StakeStatusResult>;
+  /** Every staked agent's available lamports, from its stake account alone (one read, for a metrics scrape). */
+  stakeAvailable(): Promise<Array<{ agent: string; available: number }>>;
+  /** Slashes recorded on the treasury (every slash pays it), oldest first: since a time (Unix ms), of one agent. */
+  slashingHistory(input: { sinceMs?: number; agent?: string }): Promise<SlashingHistory>;
   stakeWithdraw(input: StakeWithdrawInput): Promise<StakeWithdrawResult>;
   checkIntegrity(input: { liveBonds: LiveCommitment[] }): Promise<IntegrityResult>;
   checkPool(input: PoolCheckInput): Promise<PoolReport>;
@@ -164,6 +169,56 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
       authority: keys.authority().publicKey.toBase58(),
       treasury: { address: treasury.toBase58(), lamports: await chain.getLamports(treasury) },
       agents: statuses,
+    };
+  }
+
+  async function stakeAvailable(): Promise<Array<{ agent: string; available: number }>> {
+    const agents = keys.listAgents();
+    const custody = await custodyOf(deps);
+    const vaults = await Promise.all(agents.map((agent) => custody.vault(keys.agentPublicKey(agent))));
+    const accounts = await chain.getAccounts(vaults);
+    // The rent reserve a stake account was created with is this minimum (stakeInit), so what the ledger
+    // would say is available is known without reading the account's history.
+    const reserve = await chain.rentExemptMinimum(VAULT.len);
+    return agents.flatMap((agent, i) => {
+      const lamports = accounts[i]?.lamports ?? 0;
+      return lamports > 0 ? [{ agent, available: Math.max(0, lamports - reserve) }] : [];
+    });
+  }
+
+  async function slashingHistory(input: { sinceMs?: number; agent?: string }): Promise<SlashingHistory> {
+    const agent = input.agent === undefined ? undefined : validateAgentName(input.agent);
+    const treasury = keys.treasury().publicKey;
+    const entries = parseMemos(await chain.getMemoHistory(treasury), keys.authority().publicKey.toBase58());
+    const slashes: SlashingHistory['slashes'] = [];
+    let undated = 0;
+    for (const { signature, blockTime, memo } of entries) {
+      if (memo.action !== 'slash' || (agent !== undefined && memo.agent !== agent)) continue;
+      if (input.sinceMs !== undefined) {
+        if (blockTime === null) {
+          undated += 1;
+          continue;
+        }
+        if (blockTime * 1000 < input.sinceMs) continue;
+      }
+      slashes.push({
+        time: blockTime === null ? null : new Date(blockTime * 1000).toISOString(),
+        task_id: memo.task,
+        agent: memo.agent,
+        bond: memo.amount,
+        slashed: memo.slashed,
+        returned: memo.returned,
+        slash_percentage: memo.slash_percentage,
+        reason: memo.reason,
+        signature,
+      });
+    }
+    return {
+      since: input.sinceMs === undefined ? null : new Date(input.sinceMs).toISOString(),
+      agent: agent ?? null,
+      slashes,
+      undated,
+      total_slashed: slashes.reduce((sum, s) => sum + s.slashed, 0),
     };
   }
 
@@ -438,7 +493,16 @@ export function createStakeOperator(deps: StakeDeps): StakeOperator {
     return result;
   }
 
-  return { stakeInit, stakeStatus, stakeWithdraw, checkIntegrity, checkPool, closeRecords };
+  return {
+    stakeInit,
+    stakeStatus,
+    stakeAvailable,
+    slashingHistory,
+    stakeWithdraw,
+    checkIntegrity,
+    checkPool,
+    closeRecords,
+  };
 }
 
 /** What a bond account holds for its bond: its lamports less the rent the authority paid to create it (0 when it is gone). */

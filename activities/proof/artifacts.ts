@@ -28,8 +28,8 @@ import { verificationKeyHash } from './canonical-json';
 import { withFileLock } from './file-lock';
 import { ProofArtifactMissingError } from './errors';
 import { MAX_PARENT_SLOTS } from '../../shared/task-model';
-
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+// The one project root (config/load.ts): a path relative to this file would be wrong inside the CLI's bundle.
+import { PROJECT_ROOT } from '../../config/load';
 
 /**
  * The task circuits, by name (their source's basename, which a build's files keep). Both have the public

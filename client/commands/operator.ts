@@ -6,13 +6,21 @@
 import type { Command } from 'commander';
 import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { PublicKey } from '@solana/web3.js';
-import type { PoolReport, SettleBondResult, StakeInitResult, StakeWithdrawResult } from '../../shared/stake-records';
+import type {
+  PoolReport,
+  SettleBondResult,
+  SlashingHistory,
+  StakeInitResult,
+  StakeWithdrawResult,
+} from '../../shared/stake-records';
 import type { IntegrityReport, OperatorRequest, StakeStatusWithCooldown } from '../../shared/operator-contract';
 import { TASK_QUEUE } from '../../shared/task-queues';
 import { controlStatus, statusBody } from '../../temporal/control';
 import { adminRequest } from '../admin';
 import { CliError, emit, EXIT, type OutputOptions, parseLamports, table, withOutput } from '../output';
 import { DEFAULT_AGENT, newTaskId } from '../tasks';
+import { durationArgument } from '../triage';
+import { rethrowAsUsageError } from './task';
 import type { AdminFactory, ClientFactory } from './context';
 
 const summaries: Record<OperatorRequest['kind'], string> = {
@@ -23,6 +31,7 @@ const summaries: Record<OperatorRequest['kind'], string> = {
   checkPool: 'stake pool check',
   releaseBond: 'release a bond',
   closeRecords: 'close settled commitment records',
+  slashingHistory: 'slashing history',
 };
 
 /** Runs one operator request to completion; a failure's root cause becomes the CLI's message. */
@@ -141,6 +150,41 @@ export function registerOperatorCommands(
       r.alreadySettled
         ? `bond ${r.bondAddress} of task ${r.taskId} was already ${r.outcome}; nothing moved`
         : `bond ${r.bondAddress} of task ${r.taskId}: ${r.returned} lamports released to agent ${r.agent}'s stake (${r.signature})`,
+    );
+  });
+
+  withOutput(
+    stake
+      .command('slashing-history')
+      .description(
+        'Bonds slashed, oldest first, as the chain recorded them (the slash memos on the treasury): when, task, agent, amounts and why',
+      )
+      .option('--since <duration>', 'slashed within this long (1h, 24h, 7d)', '24h')
+      .option('-a, --agent <name>', 'only this agent'),
+  ).action(async (opts: OutputOptions & { since: string; agent?: string }) => {
+    let sinceMs: number;
+    try {
+      sinceMs = Date.now() - durationArgument('since', opts.since);
+    } catch (err) {
+      rethrowAsUsageError(err);
+    }
+    const r = await runOperatorAction<SlashingHistory>(await clientFactory(), {
+      kind: 'slashingHistory',
+      input: { sinceMs, agent: opts.agent },
+    });
+    emit(opts, r, () =>
+      [
+        r.slashes.length
+          ? table(
+              r.slashes.map((s) => ({ ...s, slash: `${Math.round(s.slash_percentage * 100)}%` })),
+              ['time', 'task_id', 'agent', 'bond', 'slashed', 'slash', 'reason'],
+            )
+          : `no bond slashed in the last ${opts.since}${opts.agent ? ` for agent ${opts.agent}` : ''}`,
+        ...(r.slashes.length ? [`${r.slashes.length} slash(es), ${r.total_slashed} lamports to the treasury`] : []),
+        ...(r.undated
+          ? [`${r.undated} older slash(es) of the embedded chain have no recorded time and are left out`]
+          : []),
+      ].join('\n'),
     );
   });
 

@@ -6,8 +6,6 @@
  * its first stake operation deploys the program itself.
  */
 import type { Command } from 'commander';
-import { custodyOf, ensureConfig, openStakeDeps } from '../../activities/chain';
-import { deployCustody } from '../../activities/chain/custody/deployment';
 import type { CloseRecordsResult } from '../../shared/stake-records';
 import { adminRequest } from '../admin';
 import { CliError, EXIT, emit, withOutput, type OutputOptions } from '../output';
@@ -63,6 +61,9 @@ export function registerProgramCommands(program: Command, adminFactory: AdminFac
         EXIT.usage,
       );
     }
+    // The chain's libraries load for this one command, not at every CLI start.
+    const { custodyOf, ensureConfig, openStakeDeps } = await import('../../activities/chain');
+    const { deployCustody } = await import('../../activities/chain/custody/deployment');
     const deps = await openStakeDeps({ rpcUrl: url });
     try {
       const deployed = await deployCustody(deps, { soPath: opts.so }).catch((err: unknown) => {

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PublicKey } from '@solana/web3.js';
-import { DEFAULT_ACCOUNTS_FILE, historyFileFor, journalFileFor } from '../../activities/chain/bankrun-chain';
+import { DEFAULT_ACCOUNTS_FILE, historyFileFor, journalFileFor } from '../../activities/chain/chain-files';
 import { custodyProgramId } from '../../activities/chain/custody/deployment';
 import { Custody } from '../../activities/chain/custody/instructions';
 import { commitDifferences, readCommitRecord, type CommitDifference } from '../../activities/chain/commit-activities';
@@ -197,7 +197,13 @@ async function embeddedLedger(
         const wanted = address.toBase58();
         return history
           .filter((h) => h.accounts.includes(wanted))
-          .map(({ signature, slot, feePayer, memo }) => ({ signature, slot, feePayer, memo }));
+          .map(({ signature, slot, feePayer, memo, blockTime }) => ({
+            signature,
+            slot,
+            feePayer,
+            memo,
+            blockTime: blockTime ?? null,
+          }));
       },
     },
   };

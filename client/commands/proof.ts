@@ -3,14 +3,12 @@
  * and (verify) the chain's commitment record for the task checked against the proof record.
  */
 import type { Command } from 'commander';
-import { ensureTaskCircuits, releaseProverResources, verifyTaskProof } from '../../activities/proof';
 import type { ProofRecord } from '../../shared/proof-records';
 import { proofRecordQuery } from '../../shared/messages';
 import { parentCommitmentsOf, taskWorkflowId } from '../../shared/task-model';
 import { CliError, emit, EXIT, type OutputOptions, withOutput } from '../output';
 import { getTaskState, TaskNotFoundError } from '../tasks';
 import type { ClientFactory } from './context';
-import { checkChainRecord } from './proof-chain';
 
 async function proofOf(clientFactory: ClientFactory, taskId: string) {
   const client = await clientFactory();
@@ -68,6 +66,10 @@ export function registerProofCommands(program: Command, clientFactory: ClientFac
   ).action(
     async (taskId: string, opts: OutputOptions & { artifacts?: string; authority?: string; program?: string }) => {
       const { state, record } = await proofOf(clientFactory, taskId);
+      // The prover's libraries and the chain's are loaded by the one command that needs them, not at every
+      // CLI start (the prebuilt CLI's start time: README, CLI).
+      const { ensureTaskCircuits, releaseProverResources, verifyTaskProof } = await import('../../activities/proof');
+      const { checkChainRecord } = await import('./proof-chain');
       const circuits = await ensureTaskCircuits({
         artifactsDir: opts.artifacts ?? process.env.AGENC_CIRCUITS_DIR,
         build: false,

@@ -1,5 +1,6 @@
 #!/bin/bash
-# 01-basic-speculation.sh — the runbook's Test 1, as written there.
+# 01-basic-speculation.sh — the runbook's Test 1, as written there, as the smoke tests' agent (lib.sh), and
+# saying why when the child did not speculate.
 
 set -e
 source "$(dirname "$0")/lib.sh"
@@ -32,6 +33,7 @@ if [[ "$CHILD_STATUS" == "speculative" ]]; then
   echo "✓ Child task executing speculatively"
 else
   echo "✗ Expected speculative status, got: $CHILD_STATUS"
+  explain_status "$CHILD_STATUS"
   exit 1
 fi
 

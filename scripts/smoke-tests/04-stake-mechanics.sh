@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 echo "=== Stake Mechanics ==="
 
-AGENT="${AGENC_SMOKE_AGENT:-default}"
+AGENT="$AGENC_AGENT"
 BEFORE=$(agenc stake status --agent "$AGENT" --output json | jq -r '.agents[0].available // 0')
 if [[ "$BEFORE" -le 0 ]]; then
   echo "✗ agent $AGENT has no available stake (run: agenc stake init --amount 1000000000 --agent $AGENT)"
@@ -23,7 +23,9 @@ BOND=$(agenc task status "$CHILD_ID" --output json | jq -c '.bond')
 if [[ $(echo "$BOND" | jq -r '.state') == "released" ]]; then
   echo "✓ Bond of $(echo "$BOND" | jq -r '.amount') lamports locked and released on confirmation"
 else
-  echo "✗ Expected a released bond, got: $BOND"
+  CHILD_SPECULATION=$(agenc task status "$CHILD_ID" --output json | jq -r '.speculation_status')
+  echo "✗ Expected a released bond, got: $BOND (the child ran $CHILD_SPECULATION)"
+  explain_status "$CHILD_SPECULATION"
   exit 1
 fi
 

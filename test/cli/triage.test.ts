@@ -4,6 +4,7 @@
  * `agenc proof-worker status`, each in text and JSON, and their refusals of a bad argument (exit 2).
  */
 import { getTaskState } from '../../client/tasks';
+import type { SlashingHistory } from '../../shared/stake-records';
 import { ActivityGate } from '../helpers/activity-gate';
 import { runAgenc } from '../helpers/agenc-cli';
 import { failingRootWithTree } from '../helpers/failing-root';
@@ -27,6 +28,8 @@ afterAll(async () => {
 
 const agenc = (...args: string[]) => runAgenc(['--namespace', sys.namespace, ...args]);
 const json = (r: { stdout: string }) => JSON.parse(r.stdout) as unknown;
+/** The task whose bond the rollbacks test sees slashed, for the slashing history. */
+let slashedTask: string | undefined;
 
 test('speculation stuck: a task held in proving longer than --older-than is listed with what it waits for', async () => {
   const held = `tri-held-${Date.now()}`;
@@ -101,7 +104,37 @@ test('speculation rollbacks: each with its reason, depth, bond outcome and cause
   const bad = await agenc('speculation', 'rollbacks', '--reason', 'bad_luck');
   expect(bad.code).toBe(2);
   expect(bad.stderr).toContain('--reason "bad_luck" is not a rollback reason');
+  slashedTask = root;
 }, 120_000);
+
+test('stake slashing-history: the slash above, from the chain, with its time and amounts; --agent and --since filter', async () => {
+  expect(slashedTask).toBeDefined();
+  const r = await agenc('stake', 'slashing-history', '--since', '10m', '--agent', 'triage', '--output', 'json');
+  expect(r.code).toBe(0);
+  const h = json(r) as SlashingHistory;
+  expect(h.agent).toBe('triage');
+  expect(h.undated).toBe(0);
+  expect(h.slashes.map((s) => s.task_id)).toEqual([slashedTask]);
+  const s = h.slashes[0]!;
+  expect(s.agent).toBe('triage');
+  expect(s.reason).toMatch(/proof/);
+  expect(s.slashed).toBeGreaterThan(0);
+  expect(s.slashed + s.returned).toBe(s.bond);
+  expect(h.total_slashed).toBe(s.slashed);
+  // Recorded by the chain when the slash executed: within the last ten minutes.
+  const age = Date.now() - Date.parse(s.time!);
+  expect(age).toBeGreaterThanOrEqual(0);
+  expect(age).toBeLessThan(10 * 60_000);
+
+  const text = await agenc('stake', 'slashing-history', '--since', '10m');
+  expect(text.stdout).toMatch(new RegExp(`${slashedTask} +triage +${s.bond} +${s.slashed}`));
+  expect(text.stdout).toContain(`1 slash(es), ${s.slashed} lamports to the treasury`);
+  const other = await agenc('stake', 'slashing-history', '--agent', 'default');
+  expect(other.stdout).toContain('no bond slashed in the last 24h for agent default');
+  const bad = await agenc('stake', 'slashing-history', '--since', 'yesterday');
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toContain('--since "yesterday" is not a duration');
+}, 60_000);
 
 test('proof-worker status: the proof worker polling, the backlog, the recent proof times', async () => {
   const r = await agenc('proof-worker', 'status', '--output', 'json');

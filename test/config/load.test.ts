@@ -176,6 +176,27 @@ describe('AGENC_SPECULATION_* environment overrides', () => {
     expect({ ...loaded.config.speculation, max_depth: 3 }).toEqual(RUNBOOK_RESOLVED.speculation);
   });
 
+  it('a list key from the environment is comma-separated: AGENC_SPECULATION_FEATURES_ROLLOUT_TARGET_AGENTS=smoke, canary', () => {
+    const env = { AGENC_SPECULATION_FEATURES_ROLLOUT_TARGET_AGENTS: 'smoke, canary' };
+    expect(loadConfig({ file: TEMPLATE_PATH, env }).config.speculation.features.rollout_target_agents).toEqual([
+      'smoke',
+      'canary',
+    ]);
+    expect(
+      loadConfig({ file: TEMPLATE_PATH, env: { AGENC_SPECULATION_FEATURES_ROLLOUT_TARGET_AGENTS: '' } }).config
+        .speculation.features.rollout_target_agents,
+    ).toEqual([]);
+    const err = configErrorOf(() =>
+      loadConfig({
+        file: TEMPLATE_PATH,
+        env: { AGENC_SPECULATION_FEATURES_ROLLOUT_TARGET_AGENTS: 'smoke,Not An Agent' },
+      }),
+    );
+    expect(err.problems).toMatchObject([
+      { path: 'speculation.features.rollout_target_agents', value: ['smoke', 'Not An Agent'] },
+    ]);
+  });
+
   it('AGENC_SPECULATION_ENABLED=true with AGENC_SPECULATION_FEATURES_ROLLOUT_PERCENTAGE=5 (the canary phase) is valid strict', () => {
     const env = { AGENC_SPECULATION_ENABLED: 'true', AGENC_SPECULATION_FEATURES_ROLLOUT_PERCENTAGE: '5' };
     const loaded = loadConfig({ file: TEMPLATE_PATH, strict: true, env });

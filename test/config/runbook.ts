@@ -97,6 +97,9 @@ export const RUNBOOK_RESOLVED = {
       enable_optimistic_proofs: true,
       enable_stake_delegation: false,
       rollout_percentage: 0,
+      // Not in the runbook's file: rollout targeting, none by default.
+      rollout_target_agents: [],
+      rollout_target_task_prefixes: [],
     },
     // Not in the runbook's file: adaptive speculation's defaults (the seed design's 1% / 5% rule).
     adaptive: {

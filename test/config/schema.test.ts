@@ -42,7 +42,7 @@ function configOf(raw: unknown, strict = false): SpeculationConfig {
 
 /** Dotted leaf paths of a nested object. */
 function leafPaths(value: unknown, prefix = ''): string[] {
-  if (value === null || typeof value !== 'object') return [prefix];
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [prefix];
   return Object.entries(value).flatMap(([k, v]) => leafPaths(v, prefix ? `${prefix}.${k}` : k));
 }
 
@@ -108,6 +108,22 @@ describe('a value out of its range is a problem naming the key path, the value a
     // A bond is an account: below the rent-exempt minimum of an empty one it could never be locked.
     ['speculation.stake.min_stake', 0, int(890_880, Number.MAX_SAFE_INTEGER)],
     ['speculation.stake.min_stake', 890_879, int(890_880, Number.MAX_SAFE_INTEGER)],
+    // Rollout targeting: lists, each entry an agent name or a task-id prefix; the first bad entry is named.
+    [
+      'speculation.features.rollout_target_agents',
+      'smoke',
+      'must be a list of at most 100 agent names (lower-case letters, digits, _ and -, 1-32 characters), e.g. ["smoke"]',
+    ],
+    [
+      'speculation.features.rollout_target_agents',
+      ['smoke', 'Smoke Test'],
+      'must be a list of at most 100 agent names (lower-case letters, digits, _ and -, 1-32 characters), e.g. ["smoke"] ("Smoke Test" is not one)',
+    ],
+    [
+      'speculation.features.rollout_target_task_prefixes',
+      ['smoke-', 7],
+      'must be a list of at most 100 task-id prefixes (letters, digits, _ . and -, starting with a letter or digit, 1-64 characters), e.g. ["smoke"] (7 is not one)',
+    ],
   ])('%s = %j', (key, value, message) => {
     const problems = problemsOf(runbookWith({ [key]: value }));
     expect(problems).toMatchObject([{ path: key, value, message }]);

@@ -13,6 +13,7 @@ import { createPrometheusSource } from '../../activities/rollout-metrics/prometh
 import { getTaskState } from '../../client/tasks';
 import { forceRollbackSignal } from '../../shared/messages';
 import { taskWorkflowId } from '../../shared/task-model';
+import { bondAmount } from '../../activities/chain/bond-amount';
 import { pollUntil } from '../helpers/poll';
 import { http, parseExposition } from './helpers';
 
@@ -175,6 +176,18 @@ test('the core metrics reach Prometheus before any task runs', async () => {
   const depths = await query('speculation_active_tasks_by_depth{job="agenc"}');
   expect(depths.length).toBe(sys.worker.config.config.speculation.max_depth);
   expect(depths.every((d) => d.value[1] === '0')).toBe(true);
+  // What the new alerts hold the live figures against, from the live configuration and the chain.
+  const spec = sys.worker.config.config.speculation;
+  expect(scalarOf(await query('speculation_max_depth{job="agenc"}'))).toBe(spec.max_depth);
+  expect(scalarOf(await query('speculation_active_depth_max{job="agenc"}'))).toBe(0);
+  expect(scalarOf(await query('speculation_proof_timeout_seconds{job="agenc"}'))).toBe(spec.proof.timeout_ms / 1000);
+  expect(scalarOf(await query('speculation_smallest_bond_lamports{job="agenc"}'))).toBe(bondAmount(1, spec.stake));
+  expect(await query('speculation_stake_available_lamports{job="agenc"}')).toEqual([
+    expect.objectContaining({
+      metric: expect.objectContaining({ agent: 'default' }),
+      value: [expect.any(Number), '1000000000'],
+    }),
+  ]);
 });
 
 test('a failing root rolls its dependent back, and PromQL reads the rollback count', async () => {

@@ -239,7 +239,7 @@ function recordingRules(): Set<string> {
   return new Set(rules.groups.flatMap((group) => group.rules.flatMap((rule) => (rule.record ? [rule.record] : []))));
 }
 
-const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan', 'group_left', 'group_right']);
 
 /** Metric names in a PromQL expression: identifiers that are not functions, keywords, labels or durations. */
 function metricNamesIn(expr: string): string[] {

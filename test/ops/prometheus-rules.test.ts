@@ -76,10 +76,15 @@ describe('Prometheus rules', () => {
       'SpeculationActiveTasksStuck',
       'SpeculationAutoDisabled',
       'SpeculationControlUnreadable',
+      'SpeculationDepthNearLimit',
       'SpeculationMemoryGrowthHigh',
+      'SpeculationMemoryNearLimit',
       'SpeculationProofQueueNearCapacity',
+      'SpeculationProofSlow',
       'SpeculationRollbackRateCritical',
       'SpeculationRollbackRateElevated',
+      'SpeculationSlashed',
+      'SpeculationStakeExhausted',
       'SpeculationWorkerDown',
     ]);
     for (const rule of alerts) {

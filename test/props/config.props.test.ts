@@ -52,8 +52,15 @@ const anyValue = fc.oneof(
 
 function wrongTypeFor(key: string) {
   const kind = CONFIG_KEYS.get(key);
+  const isList = (v: unknown) => Array.isArray(v) && v.every((item) => typeof item === 'string');
   return anyValue.filter((v) =>
-    kind === 'number' ? typeof v !== 'number' : kind === 'boolean' ? typeof v !== 'boolean' : typeof v !== 'string',
+    kind === 'number'
+      ? typeof v !== 'number'
+      : kind === 'boolean'
+        ? typeof v !== 'boolean'
+        : kind === 'list'
+          ? !isList(v)
+          : typeof v !== 'string',
   );
 }
 

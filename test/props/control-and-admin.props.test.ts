@@ -65,7 +65,9 @@ function kindOf(v: unknown): string {
       ? 'boolean'
       : typeof v === 'string'
         ? 'string'
-        : 'other';
+        : Array.isArray(v)
+          ? 'list'
+          : 'other';
 }
 
 /** A change of one key: a known key with any JSON value (sometimes the right kind), or any key at all. */

@@ -92,6 +92,34 @@ test('speculation: each refusal reason, in the order an operator would look for 
   ).toMatchObject({ allowed: true });
 });
 
+test('rollout targeting: a targeted agent or task-id prefix is inside the rollout at any percentage, and nothing else changes', () => {
+  const canary = (features: Record<string, unknown>) =>
+    view({ config: config({ features: { rollout_percentage: 0, ...features } }) });
+  const targeted = canary({ rollout_target_agents: ['smoke'], rollout_target_task_prefixes: ['smoke-', 'canary.'] });
+  expect(decideSpeculation(targeted, request({ agent: 'smoke', parentAgent: 'smoke' }), 0)).toEqual({ allowed: true });
+  expect(decideSpeculation(targeted, request({ taskId: 'canary.42' }), 0)).toEqual({ allowed: true });
+  // A prefix matches from the start only; any other agent's task stays outside, and the refusal names the keys.
+  for (const taskId of ['t1', 'x-smoke-1', 'canary']) {
+    expect(decideSpeculation(targeted, request({ taskId }), 0)).toMatchObject({
+      allowed: false,
+      reason: 'not_in_rollout',
+      detail: expect.stringContaining('rollout_target_agents or rollout_target_task_prefixes'),
+    });
+  }
+  // Targeting opens the rollout, not the other limits: a targeted task is still held to max_depth.
+  expect(decideSpeculation(targeted, request({ agent: 'smoke', parentAgent: 'smoke', depth: 6 }), 0)).toMatchObject({
+    allowed: false,
+    reason: 'depth_limit',
+  });
+  // Disabled speculation stays off for targeted traffic too.
+  const off = view({
+    config: config({ enabled: false, features: { rollout_percentage: 0, rollout_target_agents: ['smoke'] } }),
+  });
+  expect(decideSpeculation(off, request({ agent: 'smoke', parentAgent: 'smoke' }), 0)).toMatchObject({
+    reason: 'disabled',
+  });
+});
+
 test('a join is checked under each of its unconfirmed parents: the branch limit and the cross-agent rule', () => {
   const join = request({ otherParents: [{ taskId: 'q', agent: 'a' }] });
   // Four branches already run under q (the join's other parent): refused, naming q.
