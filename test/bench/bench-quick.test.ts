@@ -25,6 +25,8 @@ const QUICK_KEYS = [
   'load.on_off',
   'memory.active_speculative',
   'chain.lock_bond',
+  'cli.version',
+  'cli.submission',
 ];
 
 test('npm run bench -- --quick measures everything and writes results.json and RESULTS.md', async () => {
