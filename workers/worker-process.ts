@@ -148,8 +148,6 @@ export async function startWorkerProcess(opts: WorkerProcessOptions): Promise<Wo
         shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
       }),
     );
-  }
-  if (queues.includes(TASK_QUEUE)) {
     // speculation-control on a queue of its own, with its own workflow-task slots (CONTROL_QUEUE).
     workers.push(
       await Worker.create({

@@ -30,8 +30,6 @@ import { scanJsonLines, truncateDurably, type LogName } from './json-lines';
 import { acquireStateLock, type StateLock } from './state-lock';
 import { DEFAULT_ACCOUNTS_FILE, historyFileFor, journalFileFor } from './chain-files';
 
-export { DEFAULT_ACCOUNTS_FILE, historyFileFor, journalFileFor };
-
 export interface BankrunChainOptions {
   /** Where the accounts snapshot lives; default `.data/chain/svm-accounts.json`. */
   accountsFile?: string;
@@ -218,13 +216,8 @@ export class BankrunChain implements ChainPort {
 
   async getMemoHistory(address: PublicKey): Promise<MemoRecord[]> {
     const entries = this.historyByAddress.get(address.toBase58()) ?? [];
-    return entries.map(({ signature, slot, feePayer, memo, blockTime }) => ({
-      signature,
-      slot,
-      feePayer,
-      memo,
-      blockTime,
-    }));
+    // Copies: the index is the chain's own (indexHistory keeps exactly a MemoRecord's fields).
+    return entries.map((record) => ({ ...record }));
   }
 
   /**

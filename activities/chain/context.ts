@@ -1,7 +1,8 @@
 /** What the stake activities and operator functions share: the chain, the keys, and small helpers. */
 import * as path from 'node:path';
 import type { ChainPort } from './port';
-import { BankrunChain, DEFAULT_ACCOUNTS_FILE } from './bankrun-chain';
+import { BankrunChain } from './bankrun-chain';
+import { DEFAULT_ACCOUNTS_FILE } from './chain-files';
 import { RpcChain } from './rpc-chain';
 import { DEFAULT_KEYS_DIR, KeyStore } from './keys';
 import { chainFailure, retryableChainFailure } from './errors';

@@ -1,6 +1,6 @@
 /** Every bad input fails with a typed, non-retryable ApplicationFailure before any transaction is sent. */
 import * as fs from 'node:fs';
-import { historyFileFor } from '../../activities/chain/bankrun-chain';
+import { historyFileFor } from '../../activities/chain/chain-files';
 import { STAKE, balances, embeddedEnv, type ChainEnv } from './helpers';
 
 let env: ChainEnv;

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BankrunChain, KeyStore } from '../../activities/chain';
-import { historyFileFor, journalFileFor } from '../../activities/chain/bankrun-chain';
+import { historyFileFor, journalFileFor } from '../../activities/chain/chain-files';
 import { BOND } from '../../activities/chain/custody/layout';
 import { STAKE, balances, embeddedEnv, envFor, tempDir, type ChainEnv } from './helpers';
 
